@@ -1,0 +1,51 @@
+/**
+ * One CLI subcommand: a name, a one-line summary, its flags and what it does.
+ * Flags are read with node's parseArgs and then validated by the command's own
+ * zod schema, so every command reports bad flags the same way.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { z } from "zod";
+import { UsageError } from "../../core/errors.js";
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(argv: string[]): Promise<number | void>;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parse argv against parseArgs options, then a zod schema. Errors become a
+ * UsageError that names the flag and shows the usage line.
+ */
+export function parseFlags<S extends z.ZodType>(
+  argv: string[],
+  options: Options,
+  schema: S,
+  usage: string,
+  allowPositionals = false,
+): z.output<S> & { positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
+  }
+  const result = schema.safeParse(parsed.values);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const flag = issue.path.length ? `--${issue.path.join(".")}` : "flags";
+    throw new UsageError(`${flag}: ${issue.message}\nusage: ${usage}`);
+  }
+  return Object.assign(result.data as object, { positionals: parsed.positionals }) as z.output<S> & { positionals: string[] };
+}
+
+/** zod helpers for flag values, which parseArgs hands over as strings. */
+export const flag = {
+  number: (what = "a number") => z.string().regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `expected ${what}`).transform(Number),
+  int: (what = "an integer") => z.string().regex(/^\d+$/, `expected ${what}`).transform(Number),
+  probability: () =>
+    flag.number("a probability").refine((p) => p >= 0 && p <= 1, "must be between 0 and 1"),
+};

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * `edgefuse <command> [flags]`: a registry of subcommands, one file each under
+ * commands/. Every failure ends here, as one clear line and a non-zero exit.
+ */
+import { EdgefuseError } from "../../core/errors.js";
+import type { Command } from "./command.js";
+import { commands } from "./commands/index.js";
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "edgefuse — one deep-network inference across several small devices over MQTT",
+    "",
+    "usage: edgefuse <command> [flags]   (edgefuse <command> --help for its flags)",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return name ? 0 : 1;
+  }
+  const command: Command | undefined = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`edgefuse: unknown command '${name}'\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`${command.summary}\n\nusage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    return (await command.run(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof EdgefuseError) {
+      console.error(`edgefuse ${name}: ${err.message}`);
+      return err.code === "usage" ? 2 : 1;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

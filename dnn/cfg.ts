@@ -1,0 +1,55 @@
+/**
+ * darknet .cfg reader: INI-like sections (`[convolutional]`) of `key=value` lines.
+ * This module only splits the text and remembers where every key came from;
+ * `layers.ts` gives the sections meaning.
+ */
+import { readFileSync } from "node:fs";
+import { CfgError } from "../core/errors.js";
+
+export interface CfgSection {
+  /** Section name without brackets, lower-cased: "net", "convolutional", ... */
+  readonly type: string;
+  /** 1-based line of the `[type]` header. */
+  readonly line: number;
+  readonly options: ReadonlyMap<string, { value: string; line: number }>;
+}
+
+export interface CfgFile {
+  readonly file: string;
+  readonly sections: readonly CfgSection[];
+}
+
+export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
+  const sections: { type: string; line: number; options: Map<string, { value: string; line: number }> }[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const lineNo = i + 1;
+    // darknet strips all whitespace from a line before reading it (strip() in utils.c).
+    const line = raw.replace(/\s+/g, "");
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) return;
+    if (line.startsWith("[")) {
+      if (!line.endsWith("]") || line.length < 3) throw new CfgError(file, lineNo, undefined, `malformed section header '${raw.trim()}'`);
+      sections.push({ type: line.slice(1, -1).toLowerCase(), line: lineNo, options: new Map() });
+      return;
+    }
+    const eq = line.indexOf("=");
+    if (eq <= 0) throw new CfgError(file, lineNo, undefined, `expected 'key=value', got '${raw.trim()}'`);
+    const current = sections.at(-1);
+    if (!current) throw new CfgError(file, lineNo, line.slice(0, eq), "option before the first [section]");
+    const key = line.slice(0, eq);
+    if (current.options.has(key)) throw new CfgError(file, lineNo, key, `duplicate key in [${current.type}] (first at line ${current.options.get(key)!.line})`);
+    current.options.set(key, { value: line.slice(eq + 1), line: lineNo });
+  });
+  if (sections.length === 0) throw new CfgError(file, 1, undefined, "no sections found");
+  return { file, sections };
+}
+
+export function readCfgFile(path: string): CfgFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CfgError(path, 0, undefined, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parseCfgText(text, path);
+}

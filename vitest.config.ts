@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["{core,dnn,planner,broker,actors,lab,test}/**/*.test.ts"],
+    // Suites spawn brokers and onnxruntime sessions; two cores, so keep it calm.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
