@@ -1,0 +1,154 @@
+/**
+ * One device running a whole network: compute layers grouped into onnxruntime
+ * stages, the data-moving layers (route, reorg, softmax, region) in TypeScript.
+ */
+import { InputError } from "../core/errors.js";
+import { foldBatchNorm, type FoldedParams } from "./fold.js";
+import { regionLayer, concat, reorg, softmaxLayer } from "./host.js";
+import { type Layer, type Network, shapeSize, shapeText } from "./network.js";
+import { type CompiledStage, onnxRuntime, type Runtime } from "./onnx/runtime.js";
+import type { ComputeOp } from "./ops.js";
+import { layerOp } from "./slices.js";
+import type { LoadedWeights } from "./weights.js";
+
+export interface EngineOptions {
+  readonly runtime: Runtime;
+  /**
+   * "layer": one onnxruntime session per layer (lowest memory: each layer's weights
+   * are handed to onnxruntime and dropped from JS before the next is built);
+   * "chain": one session per run of consecutive compute layers (fewer hand-offs).
+   */
+  readonly grouping: "layer" | "chain";
+  /** Keep every layer's output (for --dump-layers); otherwise only what later layers need. */
+  readonly keepAll: boolean;
+}
+export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "layer", keepAll: false } satisfies EngineOptions;
+
+const HOST_KINDS = new Set<Layer["kind"]>(["route", "reorg", "softmax", "region"]);
+const isCompute = (l: Layer) => !HOST_KINDS.has(l.kind);
+
+interface Step {
+  readonly first: number;
+  readonly last: number;
+  /** undefined for host layers (computed in TypeScript). */
+  readonly stage?: CompiledStage;
+  /** Which layer each of the stage's results is the output of (several for a dropout). */
+  readonly returns: readonly { readonly layer: number; readonly result: number }[];
+}
+
+export interface ForwardResult {
+  /** Output of each layer kept (all with keepAll, else those needed later and the last). */
+  readonly layers: readonly (Float32Array | undefined)[];
+  readonly output: Float32Array;
+  readonly ms: number;
+}
+
+export interface Engine {
+  readonly network: Network;
+  forward(input: Float32Array): Promise<ForwardResult>;
+  release(): Promise<void>;
+}
+
+/** For each layer, the last layer that reads its output. */
+function lastUses(network: Network): number[] {
+  const last = network.layers.map((l) => l.index);
+  for (const l of network.layers) {
+    const reads = l.kind === "route" ? l.layers : l.index > 0 ? [l.index - 1] : [];
+    for (const r of reads) last[r] = Math.max(last[r]!, l.index);
+  }
+  return last;
+}
+
+/** Splits the layers into steps: runs of compute layers (one per layer with "layer") and single host layers. */
+function plan(network: Network, grouping: EngineOptions["grouping"]): { first: number; last: number }[] {
+  const steps: { first: number; last: number }[] = [];
+  for (const l of network.layers) {
+    const prev = steps.at(-1);
+    const joins = grouping === "chain" && prev && isCompute(l) && isCompute(network.layers[prev.last]!);
+    if (joins) steps[steps.length - 1] = { first: prev.first, last: l.index };
+    else steps.push({ first: l.index, last: l.index });
+  }
+  return steps;
+}
+
+export async function createEngine(network: Network, weights: LoadedWeights, options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const opts = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+  const uses = lastUses(network);
+  const lastIndex = network.layers.length - 1;
+  const steps: Step[] = [];
+  for (const { first, last } of plan(network, opts.grouping)) {
+    const layers = network.layers.slice(first, last + 1);
+    if (!isCompute(layers[0]!)) {
+      steps.push({ first, last, returns: [] });
+      continue;
+    }
+    // dropout is the identity at inference: it gets no op, its output is its input's.
+    const opLayers = layers.filter((l) => l.kind !== "dropout");
+    const returns = layers
+      .filter((l) => opts.keepAll || l.index === last || uses[l.index]! > last || l.index === lastIndex)
+      .map((l) => l.index);
+    let stage: CompiledStage | undefined;
+    const wanted: { layer: number; result: number }[] = [];
+    if (opLayers.length > 0) {
+      const ops: ComputeOp[] = opLayers.map((l) => {
+        const raw = weights.layers[l.index];
+        const params: FoldedParams | undefined = raw ? foldBatchNorm(raw) : undefined;
+        return layerOp(l, params);
+      });
+      // The op producing each returned layer's output (a dropout returns its predecessor's).
+      const exposed: number[] = [];
+      for (const layer of returns) {
+        const op = opLayers.findLastIndex((l) => l.index <= layer);
+        if (op < 0) continue; // a leading dropout: its output is the stage input
+        if (!exposed.includes(op)) exposed.push(op);
+        wanted.push({ layer, result: exposed.indexOf(op) });
+      }
+      stage = await opts.runtime.compile({ input: layers[0]!.input, ops }, exposed);
+    }
+    steps.push({ first, last, stage, returns: wanted });
+  }
+
+  const runHost = (layer: Layer, outputs: (Float32Array | undefined)[], input: Float32Array): Float32Array => {
+    switch (layer.kind) {
+      case "route":
+        return concat(layer.layers.map((i) => outputs[i]!));
+      case "reorg":
+        return reorg(input, layer.input, layer.stride);
+      case "softmax":
+        return softmaxLayer(input, layer);
+      case "region":
+        return regionLayer(input, layer);
+      default:
+        throw new Error(`not a host layer: ${layer.kind}`);
+    }
+  };
+
+  return {
+    network,
+    async forward(input) {
+      if (input.length !== shapeSize(network.input)) {
+        throw new InputError("input", `expected ${shapeText(network.input)} = ${shapeSize(network.input)} floats, got ${input.length}`);
+      }
+      const started = performance.now();
+      const outputs: (Float32Array | undefined)[] = new Array(network.layers.length);
+      let current = input;
+      for (const step of steps) {
+        const layer = network.layers[step.first]!;
+        if (!isCompute(layer)) {
+          current = outputs[step.first] = runHost(layer, outputs, current);
+        } else {
+          const results = step.stage ? await step.stage.run(current) : [];
+          for (let i = step.first; i <= step.last && network.layers[i]!.kind === "dropout"; i++) outputs[i] = current;
+          for (const r of step.returns) outputs[r.layer] = results[r.result];
+          current = outputs[step.last]!;
+        }
+        // Free what no later layer reads (unless every output is kept).
+        if (!opts.keepAll) for (let i = 0; i < step.first; i++) if (uses[i]! <= step.last && i !== lastIndex) outputs[i] = undefined;
+      }
+      return { layers: outputs, output: outputs[lastIndex]!, ms: performance.now() - started };
+    },
+    async release() {
+      await Promise.all(steps.map((s) => s.stage?.release()));
+    },
+  };
+}

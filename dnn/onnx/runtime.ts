@@ -1,0 +1,58 @@
+/**
+ * The compute runtime on onnxruntime-node: compile a Stage once, run it many times.
+ * One intra-op thread by default: a device process is one core's worth of work.
+ */
+import * as ort from "onnxruntime-node";
+import { ShapeError } from "../../core/errors.js";
+import { type Shape, shapeSize, shapeText } from "../network.js";
+import { type Stage, stageShapes } from "../ops.js";
+import { INPUT_NAME, outputName, stageToOnnx } from "./model.js";
+
+export interface RuntimeOptions {
+  /** onnxruntime intra-op threads. */
+  readonly threads: number;
+}
+export const DEFAULT_RUNTIME_OPTIONS = { threads: 1 } satisfies RuntimeOptions;
+
+export interface CompiledStage {
+  readonly input: Shape;
+  /** Output shapes, in the order `run` returns them. */
+  readonly outputs: readonly Shape[];
+  run(input: Float32Array): Promise<Float32Array[]>;
+  release(): Promise<void>;
+}
+
+export interface Runtime {
+  /** `exposed`: op indices whose outputs to return (default: the last op). */
+  compile(stage: Stage, exposed?: readonly number[]): Promise<CompiledStage>;
+}
+
+export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
+  const opts = { ...DEFAULT_RUNTIME_OPTIONS, ...options };
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: opts.threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
+  return {
+    async compile(stage, exposed = [stage.ops.length - 1]) {
+      const shapes = stageShapes(stage);
+      const outputs = exposed.map((i) => shapes[i]!);
+      const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), sessionOptions);
+      const dims = [1, stage.input.c, stage.input.h, stage.input.w];
+      return {
+        input: stage.input,
+        outputs,
+        async run(input) {
+          if (input.length !== shapeSize(stage.input)) {
+            throw new ShapeError(`stage input: expected ${shapeText(stage.input)} = ${shapeSize(stage.input)} floats, got ${input.length}`);
+          }
+          const result = await session.run({ [INPUT_NAME]: new ort.Tensor("float32", input, dims) });
+          return exposed.map((i) => result[outputName(i)]!.data as Float32Array);
+        },
+        release: () => session.release(),
+      };
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * darknet .weights files: a header, then every layer's parameters in darknet's own
+ * order (src/parser.c load_weights_upto / save_weights_upto).
+ *
+ *   int32 major, minor, revision; seen: uint64 when (major*10+minor) >= 2, else uint32
+ *   convolutional: biases[n], [scales[n], rolling_mean[n], rolling_variance[n]], weights[n·c/g·k·k]
+ *   connected:     biases[out], weights[out·in], [scales[out], rolling_mean[out], rolling_variance[out]]
+ *
+ * The file is read layer by layer straight into per-layer arrays, so a 204 MB
+ * YOLOv2 file never sits in memory twice.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { WeightsError } from "../core/errors.js";
+import type { ConnectedLayer, ConvLayer, Layer, Network } from "./network.js";
+
+export interface WeightsHeader {
+  readonly major: number;
+  readonly minor: number;
+  readonly revision: number;
+  readonly seen: number;
+  /** Header length in bytes: 20 with a 64-bit `seen`, 16 with a 32-bit one. */
+  readonly bytes: number;
+  /** darknet transposes connected weights stored by very old versions. */
+  readonly transposeConnected: boolean;
+}
+
+/** Batch-norm statistics as darknet stores them. */
+export interface BatchNorm {
+  readonly scales: Float32Array;
+  readonly mean: Float32Array;
+  readonly variance: Float32Array;
+}
+
+/** Raw parameters of one weighted layer, as stored in the file. */
+export interface RawParams {
+  readonly biases: Float32Array;
+  /** conv: [filters][c/groups][k][k]; connected: [outputs][inputs]. */
+  readonly weights: Float32Array;
+  readonly bn?: BatchNorm;
+}
+
+export type WeightedLayer = ConvLayer | ConnectedLayer;
+export const isWeighted = (l: Layer): l is WeightedLayer => l.kind === "convolutional" || l.kind === "connected";
+
+const outputsOf = (l: WeightedLayer) => (l.kind === "convolutional" ? l.filters : l.output.c);
+
+export function headerBytes(major: number, minor: number): number {
+  return major * 10 + minor >= 2 && major < 1000 && minor < 1000 ? 20 : 16;
+}
+
+/** Bytes a weights file for `network` must have, given its header length. */
+export function expectedWeightsBytes(network: Network, header = 20): number {
+  return header + 4 * network.layers.reduce((a, l) => a + (isWeighted(l) ? l.stats.params : 0), 0);
+}
+
+export interface LoadedWeights {
+  readonly header: WeightsHeader;
+  /** Indexed by layer index; undefined for layers without weights. */
+  readonly layers: readonly (RawParams | undefined)[];
+}
+
+export function readWeights(path: string, network: Network): LoadedWeights {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    throw new WeightsError(path, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 16) throw new WeightsError(path, `too short for a darknet header: ${size} bytes`);
+    const head = Buffer.alloc(20);
+    readSync(fd, head, 0, Math.min(20, size), 0);
+    const major = head.readInt32LE(0);
+    const minor = head.readInt32LE(4);
+    const revision = head.readInt32LE(8);
+    const bytes = headerBytes(major, minor);
+    const seen = bytes === 20 ? Number(head.readBigUInt64LE(12)) : head.readUInt32LE(12);
+    const header: WeightsHeader = { major, minor, revision, seen, bytes, transposeConnected: major > 1000 || minor > 1000 };
+    const expected = expectedWeightsBytes(network, bytes);
+    if (size !== expected) {
+      throw new WeightsError(
+        path,
+        `${size < expected ? "too short" : "too long"} for ${network.file}: expected ${expected} bytes ` +
+          `(${bytes}-byte header + ${(expected - bytes) / 4} float32 parameters), got ${size} bytes`,
+      );
+    }
+    let offset = bytes;
+    const take = (n: number): Float32Array => {
+      const out = new Float32Array(n);
+      readSync(fd, new Uint8Array(out.buffer), 0, n * 4, offset);
+      offset += n * 4;
+      return out;
+    };
+    const layers = network.layers.map((layer): RawParams | undefined => {
+      if (!isWeighted(layer)) return undefined;
+      const n = outputsOf(layer);
+      const biases = take(n);
+      if (layer.kind === "convolutional") {
+        const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
+        return { biases, bn, weights: take(layer.stats.weights) };
+      }
+      let weights = take(layer.stats.weights);
+      if (header.transposeConnected) weights = transpose(weights, layer.stats.inputs, n);
+      const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
+      return { biases, weights, bn };
+    });
+    return { header, layers };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c]!;
+  return out;
+}
