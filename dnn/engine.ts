@@ -9,7 +9,7 @@ import { type Layer, type Network, shapeSize, shapeText } from "./network.js";
 import { type CompiledStage, onnxRuntime, type Runtime } from "./onnx/runtime.js";
 import type { ComputeOp } from "./ops.js";
 import { layerOp } from "./slices.js";
-import type { LoadedWeights } from "./weights.js";
+import type { WeightsSource } from "./weights.js";
 
 export interface EngineOptions {
   readonly runtime: Runtime;
@@ -19,10 +19,15 @@ export interface EngineOptions {
    * "chain": one session per run of consecutive compute layers (fewer hand-offs).
    */
   readonly grouping: "layer" | "chain";
+  /**
+   * With "chain": a stage stops growing past this many bytes of weights, so building
+   * it never holds more than about twice this in JS at once.
+   */
+  readonly maxStageWeightBytes: number;
   /** Keep every layer's output (for --dump-layers); otherwise only what later layers need. */
   readonly keepAll: boolean;
 }
-export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "layer", keepAll: false } satisfies EngineOptions;
+export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "chain", maxStageWeightBytes: 64 << 20, keepAll: false } satisfies EngineOptions;
 
 const HOST_KINDS = new Set<Layer["kind"]>(["route", "reorg", "softmax", "region"]);
 const isCompute = (l: Layer) => !HOST_KINDS.has(l.kind);
@@ -60,23 +65,25 @@ function lastUses(network: Network): number[] {
 }
 
 /** Splits the layers into steps: runs of compute layers (one per layer with "layer") and single host layers. */
-function plan(network: Network, grouping: EngineOptions["grouping"]): { first: number; last: number }[] {
-  const steps: { first: number; last: number }[] = [];
+function plan(network: Network, opts: EngineOptions): { first: number; last: number }[] {
+  const steps: { first: number; last: number; bytes: number }[] = [];
   for (const l of network.layers) {
     const prev = steps.at(-1);
-    const joins = grouping === "chain" && prev && isCompute(l) && isCompute(network.layers[prev.last]!);
-    if (joins) steps[steps.length - 1] = { first: prev.first, last: l.index };
-    else steps.push({ first: l.index, last: l.index });
+    const bytes = 4 * l.stats.params;
+    const joins =
+      opts.grouping === "chain" && prev && isCompute(l) && isCompute(network.layers[prev.last]!) && prev.bytes + bytes <= opts.maxStageWeightBytes;
+    if (joins) steps[steps.length - 1] = { first: prev.first, last: l.index, bytes: prev.bytes + bytes };
+    else steps.push({ first: l.index, last: l.index, bytes });
   }
   return steps;
 }
 
-export async function createEngine(network: Network, weights: LoadedWeights, options: Partial<EngineOptions> = {}): Promise<Engine> {
+export async function createEngine(network: Network, weights: WeightsSource, options: Partial<EngineOptions> = {}): Promise<Engine> {
   const opts = { ...DEFAULT_ENGINE_OPTIONS, ...options };
   const uses = lastUses(network);
   const lastIndex = network.layers.length - 1;
   const steps: Step[] = [];
-  for (const { first, last } of plan(network, opts.grouping)) {
+  for (const { first, last } of plan(network, opts)) {
     const layers = network.layers.slice(first, last + 1);
     if (!isCompute(layers[0]!)) {
       steps.push({ first, last, returns: [] });
@@ -91,7 +98,7 @@ export async function createEngine(network: Network, weights: LoadedWeights, opt
     const wanted: { layer: number; result: number }[] = [];
     if (opLayers.length > 0) {
       const ops: ComputeOp[] = opLayers.map((l) => {
-        const raw = weights.layers[l.index];
+        const raw = weights.read(l.index);
         const params: FoldedParams | undefined = raw ? foldBatchNorm(raw) : undefined;
         return layerOp(l, params);
       });

@@ -53,13 +53,23 @@ export function expectedWeightsBytes(network: Network, header = 20): number {
   return header + 4 * network.layers.reduce((a, l) => a + (isWeighted(l) ? l.stats.params : 0), 0);
 }
 
-export interface LoadedWeights {
-  readonly header: WeightsHeader;
-  /** Indexed by layer index; undefined for layers without weights. */
-  readonly layers: readonly (RawParams | undefined)[];
+/** Where a layer's parameters come from: a file read on demand, or arrays already in memory. */
+export interface WeightsSource {
+  /** Raw parameters of layer `index`; undefined for layers without weights. Each call reads afresh. */
+  read(index: number): RawParams | undefined;
 }
 
-export function readWeights(path: string, network: Network): LoadedWeights {
+export interface WeightsFile extends WeightsSource {
+  readonly path: string;
+  readonly header: WeightsHeader;
+  close(): void;
+}
+
+/**
+ * Opens a weights file and checks its size against the network; layers are read on
+ * demand (by offset), so a caller can build and drop one layer at a time.
+ */
+export function openWeights(path: string, network: Network): WeightsFile {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -67,48 +77,76 @@ export function readWeights(path: string, network: Network): LoadedWeights {
     throw new WeightsError(path, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   try {
+    const header = readHeader(fd, path);
+    const expected = expectedWeightsBytes(network, header.bytes);
     const size = fstatSync(fd).size;
-    if (size < 16) throw new WeightsError(path, `too short for a darknet header: ${size} bytes`);
-    const head = Buffer.alloc(20);
-    readSync(fd, head, 0, Math.min(20, size), 0);
-    const major = head.readInt32LE(0);
-    const minor = head.readInt32LE(4);
-    const revision = head.readInt32LE(8);
-    const bytes = headerBytes(major, minor);
-    const seen = bytes === 20 ? Number(head.readBigUInt64LE(12)) : head.readUInt32LE(12);
-    const header: WeightsHeader = { major, minor, revision, seen, bytes, transposeConnected: major > 1000 || minor > 1000 };
-    const expected = expectedWeightsBytes(network, bytes);
     if (size !== expected) {
       throw new WeightsError(
         path,
         `${size < expected ? "too short" : "too long"} for ${network.file}: expected ${expected} bytes ` +
-          `(${bytes}-byte header + ${(expected - bytes) / 4} float32 parameters), got ${size} bytes`,
+          `(${header.bytes}-byte header + ${(expected - header.bytes) / 4} float32 parameters), got ${size} bytes`,
       );
     }
-    let offset = bytes;
-    const take = (n: number): Float32Array => {
-      const out = new Float32Array(n);
-      readSync(fd, new Uint8Array(out.buffer), 0, n * 4, offset);
-      offset += n * 4;
-      return out;
+    const offsets: number[] = [];
+    let at = header.bytes;
+    for (const l of network.layers) {
+      offsets.push(at);
+      if (isWeighted(l)) at += 4 * l.stats.params;
+    }
+    return {
+      path,
+      header,
+      read: (index) => readLayer(fd, network.layers[index]!, offsets[index]!, header),
+      close: () => closeSync(fd),
     };
-    const layers = network.layers.map((layer): RawParams | undefined => {
-      if (!isWeighted(layer)) return undefined;
-      const n = outputsOf(layer);
-      const biases = take(n);
-      if (layer.kind === "convolutional") {
-        const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
-        return { biases, bn, weights: take(layer.stats.weights) };
-      }
-      let weights = take(layer.stats.weights);
-      if (header.transposeConnected) weights = transpose(weights, layer.stats.inputs, n);
-      const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
-      return { biases, weights, bn };
-    });
-    return { header, layers };
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
+}
+
+/** Reads every layer at once (small nets, tests). */
+export function readWeights(path: string, network: Network): WeightsSource & { readonly header: WeightsHeader; readonly layers: readonly (RawParams | undefined)[] } {
+  const file = openWeights(path, network);
+  try {
+    const layers = network.layers.map((l) => file.read(l.index));
+    return { header: file.header, layers, read: (i) => layers[i] };
+  } finally {
+    file.close();
+  }
+}
+
+function readHeader(fd: number, path: string): WeightsHeader {
+  const size = fstatSync(fd).size;
+  if (size < 16) throw new WeightsError(path, `too short for a darknet header: ${size} bytes`);
+  const head = Buffer.alloc(20);
+  readSync(fd, head, 0, Math.min(20, size), 0);
+  const major = head.readInt32LE(0);
+  const minor = head.readInt32LE(4);
+  const revision = head.readInt32LE(8);
+  const bytes = headerBytes(major, minor);
+  const seen = bytes === 20 ? Number(head.readBigUInt64LE(12)) : head.readUInt32LE(12);
+  return { major, minor, revision, seen, bytes, transposeConnected: major > 1000 || minor > 1000 };
+}
+
+function readLayer(fd: number, layer: Layer, offset: number, header: WeightsHeader): RawParams | undefined {
+  if (!isWeighted(layer)) return undefined;
+  const take = (n: number): Float32Array => {
+    const out = new Float32Array(n);
+    readSync(fd, new Uint8Array(out.buffer), 0, n * 4, offset);
+    offset += n * 4;
+    return out;
+  };
+  const n = outputsOf(layer);
+  const biases = take(n);
+  if (layer.kind === "convolutional") {
+    const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
+    return { biases, bn, weights: take(layer.stats.weights) };
+  }
+  let weights = take(layer.stats.weights);
+  if (header.transposeConnected) weights = transpose(weights, layer.stats.inputs, n);
+  const bn = layer.batchNormalize ? { scales: take(n), mean: take(n), variance: take(n) } : undefined;
+  return { biases, weights, bn };
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {

@@ -36,8 +36,9 @@ export function parseFlags<S extends z.ZodType>(
   const result = schema.safeParse(parsed.values);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const flag = issue.path.length ? `--${issue.path.join(".")}` : "flags";
-    throw new UsageError(`${flag}: ${issue.message}\nusage: ${usage}`);
+    const key = issue.path.length ? String(issue.path[0]) : undefined;
+    const missing = key !== undefined && issue.code === "invalid_type" && (parsed.values as Record<string, unknown>)[key] === undefined;
+    throw new UsageError(`${key ? `--${key}` : "flags"}: ${missing ? "is required" : issue.message}\nusage: ${usage}`);
   }
   return Object.assign(result.data as object, { positionals: parsed.positionals }) as z.output<S> & { positionals: string[] };
 }

@@ -34,21 +34,27 @@ export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // Without an arena each session returns its activation buffers after a run;
+    // with one, every session of a network would keep its peak activations.
+    enableCpuMemArena: false,
   };
   return {
     async compile(stage, exposed = [stage.ops.length - 1]) {
       const shapes = stageShapes(stage);
       const outputs = exposed.map((i) => shapes[i]!);
       const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), sessionOptions);
-      const dims = [1, stage.input.c, stage.input.h, stage.input.w];
+      // Only the shape is kept: holding `stage` would keep its weights alive in JS
+      // after onnxruntime has copied them.
+      const input = stage.input;
+      const dims = [1, input.c, input.h, input.w];
       return {
-        input: stage.input,
+        input,
         outputs,
-        async run(input) {
-          if (input.length !== shapeSize(stage.input)) {
-            throw new ShapeError(`stage input: expected ${shapeText(stage.input)} = ${shapeSize(stage.input)} floats, got ${input.length}`);
+        async run(x) {
+          if (x.length !== shapeSize(input)) {
+            throw new ShapeError(`stage input: expected ${shapeText(input)} = ${shapeSize(input)} floats, got ${x.length}`);
           }
-          const result = await session.run({ [INPUT_NAME]: new ort.Tensor("float32", input, dims) });
+          const result = await session.run({ [INPUT_NAME]: new ort.Tensor("float32", x, dims) });
           return exposed.map((i) => result[outputName(i)]!.data as Float32Array);
         },
         release: () => session.release(),
