@@ -7,8 +7,8 @@
  * are uniform with He-style variance 2/fan_in (leaky/relu halve the energy), and
  * batch-norm statistics are close to identity.
  */
-import { closeSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { Network } from "./network.js";
 import { isWeighted } from "./weights.js";
 
@@ -64,4 +64,16 @@ export function writeSyntheticWeights(network: Network, seed: number, outPath: s
   }
   renameSync(tmp, outPath);
   return bytes;
+}
+
+/**
+ * Synthetic weights for a cfg, generated once and kept in the cache directory
+ * (keyed by cfg name, seed and parameter count, so an edited cfg gets new ones).
+ */
+export function cachedSyntheticWeights(network: Network, seed: number, cacheDir: string): { path: string; created: boolean } {
+  const stem = basename(network.file).replace(/\.cfg$/, "");
+  const path = join(cacheDir, "weights", `${stem}-p${network.totalParams}-s${seed}.weights`);
+  if (existsSync(path)) return { path, created: false };
+  writeSyntheticWeights(network, seed, path);
+  return { path, created: true };
 }

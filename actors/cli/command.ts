@@ -8,10 +8,19 @@ import { z } from "zod";
 import { UsageError } from "../../core/errors.js";
 
 export interface Command {
+  readonly usage: string;
+  /** Resolves to the exit code (0 when nothing is returned). */
+  run(argv: string[]): Promise<number | void>;
+}
+
+/**
+ * A registry line. The command's module is imported only when it runs, so
+ * `edgefuse broker` never pays for loading onnxruntime and the image libraries.
+ */
+export interface CommandEntry {
   readonly name: string;
   readonly summary: string;
-  readonly usage: string;
-  run(argv: string[]): Promise<number | void>;
+  load(): Promise<Command>;
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;

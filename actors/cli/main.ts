@@ -4,7 +4,7 @@
  * commands/. Every failure ends here, as one clear line and a non-zero exit.
  */
 import { EdgefuseError } from "../../core/errors.js";
-import type { Command } from "./command.js";
+import type { CommandEntry } from "./command.js";
 import { commands } from "./commands/index.js";
 
 function help(): string {
@@ -24,16 +24,17 @@ async function main(argv: string[]): Promise<number> {
     console.log(help());
     return name ? 0 : 1;
   }
-  const command: Command | undefined = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry: CommandEntry | undefined = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`edgefuse: unknown command '${name}'\n\n${help()}`);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(`${command.summary}\n\nusage: ${command.usage}`);
-    return 0;
-  }
   try {
+    const command = await entry.load();
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(`${entry.summary}\n\nusage: ${command.usage}`);
+      return 0;
+    }
     return (await command.run(rest)) ?? 0;
   } catch (err) {
     if (err instanceof EdgefuseError) {

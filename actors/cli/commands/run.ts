@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { UsageError } from "../../../core/errors.js";
 import { writeAnnotated } from "../../../dnn/image/annotate.js";
@@ -52,8 +52,6 @@ function describe(result: Interpretation): string[] {
 }
 
 export const runCommand: Command = {
-  name: "run",
-  summary: "run a darknet network on this device for one image or tensor",
   usage,
   async run(argv) {
     const o = parseFlags(argv, options, schema, usage);
@@ -78,9 +76,10 @@ export const runCommand: Command = {
       }
       if (o.annotate) {
         if (result.kind !== "detections") throw new UsageError("--annotate draws boxes; this network is a classifier");
+        mkdirSync(dirname(o.annotate), { recursive: true });
         writeAnnotated(o.annotate, image!, result.detections, { classes: result.classes });
       }
-      const timings = { loadMs: round(loadMs), forwardMs: round(forward.ms), totalMs: round(performance.now() - started) };
+      const timings = { loadMs: round(loadMs), forwardMs: round(forward.ms), totalMs: round(performance.now() - started), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
       if (o.json) {
         console.log(JSON.stringify({ model: o.cfg, kind: result.kind, detections: result.detections, timings }, null, 2));
       } else {

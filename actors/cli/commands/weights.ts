@@ -7,8 +7,6 @@ const usage = "edgefuse weights --cfg FILE --seed N --out FILE";
 const schema = z.object({ cfg: z.string(), seed: flag.int("a non-negative integer seed"), out: z.string() });
 
 export const weightsCommand: Command = {
-  name: "weights",
-  summary: "write seeded synthetic weights for a cfg, in darknet's .weights format",
   usage,
   async run(argv) {
     const o = parseFlags(argv, { cfg: { type: "string" }, seed: { type: "string" }, out: { type: "string" } }, schema, usage);

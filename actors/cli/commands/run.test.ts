@@ -1,0 +1,102 @@
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DetectionsSchema, ClassificationsSchema } from "../../../dnn/detect/detection.js";
+import { decodeImage } from "../../../dnn/image/decode.js";
+import { edgefuse } from "../../../test/cli.js";
+import { diff } from "../../../test/compare.js";
+import { cfgPath, imagePath, readF32, readOracle } from "../../../test/shared.js";
+import { readFileSync } from "node:fs";
+
+const tmp = mkdtempSync(join(tmpdir(), "edgefuse-run-"));
+const mini = readOracle("yolov2-mini-s7-dog");
+const miniArgs = ["--cfg", cfgPath("yolov2-mini"), "--weights", join(mini.dir, mini.weights)];
+
+describe("edgefuse run", () => {
+  it("--input --dump-layers writes every layer as darknet does", async () => {
+    const dir = join(tmp, "dump");
+    const r = await edgefuse(["run", ...miniArgs, "--input", join(mini.dir, mini.input_file), "--dump-layers", dir, "--json", "--thresh", "0.01"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(mini.layers.map((l) => `layer${String(l.index).padStart(2, "0")}.f32`));
+    for (const l of mini.layers) {
+      const d = diff(readF32(join(dir, l.file!)), readF32(join(mini.dir, l.file!)));
+      expect(d.relative, `layer ${l.index}`).toBeLessThanOrEqual(1e-3);
+    }
+    const out = JSON.parse(r.stdout);
+    expect(DetectionsSchema.parse(out.detections).length).toBeGreaterThan(0);
+  });
+
+  it("--image --json --annotate: detections in image pixels and an annotated picture", async () => {
+    const png = join(tmp, "dog.png");
+    const r = await edgefuse(["run", ...miniArgs, "--image", imagePath("dog.jpg"), "--json", "--thresh", "0.05", "--annotate", png]);
+    expect(r.code).toBe(0);
+    const dets = DetectionsSchema.parse(JSON.parse(r.stdout).detections);
+    expect(dets.length).toBeGreaterThan(0);
+    for (const d of dets) {
+      expect(d.probability).toBeGreaterThanOrEqual(0.05);
+      expect(d.box.right).toBeLessThan(768); // dog.jpg is 768×576
+      expect(d.box.bottom).toBeLessThan(576);
+    }
+    const image = decodeImage(readFileSync(png), png);
+    expect([image.w, image.h]).toEqual([768, 576]);
+  });
+
+  it("a classifier prints its top-5 classes", async () => {
+    const fc = readOracle("fc-mini-s3-dog");
+    const r = await edgefuse(["run", "--cfg", cfgPath("fc-mini"), "--weights", join(fc.dir, fc.weights), "--input", join(fc.dir, fc.input_file), "--json"]);
+    expect(r.code).toBe(0);
+    const classes = ClassificationsSchema.parse(JSON.parse(r.stdout).detections);
+    const softmax = readF32(join(fc.dir, "layer09.f32"));
+    const best = [...softmax.keys()].sort((a, b) => softmax[b]! - softmax[a]!).slice(0, 5);
+    expect(classes.map((c) => c.classId)).toEqual(best);
+    expect(classes[0]!.probability).toBeCloseTo(softmax[best[0]!]!, 5);
+  });
+
+  describe("bad input gets one clear line and a non-zero exit", () => {
+    it("a wrong-size --input", async () => {
+      const bad = join(tmp, "bad.f32");
+      writeFileSync(bad, Buffer.alloc(100));
+      const r = await edgefuse(["run", ...miniArgs, "--input", bad]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`edgefuse run: ${bad}: expected a float32 3×96×96 tensor = 110592 bytes, got 100 bytes`);
+    });
+    it("a file that is not an image", async () => {
+      const r = await edgefuse(["run", ...miniArgs, "--image", cfgPath("yolov2-mini")]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^edgefuse run: .*yolov2-mini\.cfg: not a JPEG or PNG/);
+    });
+    it("weights that do not fit the cfg", async () => {
+      const r = await edgefuse(["run", "--cfg", cfgPath("yolov2-tiny"), "--weights", join(mini.dir, mini.weights), "--input", join(mini.dir, mini.input_file)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^edgefuse run: .*yolov2-mini-s7\.weights: too short for .*yolov2-tiny\.cfg: expected \d+ bytes/);
+    });
+    it("both --image and --input, and an unknown flag", async () => {
+      const both = await edgefuse(["run", ...miniArgs, "--image", "a.jpg", "--input", "b.f32"]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/--image: give exactly one of --image or --input/);
+      const unknown = await edgefuse(["run", ...miniArgs, "--colour"]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/Unknown option '--colour'/);
+    });
+  });
+});
+
+describe("edgefuse weights", () => {
+  it("writes seeded weights that edgefuse run loads", async () => {
+    const out = join(tmp, "mini.weights");
+    const w = await edgefuse(["weights", "--cfg", cfgPath("yolov2-mini"), "--seed", "3", "--out", out]);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toMatch(/wrote .*mini\.weights: 1\.7 MB, 429656 parameters/);
+    const r = await edgefuse(["run", "--cfg", cfgPath("yolov2-mini"), "--weights", out, "--input", join(mini.dir, mini.input_file), "--json", "--dump-layers", join(tmp, "synthetic")]);
+    expect(r.code).toBe(0);
+    // Bounded activations all the way down: no layer blows up or dies out.
+    for (let i = 0; i < 17; i++) {
+      const x = readF32(join(tmp, "synthetic", `layer${String(i).padStart(2, "0")}.f32`));
+      const peak = x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(peak, `layer ${i}`).toBeGreaterThan(1e-2);
+      expect(peak, `layer ${i}`).toBeLessThan(1e2);
+    }
+  });
+});

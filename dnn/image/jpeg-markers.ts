@@ -1,0 +1,86 @@
+/**
+ * A walk over a JPEG's marker segments, done before handing the bytes to the decoder:
+ * - it finds truncation for sure: libjpeg (and so Skia) decodes a cut-off scan with a
+ *   warning and grey fill, but a walk that must reach EOI cannot be fooled;
+ * - it reads the frame size from SOF, so oversized images are refused before decoding;
+ * - it drops APP1 (EXIF/XMP) and APP2 (ICC) segments: stb_image, which darknet uses,
+ *   ignores EXIF orientation and colour profiles, and Skia would apply both.
+ */
+export interface JpegFrame {
+  readonly width: number;
+  readonly height: number;
+  readonly components: number;
+  readonly progressive: boolean;
+  /** The same JPEG without APP1/APP2 segments. */
+  readonly bytes: Uint8Array;
+}
+
+/** A structural problem; the caller turns it into an InputError naming the source. */
+export class JpegStructureError extends Error {}
+
+// SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC), which share the range.
+const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+const isRst = (m: number) => m >= 0xd0 && m <= 0xd7;
+const DROPPED_APPS = new Set([0xe1, 0xe2]);
+
+const hex = (m: number) => `0x${m.toString(16).toUpperCase().padStart(2, "0")}`;
+
+export function readJpegFrame(bytes: Uint8Array): JpegFrame {
+  const n = bytes.length;
+  if (n < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) throw new JpegStructureError("no SOI marker");
+  const u16 = (at: number) => (bytes[at]! << 8) | bytes[at + 1]!;
+  const kept: [number, number][] = [[0, 2]];
+  let frame: Omit<JpegFrame, "bytes"> | undefined;
+  let scans = 0;
+  let pos = 2;
+  for (;;) {
+    if (pos >= n) throw new JpegStructureError(`truncated: ends at byte ${n} before the EOI marker`);
+    if (bytes[pos] !== 0xff) throw new JpegStructureError(`expected a marker at byte ${pos}, found ${hex(bytes[pos]!)}`);
+    while (pos + 1 < n && bytes[pos + 1] === 0xff) pos++; // fill bytes
+    if (pos + 1 >= n) throw new JpegStructureError(`truncated: ends at byte ${n} inside a marker`);
+    const marker = bytes[pos + 1]!;
+    if (marker === 0xd9) {
+      if (frame === undefined) throw new JpegStructureError("no SOF (frame header) before EOI");
+      if (scans === 0) throw new JpegStructureError("no image data (SOS) before EOI");
+      kept.push([pos, pos + 2]);
+      return { ...frame, bytes: concat(bytes, kept) };
+    }
+    if (isRst(marker) || marker === 0x01) {
+      kept.push([pos, pos + 2]);
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > n) throw new JpegStructureError(`truncated: segment ${hex(marker)} at byte ${pos} has no length`);
+    const length = u16(pos + 2);
+    const end = pos + 2 + length;
+    if (length < 2 || end > n) throw new JpegStructureError(`truncated: segment ${hex(marker)} at byte ${pos} needs ${length} bytes, ${n - pos - 2} left`);
+    if (isSof(marker)) {
+      if (length < 8) throw new JpegStructureError(`frame header at byte ${pos} is too short (${length} bytes)`);
+      frame = { height: u16(pos + 5), width: u16(pos + 7), components: bytes[pos + 9]!, progressive: marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce };
+      if (frame.width === 0 || frame.height === 0) throw new JpegStructureError(`frame size ${frame.width}×${frame.height} is not supported`);
+    }
+    if (!DROPPED_APPS.has(marker)) kept.push([pos, end]);
+    pos = end;
+    if (marker !== 0xda) continue;
+    // Entropy-coded data follows SOS: skip to the next marker that is neither a stuffed
+    // 0xFF00 nor a restart marker.
+    if (frame === undefined) throw new JpegStructureError(`scan at byte ${pos} comes before any frame header`);
+    scans++;
+    const start = pos;
+    while (pos + 1 < n && !(bytes[pos] === 0xff && bytes[pos + 1] !== 0x00 && !isRst(bytes[pos + 1]!))) pos++;
+    if (pos + 1 >= n) throw new JpegStructureError(`truncated: scan ${scans} data runs to the end of the file (${n} bytes) without an EOI marker`);
+    kept.push([start, pos]);
+  }
+}
+
+function concat(bytes: Uint8Array, ranges: readonly [number, number][]): Uint8Array {
+  const total = ranges.reduce((a, [s, e]) => a + e - s, 0);
+  if (total === bytes.length) return bytes;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const [s, e] of ranges) {
+    out.set(bytes.subarray(s, e), at);
+    at += e - s;
+  }
+  return out;
+}
