@@ -76,6 +76,21 @@ export class UsageError extends EdgefuseError {
   }
 }
 
+/**
+ * The emulated lab (network namespaces, links, cgroups) could not be built, used or
+ * torn down. When a command failed, it names the command line, its exit code and stderr.
+ */
+export class LabError extends EdgefuseError {
+  constructor(
+    readonly problem: string,
+    readonly command?: string,
+    readonly exitCode?: number | null,
+    readonly stderr?: string,
+  ) {
+    super("lab", command === undefined ? problem : `${problem}: \`${command}\` exited ${exitCode ?? "by signal"}${stderr?.trim() ? `: ${stderr.trim()}` : ""}`);
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { hashPassword, verifyPassword } from "../../../broker/auth.js";
+import { connectBroker } from "../../../broker/client.js";
+import { topicsFor } from "../../../broker/topics.js";
+import { UsageError } from "../../../core/errors.js";
+import { useTeardown } from "../../../test/brokers.js";
+import { REPO_ROOT } from "../../../test/shared.js";
+import { brokerCommand, serveBroker, trafficTable, type BrokerFlags } from "./broker.js";
+
+const flags = (extra: Partial<BrokerFlags> = {}): BrokerFlags => ({ port: 0, host: "127.0.0.1", "hash-password": false, ...extra });
+const t = topicsFor("cli");
+
+describe("edgefuse broker", () => {
+  const teardown = useTeardown();
+
+  it("serves until told to stop, then prints each client's traffic", async () => {
+    const lines: string[] = [];
+    let stop!: () => void;
+    const serving = serveBroker(flags({ "ws-port": 0 }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l));
+    await expect.poll(() => lines.length).toBe(1);
+    const [, url, wsUrl] = lines[0]!.match(/^edgefuse broker listening on (mqtt:\S+) and (ws:\S+) \(anonymous\)$/)!;
+    const client = teardown.client(await connectBroker(url!, { clientId: "cam", reconnectPeriodMs: 0 }));
+    await client.publishAsync(t.infer("r"), Buffer.alloc(5000), { qos: 1 });
+    teardown.client(await connectBroker(wsUrl!, { clientId: "ws-cam", reconnectPeriodMs: 0 }));
+    stop();
+    await serving;
+    expect(lines[1]).toBe("edgefuse broker stopped; traffic per client:");
+    expect(lines[2]).toMatch(/^ {2}client +bytesIn +bytesOut +messagesIn +messagesOut$/);
+    expect(lines[3]).toMatch(/^ {2}cam +5\d{3} +\d+ +1 +0$/);
+    expect(lines[4]).toMatch(/^ {2}ws-cam +\d+ +\d+ +0 +0$/);
+  });
+
+  it("loads users from --auth and refuses bad flags clearly", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edgefuse-broker-cli-"));
+    teardown.add(() => rm(dir, { recursive: true, force: true }));
+    const auth = join(dir, "auth.json");
+    await writeFile(auth, JSON.stringify({ users: [{ username: "cam", password: await hashPassword("pw"), role: "client" }] }));
+    const lines: string[] = [];
+    let stop!: () => void;
+    const logLines: string[] = [];
+    const serving = serveBroker(flags({ auth }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l), (l) => logLines.push(l));
+    await expect.poll(() => lines.length).toBe(1);
+    const url = lines[0]!.match(/(mqtt:\S+)/)![1]!;
+    expect(lines[0]).toContain(`(users from ${auth})`);
+    await expect(connectBroker(url, { reconnectPeriodMs: 0 })).rejects.toThrow(/Bad username or password/);
+    teardown.client(await connectBroker(url, { username: "cam", password: "pw", reconnectPeriodMs: 0 }));
+    expect(logLines).toEqual([expect.stringMatching(/^refused client \S+ \(127\.0\.0\.1:\d+\): no username$/)]); // once, not twice
+    stop();
+    await serving;
+
+    await expect(brokerCommand.run(["--port", "70000"])).rejects.toThrow(new UsageError(`--port: must be at most 65535\nusage: ${brokerCommand.usage}`));
+    await expect(brokerCommand.run(["--ws-port", "x"])).rejects.toThrow(/^--ws-port: expected a port number/);
+    await expect(brokerCommand.run(["--auth", join(dir, "nope.json"), "--port", "0"])).rejects.toThrow(/nope\.json: cannot read/);
+  });
+
+  it("prints an empty table when no client came", () => {
+    expect(trafficTable({})).toEqual(["  (no clients)"]);
+  });
+
+  it("runs from the command line, stops on SIGTERM, and hashes passwords", async () => {
+    const bin = join(REPO_ROOT, "bin", "edgefuse");
+    const child = spawn(bin, ["broker", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    teardown.add(() => child.exitCode === null && child.kill("SIGKILL"));
+    let stdout = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    await expect.poll(() => stdout, { timeout: 10_000 }).toMatch(/listening on mqtt:\/\/127\.0\.0\.1:\d+/);
+    const url = stdout.match(/(mqtt:\S+)/)![1]!;
+    teardown.client(await connectBroker(url, { clientId: "probe", reconnectPeriodMs: 0 }));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/stopped; traffic per client:\n {2}client .*\n {2}probe +\d+/);
+
+    const hasher = spawn(bin, ["broker", "--hash-password"], { stdio: ["pipe", "pipe", "pipe"] });
+    let hash = "";
+    hasher.stdout.on("data", (d) => (hash += d));
+    hasher.stdin.end("open sesame\n");
+    await new Promise((resolve) => hasher.on("close", resolve));
+    expect(await verifyPassword("open sesame", hash.trim())).toBe(true);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * `edgefuse broker`: run the embedded MQTT broker (broker/server.ts) until SIGINT or
+ * SIGTERM, then print what each client sent and received.
+ *
+ * `edgefuse broker --hash-password` reads a password from stdin and prints the
+ * scrypt hash to put in an auth file (broker/auth.ts).
+ */
+import { createInterface } from "node:readline";
+import { z } from "zod";
+import { loadAuthFile, hashPassword } from "../../../broker/auth.js";
+import { brokerDefaults, startBroker, type BrokerOptions } from "../../../broker/server.js";
+import type { ClientTraffic } from "../../../broker/traffic.js";
+import { flag, parseFlags, type Command } from "../command.js";
+
+const usage = "edgefuse broker [--port P] [--host H] [--auth FILE] [--ws-port P] | edgefuse broker --hash-password < password";
+
+const port = (what: string) => flag.int(what).pipe(z.number().max(65535, "must be at most 65535"));
+
+const flagsSchema = z.object({
+  port: port("a port number (0 = any free port)").default(brokerDefaults.port),
+  host: z.string().min(1).default(brokerDefaults.host),
+  auth: z.string().min(1).optional(),
+  "ws-port": port("a port number (0 = any free port)").optional(),
+  "hash-password": z.boolean().default(false),
+});
+
+export type BrokerFlags = z.output<typeof flagsSchema>;
+
+/**
+ * Runs the broker until `stop` settles. `out` gets the lines meant for the user;
+ * `log` the broker's refusals and dropped clients.
+ */
+export async function serveBroker(
+  flags: BrokerFlags,
+  stop: Promise<unknown>,
+  out: (line: string) => void,
+  log: (line: string) => void = brokerDefaults.log,
+): Promise<void> {
+  const options: Partial<BrokerOptions> = {
+    log,
+    port: flags.port,
+    host: flags.host,
+    ...(flags["ws-port"] !== undefined && { wsPort: flags["ws-port"] }),
+    ...(flags.auth && { auth: await loadAuthFile(flags.auth) }),
+  };
+  const broker = await startBroker(options);
+  out(`edgefuse broker listening on ${broker.url}${broker.wsUrl ? ` and ${broker.wsUrl}` : ""}${flags.auth ? ` (users from ${flags.auth})` : " (anonymous)"}`);
+  await stop;
+  const traffic = broker.bytes();
+  await broker.close();
+  out("edgefuse broker stopped; traffic per client:");
+  for (const line of trafficTable(traffic)) out(line);
+}
+
+/** Counters as an aligned text table, busiest client first. */
+export function trafficTable(traffic: Record<string, ClientTraffic>): string[] {
+  const rows = Object.entries(traffic)
+    .sort(([, a], [, b]) => b.bytesIn + b.bytesOut - (a.bytesIn + a.bytesOut))
+    .map(([id, t]) => [id, t.bytesIn, t.bytesOut, t.messagesIn, t.messagesOut].map(String));
+  if (!rows.length) return ["  (no clients)"];
+  const table = [["client", "bytesIn", "bytesOut", "messagesIn", "messagesOut"], ...rows];
+  const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
+  return table.map((row) => "  " + row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join("  "));
+}
+
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("password: ");
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    lines.close();
+    return line;
+  }
+  return "";
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(signal);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+export const brokerCommand: Command = {
+  usage,
+  async run(argv) {
+    const flags = parseFlags(
+      argv,
+      {
+        port: { type: "string" },
+        host: { type: "string" },
+        auth: { type: "string" },
+        "ws-port": { type: "string" },
+        "hash-password": { type: "boolean" },
+      },
+      flagsSchema,
+      usage,
+    );
+    if (flags["hash-password"]) {
+      const password = await readPassword();
+      if (!password) {
+        console.error("edgefuse broker: no password on stdin");
+        return 2;
+      }
+      console.log(await hashPassword(password));
+      return 0;
+    }
+    await serveBroker(flags, untilSignal(), (line) => console.log(line));
+    return 0;
+  },
+};

@@ -1,0 +1,203 @@
+/**
+ * What edgefuse needs from any MQTT broker, as one suite that every broker runs
+ * (the embedded aedes, plain Mosquitto, Mosquitto with max_packet_size): wildcard
+ * routing, retained plan and presence, last will, and chunked tensors and shards —
+ * 8 MB live, 20 MB retained for a late subscriber — arriving byte-exact in
+ * packets of at most 256 KiB.
+ *
+ * Usage, in a *.test.ts file: `brokerContract(() => startMosquitto())`.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { WireError } from "../core/errors.js";
+import { MOSQUITTO_PUB_BIN, inbox, useTeardown, type StartTestBroker, type TestBroker } from "../test/brokers.js";
+import { imagePath } from "../test/shared.js";
+import { connectBroker, publishChunked, subscribeChunked, type ConnectOptions } from "./client.js";
+import { decodeFrame, frameParts } from "./frame.js";
+import { decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
+import { chunkTopic, topicsFor } from "./topics.js";
+
+/** Packet size every transfer here is chunked to (and the limited Mosquitto enforces). */
+export const CONTRACT_MAX_PACKET_BYTES = 256 * 1024;
+
+interface Received {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+}
+
+export function brokerContract(start: StartTestBroker): void {
+  let broker: TestBroker;
+  const brokers = useTeardown("all");
+  const teardown = useTeardown("each");
+  let nextId = 0;
+  /** A fresh deployment per test, so retained messages of one test never reach another. */
+  const freshTopics = () => topicsFor(`contract-${process.pid}-${Date.now()}-${nextId++}`);
+  const connect = async (clientId: string, options: Partial<ConnectOptions> = {}) =>
+    teardown.client(await connectBroker(broker.url, { clientId: `${clientId}-${process.pid}-${nextId++}`, ...options }));
+  const receive = async (clientId: string, filter: string, options: { idleTimeoutMs?: number } = {}) => {
+    const client = await connect(clientId);
+    const messages = inbox<Received>();
+    const errors = inbox<Error>();
+    await subscribeChunked(client, filter, {
+      ...options,
+      onMessage: (topic, payload, { retain }) => messages.push({ topic, payload, retain }),
+      onError: (err) => errors.push(err),
+    });
+    return { client, messages, errors };
+  };
+  const send = { maxPacketBytes: CONTRACT_MAX_PACKET_BYTES };
+
+  beforeAll(async () => {
+    broker = brokers.broker(await start());
+  });
+
+  describe("contract", () => {
+    it("routes job tensors by wildcard filter, and nothing else", async () => {
+      const topics = freshTopics();
+      const sink = await receive("source", topics.filters.partOut({ jobId: "j1" }));
+      const worker = await connect("worker");
+      await worker.publishAsync(topics.partIn("j1", 3, 0), Buffer.from("not for the source"), { qos: 1 });
+      await worker.publishAsync(topics.partOut("j2", 3, 0), Buffer.from("other job"), { qos: 1 });
+      for (const part of [0, 1, 2]) await worker.publishAsync(topics.partOut("j1", 3, part), Buffer.from(`p${part}`), { qos: 1 });
+
+      const got = [await sink.messages.next(), await sink.messages.next(), await sink.messages.next()];
+      expect(got.map((m) => [topics.parse(m.topic), m.payload.toString()])).toEqual(
+        [0, 1, 2].map((part) => [{ kind: "partOut", deployment: topics.deployment, jobId: "j1", layer: 3, part, chunkIndex: null }, `p${part}`]),
+      );
+      await expect(sink.messages.next(300)).rejects.toThrow(/no message within 300 ms/);
+    });
+
+    it("keeps the retained plan for a late subscriber, and an empty retained payload clears it", async () => {
+      const topics = freshTopics();
+      const planner = await connect("planner");
+      await planner.publishAsync(topics.plan(), Buffer.from('{"version":1}'), { qos: 1, retain: true });
+
+      const late = await receive("worker", topics.plan());
+      const plan = await late.messages.next();
+      expect([plan.payload.toString(), plan.retain]).toEqual(['{"version":1}', true]);
+
+      await planner.publishAsync(topics.plan(), Buffer.alloc(0), { qos: 1, retain: true });
+      await late.messages.next(); // the live (empty) clear
+      const later = await receive("worker", topics.plan());
+      await expect(later.messages.next(300)).rejects.toThrow();
+    });
+
+    it("empties a worker's retained presence through its last will when its link drops", async () => {
+      const topics = freshTopics();
+      const presence: Presence = {
+        workerId: "w1",
+        memoryBudgetBytes: 64 * 1024 * 1024,
+        gmacPerSec: 50,
+        startedAt: new Date().toISOString(),
+        version: "0.1.0",
+      };
+      const worker = await connect("w1", { will: { topic: topics.worker("w1"), payload: "", retain: true } });
+      await worker.publishAsync(topics.worker("w1"), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
+
+      const planner = await receive("planner", topics.filters.workers);
+      const announced = await planner.messages.next();
+      expect(decodePresence(announced.topic, announced.payload)).toEqual(presence);
+
+      worker.stream.destroy(); // the link drops without DISCONNECT: the will fires
+      const gone = await planner.messages.next();
+      expect([gone.topic, decodePresence(gone.topic, gone.payload)]).toEqual([topics.worker("w1"), null]);
+    });
+
+    it("takes an image sent with `mosquitto_pub -f` on the infer topic, as is", async () => {
+      const topics = freshTopics();
+      const sink = await receive("source", topics.filters.infer);
+      const { port } = new URL(broker.url);
+      const sent = await run(MOSQUITTO_PUB_BIN, ["-h", "127.0.0.1", "-p", port, "-q", "1", "-t", topics.infer("cam-1"), "-f", imagePath("dog.jpg")]);
+      expect(sent).toEqual({ code: 0, stderr: "" });
+      const image = await sink.messages.next();
+      expect([image.topic, image.payload.equals(readFileSync(imagePath("dog.jpg")))]).toEqual([topics.infer("cam-1"), true]);
+    });
+
+    it("carries an 8 MB tensor frame in ≤ 256 KiB chunks, byte-exact", async () => {
+      const topics = freshTopics();
+      const sink = await receive("worker", topics.filters.partIn({ jobId: "big" }));
+      const source = await connect("source");
+      const data = new Float32Array(2 * 1024 * 1024).map((_, i) => Math.sin(i)); // 8 MiB
+      const meta = { jobId: "big", layer: 7, part: 2, shape: [512, 64, 64] };
+
+      const started = performance.now();
+      const report = await publishChunked(source, topics.partIn("big", 7, 2), frameParts(meta, data), send);
+      const got = await sink.messages.next(30_000);
+      const ms = performance.now() - started;
+
+      expect(report.chunkCount).toBe(Math.ceil(report.payloadBytes / (CONTRACT_MAX_PACKET_BYTES - 128)));
+      const frame = decodeFrame(got.payload, got.topic);
+      expect({ ...frame, data: undefined }).toEqual({ ...meta, dtype: "float32", data: undefined });
+      expect(Buffer.compare(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), Buffer.from(data.buffer))).toBe(0);
+      console.log(`${broker.name}: 8 MiB frame in ${report.chunkCount} chunks, ${ms.toFixed(0)} ms (${(8 / (ms / 1000)).toFixed(0)} MiB/s)`);
+    });
+
+    it("rebuilds a 20 MB retained weight shard for subscribers that arrive before and after it", async () => {
+      const topics = freshTopics();
+      const shard = randomBytes(20 * 1024 * 1024);
+      const sha = createHash("sha256").update(shard).digest("hex");
+      const early = await receive("worker-early", topics.filters.shards);
+      const planner = await connect("planner");
+
+      const report = await publishChunked(planner, topics.shard(sha), shard, { ...send, retain: true });
+      expect(report.chunkCount).toBeGreaterThan(80);
+      const live = await early.messages.next(30_000);
+      expect([live.topic, live.payload.equals(shard)]).toEqual([topics.shard(sha), true]);
+
+      const started = performance.now();
+      const late = await receive("worker-late", topics.shard(sha));
+      const retained = await late.messages.next(30_000);
+      const ms = performance.now() - started;
+      expect([retained.topic, retained.retain, createHash("sha256").update(retained.payload).digest("hex")]).toEqual([
+        topics.shard(sha),
+        true,
+        sha,
+      ]);
+      console.log(`${broker.name}: late subscriber rebuilt a 20 MiB retained shard in ${ms.toFixed(0)} ms`);
+    });
+
+    it("reports a malformed chunk and a malformed JSON message without losing the subscription", async () => {
+      const topics = freshTopics();
+      const sink = await receive("source", topics.filters.results());
+      const sender = await connect("sender");
+      await sender.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), { qos: 1 });
+      const chunkError = await sink.errors.next();
+      expect(chunkError).toBeInstanceOf(WireError);
+      expect(chunkError.message).toMatch(/results\/r1\/c\/0: truncated chunk/);
+
+      await sender.publishAsync(topics.results("r1"), Buffer.from('{"requestId":"r1","detections":"none"}'), { qos: 1 });
+      const bad = await sink.messages.next();
+      expect(() => decodeJson(bad.topic, bad.payload, presenceSchema)).toThrow(WireError);
+
+      await publishChunked(sender, topics.results("r2"), Buffer.alloc(600 * 1024, 7), send);
+      const good = await sink.messages.next();
+      expect([good.topic, good.payload.length]).toEqual([topics.results("r2"), 600 * 1024]);
+    });
+
+    it("times out a chunked message whose chunks stop coming, naming the missing ones", async () => {
+      const topics = freshTopics();
+      const sink = await receive("worker", topics.filters.partIn(), { idleTimeoutMs: 200 });
+      const sender = await connect("source");
+      const [header, data] = frameParts({ jobId: "j", layer: 0, part: 0, shape: [100_000] }, new Float32Array(100_000));
+      const { splitIntoChunks, chunkDataBytes } = await import("./chunking.js");
+      const topic = topics.partIn("j", 0, 0);
+      const chunks = splitIntoChunks([header, data], { chunkBytes: chunkDataBytes(topic, CONTRACT_MAX_PACKET_BYTES) });
+      await sender.publishAsync(chunkTopic(topic, 0), chunks[0]!, { qos: 1 });
+      const err = await sink.errors.next(3_000);
+      expect(err.message).toMatch(/incomplete: 1\/2 chunks, none for 200 ms; missing 1$/);
+    });
+  });
+}
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { WireError } from "../core/errors.js";
+import { FRAME_HEADER_BYTES, decodeFrame, encodeFrame, encodeFrameHeader, frameParts, type FrameMeta } from "./frame.js";
+
+const meta: FrameMeta = { jobId: "req-7:job", layer: 13, part: 4, shape: [3, 5, 7] };
+const data = Float32Array.from({ length: 105 }, (_, i) => i * 0.5 - 20);
+
+/** A valid frame with one edit applied to a copy. */
+function tampered(edit: (frame: Buffer) => Buffer | void): Buffer {
+  const frame = Buffer.from(encodeFrame(meta, data));
+  return edit(frame) ?? frame;
+}
+
+describe("tensor frames", () => {
+  it("round-trips a tensor with all its metadata", () => {
+    const frame = encodeFrame(meta, data);
+    expect(frame.byteLength).toBe(FRAME_HEADER_BYTES + 105 * 4);
+    const decoded = decodeFrame(frame, "t");
+    expect(decoded).toEqual({ ...meta, dtype: "float32", data });
+  });
+
+  it("exposes the data without copying, both ways", () => {
+    const [header, body] = frameParts(meta, data);
+    expect(header.byteLength).toBe(FRAME_HEADER_BYTES);
+    expect(body.buffer).toBe(data.buffer); // a view, not a copy
+    const frame = Buffer.concat([header, body]);
+    expect(decodeFrame(frame).data.buffer).toBe(frame.buffer);
+  });
+
+  it("copies only when the data sits at an unaligned offset", () => {
+    const frame = encodeFrame(meta, data);
+    const shifted = Buffer.alloc(frame.byteLength + 1);
+    frame.copy(shifted, 1);
+    const decoded = decodeFrame(shifted.subarray(1));
+    expect(decoded.data).toEqual(data);
+    expect(decoded.data.buffer).not.toBe(shifted.buffer);
+  });
+
+  it("handles rank 1 and rank 8 and a 64-character job id", () => {
+    for (const shape of [[1], [1, 2, 1, 2, 1, 2, 1, 2]]) {
+      const m = { jobId: "j".repeat(64), layer: 0, part: 0, shape };
+      const d = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1.5);
+      expect(decodeFrame(encodeFrame(m, d))).toEqual({ ...m, dtype: "float32", data: d });
+    }
+  });
+
+  it.each<[string, Buffer, RegExp]>([
+    ["truncated header", tampered((f) => f.subarray(0, 100)), /^t: truncated frame: 100 bytes, the header alone is 128$/],
+    ["wrong magic", tampered((f) => void f.write("PNG!", 0)), /bad magic "PNG!", expected "EFT1"/],
+    ["unknown version", tampered((f) => void f.writeUInt16LE(2, 4)), /unsupported frame version 2/],
+    ["unknown dtype", tampered((f) => void f.writeUInt8(9, 6)), /unknown dtype code 9/],
+    ["rank 0", tampered((f) => void f.writeUInt8(0, 7)), /rank 0 outside 1..8/],
+    ["rank 9", tampered((f) => void f.writeUInt8(9, 7)), /rank 9 outside 1..8/],
+    ["zero dimension", tampered((f) => void f.writeUInt32LE(0, 28)), /shape \[3, 0, 7\] has a zero dimension/],
+    ["empty job id", tampered((f) => void f.writeUInt8(0, 56)), /jobId length 0/],
+    ["bad job id", tampered((f) => void f.write("a/b", 64)), /invalid jobId "a\/b/],
+    ["truncated data", tampered((f) => f.subarray(0, f.byteLength - 4)), /header says 420 payload bytes, frame carries 416/],
+    ["trailing bytes", tampered((f) => Buffer.concat([f, Buffer.alloc(4)])), /header says 420 payload bytes, frame carries 424/],
+    [
+      "shape that disagrees with the payload",
+      tampered((f) => void f.writeUInt32LE(6, 24)),
+      /shape \[6, 5, 7\] × float32 = 840 bytes, payload is 420/,
+    ],
+  ])("refuses a frame with %s (WireError)", (_, frame, message) => {
+    let error: unknown;
+    try {
+      decodeFrame(frame, "t");
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(WireError);
+    expect((error as WireError).topic).toBe("t");
+    expect((error as WireError).message).toMatch(message);
+  });
+
+  it("refuses to encode data that does not fit its shape or bad metadata", () => {
+    expect(() => frameParts(meta, new Float32Array(3))).toThrow(/shape \[3, 5, 7\] needs 105 elements, data has 3/);
+    expect(() => encodeFrameHeader({ ...meta, shape: [] })).toThrow(/rank 0/);
+    expect(() => encodeFrameHeader({ ...meta, shape: [2, 0] })).toThrow(/shape\[1\] = 0/);
+    expect(() => encodeFrameHeader({ ...meta, jobId: "x/y" })).toThrow(/invalid jobId/);
+    expect(() => encodeFrameHeader({ ...meta, layer: -1 })).toThrow(/invalid layer -1/);
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * zod schemas for the JSON messages on the wire (DESIGN.md, "Wire contract" and
+ * "Observability"), and decodeJson, the one way a JSON payload is read.
+ *
+ * Objects are parsed with zod's default (unknown keys stripped, not refused), so a
+ * newer sender can add fields without breaking older readers; a missing or
+ * mistyped field is an error.
+ */
+import { z } from "zod";
+import { WireError } from "../core/errors.js";
+import { ID_PATTERN } from "./topics.js";
+
+const id = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
+const nonNegative = z.number().nonnegative();
+
+// ---------------------------------------------------------------------------
+// workers/<workerId> — retained presence; an empty payload (the last will) means gone
+
+export const presenceSchema = z.object({
+  workerId: id,
+  /** Bytes of weights and activations this worker may hold. */
+  memoryBudgetBytes: z.number().int().positive(),
+  /** Measured compute speed, billions of multiply-accumulates per second. */
+  gmacPerSec: z.number().positive(),
+  startedAt: z.iso.datetime({ offset: true }),
+  /** Software version of the worker (package.json version). */
+  version: z.string().min(1).max(64),
+});
+export type Presence = z.infer<typeof presenceSchema>;
+
+// ---------------------------------------------------------------------------
+// results/<requestId> — detections plus a trace of where time and bytes went
+
+/** One device's share of one stage: compute time and link bytes. */
+export const deviceTraceSchema = z.object({
+  workerId: id,
+  computeMs: nonNegative,
+  bytesSent: nonNegative,
+  bytesReceived: nonNegative,
+});
+
+/** One stage of the schedule: a layer or a fused run of layers. */
+export const stageTraceSchema = z.object({
+  /** First and last layer of the stage, inclusive. */
+  layers: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+  /** Partitioning scheme, e.g. "FTP", "LOP", "LIP", "FUSE" (the planner owns the list). */
+  scheme: z.string().min(1),
+  wallMs: nonNegative,
+  devices: z.array(deviceTraceSchema),
+});
+
+export const timingsSchema = z.object({
+  /** From the request reaching the source to the result being published. */
+  totalMs: nonNegative,
+  preprocessMs: nonNegative.optional(),
+  postprocessMs: nonNegative.optional(),
+});
+
+/**
+ * The result schema for a given detection schema. The detection shape belongs to
+ * dnn/ (post-processing); until it is plugged in, detections are unknown values.
+ *
+ * ```ts
+ * const schema = resultSchema(detectionSchema); // from dnn/detect
+ * const result = decodeJson(topic, payload, schema);
+ * ```
+ */
+export function resultSchema<D extends z.ZodType>(detection: D) {
+  return z.object({
+    requestId: id,
+    detections: z.array(detection),
+    timings: timingsSchema,
+    trace: z.array(stageTraceSchema).optional(),
+  });
+}
+
+export const anyResultSchema = resultSchema(z.unknown());
+export type Result<D = unknown> = Omit<z.infer<typeof anyResultSchema>, "detections"> & { detections: D[] };
+export type StageTrace = z.infer<typeof stageTraceSchema>;
+
+// ---------------------------------------------------------------------------
+// errors/<requestId>
+
+export const errorMessageSchema = z.object({
+  requestId: id,
+  /** EdgefuseError.code of the failure ("wire", "shape", "plan", ...). */
+  code: z.string().min(1).max(64),
+  message: z.string(),
+  /** Which actor and what it was doing, e.g. "worker w3: job j1 layer 12 part 2". */
+  where: z.string(),
+});
+export type ErrorMessage = z.infer<typeof errorMessageSchema>;
+
+// ---------------------------------------------------------------------------
+// reading and writing
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Parses a JSON payload against `schema`. Throws a WireError naming the topic and,
+ * for a schema failure, the first failing field: `field timings.totalMs: expected
+ * number, received string`.
+ */
+export function decodeJson<S extends z.ZodType>(topic: string, payload: Uint8Array, schema: S): z.output<S> {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    throw new WireError(topic, `payload is not UTF-8 text (${payload.byteLength} bytes)`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new WireError(topic, `payload is not JSON: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw new WireError(topic, describeIssues(result.error));
+  return result.data;
+}
+
+/** Validates `value` against `schema` (a sender's bug stays on the sender) and encodes it. */
+export function encodeJson<S extends z.ZodType>(schema: S, value: z.input<S>): Buffer {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new WireError("outgoing message", describeIssues(result.error));
+  return Buffer.from(JSON.stringify(result.data));
+}
+
+/** Presence is retained and cleared by an empty payload: null means "worker gone". */
+export function decodePresence(topic: string, payload: Uint8Array): Presence | null {
+  return payload.byteLength === 0 ? null : decodeJson(topic, payload, presenceSchema);
+}
+
+function describeIssues(error: z.ZodError): string {
+  const [first, ...rest] = error.issues;
+  const path = first!.path.length ? first!.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("") : "(root)";
+  return `field ${path}: ${first!.message}${rest.length ? ` (and ${rest.length} more)` : ""}`;
+}

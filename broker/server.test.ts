@@ -1,0 +1,178 @@
+import { createConnection, type Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
+import { hashPassword, type AuthFile } from "./auth.js";
+import { connectBroker, publishChunked, subscribeChunked, type MqttClient } from "./client.js";
+import { BrokerError } from "./errors.js";
+import { startBroker } from "./server.js";
+import { topicsFor } from "./topics.js";
+
+const t = topicsFor("lab");
+const MiB = 1024 * 1024;
+
+describe("embedded broker", () => {
+  const teardown = useTeardown();
+  const connect = async (url: string, clientId: string, extra = {}) =>
+    teardown.client(await connectBroker(url, { clientId, reconnectPeriodMs: 0, ...extra }));
+  const listen = async (client: MqttClient, filter: string) => {
+    const got = inbox<{ topic: string; payload: Buffer }>();
+    await subscribeChunked(client, filter, { onMessage: (topic, payload) => got.push({ topic, payload }), onError: (e) => { throw e; } });
+    return got;
+  };
+
+  it("listens on an ephemeral port and reports it", async () => {
+    const { broker } = teardown.broker(await startEmbedded());
+    expect(broker.port).toBeGreaterThan(0);
+    expect(broker.url).toBe(`mqtt://127.0.0.1:${broker.port}`);
+    await connect(broker.url, "probe");
+  });
+
+  it("refuses a port in use with a BrokerError naming it", async () => {
+    const { broker } = teardown.broker(await startEmbedded());
+    const error = await startBroker({ port: broker.port, log: () => {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BrokerError);
+    expect((error as BrokerError).message).toMatch(new RegExp(`^mqtt://127.0.0.1:${broker.port}: cannot listen: .*EADDRINUSE`));
+  });
+
+  it("counts every byte that crossed each client's link", async () => {
+    const { broker } = teardown.broker(await startEmbedded());
+    const sub = await connect(broker.url, "sub");
+    const got = await listen(sub, t.filters.infer);
+    const pub = await connect(broker.url, "pub");
+    await pub.publishAsync(t.infer("r1"), Buffer.alloc(MiB, 1), { qos: 1 });
+    await got.next();
+
+    const bytes = broker.bytes();
+    expect(bytes.pub!.bytesIn).toBeGreaterThanOrEqual(MiB);
+    expect(bytes.sub!.bytesOut).toBeGreaterThanOrEqual(MiB);
+    expect([bytes.pub!.messagesIn, bytes.pub!.messagesOut, bytes.sub!.messagesIn, bytes.sub!.messagesOut]).toEqual([1, 0, 0, 1]);
+    expect(bytes.pub!.byTopicClass.infer).toEqual({ messagesIn: 1, messagesOut: 0, payloadBytesIn: MiB, payloadBytesOut: 0 });
+    // Exact: what the client's socket wrote is what the broker counted in, and back.
+    const pubSocket = pub.stream as Socket;
+    expect([bytes.pub!.bytesIn, bytes.pub!.bytesOut]).toEqual([pubSocket.bytesWritten, pubSocket.bytesRead]);
+
+    await pub.endAsync();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(broker.bytes().pub!.bytesIn).toBe(pubSocket.bytesWritten); // kept after the client left
+  });
+
+  it("counts a chunked transfer under its topic class, headers included", async () => {
+    const { broker } = teardown.broker(await startEmbedded());
+    const got = await listen(await connect(broker.url, "worker"), t.filters.partIn());
+    const source = await connect(broker.url, "source");
+    const report = await publishChunked(source, t.partIn("j", 1, 0), Buffer.alloc(4 * MiB), { maxPacketBytes: 256 * 1024 });
+    await got.next();
+    const { source: counted } = broker.bytes();
+    expect(counted!.byTopicClass.partIn).toEqual({
+      messagesIn: report.chunkCount,
+      messagesOut: 0,
+      payloadBytesIn: 4 * MiB + report.chunkCount * 40,
+      payloadBytesOut: 0,
+    });
+    expect(counted!.bytesIn - 4 * MiB).toBeLessThan(report.chunkCount * 200); // ~100 B of MQTT + chunk header per chunk
+  });
+
+  it("serves MQTT over WebSocket too", async () => {
+    const { broker } = teardown.broker(await startEmbedded({ wsPort: 0 }));
+    expect(broker.wsUrl).toBe(`ws://127.0.0.1:${broker.wsPort}`);
+    const got = await listen(await connect(broker.url, "tcp"), t.filters.results());
+    const ws = await connect(broker.wsUrl!, "browser");
+    await ws.publishAsync(t.results("r"), Buffer.alloc(100_000), { qos: 1 });
+    expect((await got.next()).payload.length).toBe(100_000);
+    expect(broker.bytes().browser!.bytesIn).toBeGreaterThan(100_000);
+  });
+
+  it("survives garbage on the socket and keeps serving others", async () => {
+    const { broker, logLines } = teardown.broker(await startEmbedded());
+    const socket = createConnection(broker.port, "127.0.0.1");
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    socket.on("error", () => {});
+    socket.write(Buffer.from("GET / HTTP/1.1\r\n\r\n\xff\xff\xff\xff\xff"));
+    await closed;
+    expect(logLines.join("\n")).toMatch(/dropped: /);
+    await connect(broker.url, "still-fine");
+  });
+});
+
+describe("embedded broker with users", () => {
+  const teardown = useTeardown();
+  let hashed: Promise<AuthFile> | undefined;
+  const users = () => (hashed ??= hashUsers()); // scrypt is slow on purpose: hash once per file
+  const hashUsers = async (): Promise<AuthFile> => ({
+    users: await Promise.all(
+      (["planner", "source", "worker", "client", "admin"] as const).map(async (role) => ({
+        username: role === "worker" ? "w1" : role,
+        password: await hashPassword(`${role}-pw`),
+        role,
+      })),
+    ),
+  });
+  const start = async () => teardown.broker(await startEmbedded({ auth: await users() }));
+  const login = async (url: string, username: string, password = `${username === "w1" ? "worker" : username}-pw`, extra = {}) =>
+    teardown.client(await connectBroker(url, { clientId: `${username}-${Math.random()}`, username, password, reconnectPeriodMs: 0, ...extra }));
+  const watchAll = async (url: string) => {
+    const got = inbox<string>();
+    const admin = await login(url, "admin");
+    await subscribeChunked(admin, "edgefuse/#", { onMessage: (topic, payload) => got.push(`${topic} ${payload}`), onError: (e) => { throw e; } });
+    return got;
+  };
+  /** Publishes at QoS 1: true when the broker drops the publisher, false when it acknowledges. */
+  const publishAndSeeDropped = (client: MqttClient, topic: string) =>
+    new Promise<boolean>((resolve) => {
+      client.once("close", () => resolve(true));
+      client.publishAsync(topic, "x", { qos: 1 }).then(() => resolve(false), () => resolve(true)); // no ack: dropped
+    });
+
+  it("refuses a wrong password, an unknown user and no user, and logs each", async () => {
+    const { url, logLines } = await start();
+    await expect(login(url, "w1", "guess")).rejects.toThrow(/^mqtt:\/\/127\.0\.0\.1:\d+: cannot connect: .*Bad username or password/);
+    await expect(login(url, "mallory", "x")).rejects.toThrow(BrokerError);
+    await expect(connectBroker(url, { reconnectPeriodMs: 0 })).rejects.toThrow(/Bad username or password/);
+    expect(logLines.filter((l) => l.startsWith("refused"))).toEqual([
+      expect.stringMatching(/^refused client w1-\S+ \(127\.0\.0\.1:\d+\): wrong password for w1$/),
+      expect.stringMatching(/^refused client mallory-\S+ \(.*\): unknown user mallory$/),
+      expect.stringMatching(/^refused client \S+ \(.*\): no username$/),
+    ]);
+  });
+
+  it("drops a worker that publishes a plan, and the plan goes nowhere", async () => {
+    const { url, logLines } = await start();
+    const seen = await watchAll(url);
+    const worker = await login(url, "w1");
+    expect(await publishAndSeeDropped(worker, t.plan())).toBe(true);
+    expect(logLines.join("\n")).toMatch(/denied publish on edgefuse\/v1\/lab\/plan by client w1-\S+ \(.*\): worker w1 may not publish plan topics/);
+
+    const planner = await login(url, "planner");
+    await planner.publishAsync(t.plan(), "real plan", { qos: 1 });
+    expect(await seen.next()).toBe(`${t.plan()} real plan`);
+  });
+
+  it("drops a client that publishes results, and a worker that speaks for another", async () => {
+    const { url } = await start();
+    expect(await publishAndSeeDropped(await login(url, "client"), t.results("r1"))).toBe(true);
+    expect(await publishAndSeeDropped(await login(url, "w1"), t.worker("w2"))).toBe(true);
+    expect(await publishAndSeeDropped(await login(url, "w1"), t.worker("w1"))).toBe(false);
+    expect(await publishAndSeeDropped(await login(url, "source"), t.results("r1"))).toBe(false);
+  });
+
+  it("delivers to a client only what its role may read", async () => {
+    const { url } = await start();
+    const camera = await login(url, "client");
+    const got = inbox<string>();
+    await subscribeChunked(camera, "edgefuse/#", { onMessage: (topic) => got.push(topic), onError: (e) => { throw e; } });
+    const source = await login(url, "source");
+    await source.publishAsync(t.partIn("j", 0, 0), "tensor", { qos: 1 });
+    await source.publishAsync(t.results("r1"), "{}", { qos: 1 });
+    expect(await got.next()).toBe(t.results("r1"));
+  });
+
+  it("lets a worker's last will clear its own presence", async () => {
+    const { url } = await start();
+    const seen = await watchAll(url);
+    const worker = await login(url, "w1", undefined, { will: { topic: t.worker("w1"), payload: "", retain: true } });
+    await worker.publishAsync(t.worker("w1"), "{}", { qos: 1, retain: true });
+    expect(await seen.next()).toBe(`${t.worker("w1")} {}`);
+    worker.stream.destroy();
+    expect(await seen.next()).toBe(`${t.worker("w1")} `);
+  });
+});

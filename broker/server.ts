@@ -1,0 +1,195 @@
+/**
+ * The embedded broker: aedes 1.x (MQTT 3.1.1 only, notes/FACTS.md) on TCP and,
+ * optionally, WebSocket, with per-client byte counters (traffic.ts) and, when given
+ * users, authentication and the topic ACL of auth.ts.
+ *
+ * ```ts
+ * const broker = await startBroker({ port: 0 });
+ * const client = await connectBroker(broker.url, { clientId: "w1" });
+ * …
+ * console.log(broker.bytes()["w1"]);   // { bytesIn, bytesOut, messagesIn, messagesOut, byTopicClass }
+ * await broker.close();
+ * ```
+ *
+ * A bad client never takes the broker down: malformed packets, refused logins and
+ * denied publishes drop that client (MQTT 3.1.1 has no negative PUBACK, so a
+ * denied publish ends the connection, as aedes does) and leave one log line.
+ */
+import { once } from "node:events";
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
+import { WebSocketServer, createWebSocketStream } from "ws";
+import { errorMessage } from "../core/errors.js";
+import { isHashed, mayRead, publishDenial, verifyPassword, type AuthFile, type AuthUser } from "./auth.js";
+import { BrokerError } from "./errors.js";
+import { TrafficMeter, type ClientTraffic } from "./traffic.js";
+
+export interface BrokerOptions {
+  /** TCP port for MQTT; 0 picks a free one (see RunningBroker.port). */
+  port: number;
+  host: string;
+  /** Also serve MQTT over WebSocket on this port (0 = pick one); off when absent. */
+  wsPort?: number;
+  /** Users and roles (auth.ts, loadAuthFile). Without it every client is let in, anonymous. */
+  auth?: AuthFile;
+  /** Where refusals and client errors are reported, one line each. */
+  log: (line: string) => void;
+}
+
+export const brokerDefaults = {
+  port: 1883,
+  host: "127.0.0.1",
+  log: (line: string) => console.error(`broker: ${line}`),
+} satisfies Partial<BrokerOptions>;
+
+export interface RunningBroker {
+  /** `mqtt://host:port`, ready for connectBroker. */
+  readonly url: string;
+  /** The port actually listened on (differs from the option when it was 0). */
+  readonly port: number;
+  /** `ws://host:port` when WebSocket is on. */
+  readonly wsUrl?: string;
+  readonly wsPort?: number;
+  /** A snapshot of every client's counters, by client id (traffic.ts). */
+  bytes(): Record<string, ClientTraffic>;
+  /** Disconnects every client and stops listening. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+// aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3); its AuthErrorCode is a const enum.
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+export async function startBroker(options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
+  const opts = { ...brokerDefaults, ...options } satisfies BrokerOptions;
+  const { log } = opts;
+  const traffic = new TrafficMeter();
+  const users = new Map((opts.auth?.users ?? []).map((u) => [u.username, u]));
+  const userOf = new WeakMap<Client, AuthUser>();
+  const socketOf = new WeakMap<Duplex, Socket>();
+  const sockets = new Set<Socket>();
+  /** Refusals logged where they happen; aedes then reports them again as client errors. */
+  const logged = new WeakSet<Error>();
+  for (const u of users.values()) if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
+
+  const describe = (client: Client | null) =>
+    client ? `client ${client.id}${client.conn && socketOf.get(client.conn) ? ` (${remote(socketOf.get(client.conn)!)})` : ""}` : "broker";
+
+  const aclOptions: Partial<AedesOptions> = opts.auth ? { authenticate, authorizePublish } : {};
+  const aedes = await Aedes.createBroker({
+    ...aclOptions,
+    authorizeForward(client, packet) {
+      const user = userOf.get(client);
+      if (opts.auth && (!user || !mayRead(user, packet.topic))) return null;
+      traffic.forwarded(client.id, packet.topic, packet.payload.length);
+      return packet;
+    },
+  });
+
+  function authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    const refuse = (why: string) => {
+      log(`refused ${describe(client)}: ${why}`);
+      const error = Object.assign(new Error(why), { returnCode: BAD_USERNAME_OR_PASSWORD }) as AuthenticateError;
+      logged.add(error);
+      done(error, false);
+    };
+    const user = username === undefined ? undefined : users.get(username);
+    if (!user) return refuse(username === undefined ? "no username" : `unknown user ${username}`);
+    verifyPassword(password?.toString("utf8") ?? "", user.password).then(
+      (ok) => {
+        if (!ok) return refuse(`wrong password for ${username}`);
+        userOf.set(client, user);
+        done(null, true);
+      },
+      (err: unknown) => refuse(`password check failed: ${errorMessage(err)}`),
+    );
+  }
+
+  function authorizePublish(client: Client | null, packet: { topic: string }, done: (error?: Error | null) => void): void {
+    if (!client) return done(null); // the broker's own $SYS messages
+    const user = userOf.get(client);
+    const denial = user ? publishDenial(user, packet.topic) : "not logged in";
+    if (!denial) return done(null);
+    log(`denied publish on ${packet.topic} by ${describe(client)}: ${denial}`);
+    const error = new Error(denial);
+    logged.add(error);
+    done(error);
+  }
+
+  aedes.on("client", (client) => {
+    const socket = client.conn && socketOf.get(client.conn);
+    if (socket) traffic.identify(socket, client.id);
+  });
+  aedes.on("publish", (packet, client) => {
+    if (client) traffic.published(client.id, packet.topic, packet.payload.length);
+  });
+  aedes.on("clientError", (client, err) => logged.has(err) || log(`${describe(client)} dropped: ${err.message}`));
+  aedes.on("connectionError", (client, err) => logged.has(err) || log(`connection ${describe(client)} dropped: ${err.message}`));
+
+  const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socketOf.set(conn, socket);
+    traffic.track(socket);
+    aedes.handle(conn, req);
+  };
+
+  const tcp = createServer((socket) => accept(socket, socket));
+  const port = await listen(tcp, opts.port, opts.host, "mqtt");
+
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+  let wsPort: number | undefined;
+  if (opts.wsPort !== undefined) {
+    http = createHttpServer();
+    wss = new WebSocketServer({ server: http });
+    wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
+    try {
+      wsPort = await listen(http, opts.wsPort, opts.host, "ws");
+    } catch (err) {
+      tcp.close();
+      aedes.close();
+      throw err;
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `mqtt://${hostForUrl(opts.host)}:${port}`,
+    port,
+    ...(wsPort !== undefined && { wsUrl: `ws://${hostForUrl(opts.host)}:${wsPort}`, wsPort }),
+    bytes: () => traffic.snapshot(),
+    close: () =>
+      (closing ??= (async () => {
+        const closed = [once(tcp, "close"), ...(http ? [once(http, "close")] : [])];
+        tcp.close();
+        wss?.close();
+        http?.close();
+        await new Promise<void>((resolve) => aedes.close(resolve));
+        for (const socket of sockets) socket.destroy();
+        await Promise.all(closed);
+      })()),
+  };
+}
+
+async function listen(server: Server | HttpServer, port: number, host: string, scheme: string): Promise<number> {
+  const url = `${scheme}://${hostForUrl(host)}:${port}`;
+  try {
+    server.listen(port, host);
+    await once(server, "listening");
+  } catch (err) {
+    throw new BrokerError(url, `cannot listen: ${errorMessage(err)}`);
+  }
+  const address = server.address();
+  if (!address || typeof address === "string") throw new BrokerError(url, "listening, but on no TCP port");
+  return address.port;
+}
+
+const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);
+const remote = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;

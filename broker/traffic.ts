@@ -1,0 +1,105 @@
+/**
+ * Per-client traffic counters for the embedded broker (DESIGN.md, "Observability":
+ * measured traffic beside the modelled C).
+ *
+ * bytesIn/bytesOut are read from the TCP socket (`socket.bytesRead/bytesWritten`),
+ * so they are what crossed the link: MQTT headers, acks, pings and, for WebSocket
+ * clients, the WebSocket framing too. messagesIn counts PUBLISH packets a client
+ * sent; messagesOut counts PUBLISH packets the broker forwarded to it. The same
+ * message counts and their payload bytes are also kept per topic kind.
+ *
+ * Counters belong to the client id and add up over reconnects. A connection that
+ * never completes CONNECT (refused, garbage) counts under UNIDENTIFIED_CLIENT.
+ */
+import type { Socket } from "node:net";
+import { parseTopic, type TopicKind } from "./topics.js";
+
+export const UNIDENTIFIED_CLIENT = "(no client id)";
+
+export interface MessageCounters {
+  messagesIn: number;
+  messagesOut: number;
+  /** PUBLISH payload bytes only (no MQTT headers). */
+  payloadBytesIn: number;
+  payloadBytesOut: number;
+}
+
+/** Topic kinds of topics.ts, plus "other" for anything outside edgefuse's topics. */
+export type TopicClass = TopicKind | "other";
+
+export interface ClientTraffic {
+  /** Bytes the broker read from this client's socket(s). */
+  bytesIn: number;
+  /** Bytes the broker wrote to this client's socket(s). */
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+  byTopicClass: Partial<Record<TopicClass, MessageCounters>>;
+}
+
+const emptyTraffic = (): ClientTraffic => ({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, byTopicClass: {} });
+
+export const topicClass = (topic: string): TopicClass => parseTopic(topic)?.kind ?? "other";
+
+export class TrafficMeter {
+  /** Totals, including closed sockets. */
+  private readonly totals = new Map<string, ClientTraffic>();
+  /** Open sockets and the client id they belong to (once known). */
+  private readonly open = new Map<Socket, { clientId: string | null }>();
+
+  /** Starts counting a connection's socket. */
+  track(socket: Socket): void {
+    const entry = { clientId: null as string | null };
+    this.open.set(socket, entry);
+    socket.once("close", () => {
+      const t = this.entry(entry.clientId ?? UNIDENTIFIED_CLIENT);
+      t.bytesIn += socket.bytesRead;
+      t.bytesOut += socket.bytesWritten;
+      this.open.delete(socket);
+    });
+  }
+
+  /** The socket's connection completed CONNECT as `clientId`. */
+  identify(socket: Socket, clientId: string): void {
+    const entry = this.open.get(socket);
+    if (entry) entry.clientId = clientId;
+  }
+
+  published(clientId: string, topic: string, payloadBytes: number): void {
+    const t = this.entry(clientId);
+    t.messagesIn++;
+    const c = this.topicEntry(t, topic);
+    c.messagesIn++;
+    c.payloadBytesIn += payloadBytes;
+  }
+
+  forwarded(clientId: string, topic: string, payloadBytes: number): void {
+    const t = this.entry(clientId);
+    t.messagesOut++;
+    const c = this.topicEntry(t, topic);
+    c.messagesOut++;
+    c.payloadBytesOut += payloadBytes;
+  }
+
+  /** A copy of every client's counters, open sockets included up to now. */
+  snapshot(): Record<string, ClientTraffic> {
+    const out: Record<string, ClientTraffic> = {};
+    for (const [id, t] of this.totals) out[id] = structuredClone(t);
+    for (const [socket, { clientId }] of this.open) {
+      const t = (out[clientId ?? UNIDENTIFIED_CLIENT] ??= emptyTraffic());
+      t.bytesIn += socket.bytesRead;
+      t.bytesOut += socket.bytesWritten;
+    }
+    return out;
+  }
+
+  private entry(clientId: string): ClientTraffic {
+    let t = this.totals.get(clientId);
+    if (!t) this.totals.set(clientId, (t = emptyTraffic()));
+    return t;
+  }
+
+  private topicEntry(t: ClientTraffic, topic: string): MessageCounters {
+    return (t.byTopicClass[topicClass(topic)] ??= { messagesIn: 0, messagesOut: 0, payloadBytesIn: 0, payloadBytesOut: 0 });
+  }
+}

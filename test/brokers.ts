@@ -1,0 +1,231 @@
+/**
+ * Brokers for tests, all behind one shape (TestBroker), and the one teardown helper.
+ *
+ * - startEmbedded(): the aedes broker of broker/server.ts on a free port.
+ * - startMosquitto(): a real Mosquitto (Debian's /usr/sbin/mosquitto) with a temp
+ *   config; with `maxPacketBytes` it enforces `max_packet_size`, so chunking is
+ *   tested against a broker that really drops oversized packets.
+ *
+ * Mosquitto is a test dependency: .ci/run installs it. When it is missing the
+ * harness fails with a message saying how to install it; it never skips.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { MqttClient } from "mqtt";
+import { afterAll, afterEach } from "vitest";
+import { startBroker, type BrokerOptions, type RunningBroker } from "../broker/server.js";
+
+export interface TestBroker {
+  readonly name: string;
+  readonly url: string;
+  /** The packet limit the broker enforces, when it enforces one. */
+  readonly maxPacketBytes?: number;
+  close(): Promise<void>;
+}
+
+export type StartTestBroker = () => Promise<TestBroker>;
+
+// ---------------------------------------------------------------------------
+// embedded aedes
+
+export async function startEmbedded(
+  options: Partial<BrokerOptions> = {},
+): Promise<TestBroker & { broker: RunningBroker; logLines: string[] }> {
+  const logLines: string[] = [];
+  const broker = await startBroker({ port: 0, log: (line) => logLines.push(line), ...options });
+  return { name: "aedes (embedded)", url: broker.url, broker, logLines, close: () => broker.close() };
+}
+
+// ---------------------------------------------------------------------------
+// Mosquitto
+
+export const MOSQUITTO_BIN = process.env.EDGEFUSE_MOSQUITTO ?? "/usr/sbin/mosquitto";
+/** From the mosquitto-clients package, installed beside Mosquitto. */
+export const MOSQUITTO_PUB_BIN = "/usr/bin/mosquitto_pub";
+
+export interface MosquittoOptions {
+  /** The mosquitto binary; MOSQUITTO_BIN by default. */
+  binary?: string;
+  /** Sets `max_packet_size`: Mosquitto drops a client that sends a larger packet. */
+  maxPacketBytes?: number;
+  /** Extra lines for mosquitto.conf. */
+  config?: string[];
+}
+
+const STARTUP_TIMEOUT_MS = 5_000;
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<TestBroker> {
+  const binary = options.binary ?? MOSQUITTO_BIN;
+  if (!existsSync(binary)) {
+    throw new Error(
+      `Mosquitto not found at ${binary}: install it with ` +
+        "`apt-get update && apt-get install -y --no-install-recommends mosquitto mosquitto-clients` " +
+        "(.ci/run does), or point EDGEFUSE_MOSQUITTO at the binary",
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), "edgefuse-mosquitto-"));
+  // Another process may grab a free port between our probe and Mosquitto's bind: retry.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const conf = join(dir, "mosquitto.conf");
+    await writeFile(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous true",
+        "persistence false",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        ...(options.maxPacketBytes ? [`max_packet_size ${options.maxPacketBytes}`] : []),
+        ...(options.config ?? []),
+        "",
+      ].join("\n"),
+    );
+    const child = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    try {
+      await waitForPort(port, child, () => stderr);
+    } catch (err) {
+      await stop(child);
+      if (attempt < 3 && /address already in use/i.test(stderr)) continue;
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const limit = options.maxPacketBytes;
+    return {
+      name: limit ? `mosquitto (max_packet_size ${limit})` : "mosquitto",
+      url: `mqtt://127.0.0.1:${port}`,
+      ...(limit && { maxPacketBytes: limit }),
+      close: async () => {
+        await stop(child);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) at start: ${stderr().trim()}`);
+    }
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: "127.0.0.1" });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`mosquitto did not listen on ${port} within ${STARTUP_TIMEOUT_MS} ms: ${stderr().trim()}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 2_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------------------
+// teardown
+
+/**
+ * Collects everything a test opens and closes it afterwards, last opened first,
+ * even when some close fails (then it throws all the failures together).
+ */
+export class Teardown {
+  private readonly steps: (() => unknown)[] = [];
+
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  /** Closes the client (forcefully: tests need not wait for in-flight acks). */
+  client<C extends MqttClient>(client: C): C {
+    this.add(() => client.endAsync(true));
+    return client;
+  }
+
+  broker<B extends { close(): Promise<void> }>(broker: B): B {
+    this.add(() => broker.close());
+    return broker;
+  }
+
+  async run(): Promise<void> {
+    const errors: unknown[] = [];
+    while (this.steps.length) {
+      try {
+        await this.steps.pop()!();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length) throw new AggregateError(errors, `${errors.length} teardown steps failed`);
+  }
+}
+
+/** A Teardown that runs after each test ("each") or after the file's tests ("all"). */
+export function useTeardown(when: "each" | "all" = "each"): Teardown {
+  const teardown = new Teardown();
+  (when === "each" ? afterEach : afterAll)(() => teardown.run());
+  return teardown;
+}
+
+// ---------------------------------------------------------------------------
+// waiting for messages
+
+/**
+ * A queue to await values pushed by callbacks: `const got = inbox<Msg>();
+ * subscribe(..., (m) => got.push(m)); expect(await got.next()).toEqual(...)`.
+ */
+export function inbox<T>() {
+  const items: T[] = [];
+  const waiters: ((value: T) => void)[] = [];
+  return {
+    items,
+    push(value: T): void {
+      const waiter = waiters.shift();
+      if (waiter) waiter(value);
+      else items.push(value);
+    },
+    next(timeoutMs = 5_000, what = "message"): Promise<T> {
+      if (items.length) return Promise.resolve(items.shift()!);
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(done), 1);
+          reject(new Error(`no ${what} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = (value: T) => {
+          clearTimeout(timer);
+          resolve(value);
+        };
+        waiters.push(done);
+      });
+    },
+  };
+}
