@@ -1,0 +1,161 @@
+/**
+ * Fused Tile Partitioning (DeepThings, Zhao et al. TCAD 2018, §III-B) for the early,
+ * feature-heavy layers [0, end): the output of layer end−1 is cut into a rows×cols
+ * grid, and each tile's input region is traced backwards through the stack, so one
+ * device computes the whole stack for its tile without talking to anyone in between.
+ *
+ * Regions are half-open rectangles. Padding is recorded per tile and per layer and
+ * applies only where a window really crosses the map's border; inside the map the
+ * neighbouring pixels are part of the region instead (DESIGN.md "FTP").
+ */
+import { PlanError } from "../core/errors.js";
+import type { Layer, Network } from "../dnn/network.js";
+import { routedLayers } from "./units.js";
+
+/** Half-open: rows [y0, y1), columns [x0, x1). */
+export interface Rect {
+  readonly y0: number;
+  readonly y1: number;
+  readonly x0: number;
+  readonly x1: number;
+}
+export interface Pad {
+  readonly top: number;
+  readonly bottom: number;
+  readonly left: number;
+  readonly right: number;
+}
+export interface Grid {
+  readonly rows: number;
+  readonly cols: number;
+}
+export interface TileStep {
+  readonly layer: number;
+  /** The part of the layer's input the tile needs (inside the map). */
+  readonly input: Rect;
+  /** The part of the layer's output the tile computes. */
+  readonly output: Rect;
+  /** Window positions outside the map: zeros for convolution, skipped for maxpool. */
+  readonly pad: Pad;
+}
+export interface Tile {
+  readonly index: number;
+  readonly row: number;
+  readonly col: number;
+  /** The tile of layer end−1's output. */
+  readonly output: Rect;
+  /** One step per layer, in forward order. */
+  readonly steps: readonly TileStep[];
+  /** Elements of the network input this tile needs. */
+  readonly inputElements: number;
+  /** Multiplications to compute the tile, halo overlap included. */
+  readonly mults: number;
+}
+
+export const rectArea = (r: Rect): number => (r.y1 - r.y0) * (r.x1 - r.x0);
+
+const FTP_KINDS = new Set<Layer["kind"]>(["convolutional", "maxpool", "dropout"]);
+
+/**
+ * The largest FTP boundary `end` allowed: the stack may hold only spatially local
+ * layers (convolution, maxpool, dropout), and every layer inside it whose output a
+ * route reads later must be the last one (only layer end−1's output is gathered).
+ */
+export function maxFtpEnd(network: Network): number {
+  let end = 0;
+  while (end < network.layers.length && FTP_KINDS.has(network.layers[end]!.kind)) end++;
+  const routed = [...routedLayers(network)];
+  return Math.min(end, ...routed.map((l) => l + 1));
+}
+
+/** The grid with rows·cols = devices closest to square (more rows than columns on a tie). */
+export function defaultGrid(devices: number): Grid {
+  let rows = Math.ceil(Math.sqrt(devices));
+  while (devices % rows !== 0) rows++;
+  return { rows, cols: devices / rows };
+}
+
+/** The sliding window of one layer along one axis: offset before the map and window size. */
+function window(layer: Layer): { size: number; stride: number; before: number } {
+  switch (layer.kind) {
+    case "convolutional":
+      return { size: layer.size, stride: layer.stride, before: layer.pad };
+    case "maxpool":
+      // darknet forward_maxpool_layer: offset = −pad/2 with pad = total padding.
+      return { size: layer.size, stride: layer.stride, before: Math.floor(layer.padding / 2) };
+    case "dropout":
+      return { size: 1, stride: 1, before: 0 };
+    default:
+      throw new PlanError(`layer ${layer.index}: ${layer.kind} cannot be part of an FTP stack`);
+  }
+}
+
+/**
+ * Output rows [o0, o1) of a layer need input rows [o0·s − before, (o1−1)·s − before + size):
+ * darknet's convolution reads input `o·stride − pad + k` for k in [0, size).
+ */
+function traceAxis(o0: number, o1: number, extent: number, w: { size: number; stride: number; before: number }) {
+  const lo = o0 * w.stride - w.before;
+  const hi = (o1 - 1) * w.stride - w.before + w.size;
+  return { i0: Math.max(0, lo), i1: Math.min(extent, hi), padBefore: Math.max(0, -lo), padAfter: Math.max(0, hi - extent) };
+}
+
+export function traceStep(layer: Layer, output: Rect): TileStep {
+  const w = window(layer);
+  const ys = traceAxis(output.y0, output.y1, layer.input.h, w);
+  const xs = traceAxis(output.x0, output.x1, layer.input.w, w);
+  return {
+    layer: layer.index,
+    input: { y0: ys.i0, y1: ys.i1, x0: xs.i0, x1: xs.i1 },
+    output,
+    pad: { top: ys.padBefore, bottom: ys.padAfter, left: xs.padBefore, right: xs.padAfter },
+  };
+}
+
+function stepMults(layer: Layer, step: TileStep): number {
+  if (layer.kind !== "convolutional") return 0;
+  return rectArea(step.output) * layer.filters * (layer.input.c / layer.groups) * layer.size * layer.size;
+}
+
+/** Cut layer end−1's output into the grid and trace every tile back to the network input. */
+export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
+  const limit = maxFtpEnd(network);
+  if (!Number.isInteger(end) || end < 1 || end > limit) throw new PlanError(`FTP end ${end} is outside 1..${limit} for ${network.file}`);
+  const last = network.layers[end - 1]!.output;
+  if (grid.rows > last.h || grid.cols > last.w) {
+    throw new PlanError(`a ${grid.rows}×${grid.cols} grid does not fit layer ${end - 1}'s ${last.h}×${last.w} output`);
+  }
+  // DeepThings' grid: boundaries at floor(i·H/rows), so tiles differ by at most one row.
+  const cut = (i: number, parts: number, extent: number) => Math.floor((i * extent) / parts);
+  const tiles: Tile[] = [];
+  for (let row = 0; row < grid.rows; row++) {
+    for (let col = 0; col < grid.cols; col++) {
+      const output: Rect = { y0: cut(row, grid.rows, last.h), y1: cut(row + 1, grid.rows, last.h), x0: cut(col, grid.cols, last.w), x1: cut(col + 1, grid.cols, last.w) };
+      const steps: TileStep[] = [];
+      let region = output;
+      for (let l = end - 1; l >= 0; l--) {
+        const step = traceStep(network.layers[l]!, region);
+        steps.unshift(step);
+        region = step.input;
+      }
+      tiles.push({
+        index: tiles.length, row, col, output, steps,
+        inputElements: rectArea(region) * network.input.c,
+        mults: steps.reduce((a, s) => a + stepMults(network.layers[s.layer]!, s), 0),
+      });
+    }
+  }
+  return tiles;
+}
+
+/**
+ * Modelled communication of the FTP stage, in elements, on the paper's convention
+ * that one of the N devices already holds the data (so N−1 of N shares travel):
+ * scatter every tile's input region, gather layer end−1's output.
+ */
+export function ftpCost(network: Network, end: number, tiles: readonly Tile[], devices: number): number {
+  const share = (devices - 1) / devices;
+  const scatter = tiles.reduce((a, t) => a + t.inputElements, 0);
+  const gather = network.layers[end - 1]!.stats.outputs;
+  return (scatter + gather) * share;
+}

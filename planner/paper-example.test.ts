@@ -1,0 +1,50 @@
+/**
+ * The paper's running example (Stahl et al. §3.3–4.3, Figs. 1–7): four fully-connected
+ * layers 4→8→16→4→4 on N = 2 devices. Every number below is printed in the paper.
+ */
+import { describe, expect, it } from "vitest";
+import { parseCfgText } from "../dnn/cfg.js";
+import { buildNetwork } from "../dnn/network.js";
+import { chainCost, pipelineCost, type Scheme, singleDeviceCost } from "./costs.js";
+import { allLop, optimalSchemes } from "./ilp.js";
+import { partitionUnits } from "./units.js";
+
+const cfg = ["[net]", "width=1", "height=1", "channels=4", ...[8, 16, 4, 4].flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"])].join("\n");
+const units = partitionUnits(buildNetwork(parseCfgText(cfg, "paper-fc.cfg")), 0);
+const N = 2;
+const cost = (schemes: Scheme[]) => chainCost(units, schemes, N).elements;
+
+describe("paper 4-layer example, N = 2", () => {
+  it("has the layer sizes of Fig. 1", () => {
+    expect(units.map((u) => [u.inputs, u.outputs])).toEqual([[4, 8], [8, 16], [16, 4], [4, 4]]);
+    expect(units.every((u) => u.reusableByNext || u === units.at(-1))).toBe(true);
+  });
+  it("single device: F = T = 240, C = 0 (eq. 6)", () => {
+    expect(singleDeviceCost(units)).toEqual({ weights: 240, mults: 240, elements: 0 });
+  });
+  it("layer pipelining: F1 = 160, F2 = 80, T = 240, C = 16", () => {
+    expect(pipelineCost(units, [0, 0, 1, 1])).toEqual({ weightsPerStage: [160, 80], mults: 240, elements: 16 });
+  });
+  it("all LOP: F = T = 120, C = 34 (eq. 7)", () => {
+    const c = allLop(units, N);
+    expect([c.weightsPerDevice, c.multsOnPath, c.elements]).toEqual([120, 120, 34]);
+  });
+  it("all LIP: C = 48 (eq. 8)", () => {
+    expect(cost(["lip", "lip", "lip", "lip"])).toBe(48);
+  });
+  it("fusing (1,2) and (3,4): C = 40 (eqs. 9–10, Fig. 6)", () => {
+    expect(cost(["fuse1", "fuse2", "fuse1", "fuse2"])).toBe(40);
+  });
+  it("the ILP optimum is C = 22 (Fig. 7), with one of the two tied assignments", () => {
+    const best = optimalSchemes(units, N);
+    expect(best.elements).toBe(22);
+    expect([["lop", "fuse1", "fuse2", "lop"], ["lop", "fuse1", "fuse2", "lip"]]).toContainEqual(best.schemes);
+    expect(cost(["lop", "fuse1", "fuse2", "lop"])).toBe(22);
+    expect(cost(["lop", "fuse1", "fuse2", "lip"])).toBe(22);
+  });
+  it("rejects assignments the ILP constraints forbid (eqs. 12–13)", () => {
+    expect(() => cost(["lop", "lop", "lop", "fuse1"])).toThrow(/layer 3: FUSE1/);
+    expect(() => cost(["lop", "fuse2", "lop", "lop"])).toThrow(/layer 1: FUSE2 must directly follow/);
+    expect(() => cost(["fuse1", "lop", "lop", "lop"])).toThrow(/layer 1: follows FUSE1 layer 0/);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * The plan: what the planner publishes (retained) on `…/plan` and what the source and
+ * the workers run. Versioned; every reader parses it with `parsePlan`, which checks
+ * the shape and the plan's own consistency (layers in order, parts on known workers,
+ * FUSE2 right after FUSE1). `checkPlanForNetwork` then checks it against a network.
+ *
+ * Layers [0, ftp.end) run as FTP tiles; every later layer has one step:
+ * - lop / fuse1: each part computes output channels [c0, c1) (finished outputs);
+ * - lip / fuse2: each part computes partial sums from input channels [c0, c1);
+ *   the source adds them up, then bias and activation (its `biasShard`);
+ * - carry: a channel-wise layer (maxpool, avgpool, dropout) each part runs on the
+ *   channel slice it already holds from the LOP / FUSE1 step before;
+ * - source: run on the whole tensor at the source (route, reorg, region, softmax,
+ *   and channel-wise layers after a merge).
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { PlanError } from "../core/errors.js";
+import { type Network } from "../dnn/network.js";
+import { ID_PATTERN } from "../broker/topics.js";
+
+export const PLAN_FORMAT = "edgefuse-plan";
+export const PLAN_VERSION = 1;
+
+const index = z.number().int().nonnegative();
+const count = z.number().int().positive();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "expected a sha256 in lower-case hex");
+const workerId = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
+
+const rectSchema = z
+  .object({ y0: index, y1: index, x0: index, x1: index })
+  .refine((r) => r.y0 < r.y1 && r.x0 < r.x1, "empty rectangle: need y0 < y1 and x0 < x1");
+const padSchema = z.object({ top: index, bottom: index, left: index, right: index });
+const shapeSchema = z.object({ c: count, h: count, w: count });
+
+const cutSchema = z
+  .object({ kind: z.enum(["output", "input"]), c0: index, c1: index })
+  .refine((c) => c.c0 < c.c1, "empty channel range: need c0 < c1");
+
+export const deviceSchema = z.object({
+  workerId,
+  /** From the worker's presence; absent when planning offline without a budget. */
+  memoryBudgetBytes: count.optional(),
+  gmacPerSec: z.number().positive().optional(),
+});
+
+const tileSchema = z.object({
+  index,
+  workerId,
+  /** The tile of layer end−1's output. */
+  output: rectSchema,
+  /** Per layer, in order: input region, output region, padding at true borders. */
+  steps: z.array(z.object({ layer: index, input: rectSchema, output: rectSchema, pad: padSchema })).min(1),
+  mults: index,
+});
+
+const ftpSchema = z.object({
+  end: count,
+  grid: z.object({ rows: count, cols: count }),
+  /** One shard with layers [0, end) whole, shared by every tile. */
+  shard: sha256.optional(),
+  elements: z.number().nonnegative(),
+  tiles: z.array(tileSchema).min(1),
+});
+
+const partSchema = z.object({ part: index, workerId, cut: cutSchema, shard: sha256.optional() });
+
+const partitionedStep = z.object({
+  layer: index,
+  scheme: z.enum(["lop", "lip", "fuse1", "fuse2"]),
+  /** The previous step was LOP: each part already holds its slice of this input. */
+  reuse: z.boolean(),
+  /** Modelled communication C_l, elements (paper eqs. 7–9). */
+  elements: z.number().nonnegative(),
+  parts: z.array(partSchema).min(1),
+  /** lip / fuse2: the biases the source adds after summing the partial outputs. */
+  biasShard: sha256.optional(),
+});
+const carryStep = z.object({
+  layer: index,
+  scheme: z.literal("carry"),
+  parts: z.array(z.object({ part: index, workerId, c0: index, c1: index })).min(1),
+});
+const sourceStep = z.object({ layer: index, scheme: z.literal("source") });
+
+export const stepSchema = z.discriminatedUnion("scheme", [partitionedStep.extend({ scheme: z.literal("lop") }), partitionedStep.extend({ scheme: z.literal("lip") }), partitionedStep.extend({ scheme: z.literal("fuse1") }), partitionedStep.extend({ scheme: z.literal("fuse2") }), carryStep, sourceStep]);
+
+const perDeviceSchema = z.object({
+  workerId,
+  /** Q: weights this worker holds when every shard of its tasks is cached (paper's F_n). */
+  weights: index,
+  /** Bytes of its shards (folded weights and biases, float32). */
+  shardBytes: index,
+  /** Multiplications per inference (FTP halos included). */
+  mults: index,
+});
+
+const planBody = z.object({
+  format: z.literal(PLAN_FORMAT),
+  version: z.literal(PLAN_VERSION),
+  model: z.object({ name: z.string().min(1), fingerprint: sha256, input: shapeSchema, layers: count }),
+  devices: z.array(deviceSchema).min(1),
+  ftp: ftpSchema.nullable(),
+  steps: z.array(stepSchema),
+  cost: z.object({
+    /** Modelled C for the whole inference: FTP stage plus every partitioned layer. */
+    elements: z.number().nonnegative(),
+    bytes: z.number().nonnegative(),
+    perDevice: z.array(perDeviceSchema),
+  }),
+  warnings: z.array(z.string()),
+});
+
+export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$/) }).superRefine((plan, ctx) => {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  const known = new Set(plan.devices.map((d) => d.workerId));
+  if (known.size !== plan.devices.length) issue(["devices"], "duplicate workerId");
+  const first = plan.ftp?.end ?? 0;
+  if (plan.steps.length !== plan.model.layers - first) issue(["steps"], `expected ${plan.model.layers - first} steps (layers ${first}..${plan.model.layers - 1}), got ${plan.steps.length}`);
+  plan.steps.forEach((step, k) => {
+    if (step.layer !== first + k) issue(["steps", k, "layer"], `expected layer ${first + k}, got ${step.layer}`);
+    if (step.scheme !== "source") {
+      step.parts.forEach((p, j) => known.has(p.workerId) || issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`));
+    }
+    if (step.scheme !== "source" && step.scheme !== "carry") {
+      const kind = step.scheme === "lop" || step.scheme === "fuse1" ? "output" : "input";
+      step.parts.forEach((p, j) => p.cut.kind === kind || issue(["steps", k, "parts", j, "cut", "kind"], `${step.scheme.toUpperCase()} splits ${kind} channels, got an ${p.cut.kind} cut`));
+    }
+  });
+  // FUSE2 must be the next partitioned step after FUSE1 (only carry steps between).
+  const partitioned = plan.steps.map((s, k) => [s, k] as const).filter(([s]) => s.scheme !== "carry" && s.scheme !== "source");
+  partitioned.forEach(([s, k], j) => {
+    const prev = partitioned[j - 1];
+    const afterFuse1 = prev !== undefined && prev[0].scheme === "fuse1" && plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");
+    if ((s.scheme === "fuse2") !== afterFuse1) issue(["steps", k, "scheme"], s.scheme === "fuse2" ? "FUSE2 must follow a FUSE1 step" : `layer ${s.layer} follows a FUSE1 step, so it must be FUSE2`);
+  });
+  if (partitioned.at(-1)?.[0].scheme === "fuse1") issue(["steps"], "the last partitioned step cannot be FUSE1");
+  plan.ftp?.tiles.forEach((t, j) => known.has(t.workerId) || issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`));
+});
+
+export type Plan = z.infer<typeof planSchema>;
+export type PlanBody = z.input<typeof planBody>;
+export type PlanStep = Plan["steps"][number];
+export type PartitionedStep = Extract<PlanStep, { scheme: "lop" | "lip" | "fuse1" | "fuse2" }>;
+export type PlanDevice = z.infer<typeof deviceSchema>;
+
+/** First 16 hex digits of the sha256 of the body: the same roster and options give the same id. */
+export function planId(body: PlanBody): string {
+  const parsed = planBody.parse(body);
+  return createHash("sha256").update(JSON.stringify(parsed)).digest("hex").slice(0, 16);
+}
+
+/** Adds the id and checks the result, so the planner can never publish a plan its readers refuse. */
+export function finishPlan(body: PlanBody): Plan {
+  return parsePlan({ ...body, id: planId(body) }, "new plan");
+}
+
+/** Parses a plan from anywhere (a file, the wire): a PlanError names the first bad field. */
+export function parsePlan(value: unknown, where = "plan"): Plan {
+  const result = planSchema.safeParse(value);
+  if (result.success) return result.data;
+  const first = result.error.issues[0]!;
+  const path = first.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : "";
+  throw new PlanError(`${where}: ${path ? `field ${path.replace(/^\./, "")}: ` : ""}${first.message}${more}`);
+}
+
+/** Identifies a network by its layers and shapes (not by file name or path). */
+export function networkFingerprint(network: Network): string {
+  const layers = network.layers.map(({ line: _line, ...rest }) => rest);
+  return createHash("sha256").update(JSON.stringify({ input: network.input, layers })).digest("hex");
+}
+
+/** Checks that a plan was made for this network and that its channel ranges fit it. */
+export function checkPlanForNetwork(plan: Plan, network: Network): void {
+  if (plan.model.fingerprint !== networkFingerprint(network)) {
+    throw new PlanError(`plan ${plan.id} was made for model '${plan.model.name}' (${plan.model.layers} layers), not for ${network.file} (${network.layers.length} layers)`);
+  }
+  for (const step of plan.steps) {
+    if (step.scheme === "source") continue;
+    const layer = network.layers[step.layer]!;
+    const ranges = step.scheme === "carry" ? step.parts.map((p) => [p.c0, p.c1] as const) : step.parts.map((p) => [p.cut.c0, p.cut.c1] as const);
+    const splitsInput = step.scheme === "lip" || step.scheme === "fuse2";
+    const channels = splitsInput ? layer.input.c : layer.output.c;
+    const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+    sorted.forEach(([c0, c1], j) => {
+      const expectedStart = j === 0 ? 0 : sorted[j - 1]![1];
+      if (c0 !== expectedStart || c1 > channels) {
+        throw new PlanError(`plan ${plan.id}, layer ${step.layer}: channel ranges must tile [0, ${channels}) without gaps or overlap, got ${JSON.stringify(sorted)}`);
+      }
+    });
+    if (sorted.at(-1)![1] !== channels) throw new PlanError(`plan ${plan.id}, layer ${step.layer}: channel ranges end at ${sorted.at(-1)![1]}, not ${channels}`);
+  }
+}
