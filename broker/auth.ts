@@ -20,8 +20,12 @@
  * | role    | may publish                                   | receives                                  |
  * |---------|-----------------------------------------------|-------------------------------------------|
  * | planner | `…plan`, `…shards/<sha>`                      | `…workers/+`, `…plan`, `…shards/#`        |
- * | source  | `…results/+`, `…errors/+`, `…job/…/in`        | `…infer/+`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out` |
- * | worker  | its own `…workers/<workerId>`, `…job/…/out`   | `…workers/+`, `…plan`, `…shards/#`, `…job/…/in` |
+ * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in` | `…infer/+`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
+ * | worker  | its own `…workers/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, `…shards/#`, `…job/…/in` |
+ *
+ * The source is a device too (it computes a part of every plan), so it announces
+ * itself like a worker. A worker reports a task it cannot run on `…errors/<jobId>`,
+ * which the source and the client that sent the request both read.
  * | client  | `…infer/+`                                    | `…results/+`, `…errors/+`                 |
  * | admin   | anything                                      | anything                                  |
  *
@@ -133,14 +137,14 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 /** Topic kinds each role may publish; workers are further held to their own presence. */
 const PUBLISH: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
   planner: ["plan", "shard"],
-  source: ["results", "errors", "layerIn", "partIn"],
-  worker: ["worker", "partOut"],
+  source: ["worker", "results", "errors", "layerIn", "partIn"],
+  worker: ["worker", "partOut", "errors"],
   client: ["infer"],
 };
 
 const READ: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
   planner: ["worker", "plan", "shard"],
-  source: ["infer", "worker", "plan", "shard", "partOut"],
+  source: ["infer", "worker", "plan", "shard", "partOut", "errors"],
   worker: ["worker", "plan", "shard", "layerIn", "partIn"],
   client: ["results", "errors"],
 };

@@ -93,6 +93,7 @@ export function brokerContract(start: StartTestBroker): void {
         gmacPerSec: 50,
         startedAt: new Date().toISOString(),
         version: "0.1.0",
+        role: "worker",
       };
       const worker = await connect("w1", { will: { topic: topics.worker("w1"), payload: "", retain: true } });
       await worker.publishAsync(topics.worker("w1"), encodeJson(presenceSchema, presence), { qos: 1, retain: true });

@@ -216,12 +216,15 @@ const filterUsers = new WeakMap<MqttClient, Map<string, number>>();
  */
 export async function subscribeChunked(
   client: MqttClient,
-  filter: string,
+  filterOrFilters: string | readonly string[],
   options: SubscribeChunkedOptions,
 ): Promise<ChunkedSubscription> {
   const { onMessage, onError, qos = 1, ...reassemblerOptions } = options;
-  const chunks = chunkFilter(filter);
-  const filters = chunks ? [filter, chunks] : [filter];
+  // Several filters share one listener and one reassembler (a worker's task topics).
+  const wholeFilters = typeof filterOrFilters === "string" ? [filterOrFilters] : [...filterOrFilters];
+  const chunkFilters = wholeFilters.map(chunkFilter).filter((f): f is string => f !== null);
+  const filters = [...wholeFilters, ...chunkFilters];
+  const filter = wholeFilters.join(", ");
   const reassembler = new Reassembler((err) => onError(err, err.topic), reassemblerOptions);
 
   const deliver = (topic: string, payload: Buffer, info: ChunkedMessageInfo) => {
@@ -233,7 +236,7 @@ export async function subscribeChunked(
   };
   const listener = (topic: string, payload: Buffer, packet: { retain?: boolean }) => {
     const isChunk = splitChunkTopic(topic) !== null;
-    if (isChunk ? !topicMatches(chunks ?? filter, topic) : !topicMatches(filter, topic)) return;
+    if (!(isChunk ? chunkFilters : wholeFilters).some((f) => topicMatches(f, topic))) return;
     if (!isChunk) return deliver(topic, payload, { retain: packet.retain ?? false });
     const whole = reassembler.push(topic, payload);
     if (whole) deliver(whole.topic, whole.payload, { retain: packet.retain ?? false });

@@ -14,7 +14,8 @@
  * |     16 |     8 | payloadBytes | u64, bytes of data after the header                |
  * |     24 |    32 | shape        | 8 × u32, first `rank` used (e.g. C,H,W), rest 0    |
  * |     56 |     1 | jobIdBytes   | u8, 1..64                                          |
- * |     57 |     7 | reserved     | 0                                                  |
+ * |     57 |     3 | reserved     | 0                                                  |
+ * |     60 |     4 | computeUs    | u32, µs the sender computed to make it (0: unknown) |
  * |     64 |    64 | jobId        | ASCII (topics.ts ID_PATTERN), zero-padded          |
  * |    128 |     … | data         | payloadBytes = product(shape) × dtype size         |
  *
@@ -52,6 +53,8 @@ export interface FrameMeta {
   part: number;
   /** Dimensions, outermost first (darknet: C, H, W). */
   shape: readonly number[];
+  /** Time the sender spent computing this tensor (for traces); whole microseconds on the wire. */
+  computeMs?: number;
 }
 
 export interface Frame extends FrameMeta {
@@ -92,6 +95,7 @@ export function encodeFrameHeader(meta: FrameMeta): Buffer {
   header.writeBigUInt64LE(BigInt(elementCount(meta.shape) * DTYPES.float32.bytes), 16);
   meta.shape.forEach((d, i) => header.writeUInt32LE(d, 24 + 4 * i));
   header.writeUInt8(meta.jobId.length, 56);
+  header.writeUInt32LE(Math.min(0xffffffff, Math.max(0, Math.round((meta.computeMs ?? 0) * 1000))), 60);
   header.write(meta.jobId, 64, "ascii");
   return header;
 }
@@ -160,5 +164,6 @@ export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
     dataOffset % 4 === 0
       ? new Float32Array(buf.buffer, dataOffset, dataBytes / 4)
       : new Float32Array(new Uint8Array(buf.buffer, dataOffset, dataBytes).slice().buffer);
-  return { jobId, layer, part, shape, dtype, data };
+  const computeMs = buf.readUInt32LE(60) / 1000;
+  return { jobId, layer, part, shape, dtype, data, computeMs };
 }

@@ -20,6 +20,7 @@ const presence: Presence = {
   gmacPerSec: 48.5,
   startedAt: "2025-01-01T12:00:00.000Z",
   version: "0.1.0",
+  role: "worker",
 };
 const result = {
   requestId: "r1",

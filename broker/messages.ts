@@ -25,6 +25,10 @@ export const presenceSchema = z.object({
   startedAt: z.iso.datetime({ offset: true }),
   /** Software version of the worker (package.json version). */
   version: z.string().min(1).max(64),
+  /** "source": the device that holds the input also computes its part of every plan. */
+  role: z.enum(["worker", "source"]).default("worker"),
+  /** The plan whose tasks this device has subscribed to and prepared: the source starts jobs only when every device is ready. */
+  readyPlanId: z.string().regex(/^[0-9a-f]{16}$/).optional(),
 });
 export type Presence = z.infer<typeof presenceSchema>;
 

@@ -35,9 +35,12 @@ export interface ClientTraffic {
   messagesIn: number;
   messagesOut: number;
   byTopicClass: Partial<Record<TopicClass, MessageCounters>>;
+  /** Job tensors (`job/…/layer/<l>/…`, chunks included) by layer: set beside the plan's modelled C per layer. */
+  byLayer: Record<number, MessageCounters>;
 }
 
-const emptyTraffic = (): ClientTraffic => ({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, byTopicClass: {} });
+const emptyTraffic = (): ClientTraffic => ({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, byTopicClass: {}, byLayer: {} });
+const emptyCounters = (): MessageCounters => ({ messagesIn: 0, messagesOut: 0, payloadBytesIn: 0, payloadBytesOut: 0 });
 
 export const topicClass = (topic: string): TopicClass => parseTopic(topic)?.kind ?? "other";
 
@@ -68,17 +71,19 @@ export class TrafficMeter {
   published(clientId: string, topic: string, payloadBytes: number): void {
     const t = this.entry(clientId);
     t.messagesIn++;
-    const c = this.topicEntry(t, topic);
-    c.messagesIn++;
-    c.payloadBytesIn += payloadBytes;
+    for (const c of this.counters(t, topic)) {
+      c.messagesIn++;
+      c.payloadBytesIn += payloadBytes;
+    }
   }
 
   forwarded(clientId: string, topic: string, payloadBytes: number): void {
     const t = this.entry(clientId);
     t.messagesOut++;
-    const c = this.topicEntry(t, topic);
-    c.messagesOut++;
-    c.payloadBytesOut += payloadBytes;
+    for (const c of this.counters(t, topic)) {
+      c.messagesOut++;
+      c.payloadBytesOut += payloadBytes;
+    }
   }
 
   /** A copy of every client's counters, open sockets included up to now. */
@@ -99,7 +104,10 @@ export class TrafficMeter {
     return t;
   }
 
-  private topicEntry(t: ClientTraffic, topic: string): MessageCounters {
-    return (t.byTopicClass[topicClass(topic)] ??= { messagesIn: 0, messagesOut: 0, payloadBytesIn: 0, payloadBytesOut: 0 });
+  /** The per-kind counters of a topic, and its per-layer ones for job tensors. */
+  private counters(t: ClientTraffic, topic: string): MessageCounters[] {
+    const parsed = parseTopic(topic);
+    const kind = (t.byTopicClass[parsed?.kind ?? "other"] ??= emptyCounters());
+    return parsed && "layer" in parsed ? [kind, (t.byLayer[parsed.layer] ??= emptyCounters())] : [kind];
   }
 }

@@ -16,6 +16,8 @@ export interface CfgSection {
 
 export interface CfgFile {
   readonly file: string;
+  /** The text it was parsed from (plans carry it, so workers build the same network). */
+  readonly text: string;
   readonly sections: readonly CfgSection[];
 }
 
@@ -41,7 +43,7 @@ export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
     current.options.set(key, { value: line.slice(eq + 1), line: lineNo });
   });
   if (sections.length === 0) throw new CfgError(file, 1, undefined, "no sections found");
-  return { file, sections };
+  return { file, text, sections };
 }
 
 export function readCfgFile(path: string): CfgFile {

@@ -4,7 +4,7 @@
  */
 import { InputError } from "../core/errors.js";
 import { foldBatchNorm, type FoldedParams } from "./fold.js";
-import { regionLayer, concat, reorg, softmaxLayer } from "./host.js";
+import { HOST_KINDS, runHostLayer } from "./host.js";
 import { type Layer, type Network, shapeSize, shapeText } from "./network.js";
 import { type CompiledStage, onnxRuntime, type Runtime } from "./onnx/runtime.js";
 import type { ComputeOp } from "./ops.js";
@@ -29,7 +29,7 @@ export interface EngineOptions {
 }
 export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "chain", maxStageWeightBytes: 64 << 20, keepAll: false } satisfies EngineOptions;
 
-const HOST_KINDS = new Set<Layer["kind"]>(["route", "reorg", "softmax", "region"]);
+
 const isCompute = (l: Layer) => !HOST_KINDS.has(l.kind);
 
 interface Step {
@@ -115,21 +115,6 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
     steps.push({ first, last, stage, returns: wanted });
   }
 
-  const runHost = (layer: Layer, outputs: (Float32Array | undefined)[], input: Float32Array): Float32Array => {
-    switch (layer.kind) {
-      case "route":
-        return concat(layer.layers.map((i) => outputs[i]!));
-      case "reorg":
-        return reorg(input, layer.input, layer.stride);
-      case "softmax":
-        return softmaxLayer(input, layer);
-      case "region":
-        return regionLayer(input, layer);
-      default:
-        throw new Error(`not a host layer: ${layer.kind}`);
-    }
-  };
-
   return {
     network,
     async forward(input) {
@@ -142,7 +127,7 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
       for (const step of steps) {
         const layer = network.layers[step.first]!;
         if (!isCompute(layer)) {
-          current = outputs[step.first] = runHost(layer, outputs, current);
+          current = outputs[step.first] = runHostLayer(layer, outputs, current);
         } else {
           const results = step.stage ? await step.stage.run(current) : [];
           for (let i = step.first; i <= step.last && network.layers[i]!.kind === "dropout"; i++) outputs[i] = current;

@@ -3,7 +3,7 @@
  * TypeScript on whole tensors (darknet memory order C×H×W), exactly as darknet does.
  */
 import { ShapeError } from "../core/errors.js";
-import type { Activation, RegionLayer, Shape, SoftmaxLayer } from "./network.js";
+import type { Activation, Layer, RegionLayer, Shape, SoftmaxLayer } from "./network.js";
 
 /** darknet src/reorg_layer.c forward_reorg_layer → reorg_cpu(input, w, h, c, batch, stride, forward=0, output). */
 export function reorg(x: Float32Array, input: Shape, stride: number): Float32Array {
@@ -119,4 +119,29 @@ export function regionLayer(x: Float32Array, layer: RegionLayer): Float32Array {
     }
   }
   return out;
+}
+
+/** Layers that move data rather than multiply; the rest go through onnxruntime. */
+export const HOST_KINDS: ReadonlySet<Layer["kind"]> = new Set(["route", "reorg", "softmax", "region"]);
+
+/** Runs a host layer: `outputs` holds earlier layers' outputs (for route), `input` is the previous layer's. */
+export function runHostLayer(layer: Layer, outputs: readonly (Float32Array | undefined)[], input: Float32Array): Float32Array {
+  switch (layer.kind) {
+    case "route":
+      return concat(
+        layer.layers.map((i) => {
+          const out = outputs[i];
+          if (!out) throw new ShapeError(`route layer ${layer.index}: the output of layer ${i} is not available`);
+          return out;
+        }),
+      );
+    case "reorg":
+      return reorg(input, layer.input, layer.stride);
+    case "softmax":
+      return softmaxLayer(input, layer);
+    case "region":
+      return regionLayer(input, layer);
+    default:
+      throw new ShapeError(`layer ${layer.index} (${layer.kind}) is not a host layer`);
+  }
 }

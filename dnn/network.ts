@@ -107,6 +107,8 @@ export type LayerKind = Layer["kind"];
 
 export interface Network {
   readonly file: string;
+  /** The cfg text, as read. */
+  readonly cfgText: string;
   readonly input: Shape;
   readonly layers: readonly Layer[];
   /** Weights Q summed over layers. */
@@ -316,7 +318,7 @@ export function buildNetwork(cfg: CfgFile): Network {
   }
   const sum = (f: (s: LayerStats) => number) => layers.reduce((a, l) => a + f(l.stats), 0);
   return {
-    file: cfg.file, input, layers,
+    file: cfg.file, cfgText: cfg.text, input, layers,
     totalWeights: sum((s) => s.weights), totalParams: sum((s) => s.params), totalMults: sum((s) => s.mults),
   };
 }

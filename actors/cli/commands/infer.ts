@@ -1,0 +1,73 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { z } from "zod";
+import { EdgefuseError, InputError, UsageError } from "../../../core/errors.js";
+import { DetectionSchema } from "../../../dnn/detect/detection.js";
+import { writeAnnotated } from "../../../dnn/image/annotate.js";
+import { decodeImage } from "../../../dnn/image/decode.js";
+import { publishChunked, subscribeChunked } from "../../../broker/client.js";
+import { decodeJson, errorMessageSchema } from "../../../broker/messages.js";
+import { ID_PATTERN, topicsFor } from "../../../broker/topics.js";
+import { resultsSchema } from "../../source/source.js";
+import { type Command, flag, parseFlags } from "../command.js";
+import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions } from "../connection.js";
+
+const usage = `edgefuse infer IMAGE [--json] [--annotate OUT.png|jpg] [--classes N] [--id REQUEST_ID] [--timeout-ms MS] ${CONNECTION_USAGE}`;
+const schema = z.object({
+  ...connectionFlags,
+  json: z.boolean().default(false),
+  annotate: z.string().optional(),
+  classes: flag.int("a class count").default(80),
+  id: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").optional(),
+  "timeout-ms": flag.int("milliseconds").default(120_000),
+});
+
+/** Publishes one image on `infer/<id>` and prints what comes back on `results/<id>` or `errors/<id>`. */
+export const inferCommand: Command = {
+  usage,
+  async run(argv) {
+    const o = parseFlags(argv, { ...connectionOptions, json: { type: "boolean" }, annotate: { type: "string" }, classes: { type: "string" }, id: { type: "string" }, "timeout-ms": { type: "string" } }, schema, usage, true);
+    const [imagePath, ...extra] = o.positionals;
+    if (!imagePath || extra.length) throw new UsageError(`give exactly one IMAGE\nusage: ${usage}`);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(imagePath);
+    } catch (err) {
+      throw new InputError(imagePath, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const image = o.annotate ? decodeImage(bytes, imagePath) : undefined;
+    const requestId = o.id ?? randomUUID().slice(0, 18);
+    const topics = topicsFor(o.deployment);
+    const client = await connect(o, `infer-${requestId}`);
+    try {
+      const answer = new Promise<{ topic: string; payload: Buffer }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms (is \`edgefuse up\` or a source running?)`)), o["timeout-ms"]);
+        void Promise.all(
+          [topics.results(requestId), topics.errors(requestId)].map((filter) =>
+            subscribeChunked(client, filter, { onMessage: (topic, payload) => (clearTimeout(timer), resolve({ topic, payload })), onError: reject }),
+          ),
+        ).then(() => publishChunked(client, topics.infer(requestId), bytes, { maxPacketBytes: o["max-packet"] }), reject);
+      });
+      const { topic, payload } = await answer;
+      if (topic === topics.errors(requestId)) {
+        const e = decodeJson(topic, payload, errorMessageSchema);
+        throw new EdgefuseError(e.code, `${e.where}: ${e.message}`);
+      }
+      const result = decodeJson(topic, payload, resultsSchema);
+      if (o.json) console.log(JSON.stringify(result, null, 2));
+      else {
+        for (const d of result.detections) console.log("box" in d ? `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})` : `${d.className}: ${(100 * d.probability).toFixed(2)}%`);
+        if (result.detections.length === 0) console.log("no detections above the threshold");
+        console.error(`request ${requestId}: ${result.timings.totalMs.toFixed(0)} ms at the source`);
+      }
+      if (o.annotate && image) {
+        mkdirSync(dirname(o.annotate), { recursive: true });
+        writeAnnotated(o.annotate, image, result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[], { classes: o.classes });
+        console.error(`annotated image written to ${o.annotate}`);
+      }
+    } finally {
+      await client.endAsync();
+    }
+  },
+};

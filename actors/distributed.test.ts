@@ -1,0 +1,153 @@
+/**
+ * The system over MQTT gives what one device gives: the three oracle networks on
+ * N = 1, 2, 3, 6 devices under all-LOP, all-LIP, the ILP optimum and FTP + optimum,
+ * through the embedded broker; and a subset through a real Mosquitto, with and
+ * without a 256 KiB packet limit (chunking for real).
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectBroker, subscribeChunked } from "../broker/client.js";
+import { encodeFrame } from "../broker/frame.js";
+import { decodeJson } from "../broker/messages.js";
+import { topicsFor } from "../broker/topics.js";
+import { createEngine } from "../dnn/engine.js";
+import { loadNetwork, type Network } from "../dnn/network.js";
+import { readWeights } from "../dnn/weights.js";
+import { interpret } from "../dnn/interpret.js";
+import type { PlanOptions } from "../planner/build.js";
+import { maxFtpEnd } from "../planner/ftp.js";
+import { diff } from "../test/compare.js";
+import { startMosquitto, type TestBroker } from "../test/brokers.js";
+import { cfgPath, readF32, readOracle } from "../test/shared.js";
+import { resultsSchema } from "./source/source.js";
+import { type LocalSystem, startLocalSystem } from "./system.js";
+
+type Planning = Partial<Omit<PlanOptions, "devices">>;
+const PLANS: [string, Planning][] = [
+  ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
+  ["all-LIP", { strategy: "lip", ftpEnd: 0 } as Planning],
+  ["ILP optimum", { strategy: "optimal", ftpEnd: 0 }],
+  // FTP over every layer it may cover ("auto" may rightly choose none for a small net).
+  ["FTP + optimum", { strategy: "optimal", ftpEnd: "max" as unknown as number }],
+];
+/** "max" → the network's largest FTP boundary. */
+const resolve = (planning: Planning, network: Network): Planning =>
+  (planning.ftpEnd as unknown) === "max" ? { ...planning, ftpEnd: maxFtpEnd(network) } : planning;
+
+interface Fixture {
+  network: Network;
+  weightsPath: string;
+  input: Float32Array;
+  reference: Float32Array;
+}
+
+async function fixture(name: string): Promise<Fixture> {
+  const oracle = readOracle(name);
+  const network = loadNetwork(cfgPath(oracle.cfg.replace(/\.cfg$/, "")));
+  const weightsPath = join(oracle.dir, oracle.weights);
+  const input = readF32(join(oracle.dir, oracle.input_file));
+  const engine = await createEngine(network, readWeights(weightsPath, network));
+  const reference = (await engine.forward(input)).output;
+  await engine.release();
+  return { network, weightsPath, input, reference };
+}
+
+/** Sends the input as a tensor frame on infer/<id>; resolves with the result JSON and the source's output tensor. */
+async function infer(system: LocalSystem, outputs: Map<string, Float32Array>, input: Float32Array, network: Network, requestId: string) {
+  const topics = topicsFor(system.deployment);
+  const client = await connectBroker(system.brokerUrl, { clientId: `test-${requestId}` });
+  try {
+    const answer = new Promise<{ topic: string; payload: Buffer }>((resolve, reject) => {
+      void Promise.all([topics.results(requestId), topics.errors(requestId)].map((f) => subscribeChunked(client, f, { onMessage: (topic, payload) => resolve({ topic, payload }), onError: reject }))).then(async () => {
+        const { c, h, w } = network.input;
+        // A whole-tensor request, chunked like any large message.
+        const frame = encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input);
+        const { publishChunked } = await import("../broker/client.js");
+        await publishChunked(client, topics.infer(requestId), frame);
+      }, reject);
+    });
+    const { topic, payload } = await answer;
+    expect(topic, payload.toString()).toBe(topics.results(requestId));
+    return { result: decodeJson(topic, payload, resultsSchema), output: outputs.get(requestId)! };
+  } finally {
+    await client.endAsync();
+  }
+}
+
+function expectSame(f: Fixture, got: { result: { detections: unknown[] }; output: Float32Array }) {
+  const d = diff(got.output, f.reference);
+  expect(d.relative, `max |a−b| = ${d.maxAbs}`).toBeLessThanOrEqual(1e-4);
+  // What the user sees matches too: the same classes and boxes, probabilities within 1e-4.
+  const single = interpret(f.network, f.reference, undefined).detections as { classId: number; probability: number }[];
+  const distributed = got.result.detections as { classId: number; probability: number }[];
+  expect(distributed.map((x) => x.classId)).toEqual(single.map((x) => x.classId));
+  distributed.forEach((x, i) => expect(Math.abs(x.probability - single[i]!.probability)).toBeLessThanOrEqual(1e-4));
+}
+
+/** The plan in force really is the variant asked for. */
+function expectVariant(system: LocalSystem, label: string) {
+  const plan = system.planner.current()!;
+  const schemes = plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry").map((s) => s.scheme);
+  if (label === "all-LOP") expect(new Set(schemes)).toEqual(new Set(["lop"]));
+  if (label === "all-LIP") expect(new Set(schemes)).toEqual(new Set(["lip"]));
+  if (label.includes("FTP")) expect(plan.ftp, "an FTP stage").not.toBeNull();
+  else expect(plan.ftp).toBeNull();
+}
+
+let counter = 0;
+const nextId = () => `r${++counter}`;
+
+describe.each(["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"])("%s over the embedded broker", (name) => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await fixture(name);
+  });
+
+  describe.each([1, 2, 3, 6])("N = %i", (devices) => {
+    let system: LocalSystem;
+    const outputs = new Map<string, Float32Array>();
+    beforeAll(async () => {
+      system = await startLocalSystem({
+        network: f.network, weightsPath: f.weightsPath, devices, port: 0, workers: "inline", planning: { strategy: "lop", ftpEnd: 0 }, log: () => undefined,
+        onOutput: (id, out) => outputs.set(id, out),
+      });
+      await system.source.ready();
+    });
+    afterAll(async () => system?.stop());
+
+    it.each(PLANS)("%s equals the single-device output", async (label, planning) => {
+      await system.replan(resolve(planning, f.network));
+      expectVariant(system, label);
+      expectSame(f, await infer(system, outputs, f.input, f.network, nextId()));
+    });
+  });
+});
+
+describe.each([
+  ["Mosquitto", {}],
+  ["Mosquitto with max_packet_size 262144", { maxPacketBytes: 262144 }],
+] as const)("yolov2-tiny through %s", (_label, mosquittoOptions) => {
+  let broker: TestBroker;
+  let system: LocalSystem;
+  let f: Fixture;
+  const outputs = new Map<string, Float32Array>();
+  beforeAll(async () => {
+    f = await fixture("yolov2-tiny-s1-dog");
+    broker = await startMosquitto(mosquittoOptions);
+    system = await startLocalSystem({
+      network: f.network, weightsPath: f.weightsPath, devices: 3, brokerUrl: broker.url, deployment: `mq${++counter}`, workers: "inline",
+      planning: { strategy: "optimal", ftpEnd: 0 }, log: () => undefined, onOutput: (id, out) => outputs.set(id, out),
+    });
+    await system.source.ready();
+  });
+  afterAll(async () => {
+    await system?.stop();
+    await broker?.close();
+  });
+
+  it.each([PLANS[3]!, PLANS[1]!])("%s equals the single-device output", async (label, planning) => {
+    await system.replan(resolve(planning, f.network));
+    expectVariant(system, label);
+    expectSame(f, await infer(system, outputs, f.input, f.network, nextId()));
+  });
+});

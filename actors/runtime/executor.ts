@@ -1,0 +1,168 @@
+/**
+ * Runs tasks on this device: builds each task's ops from its weight shards, compiles
+ * them once (an LRU of compiled stages bounded by the device's memory budget), puts a
+ * kept slice back into the input for reuse, and keeps outputs the next stage reuses.
+ * Workers and the source's own device share it.
+ */
+import { ShapeError } from "../../core/errors.js";
+import { type Network, shapeSize, shapeText } from "../../dnn/network.js";
+import type { CompiledStage, Runtime } from "../../dnn/onnx/runtime.js";
+import type { ComputeOp } from "../../dnn/ops.js";
+import type { ShardEntry } from "../../dnn/shard.js";
+import { type Cut, cutOp } from "../../dnn/slices.js";
+import type { Task } from "./schedule.js";
+
+export type ShardFetcher = (sha256: string) => Promise<readonly ShardEntry[]>;
+
+export interface ExecutorOptions {
+  readonly runtime: Runtime;
+  readonly fetchShard: ShardFetcher;
+  /** Weight bytes of compiled stages kept at most; the least recently used go first. */
+  readonly memoryBudgetBytes: number;
+  /** A kept slice nobody asked for is dropped after this long (a job that died). */
+  readonly keptTtlMs: number;
+}
+
+export interface TaskRun {
+  readonly output: Float32Array;
+  readonly computeMs: number;
+}
+
+interface Compiled {
+  readonly stage: CompiledStage;
+  readonly weightBytes: number;
+}
+
+const sameCut = (a: Cut, b: Cut) => a.kind === b.kind && (a.kind === "whole" || (b.kind !== "whole" && a.c0 === b.c0 && a.c1 === b.c1));
+
+export class TaskExecutor {
+  /** Insertion order is recency order: a hit is re-inserted at the end. */
+  private readonly compiled = new Map<string, Compiled | Promise<Compiled>>();
+  private readonly kept = new Map<string, { data: Float32Array; timer: NodeJS.Timeout }>();
+  private residentBytes = 0;
+
+  constructor(
+    readonly network: Network,
+    private readonly options: ExecutorOptions,
+  ) {}
+
+  /** Weight bytes held by compiled stages now. */
+  get weightBytes(): number {
+    return this.residentBytes;
+  }
+
+  /** Fetches the task's shards and compiles it, unless it already is. */
+  async prepare(task: Task): Promise<CompiledStage> {
+    const hit = this.compiled.get(task.id);
+    if (hit) {
+      this.compiled.delete(task.id);
+      this.compiled.set(task.id, hit);
+      return (await hit).stage;
+    }
+    const pending = this.compile(task);
+    this.compiled.set(task.id, pending);
+    try {
+      const done = await pending;
+      if (this.compiled.get(task.id) === pending) this.compiled.set(task.id, done);
+      this.residentBytes += done.weightBytes;
+      await this.evict(task.id);
+      return done.stage;
+    } catch (err) {
+      this.compiled.delete(task.id);
+      throw err;
+    }
+  }
+
+  private async compile(task: Task): Promise<Compiled> {
+    const ops: ComputeOp[] = [];
+    let weightBytes = 0;
+    for (const spec of task.ops) {
+      const layer = this.network.layers[spec.layer]!;
+      if (layer.kind === "dropout") continue; // identity at inference
+      let params;
+      if (spec.shard) {
+        const entries = await this.options.fetchShard(spec.shard);
+        const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
+        if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
+        params = entry.params;
+        weightBytes += 4 * (params.weights.length + (params.bias?.length ?? 0));
+      }
+      ops.push(cutOp(layer, spec.cut, params, spec.pads));
+    }
+    const stage = await this.options.runtime.compile({ input: task.input, ops });
+    const out = stage.outputs[0]!;
+    if (shapeSize(out) !== shapeSize(task.output)) {
+      await stage.release();
+      throw new ShapeError(`task ${task.id}: its ops produce ${shapeText(out)}, the plan expects ${shapeText(task.output)}`);
+    }
+    return { stage, weightBytes };
+  }
+
+  /** Drops least recently used stages until the budget holds (never the one just used). */
+  private async evict(keep: string): Promise<void> {
+    for (const [id, entry] of this.compiled) {
+      if (this.residentBytes <= this.options.memoryBudgetBytes) return;
+      if (id === keep || entry instanceof Promise) continue;
+      this.compiled.delete(id);
+      this.residentBytes -= entry.weightBytes;
+      await entry.stage.release();
+    }
+  }
+
+  /** Runs a task on what arrived for it (`received` has the task's `receives` shape). */
+  async run(task: Task, jobId: string, received: Float32Array): Promise<TaskRun> {
+    if (received.length !== shapeSize(task.receives)) {
+      throw new ShapeError(`task ${task.id} of job ${jobId}: expected ${shapeText(task.receives)} = ${shapeSize(task.receives)} floats, got ${received.length}`);
+    }
+    const stage = await this.prepare(task);
+    const input = task.held ? this.withKept(task, jobId, received) : received;
+    const started = performance.now();
+    const [output] = await stage.run(input);
+    const computeMs = performance.now() - started;
+    if (task.keep) this.keep(`${jobId}/${task.id}`, output!);
+    return { output: output!, computeMs };
+  }
+
+  /** Reuse: the received channels with this device's kept slice put back at [c0, c1). */
+  private withKept(task: Task, jobId: string, received: Float32Array): Float32Array {
+    const held = task.held!;
+    const key = `${jobId}/${held.task}`;
+    const kept = this.kept.get(key);
+    if (!kept) throw new ShapeError(`task ${task.id} of job ${jobId}: the slice kept from task ${held.task} is gone (restart or expiry)`);
+    clearTimeout(kept.timer);
+    this.kept.delete(key);
+    const hw = task.input.h * task.input.w;
+    if (kept.data.length !== (held.c1 - held.c0) * hw) throw new ShapeError(`task ${task.id}: kept slice has ${kept.data.length} floats, expected ${(held.c1 - held.c0) * hw}`);
+    const input = new Float32Array(shapeSize(task.input));
+    input.set(received.subarray(0, held.c0 * hw), 0);
+    input.set(kept.data, held.c0 * hw);
+    input.set(received.subarray(held.c0 * hw), held.c1 * hw);
+    return input;
+  }
+
+  private keep(key: string, data: Float32Array): void {
+    const timer = setTimeout(() => this.kept.delete(key), this.options.keptTtlMs);
+    timer.unref();
+    this.kept.set(key, { data, timer });
+  }
+
+  /** Forget what a job kept (it ended or failed). */
+  dropJob(jobId: string): void {
+    for (const [key, entry] of this.kept) {
+      if (key.startsWith(`${jobId}/`)) {
+        clearTimeout(entry.timer);
+        this.kept.delete(key);
+      }
+    }
+  }
+
+  async release(): Promise<void> {
+    for (const entry of this.kept.values()) clearTimeout(entry.timer);
+    this.kept.clear();
+    const all = [...this.compiled.values()];
+    this.compiled.clear();
+    this.residentBytes = 0;
+    // A stage still compiling is released once it is done; one that failed has nothing to release.
+    await Promise.all(all.map((e) => Promise.resolve(e).then((c) => c.stage.release()).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Every plan, executed task by task from its shards, gives what the network gives on
+ * one device: all three oracle networks, N = 1, 2, 3, 6, all-LOP and the optimum,
+ * with and without FTP. (The same schedule runs over MQTT in actors' own tests.)
+ */
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { diff } from "../../test/compare.js";
+import { cfgPath, readF32, readOracle } from "../../test/shared.js";
+import { createEngine, type Engine } from "../../dnn/engine.js";
+import { loadNetwork } from "../../dnn/network.js";
+import { onnxRuntime } from "../../dnn/onnx/runtime.js";
+import { decodeShard } from "../../dnn/shard.js";
+import { readWeights } from "../../dnn/weights.js";
+import { makePlan } from "../../planner/build.js";
+import { buildShards } from "../../planner/shards.js";
+import { TaskExecutor } from "./executor.js";
+import { localDispatcher, prepareSource, releaseSource, runSchedule } from "./job.js";
+import { buildSchedule } from "./schedule.js";
+
+const runtime = onnxRuntime();
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+const cases = ["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"] as const;
+
+describe.each(cases)("%s: a plan run task by task equals the single-device run", (name) => {
+  const oracle = readOracle(name);
+  const network = loadNetwork(cfgPath(oracle.cfg.replace(/\.cfg$/, "")));
+  const weightsPath = join(oracle.dir, oracle.weights);
+  const input = readF32(join(oracle.dir, oracle.input_file));
+  let reference: Float32Array | undefined;
+  const single = async () => {
+    if (!reference) {
+      const engine: Engine = await createEngine(network, readWeights(weightsPath, network));
+      cleanups.push(() => engine.release());
+      reference = (await engine.forward(input)).output;
+    }
+    return reference;
+  };
+
+  it.each([
+    [1, "optimal", 0],
+    [2, "optimal", 0],
+    [3, "lop", 0],
+    [3, "optimal", "auto"],
+    [6, "optimal", 0],
+    [6, "lop", "auto"],
+    [6, "optimal", "auto"],
+  ] as const)("N = %i, %s, FTP layers %s", async (n, strategy, ftpEnd) => {
+    const devices = Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
+    const draft = makePlan(network, { devices, strategy, ftpEnd });
+    const shards = new Map<string, Buffer>();
+    const { plan } = await buildShards(draft, network, readWeights(weightsPath, network), (sha, bytes) => void shards.set(sha, bytes));
+    const schedule = buildSchedule(plan, network);
+    const fetchShard = async (sha: string) => decodeShard(shards.get(sha)!, sha);
+    // One executor per device, so kept slices and reuse behave as on separate devices.
+    const executors = new Map(devices.map((d) => [d.workerId, new TaskExecutor(network, { runtime, fetchShard, memoryBudgetBytes: 1 << 30, keptTtlMs: 60_000 })]));
+    const prepared = await prepareSource(network, schedule, runtime, fetchShard);
+    cleanups.push(async () => {
+      await releaseSource(prepared);
+      for (const e of executors.values()) await e.release();
+    });
+    const dispatcher = localDispatcher((task, jobId, payload) => executors.get(task.workerId)!.run(task, jobId, payload));
+    const { output, trace } = await runSchedule(prepared, dispatcher, "job1", input);
+    const d = diff(output, await single());
+    expect(d.relative, `max |a−b| ${d.maxAbs}`).toBeLessThanOrEqual(1e-4);
+    // The trace accounts for every layer exactly once.
+    const covered = trace.flatMap((t) => Array.from({ length: t.layers[1] - t.layers[0] + 1 }, (_, i) => t.layers[0] + i));
+    expect(covered).toEqual(network.layers.map((l) => l.index));
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * Tasks over MQTT, as the source sees them: publish a task's input on
+ * `job/<id>/layer/<l>/part/<p>/in`, and resolve when its output arrives on `…/out`.
+ * The source's own tasks run on its own executor. A job can be failed as a whole
+ * (deadline, a device that left, a worker's error): every waiter rejects at once.
+ */
+import { WireError } from "../../core/errors.js";
+import { shapeSize, shapeText } from "../../dnn/network.js";
+import { type MqttClient, publishChunked } from "../../broker/client.js";
+import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
+import type { Topics } from "../../broker/topics.js";
+import type { TaskExecutor } from "../runtime/executor.js";
+import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
+import type { Task } from "../runtime/schedule.js";
+
+interface Waiter {
+  readonly task: Task;
+  resolve(frame: { data: Float32Array; computeMs: number; bytes: number }): void;
+  reject(err: Error): void;
+}
+
+export class MqttDispatcher implements Dispatcher {
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly failed = new Map<string, Error>();
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly topics: Topics,
+    private readonly selfId: string,
+    private readonly executor: () => TaskExecutor,
+    private readonly maxPacketBytes: number,
+  ) {}
+
+  async run(task: Task, jobId: string, payload: Float32Array): Promise<TaskOutcome> {
+    const failure = this.failed.get(jobId);
+    if (failure) throw failure;
+    if (task.workerId === this.selfId) {
+      const { output, computeMs } = await this.executor().run(task, jobId, payload);
+      return { output, computeMs, bytesSent: 0, bytesReceived: 0 };
+    }
+    const key = `${jobId}/${task.layer}/${task.part}`;
+    const arrived = new Promise<{ data: Float32Array; computeMs: number; bytes: number }>((resolve, reject) => this.waiters.set(key, { task, resolve, reject }));
+    const r = task.receives;
+    await publishChunked(this.client, this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), {
+      maxPacketBytes: this.maxPacketBytes,
+    });
+    const out = await arrived;
+    return { output: out.data, computeMs: out.computeMs, bytesReceived: FRAME_HEADER_BYTES + payload.byteLength, bytesSent: out.bytes };
+  }
+
+  /** An output frame arrived (from the `…/out` subscription). */
+  deliver(topic: string, payload: Buffer): void {
+    const frame = decodeFrame(payload, topic);
+    const key = `${frame.jobId}/${frame.layer}/${frame.part}`;
+    const waiter = this.waiters.get(key);
+    if (!waiter) return; // a job that already ended, or a duplicate
+    const want = waiter.task.output;
+    if (frame.data.length !== shapeSize(want)) {
+      throw new WireError(topic, `output [${frame.shape.join(", ")}] is not the task's ${shapeText(want)}`);
+    }
+    this.waiters.delete(key);
+    waiter.resolve({ data: frame.data, computeMs: frame.computeMs ?? 0, bytes: payload.byteLength });
+  }
+
+  /** Fails every task of a job that is still waiting, and any it would start later. */
+  fail(jobId: string, err: Error): void {
+    this.failed.set(jobId, err);
+    for (const [key, waiter] of this.waiters) {
+      if (key.startsWith(`${jobId}/`)) {
+        this.waiters.delete(key);
+        waiter.reject(err);
+      }
+    }
+  }
+
+  /** Which workers a job is still waiting for. */
+  waitingOn(jobId: string): string[] {
+    return [...this.waiters].filter(([k]) => k.startsWith(`${jobId}/`)).map(([, w]) => `${w.task.workerId} (layer ${w.task.layer} part ${w.task.part})`);
+  }
+
+  end(jobId: string): void {
+    this.failed.delete(jobId);
+    for (const key of this.waiters.keys()) if (key.startsWith(`${jobId}/`)) this.waiters.delete(key);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * A whole deployment on this machine: the embedded broker, the planner, the source
+ * (the N-th device, in this process) and N−1 workers — as child processes (`edgefuse
+ * up`) or in this process (tests). Also used against an external broker.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../core/paths.js";
+import { EdgefuseError } from "../core/errors.js";
+import type { Network } from "../dnn/network.js";
+import { onnxRuntime, type Runtime } from "../dnn/onnx/runtime.js";
+import { openWeights } from "../dnn/weights.js";
+import { connectBroker, type MqttClient, subscribeChunked } from "../broker/client.js";
+import { decodePresence } from "../broker/messages.js";
+import { type RunningBroker, startBroker } from "../broker/server.js";
+import { topicsFor } from "../broker/topics.js";
+import type { PlanOptions } from "../planner/build.js";
+import { type PlannerActor, startPlanner } from "../planner/actor.js";
+import { presenceWill } from "./runtime/device.js";
+import { type SourceActor, startSource } from "./source/source.js";
+import { startWorker, type WorkerActor } from "./worker/worker.js";
+
+export interface SystemOptions {
+  readonly network: Network;
+  readonly weightsPath: string;
+  /** Devices in all: the source plus devices − 1 workers. */
+  readonly devices: number;
+  /** Use this broker instead of starting the embedded one. */
+  readonly brokerUrl?: string;
+  readonly port: number;
+  readonly deployment: string;
+  readonly workers: "process" | "inline";
+  readonly workerMemoryMB: number;
+  readonly thresh: number;
+  readonly planning: Partial<Omit<PlanOptions, "devices">>;
+  readonly maxPacketBytes: number;
+  readonly jobTimeoutMs: number;
+  readonly log: (line: string) => void;
+  readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
+}
+export const systemDefaults = {
+  port: 1883,
+  deployment: "default",
+  workers: "process",
+  workerMemoryMB: 1024,
+  thresh: 0.24,
+  planning: {},
+  maxPacketBytes: 256 * 1024,
+  jobTimeoutMs: 30_000,
+  log: (line: string) => console.error(line),
+} satisfies Partial<SystemOptions>;
+
+export interface WorkerHandle {
+  readonly id: string;
+  /** Ends the worker abruptly, as a crash would (its last will fires). */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalSystem {
+  readonly brokerUrl: string;
+  readonly broker?: RunningBroker;
+  readonly source: SourceActor;
+  planner: PlannerActor;
+  readonly workers: WorkerHandle[];
+  readonly deployment: string;
+  /** Restarts the planner with other planning options; resolves with the new plan's id once every device is ready for it. */
+  replan(planning: Partial<Omit<PlanOptions, "devices">>): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle {
+  const args = ["worker", "--broker", url, "--id", id, "--deployment", o.deployment, "--memory", String(o.workerMemoryMB), "--max-packet", String(o.maxPacketBytes)];
+  const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, { stdio: ["ignore", "inherit", "pipe"] });
+  child.stderr!.on("data", (d: Buffer) => d.toString().split("\n").filter(Boolean).forEach((l) => o.log(`[${id}] ${l}`)));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const signal = async (s: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(s);
+    await exited;
+  };
+  return { id, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+}
+
+async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
+  const topics = topicsFor(o.deployment);
+  const client = await connectBroker(url, { clientId: `worker-${id}`, will: presenceWill(topics, id), reconnectPeriodMs: 0 });
+  const worker: WorkerActor = await startWorker({ client, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, maxPacketBytes: o.maxPacketBytes, log: o.log });
+  let down = false;
+  return {
+    id,
+    // end(true) drops the connection without DISCONNECT, so the broker sends the will.
+    kill: async () => {
+      if (down) return;
+      down = true;
+      await client.endAsync(true);
+    },
+    stop: async () => {
+      if (down) return;
+      down = true;
+      await worker.stop();
+      await client.endAsync();
+    },
+  };
+}
+
+/** Resolves when `count` devices have announced themselves. */
+async function devicesPresent(client: MqttClient, deployment: string, count: number, timeoutMs: number): Promise<void> {
+  const topics = topicsFor(deployment);
+  const present = new Set<string>();
+  let unsubscribe = async () => {};
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new EdgefuseError("not-ready", `only ${present.size} of ${count} devices announced themselves within ${timeoutMs} ms`)), timeoutMs);
+    void subscribeChunked(client, topics.filters.workers, {
+      onMessage: (topic, payload) => {
+        const p = decodePresence(topic, payload);
+        const parsed = topics.parse(topic);
+        if (parsed?.kind !== "worker") return;
+        if (p) present.add(parsed.workerId);
+        else present.delete(parsed.workerId);
+        if (present.size >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+      onError: () => undefined,
+    }).then((s) => (unsubscribe = () => s.unsubscribe()), reject);
+  });
+  await unsubscribe();
+}
+
+export async function startLocalSystem(options: Pick<SystemOptions, "network" | "weightsPath" | "devices"> & Partial<SystemOptions>): Promise<LocalSystem> {
+  const o = { ...systemDefaults, ...options } satisfies SystemOptions;
+  if (!Number.isInteger(o.devices) || o.devices < 1) throw new EdgefuseError("usage", `devices must be a whole number ≥ 1, got ${o.devices}`);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => o.log(`stopping: ${String(err)}`));
+  };
+  try {
+    const broker = o.brokerUrl ? undefined : await startBroker({ port: o.port, host: "127.0.0.1", log: () => undefined });
+    if (broker) stops.push(() => broker.close());
+    const url = o.brokerUrl ?? broker!.url;
+    const runtime = onnxRuntime();
+    const topics = topicsFor(o.deployment);
+
+    const sourceClient = await connectBroker(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source") });
+    stops.push(() => sourceClient.endAsync());
+    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}) });
+    stops.push(() => source.stop());
+
+    const workers: WorkerHandle[] = [];
+    for (let i = 1; i < o.devices; i++) {
+      const id = `worker-${i}`;
+      const handle = o.workers === "inline" ? await inlineWorker(url, id, o, runtime) : processWorker(url, id, o);
+      workers.push(handle);
+      stops.push(() => handle.stop());
+    }
+
+    // Plan once every device is there, not for each one as it arrives.
+    const plannerClient = await connectBroker(url, { clientId: `planner-${o.deployment}` });
+    stops.push(() => plannerClient.endAsync());
+    await devicesPresent(plannerClient, o.deployment, o.devices, 120_000);
+    const weights = openWeights(o.weightsPath, o.network);
+    stops.push(async () => weights.close());
+    const plannerFor = (planning: Partial<Omit<PlanOptions, "devices">>) =>
+      startPlanner({ client: plannerClient, deployment: o.deployment, network: o.network, weights, planning, maxPacketBytes: o.maxPacketBytes, log: o.log });
+    let planner = await plannerFor(o.planning);
+    stops.push(() => system.planner.stop());
+    const system: LocalSystem = {
+      brokerUrl: url, broker, source, planner, workers, deployment: o.deployment, stop: stopAll,
+      async replan(planning) {
+        await system.planner.stop();
+        planner = system.planner = await plannerFor(planning);
+        const next = await planner.nextPlan();
+        if (!next) throw new EdgefuseError("plan", "the planner published no plan for these devices");
+        // Wait until the source has switched to it and every device is ready.
+        const deadline = Date.now() + 120_000;
+        while (source.readyPlanId() !== next.id) {
+          if (Date.now() > deadline) throw new EdgefuseError("not-ready", `the source did not switch to plan ${next.id} within 120 s`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return source.ready();
+      },
+    };
+    return system;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The worker actor: stateless but for caches. It announces itself, follows the
+ * retained plan, subscribes to the input topics of its own tasks, prepares them
+ * (shards fetched on demand, stages compiled), says it is ready, and then runs each
+ * task that arrives and publishes its output. Everything bad from the network is
+ * reported on `errors/<jobId>` (or logged when there is no job) and dropped.
+ */
+import { errorMessage, ShapeError, WireError } from "../../core/errors.js";
+import { shapeText, shapeSize } from "../../dnn/network.js";
+import type { Runtime } from "../../dnn/onnx/runtime.js";
+import { type ChunkedSubscription, type MqttClient, publishChunked, subscribeChunked } from "../../broker/client.js";
+import { decodeFrame, frameParts } from "../../broker/frame.js";
+import { topicsFor } from "../../broker/topics.js";
+import { announce, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
+import { TaskExecutor } from "../runtime/executor.js";
+import { brokerShardFetcher } from "../runtime/fetch-shard.js";
+import { reportError, serialQueue } from "../runtime/report.js";
+import { tasksOf, type Task } from "../runtime/schedule.js";
+
+export interface WorkerOptions {
+  readonly client: MqttClient;
+  readonly deployment: string;
+  readonly workerId: string;
+  readonly memoryBudgetBytes: number;
+  readonly gmacPerSec: number;
+  readonly runtime: Runtime;
+  readonly maxPacketBytes: number;
+  readonly shardTimeoutMs: number;
+  /** How long a slice kept for reuse waits for the task that reuses it. */
+  readonly keptTtlMs: number;
+  readonly log: (line: string) => void;
+}
+export const workerDefaults = {
+  maxPacketBytes: 256 * 1024,
+  shardTimeoutMs: 30_000,
+  keptTtlMs: 60_000,
+  log: (line: string) => console.error(line),
+} satisfies Partial<WorkerOptions>;
+
+export interface WorkerActor {
+  readonly workerId: string;
+  /** The plan this worker is prepared for, if any. */
+  readyPlanId(): string | undefined;
+  /** Weight bytes its compiled stages hold now. */
+  weightBytes(): number;
+  stop(): Promise<void>;
+}
+
+interface Current {
+  readonly followed: Followed;
+  readonly tasks: ReadonlyMap<string, Task>;
+  readonly executor: TaskExecutor;
+  readonly subscription?: ChunkedSubscription;
+}
+
+type Required = Pick<WorkerOptions, "client" | "deployment" | "workerId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime">;
+
+export async function startWorker(options: Required & Partial<WorkerOptions>): Promise<WorkerActor> {
+  const o = { ...workerDefaults, ...options } satisfies WorkerOptions;
+  const { client, workerId, log } = o;
+  const topics = topicsFor(o.deployment);
+  const fetchShard = brokerShardFetcher(client, topics, { timeoutMs: o.shardTimeoutMs });
+  const startedAt = new Date().toISOString();
+  const presence = (readyPlanId?: string) =>
+    announce(client, topics, { workerId, memoryBudgetBytes: o.memoryBudgetBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "worker", ...(readyPlanId ? { readyPlanId } : {}) });
+  let current: Current | undefined;
+  let stopped = false;
+  const where = `worker ${workerId}`;
+  // Plans and tasks go through one queue: no task runs while the plan changes under it.
+  const enqueue = serialQueue((err) => log(`${where}: ${errorMessage(err)}`));
+
+  // ---- a new plan: [parse, drop the old, subscribe, prepare, announce ready] ----
+  const onPlan = async (payload: Buffer, topic: string) => {
+    const followed = followPlan(payload, topic);
+    if (followed?.plan.id === current?.followed.plan.id) return;
+    await dropCurrent();
+    if (!followed) return void (await presence());
+    const mine = tasksOf(followed.schedule, workerId);
+    const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: o.memoryBudgetBytes, keptTtlMs: o.keptTtlMs });
+    const tasks = new Map(mine.map((t) => [t.id, t]));
+    const subscription = mine.length
+      ? await subscribeChunked(client, mine.map((t) => topics.filters.partIn({ layer: t.layer, part: t.part })), {
+          onMessage: (t, p) => enqueue(() => onTask(t, p)),
+          onError: (err, t) => void enqueue(() => reportFromTopic(t, err)),
+          maxMessageBytes: o.memoryBudgetBytes,
+        })
+      : undefined;
+    current = { followed, tasks, executor, subscription };
+    for (const task of mine) await executor.prepare(task);
+    log(`${where}: ready for plan ${followed.plan.id} (${mine.length} tasks, ${(executor.weightBytes / 1e6).toFixed(1)} MB of weights)`);
+    await presence(followed.plan.id);
+  };
+
+  const dropCurrent = async () => {
+    const old = current;
+    current = undefined;
+    if (!old) return;
+    await old.subscription?.unsubscribe();
+    await old.executor.release();
+  };
+
+  // ---- a task: [locate, decode, run, publish] ----
+  const onTask = async (topic: string, payload: Buffer) => {
+    const parsed = topics.parse(topic);
+    if (parsed?.kind !== "partIn") return;
+    const { jobId, layer, part } = parsed;
+    try {
+      const task = current?.tasks.get(`${layer}/${part}`);
+      if (!current || !task) throw new WireError(topic, `no task for layer ${layer} part ${part} on ${workerId} in plan ${current?.followed.plan.id ?? "(none)"}`);
+      const frame = decodeFrame(payload, topic);
+      if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
+        throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`);
+      }
+      const size = frame.shape.reduce((a, d) => a * d, 1);
+      if (size !== shapeSize(task.receives)) throw new ShapeError(`${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`);
+      const { output, computeMs } = await current.executor.run(task, jobId, frame.data);
+      const out = task.output;
+      await publishChunked(client, topics.partOut(jobId, layer, part), frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output), {
+        maxPacketBytes: o.maxPacketBytes,
+      });
+    } catch (err) {
+      current?.executor.dropJob(jobId);
+      log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
+      await reportError(client, topics, jobId, err, `${where}: job ${jobId} layer ${layer} part ${part}`);
+    }
+  };
+
+  const reportFromTopic = async (topic: string, err: Error) => {
+    const parsed = topics.parse(topic);
+    log(`${where}: ${errorMessage(err)}`);
+    if (parsed && "jobId" in parsed) await reportError(client, topics, parsed.jobId, err, where);
+  };
+
+  await presence();
+  const planSubscription = await subscribeChunked(client, topics.plan(), {
+    onMessage: (topic, payload) => enqueue(() => onPlan(payload, topic)),
+    onError: (err) => log(`${where}: ignored a plan message: ${errorMessage(err)}`),
+  });
+
+  return {
+    workerId,
+    readyPlanId: () => current?.followed.plan.id,
+    weightBytes: () => current?.executor.weightBytes ?? 0,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await planSubscription.unsubscribe().catch(() => undefined);
+      await enqueue(dropCurrent);
+      await withdraw(client, topics, workerId).catch(() => undefined);
+    },
+  };
+}
