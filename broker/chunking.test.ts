@@ -88,6 +88,17 @@ describe("chunking", () => {
     expect(errors).toEqual([]);
   });
 
+  it("ignores empty payloads (retained deletions) silently, even in the middle of a message", () => {
+    const { reassembler, errors } = setup();
+    const chunks = splitIntoChunks(message, { chunkBytes: 4_000 });
+    // a planner clearing an old retained shard: every chunk topic gets an empty payload
+    for (let i = 0; i < 3; i++) expect(reassembler.push(at(i), Buffer.alloc(0))).toBeUndefined();
+    expect(reassembler.push(at(0), chunks[0]!)).toBeUndefined();
+    expect(reassembler.push(at(1), Buffer.alloc(0))).toBeUndefined();
+    expect(feed(reassembler, chunks, [1, 2])[0]!.equals(message)).toBe(true);
+    expect([errors, reassembler.pendingMessages]).toEqual([[], 0]);
+  });
+
   it("drops an inconsistent chunk with an error and still completes the message", () => {
     const { reassembler, errors } = setup();
     const chunks = splitIntoChunks(message, { chunkBytes: 5_000, messageId: 1 });

@@ -249,10 +249,13 @@ export class Reassembler {
     return this.pending.size;
   }
 
-  /** Takes one packet received on a chunk topic `<topic>/c/<i>`. */
+  /** Takes one packet received on a chunk topic `<topic>/c/<i>`; an empty one (a retained deletion) is ignored. */
   push(chunkTopic: string, bytes: Uint8Array): Reassembled | undefined {
     const split = splitChunkTopic(chunkTopic);
     if (!split) return this.report(new WireError(chunkTopic, "not a chunk topic (expected <topic>/c/<index>)"));
+    // An empty payload is how MQTT deletes a retained message (clearRetainedChunks sends
+    // one per chunk of a replaced shard or plan): nothing arrived, so nothing to report.
+    if (bytes.byteLength === 0) return undefined;
     let chunk: Chunk;
     try {
       chunk = decodeChunk(bytes, chunkTopic);

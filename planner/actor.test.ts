@@ -13,7 +13,7 @@ import { shardId } from "../dnn/shard.js";
 import { readWeights } from "../dnn/weights.js";
 import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
 import { cfgPath, readOracle } from "../test/shared.js";
-import { startPlanner } from "./actor.js";
+import { type PlannerOptions, startPlanner } from "./actor.js";
 import { parsePlan, type Plan } from "./schema.js";
 import { shardsOf } from "./shards.js";
 
@@ -22,12 +22,12 @@ const oracle = readOracle("yolov2-mini-s7-dog");
 const network = loadNetwork(cfgPath("yolov2-mini"));
 const weights = readWeights(join(oracle.dir, oracle.weights), network);
 
-async function setup() {
+async function setup(options: Partial<PlannerOptions> = {}) {
   const broker = teardown.broker(await startEmbedded());
   const topics = topicsFor(`t${Math.random().toString(36).slice(2, 8)}`);
   const logLines: string[] = [];
   const client = teardown.client(await connectBroker(broker.url, { clientId: "planner" }));
-  const planner = await startPlanner({ client, deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l) });
+  const planner = await startPlanner({ client, deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l), ...options });
   teardown.add(() => planner.stop());
   const worker = async (id: string, budgetBytes = 64e6): Promise<MqttClient> => {
     const c = teardown.client(await connectBroker(broker.url, { clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } }));
@@ -97,7 +97,25 @@ describe("planner actor", () => {
     const cleared = planner.nextPlan();
     await worker("tiny", 1000); // 1 kB: no shard of any plan fits
     expect(await cleared).toBeNull();
-    expect(logLines).toContainEqual(expect.stringMatching(/^cannot plan for tiny, w1: .*worker tiny: its largest shard is/s));
+    expect(logLines).toContainEqual(expect.stringMatching(/^cannot plan for tiny, w1: yolov2-mini needs ≥ \d+\.\d MB of weights per device on 2 devices; budgets are tiny 1 kB, w1 64 MB$/));
     expect((await retained()).plan).toBeUndefined();
+  });
+
+  it("waits for minDevices workers before the first plan, then re-plans on every change", async () => {
+    const { planner, worker, logLines } = await setup({ minDevices: 3 });
+    await worker("w1");
+    await worker("w2");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(planner.current()).toBeUndefined();
+    expect(logLines).toContain("waiting for 3 workers before the first plan (2 present)");
+
+    const w3 = await worker("w3");
+    let plan = await planner.nextPlan();
+    while (plan === null) plan = await planner.nextPlan(); // a re-plan for w1, w2 may still have been running
+    expect(plan.devices.map((d) => d.workerId)).toEqual(["w1", "w2", "w3"]);
+
+    const after = planner.nextPlan();
+    w3.stream.destroy(); // below minDevices now, but the first plan is out: plan for who is left
+    expect((await after)!.devices.map((d) => d.workerId)).toEqual(["w1", "w2"]);
   });
 });

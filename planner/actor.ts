@@ -28,12 +28,15 @@ export interface PlannerOptions {
   readonly planning: Partial<Omit<PlanOptions, "devices">>;
   /** Quiet time after the last roster change before planning: workers tend to arrive together. */
   readonly settleMs: number;
+  /** Workers to wait for before the first plan; afterwards every roster change re-plans. */
+  readonly minDevices: number;
   readonly maxPacketBytes: number;
   readonly log: (line: string) => void;
 }
 export const plannerDefaults = {
   planning: {},
   settleMs: 250,
+  minDevices: 1,
   maxPacketBytes: 256 * 1024,
   log: (line: string) => console.error(`planner: ${line}`),
 } satisfies Partial<PlannerOptions>;
@@ -67,6 +70,10 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  /** A plan has been published once (so minDevices no longer holds planning back). */
+  let planned = false;
+  /** The retained plan topic is empty: nothing to clear while waiting. */
+  let cleared = false;
 
   const settle = (outcome: Plan | null) => {
     const done = waiters;
@@ -79,6 +86,10 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const draft = (): Plan | null => {
     const devices = [...roster.values()].sort((a, b) => (a.workerId < b.workerId ? -1 : 1)).map((p) => ({ workerId: p.workerId, memoryBudgetBytes: p.memoryBudgetBytes, gmacPerSec: p.gmacPerSec }));
     if (devices.length === 0) return null;
+    if (!planned && devices.length < opts.minDevices) {
+      log(`waiting for ${opts.minDevices} workers before the first plan (${devices.length} present)`);
+      return null;
+    }
     try {
       return makePlan(opts.network, { ...opts.planning, devices });
     } catch (err) {
@@ -117,11 +128,14 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const replan = async (): Promise<void> => {
     const next = draft();
     if (next !== null && next.id === draftId) return settle(current ?? null); // the same roster in effect: nothing to do
+    if (next === null && current === undefined && cleared) return settle(null); // still nothing to publish
     const plan = next && (await publishShards(next));
     await publishPlan(plan);
     await forgetStaleShards(plan);
     draftId = next?.id; // only once published, so a failed attempt is retried in full
     current = plan ?? undefined;
+    planned ||= plan !== null;
+    cleared = plan === null;
     log(plan ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${published.size} shards)` : "cleared the plan");
     settle(plan);
   };

@@ -1,166 +1,141 @@
 /**
  * makePlan: from a network and the workers present to a Plan.
  *
- * 1. Pick the FTP boundary b (DeepThings' early layers as tiles); "auto" tries every
- *    allowed b and keeps the one with the least modelled communication, preferring
- *    boundaries whose weights fit every worker's memory budget.
- * 2. Choose a scheme for every weighted layer from b on with the paper's ILP.
- * 3. Split channels evenly over the workers (the paper's 1/N), assign tiles round
- *    robin, and account weights, shard bytes and multiplications per worker.
+ * 1. Lay out every allowed FTP boundary b and grid (candidates.ts). By default b and
+ *    the grid minimise the largest per-device memory, weights plus peak feature maps
+ *    (DeepThings' criterion); "auto-comm" minimises the modelled C instead.
+ * 2. Choose the schemes of the layers from b on: the paper's ILP (least C), or a fixed
+ *    strategy (strategies.ts). A device's budget bounds the weights it holds; the ILP
+ *    honours it, and when no candidate can, the error says how much would be needed.
+ * 3. Record per layer the channel range of every part (part p on device slot p), the
+ *    modelled F_n / T / C per layer and in total, and the inputs that produced the plan.
  */
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { BYTES_PER_ELEMENT, type Scheme } from "./costs.js";
-import { defaultGrid, ftpCost, type Grid, maxFtpEnd, type Tile, tileStack } from "./ftp.js";
-import { allLop, optimalSchemes, type SchemeChoice } from "./ilp.js";
+import { account, type Candidate, type FtpChoice, layout, type Layout, layoutsToTry, preference } from "./candidates.js";
+import { type Grid } from "./ftp.js";
+import { channelRange, splitsInput } from "./parts.js";
 import { finishPlan, networkFingerprint, type Plan, type PlanBody, type PlanDevice } from "./schema.js";
-import { partitionUnits, type Unit } from "./units.js";
+import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2, type Strategy } from "./strategies.js";
+import { WEIGHTED_KINDS } from "./units.js";
 
-export type Strategy = "optimal" | "lop";
+export type { Strategy } from "./strategies.js";
+export type { FtpChoice } from "./candidates.js";
+export { channelRange } from "./parts.js";
+export { evaluateBoundary } from "./candidates.js";
 
 export interface PlanOptions {
   /** The workers to plan for (their presence: id, memory budget, speed). */
   readonly devices: readonly PlanDevice[];
-  /** Layers [0, ftpEnd) run as FTP tiles; 0 = no FTP; "auto" = least communication. */
-  readonly ftpEnd: number | "auto";
-  /** FTP grid; default: one tile per worker, as square as the worker count allows. */
+  /** Layers [0, ftpEnd) run as FTP tiles; 0 = no FTP; "auto" = least largest memory; "auto-comm" = least C. */
+  readonly ftpEnd: FtpChoice;
+  /** FTP grid; default: chosen with the boundary among the grids with one tile per device. */
   readonly grid?: Grid;
-  /** "optimal": the paper's ILP; "lop": LOP everywhere (the paper's baseline). */
+  /** "optimal": the paper's ILP; otherwise a fixed variant (strategies.ts). */
   readonly strategy: Strategy;
   /** Schemes fixed for some layers (experiments); the ILP chooses the rest. */
   readonly pinned: ReadonlyMap<number, Scheme>;
   /** Model name recorded in the plan; default: the cfg file's base name. */
   readonly name?: string;
+  /** Bytes per tensor element and weight (4 for float32): turns C and budgets into bytes. */
+  readonly bytesPerElement: number;
 }
-export const planDefaults = { ftpEnd: "auto", strategy: "optimal", pinned: new Map() } satisfies Omit<PlanOptions, "devices">;
+export const planDefaults = { ftpEnd: "auto", strategy: "optimal", pinned: new Map(), bytesPerElement: BYTES_PER_ELEMENT } satisfies Omit<PlanOptions, "devices">;
 
-/** One candidate boundary, fully costed. */
-export interface Candidate {
-  readonly ftpEnd: number;
-  readonly grid: Grid;
-  readonly tiles: readonly Tile[];
-  readonly ftpElements: number;
-  readonly units: readonly Unit[];
-  readonly choice: SchemeChoice;
-  /** FTP stage plus partitioned layers, elements. */
-  readonly elements: number;
+/** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */
+function mb(bytes: number, asGiven = false): string {
+  const [value, unit] = bytes >= 1e5 ? [bytes / 1e6, "MB"] : [bytes / 1e3, "kB"];
+  return `${asGiven ? Number(value.toFixed(1)) : value.toFixed(1)} ${unit}`;
 }
 
-/** Channel range p of n split over `parts` (floor(p·n/parts)): sizes differ by at most one. */
-export const channelRange = (n: number, parts: number, p: number): [number, number] => [Math.floor((p * n) / parts), Math.floor(((p + 1) * n) / parts)];
-
-export function evaluateBoundary(network: Network, ftpEnd: number, options: Pick<PlanOptions, "grid" | "strategy" | "pinned">, devices: number): Candidate {
-  const grid = options.grid ?? defaultGrid(devices);
-  const tiles = ftpEnd > 0 ? tileStack(network, ftpEnd, grid) : [];
-  const ftpElements = ftpEnd > 0 ? ftpCost(network, ftpEnd, tiles, devices) : 0;
-  const units = partitionUnits(network, ftpEnd);
-  if (options.strategy === "lop" && options.pinned.size > 0) throw new PlanError("pinned schemes only apply to the optimal strategy");
-  const choice = options.strategy === "lop" ? allLop(units, devices) : optimalSchemes(units, devices, options.pinned);
-  return { ftpEnd, grid, tiles, ftpElements, units, choice, elements: ftpElements + choice.elements };
+function sortedDevices(given: readonly PlanDevice[]): PlanDevice[] {
+  if (given.length === 0) throw new PlanError("no workers to plan for");
+  const devices = [...given].sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
+  const dup = devices.find((d, i) => i > 0 && devices[i - 1]!.workerId === d.workerId);
+  if (dup) throw new PlanError(`worker '${dup.workerId}' is listed twice`);
+  return devices;
 }
 
-interface Accounting {
-  readonly weights: number[];
-  readonly params: number[];
-  readonly mults: number[];
-  /** Largest single shard per device, in parameters. */
-  readonly largest: number[];
+const modelName = (network: Network, name?: string) => name ?? network.file.split(/[\\/]/).pop()!.replace(/\.cfg$/, "");
+
+/** "yolov2 needs ≥ 34.0 MB of weights per device on 6 devices; budget is 16 MB". */
+function budgetError(model: string, neededElements: number, devices: readonly PlanDevice[], opts: PlanOptions): PlanError {
+  const budgets = devices.filter((d) => d.memoryBudgetBytes !== undefined);
+  const uniform = budgets.length === devices.length && budgets.every((d) => d.memoryBudgetBytes === budgets[0]!.memoryBudgetBytes);
+  const budget = uniform ? `budget is ${mb(budgets[0]!.memoryBudgetBytes!, true)}` : `budgets are ${budgets.map((d) => `${d.workerId} ${mb(d.memoryBudgetBytes!, true)}`).join(", ")}`;
+  const ftp = typeof opts.ftpEnd === "number" ? (opts.ftpEnd > 0 ? ` with FTP on layers 0–${opts.ftpEnd - 1}` : " without FTP") : "";
+  const strategy = opts.strategy === "optimal" ? "" : ` (scheme ${opts.strategy})`;
+  return new PlanError(`${model} needs ≥ ${mb(neededElements * opts.bytesPerElement)} of weights per device on ${devices.length} device${devices.length === 1 ? "" : "s"}${ftp}${strategy}; ${budget}`);
 }
 
-/** What each worker holds and computes for one candidate, in plan order of devices. */
-function account(network: Network, c: Candidate, devices: number): Accounting {
-  const zero = () => new Array<number>(devices).fill(0);
-  const acc: Accounting = { weights: zero(), params: zero(), mults: zero(), largest: zero() };
-  const hold = (d: number, weights: number, params: number) => {
-    acc.weights[d]! += weights;
-    acc.params[d]! += params;
-    acc.largest[d] = Math.max(acc.largest[d]!, params);
-  };
-  // FTP: a worker with any tile holds layers [0, b) whole, folded (weights + one bias per filter).
-  const stack = network.layers.slice(0, c.ftpEnd);
-  const stackWeights = stack.reduce((a, l) => a + l.stats.weights, 0);
-  const stackParams = stack.reduce((a, l) => a + (l.stats.weights ? l.stats.weights + l.output.c : 0), 0);
-  const withTiles = new Set<number>();
-  c.tiles.forEach((t) => {
-    const d = t.index % devices;
-    withTiles.add(d);
-    acc.mults[d]! += t.mults;
-  });
-  for (const d of withTiles) hold(d, stackWeights, stackParams);
-  c.units.forEach((u, k) => {
-    const scheme = c.choice.schemes[k]!;
-    const splitsInput = scheme === "lip" || scheme === "fuse2";
-    const n = splitsInput ? u.channelsIn : u.channelsOut;
-    for (let d = 0; d < devices; d++) {
-      const [c0, c1] = channelRange(n, devices, d);
-      const share = (c1 - c0) / n;
-      // Output cuts carry their biases; input cuts leave them to the source's merge.
-      hold(d, u.weights * share, u.weights * share + (splitsInput ? 0 : c1 - c0));
-      acc.mults[d]! += u.mults * share;
+/** The best candidate the options allow, or the error that explains why there is none. */
+function bestCandidate(network: Network, opts: PlanOptions, devices: readonly PlanDevice[]): Candidate {
+  const N = devices.length;
+  const limitOf = devices.map((d) => (d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement)));
+  const budgeted = limitOf.some(Number.isFinite);
+  const layouts = layoutsToTry(network, opts.ftpEnd, opts.grid, N);
+  const searching = layouts.length > 1;
+  const chosen = new Map<string, ReturnType<typeof chooseSchemes>>(); // the ILP depends on b and the stack's slots, not on the grid
+  const candidates: Candidate[] = [];
+  const overBudget: Layout[] = [];
+  const skipped: string[] = [];
+  for (const { ftpEnd, grid } of layouts) {
+    try {
+      const l = layout(network, ftpEnd, grid, N);
+      const key = `${ftpEnd}:${l.base.join(",")}`;
+      if (!chosen.has(key)) chosen.set(key, chooseSchemes(l.units, N, { ...opts, limits: budgeted ? limitOf.map((x, d) => x - l.base[d]!) : undefined }));
+      const choice = chosen.get(key)!;
+      if (choice) candidates.push(account(network, l, choice, N));
+      else overBudget.push(l);
+    } catch (err) {
+      if (!searching || !(err instanceof PlanError)) throw err;
+      skipped.push(`FTP ${ftpEnd} on ${grid.rows}×${grid.cols}: ${err.message}`);
     }
-  });
-  return acc;
-}
-
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-function budgetProblems(devices: readonly PlanDevice[], acc: Accounting): { fatal: string[]; warnings: string[] } {
-  const fatal: string[] = [];
-  const warnings: string[] = [];
-  devices.forEach((d, i) => {
-    const budget = d.memoryBudgetBytes;
-    if (budget === undefined) return;
-    const need = acc.params[i]! * BYTES_PER_ELEMENT;
-    const largest = acc.largest[i]! * BYTES_PER_ELEMENT;
-    if (largest > budget) fatal.push(`worker ${d.workerId}: its largest shard is ${mb(largest)}, its memory budget ${mb(budget)}`);
-    else if (need > budget) warnings.push(`worker ${d.workerId}: its shards total ${mb(need)}, over its ${mb(budget)} budget; it will reload shards while running`);
-  });
-  return { fatal, warnings };
-}
-
-/** Every FTP boundary worth trying: 0 (none) up to the largest allowed. */
-function boundaries(network: Network, ftpEnd: PlanOptions["ftpEnd"]): number[] {
-  if (ftpEnd !== "auto") {
-    if (!Number.isInteger(ftpEnd) || ftpEnd < 0) throw new PlanError(`FTP end must be a layer count ≥ 0, got ${ftpEnd}`);
-    return [ftpEnd];
   }
-  return Array.from({ length: maxFtpEnd(network) + 1 }, (_, b) => b);
+  if (candidates.length > 0) return candidates.sort(preference(opts.ftpEnd))[0]!;
+  if (overBudget.length > 0) {
+    const needed = Math.min(...overBudget.map((l) => leastNeededWeights(l.units, N, opts, l.base)));
+    throw budgetError(modelName(network, opts.name), needed, devices, opts);
+  }
+  throw new PlanError(`no FTP boundary works for ${network.file}:\n  ${skipped.join("\n  ")}`);
 }
 
 export function makePlan(network: Network, options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>): Plan {
   const opts = { ...planDefaults, ...options } satisfies PlanOptions;
-  if (opts.devices.length === 0) throw new PlanError("no workers to plan for");
-  const devices = [...opts.devices].sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
-  const dup = devices.find((d, i) => i > 0 && devices[i - 1]!.workerId === d.workerId);
-  if (dup) throw new PlanError(`worker '${dup.workerId}' is listed twice`);
-  const N = devices.length;
-
-  const tried: { candidate: Candidate; acc: Accounting; problems: ReturnType<typeof budgetProblems> }[] = [];
-  const skipped: string[] = [];
-  for (const b of boundaries(network, opts.ftpEnd)) {
-    try {
-      const candidate = evaluateBoundary(network, b, opts, N);
-      const acc = account(network, candidate, N);
-      tried.push({ candidate, acc, problems: budgetProblems(devices, acc) });
-    } catch (err) {
-      if (opts.ftpEnd !== "auto" || !(err instanceof PlanError)) throw err;
-      skipped.push(`b=${b}: ${err.message}`);
+  const devices = sortedDevices(opts.devices);
+  if (!network.layers.some((l) => WEIGHTED_KINDS.has(l.kind))) {
+    throw new PlanError(`${network.file} has no convolutional or connected layer: nothing to partition`);
+  }
+  if (!Number.isInteger(opts.bytesPerElement) || opts.bytesPerElement < 1) throw new PlanError(`bytes per element must be a whole number ≥ 1, got ${opts.bytesPerElement}`);
+  if (opts.strategy === "paper") {
+    checkPaperNetwork(network);
+    if (opts.ftpEnd !== "auto" && opts.ftpEnd !== PAPER_YOLOV2.ftpEnd) {
+      throw new PlanError(`the paper's plan runs FTP on layers 0–${PAPER_YOLOV2.ftpEnd - 1}; it cannot use an FTP boundary of ${opts.ftpEnd}`);
     }
   }
-  if (tried.length === 0) throw new PlanError(`no FTP boundary works for ${network.file}:\n  ${skipped.join("\n  ")}`);
-  // Prefer candidates whose every shard fits, then those within budget, then least C; ties go to the later boundary.
-  const rank = (t: (typeof tried)[number]) => [t.problems.fatal.length > 0 ? 1 : 0, t.problems.warnings.length > 0 ? 1 : 0, t.candidate.elements, -t.candidate.ftpEnd];
-  const best = tried.reduce((a, t) => {
-    const [ra, rt] = [rank(a), rank(t)];
-    for (let i = 0; i < ra.length; i++) if (Math.abs(ra[i]! - rt[i]!) > 1e-9 * Math.max(1, Math.abs(ra[i]!))) return rt[i]! < ra[i]! ? t : a;
-    return a;
-  });
-  if (best.problems.fatal.length > 0) throw new PlanError(`the model does not fit these workers:\n  ${best.problems.fatal.join("\n  ")}`);
-  return finishPlan(planBody(network, opts.name, devices, best.candidate, best.acc, best.problems.warnings));
+  const ftpEnd = opts.strategy === "paper" ? PAPER_YOLOV2.ftpEnd : opts.ftpEnd;
+  const best = bestCandidate(network, { ...opts, ftpEnd }, devices);
+  // What picked b and the grid: the criterion asked for, or nothing when both were given.
+  const given = typeof ftpEnd === "number" && (ftpEnd === 0 || opts.grid !== undefined);
+  const ftpObjective = given ? "given" : ftpEnd === "auto-comm" ? "min-comm" : "min-largest-memory";
+  return finishPlan(planBody(network, opts, devices, best, ftpObjective));
 }
 
-function planBody(network: Network, name: string | undefined, devices: readonly PlanDevice[], c: Candidate, acc: Accounting, warnings: string[]): PlanBody {
+/** The budget warnings that do not stop a plan: biases on top of the weights that fit. */
+function shardWarnings(devices: readonly PlanDevice[], c: Candidate, bytesPerElement: number): string[] {
+  return devices.flatMap((d, i) => {
+    const need = c.params[i]! * bytesPerElement;
+    const budget = d.memoryBudgetBytes;
+    return budget !== undefined && need > budget ? [`worker ${d.workerId}: its shards total ${mb(need)} with biases, ${mb(need - budget)} over its ${mb(budget)} budget; it will reload shards while running`] : [];
+  });
+}
+
+type FtpObjective = NonNullable<PlanBody["objective"]>["ftp"];
+
+function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDevice[], c: Candidate, ftpObjective: FtpObjective): PlanBody {
   const N = devices.length;
+  const bpe = opts.bytesPerElement;
   // Parts keep their worker's position as their number; an empty range (fewer channels than workers) is left out.
   const ranges = (n: number) => devices.map((d, p) => ({ part: p, workerId: d.workerId, range: channelRange(n, N, p) })).filter((r) => r.range[0] < r.range[1]);
   const cutParts = (n: number, kind: "output" | "input") => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } }));
@@ -173,42 +148,64 @@ function planBody(network: Network, name: string | undefined, devices: readonly 
     if (k !== undefined) {
       const u = c.units[k]!;
       const scheme = c.choice.schemes[k]!;
-      const splitsInput = scheme === "lip" || scheme === "fuse2";
+      const input = splitsInput(scheme);
       const reuse = k > 0 && c.choice.schemes[k - 1] === "lop" && c.units[k - 1]!.reusableByNext;
       steps.push({
         layer: layer.index, scheme, reuse, elements: c.choice.perUnit[k]!,
-        parts: splitsInput ? cutParts(u.channelsIn, "input") : cutParts(u.channelsOut, "output"),
+        weightsPerDevice: Math.max(...c.unitWeights[k]!), multsOnPath: Math.max(...c.unitMults[k]!),
+        parts: input ? cutParts(u.channelsIn, "input") : cutParts(u.channelsOut, "output"),
       });
-      if (!splitsInput) for (const l of u.carried) carriedBy.set(l, u.channelsOut);
+      if (!input) for (const l of u.carried) carriedBy.set(l, u.channelsOut);
       continue;
     }
     const channels = carriedBy.get(layer.index);
     steps.push(channels !== undefined ? { layer: layer.index, scheme: "carry", parts: carryParts(channels) } : { layer: layer.index, scheme: "source" });
   }
-  const base = network.file.split(/[\\/]/).pop()!.replace(/\.cfg$/, "");
   return {
     format: "edgefuse-plan",
     version: 1,
-    model: { name: name ?? base, fingerprint: networkFingerprint(network), input: network.input, layers: network.layers.length },
+    model: { name: modelName(network, opts.name), fingerprint: networkFingerprint(network), input: network.input, layers: network.layers.length, cfg: network.cfgText },
     devices: devices.map((d) => ({ ...d })),
     ftp:
       c.ftpEnd > 0
         ? {
-            end: c.ftpEnd, grid: c.grid, elements: c.ftpElements,
+            end: c.ftpEnd, grid: c.grid, elements: c.ftpElements, weights: c.stackWeights,
             tiles: c.tiles.map((t) => ({ index: t.index, workerId: devices[t.index % N]!.workerId, output: t.output, steps: t.steps.map((s) => ({ ...s })), mults: t.mults })),
+            perDevice: c.ftp.map((f, d) => ({ workerId: devices[d]!.workerId, ...f })),
           }
         : null,
     steps,
     cost: {
       elements: c.elements,
-      bytes: c.elements * BYTES_PER_ELEMENT,
+      bytes: c.elements * bpe,
       perDevice: devices.map((d, i) => ({
         workerId: d.workerId,
-        weights: Math.round(acc.weights[i]!),
-        shardBytes: Math.round(acc.params[i]!) * BYTES_PER_ELEMENT,
-        mults: Math.round(acc.mults[i]!),
+        weights: Math.round(c.weights[i]!),
+        shardBytes: Math.round(c.params[i]!) * bpe,
+        mults: Math.round(c.mults[i]!),
+        featureElements: Math.round(c.features[i]!),
       })),
     },
-    warnings,
+    warnings: shardWarnings(devices, c, bpe),
+    inputs: {
+      strategy: opts.strategy,
+      ftpLayers: opts.ftpEnd,
+      grid: opts.grid ?? null,
+      pinned: [...opts.pinned].map(([layer, scheme]) => ({ layer, scheme })),
+      bytesPerElement: bpe,
+    },
+    objective: {
+      schemes: opts.strategy === "optimal" ? "min-comm" : "fixed",
+      ftp: ftpObjective,
+      largestMemoryElements: Math.round(c.largestMemory),
+    },
+    totals: {
+      commElements: c.elements,
+      commBytes: c.elements * bpe,
+      weightsPerDevice: Math.round(c.largestWeights),
+      multiplications: c.multsOnPath,
+      memoryPerDevice: Math.round(c.largestMemory),
+      bytesPerElement: bpe,
+    },
   };
 }

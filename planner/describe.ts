@@ -1,39 +1,128 @@
-/** A plan as a table a person reads: per layer the scheme and its modelled traffic, then per worker. */
+/**
+ * Plans as tables a person reads. `describePlan` follows the paper's Table 2: per layer
+ * its kind, M, K, Q, scheme, F_n and C, then the totals and what each worker holds.
+ * `describeComparison` sets the variants of compare.ts side by side.
+ */
 import type { Network } from "../dnn/network.js";
-import { BYTES_PER_ELEMENT } from "./costs.js";
+import type { Variant } from "./compare.js";
+import type { Grid } from "./ftp.js";
 import type { Plan } from "./schema.js";
 
-const mb = (elements: number) => ((elements * BYTES_PER_ELEMENT) / 1e6).toFixed(2);
-const millions = (n: number) => (n / 1e6).toFixed(2);
+const MB = 1e6;
+const fixed = (n: number, digits: number) => n.toFixed(digits);
+const millions = (n: number) => fixed(n / 1e6, 2);
+const percent = (fraction: number) => `${fixed(100 * fraction, 1)} %`;
+const ftpText = (ftp: { end: number; grid: Grid } | null) => (ftp ? `0–${ftp.end - 1} on ${ftp.grid.rows}×${ftp.grid.cols}` : "none");
 
-/** `baselineElements`: the same plan with LOP everywhere, to show what fusion saved. */
+/** Columns aligned by `align`: "l" for text, "r" for numbers, one letter per column. */
+function table(header: string[], rows: string[][], align: string): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (align[i] === "l" ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+const SCHEME_TEXT = {
+  optimal: "auto (the paper's ILP: least C)",
+  lop: "lop (LOP on every layer)",
+  lip: "lip (LIP on every layer)",
+  "fuse-all": "fuse-all (pairs (1,2), (3,4), … of every fusable run)",
+  paper: "paper (the authors' YOLOv2 plan)",
+} as const;
+
+/** One line on how the FTP boundary and grid came about. */
+export function ftpChoiceText(plan: Plan): string {
+  const bytes = plan.totals?.bytesPerElement ?? 4;
+  const where = plan.ftp ? `layers 0–${plan.ftp.end - 1} on a ${plan.ftp.grid.rows}×${plan.ftp.grid.cols} grid` : "none";
+  switch (plan.objective?.ftp) {
+    case "min-largest-memory":
+      return `FTP: ${where}, chosen to minimise the largest per-device memory, weights + peak feature maps (DeepThings' criterion): ${fixed((plan.objective.largestMemoryElements * bytes) / MB, 1)} MB`;
+    case "min-comm":
+      return `FTP: ${where}, chosen to minimise the modelled communication C`;
+    default:
+      return `FTP: ${where}${plan.ftp ? ", as given" : ""}`;
+  }
+}
+
+/** `baselineElements`: C of LOP everywhere on the same FTP stage, to show what the schemes saved. */
 export function describePlan(plan: Plan, network: Network, baselineElements?: number): string {
+  const bytes = plan.totals?.bytesPerElement ?? 4;
+  const mb = (elements: number) => fixed((elements * bytes) / MB, 2);
   const lines: string[] = [];
   const ftp = plan.ftp;
-  lines.push(
-    `plan ${plan.id}: ${plan.model.name} on ${plan.devices.length} worker${plan.devices.length === 1 ? "" : "s"} (${plan.devices.map((d) => d.workerId).join(", ")})`,
-  );
-  lines.push(ftp ? `FTP: layers 0–${ftp.end - 1} as ${ftp.grid.rows}×${ftp.grid.cols} tiles` : "FTP: none");
+  const n = plan.devices.length;
+  lines.push(`plan ${plan.id}: ${plan.model.name} on ${n} worker${n === 1 ? "" : "s"} (${plan.devices.map((d) => d.workerId).join(", ")})`);
+  if (plan.inputs) lines.push(`scheme: ${SCHEME_TEXT[plan.inputs.strategy]}`);
+  lines.push(ftpChoiceText(plan));
   lines.push("");
-  lines.push(`${"layer".padEnd(7)}${"kind".padEnd(15)}${"scheme".padEnd(10)}${"reuse".padEnd(7)}${"C [MB]".padStart(8)}`);
-  if (ftp) lines.push(`${`0–${ftp.end - 1}`.padEnd(7)}${"(tiles)".padEnd(15)}${"FTP".padEnd(10)}${"".padEnd(7)}${mb(ftp.elements).padStart(8)}`);
-  for (const step of plan.steps) {
-    const kind = network.layers[step.layer]?.kind ?? "?";
-    const partitioned = step.scheme !== "source" && step.scheme !== "carry";
-    const scheme = step.scheme === "source" || step.scheme === "carry" ? step.scheme : step.scheme.toUpperCase();
-    const reuse = partitioned && step.reuse ? "yes" : "";
-    lines.push(`${String(step.layer).padEnd(7)}${kind.padEnd(15)}${scheme.padEnd(10)}${reuse.padEnd(7)}${(partitioned ? mb(step.elements) : "").padStart(8)}`);
+
+  const rows: string[][] = [];
+  const dims = (l: number) => {
+    const layer = network.layers[l]!;
+    return [String(l), layer.kind, String(layer.stats.inputs), String(layer.stats.outputs), String(layer.stats.weights)];
+  };
+  if (ftp) {
+    for (let l = 0; l < ftp.end; l++) rows.push([...dims(l), "FTP", String(network.layers[l]!.stats.weights), ""]);
+    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${ftp.tiles.length} tiles`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
   }
+  for (const step of plan.steps) {
+    if (step.scheme === "source" || step.scheme === "carry") {
+      rows.push([...dims(step.layer), step.scheme, "", ""]);
+      continue;
+    }
+    const scheme = `${step.scheme.toUpperCase()}${step.reuse ? " (reuse)" : ""}`;
+    rows.push([...dims(step.layer), scheme, step.weightsPerDevice === undefined ? "" : String(step.weightsPerDevice), mb(step.elements)]);
+  }
+  lines.push(...table(["layer", "kind", "M", "K", "Q", "scheme", "F_n", "C [MB]"], rows, "llrrrlrr"));
   lines.push("");
-  const saved = baselineElements && baselineElements > 0 ? `; LOP everywhere: ${mb(baselineElements)} MB, so this plan saves ${((100 * (baselineElements - plan.cost.elements)) / baselineElements).toFixed(1)} %` : "";
+
+  const totals = plan.totals;
+  if (totals) {
+    lines.push(
+      `total: F_n ${millions(totals.weightsPerDevice)} M weights (${fixed((totals.weightsPerDevice * bytes) / MB, 1)} MB) on the fullest worker, ` +
+        `T ${fixed(totals.multiplications / 1e9, 2)} G multiplications on the critical path, ` +
+        `memory ${fixed((totals.memoryPerDevice * bytes) / MB, 1)} MB with feature maps`,
+    );
+  }
+  const saved = baselineElements && baselineElements > 0 ? `; LOP everywhere: ${mb(baselineElements)} MB, so this plan saves ${percent((baselineElements - plan.cost.elements) / baselineElements)}` : "";
   lines.push(`modelled traffic C: ${mb(plan.cost.elements)} MB (${millions(plan.cost.elements)} M elements)${saved}`);
   lines.push("per worker:");
   for (const d of plan.cost.perDevice) {
     const budget = plan.devices.find((x) => x.workerId === d.workerId)?.memoryBudgetBytes;
+    const features = d.featureElements === undefined ? "" : `, features ${fixed((d.featureElements * bytes) / MB, 1)} MB`;
     lines.push(
-      `  ${d.workerId.padEnd(12)} weights ${millions(d.weights)} M, shards ${(d.shardBytes / 1e6).toFixed(1)} MB${budget ? ` of ${(budget / 1e6).toFixed(1)} MB` : ""}, ${(d.mults / 1e9).toFixed(2)} G mult`,
+      `  ${d.workerId.padEnd(12)} weights ${millions(d.weights)} M, shards ${fixed(d.shardBytes / MB, 1)} MB${budget ? ` of ${fixed(budget / MB, 1)} MB` : ""}${features}, ${fixed(d.mults / 1e9, 2)} G mult`,
     );
   }
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+/** The variants side by side: C in MB and what each saves against LOP everywhere. */
+export function describeComparison(model: string, devices: number, variants: readonly Variant[], bytesPerElement: number, ftpLine: string): string {
+  const mb = (elements: number, digits: number) => fixed((elements * bytesPerElement) / MB, digits);
+  const rows = variants.map((v) =>
+    v.commElements === undefined
+      ? [v.variant, "cannot be planned (below)"]
+      : [
+          v.variant,
+          ftpText(v.ftp),
+          mb(v.weightsPerDevice!, 1),
+          fixed(v.multiplications! / 1e9, 2),
+          mb(v.commElements, 2),
+          v.variant === "single device" ? "–" : v.saving === undefined ? "?" : percent(v.saving),
+        ],
+  );
+  const lines = [`${model} on ${devices} devices: modelled per inference, ${bytesPerElement} bytes per element`, ""];
+  lines.push(...table(["variant", "FTP", "F_n [MB]", "T [G mult]", "C [MB]", "saving vs all-LOP"], rows, "llrrrr"));
+  lines.push("");
+  for (const v of variants) if (v.problem) lines.push(`${v.variant}: ${v.problem}`);
+  lines.push(ftpLine);
+  lines.push("saving: against LOP on every layer after the same FTP stage (for paper, its own layers 0–11).");
+  const paper = variants.find((v) => v.variant === "paper" && v.lopElements !== undefined);
+  if (paper) lines.push(`paper's all-LOP on layers 0–11 FTP: C = ${mb(paper.lopElements!, 2)} MB (the paper measured 78.1 MB all-LOP, 68.1 MB fused: 14.8 %).`);
   return lines.join("\n");
 }

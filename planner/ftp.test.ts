@@ -12,7 +12,7 @@ import { loadNetwork, type Network, type Shape } from "../dnn/network.js";
 import { type CompiledStage, onnxRuntime } from "../dnn/onnx/runtime.js";
 import { layerOp } from "../dnn/slices.js";
 import { readWeights } from "../dnn/weights.js";
-import { defaultGrid, ftpCost, maxFtpEnd, type Rect, rectArea, tileStack } from "./ftp.js";
+import { defaultGrid, ftpCost, ftpDevices, gridsFor, maxFtpEnd, type Pad, type Rect, rectArea, tileStack } from "./ftp.js";
 
 const net = (name: string) => loadNetwork(cfgPath(name));
 
@@ -36,10 +36,11 @@ describe("FTP boundaries and grids", () => {
     expect(maxFtpEnd(net("yolov2-tiny"))).toBe(15); // region 15
     expect(maxFtpEnd(net("fc-mini"))).toBe(4); // connected 4
   });
-  it("picks the most square grid with one tile per device", () => {
+  it("picks the most square grid with one tile per device, and lists the others after it", () => {
     expect([1, 4, 6, 7, 9].map(defaultGrid)).toEqual([
       { rows: 1, cols: 1 }, { rows: 2, cols: 2 }, { rows: 3, cols: 2 }, { rows: 7, cols: 1 }, { rows: 3, cols: 3 },
     ]);
+    expect(gridsFor(6).map((g) => `${g.rows}x${g.cols}`)).toEqual(["3x2", "2x3", "6x1", "1x6"]);
   });
   it("refuses a boundary past the limit and a grid larger than the map", () => {
     expect(() => tileStack(net("yolov2"), 18, { rows: 2, cols: 2 })).toThrow("FTP end 18 is outside 1..17");
@@ -49,6 +50,8 @@ describe("FTP boundaries and grids", () => {
 
 describe.each([
   ["yolov2", 17, { rows: 3, cols: 2 }],
+  ["yolov2", 16, { rows: 3, cols: 3 }],
+  ["yolov2", 16, { rows: 5, cols: 5 }],
   ["yolov2", 12, { rows: 5, cols: 5 }],
   ["yolov2-tiny", 15, { rows: 4, cols: 3 }],
   ["yolov2-mini", 7, { rows: 2, cols: 3 }],
@@ -88,6 +91,85 @@ describe.each([
     const bare = (network.input.c * network.input.h * network.input.w + network.layers[end - 1]!.stats.outputs) * (5 / 6);
     expect(ftpCost(network, end, tileStack(network, end, { rows: 1, cols: 1 }), 6)).toBeCloseTo(bare, 6);
     expect(ftpCost(network, end, tiles, 6)).toBeGreaterThan(bare);
+  });
+});
+
+/**
+ * Independent of ftp.ts: which pixels of each layer's input can influence a tile, found
+ * by running darknet's own read loops over every output pixel of the tile and marking
+ * what they touch (im2col.c im2col_get_pixel: row = oy·stride + ky − pad; maxpool_layer.c
+ * forward_maxpool_layer: cur_h = −padding/2 + oy·stride + ky), plus how far any read
+ * falls outside the map on each side.
+ */
+function bruteForceReads(layer: Network["layers"][number], outputMask: Uint8Array): { mask: Uint8Array; pad: Pad } {
+  const { h: H, w: W } = layer.input;
+  const { w: OW } = layer.output;
+  const mask = new Uint8Array(H * W);
+  const pad = { top: 0, bottom: 0, left: 0, right: 0 };
+  const [size, stride, offset] =
+    layer.kind === "convolutional" ? [layer.size, layer.stride, -layer.pad] : layer.kind === "maxpool" ? [layer.size, layer.stride, -Math.trunc(layer.padding / 2)] : [1, 1, 0];
+  outputMask.forEach((on, o) => {
+    if (!on) return;
+    const [oy, ox] = [Math.floor(o / OW), o % OW];
+    for (let ky = 0; ky < size; ky++) {
+      for (let kx = 0; kx < size; kx++) {
+        const [y, x] = [oy * stride + ky + offset, ox * stride + kx + offset];
+        pad.top = Math.max(pad.top, -y);
+        pad.left = Math.max(pad.left, -x);
+        pad.bottom = Math.max(pad.bottom, y - H + 1);
+        pad.right = Math.max(pad.right, x - W + 1);
+        if (y >= 0 && y < H && x >= 0 && x < W) mask[y * W + x] = 1;
+      }
+    }
+  });
+  return { mask, pad };
+}
+
+/** The rectangle a mask fills, or null when the marked pixels are not exactly a rectangle. */
+function filledRect(mask: Uint8Array, W: number): Rect | null {
+  let [y0, y1, x0, x1] = [Infinity, -1, Infinity, -1];
+  mask.forEach((on, i) => {
+    if (!on) return;
+    const [y, x] = [Math.floor(i / W), i % W];
+    [y0, y1, x0, x1] = [Math.min(y0, y), Math.max(y1, y + 1), Math.min(x0, x), Math.max(x1, x + 1)];
+  });
+  const rect = { y0, y1, x0, x1 };
+  return mask.reduce((a, on) => a + on, 0) === rectArea(rect) ? rect : null;
+}
+
+describe.each([
+  { rows: 3, cols: 3 },
+  { rows: 5, cols: 5 },
+])("YOLOv2's first 16 layers on a %o grid, against a brute-force trace", (grid) => {
+  const network = net("yolov2");
+  const tiles = tileStack(network, 16, grid);
+
+  it("every layer's input region is exactly the pixels that can influence the tile, with the same border padding", () => {
+    for (const tile of tiles) {
+      const last = network.layers[15]!.output;
+      let mask: Uint8Array = new Uint8Array(last.h * last.w);
+      for (let y = tile.output.y0; y < tile.output.y1; y++) for (let x = tile.output.x0; x < tile.output.x1; x++) mask[y * last.w + x] = 1;
+      for (let l = 15; l >= 0; l--) {
+        const layer = network.layers[l]!;
+        const step = tile.steps[l]!;
+        expect(filledRect(mask, layer.output.w), `tile ${tile.index}, layer ${l} output`).toEqual(step.output);
+        const reads = bruteForceReads(layer, mask);
+        expect(filledRect(reads.mask, layer.input.w), `tile ${tile.index}, layer ${l} input`).toEqual(step.input);
+        expect(reads.pad, `tile ${tile.index}, layer ${l} padding`).toEqual(step.pad);
+        mask = reads.mask;
+      }
+      expect(tile.inputElements).toBe(rectArea(tile.steps[0]!.input) * 3);
+    }
+  });
+
+  it("hands tiles out round robin, counting each tile's halo in what it is sent", () => {
+    const devices = ftpDevices(tiles, 6);
+    expect(devices.flatMap((d) => d.tiles).sort((a, b) => a - b)).toEqual(tiles.map((t) => t.index));
+    expect(devices[0]!.tiles).toEqual(tiles.filter((t) => t.index % 6 === 0).map((t) => t.index));
+    const scattered = devices.reduce((a, d) => a + d.scatterElements, 0);
+    expect(scattered).toBeGreaterThan(network.input.c * network.input.h * network.input.w); // halos overlap
+    expect(devices.reduce((a, d) => a + d.gatherElements, 0)).toBe(network.layers[15]!.stats.outputs); // outputs do not
+    for (const d of devices) expect(d.peakElements).toBe(Math.max(...d.tiles.map((i) => tiles[i]!.peakElements)));
   });
 });
 

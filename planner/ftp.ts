@@ -46,8 +46,15 @@ export interface Tile {
   readonly output: Rect;
   /** One step per layer, in forward order. */
   readonly steps: readonly TileStep[];
-  /** Elements of the network input this tile needs. */
+  /** Elements of the network input this tile needs (scattered to it, halo included). */
   readonly inputElements: number;
+  /** Elements of layer end−1's output it computes (gathered from it). */
+  readonly outputElements: number;
+  /**
+   * Feature elements held at once: the largest input region plus output region of
+   * any one layer of the stack (a layer's buffers are freed once the next one has run).
+   */
+  readonly peakElements: number;
   /** Multiplications to compute the tile, halo overlap included. */
   readonly mults: number;
 }
@@ -70,9 +77,14 @@ export function maxFtpEnd(network: Network): number {
 
 /** The grid with rows·cols = devices closest to square (more rows than columns on a tie). */
 export function defaultGrid(devices: number): Grid {
-  let rows = Math.ceil(Math.sqrt(devices));
-  while (devices % rows !== 0) rows++;
-  return { rows, cols: devices / rows };
+  return gridsFor(devices)[0]!;
+}
+
+/** Every grid with one tile per device, the most square first (more rows than columns on a tie). */
+export function gridsFor(devices: number): Grid[] {
+  const grids: Grid[] = [];
+  for (let rows = 1; rows <= devices; rows++) if (devices % rows === 0) grids.push({ rows, cols: devices / rows });
+  return grids.sort((a, b) => Math.abs(a.rows - a.cols) - Math.abs(b.rows - b.cols) || b.rows - a.rows);
 }
 
 /** The sliding window of one layer along one axis: offset before the map and window size. */
@@ -138,9 +150,12 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
         steps.unshift(step);
         region = step.input;
       }
+      const held = (s: TileStep) => rectArea(s.input) * network.layers[s.layer]!.input.c + rectArea(s.output) * network.layers[s.layer]!.output.c;
       tiles.push({
         index: tiles.length, row, col, output, steps,
         inputElements: rectArea(region) * network.input.c,
+        outputElements: rectArea(output) * last.c,
+        peakElements: Math.max(...steps.map(held)),
         mults: steps.reduce((a, s) => a + stepMults(network.layers[s.layer]!, s), 0),
       });
     }
@@ -151,11 +166,40 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
 /**
  * Modelled communication of the FTP stage, in elements, on the paper's convention
  * that one of the N devices already holds the data (so N−1 of N shares travel):
- * scatter every tile's input region, gather layer end−1's output.
+ * scatter every tile's input region (overlapping halos counted once per tile),
+ * gather layer end−1's output.
  */
 export function ftpCost(network: Network, end: number, tiles: readonly Tile[], devices: number): number {
   const share = (devices - 1) / devices;
   const scatter = tiles.reduce((a, t) => a + t.inputElements, 0);
   const gather = network.layers[end - 1]!.stats.outputs;
   return (scatter + gather) * share;
+}
+
+/** Tile t runs on device slot t mod N (DeepThings hands tiles out round robin). */
+export const tileSlot = (tile: Pick<Tile, "index">, devices: number): number => tile.index % devices;
+
+export interface FtpDevice {
+  readonly tiles: number[];
+  /** Elements of the network input scattered to it, and of layer end−1's output gathered from it. */
+  readonly scatterElements: number;
+  readonly gatherElements: number;
+  /** Feature elements held at once (its tiles run one after another). */
+  readonly peakElements: number;
+  readonly mults: number;
+}
+
+/** What each device slot does in the FTP stage: its tiles, their traffic, memory and work. */
+export function ftpDevices(tiles: readonly Tile[], devices: number): FtpDevice[] {
+  return Array.from({ length: devices }, (_, d) => {
+    const mine = tiles.filter((t) => tileSlot(t, devices) === d);
+    const sum = (f: (t: Tile) => number) => mine.reduce((a, t) => a + f(t), 0);
+    return {
+      tiles: mine.map((t) => t.index),
+      scatterElements: sum((t) => t.inputElements),
+      gatherElements: sum((t) => t.outputElements),
+      peakElements: Math.max(0, ...mine.map((t) => t.peakElements)),
+      mults: sum((t) => t.mults),
+    };
+  });
 }

@@ -1,51 +1,58 @@
+/**
+ * The scheme ILP against exhaustive enumeration: on random chains, with and without a
+ * per-device memory budget, the solver's C is the true minimum, a budget it cannot
+ * meet is reported with the least weights a device must hold, and on YOLOv2 it
+ * respects the sync points.
+ */
 import { describe, expect, it } from "vitest";
+import { parseCfgText } from "../dnn/cfg.js";
+import { buildNetwork, loadNetwork } from "../dnn/network.js";
 import { cfgPath } from "../test/shared.js";
-import { loadNetwork } from "../dnn/network.js";
-import { chainCost, checkSchemes, layerCost, SCHEMES, type Scheme } from "./costs.js";
-import { optimalSchemes } from "./ilp.js";
+import { makePlan } from "./build.js";
+import { layerCost, SCHEMES, type Scheme } from "./costs.js";
+import { largestWeights, leastLargestWeights, optimalSchemes, solveSchemes } from "./ilp.js";
+import { partWeights } from "./parts.js";
 import { partitionUnits, type Unit } from "./units.js";
 
-/** Every valid assignment, by depth-first search with the ILP's constraints as pruning. */
-function bruteForceBest(units: readonly Unit[], devices: number): number {
-  let best = Infinity;
-  const walk = (prefix: Scheme[]) => {
-    const k = prefix.length;
-    if (k === units.length) {
-      best = Math.min(best, chainCost(units, prefix, devices).elements);
-      return;
-    }
-    for (const s of SCHEMES) {
-      const next = [...prefix, s];
-      try {
-        // check the prefix against the prefix of units (the last layer's FUSE1 rule applies on completion)
-        checkSchemes(units.slice(0, k + 1), next);
-      } catch {
-        continue;
-      }
-      walk(next);
-    }
-  };
-  walk([]);
-  return best;
+interface Enumeration {
+  /** Least C over the assignments within `limit` (Infinity when none is). */
+  best: number;
+  /** Least and most weights on the fullest device, over every valid assignment. */
+  leastLargest: number;
+  mostLargest: number;
+  assignments: number;
 }
 
-/** Dynamic programming over the chain (state: the previous layer's scheme): exact, and fast on long chains. */
-function dynamicBest(units: readonly Unit[], devices: number): number {
-  let best = new Map<Scheme | undefined, number>([[undefined, 0]]);
-  units.forEach((u, k) => {
-    const next = new Map<Scheme, number>();
-    for (const [prev, sofar] of best) {
-      for (const s of SCHEMES) {
-        if (s === "fuse1" && !u.fusableWithNext) continue;
-        if ((s === "fuse2") !== (prev === "fuse1")) continue;
-        const reuse = prev === "lop" && units[k - 1]!.reusableByNext;
-        const total = sofar + layerCost(s, u, devices, reuse);
-        if (total < (next.get(s) ?? Infinity)) next.set(s, total);
-      }
+/**
+ * Every assignment eqs. (11)–(13) allow, depth first: a prefix is extended only by a
+ * scheme the constraints allow after it, and cost and per-device weights are carried
+ * down the recursion, so each valid assignment costs O(N) at its leaf.
+ */
+function enumerate(units: readonly Unit[], devices: number, limit = Infinity): Enumeration {
+  const weights = units.map((u) => Object.fromEntries(SCHEMES.map((s) => [s, partWeights(u, s, devices)])) as Record<Scheme, number[]>);
+  const held = new Array<number>(devices).fill(0);
+  const out: Enumeration = { best: Infinity, leastLargest: Infinity, mostLargest: 0, assignments: 0 };
+  const walk = (k: number, prev: Scheme | undefined, cost: number) => {
+    if (k === units.length) {
+      const largest = Math.max(...held);
+      out.assignments++;
+      out.leastLargest = Math.min(out.leastLargest, largest);
+      out.mostLargest = Math.max(out.mostLargest, largest);
+      if (largest <= limit) out.best = Math.min(out.best, cost);
+      return;
     }
-    best = next;
-  });
-  return Math.min(...best.values());
+    const unit = units[k]!;
+    for (const s of SCHEMES) {
+      if (s === "fuse1" && !unit.fusableWithNext) continue; // eq. (13) and sync points
+      if ((s === "fuse2") !== (prev === "fuse1")) continue; // eq. (12)
+      const reuse = prev === "lop" && units[k - 1]!.reusableByNext;
+      weights[k]![s].forEach((w, d) => (held[d]! += w));
+      walk(k + 1, s, cost + layerCost(s, unit, devices, reuse));
+      weights[k]![s].forEach((w, d) => (held[d]! -= w));
+    }
+  };
+  walk(0, undefined, 0);
+  return out;
 }
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure is reproducible. */
@@ -58,32 +65,87 @@ function random(seed: number): () => number {
   };
 }
 
+/**
+ * Convolution-like units: random channel counts (so N rarely divides them and device
+ * weights differ by scheme), maps of 1–25 pixels, 1×1 or 3×3 kernels; some outputs
+ * shrink by a carried maxpool, some layers end at a sync point or a routed output.
+ */
 function randomChain(rand: () => number, length: number): Unit[] {
-  const size = () => Math.round(1 + rand() * 5000);
-  let inputs = size();
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  let channelsIn = 1 + Math.floor(rand() * 48);
+  let pixels = pick([1, 4, 9, 16, 25]);
   return Array.from({ length }, (_, k) => {
-    const outputs = size();
+    const channelsOut = 1 + Math.floor(rand() * 48);
+    const kernel = pick([1, 9]);
+    const weights = channelsIn * channelsOut * kernel;
+    const outputs = channelsOut * pixels;
     const reusableByNext = k < length - 1 && rand() < 0.8;
+    const pooled = rand() < 0.3 && pixels > 1;
     const unit: Unit = {
-      layer: k, kind: "connected", inputs, outputs, weights: inputs * outputs, mults: inputs * outputs,
-      channelsIn: inputs, channelsOut: outputs, carried: [], carriedOutputs: rand() < 0.3 ? Math.ceil(outputs / 4) : outputs,
+      layer: k, kind: "convolutional", inputs: channelsIn * pixels, outputs, weights, mults: weights * pixels,
+      channelsIn, channelsOut, carried: pooled ? [k] : [], carriedOutputs: pooled ? channelsOut * Math.ceil(pixels / 4) : outputs,
       reusableByNext, fusableWithNext: reusableByNext && rand() < 0.8,
     };
-    inputs = reusableByNext ? unit.carriedOutputs : size();
+    if (pooled) pixels = Math.ceil(pixels / 4);
+    channelsIn = reusableByNext ? channelsOut : 1 + Math.floor(rand() * 48);
+    if (!reusableByNext) pixels = pick([1, 4, 9, 16, 25]);
     return unit;
   });
 }
 
-describe("scheme ILP", () => {
-  it("matches exhaustive search on 60 random chains", () => {
+describe("scheme ILP against exhaustive enumeration", () => {
+  it("finds the least C on 240 random chains of 2–12 layers for 2–8 devices, with and without a memory budget", () => {
     const rand = random(20240611);
-    for (let trial = 0; trial < 60; trial++) {
-      const units = randomChain(rand, 1 + Math.floor(rand() * 7));
+    let binding = 0;
+    let unmeetable = 0;
+    for (let trial = 0; trial < 240; trial++) {
+      const units = randomChain(rand, 2 + Math.floor(rand() * 11));
       const devices = 2 + Math.floor(rand() * 7);
-      const ilp = optimalSchemes(units, devices);
-      const exhaustive = bruteForceBest(units, devices);
-      expect(ilp.elements, `trial ${trial}: ${JSON.stringify(ilp.schemes)}`).toBeCloseTo(exhaustive, 6);
-      expect(dynamicBest(units, devices)).toBeCloseTo(exhaustive, 6);
+      const free = enumerate(units, devices);
+      const label = `trial ${trial}: ${units.length} layers, N = ${devices}`;
+      expect(optimalSchemes(units, devices).elements, label).toBeCloseTo(free.best, 6);
+
+      // A budget anywhere from a little below the least possible to the most any assignment needs.
+      const budget = Math.floor(free.leastLargest + (rand() * 1.15 - 0.15) * (free.mostLargest - free.leastLargest)) - (rand() < 0.05 ? 1 : 0);
+      const within = enumerate(units, devices, budget);
+      const ilp = solveSchemes(units, devices, { limits: new Array(devices).fill(budget) });
+      if (within.best === Infinity) {
+        unmeetable++;
+        expect(ilp, `${label}: budget ${budget} < ${free.leastLargest}`).toBeNull();
+        expect(leastLargestWeights(units, devices)).toBe(free.leastLargest);
+      } else {
+        expect(ilp, `${label}: budget ${budget}`).not.toBeNull();
+        expect(ilp!.elements, `${label}: budget ${budget}`).toBeCloseTo(within.best, 6);
+        expect(largestWeights(units, ilp!.schemes, devices)).toBeLessThanOrEqual(budget);
+        if (within.best > free.best + 1e-9) binding++;
+      }
+    }
+    // The budgets really constrained the choice in some trials and could not be met in others.
+    expect(binding).toBeGreaterThan(10);
+    expect(unmeetable).toBeGreaterThan(10);
+  });
+
+  it("on random fully-connected cfgs, a budget that cannot be met is refused with the weights a device needs", () => {
+    const rand = random(7);
+    for (let trial = 0; trial < 40; trial++) {
+      const sizes = Array.from({ length: 3 + Math.floor(rand() * 10) }, () => 1 + Math.floor(rand() * 300));
+      const cfg = ["[net]", "width=1", "height=1", `channels=${sizes[0]}`, ...sizes.slice(1).flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"])].join("\n");
+      const network = buildNetwork(parseCfgText(cfg, `chain${trial}.cfg`));
+      const devices = 2 + Math.floor(rand() * 7);
+      const units = partitionUnits(network, 0);
+      const { leastLargest } = enumerate(units, devices);
+      const roster = (budgetBytes: number) => Array.from({ length: devices }, (_, i) => ({ workerId: `w${i}`, memoryBudgetBytes: budgetBytes }));
+      // exactly enough memory: planned, with the least C at that budget
+      expect(makePlan(network, { devices: roster(leastLargest * 4), ftpEnd: 0 }).cost.elements).toBeCloseTo(enumerate(units, devices, leastLargest).best, 6);
+      const short = leastLargest * 4 - 4;
+      const error = () => makePlan(network, { devices: roster(short), ftpEnd: 0 });
+      expect(error).toThrow(new RegExp(`^chain${trial} needs ≥ [\\d.]+ [kM]B of weights per device on ${devices} devices without FTP; budget is [\\d.]+ [kM]B$`));
+      try {
+        error();
+      } catch (err) {
+        const [, value, unit] = /needs ≥ ([\d.]+) ([kM])B/.exec((err as Error).message)!;
+        expect(Number(value) * (unit === "k" ? 1e3 : 1e6)).toBeCloseTo(leastLargest * 4, unit === "k" ? -2 : -5);
+      }
     }
   });
 
@@ -92,7 +154,7 @@ describe("scheme ILP", () => {
     expect(units.map((u) => u.layer)).toEqual([18, 19, 20, 21, 22, 23, 24, 26, 29, 30]);
     for (let devices = 2; devices <= 7; devices++) {
       const ilp = optimalSchemes(units, devices);
-      expect(ilp.elements).toBeCloseTo(bruteForceBest(units, devices), 6);
+      expect(ilp.elements).toBeCloseTo(enumerate(units, devices).best, 6);
       const at = (layer: number) => ilp.schemes[units.findIndex((u) => u.layer === layer)];
       // route 28 reads layer 24, reorg 27 reads layer 26: their outputs must be assembled.
       expect(at(24)).not.toBe("fuse1");
@@ -105,9 +167,14 @@ describe("scheme ILP", () => {
     const started = performance.now();
     const ilp = optimalSchemes(units, 6);
     expect(performance.now() - started).toBeLessThan(1000);
-    expect(ilp.elements).toBeCloseTo(dynamicBest(units, 6), 6);
     // route 25 reads layer 16, so 16 cannot be FUSE1, and its maxpool 17 runs at the source.
     expect(ilp.schemes[units.findIndex((u) => u.layer === 16)]).not.toBe("fuse1");
     expect(units.find((u) => u.layer === 16)!.carried).toEqual([]);
+  });
+
+  it("refuses pins that contradict eqs. (12)–(13), whatever the budget", () => {
+    const units = partitionUnits(loadNetwork(cfgPath("yolov2")), 17);
+    expect(() => solveSchemes(units, 6, { pinned: new Map([[19, "fuse2"], [18, "lop"]]) })).toThrow(/no valid scheme assignment for 10 layers with 19=fuse2, 18=lop/);
+    expect(() => solveSchemes(units, 6, { pinned: new Map([[19, "fuse2"], [18, "lop"]]), limits: new Array(6).fill(1e9) })).toThrow(/no valid scheme assignment/);
   });
 });

@@ -29,8 +29,28 @@ describe("parsePlan", () => {
     ["a LIP step with output cuts", (p) => (p.steps[stepIndex(26)].parts[0].cut.kind = "output"), /LIP splits input channels, got an output cut/],
     ["a worker id with a slash", (p) => (p.devices[0].workerId = "a/b"), /field devices\[0\]\.workerId: expected 1-64 of/],
     ["a tile with an empty region", (p) => (p.ftp.tiles[0].output.y1 = p.ftp.tiles[0].output.y0), /ftp\.tiles\[0\]\.output: empty rectangle/],
+    ["an unknown strategy", (p) => (p.inputs.strategy = "greedy"), /field inputs\.strategy: /],
+    ["an FTP choice that is neither a count nor auto", (p) => (p.inputs.ftpLayers = "most"), /field inputs\.ftpLayers: /],
+    ["negative traffic", (p) => (p.totals.commElements = -1), /field totals\.commElements: /],
   ])("refuses %s, naming the field", (_what, change, message) => {
     expect(() => parsePlan(tampered(change))).toThrow(message);
+  });
+
+  it("reads a version-1 plan written before inputs, objective, totals and per-layer F_n / T existed", () => {
+    const older = tampered((p) => {
+      for (const key of ["inputs", "objective", "totals"]) delete p[key];
+      delete p.ftp.perDevice;
+      delete p.ftp.weights;
+      for (const d of p.cost.perDevice) delete d.featureElements;
+      for (const step of p.steps) for (const key of ["weightsPerDevice", "multsOnPath"]) delete step[key];
+    });
+    expect(parsePlan(older).totals).toBeUndefined();
+  });
+
+  it("records what produced it: the strategy, FTP choice, grid, pins, element size and objective", () => {
+    expect(plan.inputs).toEqual({ strategy: "optimal", ftpLayers: 12, grid: null, pinned: [], bytesPerElement: 4 });
+    expect(plan.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });
+    expect(plan.totals).toMatchObject({ commElements: plan.cost.elements, commBytes: plan.cost.bytes, bytesPerElement: 4 });
   });
 
   it("refuses something that is not a plan at all", () => {

@@ -20,7 +20,12 @@ import { type Network } from "../dnn/network.js";
 import { ID_PATTERN } from "../broker/topics.js";
 
 export const PLAN_FORMAT = "edgefuse-plan";
+/** Version 1 throughout: every field added since is optional, so earlier plans still parse. */
 export const PLAN_VERSION = 1;
+/** How the schemes were chosen (strategies.ts): the paper's ILP, or a fixed variant. */
+export const STRATEGIES = ["optimal", "lop", "lip", "fuse-all", "paper"] as const;
+/** FTP boundary: given, or chosen for least largest per-device memory ("auto") or least C ("auto-comm"). */
+export const FTP_CHOICES = ["auto", "auto-comm"] as const;
 
 const index = z.number().int().nonnegative();
 const count = z.number().int().positive();
@@ -54,13 +59,23 @@ const tileSchema = z.object({
   mults: index,
 });
 
+const gridSchema = z.object({ rows: count, cols: count });
+const amount = z.number().nonnegative();
+
 const ftpSchema = z.object({
   end: count,
-  grid: z.object({ rows: count, cols: count }),
+  grid: gridSchema,
   /** One shard with layers [0, end) whole, shared by every tile. */
   shard: sha256.optional(),
-  elements: z.number().nonnegative(),
+  /** Modelled C of the stage: input tiles scattered, output tiles gathered (ftp.ts ftpCost). */
+  elements: amount,
   tiles: z.array(tileSchema).min(1),
+  /** Weights of layers [0, end): every device with a tile holds them whole. */
+  weights: index.optional(),
+  /** Per device: its tiles, their traffic (halo overlaps counted), peak feature memory and work. */
+  perDevice: z
+    .array(z.object({ workerId, tiles: z.array(index), scatterElements: index, gatherElements: index, peakElements: index, mults: index }))
+    .optional(),
 });
 
 const partSchema = z.object({ part: index, workerId, cut: cutSchema, shard: sha256.optional() });
@@ -71,7 +86,11 @@ const partitionedStep = z.object({
   /** The previous step was LOP: each part already holds its slice of this input. */
   reuse: z.boolean(),
   /** Modelled communication C_l, elements (paper eqs. 7–9). */
-  elements: z.number().nonnegative(),
+  elements: amount,
+  /** F_n for this layer: weights of its largest part (Q_l/N when N divides the channels). */
+  weightsPerDevice: index.optional(),
+  /** T for this layer: multiplications of its largest part (R_l/N when N divides the channels). */
+  multsOnPath: amount.optional(),
   parts: z.array(partSchema).min(1),
   /** lip / fuse2: the biases the source adds after summing the partial outputs. */
   biasShard: sha256.optional(),
@@ -93,12 +112,21 @@ const perDeviceSchema = z.object({
   shardBytes: index,
   /** Multiplications per inference (FTP halos included). */
   mults: index,
+  /** Feature elements held at once: the largest of its FTP tiles' and its layers' (parts.ts partFeatures). */
+  featureElements: index.optional(),
 });
 
 const planBody = z.object({
   format: z.literal(PLAN_FORMAT),
   version: z.literal(PLAN_VERSION),
-  model: z.object({ name: z.string().min(1), fingerprint: sha256, input: shapeSchema, layers: count }),
+  model: z.object({
+    name: z.string().min(1),
+    fingerprint: sha256,
+    input: shapeSchema,
+    layers: count,
+    /** The darknet cfg text: workers and the source build the network from it. */
+    cfg: z.string().min(1),
+  }),
   devices: z.array(deviceSchema).min(1),
   ftp: ftpSchema.nullable(),
   steps: z.array(stepSchema),
@@ -109,6 +137,43 @@ const planBody = z.object({
     perDevice: z.array(perDeviceSchema),
   }),
   warnings: z.array(z.string()),
+  /** What was asked for: the plan is a function of these, the network and the devices. */
+  inputs: z
+    .object({
+      strategy: z.enum(STRATEGIES),
+      ftpLayers: z.union([index, z.enum(FTP_CHOICES)]),
+      /** The grid asked for; null: chosen with the boundary. */
+      grid: gridSchema.nullable(),
+      pinned: z.array(z.object({ layer: index, scheme: z.enum(["lop", "lip", "fuse1", "fuse2"]) })),
+      bytesPerElement: count,
+    })
+    .optional(),
+  /** What the choices minimised. */
+  objective: z
+    .object({
+      /** "min-comm": the paper's ILP, least C (eqs. 10–13); "fixed": the strategy sets them. */
+      schemes: z.enum(["min-comm", "fixed"]),
+      /** "min-largest-memory": DeepThings' criterion; "min-comm": least C; "given": asked for. */
+      ftp: z.enum(["min-largest-memory", "min-comm", "given"]),
+      /** Weights plus peak feature elements on the fullest device: what "min-largest-memory" minimised. */
+      largestMemoryElements: index,
+    })
+    .optional(),
+  /** The modelled totals (paper eqs. 6–10 plus the FTP stage). */
+  totals: z
+    .object({
+      /** C: elements exchanged per inference, and as bytes. */
+      commElements: amount,
+      commBytes: amount,
+      /** F_n: weights held by the fullest device, elements. */
+      weightsPerDevice: index,
+      /** T: multiplications on the critical path (the busiest device of each stage). */
+      multiplications: amount,
+      /** Weights plus peak feature elements on the fullest device. */
+      memoryPerDevice: index,
+      bytesPerElement: count,
+    })
+    .optional(),
 });
 
 export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$/) }).superRefine((plan, ctx) => {

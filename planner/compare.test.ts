@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { loadNetwork } from "../dnn/network.js";
+import { cfgPath } from "../test/shared.js";
+import { makePlan } from "./build.js";
+import { compareVariants } from "./compare.js";
+import { describeComparison, ftpChoiceText } from "./describe.js";
+
+const yolov2 = loadNetwork(cfgPath("yolov2"));
+const workers = (n: number, budgetMb?: number) => Array.from({ length: n }, (_, i) => ({ workerId: `w${i + 1}`, ...(budgetMb ? { memoryBudgetBytes: budgetMb * 1e6 } : {}) }));
+
+describe("compareVariants on YOLOv2, 6 devices", () => {
+  it("costs every variant in well under a second, each against all-LOP on its own FTP stage", () => {
+    compareVariants(yolov2, { devices: workers(6) }); // load the paper's cfg and warm up once
+    const started = performance.now();
+    const { variants, optimum } = compareVariants(yolov2, { devices: workers(6) });
+    expect(performance.now() - started).toBeLessThan(1000);
+    const at = (name: string) => variants.find((v) => v.variant === name)!;
+    expect(at("optimum").commElements).toBe(optimum.totals!.commElements);
+    // the paper's row: its own FTP (0–11), measured against all-LOP there
+    const lop12 = makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: at("paper").ftp!.grid, strategy: "lop" });
+    expect(at("paper").lopElements).toBe(lop12.totals!.commElements);
+    expect(at("paper").saving).toBeCloseTo(1 - at("paper").commElements! / lop12.totals!.commElements, 9);
+    // on the paper's FTP stage the ILP finds the authors' plan, so nothing beats it there
+    expect(makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: at("paper").ftp!.grid }).totals!.commElements).toBeCloseTo(at("paper").commElements!, 3);
+  });
+
+  it("a budget some variants cannot meet leaves them out with the reason, and keeps the rest", () => {
+    const budget = 35; // fits LOP / LIP / FUSE after a short FTP stack, not the paper's layers 0–11 held whole
+    const { variants, optimum } = compareVariants(yolov2, { devices: workers(6, budget) });
+    const paper = variants.find((v) => v.variant === "paper")!;
+    expect(paper.commElements).toBeUndefined();
+    expect(paper.problem).toMatch(/^yolov2 needs ≥ 36\.\d MB of weights per device on 6 devices with FTP on layers 0–11 \(scheme paper\); budget is 35 MB$/);
+    expect(optimum.totals!.weightsPerDevice * 4).toBeLessThanOrEqual(budget * 1e6);
+    const text = describeComparison("yolov2", 6, variants, 4, ftpChoiceText(optimum));
+    expect(text).toMatch(/^paper +cannot be planned \(below\)$/m);
+    expect(text).toContain(`paper: ${paper.problem}`);
+  });
+});
