@@ -31,8 +31,9 @@ const allowedToPublish = (u: AuthUser) =>
 describe("ACL", () => {
   it("lets each role publish only its own topics", () => {
     expect(allowedToPublish(user("planner"))).toEqual(["plan", "shard", "shardChunk"]);
-    expect(allowedToPublish(user("source"))).toEqual(["results", "errors", "layerIn", "partIn"]);
-    expect(allowedToPublish(user("worker", "w1"))).toEqual(["partOut", "partOutChunk", "ownPresence"]);
+    // The source is a device too (its own presence); workers report failed tasks on errors/<jobId>.
+    expect(allowedToPublish(user("source"))).toEqual(["results", "errors", "layerIn", "partIn", "ownPresence"]);
+    expect(allowedToPublish(user("worker", "w1"))).toEqual(["errors", "partOut", "partOutChunk", "ownPresence"]);
     expect(allowedToPublish(user("client"))).toEqual(["infer"]);
     expect(allowedToPublish(user("admin"))).toHaveLength(13);
   });

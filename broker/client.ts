@@ -222,8 +222,9 @@ export async function subscribeChunked(
   const { onMessage, onError, qos = 1, ...reassemblerOptions } = options;
   // Several filters share one listener and one reassembler (a worker's task topics).
   const wholeFilters = typeof filterOrFilters === "string" ? [filterOrFilters] : [...filterOrFilters];
-  const chunkFilters = wholeFilters.map(chunkFilter).filter((f): f is string => f !== null);
-  const filters = [...wholeFilters, ...chunkFilters];
+  // A filter ending in `#` has no chunk filter of its own: it already matches `<topic>/c/<i>`.
+  const chunkFilters = wholeFilters.map((f) => chunkFilter(f) ?? f);
+  const filters = [...new Set([...wholeFilters, ...chunkFilters])];
   const filter = wholeFilters.join(", ");
   const reassembler = new Reassembler((err) => onError(err, err.topic), reassemblerOptions);
 

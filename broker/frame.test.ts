@@ -16,7 +16,13 @@ describe("tensor frames", () => {
     const frame = encodeFrame(meta, data);
     expect(frame.byteLength).toBe(FRAME_HEADER_BYTES + 105 * 4);
     const decoded = decodeFrame(frame, "t");
-    expect(decoded).toEqual({ ...meta, dtype: "float32", data });
+    expect(decoded).toEqual({ ...meta, dtype: "float32", data, computeMs: 0 });
+  });
+
+  it("carries the sender's compute time in whole microseconds", () => {
+    const data = new Float32Array([1, 2]);
+    const frame = decodeFrame(encodeFrame({ jobId: "j", layer: 3, part: 1, shape: [2], computeMs: 12.3456 }, data));
+    expect(frame.computeMs).toBe(12.346);
   });
 
   it("exposes the data without copying, both ways", () => {
@@ -40,7 +46,7 @@ describe("tensor frames", () => {
     for (const shape of [[1], [1, 2, 1, 2, 1, 2, 1, 2]]) {
       const m = { jobId: "j".repeat(64), layer: 0, part: 0, shape };
       const d = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1.5);
-      expect(decodeFrame(encodeFrame(m, d))).toEqual({ ...m, dtype: "float32", data: d });
+      expect(decodeFrame(encodeFrame(m, d))).toEqual({ ...m, dtype: "float32", data: d, computeMs: 0 });
     }
   });
 

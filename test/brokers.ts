@@ -110,7 +110,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Te
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
