@@ -84,7 +84,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   // ---- the steps of one re-plan ----
 
   const draft = (): Plan | null => {
-    const devices = [...roster.values()].sort((a, b) => (a.workerId < b.workerId ? -1 : 1)).map((p) => ({ workerId: p.workerId, memoryBudgetBytes: p.memoryBudgetBytes, gmacPerSec: p.gmacPerSec }));
+    const devices = [...roster.values()].sort((a, b) => (a.workerId < b.workerId ? -1 : 1)).map((p) => ({ workerId: p.workerId, memoryBudgetBytes: p.memoryBudgetBytes, gmacPerSec: p.gmacPerSec, ...(p.role === "source" ? { role: "source" as const } : {}) }));
     if (devices.length === 0) return null;
     if (!planned && devices.length < opts.minDevices) {
       log(`waiting for ${opts.minDevices} workers before the first plan (${devices.length} present)`);

@@ -51,7 +51,8 @@ function mb(bytes: number, asGiven = false): string {
 
 function sortedDevices(given: readonly PlanDevice[]): PlanDevice[] {
   if (given.length === 0) throw new PlanError("no workers to plan for");
-  const devices = [...given].sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
+  // The source first (slot 0: it holds the input and takes part in every layer), then by id.
+  const devices = [...given].sort((a, b) => Number(b.role === "source") - Number(a.role === "source") || (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
   const dup = devices.find((d, i) => i > 0 && devices[i - 1]!.workerId === d.workerId);
   if (dup) throw new PlanError(`worker '${dup.workerId}' is listed twice`);
   return devices;

@@ -11,7 +11,7 @@ export type Scheme = (typeof SCHEMES)[number];
 export const BYTES_PER_ELEMENT = 4;
 
 /** What one unit's scheme cost depends on. */
-export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs">;
+export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs" | "channelsIn" | "channelsOut">;
 
 /**
  * C_l for one layer on N devices; `reuse` is the paper's o_{l-1}: the previous layer
@@ -27,9 +27,13 @@ export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs">;
  * K in the LOP term is what actually leaves a device: the output after the carried
  * channel-wise layers (a maxpool on the slice shrinks it). For fully-connected chains
  * this is the paper's K exactly.
+ *
+ * N is the number of devices that get a part: a layer split by its channels has at
+ * most one part per channel (YOLOv2's first layer has 3 input channels, so all-LIP
+ * on 6 devices uses 3 of them), and the formulas count only devices that take part.
  */
 export function layerCost(scheme: Scheme, unit: CostTerms, devices: number, reuse: boolean): number {
-  const N = devices;
+  const N = Math.min(devices, scheme === "lip" || scheme === "fuse2" ? unit.channelsIn : unit.channelsOut);
   const M = unit.inputs;
   const r = reuse ? 1 : 0;
   switch (scheme) {

@@ -79,8 +79,8 @@ export function buildSchemeModel(units: readonly Unit[], devices: number, option
       variables[`f_${k - 1}`]![pair] = -1;
     }
     if (prev?.reusableByNext && byComm) {
-      // eq. (7) reuse: −(M/N)(N−1) when the previous layer ran LOP.
-      const saving = -(u.inputs / devices) * (devices - 1);
+      // eq. (7) reuse: −(M/N)(N−1) when the previous layer ran LOP (N as layerCost counts it).
+      const saving = layerCost("lop", u, devices, true) - layerCost("lop", u, devices, false);
       for (const [name, mine] of [[`y_${k}`, `o_${k}`], [`z_${k}`, `f_${k}`]] as const) {
         if (!variables[mine]) continue;
         const capPrev = `${name}_prev`;

@@ -1,17 +1,25 @@
 /**
  * What one device holds and computes for one partitioned layer, given its scheme.
  *
- * Part p of every layer runs on device slot p (the plan's devices, in id order). Its
- * channel range is [floor(p·n/N), floor((p+1)·n/N)): the paper's 1/N when N divides n,
- * otherwise ranges that differ by one channel, and empty ones when n < N. LOP and FUSE1
+ * Part p of every layer runs on device slot p (the plan's devices: the source first,
+ * then the rest in id order). Slot p gets ⌊n/N⌋ channels, one more for the first n mod N
+ * slots: the paper's 1/N when N divides n, otherwise sizes that differ by one channel,
+ * and when n < N the first n slots take one channel each. Front-loading keeps the
+ * source (slot 0) in every layer, as the cost model assumes: it is the device that
+ * already holds the data, so N−1 shares travel. LOP and FUSE1
  * cut output channels, LIP and FUSE2 input channels, so the exact per-device weights
  * depend on the scheme, which is why the ILP's memory budget is checked per device.
  */
 import type { Scheme } from "./costs.js";
 import type { Unit } from "./units.js";
 
-/** Channel range p of n split over `parts`: sizes differ by at most one. */
-export const channelRange = (n: number, parts: number, p: number): [number, number] => [Math.floor((p * n) / parts), Math.floor(((p + 1) * n) / parts)];
+/** Channel range p of n split over `parts`: sizes differ by at most one, the larger ones first. */
+export function channelRange(n: number, parts: number, p: number): [number, number] {
+  const base = Math.floor(n / parts);
+  const extra = n % parts;
+  const c0 = p * base + Math.min(p, extra);
+  return [c0, c0 + base + (p < extra ? 1 : 0)];
+}
 
 /** LIP and FUSE2 split input channels (partial sums); LOP and FUSE1 output channels. */
 export const splitsInput = (scheme: Scheme): boolean => scheme === "lip" || scheme === "fuse2";

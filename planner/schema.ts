@@ -47,6 +47,8 @@ export const deviceSchema = z.object({
   /** From the worker's presence; absent when planning offline without a budget. */
   memoryBudgetBytes: count.optional(),
   gmacPerSec: z.number().positive().optional(),
+  /** The device that holds the input (it takes slot 0). */
+  role: z.literal("source").optional(),
 });
 
 const tileSchema = z.object({

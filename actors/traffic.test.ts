@@ -1,0 +1,50 @@
+/**
+ * The bytes that cross device links for the weight-partitioned layers, counted by
+ * the broker, match the plan's modelled C (paper eqs. 7–10) within 5 %.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { topicsFor } from "../broker/topics.js";
+import { loadNetwork } from "../dnn/network.js";
+import { inbox } from "../test/brokers.js";
+import { cfgPath, imagePath, readOracle } from "../test/shared.js";
+import { compareTraffic } from "./runtime/traffic.js";
+import { type LocalSystem, startLocalSystem } from "./system.js";
+
+describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () => {
+  const tiny = readOracle("yolov2-tiny-s1-dog");
+  let system: LocalSystem;
+  beforeAll(async () => {
+    system = await startLocalSystem({ network: loadNetwork(cfgPath("yolov2-tiny")), weightsPath: join(tiny.dir, tiny.weights), devices: 6, port: 0, workers: "inline", log: () => undefined });
+    await system.source.ready();
+  });
+  afterAll(async () => system?.stop());
+
+  it.each([
+    ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
+    ["all-LIP", { strategy: "lip", ftpEnd: 0 }],
+    ["ILP optimum", { strategy: "optimal", ftpEnd: 0 }],
+    ["FTP on layers 0–5, then the optimum", { strategy: "optimal", ftpEnd: 6 }],
+  ] as const)("%s: broker-counted bytes on worker links are within 5 %% of the modelled bytes", async (label, planning) => {
+    await system.replan(planning as never);
+    const plan = system.planner.current()!;
+    const topics = topicsFor(system.deployment);
+    const client = await connectBroker(system.brokerUrl, { clientId: "traffic-test" });
+    try {
+      const answers = inbox<string>();
+      await subscribeChunked(client, topics.filters.results(), { onMessage: (t) => answers.push(t), onError: () => undefined });
+      const before = system.broker!.bytes();
+      await publishChunked(client, topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
+      expect(await answers.next(60_000)).toBe(topics.results(`t-${plan.id}`));
+      const after = system.broker!.bytes();
+      const cmp = compareTraffic(plan, before, after, system.workers.map((w) => `worker-${w.id}`));
+      console.log(`${label}: modelled ${(cmp.modelledBytes / 1e6).toFixed(2)} MB, measured ${(cmp.measuredBytes / 1e6).toFixed(2)} MB (${(100 * cmp.deviation).toFixed(2)} %)`);
+      expect(cmp.modelledBytes).toBeGreaterThan(0);
+      expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.05);
+    } finally {
+      await client.endAsync();
+    }
+  });
+});
