@@ -52,6 +52,8 @@ export const systemDefaults = {
 
 export interface WorkerHandle {
   readonly id: string;
+  /** The worker's process, when it has its own. */
+  readonly pid?: number;
   /** Ends the worker abruptly, as a crash would (its last will fires). */
   kill(): Promise<void>;
   stop(): Promise<void>;
@@ -78,7 +80,7 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
     if (child.exitCode === null && child.signalCode === null) child.kill(s);
     await exited;
   };
-  return { id, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
+  return { id, pid: child.pid, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
 }
 
 async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {

@@ -2,11 +2,13 @@
  * `npm run bench [-- NAME ...]`: runs the benchmarks (all by default) and writes
  * their sections of BENCHMARKS.md. See bench/README.md for what each measures.
  */
+import { benchDistributed } from "./distributed.js";
 import { benchSingleDevice } from "./single-device.js";
 import { BENCHMARKS_FILE } from "./report.js";
 
 const benchmarks: Record<string, () => Promise<void>> = {
   "single-device": () => benchSingleDevice({ forwards: 7, processes: 3 }),
+  distributed: () => benchDistributed({ requests: 5, devices: [1, 3, 6] }),
 };
 
 const wanted = process.argv.slice(2);

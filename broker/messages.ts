@@ -29,6 +29,8 @@ export const presenceSchema = z.object({
   role: z.enum(["worker", "source"]).default("worker"),
   /** The plan whose tasks this device has subscribed to and prepared: the source starts jobs only when every device is ready. */
   readyPlanId: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  /** Weight bytes its prepared tasks hold in memory (observability: set beside the plan's share). */
+  weightBytes: z.number().int().nonnegative().optional(),
 });
 export type Presence = z.infer<typeof presenceSchema>;
 

@@ -26,7 +26,6 @@ export interface ProbeResult {
 
 export function rateProbe(cfg: ProbeConfig): void {
   const net = require("node:net") as typeof import("node:net");
-  const now = (): number => Number(process.hrtime.bigint()) / 1e9;
   if (cfg.role === "send") {
     const host = cfg.host;
     let input = "";
@@ -34,17 +33,12 @@ export function rateProbe(cfg: ProbeConfig): void {
       input += s;
       if (!input.includes("\n")) return;
       process.stdin.destroy();
-      const chunk = Buffer.alloc(64 * 1024, 0x5a);
       const socket = net.connect(Number(input.trim()), host);
-      const pump = (): void => {
-        while (socket.write(chunk));
-      };
       let connected = false;
       socket.on("connect", () => {
         connected = true;
-        pump();
+        floodSocket(socket);
       });
-      socket.on("drain", pump);
       socket.on("error", (err: Error) => {
         if (connected) process.exit(0); // the receiver hung up: done
         process.stderr.write(`connect ${host}: ${err.message}\n`);
@@ -56,29 +50,17 @@ export function rateProbe(cfg: ProbeConfig): void {
   }
   const server = net.createServer((socket) => {
     server.close();
-    let first = 0;
-    let markAt = 0;
-    let markBytes = 0;
-    let bytes = 0;
-    socket.on("data", (data: Buffer) => {
-      const t = now();
-      bytes += data.length;
-      // A read shorter than node's 64 KiB buffer emptied the socket, so every byte
-      // counted so far has arrived by t. Marking on a full read would let a backlog
-      // that arrived before the mark be counted inside the window.
-      const drained = data.length < 65536;
-      if (!first) first = t;
-      if (!markAt && drained && t - first >= cfg.warmupMs / 1000) {
-        markAt = t;
-        markBytes = bytes;
-      }
-      const elapsed = markAt ? t - markAt : 0;
-      if (markAt && ((drained && elapsed >= cfg.durationMs / 1000) || elapsed >= (1.5 * cfg.durationMs) / 1000)) {
-        process.stdout.write(`${JSON.stringify({ bytes: bytes - markBytes, seconds: t - markAt })}\n`);
+    meterArrivals(socket, cfg.warmupMs, cfg.durationMs).then(
+      (result) => {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
         socket.destroy();
         process.exit(0);
-      }
-    });
+      },
+      (err: Error) => {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(1);
+      },
+    );
   });
   server.listen(0, cfg.host, () => {
     const address = server.address() as import("node:net").AddressInfo;
@@ -86,7 +68,60 @@ export function rateProbe(cfg: ProbeConfig): void {
   });
 }
 
+/**
+ * Counts the bytes arriving on `socket`: skips warmupMs (TCP slow start, tbf's
+ * initial bucket), then measures over the next durationMs. Resolves once, then stops
+ * listening; rejects if the connection closes first. The receiving end of every rate
+ * measurement (lab namespaces and `edgefuse net-probe`). Self-contained like
+ * rateProbe, which carries its source text.
+ */
+export function meterArrivals(socket: import("node:net").Socket, warmupMs: number, durationMs: number): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    const now = (): number => Number(process.hrtime.bigint()) / 1e9;
+    let first = 0;
+    let markAt = 0;
+    let markBytes = 0;
+    let bytes = 0;
+    const onClose = (): void => reject(new Error(`connection closed after ${bytes} bytes, before the measurement finished`));
+    const onData = (data: Buffer): void => {
+      const t = now();
+      bytes += data.length;
+      // A read shorter than node's 64 KiB buffer emptied the socket, so every byte
+      // counted so far has arrived by t. Marking on a full read would let a backlog
+      // that arrived before the mark be counted inside the window.
+      const drained = data.length < 65536;
+      if (!first) first = t;
+      // A receiver that never drains is itself the bottleneck (a busy CPU, sender and
+      // receiver in one process); after twice the warm-up, measure it rather than hang.
+      if (!markAt && (drained || t - first >= (2 * warmupMs) / 1000) && t - first >= warmupMs / 1000) {
+        markAt = t;
+        markBytes = bytes;
+      }
+      const elapsed = markAt ? t - markAt : 0;
+      if (markAt && ((drained && elapsed >= durationMs / 1000) || elapsed >= (1.5 * durationMs) / 1000)) {
+        socket.off("data", onData);
+        socket.off("close", onClose);
+        resolve({ bytes: bytes - markBytes, seconds: t - markAt });
+      }
+    };
+    socket.on("data", onData);
+    socket.once("close", onClose);
+  });
+}
+
+/** Writes into `socket` as fast as it drains, until it closes. The sending end; self-contained. */
+export function floodSocket(socket: import("node:net").Socket): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  const fill = (): void => {
+    while (!socket.destroyed && socket.write(chunk));
+  };
+  socket.on("drain", fill);
+  fill();
+}
+
 /** argv that runs the probe with `cfg` in a fresh node. */
 export function probeArgv(cfg: ProbeConfig): string[] {
-  return [process.execPath, "-e", `(${rateProbe.toString()})(${JSON.stringify(cfg)})`];
+  // rateProbe calls the two helpers by name, so their source travels with it.
+  const source = [meterArrivals, floodSocket].map((fn) => fn.toString()).join("\n");
+  return [process.execPath, "-e", `${source}\n(${rateProbe.toString()})(${JSON.stringify(cfg)})`];
 }

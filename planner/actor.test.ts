@@ -11,7 +11,7 @@ import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { shardId } from "../dnn/shard.js";
 import { readWeights } from "../dnn/weights.js";
-import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
+import { startEmbedded, useTeardown } from "../test/brokers.js";
 import { cfgPath, readOracle } from "../test/shared.js";
 import { type PlannerOptions, startPlanner } from "./actor.js";
 import { parsePlan, type Plan } from "./schema.js";

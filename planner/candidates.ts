@@ -62,7 +62,6 @@ export function layout(network: Network, ftpEnd: number, grid: Grid, devices: nu
   return { ftpEnd, grid, tiles, ftp, stackWeights, units: partitionUnits(network, ftpEnd), base };
 }
 
-const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
 
 /** Adds everything per slot up for a layout and its schemes. */
 export function account(network: Network, l: Layout, choice: SchemeChoice, devices: number): Candidate {

@@ -6,7 +6,7 @@
  * reported on `errors/<jobId>` (or logged when there is no job) and dropped.
  */
 import { errorMessage, ShapeError, WireError } from "../../core/errors.js";
-import { shapeText, shapeSize } from "../../dnn/network.js";
+import { shapeText } from "../../dnn/network.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { type ChunkedSubscription, type MqttClient, publishChunked, subscribeChunked } from "../../broker/client.js";
 import { decodeFrame, frameParts } from "../../broker/frame.js";
@@ -16,6 +16,7 @@ import { TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { reportError, serialQueue } from "../runtime/report.js";
 import { tasksOf, type Task } from "../runtime/schedule.js";
+import { isShape } from "../runtime/tensors.js";
 
 export interface WorkerOptions {
   readonly client: MqttClient;
@@ -62,7 +63,10 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
   const fetchShard = brokerShardFetcher(client, topics, { timeoutMs: o.shardTimeoutMs });
   const startedAt = new Date().toISOString();
   const presence = (readyPlanId?: string) =>
-    announce(client, topics, { workerId, memoryBudgetBytes: o.memoryBudgetBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "worker", ...(readyPlanId ? { readyPlanId } : {}) });
+    announce(client, topics, {
+      workerId, memoryBudgetBytes: o.memoryBudgetBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "worker",
+      ...(readyPlanId ? { readyPlanId, weightBytes: current?.executor.weightBytes ?? 0 } : {}),
+    });
   let current: Current | undefined;
   let stopped = false;
   const where = `worker ${workerId}`;
@@ -102,7 +106,8 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
   // ---- a task: [locate, decode, run, publish] ----
   const onTask = async (topic: string, payload: Buffer) => {
     const parsed = topics.parse(topic);
-    if (parsed?.kind !== "partIn") return;
+    // The filters fix layer and part, so only the job id can be wrong; then there is no errors topic to answer on.
+    if (parsed?.kind !== "partIn") return log(`${where}: ignored a task on ${topic}: the job id is not 1-64 of [A-Za-z0-9._:-]`);
     const { jobId, layer, part } = parsed;
     try {
       const task = current?.tasks.get(`${layer}/${part}`);
@@ -111,8 +116,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
       if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
         throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`);
       }
-      const size = frame.shape.reduce((a, d) => a * d, 1);
-      if (size !== shapeSize(task.receives)) throw new ShapeError(`${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`);
+      if (!isShape(frame.shape, task.receives)) throw new ShapeError(`${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`);
       const { output, computeMs } = await current.executor.run(task, jobId, frame.data);
       const out = task.output;
       await publishChunked(client, topics.partOut(jobId, layer, part), frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output), {

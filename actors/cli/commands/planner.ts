@@ -11,7 +11,7 @@ import { loadNetwork } from "../../../dnn/network.js";
 import { openWeights } from "../../../dnn/weights.js";
 import { startPlanner } from "../../../planner/actor.js";
 import { type Command, flag, parseFlags } from "../command.js";
-import { planningFlags, planningOf, resolveCfg } from "./plan.js";
+import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
 
 const usage =
   "edgefuse planner --broker URL --cfg FILE|NAME --weights FILE [--devices N] [--scheme auto|lop|lip|fuse-all|paper] [--ftp-layers auto|auto-comm|B] [--grid NxM] [--pin L=SCHEME,...] [--deployment ID] [--username NAME]   (password: EDGEFUSE_MQTT_PASSWORD)";

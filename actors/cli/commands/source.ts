@@ -27,7 +27,7 @@ export const sourceCommand: Command = {
       client, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
       memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
     });
-    console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).infer("<requestId>")}`);
+    console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.infer}`);
     await untilSignal();
     await source.stop();
     await client.endAsync();
