@@ -6,25 +6,26 @@ import { cachedSyntheticWeights } from "../../../dnn/synthetic.js";
 import { startLocalSystem } from "../../system.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { untilSignal } from "../connection.js";
+import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
 import { inferCommand } from "./infer.js";
 
 const usage =
-  "edgefuse up [--devices N] [--port P] [--cfg FILE --weights FILE] [--thresh P] [--scheme auto|lop] [--ftp-layers B|auto] [--memory MB] [--max-packet BYTES] [--infer IMAGE [--annotate OUT] [--json]]";
+  "edgefuse up [--devices N] [--port P] [--cfg FILE --weights FILE] [--thresh P] [--scheme auto|lop|lip|fuse-all|paper] [--ftp-layers auto|auto-comm|B] [--grid NxM] [--memory MB] [--max-packet BYTES] [--infer IMAGE [--annotate OUT] [--json]]";
 const schema = z
   .object({
     devices: flag.int("a device count").refine((n) => n >= 1 && n <= 64, "must be between 1 and 64").default(3),
     port: flag.int("a port").refine((n) => n >= 0 && n < 65536, "must be a TCP port").default(1883),
-    cfg: z.string().optional(),
     weights: z.string().optional(),
     thresh: flag.probability().default(0.24),
-    scheme: z.enum(["auto", "lop"]).default("auto"),
-    "ftp-layers": z.union([z.literal("auto"), flag.int("a layer count")]).default("auto"),
+    ...planningFlags.shape,
+    cfg: z.string().optional(),
     memory: flag.number("megabytes").refine((n) => n > 0, "must be > 0").default(1024),
     "max-packet": flag.int("a byte count").refine((n) => n >= 4096, "must be ≥ 4096").default(256 * 1024),
     infer: z.string().optional(),
     annotate: z.string().optional(),
     json: z.boolean().default(false),
   })
+  .refine(planningFlags.pinsNeedAuto, planningFlags.pinsNeedAutoIssue)
   .refine((o) => (o.cfg === undefined) === (o.weights === undefined), { message: "--cfg and --weights go together (neither: YOLOv2 with synthetic weights)", path: ["cfg"] });
 
 /**
@@ -38,14 +39,14 @@ export const upCommand: Command = {
     const o = parseFlags(
       argv,
       {
-        devices: { type: "string" }, port: { type: "string" }, cfg: { type: "string" }, weights: { type: "string" }, thresh: { type: "string" },
-        scheme: { type: "string" }, "ftp-layers": { type: "string" }, memory: { type: "string" }, "max-packet": { type: "string" }, infer: { type: "string" }, annotate: { type: "string" }, json: { type: "boolean" },
+        devices: { type: "string" }, port: { type: "string" }, weights: { type: "string" }, thresh: { type: "string" },
+        ...planningFlags.options, memory: { type: "string" }, "max-packet": { type: "string" }, infer: { type: "string" }, annotate: { type: "string" }, json: { type: "boolean" },
       },
       schema,
       usage,
     );
     if (o.annotate && !o.infer) throw new UsageError(`--annotate goes with --infer\nusage: ${usage}`);
-    const cfg = o.cfg ?? modelCfg("yolov2");
+    const cfg = o.cfg ? resolveCfg(o.cfg) : modelCfg("yolov2");
     const network = loadNetwork(cfg);
     let weightsPath = o.weights;
     if (!weightsPath) {
@@ -58,7 +59,7 @@ export const upCommand: Command = {
     }
     const system = await startLocalSystem({
       network, weightsPath, devices: o.devices, port: o.port, thresh: o.thresh, workerMemoryMB: o.memory, maxPacketBytes: o["max-packet"],
-      planning: { strategy: o.scheme === "lop" ? "lop" : "optimal", ftpEnd: o["ftp-layers"] },
+      planning: planningOf({ ...o, cfg }),
     });
     try {
       const plan = await system.source.ready(300_000);
