@@ -14,6 +14,7 @@ import { PlanError } from "../../core/errors.js";
 import type { Activation, Network, Shape } from "../../dnn/network.js";
 import type { Pads } from "../../dnn/ops.js";
 import { type Cut, WHOLE } from "../../dnn/slices.js";
+import type { Rect } from "../../planner/ftp.js";
 import type { Plan, PartitionedStep } from "../../planner/schema.js";
 
 export interface OpSpec {
@@ -25,13 +26,7 @@ export interface OpSpec {
   readonly shard?: string;
 }
 
-/** Half-open rectangle of a map: rows [y0, y1), columns [x0, x1). */
-export interface Rect {
-  readonly y0: number;
-  readonly y1: number;
-  readonly x0: number;
-  readonly x1: number;
-}
+export type { Rect } from "../../planner/ftp.js";
 
 /** What the source sends a task, cut from the stage's input tensor. */
 export type Send =
@@ -141,7 +136,6 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
     const layer = layerOf(step.layer);
     const lastLayer = layerOf(fuse2?.layer ?? carried.at(-1) ?? step.layer);
     const input = layer.input;
-    const hw = input.h * input.w;
     const nextPartitioned = steps.slice(k + 1).find((s) => s.scheme !== "carry");
     const keep = step.scheme === "lop" && nextPartitioned !== undefined && "reuse" in nextPartitioned && nextPartitioned.reuse;
 
@@ -189,7 +183,6 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
       layers: [step.layer, lastLayer.index], input, output: lastLayer.output, tasks, assemble,
     });
     kept = tasks.some((t) => t.keep) ? new Map(tasks.map((t) => [t.part, t])) : undefined;
-    void hw;
   }
   return { planId: plan.id, stages, tasks: stages.flatMap((s) => (s.kind === "distributed" ? s.tasks : [])) };
 }

@@ -11,6 +11,7 @@ import { loadAuthFile, hashPassword } from "../../../broker/auth.js";
 import { brokerDefaults, startBroker, type BrokerOptions } from "../../../broker/server.js";
 import type { ClientTraffic } from "../../../broker/traffic.js";
 import { flag, parseFlags, type Command } from "../command.js";
+import { untilSignal } from "../connection.js";
 
 const usage = "edgefuse broker [--port P] [--host H] [--auth FILE] [--ws-port P] | edgefuse broker --hash-password < password";
 
@@ -71,18 +72,6 @@ async function readPassword(): Promise<string> {
     return line;
   }
   return "";
-}
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve(signal);
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
 }
 
 export const brokerCommand: Command = {

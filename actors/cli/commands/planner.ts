@@ -11,6 +11,7 @@ import { loadNetwork } from "../../../dnn/network.js";
 import { openWeights } from "../../../dnn/weights.js";
 import { startPlanner } from "../../../planner/actor.js";
 import { type Command, flag, parseFlags } from "../command.js";
+import { untilSignal } from "../connection.js";
 import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
 
 const usage =
@@ -46,10 +47,7 @@ export const plannerCommand: Command = {
     const log = (line: string) => console.error(`planner: ${line}`);
     const planner = await startPlanner({ client, deployment: o.deployment, network, weights, planning: planningOf(o), minDevices: o.devices, log });
     log(`watching ${o.broker} deployment '${o.deployment}' for workers (model ${network.file}, first plan once ${o.devices} are present)`);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    await untilSignal();
     await planner.stop();
     await client.endAsync();
     weights.close();
