@@ -3,6 +3,13 @@ import { ShapeError } from "../../core/errors.js";
 import { type Shape, shapeSize, shapeText } from "../../dnn/network.js";
 import type { Rect, Send } from "./schedule.js";
 
+/**
+ * Does a frame's shape (darknet order C, H, W) say `shape`? Dimension by dimension: a
+ * tensor of the right size in another layout (H, W, C) is another tensor.
+ */
+export const isShape = (dims: readonly number[], shape: Shape): boolean =>
+  dims.length === 3 && dims[0] === shape.c && dims[1] === shape.h && dims[2] === shape.w;
+
 /** Channels [c0, c1) × rows [y0, y1) × columns [x0, x1) of a tensor, copied. */
 export function crop(x: Float32Array, shape: Shape, rect: Rect): Float32Array {
   const h = rect.y1 - rect.y0;
