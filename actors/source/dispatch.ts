@@ -5,13 +5,14 @@
  * (deadline, a device that left, a worker's error): every waiter rejects at once.
  */
 import { WireError } from "../../core/errors.js";
-import { shapeSize, shapeText } from "../../dnn/network.js";
+import { shapeText } from "../../dnn/network.js";
 import { type MqttClient, publishChunked } from "../../broker/client.js";
 import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
 import type { Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
 import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
 import type { Task } from "../runtime/schedule.js";
+import { isShape } from "../runtime/tensors.js";
 
 interface Waiter {
   readonly task: Task;
@@ -51,11 +52,17 @@ export class MqttDispatcher implements Dispatcher {
   /** An output frame arrived (from the `…/out` subscription). */
   deliver(topic: string, payload: Buffer): void {
     const frame = decodeFrame(payload, topic);
+    // The topic says whose output this is; a header that disagrees must not stand in for it.
+    const at = this.topics.parse(topic);
+    if (at?.kind !== "partOut") throw new WireError(topic, "not a job/<jobId>/layer/<l>/part/<p>/out topic");
+    if (frame.jobId !== at.jobId || frame.layer !== at.layer || frame.part !== at.part) {
+      throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${at.jobId} layer ${at.layer} part ${at.part}`);
+    }
     const key = `${frame.jobId}/${frame.layer}/${frame.part}`;
     const waiter = this.waiters.get(key);
     if (!waiter) return; // a job that already ended, or a duplicate
     const want = waiter.task.output;
-    if (frame.data.length !== shapeSize(want)) {
+    if (!isShape(frame.shape, want)) {
       throw new WireError(topic, `output [${frame.shape.join(", ")}] is not the task's ${shapeText(want)}`);
     }
     this.waiters.delete(key);

@@ -4,7 +4,8 @@ import { FRAME_MAGIC, decodeFrame } from "../../broker/frame.js";
 import { decodeImage } from "../../dnn/image/decode.js";
 import type { FloatImage } from "../../dnn/image/image.js";
 import { networkInput } from "../../dnn/image/letterbox.js";
-import { type Network, shapeSize, shapeText } from "../../dnn/network.js";
+import { type Network, shapeText } from "../../dnn/network.js";
+import { isShape } from "../runtime/tensors.js";
 
 export interface RequestInput {
   readonly tensor: Float32Array;
@@ -15,7 +16,7 @@ export interface RequestInput {
 export function readRequest(payload: Buffer, topic: string, network: Network): RequestInput {
   if (payload.byteLength >= 4 && payload.toString("latin1", 0, 4) === FRAME_MAGIC) {
     const frame = decodeFrame(payload, topic);
-    if (frame.data.length !== shapeSize(network.input)) {
+    if (!isShape(frame.shape, network.input)) {
       throw new InputError(topic, `tensor [${frame.shape.join(", ")}] is not the network's input ${shapeText(network.input)}`);
     }
     return { tensor: frame.data };

@@ -159,7 +159,8 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
   const jobQueue = serialQueue((err) => log(`${where}: ${errorMessage(err)}`));
   const onInfer = (topic: string, payload: Buffer) => {
     const parsed = topics.parse(topic);
-    if (parsed?.kind !== "infer") return;
+    // The filter is infer/+, so only the id can be wrong; with no valid id there is no errors topic to answer on.
+    if (parsed?.kind !== "infer") return void log(`${where}: ignored a request on ${topic}: the request id is not 1-64 of [A-Za-z0-9._:-]`);
     void jobQueue(() => runJob(parsed.requestId, topic, payload));
   };
   const runJob = async (requestId: string, topic: string, payload: Buffer) => {
@@ -218,8 +219,9 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
     }
   };
   const onError = (topic: string, payload: Buffer) => {
-    if (!running) return;
+    // Checked whether or not a job runs: a malformed report is logged either way.
     const report = decodeJson(topic, payload, errorMessageSchema);
+    if (!running) return;
     if (report.requestId !== running.jobId || report.where.startsWith(where)) return;
     running.reportedByWorker = true;
     dispatcher.fail(running.jobId, new EdgefuseError(report.code, `${report.where}: ${report.message}`));
