@@ -86,6 +86,8 @@ export async function connectBroker(url: string, options: Partial<ConnectOptions
     }),
   };
   const client = mqtt.connect(url, mqttOptions);
+  // No Nagle delay on our side either (see server.ts), on every (re)connection.
+  client.on("connect", () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
   return new Promise<MqttClient>((resolve, reject) => {
     const fail = (problem: string) => {
       cleanup();

@@ -133,6 +133,9 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   aedes.on("connectionError", (client, err) => logged.has(err) || log(`connection ${describe(client)} dropped: ${err.message}`));
 
   const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
+    // Nagle's algorithm holds small writes (acks, the tail of a tensor) for up to 40 ms
+    // waiting for more; a request is many small round trips, so send at once.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socketOf.set(conn, socket);
