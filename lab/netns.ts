@@ -32,7 +32,8 @@ export interface ExecOptions {
   readonly env?: NodeJS.ProcessEnv;
   /**
    * false runs the command in the device's namespace but outside its CPU quota — for
-   * tools that measure the network and must not be slowed by the emulated CPU.
+   * tools that measure the network and must not be slowed by the emulated CPU. In the
+   * hub, true runs it under the hub quota (LabOptions.hubCpuShare), if there is one.
    */
   readonly cpuLimit?: boolean;
   readonly stdio?: StdioOptions;
@@ -95,6 +96,10 @@ async function build(plan: LabPlan, ledger: Ledger, run: Runner): Promise<void> 
 
   createCpuGroup(plan.cgroup, null);
   ledger.add({ kind: "cgroup", path: plan.cgroup });
+  if (plan.hubCpu) {
+    createCpuGroup(plan.hubCpu.cgroup, plan.hubCpu.share);
+    ledger.add({ kind: "cgroup", path: plan.hubCpu.cgroup });
+  }
   await run(["ip", "netns", "add", hub]);
   ledger.add({ kind: "netns", name: hub });
   await settleNamespace(run, hub);
@@ -176,7 +181,7 @@ class NamespaceLab implements Lab {
   exec(place: Place, argv: readonly string[], options: ExecOptions = {}): ChildProcess {
     if (this.destroyed || this.ledger.closed) throw new LabError(`lab ${this.id} is torn down; cannot run ${argv[0] ?? "(empty argv)"}`);
     if (argv.length === 0) throw new LabError("exec: empty argv");
-    const cgroup = place === "hub" || options.cpuLimit === false ? this.plan.cgroup : this.device(place).cgroup;
+    const cgroup = this.cgroupFor(place, options.cpuLimit);
     // Join the cgroup first: `ip netns exec` remounts /sys, hiding /sys/fs/cgroup.
     const [file, ...args] = joinCgroupArgv(cgroup, ["ip", "netns", "exec", this.namespaceOf(place), ...argv]);
     const child = spawn(file!, args, {
@@ -215,6 +220,12 @@ class NamespaceLab implements Lab {
     } finally {
       unregister(this.ledger);
     }
+  }
+
+  /** Devices run under their quota unless cpuLimit is false; the hub only when asked (cpuLimit: true) and the lab has a hub quota. */
+  private cgroupFor(place: Place, cpuLimit: boolean | undefined): string {
+    if (place === "hub") return cpuLimit === true && this.plan.hubCpu ? this.plan.hubCpu.cgroup : this.plan.cgroup;
+    return cpuLimit === false ? this.plan.cgroup : this.device(place).cgroup;
   }
 
   private device(k: number): DevicePlan {

@@ -23,6 +23,11 @@ export const LabOptions = z.object({
   bandwidthMbit: z.union([mbit, z.array(mbit)]),
   /** CPU per device as a fraction of one core; null means no limit. */
   cpuShare: z.union([share, z.array(share), z.null()]).default(null),
+  /**
+   * CPU for processes run in the hub with `cpuLimit: true` (a device that lives beside
+   * the broker, such as the source); null: the hub has no quota cgroup of its own.
+   */
+  hubCpuShare: z.union([share, z.null()]).default(null),
   /** A private /24 used only inside the lab's own namespaces. */
   subnet: z
     .string()
@@ -53,6 +58,8 @@ export interface LabPlan {
   readonly hubNamespace: string;
   /** Unlimited cgroup holding the hub's processes; device cgroups sit inside it. */
   readonly cgroup: string;
+  /** Quota cgroup for hub processes run with cpuLimit: true; null when hubCpuShare is null. */
+  readonly hubCpu: { readonly cgroup: string; readonly share: number } | null;
   readonly brokerAddress: string;
   readonly prefixLength: 24;
   readonly devices: readonly DevicePlan[];
@@ -78,6 +85,7 @@ export function planLab(input: LabOptions, labId?: string): LabPlan {
     id,
     hubNamespace: hubNamespace(id),
     cgroup: labCgroup(id),
+    hubCpu: o.hubCpuShare === null ? null : { cgroup: `${labCgroup(id)}/hub`, share: o.hubCpuShare },
     brokerAddress: `${net}1`,
     prefixLength: 24,
     devices: rates.map((rate, k) => ({

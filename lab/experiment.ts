@@ -1,0 +1,131 @@
+/**
+ * One lab setting (devices, bandwidth, CPU share), several plan variants, repeated
+ * requests: one record per timed request, with the bytes that crossed each worker's
+ * link beside the plan's model and beside what the link could have carried.
+ */
+import type { InferReply, LabPlanning, PlanReply } from "./hub-protocol.js";
+import type { LinkRate } from "./linkrate.js";
+import { LabSession, type SessionOptions } from "./session.js";
+
+export interface LabScheme {
+  readonly label: string;
+  readonly planning: LabPlanning;
+}
+
+export interface ExperimentOptions extends Omit<SessionOptions, "log"> {
+  readonly schemes: readonly LabScheme[];
+  readonly repeats: number;
+  /** Progress lines (stderr in the CLI). */
+  readonly log?: (line: string) => void;
+  /** Called with each record as it is made. */
+  readonly onRecord?: (record: RunRecord) => void;
+}
+
+export interface RunRecord {
+  readonly scheme: string;
+  readonly strategy: LabPlanning["strategy"];
+  readonly ftpEnd: LabPlanning["ftpEnd"];
+  readonly devices: number;
+  readonly bandwidthMbit: number;
+  readonly cpuShare: number;
+  readonly repeat: number;
+  readonly planId: string;
+  /** Request published → result received, at the hub. */
+  readonly latencyMs: number;
+  /** The source's own timing of the request. */
+  readonly sourceTotalMs: number;
+  /** Socket bytes in + out of each worker's link during the request. */
+  readonly linkBytes: Readonly<Record<string, number>>;
+  readonly bytesBusiestLink: number;
+  /** The plan's modelled C on its partitioned layers, and the job payloads measured on the workers' links for them (compareTraffic). */
+  readonly modelledBytes: number;
+  readonly measuredBytes: number;
+  /** The plan's modelled C for the whole inference, FTP stage included. */
+  readonly planCostBytes: number;
+  /** Σ over stages of the slowest device's computeMs (the trace): the critical path's compute at this CPU share. */
+  readonly criticalComputeMs: number;
+  /** bytesBusiestLink at the busiest link's measured rate, plus criticalComputeMs. */
+  readonly lowerBoundMs: number;
+  /** Weight shards per device in the plan (source first as the plan lists them). */
+  readonly weightsPerDeviceBytes: readonly number[];
+  /** What the workers announced holding. */
+  readonly presenceWeightBytes: readonly (number | null)[];
+  /** Each worker link's measured rate, "up" and "down" (device → hub, hub → device). */
+  readonly measuredLinkMbit: readonly { readonly link: string; readonly up: number; readonly down: number }[];
+  readonly detections: readonly unknown[];
+}
+
+/** The rate a lower bound assumes for a link: the slower of its measured directions; ~0.956 × set where unmeasured. */
+export function linkMbit(rates: readonly LinkRate[], device: number, setMbit: number): number {
+  const mine = rates.filter((r) => r.device === device).map((r) => r.mbit);
+  return mine.length ? Math.min(...mine) : 0.956 * setMbit;
+}
+
+export function criticalComputeMs(reply: InferReply): number {
+  return (reply.result.trace ?? []).reduce((sum, stage) => sum + Math.max(0, ...stage.devices.map((d) => d.computeMs)), 0);
+}
+
+/** Make one record from a plan and one timed request. */
+export function recordOf(o: { scheme: LabScheme; plan: PlanReply; reply: InferReply; session: Pick<LabSession, "linkRates" | "bandwidthMbit">; devices: number; cpuShare: number; repeat: number }): RunRecord {
+  const { reply, plan, session } = o;
+  const links = Object.entries(reply.linkBytes);
+  // Worker wK's link is lab device K−1 (session.ts).
+  const busiest = links.reduce<[string, number] | undefined>((best, l) => (!best || l[1] > best[1] ? l : best), undefined);
+  const busiestDevice = busiest ? Number(/w(\d+)$/.exec(busiest[0])?.[1] ?? 1) - 1 : -1;
+  const bytesBusiestLink = busiest?.[1] ?? 0;
+  const transferMs = busiest ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3) : 0;
+  const compute = criticalComputeMs(reply);
+  const byDevice = new Map<number, { up: number; down: number }>();
+  for (const r of session.linkRates) byDevice.set(r.device, { ...(byDevice.get(r.device) ?? { up: 0, down: 0 }), [r.direction]: r.mbit });
+  return {
+    scheme: o.scheme.label,
+    strategy: o.scheme.planning.strategy,
+    ftpEnd: o.scheme.planning.ftpEnd,
+    devices: o.devices,
+    bandwidthMbit: session.bandwidthMbit,
+    cpuShare: o.cpuShare,
+    repeat: o.repeat,
+    planId: plan.planId,
+    latencyMs: reply.latencyMs,
+    sourceTotalMs: reply.result.timings.totalMs,
+    linkBytes: reply.linkBytes,
+    bytesBusiestLink,
+    modelledBytes: reply.modelledBytes,
+    measuredBytes: reply.measuredBytes,
+    planCostBytes: plan.costBytes,
+    criticalComputeMs: compute,
+    lowerBoundMs: transferMs + compute,
+    weightsPerDeviceBytes: plan.shardBytes,
+    presenceWeightBytes: plan.presenceWeightBytes,
+    measuredLinkMbit: [...byDevice].map(([k, r]) => ({ link: `w${k + 1}`, ...r })),
+    detections: reply.result.detections,
+  };
+}
+
+/** Every scheme on one session: plan (untimed start-up), one warm-up request, then `repeats` timed ones. */
+export async function runSchemes(session: LabSession, o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "cpuShare" | "log" | "onRecord">): Promise<RunRecord[]> {
+  const records: RunRecord[] = [];
+  for (const scheme of o.schemes) {
+    o.log?.(`${o.devices} devices, ${session.bandwidthMbit} mbit, ${scheme.label}: planning and sending shards`);
+    const plan = await session.plan(scheme.planning);
+    const tag = `${o.devices}d${session.bandwidthMbit}m-${plan.planId.slice(0, 6)}-${Date.now().toString(36)}`;
+    await session.infer(`${tag}-warm`);
+    for (let repeat = 1; repeat <= o.repeats; repeat++) {
+      const reply = await session.infer(`${tag}-${repeat}`);
+      const record = recordOf({ scheme, plan, reply, session, devices: o.devices, cpuShare: o.cpuShare, repeat });
+      records.push(record);
+      o.onRecord?.(record);
+    }
+  }
+  return records;
+}
+
+/** A lab for one setting, every scheme run in it, the lab removed whatever happens. */
+export async function runLabExperiment(o: ExperimentOptions): Promise<RunRecord[]> {
+  const session = await LabSession.open(o);
+  try {
+    return await runSchemes(session, o);
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The settings that reproduce the paper's Table 1 (run time and memory per device,
+ * LOP vs fusion, across bandwidths and device counts) and Table 2 (communication per
+ * fusion variant). LOP and the optimum are compared after the same FTP stage, the
+ * paper's layers 0–11; the optimum with our own FTP choice (least communication) is
+ * a third line. One lab per device count: its bandwidths run one after another.
+ */
+import type { LabScheme } from "../experiment.js";
+import { scheme } from "../setup.js";
+
+export interface Setting {
+  readonly devices: number;
+  readonly bandwidthMbit: number;
+  readonly schemes: readonly LabScheme[];
+}
+
+/** The paper's FTP stage: layers 0–11. */
+export const PAPER_FTP = 12;
+
+export const LOP = scheme("lop", PAPER_FTP);
+export const OPTIMUM = scheme("auto", PAPER_FTP);
+export const OPTIMUM_OWN_FTP = scheme("auto", "auto-comm");
+export const TABLE1 = [LOP, OPTIMUM, OPTIMUM_OWN_FTP];
+export const TABLE2 = [LOP, scheme("lip", PAPER_FTP), scheme("fuse-all", PAPER_FTP), scheme("paper", PAPER_FTP), OPTIMUM];
+/** One device has nothing to partition: every variant is the same whole network. */
+export const SINGLE: LabScheme = { label: "single device", planning: { strategy: "optimal", ftpEnd: 0 } };
+
+const union = (...lists: (readonly LabScheme[])[]): LabScheme[] => [...new Map(lists.flat().map((s) => [s.label, s])).values()];
+
+/** In run order: the 6-device lab first (100 mbit, the headline, then 1 gbit, then the slow 10 mbit), then the other device counts. */
+export function experimentGrid(quick: boolean): Setting[] {
+  const schemesFor = (devices: number, mbit: number): LabScheme[] =>
+    devices === 1 ? [SINGLE] : devices === 6 && mbit === 100 ? union(TABLE1, TABLE2) : [...TABLE1];
+  if (quick) {
+    return [
+      { devices: 6, bandwidthMbit: 100, schemes: [LOP, OPTIMUM, scheme("paper", PAPER_FTP)] },
+      { devices: 3, bandwidthMbit: 100, schemes: [LOP, OPTIMUM] },
+    ];
+  }
+  return [
+    ...[100, 1000, 10].map((mbit) => ({ devices: 6, bandwidthMbit: mbit, schemes: schemesFor(6, mbit) })),
+    ...[1, 3, 5, 7].map((devices) => ({ devices, bandwidthMbit: 100, schemes: schemesFor(devices, 100) })),
+  ];
+}

@@ -1,0 +1,155 @@
+/**
+ * The hub's side of a lab experiment, run as its own process inside the hub
+ * namespace (the experiment driver lives in the root namespace and cannot reach the
+ * lab's bridge). It runs the broker and the planner, and answers the driver over
+ * stdio, one JSON line each way (hub-protocol.ts): "plan" (re-plan and wait until
+ * every device is ready) and "infer" (one timed request with the broker's byte
+ * counters around it). The source runs beside it as its own process under a CPU
+ * quota, like every other device.
+ */
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { compareTraffic } from "../actors/runtime/traffic.js";
+import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { decodePresence, type Presence } from "../broker/messages.js";
+import { startBroker } from "../broker/server.js";
+import { topicsFor } from "../broker/topics.js";
+import { errorMessage } from "../core/errors.js";
+import { loadNetwork } from "../dnn/network.js";
+import { openWeights } from "../dnn/weights.js";
+import { startPlanner, type PlannerActor } from "../planner/actor.js";
+import type { Plan } from "../planner/schema.js";
+import { HUB_AGENT_ENV, HubAgentConfig, HubRequest, type HubReply, type InferReply, type PlanReply } from "./hub-protocol.js";
+
+const config = HubAgentConfig.parse(JSON.parse(process.env[HUB_AGENT_ENV] ?? "null"));
+const log = (line: string): void => void process.stderr.write(`hub: ${line}\n`);
+const reply = (r: HubReply): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
+
+const network = loadNetwork(config.cfg);
+const weights = openWeights(config.weights, network);
+const image = readFileSync(config.image);
+// Every address of the hub namespace: workers come over the bridge, the source over loopback.
+const broker = await startBroker({ port: config.port, host: "0.0.0.0", log });
+const topics = topicsFor(config.deployment);
+const client = await connectBroker(`mqtt://127.0.0.1:${broker.port}`, { clientId: "lab-hub" });
+
+const presences = new Map<string, Presence>();
+await subscribeChunked(client, topics.filters.workers, {
+  onMessage: (topic, payload) => {
+    const parsed = topics.parse(topic);
+    if (parsed?.kind !== "worker") return;
+    const p = decodePresence(topic, payload);
+    if (p) presences.set(parsed.workerId, p);
+    else presences.delete(parsed.workerId);
+  },
+  onError: (err) => log(errorMessage(err)),
+});
+const answers = new Map<string, (outcome: { ok: boolean; payload: Buffer }) => void>();
+const onAnswer = (ok: boolean) => (topic: string, payload: Buffer) => {
+  const parsed = topics.parse(topic);
+  const requestId = parsed && "requestId" in parsed ? parsed.requestId : undefined;
+  if (requestId) answers.get(requestId)?.({ ok, payload });
+};
+await subscribeChunked(client, topics.filters.results(), { onMessage: onAnswer(true), onError: (err) => log(errorMessage(err)) });
+await subscribeChunked(client, topics.filters.errors(), { onMessage: onAnswer(false), onError: (err) => log(errorMessage(err)) });
+
+let planner: PlannerActor | undefined;
+let plannerClient: Awaited<ReturnType<typeof connectBroker>> | undefined;
+
+async function stopPlanner(): Promise<void> {
+  await planner?.stop();
+  await plannerClient?.endAsync();
+  planner = plannerClient = undefined;
+}
+let plan: Plan | undefined;
+
+async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitForPlan(actor: PlannerActor): Promise<Plan> {
+  for (;;) {
+    const next = await actor.nextPlan();
+    if (next) return next;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<PlanReply> {
+  await until(`${config.devices} devices present`, () => presences.size >= config.devices, request.timeoutMs);
+  await stopPlanner();
+  // Its own connection: the planner subscribes to presence too, and its unsubscribe on
+  // stop would end this agent's subscription to the same filter.
+  plannerClient = await connectBroker(`mqtt://127.0.0.1:${broker.port}`, { clientId: "lab-planner" });
+  planner = await startPlanner({ client: plannerClient, deployment: config.deployment, network, weights, planning: request.planning, minDevices: config.devices, maxPacketBytes: config.maxPacketBytes, log });
+  // A fresh planner may first settle on "no plan" while the retained presences are
+  // still arriving; the plan comes with a later re-plan.
+  const next = await withTimeout(waitForPlan(planner), request.timeoutMs, "the planner published no plan for these devices");
+  plan = next;
+  // Shards travel over the shaped links now; a device is ready once it holds them.
+  await until(`every device ready for plan ${next.id}`, () => next.devices.every((d) => presences.get(d.workerId)?.readyPlanId === next.id), request.timeoutMs);
+  return {
+    op: "plan",
+    planId: next.id,
+    costBytes: next.cost.bytes,
+    devices: next.devices.map((d) => d.workerId),
+    shardBytes: next.cost.perDevice.map((d) => d.shardBytes),
+    presenceWeightBytes: next.devices.map((d) => presences.get(d.workerId)?.weightBytes ?? null),
+  };
+}
+
+async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<InferReply> {
+  if (!plan) throw new Error("infer before plan");
+  const current = plan;
+  const answered = new Promise<{ ok: boolean; payload: Buffer }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`request ${request.requestId}: no answer within ${request.timeoutMs / 1000} s`)), request.timeoutMs);
+    answers.set(request.requestId, (outcome) => (clearTimeout(timer), resolve(outcome)));
+  });
+  const before = broker.bytes();
+  const started = performance.now();
+  await publishChunked(client, topics.infer(request.requestId), image, { maxPacketBytes: config.maxPacketBytes });
+  const outcome = await answered.finally(() => answers.delete(request.requestId));
+  const latencyMs = performance.now() - started;
+  const after = broker.bytes();
+  if (!outcome.ok) throw new Error(`request ${request.requestId} failed: ${outcome.payload.toString()}`);
+  const workerClients = current.devices.map((d) => d.workerId).filter((id) => presences.get(id)?.role !== "source").map((id) => `worker-${id}`);
+  const delta = (id: string): number => (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
+  const traffic = compareTraffic(current, before, after, workerClients);
+  return {
+    op: "infer",
+    latencyMs,
+    result: JSON.parse(outcome.payload.toString()) as InferReply["result"],
+    linkBytes: Object.fromEntries(workerClients.map((id) => [id, delta(id)])),
+    modelledBytes: traffic.modelledBytes,
+    measuredBytes: traffic.measuredBytes,
+  };
+}
+
+reply({ id: 0, ok: true, body: { op: "listening", port: broker.port } });
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  if (!line.trim()) continue;
+  let id = -1;
+  try {
+    const request = HubRequest.parse(JSON.parse(line));
+    id = request.id;
+    reply({ id, ok: true, body: request.op === "plan" ? await replan(request) : await infer(request) });
+  } catch (err) {
+    reply({ id, ok: false, error: errorMessage(err) });
+  }
+}
+// stdin closed: the driver is done with this lab.
+await stopPlanner();
+await client.endAsync();
+await broker.close();
+weights.close();
+process.exit(0);

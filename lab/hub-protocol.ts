@@ -1,0 +1,61 @@
+/**
+ * What the experiment driver and the hub agent (hub-agent.ts) say to each other:
+ * one JSON object per line, requests on the agent's stdin, replies on its stdout.
+ * zod on the agent's side checks what arrives; the driver trusts its own child.
+ */
+import { z } from "zod";
+import type { StageTrace } from "../broker/messages.js";
+
+/** The environment variable that carries the agent's configuration. */
+export const HUB_AGENT_ENV = "EDGEFUSE_LAB_HUB";
+
+export const HubAgentConfig = z.object({
+  cfg: z.string(),
+  weights: z.string(),
+  image: z.string(),
+  /** Devices in all, the source included: the planner waits for this many. */
+  devices: z.number().int().positive(),
+  deployment: z.string(),
+  port: z.number().int().min(0).max(65535),
+  maxPacketBytes: z.number().int().positive(),
+});
+export type HubAgentConfig = z.infer<typeof HubAgentConfig>;
+
+const planning = z.object({
+  strategy: z.enum(["optimal", "lop", "lip", "fuse-all", "paper"]),
+  ftpEnd: z.union([z.number().int().nonnegative(), z.literal("auto"), z.literal("auto-comm")]),
+});
+export type LabPlanning = z.infer<typeof planning>;
+
+export const HubRequest = z.discriminatedUnion("op", [
+  z.object({ id: z.number().int(), op: z.literal("plan"), planning, timeoutMs: z.number().positive() }),
+  z.object({ id: z.number().int(), op: z.literal("infer"), requestId: z.string(), timeoutMs: z.number().positive() }),
+]);
+export type HubRequest = z.infer<typeof HubRequest>;
+
+export interface PlanReply {
+  readonly op: "plan";
+  readonly planId: string;
+  /** The plan's modelled C for the whole inference, bytes. */
+  readonly costBytes: number;
+  readonly devices: readonly string[];
+  /** Per device (same order): the plan's weight shards. */
+  readonly shardBytes: readonly number[];
+  /** Per device: weights it announced holding (workers announce it; null if not). */
+  readonly presenceWeightBytes: readonly (number | null)[];
+}
+
+export interface InferReply {
+  readonly op: "infer";
+  /** Request published → result received, at the hub. */
+  readonly latencyMs: number;
+  readonly result: { detections: unknown[]; timings: { totalMs: number }; trace?: StageTrace[] };
+  /** Socket bytes in + out of each worker's connection during the request (its link). */
+  readonly linkBytes: Readonly<Record<string, number>>;
+  readonly modelledBytes: number;
+  readonly measuredBytes: number;
+}
+
+export type HubReply =
+  | { readonly id: number; readonly ok: true; readonly body: PlanReply | InferReply | { readonly op: "listening"; readonly port: number } }
+  | { readonly id: number; readonly ok: false; readonly error: string };

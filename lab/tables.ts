@@ -1,0 +1,81 @@
+/**
+ * Records → what people read: one summary row per (devices, bandwidth, scheme) with
+ * medians over the repeats, a plain-text table for the terminal, and CSV.
+ */
+import type { RunRecord } from "./experiment.js";
+
+export interface Summary {
+  readonly devices: number;
+  readonly bandwidthMbit: number;
+  readonly scheme: string;
+  readonly runs: number;
+  readonly latencyMs: number;
+  readonly lowerBoundMs: number;
+  readonly bytesBusiestLink: number;
+  readonly modelledBytes: number;
+  readonly measuredBytes: number;
+  readonly planCostBytes: number;
+  /** The fullest device's weight shards. */
+  readonly maxWeightsBytes: number;
+  readonly measuredLinkMbit: number;
+}
+
+export const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Mean of every measured link direction; NaN when nothing was measured (one device). */
+export const meanLinkMbit = (r: RunRecord): number => {
+  const all = r.measuredLinkMbit.flatMap((l) => [l.up, l.down]);
+  return all.length ? all.reduce((a, b) => a + b, 0) / all.length : NaN;
+};
+
+export function summarize(records: readonly RunRecord[]): Summary[] {
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of records) {
+    const key = `${r.devices}|${r.bandwidthMbit}|${r.scheme}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((rs) => {
+    const first = rs[0]!;
+    const med = (f: (r: RunRecord) => number): number => median(rs.map(f));
+    return {
+      devices: first.devices,
+      bandwidthMbit: first.bandwidthMbit,
+      scheme: first.scheme,
+      runs: rs.length,
+      latencyMs: med((r) => r.latencyMs),
+      lowerBoundMs: med((r) => r.lowerBoundMs),
+      bytesBusiestLink: med((r) => r.bytesBusiestLink),
+      modelledBytes: first.modelledBytes,
+      measuredBytes: med((r) => r.measuredBytes),
+      planCostBytes: first.planCostBytes,
+      maxWeightsBytes: Math.max(...first.weightsPerDeviceBytes),
+      measuredLinkMbit: meanLinkMbit(first),
+    };
+  });
+}
+
+const MB = (b: number): string => (b / 1e6).toFixed(1);
+const s = (ms: number): string => (ms / 1000).toFixed(2);
+
+export function formatTable(records: readonly RunRecord[]): string {
+  const head = ["devices", "mbit", "scheme", "runs", "latency s", "lower bound s", "busiest link MB", "modelled C MB", "measured MB", "max weights MB", "link mbit"];
+  const rows = summarize(records).map((r) => [r.devices, r.bandwidthMbit, r.scheme, r.runs, s(r.latencyMs), s(r.lowerBoundMs), MB(r.bytesBusiestLink), MB(r.modelledBytes), MB(r.measuredBytes), MB(r.maxWeightsBytes), Number.isNaN(r.measuredLinkMbit) ? "–" : r.measuredLinkMbit.toFixed(1)].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ")).join("\n");
+}
+
+const CSV_COLUMNS = ["devices", "bandwidthMbit", "cpuShare", "scheme", "strategy", "ftpEnd", "repeat", "planId", "latencyMs", "sourceTotalMs", "lowerBoundMs", "criticalComputeMs", "bytesBusiestLink", "modelledBytes", "measuredBytes", "planCostBytes", "maxWeightsBytes", "measuredLinkMbit"] as const;
+
+export function toCsv(records: readonly RunRecord[]): string {
+  const cell = (r: RunRecord, c: (typeof CSV_COLUMNS)[number]): string => {
+    if (c === "maxWeightsBytes") return String(Math.max(...r.weightsPerDeviceBytes));
+    if (c === "measuredLinkMbit") return Number.isNaN(meanLinkMbit(r)) ? "" : meanLinkMbit(r).toFixed(2);
+    const v = r[c];
+    return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v);
+  };
+  return `${[CSV_COLUMNS.join(","), ...records.map((r) => CSV_COLUMNS.map((c) => cell(r, c)).join(","))].join("\n")}\n`;
+}
