@@ -1,7 +1,5 @@
 /**
- * Malformed messages on every topic an actor subscribes to (DESIGN.md, "Wire
- * contract": a bad message gets an error on the errors topic and a log line, never a
- * crash). Each case sends one bad message, asserts the report — the message on
+ * Malformed messages on every topic an actor subscribes to. Each case sends one bad message, asserts the report — the message on
  * `errors/<id>` or the log line that names what is wrong — and then asserts that a
  * valid request still gives the single-device output.
  *

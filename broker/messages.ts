@@ -1,6 +1,5 @@
 /**
- * zod schemas for the JSON messages on the wire (DESIGN.md, "Wire contract" and
- * "Observability"), and decodeJson, the one way a JSON payload is read.
+ * zod schemas for the JSON messages on the wire (README, "The wire"), and decodeJson, the one way a JSON payload is read.
  *
  * Objects are parsed with zod's default (unknown keys stripped, not refused), so a
  * newer sender can add fields without breaking older readers; a missing or

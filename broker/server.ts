@@ -1,5 +1,5 @@
 /**
- * The embedded broker: aedes 1.x (MQTT 3.1.1 only, notes/FACTS.md) on TCP and,
+ * The embedded broker: aedes 1.x (it speaks MQTT 3.1.1 only) on TCP and,
  * optionally, WebSocket, with per-client byte counters (traffic.ts) and, when given
  * users, authentication and the topic ACL of auth.ts.
  *

@@ -1,5 +1,5 @@
 /**
- * The one source of truth for edgefuse topic names (DESIGN.md, "Wire contract").
+ * The one source of truth for edgefuse topic names (README, "The wire").
  *
  * Every topic is `edgefuse/v1/<deployment>/<rest>`, where `<rest>` is one of:
  *

@@ -1,6 +1,5 @@
 /**
- * Per-client traffic counters for the embedded broker (DESIGN.md, "Observability":
- * measured traffic beside the modelled C).
+ * Per-client traffic counters for the embedded broker.
  *
  * bytesIn/bytesOut are read from the TCP socket (`socket.bytesRead/bytesWritten`),
  * so they are what crossed the link: MQTT headers, acks, pings and, for WebSocket

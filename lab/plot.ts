@@ -1,8 +1,8 @@
 /**
  * Line charts as standalone SVG text, for the experiment's result pages. Hand-written
- * rather than a charting package: no charting library is installed here, adding one
- * would change the shared package.json, and the charts need only axes, ticks, lines,
- * markers and a legend.
+ * rather than a charting package: the charts need only axes, ticks, lines, markers and
+ * a legend, and a plotting stack (canvas or browser based) would be a heavy dependency
+ * for a few hundred bytes of SVG each.
  */
 
 export interface Series {

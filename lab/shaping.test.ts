@@ -3,7 +3,7 @@ import { LabError } from "../core/errors.js";
 import { burstBytes, gsoMaxBytes, parseRate, tbfArgv } from "./shaping.js";
 
 describe("shaping", () => {
-  it("sizes the tbf bucket as FACTS measured: 64 KiB floor, ~128 kb at 100 mbit, ~1 mb at 1 gbit", () => {
+  it("sizes the tbf bucket as measured on these kernels: 64 KiB floor, ~128 kb at 100 mbit, ~1 mb at 1 gbit", () => {
     expect(burstBytes(10)).toBe(65536);
     expect(burstBytes(100)).toBe(125_000);
     expect(burstBytes(1000)).toBe(1_250_000);

@@ -1,7 +1,7 @@
 /**
  * Token-bucket shaping of one link direction. Only tbf/htb exist in this kernel (no
  * netem, fq, fq_codel), and tbf with these settings measured 95-96 % of the set rate,
- * the rest being TCP/IP headers (notes/FACTS.md).
+ * the rest being TCP/IP headers.
  */
 import { LabError } from "../core/errors.js";
 

@@ -6,7 +6,7 @@
  *
  * Regions are half-open rectangles. Padding is recorded per tile and per layer and
  * applies only where a window really crosses the map's border; inside the map the
- * neighbouring pixels are part of the region instead (DESIGN.md "FTP").
+ * neighbouring pixels are part of the region instead.
  */
 import { PlanError } from "../core/errors.js";
 import type { Layer, Network } from "../dnn/network.js";

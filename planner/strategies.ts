@@ -15,7 +15,7 @@ export { STRATEGIES };
 export type Strategy = (typeof STRATEGIES)[number];
 
 /**
- * The authors' YOLOv2 plan (FACTS.md, "Reference numbers"): FTP on layers 0–11, then
+ * The authors' published YOLOv2 plan (from their implementation): FTP on layers 0–11, then
  * FUSE pairs (12,13), (14,15), (18,19), (20,21), (23,24), (29,30), LOP on 16 and 22,
  * LIP on 26. It names every weighted layer from 12 on.
  */

@@ -7,7 +7,7 @@
  * LOP or FUSE1 unit every device applies them to its own channel slice, so the slice
  * it holds is still a slice of the next unit's input (reuse, fusion). Everything else
  * (route, reorg, region, softmax) is a sync point run on the full tensor at the
- * source (DESIGN.md "Non-chain layers"), and nothing fuses or reuses across it.
+ * source, and nothing fuses or reuses across it.
  */
 import { PlanError } from "../core/errors.js";
 import type { Layer, Network } from "../dnn/network.js";

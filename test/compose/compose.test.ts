@@ -21,7 +21,7 @@ import { addressOf, ROOT, startStack, STACK_START_TIMEOUT_MS, type Stack } from 
 
 const DEVICES = 2;
 const MBIT = 100;
-/** tbf passes 95-96 % of the set rate as TCP payload (notes/FACTS.md); 10 % is the lab's tolerance too. */
+/** tbf passes 95-96 % of the set rate as TCP payload; 10 % is the lab's tolerance too. */
 const TOLERANCE = 0.1;
 const devices = Array.from({ length: DEVICES }, (_, i) => i + 1);
 const MODEL = "yolov2-tiny";
