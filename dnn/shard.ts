@@ -68,8 +68,10 @@ export function decodeShard(bytes: Uint8Array, where = "shard"): ShardEntry[] {
   if (buf.length !== dataStart + 4 * floats) {
     throw new WireError(where, `shard holds ${buf.length - dataStart} data bytes, its index describes ${4 * floats}`);
   }
-  // One aligned copy of the data; entries are views into it.
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + dataStart, buf.byteOffset + buf.length));
+  // Entries are views into the blob's own memory when it is 4-byte aligned (no copy of
+  // a shard's weights), else into one aligned copy.
+  const at0 = buf.byteOffset + dataStart;
+  const data = at0 % 4 === 0 ? new Float32Array(buf.buffer, at0, floats) : new Float32Array(buf.buffer.slice(at0, buf.byteOffset + buf.length));
   let at = 0;
   return index.map((e) => {
     const weights = data.subarray(at, (at += e.weights));

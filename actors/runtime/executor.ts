@@ -90,6 +90,11 @@ export class TaskExecutor {
       ops.push(cutOp(layer, spec.cut, params, spec.pads));
     }
     const stage = await this.options.runtime.compile({ input: task.input, ops });
+    ops.length = 0;
+    // The shard's bytes and the serialised model are garbage now (onnxruntime holds its
+    // own copy of the weights); collect them before the next task's arrive, so a
+    // device's peak memory is its weights plus one task in flight, not every shard twice.
+    (globalThis as { gc?: () => void }).gc?.();
     const out = stage.outputs[0]!;
     if (shapeSize(out) !== shapeSize(task.output)) {
       await stage.release();
