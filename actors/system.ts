@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PACKAGE_ROOT } from "../core/paths.js";
 import { EdgefuseError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
-import { onnxRuntime, type Runtime } from "../dnn/onnx/runtime.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime, type Runtime } from "../dnn/onnx/runtime.js";
 import { openWeights } from "../dnn/weights.js";
 import { connectBroker, type MqttClient, subscribeChunked } from "../broker/client.js";
 import { decodePresence } from "../broker/messages.js";
@@ -141,7 +141,7 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     const broker = o.brokerUrl ? undefined : await startBroker({ port: o.port, host: "127.0.0.1", log: () => undefined });
     if (broker) stops.push(() => broker.close());
     const url = o.brokerUrl ?? broker!.url;
-    const runtime = onnxRuntime();
+    const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const topics = topicsFor(o.deployment);
 
     const sourceClient = await connectBroker(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source") });

@@ -33,6 +33,42 @@ interface Compiled {
   readonly weightBytes: number;
 }
 
+/**
+ * Buffers a device no longer needs (a shard once onnxruntime holds its weights, the
+ * serialised model) are collected now rather than whenever V8 gets to them: that
+ * garbage, not the weights, would set the device's peak memory. `gc` exists when node
+ * runs with --expose-gc, as bin/edgefuse starts it.
+ */
+export const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+/** The weights a task's ops hold (from the layers' sizes, before any shard arrives). */
+export function taskWeights(network: Network, task: Task): number {
+  return task.ops.reduce((sum, spec) => {
+    const layer = network.layers[spec.layer]!;
+    const { cut } = spec;
+    const share = cut.kind === "whole" ? 1 : (cut.c1 - cut.c0) / (cut.kind === "output" ? layer.output.c : layer.input.c);
+    return sum + layer.stats.weights * share;
+  }, 0);
+}
+
+/** Unreferenced buffers a device tolerates before it collects them (see collectGarbage). */
+const GARBAGE_LIMIT_BYTES = 8 << 20;
+
+/** Sessions run one after another as one stage. */
+function chain(stages: readonly CompiledStage[], input: CompiledStage["input"]): CompiledStage {
+  if (stages.length === 1) return stages[0]!;
+  return {
+    input,
+    outputs: stages.at(-1)!.outputs,
+    async run(x) {
+      let out = x;
+      for (const s of stages) [out] = (await s.run(out)) as [Float32Array];
+      return [out];
+    },
+    release: async () => void (await Promise.all(stages.map((s) => s.release()))),
+  };
+}
+
 const sameCut = (a: Cut, b: Cut) => a.kind === b.kind && (a.kind === "whole" || (b.kind !== "whole" && a.c0 === b.c0 && a.c1 === b.c1));
 
 export class TaskExecutor {
@@ -49,6 +85,15 @@ export class TaskExecutor {
   /** Weight bytes held by compiled stages now. */
   get weightBytes(): number {
     return this.residentBytes;
+  }
+
+  /**
+   * Prepares tasks largest first: building a session briefly needs a few times its
+   * weights, so the biggest ones are built while the device holds least.
+   */
+  async prepareAll(tasks: readonly Task[]): Promise<void> {
+    const bySize = [...tasks].sort((a, b) => taskWeights(this.network, b) - taskWeights(this.network, a));
+    for (const task of bySize) await this.prepare(task);
   }
 
   /** Fetches the task's shards and compiles it, unless it already is. */
@@ -73,28 +118,55 @@ export class TaskExecutor {
     }
   }
 
+  /**
+   * One onnxruntime session per weighted layer of the task (weightless layers join the
+   * session before them), chained at run time. Building a session briefly holds a
+   * layer's weights three or four times (shard, serialised model, onnxruntime's copies),
+   * so per-layer sessions keep that peak to one layer's share, and each shard is let go
+   * (and collected) as soon as its last layer is built. The hand-off between sessions
+   * is a slice-sized tensor, small beside the work.
+   */
   private async compile(task: Task): Promise<Compiled> {
-    const ops: ComputeOp[] = [];
+    const stages: CompiledStage[] = [];
     let weightBytes = 0;
-    for (const spec of task.ops) {
-      const layer = this.network.layers[spec.layer]!;
-      if (layer.kind === "dropout") continue; // identity at inference
-      let params;
-      if (spec.shard) {
-        const entries = await this.options.fetchShard(spec.shard);
-        const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
-        if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
-        params = entry.params;
-        weightBytes += 4 * (params.weights.length + (params.bias?.length ?? 0));
+    let input = task.input;
+    let pending: ComputeOp[] = [];
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const stage = await this.options.runtime.compile({ input, ops: pending });
+      pending = [];
+      collectGarbage();
+      stages.push(stage);
+      input = stage.outputs[0]!;
+    };
+    const shards = new Map<string, readonly ShardEntry[]>();
+    const usesLeft = new Map<string, number>();
+    for (const spec of task.ops) if (spec.shard) usesLeft.set(spec.shard, (usesLeft.get(spec.shard) ?? 0) + 1);
+    try {
+      for (const spec of task.ops) {
+        const layer = this.network.layers[spec.layer]!;
+        if (layer.kind === "dropout") continue; // identity at inference
+        let params;
+        if (spec.shard) {
+          await flush(); // a weighted layer starts a session of its own
+          const entries = shards.get(spec.shard) ?? (await this.options.fetchShard(spec.shard));
+          const left = usesLeft.get(spec.shard)! - 1;
+          usesLeft.set(spec.shard, left);
+          if (left > 0) shards.set(spec.shard, entries);
+          else shards.delete(spec.shard);
+          const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
+          if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
+          params = entry.params;
+          weightBytes += 4 * (params.weights.length + (params.bias?.length ?? 0));
+        }
+        pending.push(cutOp(layer, spec.cut, params, spec.pads));
       }
-      ops.push(cutOp(layer, spec.cut, params, spec.pads));
+      await flush();
+    } catch (err) {
+      await Promise.all(stages.map((s) => s.release()));
+      throw err;
     }
-    const stage = await this.options.runtime.compile({ input: task.input, ops });
-    ops.length = 0;
-    // The shard's bytes and the serialised model are garbage now (onnxruntime holds its
-    // own copy of the weights); collect them before the next task's arrive, so a
-    // device's peak memory is its weights plus one task in flight, not every shard twice.
-    (globalThis as { gc?: () => void }).gc?.();
+    const stage = chain(stages, task.input);
     const out = stage.outputs[0]!;
     if (shapeSize(out) !== shapeSize(task.output)) {
       await stage.release();
@@ -121,6 +193,9 @@ export class TaskExecutor {
     }
     const stage = await this.prepare(task);
     const input = task.held ? this.withKept(task, jobId, received) : received;
+    // The chunks this input arrived in, earlier inputs and outputs already sent are
+    // garbage by now: collect them before the run adds its own working memory.
+    this.collectIfLarge();
     const started = performance.now();
     const [output] = await stage.run(input);
     const computeMs = performance.now() - started;
@@ -143,6 +218,13 @@ export class TaskExecutor {
     input.set(kept.data, held.c0 * hw);
     input.set(received.subarray(held.c0 * hw), held.c1 * hw);
     return input;
+  }
+
+  /** Collects when unreferenced buffers may exceed GARBAGE_LIMIT_BYTES (all buffers but the kept slices). */
+  private collectIfLarge(): void {
+    let kept = 0;
+    for (const k of this.kept.values()) kept += k.data.byteLength;
+    if (process.memoryUsage().arrayBuffers - kept > GARBAGE_LIMIT_BYTES) collectGarbage();
   }
 
   private keep(key: string, data: Float32Array): void {

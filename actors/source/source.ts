@@ -134,7 +134,7 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
     }
     if (!followed || !followed.plan.devices.some((d) => d.workerId === sourceId)) return void (await presence());
     const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: o.memoryBudgetBytes, keptTtlMs: o.jobTimeoutMs * 2 });
-    for (const task of tasksOf(followed.schedule, sourceId)) await executor.prepare(task);
+    await executor.prepareAll(tasksOf(followed.schedule, sourceId));
     const prepared = await prepareSource(followed.network, followed.schedule, o.runtime, fetchShard);
     current = { followed, executor, prepared };
     log(`${where}: ready for plan ${followed.plan.id} on ${followed.plan.devices.map((d) => d.workerId).join(", ")}`);

@@ -90,7 +90,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
         })
       : undefined;
     current = { followed, tasks, executor, subscription };
-    for (const task of mine) await executor.prepare(task);
+    await executor.prepareAll(mine);
     log(`${where}: ready for plan ${followed.plan.id} (${mine.length} tasks, ${(executor.weightBytes / 1e6).toFixed(1)} MB of weights)`);
     await presence(followed.plan.id);
   };

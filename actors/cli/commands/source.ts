@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { onnxRuntime } from "../../../dnn/onnx/runtime.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../../dnn/onnx/runtime.js";
 import { ID_PATTERN, topicsFor } from "../../../broker/topics.js";
 import { presenceWill } from "../../runtime/device.js";
 import { measureGmacPerSec } from "../../runtime/speed.js";
@@ -20,7 +20,7 @@ export const sourceCommand: Command = {
   usage,
   async run(argv) {
     const o = parseFlags(argv, { ...connectionOptions, id: { type: "string" }, thresh: { type: "string" }, memory: { type: "string" }, "timeout-ms": { type: "string" } }, schema, usage);
-    const runtime = onnxRuntime();
+    const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = await measureGmacPerSec(runtime);
     const client = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
     const source = await startSource({

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { onnxRuntime } from "../../../dnn/onnx/runtime.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../../dnn/onnx/runtime.js";
 import { topicsFor, ID_PATTERN } from "../../../broker/topics.js";
 import { presenceWill } from "../../runtime/device.js";
 import { measureGmacPerSec } from "../../runtime/speed.js";
@@ -20,7 +20,7 @@ export const workerCommand: Command = {
   usage,
   async run(argv) {
     const o = parseFlags(argv, { ...connectionOptions, id: { type: "string" }, memory: { type: "string" }, threads: { type: "string" } }, schema, usage);
-    const runtime = onnxRuntime({ threads: o.threads });
+    const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
     const gmacPerSec = await measureGmacPerSec(runtime);
     const topics = topicsFor(o.deployment);
     const client = await connect(o, `worker-${o.id}`, { will: presenceWill(topics, o.id) });
