@@ -51,8 +51,11 @@ export function taskWeights(network: Network, task: Task): number {
   }, 0);
 }
 
+/** Weights one session of a task holds at most, unless a single layer has more (see compile). */
+const SESSION_WEIGHT_BYTES = 4 << 20;
+
 /** Unreferenced buffers a device tolerates before it collects them (see collectGarbage). */
-const GARBAGE_LIMIT_BYTES = 8 << 20;
+const GARBAGE_LIMIT_BYTES = 24 << 20;
 
 /** Sessions run one after another as one stage. */
 function chain(stages: readonly CompiledStage[], input: CompiledStage["input"]): CompiledStage {
@@ -119,22 +122,24 @@ export class TaskExecutor {
   }
 
   /**
-   * One onnxruntime session per weighted layer of the task (weightless layers join the
-   * session before them), chained at run time. Building a session briefly holds a
-   * layer's weights three or four times (shard, serialised model, onnxruntime's copies),
-   * so per-layer sessions keep that peak to one layer's share, and each shard is let go
-   * (and collected) as soon as its last layer is built. The hand-off between sessions
-   * is a slice-sized tensor, small beside the work.
+   * A task's layers go into onnxruntime sessions of at most SESSION_WEIGHT_BYTES of
+   * weights each (a larger layer gets a session of its own), chained at run time.
+   * Building a session briefly holds its weights three or four times (shard,
+   * serialised model, onnxruntime's copies), so big slices are built one layer at a
+   * time, while a stack of small layers (an FTP tile) stays one session and pays no
+   * hand-offs. Each shard is let go (and collected) once its last layer is built.
    */
   private async compile(task: Task): Promise<Compiled> {
     const stages: CompiledStage[] = [];
     let weightBytes = 0;
     let input = task.input;
     let pending: ComputeOp[] = [];
+    let pendingBytes = 0;
     const flush = async () => {
       if (pending.length === 0) return;
       const stage = await this.options.runtime.compile({ input, ops: pending });
       pending = [];
+      pendingBytes = 0;
       collectGarbage();
       stages.push(stage);
       input = stage.outputs[0]!;
@@ -148,7 +153,6 @@ export class TaskExecutor {
         if (layer.kind === "dropout") continue; // identity at inference
         let params;
         if (spec.shard) {
-          await flush(); // a weighted layer starts a session of its own
           const entries = shards.get(spec.shard) ?? (await this.options.fetchShard(spec.shard));
           const left = usesLeft.get(spec.shard)! - 1;
           usesLeft.set(spec.shard, left);
@@ -157,7 +161,10 @@ export class TaskExecutor {
           const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
           if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
           params = entry.params;
-          weightBytes += 4 * (params.weights.length + (params.bias?.length ?? 0));
+          const bytes = 4 * (params.weights.length + (params.bias?.length ?? 0));
+          if (pendingBytes + bytes > SESSION_WEIGHT_BYTES) await flush();
+          pendingBytes += bytes;
+          weightBytes += bytes;
         }
         pending.push(cutOp(layer, spec.cut, params, spec.pads));
       }

@@ -12,18 +12,19 @@ export interface RuntimeOptions {
   /** onnxruntime intra-op threads. */
   readonly threads: number;
   /**
-   * onnxruntime's graph optimisation level. "all" adds the NCHWc layout transforms:
-   * fastest for whole layers (YOLOv2's 1280→1024 conv: 77 vs 91 ms), but building such
-   * a session briefly needs about four times the layer's weights. Devices, which must
-   * stay within a memory budget and run channel slices that rarely fit NCHWc blocks,
-   * use "extended" (the same fusions, no layout transform: a 7.9 MB slice peaks at
-   * +8 MB instead of +30 MB while it is built, and runs 0–12 % slower or faster).
+   * Sessions holding more weights than this are built without onnxruntime's NCHWc
+   * layout transform (graph optimisation "extended" instead of "all"). The transform
+   * is fastest for whole layers with wide maps (YOLOv2's 1280→1024 conv: 77 vs 91 ms),
+   * but building such a session briefly needs about four times its weights (a 7.9 MB
+   * slice peaks at +30 MB instead of +8 MB). Devices, which must stay within a memory
+   * budget, transform only small sessions — the early, feature-heavy layers, where the
+   * transform pays most.
    */
-  readonly optimization: "all" | "extended" | "basic";
+  readonly layoutTransformMaxWeightBytes: number;
 }
-export const DEFAULT_RUNTIME_OPTIONS = { threads: 1, optimization: "all" } satisfies RuntimeOptions;
+export const DEFAULT_RUNTIME_OPTIONS = { threads: 1, layoutTransformMaxWeightBytes: Infinity } satisfies RuntimeOptions;
 /** What a device process (worker, or the source's own part) runs with. */
-export const DEVICE_RUNTIME_OPTIONS = { threads: 1, optimization: "extended" } satisfies RuntimeOptions;
+export const DEVICE_RUNTIME_OPTIONS = { threads: 1, layoutTransformMaxWeightBytes: 4 << 20 } satisfies RuntimeOptions;
 
 export interface CompiledStage {
   readonly input: Shape;
@@ -44,7 +45,6 @@ export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
     intraOpNumThreads: opts.threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    graphOptimizationLevel: opts.optimization,
     // Without an arena each session returns its activation buffers after a run;
     // with one, every session of a network would keep its peak activations.
     enableCpuMemArena: false,
@@ -53,7 +53,9 @@ export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
     async compile(stage, exposed = [stage.ops.length - 1]) {
       const shapes = stageShapes(stage);
       const outputs = exposed.map((i) => shapes[i]!);
-      const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), sessionOptions);
+      const weightBytes = stage.ops.reduce((a, op) => a + ("weights" in op ? op.weights.byteLength : 0), 0);
+      const graphOptimizationLevel = weightBytes <= opts.layoutTransformMaxWeightBytes ? "all" : "extended";
+      const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), { ...sessionOptions, graphOptimizationLevel });
       // Only the shape is kept: holding `stage` would keep its weights alive in JS
       // after onnxruntime has copied them.
       const input = stage.input;
