@@ -6,7 +6,7 @@
  */
 import { ShapeError } from "../../core/errors.js";
 import { type Network, shapeSize, shapeText } from "../../dnn/network.js";
-import type { CompiledStage, Runtime } from "../../dnn/onnx/runtime.js";
+import { type CompiledStage, DEVICE_RUNTIME_OPTIONS, type Runtime } from "../../dnn/onnx/runtime.js";
 import type { ComputeOp } from "../../dnn/ops.js";
 import type { ShardEntry } from "../../dnn/shard.js";
 import { type Cut, cutOp } from "../../dnn/slices.js";
@@ -51,8 +51,12 @@ export function taskWeights(network: Network, task: Task): number {
   }, 0);
 }
 
-/** Weights one session of a task holds at most, unless a single layer has more (see compile). */
-const SESSION_WEIGHT_BYTES = 4 << 20;
+/**
+ * Weights one session of a task holds at most, unless a single layer has more (see
+ * compile): the size up to which a device's sessions still get the layout transform,
+ * so grouping small layers never costs them that speed-up.
+ */
+const SESSION_WEIGHT_BYTES = DEVICE_RUNTIME_OPTIONS.layoutTransformMaxWeightBytes;
 
 /** Unreferenced buffers a device tolerates before it collects them (see collectGarbage). */
 const GARBAGE_LIMIT_BYTES = 24 << 20;

@@ -49,6 +49,8 @@ export interface WorkerActor {
 
 interface Current {
   readonly followed: Followed;
+  /** Every task is prepared and the presence says so. */
+  ready: boolean;
   readonly tasks: ReadonlyMap<string, Task>;
   readonly executor: TaskExecutor;
   readonly subscription?: ChunkedSubscription;
@@ -89,10 +91,12 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
           maxMessageBytes: o.memoryBudgetBytes,
         })
       : undefined;
-    current = { followed, tasks, executor, subscription };
+    const next: Current = { followed, ready: false, tasks, executor, subscription };
+    current = next;
     await executor.prepareAll(mine);
     log(`${where}: ready for plan ${followed.plan.id} (${mine.length} tasks, ${(executor.weightBytes / 1e6).toFixed(1)} MB of weights)`);
     await presence(followed.plan.id);
+    next.ready = true;
   };
 
   const dropCurrent = async () => {
@@ -143,7 +147,8 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
 
   return {
     workerId,
-    readyPlanId: () => current?.followed.plan.id,
+    // A plan it failed to prepare (a bad shard, say) is followed but not ready.
+    readyPlanId: () => (current?.ready ? current.followed.plan.id : undefined),
     weightBytes: () => current?.executor.weightBytes ?? 0,
     async stop() {
       if (stopped) return;
