@@ -62,7 +62,7 @@ describe("makePlan on YOLOv2", () => {
   });
 
   it("splits every partitioned layer's weights by channels: F_n = ΣQ/N plus the FTP stack", () => {
-    const plan = makePlan(yolov2, { devices: workers(6), ftpEnd: 12 });
+    const plan = makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: { rows: 3, cols: 2 } });
     const stack = yolov2.layers.slice(0, 12).reduce((a, l) => a + l.stats.weights, 0);
     const rest = yolov2.layers.slice(12).reduce((a, l) => a + l.stats.weights, 0);
     expect(plan.ftp!.weights).toBe(stack);
@@ -70,8 +70,30 @@ describe("makePlan on YOLOv2", () => {
     for (const d of plan.cost.perDevice) expect(Math.abs(d.weights - (stack + rest / 6)) / (stack + rest / 6)).toBeLessThan(0.01);
   });
 
+  it("puts FTP tiles on as many devices as keep the fullest within 5 % of total / N, and balances the rest", () => {
+    const stack = yolov2.layers.slice(0, 12).reduce((a, l) => a + l.stats.weights, 0);
+    const rest = yolov2.layers.slice(12).reduce((a, l) => a + l.stats.weights, 0);
+    const share = yolov2.totalParams / 6;
+    // every tile device holds the stack: 6 copies put each device 8 % over total/6, 4 copies 4.9 %
+    const spread = makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: { rows: 3, cols: 2 } });
+    expect(Math.max(...spread.cost.perDevice.map((d) => d.shardBytes)) / 4 / share).toBeGreaterThan(1.05);
+    const plan = makePlan(yolov2, { devices: workers(6), ftpEnd: 12 });
+    const tileDevices = new Set(plan.ftp!.tiles.map((t) => t.workerId));
+    expect([...tileDevices].sort()).toEqual(["w1", "w2", "w3", "w4"]); // 5 copies would be 6.2 % over
+    expect(plan.cost.perDevice.reduce((a, d) => a + d.weights, 0)).toBe(4 * stack + rest);
+    for (const d of plan.cost.perDevice) {
+      expect(d.shardBytes / 4 / share).toBeLessThanOrEqual(1.05);
+      // balanced: the devices without the stack take more channels, every device about the same
+      expect(Math.abs(d.weights - (4 * stack + rest) / 6) / ((4 * stack + rest) / 6)).toBeLessThan(0.01);
+    }
+    const step = partitioned(plan).find((s) => s.layer === 29)!;
+    const sizes = step.parts.map((p) => ("cut" in p ? p.cut.c1 - p.cut.c0 : 0));
+    expect(Math.max(...sizes.slice(4))).toBeGreaterThan(Math.max(...sizes.slice(0, 4)));
+    checkPlanForNetwork(plan, yolov2);
+  });
+
   it("cuts channels unevenly when N does not divide them, by at most one channel, part p on device p", () => {
-    const plan = makePlan(yolov2, { devices: workers(7), ftpEnd: 12 });
+    const plan = makePlan(yolov2, { devices: workers(7), ftpEnd: 12, grid: { rows: 7, cols: 1 } });
     let uneven = 0;
     for (const step of partitioned(plan)) {
       const layer = yolov2.layers[step.layer]!;
@@ -133,15 +155,18 @@ describe("makePlan and memory budgets", () => {
       // no FTP at all needs least: ΣQ/6, rounded up by the uneven channel splits
       expect(needed((err as Error).message) * 1e6).toBeCloseTo((yolov2.totalWeights * 4) / 6, -5);
     }
-    expect(() => makePlan(yolov2, { devices: workers(6, 30), ftpEnd: 12 })).toThrow(/^yolov2 needs ≥ 36\.\d MB of weights per device on 6 devices with FTP on layers 0–11; budget is 30 MB$/);
+    // the least a stack of layers 0–11 needs: all tiles on one device, the others balancing it
+    expect(() => makePlan(yolov2, { devices: workers(6, 30), ftpEnd: 12 })).toThrow(/^yolov2 needs ≥ 34\.1 MB of weights per device on 6 devices with FTP on layers 0–11; budget is 30 MB$/);
     expect(() => makePlan(yolov2, { devices: [...workers(5, 64), { workerId: "w6", memoryBudgetBytes: 1e6 }] })).toThrow(/budgets are w1 64 MB, w2 64 MB, w3 64 MB, w4 64 MB, w5 64 MB, w6 1 MB$/);
   });
 
   it("keeps every device within its budget, choosing fewer FTP layers if it must", () => {
-    const free = makePlan(yolov2, { devices: workers(6), ftpEnd: "auto-comm" });
+    // tiles on every device (the grid given): the deepest stack is held six times
+    const grid = { rows: 3, cols: 2 };
+    const free = makePlan(yolov2, { devices: workers(6), ftpEnd: "auto-comm", grid });
     const budgetMb = 40;
     expect(free.totals!.weightsPerDevice * 4).toBeGreaterThan(budgetMb * 1e6);
-    const fitted = makePlan(yolov2, { devices: workers(6, budgetMb), ftpEnd: "auto-comm" });
+    const fitted = makePlan(yolov2, { devices: workers(6, budgetMb), ftpEnd: "auto-comm", grid });
     expect(fitted.ftp!.end).toBeLessThan(free.ftp!.end);
     for (const d of fitted.cost.perDevice) expect(d.weights * 4).toBeLessThanOrEqual(budgetMb * 1e6);
   });

@@ -14,8 +14,8 @@ import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { BYTES_PER_ELEMENT, type Scheme } from "./costs.js";
 import { account, type Candidate, type FtpChoice, layout, type Layout, layoutsToTry, preference } from "./candidates.js";
-import { type Grid } from "./ftp.js";
-import { channelRange, splitsInput } from "./parts.js";
+import { type Grid, tileSlot } from "./ftp.js";
+import { channelRanges, splitsInput } from "./parts.js";
 import { finishPlan, networkFingerprint, type Plan, type PlanBody, type PlanDevice } from "./schema.js";
 import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2, type Strategy } from "./strategies.js";
 import { WEIGHTED_KINDS } from "./units.js";
@@ -30,7 +30,7 @@ export interface PlanOptions {
   readonly devices: readonly PlanDevice[];
   /** Layers [0, ftpEnd) run as FTP tiles; 0 = no FTP; "auto" = least largest memory; "auto-comm" = least C. */
   readonly ftpEnd: FtpChoice;
-  /** FTP grid; default: chosen with the boundary among the grids with one tile per device. */
+  /** FTP grid; default: chosen with the boundary among the grids with one tile per device on 1..N devices (as many as the weight balance allows). */
   readonly grid?: Grid;
   /** "optimal": the paper's ILP; otherwise a fixed variant (strategies.ts). */
   readonly strategy: Strategy;
@@ -46,7 +46,7 @@ export const planDefaults = { ftpEnd: "auto", strategy: "optimal", pinned: new M
 /** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */
 function mb(bytes: number, asGiven = false): string {
   const [value, unit] = bytes >= 1e5 ? [bytes / 1e6, "MB"] : [bytes / 1e3, "kB"];
-  return `${asGiven ? Number(value.toFixed(1)) : value.toFixed(1)} ${unit}`;
+  return `${asGiven ? Number(value.toFixed(3)) : value.toFixed(1)} ${unit}`;
 }
 
 function sortedDevices(given: readonly PlanDevice[]): PlanDevice[] {
@@ -70,6 +70,31 @@ function budgetError(model: string, neededElements: number, devices: readonly Pl
   return new PlanError(`${model} needs ≥ ${mb(neededElements * opts.bytesPerElement)} of weights per device on ${devices.length} device${devices.length === 1 ? "" : "s"}${ftp}${strategy}; ${budget}`);
 }
 
+/**
+ * How far above total / N the fullest device's weights may go so that FTP tiles can
+ * run on more devices: every device with a tile holds the whole stack, so each extra
+ * tile device adds a copy of it. 5 % keeps the paper's memory per device (Table 1).
+ */
+export const FTP_WEIGHTS_SLACK = 0.05;
+
+/**
+ * For each FTP boundary, the candidates with tiles on as many devices as the weights
+ * allow: the most parallel FTP stage whose fullest device (shards, biases included)
+ * stays within FTP_WEIGHTS_SLACK of total / N. Where no tile count does, the tiles go
+ * to every device, as in DeepThings. Without this, least memory or least C would put
+ * every tile on one device: the least copies and no traffic, but no parallelism.
+ */
+function spreadAsBalanceAllows(candidates: readonly Candidate[], fairShare: number): Candidate[] {
+  const fits = (c: Candidate) => Math.max(...c.params) <= (1 + FTP_WEIGHTS_SLACK) * fairShare;
+  const slotsFor = new Map<number, number>();
+  for (const c of candidates) {
+    const best = slotsFor.get(c.ftpEnd) ?? 0;
+    if (fits(c) && c.ftpSlots > best) slotsFor.set(c.ftpEnd, c.ftpSlots);
+  }
+  const most = (b: number) => Math.max(...candidates.filter((c) => c.ftpEnd === b).map((c) => c.ftpSlots));
+  return candidates.filter((c) => c.ftpSlots === (slotsFor.get(c.ftpEnd) || most(c.ftpEnd)));
+}
+
 /** The best candidate the options allow, or the error that explains why there is none. */
 function bestCandidate(network: Network, opts: PlanOptions, devices: readonly PlanDevice[]): Candidate {
   const N = devices.length;
@@ -85,7 +110,7 @@ function bestCandidate(network: Network, opts: PlanOptions, devices: readonly Pl
     try {
       const l = layout(network, ftpEnd, grid, N);
       const key = `${ftpEnd}:${l.base.join(",")}`;
-      if (!chosen.has(key)) chosen.set(key, chooseSchemes(l.units, N, { ...opts, limits: budgeted ? limitOf.map((x, d) => x - l.base[d]!) : undefined }));
+      if (!chosen.has(key)) chosen.set(key, chooseSchemes(l.units, l.split, { ...opts, limits: budgeted ? limitOf.map((x, d) => x - l.base[d]!) : undefined }));
       const choice = chosen.get(key)!;
       if (choice) candidates.push(account(network, l, choice, N));
       else overBudget.push(l);
@@ -94,9 +119,9 @@ function bestCandidate(network: Network, opts: PlanOptions, devices: readonly Pl
       skipped.push(`FTP ${ftpEnd} on ${grid.rows}×${grid.cols}: ${err.message}`);
     }
   }
-  if (candidates.length > 0) return candidates.sort(preference(opts.ftpEnd))[0]!;
+  if (candidates.length > 0) return spreadAsBalanceAllows(candidates, network.totalParams / N).sort(preference(opts.ftpEnd))[0]!;
   if (overBudget.length > 0) {
-    const needed = Math.min(...overBudget.map((l) => leastNeededWeights(l.units, N, opts, l.base)));
+    const needed = Math.min(...overBudget.map((l) => leastNeededWeights(l.units, l.split, opts, l.base)));
     throw budgetError(modelName(network, opts.name), needed, devices, opts);
   }
   throw new PlanError(`no FTP boundary works for ${network.file}:\n  ${skipped.join("\n  ")}`);
@@ -138,7 +163,7 @@ function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDev
   const N = devices.length;
   const bpe = opts.bytesPerElement;
   // Parts keep their worker's position as their number; an empty range (fewer channels than workers) is left out.
-  const ranges = (n: number) => devices.map((d, p) => ({ part: p, workerId: d.workerId, range: channelRange(n, N, p) })).filter((r) => r.range[0] < r.range[1]);
+  const ranges = (n: number) => channelRanges(n, c.split).map((range, p) => ({ part: p, workerId: devices[p]!.workerId, range })).filter((r) => r.range[0] < r.range[1]);
   const cutParts = (n: number, kind: "output" | "input") => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } }));
   const carryParts = (n: number) => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, c0, c1 }));
   const steps: PlanBody["steps"] = [];
@@ -171,7 +196,7 @@ function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDev
       c.ftpEnd > 0
         ? {
             end: c.ftpEnd, grid: c.grid, elements: c.ftpElements, weights: c.stackWeights,
-            tiles: c.tiles.map((t) => ({ index: t.index, workerId: devices[t.index % N]!.workerId, output: t.output, steps: t.steps.map((s) => ({ ...s })), mults: t.mults })),
+            tiles: c.tiles.map((t) => ({ index: t.index, workerId: devices[tileSlot(t, c.ftpSlots)]!.workerId, output: t.output, steps: t.steps.map((s) => ({ ...s })), mults: t.mults })),
             perDevice: c.ftp.map((f, d) => ({ workerId: devices[d]!.workerId, ...f })),
           }
         : null,

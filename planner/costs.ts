@@ -3,6 +3,7 @@
  * Bytes are 4× these for float32.
  */
 import { PlanError } from "../core/errors.js";
+import { fractionsFor, slotCount, type Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 
 export const SCHEMES = ["lop", "lip", "fuse1", "fuse2"] as const;
@@ -31,18 +32,25 @@ export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs" | "ch
  * N is the number of devices that get a part: a layer split by its channels has at
  * most one part per channel (YOLOv2's first layer has 3 input channels, so all-LIP
  * on 6 devices uses 3 of them), and the formulas count only devices that take part.
+ *
+ * With uneven parts (parts.ts Slots) the same counting gives, for the source's
+ * fraction f₀ (it holds the data, so its own share never travels):
+ * LOP (M·(N−1) − r·M·(1−f₀)) + K(1−f₀); LIP M(1−f₀) + K(N−1); FUSE1 and FUSE2 alike.
+ * With f₀ = 1/N these are the paper's formulas above, term for term.
  */
-export function layerCost(scheme: Scheme, unit: CostTerms, devices: number, reuse: boolean): number {
-  const N = Math.min(devices, scheme === "lip" || scheme === "fuse2" ? unit.channelsIn : unit.channelsOut);
+export function layerCost(scheme: Scheme, unit: CostTerms, slots: Slots, reuse: boolean): number {
+  const fractions = fractionsFor(scheme === "lip" || scheme === "fuse2" ? unit.channelsIn : unit.channelsOut, slots);
+  const N = fractions.filter((f) => f > 0).length;
+  const away = 1 - fractions[0]!; // the share that is not the source's
   const M = unit.inputs;
   const r = reuse ? 1 : 0;
   switch (scheme) {
     case "lop":
-      return (M - (r * M) / N) * (N - 1) + (unit.carriedOutputs * (N - 1)) / N;
+      return M * (N - 1) - r * M * away + unit.carriedOutputs * away;
     case "lip":
-      return (M * (N - 1)) / N + unit.outputs * (N - 1);
+      return M * away + unit.outputs * (N - 1);
     case "fuse1":
-      return (M - (r * M) / N) * (N - 1);
+      return M * (N - 1) - r * M * away;
     case "fuse2":
       return unit.outputs * (N - 1);
   }
@@ -82,9 +90,10 @@ export interface ChainCost {
   readonly multsOnPath: number;
 }
 
-export function chainCost(units: readonly Unit[], schemes: readonly Scheme[], devices: number): ChainCost {
+export function chainCost(units: readonly Unit[], schemes: readonly Scheme[], slots: Slots): ChainCost {
   checkSchemes(units, schemes);
-  const perUnit = units.map((u, k) => layerCost(schemes[k]!, u, devices, reuses(units, schemes, k)));
+  const devices = slotCount(slots);
+  const perUnit = units.map((u, k) => layerCost(schemes[k]!, u, slots, reuses(units, schemes, k)));
   return {
     elements: perUnit.reduce((a, c) => a + c, 0),
     perUnit,

@@ -66,7 +66,7 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   };
   if (ftp) {
     for (let l = 0; l < ftp.end; l++) rows.push([...dims(l), "FTP", String(network.layers[l]!.stats.weights), ""]);
-    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${ftp.tiles.length} tiles`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
+    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${ftp.tiles.length} tiles on ${new Set(ftp.tiles.map((t) => t.workerId)).size} devices`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
   }
   for (const step of plan.steps) {
     if (step.scheme === "source" || step.scheme === "carry") {

@@ -165,7 +165,7 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
 
 /**
  * Modelled communication of the FTP stage, in elements, on the paper's convention
- * that one of the N devices already holds the data (so N−1 of N shares travel):
+ * that one of the N devices running tiles already holds the data (so N−1 of N shares travel):
  * scatter every tile's input region (overlapping halos counted once per tile),
  * gather layer end−1's output.
  */
@@ -176,8 +176,11 @@ export function ftpCost(network: Network, end: number, tiles: readonly Tile[], d
   return (scatter + gather) * share;
 }
 
-/** Tile t runs on device slot t mod N (DeepThings hands tiles out round robin). */
-export const tileSlot = (tile: Pick<Tile, "index">, devices: number): number => tile.index % devices;
+/**
+ * Tile t runs on device slot t mod S, S the number of slots that run tiles (DeepThings
+ * hands tiles out round robin): slots 0..S−1, so the source (slot 0) always has one.
+ */
+export const tileSlot = (tile: Pick<Tile, "index">, ftpSlots: number): number => tile.index % ftpSlots;
 
 export interface FtpDevice {
   readonly tiles: number[];
@@ -189,10 +192,10 @@ export interface FtpDevice {
   readonly mults: number;
 }
 
-/** What each device slot does in the FTP stage: its tiles, their traffic, memory and work. */
-export function ftpDevices(tiles: readonly Tile[], devices: number): FtpDevice[] {
+/** What each of `devices` slots does in the FTP stage (the first `ftpSlots` run tiles): its tiles, their traffic, memory and work. */
+export function ftpDevices(tiles: readonly Tile[], devices: number, ftpSlots = devices): FtpDevice[] {
   return Array.from({ length: devices }, (_, d) => {
-    const mine = tiles.filter((t) => tileSlot(t, devices) === d);
+    const mine = tiles.filter((t) => tileSlot(t, ftpSlots) === d);
     const sum = (f: (t: Tile) => number) => mine.reduce((a, t) => a + f(t), 0);
     return {
       tiles: mine.map((t) => t.index),

@@ -15,7 +15,7 @@
 import lpSolver, { type Model, type SolveResult, type SolverAPI } from "javascript-lp-solver";
 import { PlanError } from "../core/errors.js";
 import { chainCost, type ChainCost, layerCost, type Scheme } from "./costs.js";
-import { partWeights } from "./parts.js";
+import { partWeights, slotCount, type Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 
 // Node loads the package's ESM build, whose default export is the solver; its one .d.ts
@@ -41,7 +41,7 @@ export interface SchemeOptions {
 const schemeDefaults = { pinned: new Map<number, Scheme>(), objective: "comm" } satisfies Partial<SchemeOptions>;
 
 /** The LP model, exposed for tests and for anyone who wants to hand it to another solver. */
-export function buildSchemeModel(units: readonly Unit[], devices: number, options: Partial<SchemeOptions> = {}): Model {
+export function buildSchemeModel(units: readonly Unit[], devices: Slots, options: Partial<SchemeOptions> = {}): Model {
   const { pinned, limits, objective, base } = { ...schemeDefaults, ...options };
   const variables: Record<string, Coefficients> = {};
   const constraints: Model["constraints"] = {};
@@ -93,7 +93,7 @@ export function buildSchemeModel(units: readonly Unit[], devices: number, option
       }
     }
   });
-  for (let d = 0; d < devices; d++) {
+  for (let d = 0; d < slotCount(devices); d++) {
     if (!byComm) {
       // min z with Σ w·x − z ≤ −base_d: z is the fullest slot's weights beyond nothing.
       constraints[`mem_${d}`] = { max: -(base?.[d] ?? 0) / totalWeights };
@@ -104,7 +104,7 @@ export function buildSchemeModel(units: readonly Unit[], devices: number, option
     if (Number.isFinite(limit)) constraints[`mem_${d}`] = { max: (Math.floor(limit) + 0.5) / Math.max(1, limit) };
   }
   if (!byComm) {
-    variables.largest = { cost: 1, ...Object.fromEntries(Array.from({ length: devices }, (_, d) => [`mem_${d}`, -1])) };
+    variables.largest = { cost: 1, ...Object.fromEntries(Array.from({ length: slotCount(devices) }, (_, d) => [`mem_${d}`, -1])) };
   }
   for (const [layer, scheme] of pinned) {
     const k = units.findIndex((u) => u.layer === layer);
@@ -121,7 +121,7 @@ export interface SchemeChoice extends ChainCost {
   readonly schemes: readonly Scheme[];
 }
 
-function solve(units: readonly Unit[], devices: number, options: Partial<SchemeOptions>): Scheme[] | null {
+function solve(units: readonly Unit[], devices: Slots, options: Partial<SchemeOptions>): Scheme[] | null {
   const result = solver.Solve(buildSchemeModel(units, devices, options)) as SolveResult;
   if (!result.feasible) return null;
   const picked = (name: string) => Number(result[name] ?? 0) > 0.5;
@@ -139,7 +139,7 @@ const pinsText = (pinned: ReadonlyMap<number, Scheme>) => [...pinned].map(([l, s
  * returned cost is recomputed exactly from the chosen schemes. Pins that contradict
  * eqs. (12)–(13) are an error whatever the budget.
  */
-export function solveSchemes(units: readonly Unit[], devices: number, options: Partial<SchemeOptions> = {}): SchemeChoice | null {
+export function solveSchemes(units: readonly Unit[], devices: Slots, options: Partial<SchemeOptions> = {}): SchemeChoice | null {
   const pinned = options.pinned ?? schemeDefaults.pinned;
   if (units.length === 0 && pinned.size === 0) return { schemes: [], ...chainCost([], [], devices) };
   const schemes = solve(units, devices, { ...options, objective: "comm" });
@@ -150,7 +150,7 @@ export function solveSchemes(units: readonly Unit[], devices: number, options: P
 }
 
 /** The ILP's optimum (no budget): the schemes with least C. */
-export function optimalSchemes(units: readonly Unit[], devices: number, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned): SchemeChoice {
+export function optimalSchemes(units: readonly Unit[], devices: Slots, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned): SchemeChoice {
   return solveSchemes(units, devices, { pinned })!;
 }
 
@@ -159,20 +159,20 @@ export function optimalSchemes(units: readonly Unit[], devices: number, pinned: 
  * `base[d]` (what slot d holds anyway, e.g. the FTP stack) plus its partitioned share.
  * A budget below this cannot be met.
  */
-export function leastLargestWeights(units: readonly Unit[], devices: number, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned, base: readonly number[] = []): number {
+export function leastLargestWeights(units: readonly Unit[], devices: Slots, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned, base: readonly number[] = []): number {
   const schemes = units.length ? solve(units, devices, { pinned, base, objective: "largest-weights" }) : [];
   if (!schemes) throw new PlanError(`no valid scheme assignment for ${units.length} layers with ${pinsText(pinned)}`);
   return largestWeights(units, schemes, devices, base);
 }
 
 /** Weights on the fullest device slot for one assignment, `base` included. */
-export function largestWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: number, base: readonly number[] = []): number {
+export function largestWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: Slots, base: readonly number[] = []): number {
   return Math.max(...slotWeights(units, schemes, devices, base));
 }
 
 /** Weights each device slot holds for one assignment, `base` included. */
-export function slotWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: number, base: readonly number[] = []): number[] {
-  const held = Array.from({ length: devices }, (_, d) => base[d] ?? 0);
+export function slotWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: Slots, base: readonly number[] = []): number[] {
+  const held = Array.from({ length: slotCount(devices) }, (_, d) => base[d] ?? 0);
   units.forEach((u, k) => partWeights(u, schemes[k]!, devices).forEach((w, d) => (held[d]! += w)));
   return held;
 }

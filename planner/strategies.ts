@@ -9,6 +9,7 @@ import { loadNetwork, type Network } from "../dnn/network.js";
 import { chainCost, type Scheme } from "./costs.js";
 import { largestWeights, leastLargestWeights, slotWeights, solveSchemes, type SchemeChoice } from "./ilp.js";
 import { networkFingerprint, STRATEGIES } from "./schema.js";
+import type { Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 
 export { STRATEGIES };
@@ -72,7 +73,7 @@ export function fixedSchemes(strategy: Exclude<Strategy, "optimal">, units: read
 }
 
 /** The paper's baseline: LOP on every layer (Table 1's "LOP" column). */
-export function allLop(units: readonly Unit[], devices: number): SchemeChoice {
+export function allLop(units: readonly Unit[], devices: Slots): SchemeChoice {
   const schemes = fixedSchemes("lop", units);
   return { schemes, ...chainCost(units, schemes, devices) };
 }
@@ -85,7 +86,7 @@ export interface StrategyOptions {
 }
 
 /** The strategy's schemes and their cost, or null when they do not fit `limits`. */
-export function chooseSchemes(units: readonly Unit[], devices: number, { strategy, pinned, limits }: StrategyOptions): SchemeChoice | null {
+export function chooseSchemes(units: readonly Unit[], devices: Slots, { strategy, pinned, limits }: StrategyOptions): SchemeChoice | null {
   if (strategy === "optimal") return solveSchemes(units, devices, { pinned, limits });
   if (pinned.size > 0) throw new PlanError(`pinned schemes only apply to the optimal strategy, not to "${strategy}"`);
   const schemes = fixedSchemes(strategy, units);
@@ -94,7 +95,7 @@ export function chooseSchemes(units: readonly Unit[], devices: number, { strateg
 }
 
 /** The least weights the fullest device must hold under this strategy, `base` included. */
-export function leastNeededWeights(units: readonly Unit[], devices: number, { strategy, pinned }: StrategyOptions, base: readonly number[]): number {
+export function leastNeededWeights(units: readonly Unit[], devices: Slots, { strategy, pinned }: StrategyOptions, base: readonly number[]): number {
   if (strategy === "optimal") return leastLargestWeights(units, devices, pinned, base);
   return largestWeights(units, fixedSchemes(strategy, units), devices, base);
 }

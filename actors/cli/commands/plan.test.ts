@@ -34,7 +34,7 @@ describe("edgefuse plan", () => {
     // F_n of a layer: its largest part, here ceil(512 / 6) = 86 filters of 3×3×256
     expect(r.stdout).toMatch(new RegExp(`^12 +convolutional( +\\d+){3} +FUSE1 +${86 * 9 * 256} +\\d+\\.\\d\\d$`, "m"));
     expect(r.stdout).toMatch(/^26 +convolutional( +\d+){3} +LIP +\d+ +\d+\.\d\d$/m);
-    expect(r.stdout).toMatch(/^0–11 +FTP stage: 6 tiles +scatter\+gather +\d+\.\d\d$/m);
+    expect(r.stdout).toMatch(/^0–11 +FTP stage: 6 tiles on 6 devices +scatter\+gather +\d+\.\d\d$/m);
     expect(r.stdout).toMatch(/^total: F_n [\d.]+ M weights \([\d.]+ MB\) on the fullest worker, T [\d.]+ G multiplications on the critical path, memory [\d.]+ MB with feature maps$/m);
     expect(r.stdout).toMatch(/^modelled traffic C: [\d.]+ MB \([\d.]+ M elements\); LOP everywhere: [\d.]+ MB, so this plan saves [\d.]+ %$/m);
     expect(r.stdout.match(/^ {2}w\d +weights [\d.]+ M, shards [\d.]+ MB, features [\d.]+ MB, [\d.]+ G mult$/gm)).toHaveLength(6);
