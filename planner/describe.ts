@@ -8,6 +8,9 @@ import type { Variant } from "./compare.js";
 import type { Grid } from "./ftp.js";
 import type { Plan } from "./schema.js";
 
+/** "1 tile", "4 tiles". */
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 const MB = 1e6;
 const fixed = (n: number, digits: number) => n.toFixed(digits);
 const millions = (n: number) => fixed(n / 1e6, 2);
@@ -54,7 +57,7 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   const lines: string[] = [];
   const ftp = plan.ftp;
   const n = plan.devices.length;
-  lines.push(`plan ${plan.id}: ${plan.model.name} on ${n} worker${n === 1 ? "" : "s"} (${plan.devices.map((d) => d.workerId).join(", ")})`);
+  lines.push(`plan ${plan.id}: ${plan.model.name} on ${count(n, "worker")} (${plan.devices.map((d) => d.workerId).join(", ")})`);
   if (plan.inputs) lines.push(`scheme: ${SCHEME_TEXT[plan.inputs.strategy]}`);
   lines.push(ftpChoiceText(plan));
   lines.push("");
@@ -66,7 +69,7 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   };
   if (ftp) {
     for (let l = 0; l < ftp.end; l++) rows.push([...dims(l), "FTP", String(network.layers[l]!.stats.weights), ""]);
-    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${ftp.tiles.length} tiles on ${new Set(ftp.tiles.map((t) => t.workerId)).size} devices`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
+    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${count(ftp.tiles.length, "tile")} on ${count(new Set(ftp.tiles.map((t) => t.workerId)).size, "device")}`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
   }
   for (const step of plan.steps) {
     if (step.scheme === "source" || step.scheme === "carry") {
