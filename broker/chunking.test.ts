@@ -60,6 +60,36 @@ describe("chunking", () => {
     expect([errors, reassembler.pendingMessages, reassembler.pendingBytes]).toEqual([[], 0, 0]);
   });
 
+  it("reassembles into the pieces `place` gives, across their boundaries and out of order", () => {
+    const pieces = [new Uint8Array(128), new Uint8Array(3_000), new Uint8Array(0), new Uint8Array(6_872)];
+    const asked: [string, number][] = [];
+    const { reassembler, errors } = setup({ place: (t, bytes) => (asked.push([t, bytes]), pieces) });
+    const chunks = splitIntoChunks(message, { chunkBytes: 1_000 });
+    const done = [9, 3, 0, 7, 1, 8, 2, 6, 4, 5].flatMap((i) => reassembler.push(at(i), chunks[i]!) ?? []);
+    expect(asked).toEqual([[topic, 10_000]]);
+    expect(done).toHaveLength(1);
+    expect(done[0]!.placement).toBe(pieces);
+    expect(done[0]!.payload.equals(message.subarray(0, 128))).toBe(true); // the first piece
+    expect(Buffer.concat(pieces).equals(message)).toBe(true);
+    expect([errors, reassembler.pendingMessages, reassembler.pendingBytes]).toEqual([[], 0, 0]);
+  });
+
+  it("checks the CRC of a placed message, and reassembles as usual when there is no fitting placement", () => {
+    const { reassembler, errors } = setup({ place: (_t, bytes) => [new Uint8Array(bytes / 2), new Uint8Array(bytes / 2)] });
+    const chunks = splitIntoChunks(message, { chunkBytes: 4_000, messageId: 4 });
+    chunks[2]![CHUNK_HEADER_BYTES + 5]! ^= 0xff;
+    expect(feed(reassembler, chunks, [0, 1, 2])).toEqual([]);
+    expect(errors[0]!.message).toMatch(/message 0x00000004: CRC-32 0x[0-9a-f]{8} ≠ 0x[0-9a-f]{8} in its chunks/);
+
+    for (const place of [() => [new Uint8Array(100)], () => undefined, (): never => { throw new RangeError("no room"); }]) {
+      const other = setup({ place });
+      const done = splitIntoChunks(message, { chunkBytes: 4_000 }).flatMap((c, i) => other.reassembler.push(at(i), c) ?? []);
+      expect(done[0]!.placement).toBeUndefined();
+      expect(done[0]!.payload.equals(message)).toBe(true);
+      expect(other.errors).toEqual([]);
+    }
+  });
+
   it("derives the message id from the content when asked (retained messages)", () => {
     const [a] = splitIntoChunks(message, { chunkBytes: 4_000, messageId: "crc32" });
     const [b] = splitIntoChunks([message.subarray(0, 10), message.subarray(10)], { chunkBytes: 4_000, messageId: "crc32" });

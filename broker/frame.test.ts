@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
-import { FRAME_HEADER_BYTES, decodeFrame, encodeFrame, encodeFrameHeader, frameParts, type FrameMeta } from "./frame.js";
+import { FRAME_HEADER_BYTES, decodeFrame, decodeFrameHeader, encodeFrame, encodeFrameHeader, frameParts, type FrameMeta } from "./frame.js";
 
 const meta: FrameMeta = { jobId: "req-7:job", layer: 13, part: 4, shape: [3, 5, 7] };
 const data = Float32Array.from({ length: 105 }, (_, i) => i * 0.5 - 20);
@@ -48,6 +48,13 @@ describe("tensor frames", () => {
       const d = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1.5);
       expect(decodeFrame(encodeFrame(m, d))).toEqual({ ...m, dtype: "float32", data: d, computeMs: 0 });
     }
+  });
+
+  it("decodes a header alone, for data that went elsewhere (a placed message)", () => {
+    const header = encodeFrameHeader({ ...meta, computeMs: 1.5 });
+    expect(decodeFrameHeader(header, 105 * 4, "t")).toEqual({ ...meta, dtype: "float32", computeMs: 1.5 });
+    expect(() => decodeFrameHeader(header, 104 * 4, "t")).toThrow(/^t: header says 420 payload bytes, frame carries 416$/);
+    expect(() => decodeFrameHeader(header.subarray(0, 64), 105 * 4, "t")).toThrow(/truncated frame: 64 bytes/);
   });
 
   it.each<[string, Buffer, RegExp]>([

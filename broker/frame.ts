@@ -126,13 +126,32 @@ export function encodeFrame(meta: FrameMeta, data: Float32Array): Buffer {
  * aligned, otherwise a copy.
  */
 export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
+  if (bytes.byteLength < FRAME_HEADER_BYTES) {
+    throw new WireError(where, `truncated frame: ${bytes.byteLength} bytes, the header alone is ${FRAME_HEADER_BYTES}`);
+  }
+  const dataBytes = bytes.byteLength - FRAME_HEADER_BYTES;
+  const meta = decodeFrameHeader(bytes.subarray(0, FRAME_HEADER_BYTES), dataBytes, where);
+  const dataOffset = bytes.byteOffset + FRAME_HEADER_BYTES;
+  const data =
+    dataOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, dataOffset, dataBytes / 4)
+      : new Float32Array(new Uint8Array(bytes.buffer, dataOffset, dataBytes).slice().buffer);
+  return { ...meta, data };
+}
+
+/**
+ * Reads and fully validates a frame's 128-byte header for `dataBytes` of data that
+ * follow it (or that went elsewhere: a message reassembled into place, see
+ * chunking.ts Placement).
+ */
+export function decodeFrameHeader(header: Uint8Array, dataBytes: number, where = "frame"): Omit<Frame, "data"> {
   const fail = (problem: string): never => {
     throw new WireError(where, problem);
   };
-  if (bytes.byteLength < FRAME_HEADER_BYTES) {
-    fail(`truncated frame: ${bytes.byteLength} bytes, the header alone is ${FRAME_HEADER_BYTES}`);
+  if (header.byteLength !== FRAME_HEADER_BYTES) {
+    fail(`truncated frame: ${header.byteLength} bytes, the header alone is ${FRAME_HEADER_BYTES}`);
   }
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   const magic = buf.toString("latin1", 0, 4);
   if (magic !== FRAME_MAGIC) fail(`bad magic ${JSON.stringify(magic)}, expected ${JSON.stringify(FRAME_MAGIC)}`);
   const version = buf.readUInt16LE(4);
@@ -151,7 +170,6 @@ export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
   const jobId = buf.toString("latin1", 64, 64 + jobIdBytes);
   if (!ID_PATTERN.test(jobId)) fail(`invalid jobId ${JSON.stringify(jobId)}`);
 
-  const dataBytes = buf.byteLength - FRAME_HEADER_BYTES;
   if (payloadBytes !== BigInt(dataBytes)) {
     fail(`header says ${payloadBytes} payload bytes, frame carries ${dataBytes}`);
   }
@@ -159,11 +177,6 @@ export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
   if (shapeBytes !== dataBytes) {
     fail(`shape [${shape.join(", ")}] × ${dtype} = ${shapeBytes} bytes, payload is ${dataBytes}`);
   }
-  const dataOffset = buf.byteOffset + FRAME_HEADER_BYTES;
-  const data =
-    dataOffset % 4 === 0
-      ? new Float32Array(buf.buffer, dataOffset, dataBytes / 4)
-      : new Float32Array(new Uint8Array(buf.buffer, dataOffset, dataBytes).slice().buffer);
   const computeMs = buf.readUInt32LE(60) / 1000;
-  return { jobId, layer, part, shape, dtype, data, computeMs };
+  return { jobId, layer, part, shape, dtype, computeMs };
 }

@@ -41,6 +41,27 @@ interface Compiled {
  */
 export const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
 
+/**
+ * Returns a counter of received bytes that runs a scavenge (V8's young-generation
+ * collection, a fraction of a millisecond) after every `bytes` of them. mqtt.js hands
+ * each packet over in a buffer of its own, copied out of the socket's 64 KB reads, and
+ * both are garbage as soon as the chunk is reassembled; V8 collects for such external
+ * memory only much later, so a worker receiving YOLOv2's 10 MB layer-2 slice (N = 6)
+ * held up to 30 MB of dead packet and socket buffers besides it, and that was the
+ * worker's peak. Those buffers die young, so the cheap young-generation collection
+ * frees them (peaks 5 MB lower); what survives is left to collectGarbage.
+ */
+export function scavengeEvery(bytes: number): (received: number) => void {
+  const gc = (globalThis as { gc?: (options: { type: "minor" }) => void }).gc;
+  let since = 0;
+  return (received) => {
+    since += received;
+    if (since < bytes || !gc) return;
+    since = 0;
+    gc({ type: "minor" });
+  };
+}
+
 /** The weights a task's ops hold (from the layers' sizes, before any shard arrives). */
 export function taskWeights(network: Network, task: Task): number {
   return task.ops.reduce((sum, spec) => {
@@ -197,13 +218,32 @@ export class TaskExecutor {
     }
   }
 
-  /** Runs a task on what arrived for it (`received` has the task's `receives` shape). */
-  async run(task: Task, jobId: string, received: Float32Array): Promise<TaskRun> {
-    if (received.length !== shapeSize(task.receives)) {
-      throw new ShapeError(`task ${task.id} of job ${jobId}: expected ${shapeText(task.receives)} = ${shapeSize(task.receives)} floats, got ${received.length}`);
+  /**
+   * For a task that reuses a kept slice: a fresh input and the byte ranges of it the
+   * received channels fill (those before and after the slice's [c0, c1)), so that the
+   * message can be reassembled straight into them (chunking.ts Placement) and run with
+   * `placed`. Undefined for any other task, which runs on the received tensor itself.
+   */
+  placeInput(task: Task): { input: Float32Array; pieces: Uint8Array[] } | undefined {
+    const held = task.held;
+    if (!held) return undefined;
+    const input = new Float32Array(shapeSize(task.input));
+    const hw = task.input.h * task.input.w;
+    const bytes = new Uint8Array(input.buffer);
+    return { input, pieces: [bytes.subarray(0, 4 * held.c0 * hw), bytes.subarray(4 * held.c1 * hw)] };
+  }
+
+  /**
+   * Runs a task on what arrived for it: `received` has the task's `receives` shape, or,
+   * `placed`, it is the input from placeInput with the received channels filled in.
+   */
+  async run(task: Task, jobId: string, received: Float32Array, placed = false): Promise<TaskRun> {
+    const expected = placed ? task.input : task.receives;
+    if (received.length !== shapeSize(expected)) {
+      throw new ShapeError(`task ${task.id} of job ${jobId}: expected ${shapeText(expected)} = ${shapeSize(expected)} floats, got ${received.length}`);
     }
     const stage = await this.prepare(task);
-    const input = task.held ? this.withKept(task, jobId, received) : received;
+    const input = !task.held ? received : placed ? this.putKeptBack(task, jobId, received) : this.withKept(task, jobId, received);
     // The chunks this input arrived in, earlier inputs and outputs already sent are
     // garbage by now: collect them before the run adds its own working memory.
     this.collectIfLarge();
@@ -217,6 +257,16 @@ export class TaskExecutor {
   /** Reuse: the received channels with this device's kept slice put back at [c0, c1). */
   private withKept(task: Task, jobId: string, received: Float32Array): Float32Array {
     const held = task.held!;
+    const hw = task.input.h * task.input.w;
+    const input = new Float32Array(shapeSize(task.input));
+    input.set(received.subarray(0, held.c0 * hw), 0);
+    input.set(received.subarray(held.c0 * hw), held.c1 * hw);
+    return this.putKeptBack(task, jobId, input);
+  }
+
+  /** Reuse: copies this device's kept slice into channels [c0, c1) of `input`, which holds the received ones around them. */
+  private putKeptBack(task: Task, jobId: string, input: Float32Array): Float32Array {
+    const held = task.held!;
     const key = `${jobId}/${held.task}`;
     const kept = this.kept.get(key);
     if (!kept) throw new ShapeError(`task ${task.id} of job ${jobId}: the slice kept from task ${held.task} is gone (restart or expiry)`);
@@ -224,10 +274,7 @@ export class TaskExecutor {
     this.kept.delete(key);
     const hw = task.input.h * task.input.w;
     if (kept.data.length !== (held.c1 - held.c0) * hw) throw new ShapeError(`task ${task.id}: kept slice has ${kept.data.length} floats, expected ${(held.c1 - held.c0) * hw}`);
-    const input = new Float32Array(shapeSize(task.input));
-    input.set(received.subarray(0, held.c0 * hw), 0);
     input.set(kept.data, held.c0 * hw);
-    input.set(received.subarray(held.c0 * hw), held.c1 * hw);
     return input;
   }
 

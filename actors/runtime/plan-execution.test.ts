@@ -41,15 +41,8 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
     return reference;
   };
 
-  it.each([
-    [1, "optimal", 0],
-    [2, "optimal", 0],
-    [3, "lop", 0],
-    [3, "optimal", "auto"],
-    [6, "optimal", 0],
-    [6, "lop", "auto"],
-    [6, "optimal", "auto"],
-  ] as const)("N = %i, %s, FTP layers %s", async (n, strategy, ftpEnd) => {
+  /** `placed`: a task that reuses a kept slice gets its input as a worker reassembles it, straight into placeInput's pieces. */
+  const execute = async (n: number, strategy: "optimal" | "lop", ftpEnd: 0 | "auto", placed: boolean) => {
     const devices = Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
     const draft = makePlan(network, { devices, strategy, ftpEnd });
     const shards = new Map<string, Buffer>();
@@ -63,12 +56,42 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
       await releaseSource(prepared);
       for (const e of executors.values()) await e.release();
     });
-    const dispatcher = localDispatcher((task, jobId, payload) => executors.get(task.workerId)!.run(task, jobId, payload));
+    const dispatcher = localDispatcher((task, jobId, payload) => {
+      const executor = executors.get(task.workerId)!;
+      const into = placed ? executor.placeInput(task) : undefined;
+      if (!into) return executor.run(task, jobId, payload);
+      let at = 0;
+      const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+      for (const piece of into.pieces) piece.set(bytes.subarray(at, (at += piece.byteLength)));
+      expect(at).toBe(bytes.byteLength);
+      return executor.run(task, jobId, into.input, true);
+    });
     const { output, trace } = await runSchedule(prepared, dispatcher, "job1", input);
     const d = diff(output, await single());
     expect(d.relative, `max |a−b| ${d.maxAbs}`).toBeLessThanOrEqual(1e-4);
     // The trace accounts for every layer exactly once.
     const covered = trace.flatMap((t) => Array.from({ length: t.layers[1] - t.layers[0] + 1 }, (_, i) => t.layers[0] + i));
     expect(covered).toEqual(network.layers.map((l) => l.index));
+    return schedule;
+  };
+
+  it.each([
+    [1, "optimal", 0],
+    [2, "optimal", 0],
+    [3, "lop", 0],
+    [3, "optimal", "auto"],
+    [6, "optimal", 0],
+    [6, "lop", "auto"],
+    [6, "optimal", "auto"],
+  ] as const)("N = %i, %s, FTP layers %s", async (n, strategy, ftpEnd) => {
+    await execute(n, strategy, ftpEnd, false);
+  });
+
+  it.each([
+    [3, "optimal", 0],
+    [6, "optimal", 0],
+  ] as const)("N = %i, %s, FTP layers %s, reused inputs reassembled in place", async (n, strategy, ftpEnd) => {
+    const schedule = await execute(n, strategy, ftpEnd, true);
+    expect(schedule.tasks.some((t) => t.held), "a task that reuses a kept slice").toBe(true);
   });
 });
