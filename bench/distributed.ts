@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { CACHE_DIR, modelCfg, sampleImage } from "../core/paths.js";
-import { loadNetwork } from "../dnn/network.js";
+import { loadNetwork, type Network } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
 import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
@@ -21,7 +21,9 @@ type Planning = Partial<Omit<PlanOptions, "devices">>;
 const VARIANTS: [string, Planning][] = [
   ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
   ["ILP optimum", { strategy: "optimal", ftpEnd: 0 }],
-  ["FTP + optimum", { strategy: "optimal", ftpEnd: "auto-comm" as never }],
+  // The paper's FTP stage; the planner puts its tiles on as many devices as keep the weights balanced.
+  ["FTP 0–11 + optimum", { strategy: "optimal", ftpEnd: 12 }],
+  ["least-C FTP + optimum", { strategy: "optimal", ftpEnd: "auto-comm" }],
 ];
 
 /** Peak and current resident memory of a process, from /proc (Linux). */
@@ -54,10 +56,22 @@ export async function benchDistributed(options: { requests: number; devices: rea
   const rows: Row[] = [];
   for (const devices of options.devices) {
     console.log(`distributed: YOLOv2 608 on ${devices} device(s)`);
-    const system = await startLocalSystem({ network, weightsPath, devices, port: 0, workers: "process", planning: VARIANTS[0]![1], log: () => undefined, jobTimeoutMs: 120_000 });
-    const topics = topicsFor(system.deployment);
-    const client = await connectBroker(system.brokerUrl, { clientId: "bench" });
-    const presences = new Map<string, Presence>();
+    for (const [variant, planning] of VARIANTS) {
+      if (devices === 1 && variant !== "all-LOP") continue; // one device: one plan
+      // A fresh system per plan: a worker's peak RSS is then that plan's, from shard loading on.
+      rows.push(await benchVariant({ network, weightsPath, image, devices, variant, planning, requests: options.requests }));
+    }
+  }
+  report(rows, network.totalParams * 4 / 1e6);
+}
+
+async function benchVariant(o: { network: Network; weightsPath: string; image: Buffer; devices: number; variant: string; planning: Planning; requests: number }): Promise<Row> {
+  const { devices, variant } = o;
+  const system = await startLocalSystem({ network: o.network, weightsPath: o.weightsPath, devices, port: 0, workers: "process", planning: o.planning, log: () => undefined, jobTimeoutMs: 120_000 });
+  const topics = topicsFor(system.deployment);
+  const client = await connectBroker(system.brokerUrl, { clientId: "bench" });
+  const presences = new Map<string, Presence>();
+  try {
     await subscribeChunked(client, topics.filters.workers, {
       onMessage: (t, p) => {
         const parsed = topics.parse(t);
@@ -69,44 +83,38 @@ export async function benchDistributed(options: { requests: number; devices: rea
     const answers: ((topic: string) => void)[] = [];
     await subscribeChunked(client, topics.filters.results(), { onMessage: (t) => answers.shift()?.(t), onError: () => undefined });
     await subscribeChunked(client, topics.filters.errors(), { onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)), onError: () => undefined });
-    try {
-      for (const [variant, planning] of VARIANTS) {
-        if (devices === 1 && variant !== "all-LOP") continue; // one device: one plan
-        await system.replan(planning);
-        const plan = system.planner.current()!;
-        const ms: number[] = [];
-        let traffic = { modelledBytes: 0, measuredBytes: 0 };
-        let link = 0;
-        for (let i = 0; i <= options.requests; i++) {
-          const before = system.broker!.bytes();
-          const started = performance.now();
-          const done = new Promise<string>((r) => answers.push(r));
-          await publishChunked(client, topics.infer(`b${devices}-${i}-${plan.id}`), image);
-          const topic = await done;
-          if (!topic.includes("/results/")) throw new Error(`request failed: ${topic}`);
-          const elapsed = performance.now() - started;
-          if (i === 0) continue; // warm-up
-          ms.push(elapsed);
-          const after = system.broker!.bytes();
-          const ids = system.workers.map((w) => `worker-${w.id}`);
-          traffic = compareTraffic(plan, before, after, ids);
-          link = ids.reduce((a, id) => a + (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0), 0);
-          process.stdout.write(`\r  ${variant}: request ${i}/${options.requests}: ${elapsed.toFixed(0)} ms   `);
-        }
-        process.stdout.write("\n");
-        rows.push({
-          devices, variant, medianMs: median(ms),
-          modelledMB: traffic.modelledBytes / 1e6, measuredMB: traffic.measuredBytes / 1e6, linkMB: link / 1e6,
-          weightsPerWorkerMB: system.workers.map((w) => (presences.get(w.id)?.weightBytes ?? 0) / 1e6),
-          peakRssPerWorkerMB: system.workers.map((w) => memoryOf(w.pid)?.peakMB ?? NaN),
-        });
-      }
-    } finally {
-      await client.endAsync();
-      await system.stop();
+    await system.source.ready(300_000);
+    const plan = system.planner.current()!;
+    const ms: number[] = [];
+    let traffic = { modelledBytes: 0, measuredBytes: 0 };
+    let link = 0;
+    for (let i = 0; i <= o.requests; i++) {
+      const before = system.broker!.bytes();
+      const started = performance.now();
+      const done = new Promise<string>((r) => answers.push(r));
+      await publishChunked(client, topics.infer(`b${devices}-${i}-${plan.id}`), o.image);
+      const topic = await done;
+      if (!topic.includes("/results/")) throw new Error(`request failed: ${topic}`);
+      const elapsed = performance.now() - started;
+      if (i === 0) continue; // warm-up
+      ms.push(elapsed);
+      const after = system.broker!.bytes();
+      const ids = system.workers.map((w) => `worker-${w.id}`);
+      traffic = compareTraffic(plan, before, after, ids);
+      link = ids.reduce((a, id) => a + (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0), 0);
+      process.stdout.write(`\r  ${variant}: request ${i}/${o.requests}: ${elapsed.toFixed(0)} ms   `);
     }
+    process.stdout.write("\n");
+    return {
+      devices, variant, medianMs: median(ms),
+      modelledMB: traffic.modelledBytes / 1e6, measuredMB: traffic.measuredBytes / 1e6, linkMB: link / 1e6,
+      weightsPerWorkerMB: system.workers.map((w) => (presences.get(w.id)?.weightBytes ?? 0) / 1e6),
+      peakRssPerWorkerMB: system.workers.map((w) => memoryOf(w.pid)?.peakMB ?? NaN),
+    };
+  } finally {
+    await client.endAsync();
+    await system.stop();
   }
-  report(rows, network.totalParams * 4 / 1e6);
 }
 
 function report(rows: Row[], totalWeightsMB: number): void {
@@ -128,7 +136,7 @@ function report(rows: Row[], totalWeightsMB: number): void {
   writeSection(
     "distributed",
     `## Distributed: YOLOv2 608 over MQTT on loopback\n\n${new Date().toISOString().slice(0, 10)} · ${machine()}\n\n` +
-      "`edgefuse up` layout: embedded broker, planner and source (one of the N devices) in one process, N−1 worker processes, one onnxruntime thread each, synthetic weights, `dog.jpg`; median of the timed requests after one warm-up. " +
+      "`edgefuse up` layout: embedded broker, planner and source (one of the N devices) in one process, N−1 worker processes, one onnxruntime thread each, synthetic weights, `dog.jpg`; a fresh system per plan (so a worker's peak RSS is that plan's, shard loading included); median of the timed requests after one warm-up. " +
       "Measured bytes are the broker's per-client payload counters on the workers' connections for the partitioned layers' job topics (frame and chunk headers included); all worker-link bytes are socket bytes for the whole request (FTP stage, MQTT overhead). " +
       "Targets: resident weights ≤ total/N + 5 %; peak RSS ≤ 2 × weight share + 120 MB; N = 6 no slower than 2 × N = 1 (2 cores here).\n\n" +
       table + "\n",
