@@ -46,6 +46,11 @@ export interface RunRecord {
   readonly criticalComputeMs: number;
   /** bytesBusiestLink at the busiest link's measured rate, plus criticalComputeMs. */
   readonly lowerBoundMs: number;
+  /** The source's time before the first stage (decoding, letterboxing) and after the last (region, detections), when it reports them. */
+  readonly preprocessMs?: number;
+  readonly postprocessMs?: number;
+  /** Per stage of the trace: its layers, scheme, wall time at the source and the slowest device's compute: where a run's time beyond the bound goes. */
+  readonly stages: readonly { readonly layers: readonly [number, number]; readonly scheme: string; readonly wallMs: number; readonly computeMs: number }[];
   /** Weight shards per device in the plan (source first as the plan lists them). */
   readonly weightsPerDeviceBytes: readonly number[];
   /** What the workers announced holding. */
@@ -61,8 +66,13 @@ export function linkMbit(rates: readonly LinkRate[], device: number, setMbit: nu
   return mine.length ? Math.min(...mine) : 0.956 * setMbit;
 }
 
+/** The trace's stages with the slowest device's compute each. */
+export function stagesOf(reply: InferReply): RunRecord["stages"] {
+  return (reply.result.trace ?? []).map((t) => ({ layers: t.layers, scheme: t.scheme, wallMs: t.wallMs, computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)) }));
+}
+
 export function criticalComputeMs(reply: InferReply): number {
-  return (reply.result.trace ?? []).reduce((sum, stage) => sum + Math.max(0, ...stage.devices.map((d) => d.computeMs)), 0);
+  return stagesOf(reply).reduce((sum, stage) => sum + stage.computeMs, 0);
 }
 
 /** Make one record from a plan and one timed request. */
@@ -95,6 +105,9 @@ export function recordOf(o: { scheme: LabScheme; plan: PlanReply; reply: InferRe
     planCostBytes: plan.costBytes,
     criticalComputeMs: compute,
     lowerBoundMs: transferMs + compute,
+    preprocessMs: reply.result.timings.preprocessMs,
+    postprocessMs: reply.result.timings.postprocessMs,
+    stages: stagesOf(reply),
     weightsPerDeviceBytes: plan.shardBytes,
     presenceWeightBytes: plan.presenceWeightBytes,
     measuredLinkMbit: [...byDevice].map(([k, r]) => ({ link: `w${k + 1}`, ...r })),

@@ -49,7 +49,7 @@ export interface InferReply {
   readonly op: "infer";
   /** Request published → result received, at the hub. */
   readonly latencyMs: number;
-  readonly result: { detections: unknown[]; timings: { totalMs: number }; trace?: StageTrace[] };
+  readonly result: { detections: unknown[]; timings: { totalMs: number; preprocessMs?: number; postprocessMs?: number }; trace?: StageTrace[] };
   /** Socket bytes in + out of each worker's connection during the request (its link). */
   readonly linkBytes: Readonly<Record<string, number>>;
   readonly modelledBytes: number;
