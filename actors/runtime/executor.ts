@@ -256,11 +256,10 @@ export class TaskExecutor {
 
   /** Reuse: the received channels with this device's kept slice put back at [c0, c1). */
   private withKept(task: Task, jobId: string, received: Float32Array): Float32Array {
-    const held = task.held!;
-    const hw = task.input.h * task.input.w;
-    const input = new Float32Array(shapeSize(task.input));
-    input.set(received.subarray(0, held.c0 * hw), 0);
-    input.set(received.subarray(held.c0 * hw), held.c1 * hw);
+    const { input, pieces } = this.placeInput(task)!;
+    const bytes = new Uint8Array(received.buffer, received.byteOffset, received.byteLength);
+    let at = 0;
+    for (const piece of pieces) piece.set(bytes.subarray(at, (at += piece.byteLength)));
     return this.putKeptBack(task, jobId, input);
   }
 
