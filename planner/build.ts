@@ -86,13 +86,14 @@ export const FTP_WEIGHTS_SLACK = 0.05;
  */
 function spreadAsBalanceAllows(candidates: readonly Candidate[], fairShare: number): Candidate[] {
   const fits = (c: Candidate) => Math.max(...c.params) <= (1 + FTP_WEIGHTS_SLACK) * fairShare;
-  const slotsFor = new Map<number, number>();
+  // Per boundary: the most tile devices among the candidates that fit, and among all.
+  const fitting = new Map<number, number>();
+  const any = new Map<number, number>();
   for (const c of candidates) {
-    const best = slotsFor.get(c.ftpEnd) ?? 0;
-    if (fits(c) && c.ftpSlots > best) slotsFor.set(c.ftpEnd, c.ftpSlots);
+    any.set(c.ftpEnd, Math.max(any.get(c.ftpEnd) ?? 0, c.ftpSlots));
+    if (fits(c)) fitting.set(c.ftpEnd, Math.max(fitting.get(c.ftpEnd) ?? 0, c.ftpSlots));
   }
-  const most = (b: number) => Math.max(...candidates.filter((c) => c.ftpEnd === b).map((c) => c.ftpSlots));
-  return candidates.filter((c) => c.ftpSlots === (slotsFor.get(c.ftpEnd) || most(c.ftpEnd)));
+  return candidates.filter((c) => c.ftpSlots === (fitting.get(c.ftpEnd) || any.get(c.ftpEnd)));
 }
 
 /** The best candidate the options allow, or the error that explains why there is none. */

@@ -3,7 +3,7 @@
  * Bytes are 4× these for float32.
  */
 import { PlanError } from "../core/errors.js";
-import { fractionsFor, slotCount, type Slots } from "./parts.js";
+import { fractionsFor, slotCount, type Slots, splitsInput } from "./parts.js";
 import type { Unit } from "./units.js";
 
 export const SCHEMES = ["lop", "lip", "fuse1", "fuse2"] as const;
@@ -39,7 +39,7 @@ export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs" | "ch
  * With f₀ = 1/N these are the paper's formulas above, term for term.
  */
 export function layerCost(scheme: Scheme, unit: CostTerms, slots: Slots, reuse: boolean): number {
-  const fractions = fractionsFor(scheme === "lip" || scheme === "fuse2" ? unit.channelsIn : unit.channelsOut, slots);
+  const fractions = fractionsFor(splitsInput(scheme) ? unit.channelsIn : unit.channelsOut, slots);
   const N = fractions.filter((f) => f > 0).length;
   const away = 1 - fractions[0]!; // the share that is not the source's
   const M = unit.inputs;
