@@ -41,6 +41,9 @@ export class MqttDispatcher implements Dispatcher {
     }
     const key = `${jobId}/${task.layer}/${task.part}`;
     const arrived = new Promise<{ data: Float32Array; computeMs: number; bytes: number }>((resolve, reject) => this.waiters.set(key, { task, resolve, reject }));
+    // The job can fail while its input is still being published (a device leaves mid-send):
+    // mark the rejection handled now; the await below still throws it.
+    arrived.catch(() => undefined);
     const r = task.receives;
     await publishChunked(this.client, this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), {
       maxPacketBytes: this.maxPacketBytes,

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { connectBroker } from "../../broker/client.js";
+import { topicsFor } from "../../broker/topics.js";
+import { EdgefuseError } from "../../core/errors.js";
+import { startEmbedded, useTeardown } from "../../test/brokers.js";
+import type { TaskExecutor } from "../runtime/executor.js";
+import type { Task } from "../runtime/schedule.js";
+import { MqttDispatcher } from "./dispatch.js";
+
+const shape = { c: 16, h: 64, w: 64 };
+const remoteTask: Task = { id: "3/1", layer: 3, part: 1, workerId: "worker-1", send: { kind: "all" }, receives: shape, input: shape, ops: [], output: shape, keep: false };
+
+describe("MqttDispatcher", () => {
+  const teardown = useTeardown();
+
+  it("fails a job whose input is still being published, with no unhandled rejection", async () => {
+    const { url } = teardown.broker(await startEmbedded());
+    const client = teardown.client(await connectBroker(url, { clientId: "source", reconnectPeriodMs: 0 }));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    teardown.add(() => void process.off("unhandledRejection", onUnhandled));
+    const noExecutor = (): TaskExecutor => {
+      throw new Error("the remote task must not run here");
+    };
+    const dispatcher = new MqttDispatcher(client, topicsFor("lab"), "source", noExecutor, 64 * 1024);
+    // 256 KiB in 64 KiB packets: the publish is still under way when the job fails.
+    const running = dispatcher.run(remoteTask, "j1", new Float32Array(shape.c * shape.h * shape.w));
+    const left = new EdgefuseError("device-left", "device worker-1 left while job j1 was running");
+    dispatcher.fail("j1", left);
+    await expect(running).rejects.toBe(left);
+    // Node reports an unhandled rejection after the microtask queue drains; give it that turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    expect(dispatcher.waitingOn("j1")).toEqual([]);
+    // A task the failed job would start later is refused at once.
+    await expect(dispatcher.run(remoteTask, "j1", new Float32Array(1))).rejects.toBe(left);
+  });
+});
