@@ -60,6 +60,8 @@ describe("malformed messages on every subscribed topic", () => {
   let system: LocalSystem;
   let client: MqttClient;
   let hold: ReturnType<typeof holdableRuntime>;
+  /** worker-held's own connection: the test sees what reached that worker. */
+  let heldClient: MqttClient;
   let heldWorker: WorkerActor;
   let plan: Plan;
   let schedule: Schedule;
@@ -78,7 +80,7 @@ describe("malformed messages on every subscribed topic", () => {
 
     const broker = teardown.broker(await startEmbedded());
     hold = holdableRuntime(onnxRuntime());
-    const heldClient = teardown.client(await connectBroker(broker.url, { clientId: HELD, will: presenceWill(topics, HELD), reconnectPeriodMs: 0 }));
+    heldClient = teardown.client(await connectBroker(broker.url, { clientId: HELD, will: presenceWill(topics, HELD), reconnectPeriodMs: 0 }));
     heldWorker = await startWorker({ client: heldClient, deployment: DEPLOYMENT, workerId: HELD, runtime: hold.runtime, gmacPerSec: 50, memoryBudgetBytes: 1e9, log: logs.push });
     teardown.add(() => heldWorker.stop());
     system = await startLocalSystem({
@@ -451,9 +453,20 @@ describe("malformed messages on every subscribed topic", () => {
       step.parts.find((p) => p.part === task.part)!.workerId = "source";
       const jobId = nextId("job");
       const topic = topics.partIn(jobId, task.layer, task.part);
+      // The broker has the input once publish resolves, the worker only a moment later:
+      // release the held run only when the input is queued behind the plan.
+      const reached = new Promise<void>((resolve) => {
+        const seen = (t: string) => {
+          if (t !== topic) return;
+          heldClient.off("message", seen);
+          resolve();
+        };
+        heldClient.on("message", seen);
+      });
       try {
         await publish(topics.plan(), JSON.stringify(moved), true);
         await publish(topic, validFrame(jobId, task));
+        await reached;
       } finally {
         held.release();
       }

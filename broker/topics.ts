@@ -18,10 +18,23 @@
  * A message too big for one packet travels as chunks on `<topic>/c/<i>` (chunking.ts).
  * A chunk gets a topic of its own so that each retained chunk survives on the broker
  * (a retained message is one per topic) and a late subscriber can rebuild the whole.
+ *
+ * Everything is published at QoS 1 except the job tensors (JOB_TENSOR_QOS).
  */
 import { WireError } from "../core/errors.js";
 
 export const TOPIC_ROOT = "edgefuse/v1";
+
+/**
+ * QoS 0 for `job/…` tensors. They are worth something only to the running job, which
+ * fails as a whole when a device disconnects (its presence is cleared) or its deadline
+ * passes, so QoS 1's redelivery after a reconnect could never save one; its price is
+ * real: mqtt.js keeps a copy of every QoS 1 payload until it is acknowledged (about
+ * 100 MB copied per YOLOv2 request at the source with 6 devices), plus an ack per chunk
+ * each way. A chunk that never arrives still ends the job with a clear error (the
+ * reassembler's stall timeout, the job deadline), never a wrong result (CRC-32).
+ */
+export const JOB_TENSOR_QOS = 0;
 
 /** The level that marks a chunk topic: `<topic>/c/<index>`. */
 export const CHUNK_LEVEL = "c";

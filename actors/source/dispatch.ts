@@ -8,7 +8,7 @@ import { WireError } from "../../core/errors.js";
 import { shapeText } from "../../dnn/network.js";
 import { type MqttClient, publishChunked } from "../../broker/client.js";
 import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
-import type { Topics } from "../../broker/topics.js";
+import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
 import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
 import type { Task } from "../runtime/schedule.js";
@@ -47,6 +47,7 @@ export class MqttDispatcher implements Dispatcher {
     const r = task.receives;
     await publishChunked(this.client, this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), {
       maxPacketBytes: this.maxPacketBytes,
+      qos: JOB_TENSOR_QOS,
     });
     const out = await arrived;
     return { output: out.data, computeMs: out.computeMs, bytesReceived: FRAME_HEADER_BYTES + payload.byteLength, bytesSent: out.bytes };

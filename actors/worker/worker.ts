@@ -11,7 +11,7 @@ import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { type ChunkedSubscription, type MqttClient, publishChunked, subscribeChunked } from "../../broker/client.js";
 import type { Placement } from "../../broker/chunking.js";
 import { decodeFrame, decodeFrameHeader, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
-import { topicsFor } from "../../broker/topics.js";
+import { JOB_TENSOR_QOS, topicsFor } from "../../broker/topics.js";
 import { announce, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
 import { scavengeEvery, TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
@@ -156,6 +156,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
       const out = task.output;
       await publishChunked(client, topics.partOut(jobId, layer, part), frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output), {
         maxPacketBytes: o.maxPacketBytes,
+        qos: JOB_TENSOR_QOS,
       });
     } catch (err) {
       current?.executor.dropJob(jobId);
