@@ -60,9 +60,11 @@ describe("runLabExperiment", () => {
       expect(record[key], key).toBeGreaterThan(0);
     }
     expect(record.weightsPerDeviceBytes).toHaveLength(3);
-    // the stages cover the network, and their slowest devices' compute is the bound's compute
+    // the stages cover the network; their slowest devices' compute and the source's own work before and after are the bound's compute
     expect(record.stages[0]!.layers[0]).toBe(0);
-    expect(record.stages.reduce((a, s) => a + s.computeMs, 0)).toBeCloseTo(record.criticalComputeMs, 6);
+    expect(record.preprocessMs).toBeGreaterThan(0);
+    expect(record.postprocessMs).toBeGreaterThan(0);
+    expect(record.stages.reduce((a, s) => a + s.computeMs, record.preprocessMs! + record.postprocessMs!)).toBeCloseTo(record.criticalComputeMs, 6);
     for (const stage of record.stages) expect(stage.wallMs).toBeGreaterThanOrEqual(0);
     expect(record.presenceWeightBytes.filter((b) => b !== null)).toHaveLength(2);
     expect(progress.join("\n")).toContain("planning and sending shards");

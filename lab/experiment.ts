@@ -42,7 +42,11 @@ export interface RunRecord {
   readonly measuredBytes: number;
   /** The plan's modelled C for the whole inference, FTP stage included. */
   readonly planCostBytes: number;
-  /** Σ over stages of the slowest device's computeMs (the trace): the critical path's compute at this CPU share. */
+  /**
+   * The critical path's compute at this CPU share: the source's decoding before the
+   * first stage and interpreting after the last, plus Σ over stages of the slowest
+   * device's computeMs (the trace).
+   */
   readonly criticalComputeMs: number;
   /** bytesBusiestLink at the busiest link's measured rate, plus criticalComputeMs. */
   readonly lowerBoundMs: number;
@@ -72,7 +76,8 @@ export function stagesOf(reply: InferReply): RunRecord["stages"] {
 }
 
 export function criticalComputeMs(reply: InferReply): number {
-  return stagesOf(reply).reduce((sum, stage) => sum + stage.computeMs, 0);
+  const { preprocessMs = 0, postprocessMs = 0 } = reply.result.timings;
+  return stagesOf(reply).reduce((sum, stage) => sum + stage.computeMs, preprocessMs + postprocessMs);
 }
 
 /** Make one record from a plan and one timed request. */
