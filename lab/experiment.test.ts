@@ -95,7 +95,8 @@ describe("runLabExperiment", () => {
   it("never beats physics: the busiest link carried no more than its rate allows", () => {
     const mbitPerSecond = (record.bytesBusiestLink * 8) / 1e6 / (record.latencyMs / 1000);
     expect(mbitPerSecond).toBeLessThanOrEqual(MBIT);
-    expect(record.latencyMs).toBeGreaterThanOrEqual(record.lowerBoundMs * 0.9);
+    // and took at least its critical path's compute (the bound adds the busiest link's time, which can overlap other devices' compute)
+    expect(record.latencyMs).toBeGreaterThanOrEqual(record.criticalComputeMs);
   });
 
   it("leaves nothing of the lab behind", () => {

@@ -11,6 +11,8 @@ export interface Summary {
   readonly runs: number;
   readonly latencyMs: number;
   readonly lowerBoundMs: number;
+  /** The source's decoding before the first stage and interpreting after the last (part of the bound's compute). */
+  readonly sourceEdgesMs: number;
   readonly bytesBusiestLink: number;
   readonly modelledBytes: number;
   readonly measuredBytes: number;
@@ -48,6 +50,7 @@ export function summarize(records: readonly RunRecord[]): Summary[] {
       runs: rs.length,
       latencyMs: med((r) => r.latencyMs),
       lowerBoundMs: med((r) => r.lowerBoundMs),
+      sourceEdgesMs: med((r) => (r.preprocessMs ?? 0) + (r.postprocessMs ?? 0)),
       bytesBusiestLink: med((r) => r.bytesBusiestLink),
       modelledBytes: first.modelledBytes,
       measuredBytes: med((r) => r.measuredBytes),
