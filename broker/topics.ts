@@ -29,9 +29,9 @@ export const TOPIC_ROOT = "edgefuse/v1";
  * QoS 0 for `job/…` tensors. They are worth something only to the running job, which
  * fails as a whole when a device disconnects (its presence is cleared) or its deadline
  * passes, so QoS 1's redelivery after a reconnect could never save one; its price is
- * real: mqtt.js keeps a copy of every QoS 1 payload until it is acknowledged (about
- * 100 MB copied per YOLOv2 request at the source with 6 devices), plus an ack per chunk
- * each way. A chunk that never arrives still ends the job with a clear error (the
+ * real: mqtt.js keeps a copy of every QoS 1 payload until it is acknowledged (at the
+ * source, every remote task's input: about half of the 94 MB a YOLOv2 request moves at
+ * 6 devices), plus an ack per chunk each way. A chunk that never arrives still ends the job with a clear error (the
  * reassembler's stall timeout, the job deadline), never a wrong result (CRC-32).
  */
 export const JOB_TENSOR_QOS = 0;
