@@ -33,13 +33,35 @@ interface Compiled {
   readonly weightBytes: number;
 }
 
+/** Growth of a device's buffers past what its last collection left, before it collects again (see collectIfGrown). */
+const GARBAGE_LIMIT_BYTES = 24 << 20;
+
+/** Buffers still referenced after the process's last collection: what a collection cannot free. */
+let liveAfterCollect = 0;
+
 /**
  * Buffers a device no longer needs (a shard once onnxruntime holds its weights, the
  * serialised model) are collected now rather than whenever V8 gets to them: that
  * garbage, not the weights, would set the device's peak memory. `gc` exists when node
  * runs with --expose-gc, as bin/edgefuse starts it.
  */
-export const collectGarbage = (): void => (globalThis as { gc?: () => void }).gc?.();
+export function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  gc();
+  liveAfterCollect = process.memoryUsage().arrayBuffers;
+}
+
+/**
+ * Collects when buffers have grown by GARBAGE_LIMIT_BYTES since the last collection
+ * left them. Measured against what that collection could not free (kept slices, the
+ * job's live tensors) rather than against zero: on the source, whose job tensors
+ * alone exceed the limit, the absolute test ran a full collection before nearly
+ * every task (YOLOv2, 6 devices: ~0.3 s of the source's CPU per request).
+ */
+function collectIfGrown(): void {
+  if (process.memoryUsage().arrayBuffers - liveAfterCollect > GARBAGE_LIMIT_BYTES) collectGarbage();
+}
 
 /**
  * Returns a counter of received bytes that runs a scavenge (V8's young-generation
@@ -79,9 +101,6 @@ export function taskWeights(network: Network, task: Task): number {
  */
 const SESSION_WEIGHT_BYTES = DEVICE_RUNTIME_OPTIONS.layoutTransformMaxWeightBytes;
 
-/** Unreferenced buffers a device tolerates before it collects them (see collectGarbage). */
-const GARBAGE_LIMIT_BYTES = 24 << 20;
-
 /** Sessions run one after another as one stage. */
 function chain(stages: readonly CompiledStage[], input: CompiledStage["input"]): CompiledStage {
   if (stages.length === 1) return stages[0]!;
@@ -103,8 +122,6 @@ export class TaskExecutor {
   /** Insertion order is recency order: a hit is re-inserted at the end. */
   private readonly compiled = new Map<string, Compiled | Promise<Compiled>>();
   private readonly kept = new Map<string, { data: Float32Array; timer: NodeJS.Timeout }>();
-  /** Buffers still referenced after the last collection: what a collection cannot free. */
-  private liveAfterCollect = 0;
   private residentBytes = 0;
 
   constructor(
@@ -248,7 +265,7 @@ export class TaskExecutor {
     const input = !task.held ? received : placed ? this.putKeptBack(task, jobId, received) : this.withKept(task, jobId, received);
     // The chunks this input arrived in, earlier inputs and outputs already sent are
     // garbage by now: collect them before the run adds its own working memory.
-    this.collectIfLarge();
+    collectIfGrown();
     const started = performance.now();
     const [output] = await stage.run(input);
     const computeMs = performance.now() - started;
@@ -277,20 +294,6 @@ export class TaskExecutor {
     if (kept.data.length !== (held.c1 - held.c0) * hw) throw new ShapeError(`task ${task.id}: kept slice has ${kept.data.length} floats, expected ${(held.c1 - held.c0) * hw}`);
     input.set(kept.data, held.c0 * hw);
     return input;
-  }
-
-  /**
-   * Collects when buffers have grown by GARBAGE_LIMIT_BYTES since the last collection
-   * left them. Measured against what that collection could not free (kept slices, the
-   * job's live tensors) rather than against zero: on the source, whose job tensors
-   * alone exceed the limit, the absolute test ran a full collection before nearly
-   * every task (YOLOv2, 6 devices: ~0.3 s of the source's CPU per request).
-   */
-  private collectIfLarge(): void {
-    const { arrayBuffers } = process.memoryUsage();
-    if (arrayBuffers - this.liveAfterCollect <= GARBAGE_LIMIT_BYTES) return;
-    collectGarbage();
-    this.liveAfterCollect = process.memoryUsage().arrayBuffers;
   }
 
   private keep(key: string, data: Float32Array): void {
