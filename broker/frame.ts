@@ -126,10 +126,8 @@ export function encodeFrame(meta: FrameMeta, data: Float32Array): Buffer {
  * aligned, otherwise a copy.
  */
 export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
-  if (bytes.byteLength < FRAME_HEADER_BYTES) {
-    throw new WireError(where, `truncated frame: ${bytes.byteLength} bytes, the header alone is ${FRAME_HEADER_BYTES}`);
-  }
   const dataBytes = bytes.byteLength - FRAME_HEADER_BYTES;
+  // A frame shorter than its header gets decodeFrameHeader's "truncated frame" error.
   const meta = decodeFrameHeader(bytes.subarray(0, FRAME_HEADER_BYTES), dataBytes, where);
   const dataOffset = bytes.byteOffset + FRAME_HEADER_BYTES;
   const data =
