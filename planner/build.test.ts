@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { cfgPath } from "../test/shared.js";
 import { parseCfgText } from "../dnn/cfg.js";
 import { buildNetwork, loadNetwork } from "../dnn/network.js";
-import { channelRange, evaluateBoundary, makePlan } from "./build.js";
+import { evaluateBoundary, makePlan } from "./build.js";
 import { gridsFor, maxFtpEnd } from "./ftp.js";
+import { channelRanges } from "./parts.js";
 import { checkPlanForNetwork, type PartitionedStep, type Plan } from "./schema.js";
 import { PAPER_YOLOV2 } from "./strategies.js";
 
@@ -209,7 +210,7 @@ describe("makePlan on small and odd rosters", () => {
   });
 
   it("channel ranges differ by at most one channel", () => {
-    const sizes = Array.from({ length: 7 }, (_, p) => channelRange(425, 7, p)).map(([a, b]) => b - a);
+    const sizes = channelRanges(425, 7).map(([a, b]) => b - a);
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
     expect(sizes.reduce((a, b) => a + b)).toBe(425);
   });

@@ -22,7 +22,6 @@ import { WEIGHTED_KINDS } from "./units.js";
 
 export type { Strategy } from "./strategies.js";
 export type { FtpChoice } from "./candidates.js";
-export { channelRange } from "./parts.js";
 export { evaluateBoundary } from "./candidates.js";
 
 export interface PlanOptions {

@@ -49,11 +49,6 @@ export function channelRanges(n: number, slots: Slots): [number, number][] {
   return sizes.map((size) => [c0, (c0 += size)]);
 }
 
-/** Channel range p of n split evenly over `parts`: sizes differ by at most one, the larger ones first. */
-export function channelRange(n: number, parts: number, p: number): [number, number] {
-  return channelRanges(n, parts)[p]!;
-}
-
 /** LIP and FUSE2 split input channels (partial sums); LOP and FUSE1 output channels. */
 export const splitsInput = (scheme: Scheme): boolean => scheme === "lip" || scheme === "fuse2";
 
