@@ -36,6 +36,7 @@ COPY dnn dnn
 COPY planner planner
 COPY broker broker
 COPY actors actors
+COPY cli cli
 COPY lab lab
 RUN npx tsc -p docker/tsconfig.json
 

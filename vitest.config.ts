@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["{core,dnn,planner,broker,actors,lab,test}/**/*.test.ts"],
+    include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"],
     // Suites spawn brokers and onnxruntime sessions; two cores, so keep it calm.
     fileParallelism: true,
     maxWorkers: 2,

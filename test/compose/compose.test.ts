@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { StartedTestContainer } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NetProbeReport } from "../../actors/cli/commands/net-probe.js";
+import type { NetProbeReport } from "../../cli/commands/net-probe.js";
 import { edgefuse } from "../cli.js";
 import { addressOf, ROOT, startStack, STACK_START_TIMEOUT_MS, type Stack } from "./stack.js";
 

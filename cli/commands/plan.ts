@@ -8,13 +8,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { ID_PATTERN } from "../../../broker/topics.js";
-import { loadNetwork, type Network } from "../../../dnn/network.js";
-import { openWeights } from "../../../dnn/weights.js";
-import { evaluateBoundary, makePlan } from "../../../planner/build.js";
-import { compareVariants } from "../../../planner/compare.js";
-import { describeComparison, describePlan, ftpChoiceText } from "../../../planner/describe.js";
-import { buildShards } from "../../../planner/shards.js";
+import { ID_PATTERN } from "../../broker/topics.js";
+import { loadNetwork, type Network } from "../../dnn/network.js";
+import { openWeights } from "../../dnn/weights.js";
+import { evaluateBoundary, makePlan } from "../../planner/build.js";
+import { compareVariants } from "../../planner/compare.js";
+import { describeComparison, describePlan, ftpChoiceText } from "../../planner/describe.js";
+import { buildShards } from "../../planner/shards.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
 

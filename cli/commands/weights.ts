@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { loadNetwork } from "../../../dnn/network.js";
-import { writeSyntheticWeights } from "../../../dnn/synthetic.js";
+import { loadNetwork } from "../../dnn/network.js";
+import { writeSyntheticWeights } from "../../dnn/synthetic.js";
 import { type Command, flag, parseFlags } from "../command.js";
 
 const usage = "edgefuse weights --cfg FILE --seed N --out FILE";

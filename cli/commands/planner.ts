@@ -5,11 +5,11 @@
  * Ctrl-C. The workers' memory budgets come from their presence.
  */
 import { z } from "zod";
-import { connectBroker } from "../../../broker/client.js";
-import { ID_PATTERN } from "../../../broker/topics.js";
-import { loadNetwork } from "../../../dnn/network.js";
-import { openWeights } from "../../../dnn/weights.js";
-import { startPlanner } from "../../../planner/actor.js";
+import { connectBroker } from "../../broker/client.js";
+import { ID_PATTERN } from "../../broker/topics.js";
+import { loadNetwork } from "../../dnn/network.js";
+import { openWeights } from "../../dnn/weights.js";
+import { startPlanner } from "../../planner/actor.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { untilSignal } from "../connection.js";
 import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";

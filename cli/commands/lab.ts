@@ -5,11 +5,11 @@
  * or with --json one record per timed request. Progress goes to stderr.
  */
 import { z } from "zod";
-import { sampleImage } from "../../../core/paths.js";
-import { runLabExperiment, type RunRecord } from "../../../lab/experiment.js";
-import { parseRate } from "../../../lab/shaping.js";
-import { assertRoot, defaultCpuShare, isSchemeName, resolveModel, scheme, STRATEGIES } from "../../../lab/setup.js";
-import { formatTable } from "../../../lab/tables.js";
+import { sampleImage } from "../../core/paths.js";
+import { runLabExperiment, type RunRecord } from "../../lab/experiment.js";
+import { parseRate } from "../../lab/shaping.js";
+import { assertRoot, defaultCpuShare, isSchemeName, resolveModel, scheme, STRATEGIES } from "../../lab/setup.js";
+import { formatTable } from "../../lab/tables.js";
 import { type Command, flag, parseFlags } from "../command.js";
 
 const usage =

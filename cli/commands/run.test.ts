@@ -2,11 +2,11 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DetectionsSchema, ClassificationsSchema } from "../../../dnn/detect/detection.js";
-import { decodeImage } from "../../../dnn/image/decode.js";
-import { edgefuse } from "../../../test/cli.js";
-import { diff } from "../../../test/compare.js";
-import { cfgPath, imagePath, readF32, readOracle } from "../../../test/shared.js";
+import { DetectionsSchema, ClassificationsSchema } from "../../dnn/detect/detection.js";
+import { decodeImage } from "../../dnn/image/decode.js";
+import { edgefuse } from "../../test/cli.js";
+import { diff } from "../../test/compare.js";
+import { cfgPath, imagePath, readF32, readOracle } from "../../test/shared.js";
 import { readFileSync } from "node:fs";
 
 const tmp = mkdtempSync(join(tmpdir(), "edgefuse-run-"));

@@ -4,10 +4,10 @@
  * the emulated network on this machine is what an experiment will assume.
  */
 import { z } from "zod";
-import { parseRate } from "../../../lab/shaping.js";
-import { createLab } from "../../../lab/netns.js";
-import { measureLinkRate, type Direction } from "../../../lab/linkrate.js";
-import { cleanupStale } from "../../../lab/stale.js";
+import { parseRate } from "../../lab/shaping.js";
+import { createLab } from "../../lab/netns.js";
+import { measureLinkRate, type Direction } from "../../lab/linkrate.js";
+import { cleanupStale } from "../../lab/stale.js";
 import { flag, parseFlags, type Command } from "../command.js";
 
 const usage = "edgefuse lab-net --devices N --bandwidth 100mbit [--cpu 0.5] [--duration-s 2]";

@@ -6,13 +6,13 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { PACKAGE_ROOT } from "../../../core/paths.js";
-import { loadNetwork } from "../../../dnn/network.js";
-import { runSchemes, type RunRecord } from "../../../lab/experiment.js";
-import { experimentGrid, type Setting } from "../../../lab/experiments/grid.js";
-import { writeReport } from "../../../lab/experiments/report.js";
-import { LabSession } from "../../../lab/session.js";
-import { defaultCpuShare } from "../../../lab/setup.js";
+import { PACKAGE_ROOT } from "../../core/paths.js";
+import { loadNetwork } from "../../dnn/network.js";
+import { runSchemes, type RunRecord } from "../../lab/experiment.js";
+import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
+import { writeReport } from "../../lab/experiments/report.js";
+import { LabSession } from "../../lab/session.js";
+import { defaultCpuShare } from "../../lab/setup.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { labModelFlags, prepareLab } from "./lab.js";
 

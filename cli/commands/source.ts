@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../../dnn/onnx/runtime.js";
-import { ID_PATTERN, topicsFor } from "../../../broker/topics.js";
-import { presenceWill } from "../../runtime/device.js";
-import { measureGmacPerSec } from "../../runtime/speed.js";
-import { startSource } from "../../source/source.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
+import { ID_PATTERN, topicsFor } from "../../broker/topics.js";
+import { presenceWill } from "../../actors/runtime/device.js";
+import { measureGmacPerSec } from "../../actors/runtime/speed.js";
+import { startSource } from "../../actors/source/source.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions, untilSignal } from "../connection.js";
 

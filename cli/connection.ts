@@ -1,7 +1,7 @@
 /** Flags every actor command shares to reach the broker, parsed once here. */
 import { z } from "zod";
-import { connectBroker, type ConnectOptions, type MqttClient } from "../../broker/client.js";
-import { ID_PATTERN } from "../../broker/topics.js";
+import { connectBroker, type ConnectOptions, type MqttClient } from "../broker/client.js";
+import { ID_PATTERN } from "../broker/topics.js";
 import { flag } from "./command.js";
 
 export const connectionOptions = {

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { UsageError } from "../../../core/errors.js";
-import { CACHE_DIR, modelCfg } from "../../../core/paths.js";
-import { loadNetwork } from "../../../dnn/network.js";
-import { cachedSyntheticWeights } from "../../../dnn/synthetic.js";
-import { startLocalSystem } from "../../system.js";
+import { UsageError } from "../../core/errors.js";
+import { CACHE_DIR, modelCfg } from "../../core/paths.js";
+import { loadNetwork } from "../../dnn/network.js";
+import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
+import { startLocalSystem } from "../../actors/system.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { untilSignal } from "../connection.js";
 import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";

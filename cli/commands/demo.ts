@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { sampleImage } from "../../../core/paths.js";
+import { sampleImage } from "../../core/paths.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { upCommand } from "./up.js";
 

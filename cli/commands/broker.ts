@@ -7,9 +7,9 @@
  */
 import { createInterface } from "node:readline";
 import { z } from "zod";
-import { loadAuthFile, hashPassword } from "../../../broker/auth.js";
-import { brokerDefaults, startBroker, type BrokerOptions } from "../../../broker/server.js";
-import type { ClientTraffic } from "../../../broker/traffic.js";
+import { loadAuthFile, hashPassword } from "../../broker/auth.js";
+import { brokerDefaults, startBroker, type BrokerOptions } from "../../broker/server.js";
+import type { ClientTraffic } from "../../broker/traffic.js";
 import { flag, parseFlags, type Command } from "../command.js";
 import { untilSignal } from "../connection.js";
 

@@ -1,14 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { UsageError } from "../../../core/errors.js";
-import { writeAnnotated } from "../../../dnn/image/annotate.js";
-import { loadImage } from "../../../dnn/image/decode.js";
-import type { FloatImage } from "../../../dnn/image/image.js";
-import { FIT_MODES, networkInput } from "../../../dnn/image/letterbox.js";
-import { interpret, type Interpretation } from "../../../dnn/interpret.js";
-import { loadModel } from "../../../dnn/model.js";
-import { readTensorFile, writeTensorFile } from "../../../dnn/tensor-file.js";
+import { UsageError } from "../../core/errors.js";
+import { writeAnnotated } from "../../dnn/image/annotate.js";
+import { loadImage } from "../../dnn/image/decode.js";
+import type { FloatImage } from "../../dnn/image/image.js";
+import { FIT_MODES, networkInput } from "../../dnn/image/letterbox.js";
+import { interpret, type Interpretation } from "../../dnn/interpret.js";
+import { loadModel } from "../../dnn/model.js";
+import { readTensorFile, writeTensorFile } from "../../dnn/tensor-file.js";
 import { type Command, flag, parseFlags } from "../command.js";
 
 const usage =

@@ -1,13 +1,13 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { connectBroker, subscribeChunked } from "../../../broker/client.js";
-import { encodeJson, presenceSchema } from "../../../broker/messages.js";
-import { topicsFor } from "../../../broker/topics.js";
-import { parsePlan } from "../../../planner/schema.js";
-import { inbox, startEmbedded, useTeardown } from "../../../test/brokers.js";
-import { edgefuse } from "../../../test/cli.js";
-import { cfgPath, readOracle, REPO_ROOT } from "../../../test/shared.js";
+import { connectBroker, subscribeChunked } from "../../broker/client.js";
+import { encodeJson, presenceSchema } from "../../broker/messages.js";
+import { topicsFor } from "../../broker/topics.js";
+import { parsePlan } from "../../planner/schema.js";
+import { inbox, startEmbedded, useTeardown } from "../../test/brokers.js";
+import { edgefuse } from "../../test/cli.js";
+import { cfgPath, readOracle, REPO_ROOT } from "../../test/shared.js";
 
 describe("edgefuse planner", () => {
   const teardown = useTeardown();

@@ -1,10 +1,10 @@
 import { hostname } from "node:os";
 import { z } from "zod";
-import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../../dnn/onnx/runtime.js";
-import { topicsFor, ID_PATTERN } from "../../../broker/topics.js";
-import { presenceWill } from "../../runtime/device.js";
-import { measureGmacPerSec } from "../../runtime/speed.js";
-import { startWorker } from "../../worker/worker.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
+import { topicsFor, ID_PATTERN } from "../../broker/topics.js";
+import { presenceWill } from "../../actors/runtime/device.js";
+import { measureGmacPerSec } from "../../actors/runtime/speed.js";
+import { startWorker } from "../../actors/worker/worker.js";
 import { type Command, flag, parseFlags } from "../command.js";
 import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions, untilSignal } from "../connection.js";
 

@@ -1,10 +1,10 @@
 /** The planning flags every planning command shares (`plan`, `planner`, `up`), parsed one way. */
 import { existsSync } from "node:fs";
 import { z } from "zod";
-import { modelCfg } from "../../core/paths.js";
-import type { PlanOptions } from "../../planner/build.js";
-import { SCHEMES, type Scheme } from "../../planner/costs.js";
-import type { Strategy } from "../../planner/strategies.js";
+import { modelCfg } from "../core/paths.js";
+import type { PlanOptions } from "../planner/build.js";
+import { SCHEMES, type Scheme } from "../planner/costs.js";
+import type { Strategy } from "../planner/strategies.js";
 import { flag } from "./command.js";
 
 /** `--scheme` as the CLI names it → the planner's strategy. */

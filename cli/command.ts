@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import { UsageError } from "../../core/errors.js";
+import { UsageError } from "../core/errors.js";
 
 export interface Command {
   readonly usage: string;

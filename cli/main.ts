@@ -3,7 +3,7 @@
  * `edgefuse <command> [flags]`: a registry of subcommands, one file each under
  * commands/. Every failure ends here, as one clear line and a non-zero exit.
  */
-import { EdgefuseError } from "../../core/errors.js";
+import { EdgefuseError } from "../core/errors.js";
 import type { CommandEntry } from "./command.js";
 import { commands } from "./commands/index.js";
 

@@ -14,8 +14,8 @@
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { z } from "zod";
-import { LabError, UsageError, errorMessage } from "../../../core/errors.js";
-import { floodSocket, meterArrivals, type ProbeResult } from "../../../lab/probe.js";
+import { LabError, UsageError, errorMessage } from "../../core/errors.js";
+import { floodSocket, meterArrivals, type ProbeResult } from "../../lab/probe.js";
 import { flag, parseFlags, type Command } from "../command.js";
 
 const usage =

@@ -3,12 +3,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { hashPassword, verifyPassword } from "../../../broker/auth.js";
-import { connectBroker } from "../../../broker/client.js";
-import { topicsFor } from "../../../broker/topics.js";
-import { UsageError } from "../../../core/errors.js";
-import { useTeardown } from "../../../test/brokers.js";
-import { REPO_ROOT } from "../../../test/shared.js";
+import { hashPassword, verifyPassword } from "../../broker/auth.js";
+import { connectBroker } from "../../broker/client.js";
+import { topicsFor } from "../../broker/topics.js";
+import { UsageError } from "../../core/errors.js";
+import { useTeardown } from "../../test/brokers.js";
+import { REPO_ROOT } from "../../test/shared.js";
 import { brokerCommand, serveBroker, trafficTable, type BrokerFlags } from "./broker.js";
 
 const flags = (extra: Partial<BrokerFlags> = {}): BrokerFlags => ({ port: 0, host: "127.0.0.1", "hash-password": false, ...extra });
