@@ -3,7 +3,7 @@
 # (docker/device-start.sh, from BANDWIDTH and DELAY), then runs `edgefuse "$@"`.
 #
 # Only node:20-slim as a base: on machines without Docker,
-# ../shared/ci/container-engine.sh builds that tag locally and no registry serves
+# test/setup/container-engine.sh builds that tag locally and no registry serves
 # any other.
 
 # --- all dependencies, downloaded once (this layer changes only with the lockfile)

@@ -7,7 +7,7 @@
  * TCP stream really gets, the one-shot weights service and its volume, and
  * inference in the image. The full experiment is in detections.pending.ts.
  *
- * Needs a container engine (CI: .ci/run starts ../shared/ci/container-engine.sh).
+ * Needs a container engine (npm test starts one: test/setup/services.sh).
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

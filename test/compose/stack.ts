@@ -3,7 +3,7 @@
  * container engine, find a service's containers, run commands inside them, and take
  * the stack down whatever happens.
  *
- * Compose v1 (`docker-compose`, what ../shared/ci/container-engine.sh provides) and
+ * Compose v1 (`docker-compose`, what test/setup/container-engine.sh provides) and
  * v2 (`docker compose`) name containers differently (project_worker_1 vs
  * project-worker-1), so lookups try both.
  */
@@ -81,7 +81,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (/container runtime strategy/i.test(message)) {
       throw new Error(
         `no container engine reachable (${message}). These tests need one: on a machine without Docker run ` +
-          '`eval "$(../shared/ci/container-engine.sh up)"` first (.ci/run does).',
+          '`eval "$(test/setup/container-engine.sh up)"` first (npm test does).',
       );
     }
     throw new Error(`compose stack ${project} did not come up: ${message}`);
