@@ -23,6 +23,9 @@ const allowedToPublish = (u: AuthUser) =>
     ownPresence: t.worker(u.workerId ?? u.username),
     otherPresence: t.worker("someone-else"),
     infer: t.infer("r"),
+    status: t.status(),
+    latest: t.latest(),
+    annotated: t.annotated(),
     foreign: "home/livingroom/temp",
   })
     .filter(([, topic]) => publishDenial(u, topic) === null)
@@ -32,10 +35,11 @@ describe("ACL", () => {
   it("lets each role publish only its own topics", () => {
     expect(allowedToPublish(user("planner"))).toEqual(["plan", "shard", "shardChunk"]);
     // The source is a device too (its own presence); workers report failed tasks on errors/<jobId>.
-    expect(allowedToPublish(user("source"))).toEqual(["results", "errors", "layerIn", "partIn", "ownPresence"]);
+    // Only the source says whether the deployment is online (and publishes what Home Assistant shows).
+    expect(allowedToPublish(user("source"))).toEqual(["results", "errors", "layerIn", "partIn", "ownPresence", "status", "latest", "annotated"]);
     expect(allowedToPublish(user("worker", "w1"))).toEqual(["errors", "partOut", "partOutChunk", "ownPresence"]);
     expect(allowedToPublish(user("client"))).toEqual(["infer"]);
-    expect(allowedToPublish(user("admin"))).toHaveLength(13);
+    expect(allowedToPublish(user("admin"))).toHaveLength(16);
   });
 
   it("says why a publish is denied", () => {
@@ -49,6 +53,7 @@ describe("ACL", () => {
   it("lets each role read what it needs", () => {
     expect(mayRead(user("client"), t.results("r"))).toBe(true);
     expect(mayRead(user("client"), t.partOut("j", 1, 0))).toBe(false);
+    expect([t.status(), t.latest(), t.annotated()].every((topic) => mayRead(user("client"), topic))).toBe(true);
     expect(mayRead(user("worker"), `${t.shard(sha)}/c/9`)).toBe(true);
     expect(mayRead(user("worker"), t.infer("r"))).toBe(false);
     expect(mayRead(user("source"), t.partOut("j", 1, 0))).toBe(true);

@@ -20,13 +20,13 @@
  * | role    | may publish                                   | receives                                  |
  * |---------|-----------------------------------------------|-------------------------------------------|
  * | planner | `…plan`, `…shards/<sha>`                      | `…workers/+`, `…plan`, `…shards/#`        |
- * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in` | `…infer/+`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
+ * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated` | `…infer/#`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
  * | worker  | its own `…workers/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, `…shards/#`, `…job/…/in` |
  *
  * The source is a device too (it computes a part of every plan), so it announces
  * itself like a worker. A worker reports a task it cannot run on `…errors/<jobId>`,
  * which the source and the client that sent the request both read.
- * | client  | `…infer/+`                                    | `…results/+`, `…errors/+`                 |
+ * | client  | `…infer/+`                                    | `…results/+`, `…errors/+`, `…status`, `…latest`, `…annotated` |
  * | admin   | anything                                      | anything                                  |
  *
  * A worker's id is its `workerId` field, or its username. Reads are checked per
@@ -137,7 +137,8 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 /** Topic kinds each role may publish; workers are further held to their own presence. */
 const PUBLISH: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
   planner: ["plan", "shard"],
-  source: ["worker", "results", "errors", "layerIn", "partIn"],
+  // status: the source serves requests, so it alone says whether the deployment is online.
+  source: ["worker", "results", "errors", "layerIn", "partIn", "status", "latest", "annotated"],
   worker: ["worker", "partOut", "errors"],
   client: ["infer"],
 };
@@ -146,7 +147,7 @@ const READ: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
   planner: ["worker", "plan", "shard"],
   source: ["infer", "worker", "plan", "shard", "partOut", "errors"],
   worker: ["worker", "plan", "shard", "layerIn", "partIn"],
-  client: ["results", "errors"],
+  client: ["results", "errors", "status", "latest", "annotated"],
 };
 
 /** null if `user` may publish on `topic`, else why not. */

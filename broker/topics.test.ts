@@ -5,6 +5,7 @@ import {
   chunkFilter,
   chunkTopic,
   formatTopic,
+  inferTopicProblem,
   parseTopic,
   parseTopicOrThrow,
   splitChunkTopic,
@@ -20,6 +21,9 @@ const examples: Record<EdgefuseTopic["kind"], [EdgefuseTopic, string]> = {
   errors: [{ kind: "errors", requestId: "r-1" }, "edgefuse/v1/lab/errors/r-1"],
   worker: [{ kind: "worker", workerId: "pi-4.local" }, "edgefuse/v1/lab/workers/pi-4.local"],
   plan: [{ kind: "plan" }, "edgefuse/v1/lab/plan"],
+  status: [{ kind: "status" }, "edgefuse/v1/lab/status"],
+  latest: [{ kind: "latest" }, "edgefuse/v1/lab/latest"],
+  annotated: [{ kind: "annotated" }, "edgefuse/v1/lab/annotated"],
   shard: [{ kind: "shard", sha256: sha }, `edgefuse/v1/lab/shards/${sha}`],
   layerIn: [{ kind: "layerIn", jobId: "j1", layer: 12 }, "edgefuse/v1/lab/job/j1/layer/12/in"],
   partIn: [{ kind: "partIn", jobId: "j1", layer: 12, part: 3 }, "edgefuse/v1/lab/job/j1/layer/12/part/3/in"],
@@ -42,6 +46,7 @@ describe("topics", () => {
     expect([t.layerIn("j1", 12), t.partIn("j1", 12, 3), t.partOut("j1", 0, 0)]).toEqual(
       [examples.layerIn, examples.partIn, examples.partOut].map(([, s]) => s),
     );
+    expect([t.status(), t.latest(), t.annotated()]).toEqual([examples.status, examples.latest, examples.annotated].map(([, s]) => s));
     expect(t.parse(examples.plan[1])).toMatchObject({ kind: "plan" });
     expect(t.parse("edgefuse/v1/other/plan")).toBeNull();
   });
@@ -70,6 +75,7 @@ describe("topics", () => {
     "edgefuse/v2/lab/plan",
     "edgefuse/v1/lab",
     "edgefuse/v1/lab/plan/extra",
+    "edgefuse/v1/lab/status/extra",
     "edgefuse/v1/lab/infer",
     "edgefuse/v1/lab/infer/a/b",
     "edgefuse/v1/lab/shards/xyz",
@@ -94,11 +100,26 @@ describe("topics", () => {
       "edgefuse/v1/lab/job/j1/#",
       "edgefuse/v1/lab/shards/#",
       "edgefuse/v1/lab/workers/+",
-      "edgefuse/v1/lab/infer/+",
+      "edgefuse/v1/lab/infer/#",
       "edgefuse/v1/lab/results/+",
       "edgefuse/v1/lab/errors/r",
     ]);
     expect(() => f.partOut({ jobId: "a/b" })).toThrow(WireError);
+  });
+
+  it("says what is wrong with a request topic that does not parse", () => {
+    const expected = "expected infer/<requestId>";
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer")).toBe(`no request id: ${expected}`);
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b")).toBe(`1 level(s) after the request id "a": ${expected}`);
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b/c/0")).toBe(`1 level(s) after the request id "a": ${expected}`);
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/not an id!")).toBe('request id "not an id!" is not 1-64 of [A-Za-z0-9._:-]');
+    // Valid requests, their chunks and other topics have nothing wrong to report.
+    for (const ok of ["edgefuse/v1/lab/infer/r1", "edgefuse/v1/lab/infer/r1/c/3", "edgefuse/v1/lab/plan", "edgefuse/v1/other/infer"]) {
+      expect(inferTopicProblem("lab", ok)).toBeNull();
+    }
+    // Every one of them reaches a subscriber to the infer filter.
+    const f = topicsFor("lab").filters.infer;
+    expect(["edgefuse/v1/lab/infer", "edgefuse/v1/lab/infer/a/b", "edgefuse/v1/lab/infer/r1/c/3"].every((t) => topicMatches(f, t))).toBe(true);
   });
 
   it("matches topics the way an MQTT broker does", () => {

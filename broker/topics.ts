@@ -10,6 +10,9 @@
  * | errors    | `errors/<requestId>`                    | JSON error (messages.ts)             |
  * | worker    | `workers/<workerId>`                    | retained JSON presence, empty = gone |
  * | plan      | `plan`                                  | retained JSON plan                   |
+ * | status    | `status`                                | retained `online` / `offline` (source) |
+ * | latest    | `latest`                                | retained JSON summary of the last result |
+ * | annotated | `annotated`                             | retained PNG of the last annotated image |
  * | shard     | `shards/<sha256>`                       | retained weight shard bytes          |
  * | layerIn   | `job/<jobId>/layer/<l>/in`              | tensor frame (frame.ts)              |
  * | partIn    | `job/<jobId>/layer/<l>/part/<p>/in`     | tensor frame                         |
@@ -57,6 +60,9 @@ export type EdgefuseTopic =
   | { kind: "errors"; requestId: string }
   | { kind: "worker"; workerId: string }
   | { kind: "plan" }
+  | { kind: "status" }
+  | { kind: "latest" }
+  | { kind: "annotated" }
   | { kind: "shard"; sha256: string }
   | { kind: "layerIn"; jobId: string; layer: number }
   | { kind: "partIn"; jobId: string; layer: number; part: number }
@@ -73,6 +79,9 @@ export const TOPIC_KINDS = [
   "errors",
   "worker",
   "plan",
+  "status",
+  "latest",
+  "annotated",
   "shard",
   "layerIn",
   "partIn",
@@ -123,7 +132,10 @@ function rest(t: EdgefuseTopic): string {
     case "worker":
       return `workers/${assertId(t.workerId, "workerId")}`;
     case "plan":
-      return "plan";
+    case "status":
+    case "latest":
+    case "annotated":
+      return t.kind;
     case "shard":
       return `shards/${assertSha256(t.sha256)}`;
     case "layerIn":
@@ -176,7 +188,7 @@ function parseRest(levels: readonly string[]): EdgefuseTopic | null {
   const [head, a, b, c, d, e, f] = levels;
   switch (levels.length) {
     case 1:
-      return head === "plan" ? { kind: "plan" } : null;
+      return head === "plan" || head === "status" || head === "latest" || head === "annotated" ? { kind: head } : null;
     case 2:
       if (!isId(a)) return null;
       if (head === "infer") return { kind: "infer", requestId: a };
@@ -215,6 +227,22 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (!isId(deployment)) return null;
   const parsed = parseRest(levels.slice(1));
   return parsed && { ...parsed, deployment, chunkIndex: chunk?.chunkIndex ?? null };
+}
+
+/**
+ * What is wrong with a topic under `<prefix>infer` that parseTopic refused: a request
+ * with no valid id has no errors topic to be answered on, so the source logs this.
+ * null when the topic is a valid request (or one of its chunks) or not under `infer`.
+ */
+export function inferTopicProblem(deployment: string, topic: string): string | null {
+  const prefix = topicPrefix(deployment);
+  if (!topic.startsWith(prefix) || parseTopic(topic)?.kind === "infer") return null;
+  const levels = (splitChunkTopic(topic)?.base ?? topic).slice(prefix.length).split("/");
+  if (levels[0] !== "infer") return null;
+  const expected = "expected infer/<requestId>";
+  if (levels.length === 1) return `no request id: ${expected}`;
+  if (levels.length > 2) return `${levels.length - 2} level(s) after the request id ${JSON.stringify(levels[1])}: ${expected}`;
+  return `request id ${JSON.stringify(levels[1])} is not 1-64 of [A-Za-z0-9._:-]`;
 }
 
 /** Like parseTopic, but throws a WireError naming the topic instead of returning null. */
@@ -274,6 +302,9 @@ export function topicsFor(deployment: string) {
     errors: (requestId: string) => formatTopic(deployment, { kind: "errors", requestId }),
     worker: (workerId: string) => formatTopic(deployment, { kind: "worker", workerId }),
     plan: () => formatTopic(deployment, { kind: "plan" }),
+    status: () => formatTopic(deployment, { kind: "status" }),
+    latest: () => formatTopic(deployment, { kind: "latest" }),
+    annotated: () => formatTopic(deployment, { kind: "annotated" }),
     shard: (sha256: string) => formatTopic(deployment, { kind: "shard", sha256 }),
     layerIn: (jobId: string, layer: number) => formatTopic(deployment, { kind: "layerIn", jobId, layer }),
     partIn: (jobId: string, layer: number, part: number) => formatTopic(deployment, { kind: "partIn", jobId, layer, part }),
@@ -284,7 +315,8 @@ export function topicsFor(deployment: string) {
     filters: {
       /** Everything in this deployment. */
       all: `${prefix}#`,
-      infer: `${prefix}infer/+`,
+      /** `#`, not `+`: a request on `infer` or `infer/a/b` reaches the source, which says what is wrong with it. */
+      infer: `${prefix}infer/#`,
       results: (requestId?: string) => `${prefix}results/${level(validIdOrWildcard(requestId, "requestId"))}`,
       errors: (requestId?: string) => `${prefix}errors/${level(validIdOrWildcard(requestId, "requestId"))}`,
       workers: `${prefix}workers/+`,
