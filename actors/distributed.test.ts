@@ -26,9 +26,9 @@ type Planning = Partial<Omit<PlanOptions, "devices">>;
 const PLANS: [string, Planning][] = [
   ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
   ["all-LIP", { strategy: "lip", ftpEnd: 0 } as Planning],
-  ["ILP optimum", { strategy: "optimal", ftpEnd: 0 }],
+  ["ILP optimum", { strategy: "auto", ftpEnd: 0 }],
   // FTP over every layer it may cover ("auto" may rightly choose none for a small net).
-  ["FTP + optimum", { strategy: "optimal", ftpEnd: "max" as unknown as number }],
+  ["FTP + optimum", { strategy: "auto", ftpEnd: "max" as unknown as number }],
 ];
 /** "max" → the network's largest FTP boundary. */
 const resolve = (planning: Planning, network: Network): Planning =>
@@ -136,7 +136,7 @@ describe.each([
     broker = await startMosquitto(mosquittoOptions);
     system = await startLocalSystem({
       network: f.network, weightsPath: f.weightsPath, devices: 3, brokerUrl: broker.url, deployment: `mq${++counter}`, workers: "inline",
-      planning: { strategy: "optimal", ftpEnd: 0 }, log: () => undefined, onOutput: (id, out) => outputs.set(id, out),
+      planning: { strategy: "auto", ftpEnd: 0 }, log: () => undefined, onOutput: (id, out) => outputs.set(id, out),
     });
     await system.source.ready();
   });

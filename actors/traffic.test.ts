@@ -25,10 +25,10 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
   it.each([
     ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
     ["all-LIP", { strategy: "lip", ftpEnd: 0 }],
-    ["ILP optimum", { strategy: "optimal", ftpEnd: 0 }],
-    ["FTP on layers 0–5, then the optimum", { strategy: "optimal", ftpEnd: 6 }],
+    ["ILP optimum", { strategy: "auto", ftpEnd: 0 }],
+    ["FTP on layers 0–5, then the optimum", { strategy: "auto", ftpEnd: 6 }],
     // the stack fits on two devices only: the other four take more channels (uneven parts)
-    ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "optimal", ftpEnd: 9 }],
+    ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9 }],
   ] as const)("%s: broker-counted bytes on worker links are within 5 %% of the modelled bytes", async (label, planning) => {
     await system.replan(planning as never);
     const plan = system.planner.current()!;

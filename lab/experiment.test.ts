@@ -41,7 +41,7 @@ describe("runLabExperiment", () => {
     progress = [];
     const records = await runLabExperiment({
       devices: 3, bandwidthMbit: MBIT, cpuShare: 0.5, cfg, weights, image, namePrefix: PREFIX,
-      schemes: [{ label: "optimum", planning: { strategy: "optimal", ftpEnd: "auto" } }], repeats: 1,
+      schemes: [{ label: "optimum", planning: { strategy: "auto", ftpEnd: "auto" } }], repeats: 1,
       log: (line) => progress.push(line),
     });
     expect(records).toHaveLength(1);

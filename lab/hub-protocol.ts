@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import type { StageTrace } from "../broker/messages.js";
+import { FTP_CHOICES } from "../planner/schema.js";
+import { STRATEGIES } from "../planner/schemes.js";
 
 /** The environment variable that carries the agent's configuration. */
 export const HUB_AGENT_ENV = "EDGEFUSE_LAB_HUB";
@@ -22,8 +24,8 @@ export const HubAgentConfig = z.object({
 export type HubAgentConfig = z.infer<typeof HubAgentConfig>;
 
 const planning = z.object({
-  strategy: z.enum(["optimal", "lop", "lip", "fuse-all", "paper"]),
-  ftpEnd: z.union([z.number().int().nonnegative(), z.literal("auto"), z.literal("auto-comm")]),
+  strategy: z.enum(STRATEGIES),
+  ftpEnd: z.union([z.number().int().nonnegative(), z.enum(FTP_CHOICES)]),
 });
 export type LabPlanning = z.infer<typeof planning>;
 

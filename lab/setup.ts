@@ -9,11 +9,13 @@ import { loadNetwork } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
 import type { LabScheme } from "./experiment.js";
 import type { LabPlanning } from "./hub-protocol.js";
+import { STRATEGIES, type Strategy } from "../planner/schemes.js";
+import { PAPER_YOLOV2 } from "../planner/strategies.js";
 
-/** CLI scheme name → planner strategy (as `edgefuse plan --scheme`). */
-export const STRATEGIES = { auto: "optimal", lop: "lop", lip: "lip", "fuse-all": "fuse-all", paper: "paper" } as const satisfies Record<string, LabPlanning["strategy"]>;
-export type SchemeName = keyof typeof STRATEGIES;
-export const isSchemeName = (s: string): s is SchemeName => Object.hasOwn(STRATEGIES, s);
+/** `--scheme` names: the planner's strategies, spelt as `edgefuse plan --scheme` spells them. */
+export { STRATEGIES };
+export type SchemeName = Strategy;
+export const isSchemeName = (s: string): s is SchemeName => (STRATEGIES as readonly string[]).includes(s);
 
 /** The CPU the lab's devices share: 1.6 of this machine's 2 cores (the rest runs the broker, planner and this process). */
 export const CPU_BUDGET = 1.6;
@@ -21,7 +23,7 @@ export const defaultCpuShare = (devices: number): number => Math.max(0.2, Math.r
 
 export function scheme(name: SchemeName, ftpEnd: LabPlanning["ftpEnd"]): LabScheme {
   // "paper" fixes its own FTP (layers 0–11).
-  const planning: LabPlanning = { strategy: STRATEGIES[name], ftpEnd: name === "paper" ? 12 : ftpEnd };
+  const planning: LabPlanning = { strategy: name, ftpEnd: name === "paper" ? PAPER_YOLOV2.ftpEnd : ftpEnd };
   return { label: name === "paper" ? "paper" : `${name}@ftp${ftpEnd}`, planning };
 }
 

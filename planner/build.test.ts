@@ -16,7 +16,7 @@ const partitioned = (plan: Plan) => plan.steps.filter((s): s is PartitionedStep 
 const schemesOf = (plan: Plan) => Object.fromEntries(partitioned(plan).map((s) => [s.layer, s.scheme]));
 /** Every (b, grid) the default search considers for N devices. */
 const everyLayout = (devices: number) =>
-  Array.from({ length: maxFtpEnd(yolov2) + 1 }, (_, b) => b).flatMap((b) => gridsFor(devices).map((grid) => evaluateBoundary(yolov2, b, { grid, strategy: "optimal", pinned: new Map() }, devices)));
+  Array.from({ length: maxFtpEnd(yolov2) + 1 }, (_, b) => b).flatMap((b) => gridsFor(devices).map((grid) => evaluateBoundary(yolov2, b, { grid, strategy: "auto", pinned: new Map() }, devices)));
 
 describe("makePlan on YOLOv2", () => {
   it("with the authors' FTP boundary (layers 0–11) and 6 devices, the ILP gives the authors' own plan", () => {
@@ -198,7 +198,7 @@ describe("makePlan on small and odd rosters", () => {
   });
 
   it("a channel-wise layer after LOP / FUSE1 runs on the slices (carry), after a merge at the source", () => {
-    for (const strategy of ["optimal", "lop", "lip", "fuse-all"] as const) {
+    for (const strategy of ["auto", "lop", "lip", "fuse-all"] as const) {
       const plan = makePlan(fcMini, { devices: workers(3), ftpEnd: 0, strategy });
       const scheme = (l: number) => plan.steps[l]!.scheme;
       for (const [weighted, channelwise] of [[0, 1], [2, 3], [4, 5]] as const) {

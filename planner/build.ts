@@ -12,15 +12,15 @@
  */
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
-import { BYTES_PER_ELEMENT, type Scheme } from "./costs.js";
+import { BYTES_PER_ELEMENT } from "./costs.js";
 import { account, type Candidate, type FtpChoice, layout, type Layout, layoutsToTry, preference } from "./candidates.js";
 import { type Grid, tileSlot } from "./ftp.js";
-import { channelRanges, splitsInput } from "./parts.js";
+import { channelRanges } from "./parts.js";
+import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
 import { finishPlan, networkFingerprint, type Plan, type PlanBody, type PlanDevice } from "./schema.js";
-import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2, type Strategy } from "./strategies.js";
+import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2 } from "./strategies.js";
 import { WEIGHTED_KINDS } from "./units.js";
 
-export type { Strategy } from "./strategies.js";
 export type { FtpChoice } from "./candidates.js";
 export { evaluateBoundary } from "./candidates.js";
 
@@ -31,7 +31,7 @@ export interface PlanOptions {
   readonly ftpEnd: FtpChoice;
   /** FTP grid; default: chosen with the boundary among the grids with one tile per device on 1..N devices (as many as the weight balance allows). */
   readonly grid?: Grid;
-  /** "optimal": the paper's ILP; otherwise a fixed variant (strategies.ts). */
+  /** "auto": the paper's ILP; otherwise a fixed variant (strategies.ts). */
   readonly strategy: Strategy;
   /** Schemes fixed for some layers (experiments); the ILP chooses the rest. */
   readonly pinned: ReadonlyMap<number, Scheme>;
@@ -40,7 +40,7 @@ export interface PlanOptions {
   /** Bytes per tensor element and weight (4 for float32): turns C and budgets into bytes. */
   readonly bytesPerElement: number;
 }
-export const planDefaults = { ftpEnd: "auto", strategy: "optimal", pinned: new Map(), bytesPerElement: BYTES_PER_ELEMENT } satisfies Omit<PlanOptions, "devices">;
+export const planDefaults = { ftpEnd: "auto", strategy: "auto", pinned: new Map(), bytesPerElement: BYTES_PER_ELEMENT } satisfies Omit<PlanOptions, "devices">;
 
 /** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */
 function mb(bytes: number, asGiven = false): string {
@@ -65,7 +65,7 @@ function budgetError(model: string, neededElements: number, devices: readonly Pl
   const uniform = budgets.length === devices.length && budgets.every((d) => d.memoryBudgetBytes === budgets[0]!.memoryBudgetBytes);
   const budget = uniform ? `budget is ${mb(budgets[0]!.memoryBudgetBytes!, true)}` : `budgets are ${budgets.map((d) => `${d.workerId} ${mb(d.memoryBudgetBytes!, true)}`).join(", ")}`;
   const ftp = typeof opts.ftpEnd === "number" ? (opts.ftpEnd > 0 ? ` with FTP on layers 0–${opts.ftpEnd - 1}` : " without FTP") : "";
-  const strategy = opts.strategy === "optimal" ? "" : ` (scheme ${opts.strategy})`;
+  const strategy = opts.strategy === "auto" ? "" : ` (scheme ${opts.strategy})`;
   return new PlanError(`${model} needs ≥ ${mb(neededElements * opts.bytesPerElement)} of weights per device on ${devices.length} device${devices.length === 1 ? "" : "s"}${ftp}${strategy}; ${budget}`);
 }
 
@@ -221,7 +221,7 @@ function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDev
       bytesPerElement: bpe,
     },
     objective: {
-      schemes: opts.strategy === "optimal" ? "min-comm" : "fixed",
+      schemes: opts.strategy === "auto" ? "min-comm" : "fixed",
       ftp: ftpObjective,
       largestMemoryElements: Math.round(c.largestMemory),
     },

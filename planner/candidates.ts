@@ -14,12 +14,12 @@
  */
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
-import type { Scheme } from "./costs.js";
 import { ftpCost, ftpDevices, type FtpDevice, type Grid, gridsFor, maxFtpEnd, type Tile, tileStack } from "./ftp.js";
 import type { SchemeChoice } from "./ilp.js";
-import { partFeatures, partMults, partWeights, shares, type Slots, splitsInput } from "./parts.js";
+import { partFeatures, partMults, partWeights, shares, type Slots } from "./parts.js";
+import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
 import { FTP_CHOICES } from "./schema.js";
-import { chooseSchemes, type Strategy } from "./strategies.js";
+import { chooseSchemes } from "./strategies.js";
 import { partitionUnits, type Unit } from "./units.js";
 
 export type FtpChoice = number | (typeof FTP_CHOICES)[number];

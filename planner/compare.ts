@@ -12,7 +12,8 @@ import type { Network } from "../dnn/network.js";
 import { makePlan, type PlanOptions } from "./build.js";
 import type { Grid } from "./ftp.js";
 import type { Plan } from "./schema.js";
-import { isPaperNetwork, PAPER_YOLOV2, type Strategy } from "./strategies.js";
+import type { Strategy } from "./schemes.js";
+import { isPaperNetwork, PAPER_YOLOV2 } from "./strategies.js";
 
 export const VARIANTS = ["single device", "all-LOP", "all-LIP", "fuse-all", "paper", "optimum"] as const;
 export type VariantName = (typeof VARIANTS)[number];
@@ -31,11 +32,11 @@ export interface Variant {
   readonly problem?: string;
 }
 
-const STRATEGY_OF = { "all-LOP": "lop", "all-LIP": "lip", "fuse-all": "fuse-all", paper: "paper", optimum: "optimal" } as const satisfies Partial<Record<VariantName, Strategy>>;
+const STRATEGY_OF = { "all-LOP": "lop", "all-LIP": "lip", "fuse-all": "fuse-all", paper: "paper", optimum: "auto" } as const satisfies Partial<Record<VariantName, Strategy>>;
 
 /** The variants, and the optimum's plan (whose FTP stage the others share). */
 export function compareVariants(network: Network, options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>): { variants: Variant[]; optimum: Plan } {
-  const optimum = makePlan(network, { ...options, strategy: "optimal" });
+  const optimum = makePlan(network, { ...options, strategy: "auto" });
   const sameFtp = { ...options, pinned: new Map(), ftpEnd: optimum.ftp?.end ?? 0, ...(optimum.ftp ? { grid: optimum.ftp.grid } : {}) };
   const lopOn = new Map<string, number | undefined>();
   /** C of all-LOP on a plan's FTP stage (what the paper's "LOP" row is). */

@@ -3,11 +3,10 @@
  * Bytes are 4× these for float32.
  */
 import { PlanError } from "../core/errors.js";
-import { fractionsFor, slotCount, type Slots, splitsInput } from "./parts.js";
+import { fractionsFor, slotCount, type Slots } from "./parts.js";
+import { closesFusePair, leavesSliceForNext, opensFusePair, type Scheme, splitsInput } from "./schemes.js";
 import type { Unit } from "./units.js";
 
-export const SCHEMES = ["lop", "lip", "fuse1", "fuse2"] as const;
-export type Scheme = (typeof SCHEMES)[number];
 
 export const BYTES_PER_ELEMENT = 4;
 
@@ -63,14 +62,14 @@ export function checkSchemes(units: readonly Unit[], schemes: readonly Scheme[])
     const scheme = schemes[k]!;
     const prev = k > 0 ? units[k - 1] : undefined;
     const prevScheme = k > 0 ? schemes[k - 1] : undefined;
-    if (scheme === "fuse1" && !unit.fusableWithNext) {
+    if (opensFusePair(scheme) && !unit.fusableWithNext) {
       throw new PlanError(`layer ${unit.layer}: FUSE1 needs a next weighted layer fed only through channel-wise layers, and an output nothing else reads`);
     }
     // eq. (12): s_{l+1} = f_l, in both directions.
-    if (scheme === "fuse2" && (prevScheme !== "fuse1" || !prev?.fusableWithNext)) {
+    if (closesFusePair(scheme) && (prevScheme === undefined || !opensFusePair(prevScheme) || !prev?.fusableWithNext)) {
       throw new PlanError(`layer ${unit.layer}: FUSE2 must directly follow a FUSE1 layer`);
     }
-    if (prevScheme === "fuse1" && scheme !== "fuse2") {
+    if (prevScheme !== undefined && opensFusePair(prevScheme) && !closesFusePair(scheme)) {
       throw new PlanError(`layer ${unit.layer}: follows FUSE1 layer ${prev!.layer}, so it must be FUSE2, not ${scheme.toUpperCase()}`);
     }
   });
@@ -78,7 +77,7 @@ export function checkSchemes(units: readonly Unit[], schemes: readonly Scheme[])
 
 /** Whether unit k reuses unit k−1's LOP slice (the paper's o_{l−1} = 1). */
 export function reuses(units: readonly Unit[], schemes: readonly Scheme[], k: number): boolean {
-  return k > 0 && schemes[k - 1] === "lop" && units[k - 1]!.reusableByNext;
+  return k > 0 && leavesSliceForNext(schemes[k - 1]!) && units[k - 1]!.reusableByNext;
 }
 
 export interface ChainCost {

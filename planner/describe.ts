@@ -7,6 +7,7 @@ import type { Network } from "../dnn/network.js";
 import type { Variant } from "./compare.js";
 import type { Grid } from "./ftp.js";
 import type { Plan } from "./schema.js";
+import { STRATEGY_TEXT } from "./schemes.js";
 
 /** "1 tile", "4 tiles". */
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
@@ -28,13 +29,6 @@ function table(header: string[], rows: string[][], align: string): string[] {
   return [line(header), ...rows.map(line)];
 }
 
-const SCHEME_TEXT = {
-  optimal: "auto (the paper's ILP: least C)",
-  lop: "lop (LOP on every layer)",
-  lip: "lip (LIP on every layer)",
-  "fuse-all": "fuse-all (pairs (1,2), (3,4), … of every fusable run)",
-  paper: "paper (the authors' YOLOv2 plan)",
-} as const;
 
 /** One line on how the FTP boundary and grid came about. */
 export function ftpChoiceText(plan: Plan): string {
@@ -58,7 +52,7 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   const ftp = plan.ftp;
   const n = plan.devices.length;
   lines.push(`plan ${plan.id}: ${plan.model.name} on ${count(n, "worker")} (${plan.devices.map((d) => d.workerId).join(", ")})`);
-  if (plan.inputs) lines.push(`scheme: ${SCHEME_TEXT[plan.inputs.strategy]}`);
+  if (plan.inputs) lines.push(`scheme: ${plan.inputs.strategy} (${STRATEGY_TEXT[plan.inputs.strategy]})`);
   lines.push(ftpChoiceText(plan));
   lines.push("");
 

@@ -14,7 +14,8 @@
  */
 import lpSolver, { type Model, type SolveResult, type SolverAPI } from "javascript-lp-solver";
 import { PlanError } from "../core/errors.js";
-import { chainCost, type ChainCost, layerCost, type Scheme } from "./costs.js";
+import { chainCost, type ChainCost, layerCost } from "./costs.js";
+import type { Scheme } from "./schemes.js";
 import { partWeights, slotCount, type Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 

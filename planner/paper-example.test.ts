@@ -5,11 +5,12 @@
 import { describe, expect, it } from "vitest";
 import { parseCfgText } from "../dnn/cfg.js";
 import { buildNetwork } from "../dnn/network.js";
-import { chainCost, pipelineCost, type Scheme, singleDeviceCost } from "./costs.js";
+import { chainCost, pipelineCost, singleDeviceCost } from "./costs.js";
+import type { Scheme, Strategy } from "./schemes.js";
 import { makePlan } from "./build.js";
 import { optimalSchemes } from "./ilp.js";
 import type { Plan } from "./schema.js";
-import { allLop, type Strategy } from "./strategies.js";
+import { allLop } from "./strategies.js";
 import { partitionUnits } from "./units.js";
 
 const cfg = ["[net]", "width=1", "height=1", "channels=4", ...[8, 16, 4, 4].flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"])].join("\n");
@@ -59,7 +60,7 @@ describe("paper 4-layer example as a darknet cfg, through makePlan", () => {
   const schemesOf = (p: Plan) => p.steps.map((s) => s.scheme);
 
   it("one device: F = T = 240, C = 0", () => {
-    for (const strategy of ["optimal", "lop", "lip", "fuse-all"] as const) {
+    for (const strategy of ["auto", "lop", "lip", "fuse-all"] as const) {
       expect(plan(1, strategy).totals).toMatchObject({ weightsPerDevice: 240, multiplications: 240, commElements: 0, commBytes: 0 });
     }
   });
@@ -77,7 +78,7 @@ describe("paper 4-layer example as a darknet cfg, through makePlan", () => {
   });
 
   it("N = 2, the ILP: C = 22 with LOP, FUSE1, FUSE2 and LOP or LIP; bytes follow the element size", () => {
-    const p = plan(2, "optimal", 2);
+    const p = plan(2, "auto", 2);
     expect(p.totals).toMatchObject({ weightsPerDevice: 120, multiplications: 120, commElements: 22, commBytes: 44, bytesPerElement: 2 });
     expect([["lop", "fuse1", "fuse2", "lop"], ["lop", "fuse1", "fuse2", "lip"]]).toContainEqual(schemesOf(p));
     expect(p.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });

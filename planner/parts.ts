@@ -15,7 +15,7 @@
  * per-device weights depend on the scheme, which is why the ILP's memory budget is
  * checked per device.
  */
-import type { Scheme } from "./costs.js";
+import { type Scheme, splitsInput } from "./schemes.js";
 import type { Unit } from "./units.js";
 
 /** How partitioned layers are divided: N equal parts, or each slot's fraction (summing to 1). */
@@ -49,8 +49,6 @@ export function channelRanges(n: number, slots: Slots): [number, number][] {
   return sizes.map((size) => [c0, (c0 += size)]);
 }
 
-/** LIP and FUSE2 split input channels (partial sums); LOP and FUSE1 output channels. */
-export const splitsInput = (scheme: Scheme): boolean => scheme === "lip" || scheme === "fuse2";
 
 type Sized = Pick<Unit, "channelsIn" | "channelsOut">;
 

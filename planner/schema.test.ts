@@ -48,7 +48,7 @@ describe("parsePlan", () => {
   });
 
   it("records what produced it: the strategy, FTP choice, grid, pins, element size and objective", () => {
-    expect(plan.inputs).toEqual({ strategy: "optimal", ftpLayers: 12, grid: null, pinned: [], bytesPerElement: 4 });
+    expect(plan.inputs).toEqual({ strategy: "auto", ftpLayers: 12, grid: null, pinned: [], bytesPerElement: 4 });
     expect(plan.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });
     expect(plan.totals).toMatchObject({ commElements: plan.cost.elements, commBytes: plan.cost.bytes, bytesPerElement: 4 });
   });

@@ -18,12 +18,11 @@ import { z } from "zod";
 import { PlanError } from "../core/errors.js";
 import { type Network } from "../dnn/network.js";
 import { ID_PATTERN } from "../broker/topics.js";
+import { closesFusePair, LEGACY_STRATEGY_NAMES, opensFusePair, type Scheme, SCHEMES, splitsInput, STRATEGIES } from "./schemes.js";
 
 export const PLAN_FORMAT = "edgefuse-plan";
 /** Version 1 throughout: every field added since is optional, so earlier plans still parse. */
 export const PLAN_VERSION = 1;
-/** How the schemes were chosen (strategies.ts): the paper's ILP, or a fixed variant. */
-export const STRATEGIES = ["optimal", "lop", "lip", "fuse-all", "paper"] as const;
 /** FTP boundary: given, or chosen for least largest per-device memory ("auto") or least C ("auto-comm"). */
 export const FTP_CHOICES = ["auto", "auto-comm"] as const;
 
@@ -84,7 +83,7 @@ const partSchema = z.object({ part: index, workerId, cut: cutSchema, shard: sha2
 
 const partitionedStep = z.object({
   layer: index,
-  scheme: z.enum(["lop", "lip", "fuse1", "fuse2"]),
+  scheme: z.enum(SCHEMES),
   /** The previous step was LOP: each part already holds its slice of this input. */
   reuse: z.boolean(),
   /** Modelled communication C_l, elements (paper eqs. 7–9). */
@@ -104,7 +103,7 @@ const carryStep = z.object({
 });
 const sourceStep = z.object({ layer: index, scheme: z.literal("source") });
 
-export const stepSchema = z.discriminatedUnion("scheme", [partitionedStep.extend({ scheme: z.literal("lop") }), partitionedStep.extend({ scheme: z.literal("lip") }), partitionedStep.extend({ scheme: z.literal("fuse1") }), partitionedStep.extend({ scheme: z.literal("fuse2") }), carryStep, sourceStep]);
+export const stepSchema = z.discriminatedUnion("scheme", [partitionedStep, carryStep, sourceStep]);
 
 const perDeviceSchema = z.object({
   workerId,
@@ -142,11 +141,12 @@ const planBody = z.object({
   /** What was asked for: the plan is a function of these, the network and the devices. */
   inputs: z
     .object({
-      strategy: z.enum(STRATEGIES),
+      /** How the schemes were chosen (schemes.ts STRATEGIES); older plans say "optimal" for "auto". */
+      strategy: z.preprocess((s) => (typeof s === "string" ? (LEGACY_STRATEGY_NAMES[s] ?? s) : s), z.enum(STRATEGIES)),
       ftpLayers: z.union([index, z.enum(FTP_CHOICES)]),
       /** The grid asked for; null: chosen with the boundary. */
       grid: gridSchema.nullable(),
-      pinned: z.array(z.object({ layer: index, scheme: z.enum(["lop", "lip", "fuse1", "fuse2"]) })),
+      pinned: z.array(z.object({ layer: index, scheme: z.enum(SCHEMES) })),
       bytesPerElement: count,
     })
     .optional(),
@@ -190,7 +190,7 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
       step.parts.forEach((p, j) => known.has(p.workerId) || issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`));
     }
     if (step.scheme !== "source" && step.scheme !== "carry") {
-      const kind = step.scheme === "lop" || step.scheme === "fuse1" ? "output" : "input";
+      const kind = splitsInput(step.scheme) ? "input" : "output";
       step.parts.forEach((p, j) => p.cut.kind === kind || issue(["steps", k, "parts", j, "cut", "kind"], `${step.scheme.toUpperCase()} splits ${kind} channels, got an ${p.cut.kind} cut`));
     }
   });
@@ -198,17 +198,18 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
   const partitioned = plan.steps.map((s, k) => [s, k] as const).filter(([s]) => s.scheme !== "carry" && s.scheme !== "source");
   partitioned.forEach(([s, k], j) => {
     const prev = partitioned[j - 1];
-    const afterFuse1 = prev !== undefined && prev[0].scheme === "fuse1" && plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");
-    if ((s.scheme === "fuse2") !== afterFuse1) issue(["steps", k, "scheme"], s.scheme === "fuse2" ? "FUSE2 must follow a FUSE1 step" : `layer ${s.layer} follows a FUSE1 step, so it must be FUSE2`);
+    const afterFuse1 = prev !== undefined && opensFusePair(prev[0].scheme) && plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");
+    if (closesFusePair(s.scheme) !== afterFuse1) issue(["steps", k, "scheme"], closesFusePair(s.scheme) ? "FUSE2 must follow a FUSE1 step" : `layer ${s.layer} follows a FUSE1 step, so it must be FUSE2`);
   });
-  if (partitioned.at(-1)?.[0].scheme === "fuse1") issue(["steps"], "the last partitioned step cannot be FUSE1");
+  const last = partitioned.at(-1)?.[0];
+  if (last !== undefined && opensFusePair(last.scheme)) issue(["steps"], "the last partitioned step cannot be FUSE1");
   plan.ftp?.tiles.forEach((t, j) => known.has(t.workerId) || issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`));
 });
 
 export type Plan = z.infer<typeof planSchema>;
 export type PlanBody = z.input<typeof planBody>;
 export type PlanStep = Plan["steps"][number];
-export type PartitionedStep = Extract<PlanStep, { scheme: "lop" | "lip" | "fuse1" | "fuse2" }>;
+export type PartitionedStep = Extract<PlanStep, { scheme: Scheme }>;
 export type PlanDevice = z.infer<typeof deviceSchema>;
 
 /** First 16 hex digits of the sha256 of the body: the same roster and options give the same id. */
@@ -247,8 +248,7 @@ export function checkPlanForNetwork(plan: Plan, network: Network): void {
     if (step.scheme === "source") continue;
     const layer = network.layers[step.layer]!;
     const ranges = step.scheme === "carry" ? step.parts.map((p) => [p.c0, p.c1] as const) : step.parts.map((p) => [p.cut.c0, p.cut.c1] as const);
-    const splitsInput = step.scheme === "lip" || step.scheme === "fuse2";
-    const channels = splitsInput ? layer.input.c : layer.output.c;
+    const channels = step.scheme !== "carry" && splitsInput(step.scheme) ? layer.input.c : layer.output.c;
     const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
     sorted.forEach(([c0, c1], j) => {
       const expectedStart = j === 0 ? 0 : sorted[j - 1]![1];

@@ -120,7 +120,7 @@ describe.each([
   const oracle = readOracle(name);
   const network = loadNetwork(cfgPath(oracle.cfg.replace(/\.cfg$/, "")));
 
-  for (const strategy of ["optimal", "lop"] as const) {
+  for (const strategy of ["auto", "lop"] as const) {
     it(`${strategy}: executing the plan from its shards gives darknet's outputs`, async () => {
       const draft = makePlan(network, { devices: Array.from({ length: workers }, (_, i) => ({ workerId: `w${i}` })), ftpEnd, strategy });
       const shards = new Map<string, Buffer>();

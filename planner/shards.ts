@@ -17,6 +17,7 @@ import { encodeShard, shardId, type ShardEntry } from "../dnn/shard.js";
 import { cutParams, WHOLE } from "../dnn/slices.js";
 import type { WeightsSource } from "../dnn/weights.js";
 import { checkPlanForNetwork, finishPlan, type Plan } from "./schema.js";
+import { splitsInput } from "./schemes.js";
 
 /** Receives each shard once: publish it, write it to a file, keep it. */
 export type ShardSink = (sha256: string, bytes: Buffer) => void | Promise<void>;
@@ -69,8 +70,7 @@ export async function buildShards(plan: Plan, network: Network, weights: Weights
     for (const part of step.parts) {
       parts.push({ ...part, shard: await emit([{ layer: step.layer, cut: part.cut, params: cutParams(layer, params, part.cut) }]) });
     }
-    const merges = step.scheme === "lip" || step.scheme === "fuse2";
-    const biasShard = merges
+    const biasShard = splitsInput(step.scheme)
       ? await emit([{ layer: step.layer, cut: { kind: "output", c0: 0, c1: layer.output.c }, params: { weights: new Float32Array(0), bias: params.bias } }])
       : undefined;
     steps.push({ ...step, parts, ...(biasShard ? { biasShard } : {}) });

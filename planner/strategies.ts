@@ -6,14 +6,13 @@
 import { PlanError } from "../core/errors.js";
 import { modelCfg } from "../core/paths.js";
 import { loadNetwork, type Network } from "../dnn/network.js";
-import { chainCost, type Scheme } from "./costs.js";
+import { chainCost } from "./costs.js";
 import { largestWeights, leastLargestWeights, slotWeights, solveSchemes, type SchemeChoice } from "./ilp.js";
-import { networkFingerprint, STRATEGIES } from "./schema.js";
+import { networkFingerprint } from "./schema.js";
+import { opensFusePair, type Scheme, type Strategy } from "./schemes.js";
 import type { Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 
-export { STRATEGIES };
-export type Strategy = (typeof STRATEGIES)[number];
 
 /**
  * The authors' published YOLOv2 plan (from their implementation): FTP on layers 0–11, then
@@ -49,14 +48,14 @@ export function checkPaperNetwork(network: Network): void {
 export function fuseAll(units: readonly Unit[]): Scheme[] {
   const schemes: Scheme[] = [];
   units.forEach((u, k) => {
-    if (schemes[k - 1] === "fuse1") schemes.push("fuse2");
+    if (k > 0 && opensFusePair(schemes[k - 1]!)) schemes.push("fuse2");
     else schemes.push(u.fusableWithNext && k + 1 < units.length ? "fuse1" : "lop");
   });
   return schemes;
 }
 
-/** The schemes of a fixed strategy (everything but "optimal"). */
-export function fixedSchemes(strategy: Exclude<Strategy, "optimal">, units: readonly Unit[]): Scheme[] {
+/** The schemes of a fixed strategy (everything but "auto"). */
+export function fixedSchemes(strategy: Exclude<Strategy, "auto">, units: readonly Unit[]): Scheme[] {
   switch (strategy) {
     case "lop":
     case "lip":
@@ -87,7 +86,7 @@ export interface StrategyOptions {
 
 /** The strategy's schemes and their cost, or null when they do not fit `limits`. */
 export function chooseSchemes(units: readonly Unit[], devices: Slots, { strategy, pinned, limits }: StrategyOptions): SchemeChoice | null {
-  if (strategy === "optimal") return solveSchemes(units, devices, { pinned, limits });
+  if (strategy === "auto") return solveSchemes(units, devices, { pinned, limits });
   if (pinned.size > 0) throw new PlanError(`pinned schemes only apply to the optimal strategy, not to "${strategy}"`);
   const schemes = fixedSchemes(strategy, units);
   if (limits && slotWeights(units, schemes, devices).some((w, d) => w > (limits[d] ?? Infinity))) return null;
@@ -96,6 +95,6 @@ export function chooseSchemes(units: readonly Unit[], devices: Slots, { strategy
 
 /** The least weights the fullest device must hold under this strategy, `base` included. */
 export function leastNeededWeights(units: readonly Unit[], devices: Slots, { strategy, pinned }: StrategyOptions, base: readonly number[]): number {
-  if (strategy === "optimal") return leastLargestWeights(units, devices, pinned, base);
+  if (strategy === "auto") return leastLargestWeights(units, devices, pinned, base);
   return largestWeights(units, fixedSchemes(strategy, units), devices, base);
 }

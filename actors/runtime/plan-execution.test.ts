@@ -42,7 +42,7 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
   };
 
   /** `placed`: a task that reuses a kept slice gets its input as a worker reassembles it, straight into placeInput's pieces. */
-  const execute = async (n: number, strategy: "optimal" | "lop", ftpEnd: 0 | "auto", placed: boolean) => {
+  const execute = async (n: number, strategy: "auto" | "lop", ftpEnd: 0 | "auto", placed: boolean) => {
     const devices = Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
     const draft = makePlan(network, { devices, strategy, ftpEnd });
     const shards = new Map<string, Buffer>();
@@ -76,20 +76,20 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
   };
 
   it.each([
-    [1, "optimal", 0],
-    [2, "optimal", 0],
+    [1, "auto", 0],
+    [2, "auto", 0],
     [3, "lop", 0],
-    [3, "optimal", "auto"],
-    [6, "optimal", 0],
+    [3, "auto", "auto"],
+    [6, "auto", 0],
     [6, "lop", "auto"],
-    [6, "optimal", "auto"],
+    [6, "auto", "auto"],
   ] as const)("N = %i, %s, FTP layers %s", async (n, strategy, ftpEnd) => {
     await execute(n, strategy, ftpEnd, false);
   });
 
   it.each([
-    [3, "optimal", 0],
-    [6, "optimal", 0],
+    [3, "auto", 0],
+    [6, "auto", 0],
   ] as const)("N = %i, %s, FTP layers %s, reused inputs reassembled in place", async (n, strategy, ftpEnd) => {
     const schedule = await execute(n, strategy, ftpEnd, true);
     expect(schedule.tasks.some((t) => t.held), "a task that reuses a kept slice").toBe(true);

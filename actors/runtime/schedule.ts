@@ -16,6 +16,7 @@ import type { Pads } from "../../dnn/ops.js";
 import { type Cut, WHOLE } from "../../dnn/slices.js";
 import type { Rect } from "../../planner/ftp.js";
 import type { Plan, PartitionedStep } from "../../planner/schema.js";
+import { closesFusePair, leavesSliceForNext, opensFusePair, splitsInput } from "../../planner/schemes.js";
 
 export interface OpSpec {
   readonly layer: number;
@@ -121,32 +122,32 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
       kept = undefined;
       continue;
     }
-    if (step.scheme === "carry" || step.scheme === "fuse2") {
+    if (step.scheme === "carry" || closesFusePair(step.scheme)) {
       throw new PlanError(`plan ${plan.id}: layer ${step.layer} (${step.scheme}) does not follow the step it belongs to`);
     }
     // Channel-wise layers the devices run on their own slices right after this step.
     const carried: number[] = [];
     while (steps[k + 1]?.scheme === "carry") carried.push(steps[++k]!.layer);
     let fuse2: PartitionedStep | undefined;
-    if (step.scheme === "fuse1") {
+    if (opensFusePair(step.scheme)) {
       const next = steps[++k];
-      if (next?.scheme !== "fuse2") throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
+      if (next === undefined || next.scheme === "carry" || next.scheme === "source" || !closesFusePair(next.scheme)) throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
       fuse2 = next;
     }
     const layer = layerOf(step.layer);
     const lastLayer = layerOf(fuse2?.layer ?? carried.at(-1) ?? step.layer);
     const input = layer.input;
     const nextPartitioned = steps.slice(k + 1).find((s) => s.scheme !== "carry");
-    const keep = step.scheme === "lop" && nextPartitioned !== undefined && "reuse" in nextPartitioned && nextPartitioned.reuse;
+    const keep = leavesSliceForNext(step.scheme) && nextPartitioned !== undefined && "reuse" in nextPartitioned && nextPartitioned.reuse;
 
     const tasks = step.parts.map((part): Task => {
       const { c0, c1 } = part.cut;
       const base = { id: `${step.layer}/${part.part}`, layer: step.layer, part: part.part, workerId: part.workerId };
-      if (step.scheme === "lip") {
+      if (splitsInput(step.scheme)) {
         const receives = { c: c1 - c0, h: input.h, w: input.w };
         return { ...base, send: { kind: "channels", c0, c1 }, receives, input: receives, ops: [{ layer: step.layer, cut: part.cut, shard: part.shard }], output: layer.output, keep: false };
       }
-      // lop / fuse1: every device needs the whole input, less the slice it kept (reuse).
+      // LOP / FUSE1: every device needs the whole input, less the slice it kept (reuse).
       const prev = step.reuse ? kept?.get(part.part) : undefined;
       const held = prev && prev.workerId === part.workerId && prev.output.c < input.c ? heldRange(prev, kept!) : undefined;
       const ops: OpSpec[] = [{ layer: step.layer, cut: part.cut, shard: part.shard }, ...carried.map((l) => ({ layer: l, cut: WHOLE }))];
@@ -168,7 +169,7 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
         ops, output, keep: keep && !fuse2,
       };
     });
-    const mergeStep = step.scheme === "lip" ? step : fuse2;
+    const mergeStep = splitsInput(step.scheme) ? step : fuse2;
     let assemble: Assemble;
     if (mergeStep) {
       if (!mergeStep.biasShard) throw new PlanError(`plan ${plan.id}: layer ${mergeStep.layer} merges partial sums but has no bias shard`);
@@ -179,7 +180,7 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
       assemble = { kind: "concat", ranges: step.parts.map((p) => [p.cut.c0, p.cut.c1] as const) };
     }
     stages.push({
-      kind: "distributed", scheme: step.scheme === "fuse1" ? "fuse" : step.scheme,
+      kind: "distributed", scheme: opensFusePair(step.scheme) ? "fuse" : (step.scheme as "lop" | "lip"),
       layers: [step.layer, lastLayer.index], input, output: lastLayer.output, tasks, assemble,
     });
     kept = tasks.some((t) => t.keep) ? new Map(tasks.map((t) => [t.part, t])) : undefined;

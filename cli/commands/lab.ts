@@ -53,7 +53,7 @@ const schema = z
       .string()
       .default("auto")
       .transform((s) => s.split(","))
-      .refine((names) => names.every(isSchemeName), `expected a comma-separated list of ${Object.keys(STRATEGIES).join(", ")}`),
+      .refine((names) => names.every(isSchemeName), `expected a comma-separated list of ${STRATEGIES.join(", ")}`),
     "ftp-layers": z
       .string()
       .regex(/^(auto|auto-comm|\d+)$/, "expected auto, auto-comm or a layer count B")

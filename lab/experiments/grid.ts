@@ -23,7 +23,7 @@ export const OPTIMUM_OWN_FTP = scheme("auto", "auto-comm");
 export const TABLE1 = [LOP, OPTIMUM, OPTIMUM_OWN_FTP];
 export const TABLE2 = [LOP, scheme("lip", PAPER_FTP), scheme("fuse-all", PAPER_FTP), scheme("paper", PAPER_FTP), OPTIMUM];
 /** One device has nothing to partition: every variant is the same whole network. */
-export const SINGLE: LabScheme = { label: "single device", planning: { strategy: "optimal", ftpEnd: 0 } };
+export const SINGLE: LabScheme = { label: "single device", planning: { strategy: "auto", ftpEnd: 0 } };
 
 const union = (...lists: (readonly LabScheme[])[]): LabScheme[] => [...new Map(lists.flat().map((s) => [s.label, s])).values()];
 

@@ -65,7 +65,7 @@ export function table2(records: readonly RunRecord[]): string {
   for (const s of TABLE2) {
     const r = find(rows, 6, 100, s.label);
     if (!r) continue;
-    const paper = s === LOP ? PAPER_C_MB.lop : s.planning.strategy === "optimal" ? PAPER_C_MB.fused : undefined;
+    const paper = s === LOP ? PAPER_C_MB.lop : s.planning.strategy === "auto" ? PAPER_C_MB.fused : undefined;
     const vs = lop ? `${((r.planCostBytes / lop.planCostBytes - 1) * 100).toFixed(1)} %` : "–";
     lines.push(`| ${s.label} | ${MB(r.modelledBytes)} | ${MB(r.measuredBytes)} | ${((r.measuredBytes / r.modelledBytes - 1) * 100).toFixed(2)} % | ${MB(r.planCostBytes)} | ${vs} | ${MB(r.bytesBusiestLink)} | ${sec(r.latencyMs)} | ${paper ?? "–"} |`);
   }
