@@ -6,7 +6,7 @@ const good = {
   className: "dog",
   probability: 0.87,
   box: { left: 10, top: 20, right: 110, bottom: 220 },
-  relative: { x: 0.1, y: 0.2, w: 0.3, h: 0.4 },
+  normalized: { left: 0.01, top: 0.04, right: 0.11, bottom: 0.44 },
 };
 
 describe("Detection JSON schema", () => {
@@ -21,6 +21,9 @@ describe("Detection JSON schema", () => {
       [{ ...good, box: { ...good.box, left: 3.5 } }, "box.left"],
       [{ ...good, box: { ...good.box, left: 200 } }, "box"],
       [{ ...good, className: "" }, "className"],
+      [{ ...good, normalized: { ...good.normalized, right: 1.2 } }, "normalized.right"],
+      [{ ...good, normalized: { ...good.normalized, left: 0.5 } }, "normalized"],
+      [{ ...good, normalized: undefined }, "normalized"],
     ];
     for (const [value, path] of cases) {
       const result = DetectionSchema.safeParse(value);

@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 
-const probability = z.number().min(0).max(1);
+const fraction = z.number().min(0).max(1);
+const probability = fraction;
 
 /** Pixel box in the original image, inclusive edges, clamped as darknet's draw_detections does. */
 export const PixelBoxSchema = z
@@ -16,13 +17,10 @@ export const PixelBoxSchema = z
   })
   .refine((b) => b.left <= b.right && b.top <= b.bottom, "box edges must satisfy left ≤ right and top ≤ bottom");
 
-/** darknet's `box`: centre and size as fractions of the original image's width and height. */
-export const RelativeBoxSchema = z.object({
-  x: z.number(),
-  y: z.number(),
-  w: z.number().nonnegative(),
-  h: z.number().nonnegative(),
-});
+/** The same box as fractions of the original image's width and height, corner form, clipped to [0, 1]. */
+export const NormalizedBoxSchema = z
+  .object({ left: fraction, top: fraction, right: fraction, bottom: fraction })
+  .refine((b) => b.left <= b.right && b.top <= b.bottom, "box edges must satisfy left ≤ right and top ≤ bottom");
 
 export const DetectionSchema = z.object({
   classId: z.number().int().nonnegative(),
@@ -30,11 +28,12 @@ export const DetectionSchema = z.object({
   /** objectness × class probability, after NMS. */
   probability,
   box: PixelBoxSchema,
-  relative: RelativeBoxSchema,
+  /** Resolution-free: multiply by the result's image width and height for pixels. */
+  normalized: NormalizedBoxSchema,
 });
 export type Detection = z.infer<typeof DetectionSchema>;
 export type PixelBox = z.infer<typeof PixelBoxSchema>;
-export type RelativeBox = z.infer<typeof RelativeBoxSchema>;
+export type NormalizedBox = z.infer<typeof NormalizedBoxSchema>;
 
 export const DetectionsSchema = z.array(DetectionSchema);
 

@@ -5,7 +5,7 @@ import { cfgPath, readF32, readOracle } from "../../test/shared.js";
 import { loadNetwork, type RegionLayer } from "../network.js";
 import { DetectionsSchema } from "./detection.js";
 import { classNames } from "./names.js";
-import { boxIou, detectRegion } from "./region.js";
+import { boxIou, correctRegionBoxes, detectRegion, doNmsSort, regionDetections } from "./region.js";
 
 const tiny = loadNetwork(cfgPath("yolov2-tiny"));
 const layer = tiny.layers.at(-1) as RegionLayer; // 13×13, 5 anchors, 80 classes
@@ -43,14 +43,12 @@ describe("detectRegion on hand-made region outputs", () => {
     expect(d!.className).toBe("dog");
     expect(d!.probability).toBeCloseTo(0.72, 6);
     // Centre of cell (6, 6) of 13 is the centre of the network input, hence of the image.
-    expect(d!.relative.x).toBeCloseTo(0.5, 9);
-    expect(d!.relative.y).toBeCloseTo(0.5, 9);
     // Size: anchor (9.77052, 9.16828) cells; the input's 416 px span the image's width
     // but only 312 of them its height, so the height fraction grows by 416/312.
     const wFrac = 9.77052 / 13;
     const hFrac = (9.16828 / 13) * (416 / 312);
-    expect(d!.relative.w).toBeCloseTo(wFrac, 6);
-    expect(d!.relative.h).toBeCloseTo(hFrac, 6);
+    const n = d!.normalized;
+    expect([n.left, n.top, n.right, n.bottom].map((v) => v.toFixed(6))).toEqual([0.5 - wFrac / 2, 0.5 - hFrac / 2, 0.5 + wFrac / 2, 0.5 + hFrac / 2].map((v) => v.toFixed(6)));
     expect(d!.box).toEqual({
       left: Math.trunc((0.5 - wFrac / 2) * 832),
       right: Math.trunc((0.5 + wFrac / 2) * 832),
@@ -63,17 +61,37 @@ describe("detectRegion on hand-made region outputs", () => {
     const out = blank();
     predict(out, { col: 6, row: 6, n: 4, th: 0.5, tw: 0.5, obj: 0.9, classes: { 16: 0.8 } });
     const [d] = detectRegion(layer, out, IMAGE, NET, names);
-    expect(d!.relative.h).toBeGreaterThan(1);
     expect(d!.box).toEqual({ left: 0, top: 0, right: 831, bottom: 623 });
+    expect(d!.normalized).toEqual({ left: 0, top: 0, right: 1, bottom: 1 });
+  });
+
+  it("a box partly outside the image is clipped at the edge it crosses, in pixels and normalized", () => {
+    const out = blank();
+    // Cell 0 of 13 at x offset 0.1: the centre is 0.1/13 of the width in, the big anchor
+    // 9.77052/13 wide, so darknet's box starts ~37 % of the width left of the image.
+    predict(out, { col: 0, row: 6, n: 4, x: 0.1, obj: 0.9, classes: { 16: 0.8 } });
+    const [d] = detectRegion(layer, out, IMAGE, NET, names);
+    const right = 0.1 / 13 + 9.77052 / 26;
+    expect(d!.normalized.left).toBe(0);
+    expect(d!.normalized.right).toBeCloseTo(right, 6);
+    expect(d!.box.left).toBe(0);
+    expect(d!.box.right).toBe(Math.trunc(right * IMAGE.w));
+    const n = d!.normalized;
+    expect([n.left, n.top, n.right, n.bottom].every((v) => v >= 0 && v <= 1)).toBe(true);
+    expect(DetectionsSchema.parse([d])).toEqual([d]);
   });
 
   it("x, y offsets move the box within its cell", () => {
     const out = blank();
     predict(out, { col: 0, row: 12, n: 0, x: 0.25, y: 0.75, obj: 0.99, classes: { 0: 1 } });
     const [d] = detectRegion(layer, out, { w: 416, h: 416 }, NET, names);
-    expect(d!.relative.x).toBeCloseTo(0.25 / 13, 6);
-    expect(d!.relative.y).toBeCloseTo(12.75 / 13, 6);
-    expect(d!.relative.w).toBeCloseTo(0.57273 / 13, 6); // anchor 0, exp(0) = 1
+    // Centre (0.25/13, 12.75/13), anchor 0 (0.57273 × 0.677385 cells, exp(0) = 1): it
+    // pokes out of the left and bottom edges, where it is clipped.
+    const n = d!.normalized;
+    expect(n.left).toBe(0);
+    expect(n.right).toBeCloseTo(0.25 / 13 + 0.57273 / 26, 6);
+    expect(n.top).toBeCloseTo(12.75 / 13 - 0.677385 / 26, 6);
+    expect(n.bottom).toBe(1);
   });
 
   it("objectness at or below thresh keeps nothing, whatever the class says", () => {
@@ -102,7 +120,7 @@ describe("detectRegion on hand-made region outputs", () => {
     const out = blank();
     predict(out, { col: 6, row: 6, n: 0, obj: 0.9, classes: { 2: 0.9 } });
     const [d] = detectRegion(layer, out, IMAGE, NET, names, { fit: "resize" });
-    expect(d!.relative.h).toBeCloseTo(0.677385 / 13, 6); // no letterbox stretch
+    expect(d!.normalized.bottom - d!.normalized.top).toBeCloseTo(0.677385 / 13, 6); // no letterbox stretch
   });
 });
 
@@ -134,14 +152,25 @@ describe("detectRegion on darknet's region outputs (oracles)", () => {
       }
       expect(dets.filter((d) => !candidates.has(d.probability))).toEqual([]);
       expect(dets.filter((d) => !(d.probability > thresh) || d.box.right >= image.w || d.box.bottom >= image.h)).toEqual([]);
-      // Sorted, and no two kept boxes of one class overlap beyond the NMS threshold.
-      for (let i = 1; i < dets.length; i++) expect(dets[i]!.probability).toBeLessThanOrEqual(dets[i - 1]!.probability);
-      let worst = 0;
-      for (let i = 0; i < dets.length; i++) {
-        for (let j = i + 1; j < dets.length; j++) {
-          if (dets[i]!.classId === dets[j]!.classId) worst = Math.max(worst, boxIou(dets[i]!.relative, dets[j]!.relative));
-        }
+      // The pixel box is the normalized one in pixels (truncated, the last pixel for an edge at 1).
+      const px = (v: number, size: number) => Math.min(size - 1, Math.trunc(v * size));
+      for (const { box, normalized: n } of dets) {
+        expect(box).toEqual({ left: px(n.left, image.w), top: px(n.top, image.h), right: px(n.right, image.w), bottom: px(n.bottom, image.h) });
       }
+      // Sorted, and no two boxes NMS kept for one class overlap beyond its threshold
+      // (measured on darknet's unclipped boxes, as NMS does).
+      for (let i = 1; i < dets.length; i++) expect(dets[i]!.probability).toBeLessThanOrEqual(dets[i - 1]!.probability);
+      const raw = regionDetections(region, out, thresh);
+      correctRegionBoxes(raw, image, net.input, "letterbox");
+      doNmsSort(raw, region.classes, 0.45);
+      let worst = 0;
+      let kept = 0;
+      for (let k = 0; k < region.classes; k++) {
+        const boxes = raw.filter((r) => r.prob[k]! > thresh).map((r) => r.bbox);
+        kept += boxes.length;
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) worst = Math.max(worst, boxIou(boxes[i]!, boxes[j]!));
+      }
+      expect(kept).toBe(dets.length);
       expect(worst).toBeLessThanOrEqual(0.45);
     });
   }

@@ -10,7 +10,7 @@
 import { ShapeError, UsageError } from "../../core/errors.js";
 import { type FitMode, letterboxGeometry } from "../image/letterbox.js";
 import type { RegionLayer } from "../network.js";
-import type { Detection, RelativeBox } from "./detection.js";
+import type { Detection, NormalizedBox } from "./detection.js";
 
 const f32 = Math.fround;
 
@@ -29,9 +29,17 @@ export interface Size {
   readonly h: number;
 }
 
+/** darknet's `box`: centre and size as fractions of the image (after correctRegionBoxes, the original image's); not clipped. */
+export interface CentreBox {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
 /** darknet's `detection` for one (cell, anchor), before it becomes per-class results. */
 export interface RawDetection {
-  bbox: RelativeBox;
+  bbox: CentreBox;
   objectness: number;
   /** Per class: objectness × class probability where above thresh, else 0. */
   prob: Float32Array;
@@ -95,7 +103,7 @@ export function regionDetections(layer: RegionLayer, output: Float32Array, thres
 }
 
 /** darknet get_region_box: cell offset + sigmoid(x), anchor × exp(w), as fractions of the grid. */
-function regionBox(x: Float32Array, biases: readonly number[], n: number, index: number, i: number, j: number, w: number, h: number, stride: number): RelativeBox {
+function regionBox(x: Float32Array, biases: readonly number[], n: number, index: number, i: number, j: number, w: number, h: number, stride: number): CentreBox {
   return {
     x: (i + x[index]!) / w,
     y: (j + x[index + stride]!) / h,
@@ -129,7 +137,7 @@ function overlap(x1: number, w1: number, x2: number, w2: number): number {
   const right = Math.min(x1 + w1 / 2, x2 + w2 / 2);
   return right - left;
 }
-export function boxIou(a: RelativeBox, b: RelativeBox): number {
+export function boxIou(a: CentreBox, b: CentreBox): number {
   const w = overlap(a.x, a.w, b.x, b.w);
   const h = overlap(a.y, a.h, b.y, b.h);
   const inter = w < 0 || h < 0 ? 0 : w * h;
@@ -160,7 +168,8 @@ export function doNmsSort(dets: RawDetection[], classes: number, thresh: number)
 /**
  * One Detection per (box, class) whose probability is above thresh, as draw_detections
  * prints them, most probable first. The pixel box is draw_detections': truncated to int,
- * then clamped to the image.
+ * then clamped to the image; the normalized box is the same corners as fractions of the
+ * image, clipped to [0, 1] (darknet's box may reach past the image's edges).
  */
 export function toDetections(dets: readonly RawDetection[], image: Size, names: readonly string[], thresh: number): Detection[] {
   const out: Detection[] = [];
@@ -172,6 +181,7 @@ export function toDetections(dets: readonly RawDetection[], image: Size, names: 
     const right = clamp(Math.trunc((b.x + b.w / 2) * image.w), image.w - 1);
     const top = clamp(Math.trunc((b.y - b.h / 2) * image.h), image.h - 1);
     const bottom = clamp(Math.trunc((b.y + b.h / 2) * image.h), image.h - 1);
+    const normalized: NormalizedBox = { left: clamp(b.x - b.w / 2, 1), top: clamp(b.y - b.h / 2, 1), right: clamp(b.x + b.w / 2, 1), bottom: clamp(b.y + b.h / 2, 1) };
     for (let j = 0; j < d.prob.length; j++) {
       const probability = d.prob[j]!;
       if (!(probability > thresh)) continue;
@@ -180,7 +190,7 @@ export function toDetections(dets: readonly RawDetection[], image: Size, names: 
         className: names[j]!,
         probability,
         box: { left, top, right, bottom },
-        relative: { ...b },
+        normalized,
       });
     }
   }

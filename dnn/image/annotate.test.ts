@@ -21,7 +21,7 @@ const dog: Detection = {
   className: "dog",
   probability: 0.87,
   box: { left: 20, top: 60, right: 120, bottom: 140 },
-  relative: { x: 0.35, y: 0.625, w: 0.5, h: 0.5 },
+  normalized: { left: 0.1, top: 0.375, right: 0.6, bottom: 0.875 },
 };
 const YELLOW = [255, 255, 0];
 
