@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"],
+    // darknet's reference outputs, made once into .cache/oracle/ (test/oracle/).
+    globalSetup: ["test/oracle/global-setup.ts"],
     // Suites spawn brokers and onnxruntime sessions; two cores, so keep it calm.
     fileParallelism: true,
     maxWorkers: 2,

@@ -1,29 +1,48 @@
-/** Where the shared fixtures live: `../shared` beside the repository (models, oracle outputs). */
+/**
+ * The test fixtures, all inside the repository: the cfgs, images and class names in
+ * `models/`, and darknet's reference outputs, made from them by darknet itself into
+ * `.cache/oracle/<name>/` (test/oracle/: vitest's globalSetup makes them once).
+ */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type OracleManifest, oracleManifestSchema } from "./oracle/manifest.js";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const SHARED = process.env.EDGEFUSE_SHARED ?? resolve(REPO_ROOT, "..", "shared");
-if (!existsSync(SHARED)) throw new Error(`shared fixtures not found at ${SHARED} (set EDGEFUSE_SHARED)`);
+export type { OracleManifest } from "./oracle/manifest.js";
 
-export const cfgPath = (name: string) => join(SHARED, "models", "cfg", `${name}.cfg`);
-export const imagePath = (name: string) => join(SHARED, "models", "images", name);
-export const namesPath = (name: "coco" | "voc") => join(SHARED, "models", `${name}.names`);
-export const oracleDir = (name: string) => join(SHARED, "oracle", name);
-
-export interface OracleManifest {
-  cfg: string;
-  weights: string;
-  image: string;
-  input_file: string;
-  layers: { index: number; type: string; out_c: number; out_h: number; out_w: number; outputs: number; file?: string }[];
+/** The nearest folder holding package.json: the repository, whether this runs from test/ or dist/test/. */
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
 }
+
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+const MODELS = join(REPO_ROOT, "models");
+export const ORACLE_CACHE = join(REPO_ROOT, ".cache", "oracle");
+
+export const cfgPath = (name: string) => join(MODELS, "cfg", `${name}.cfg`);
+export const imagePath = (name: string) => join(MODELS, "images", name);
+export const namesPath = (name: "coco" | "voc") => join(MODELS, `${name}.names`);
+export const oracleDir = (name: string) => join(ORACLE_CACHE, name);
+
+/** The references the suites compare with; test/oracle/specs.ts says what each is made from. */
 export const ORACLES = ["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"] as const;
+export type OracleName = (typeof ORACLES)[number];
 
 export function readOracle(name: string): OracleManifest & { dir: string } {
   const dir = oracleDir(name);
-  return { ...(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as OracleManifest), dir };
+  const file = join(dir, "manifest.json");
+  if (!existsSync(file)) {
+    throw new Error(`darknet reference ${name} not made yet (${file} missing): run the tests through vitest, whose globalSetup makes it, or npm run oracle`);
+  }
+  const parsed = oracleManifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${file}: ${issue.path.join(".") || "manifest"}: ${issue.message}`);
+  }
+  return { ...parsed.data, dir };
 }
 
 export function readF32(path: string): Float32Array {

@@ -1,7 +1,7 @@
 /**
  * Class names for the datasets darknet's stock cfgs are trained on, copied from
  * darknet's data/coco.names and data/voc.names so a deployment needs no names file
- * for them (a test checks them against the shared fixtures).
+ * for them (a test checks them against models/coco.names and models/voc.names).
  */
 export const COCO_NAMES: readonly string[] = [
   "person", "bicycle", "car", "motorbike", "aeroplane", "bus", "train", "truck", "boat",
