@@ -4,7 +4,8 @@
  */
 import { InputError } from "../core/errors.js";
 import { foldBatchNorm, type FoldedParams } from "./fold.js";
-import { HOST_KINDS, runHostLayer } from "./host.js";
+import { runHostLayer } from "./host.js";
+import { isIdentity, runsOnHost } from "./layer-traits.js";
 import { type Layer, type Network, shapeSize, shapeText } from "./network.js";
 import { type CompiledStage, onnxRuntime, type Runtime } from "./onnx/runtime.js";
 import type { ComputeOp } from "./ops.js";
@@ -30,7 +31,7 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "chain", maxStageWeightBytes: 64 << 20, keepAll: false } satisfies EngineOptions;
 
 
-const isCompute = (l: Layer) => !HOST_KINDS.has(l.kind);
+const isCompute = (l: Layer) => !runsOnHost(l);
 
 interface Step {
   readonly first: number;
@@ -90,7 +91,7 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
       continue;
     }
     // dropout is the identity at inference: it gets no op, its output is its input's.
-    const opLayers = layers.filter((l) => l.kind !== "dropout");
+    const opLayers = layers.filter((l) => !isIdentity(l));
     const returns = layers
       .filter((l) => opts.keepAll || l.index === last || uses[l.index]! > last || l.index === lastIndex)
       .map((l) => l.index);
@@ -130,7 +131,7 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
           current = outputs[step.first] = runHostLayer(layer, outputs, current);
         } else {
           const results = step.stage ? await step.stage.run(current) : [];
-          for (let i = step.first; i <= step.last && network.layers[i]!.kind === "dropout"; i++) outputs[i] = current;
+          for (let i = step.first; i <= step.last && isIdentity(network.layers[i]!); i++) outputs[i] = current;
           for (const r of step.returns) outputs[r.layer] = results[r.result];
           current = outputs[step.last]!;
         }

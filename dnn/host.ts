@@ -121,8 +121,6 @@ export function regionLayer(x: Float32Array, layer: RegionLayer): Float32Array {
   return out;
 }
 
-/** Layers that move data rather than multiply; the rest go through onnxruntime. */
-export const HOST_KINDS: ReadonlySet<Layer["kind"]> = new Set(["route", "reorg", "softmax", "region"]);
 
 /** Runs a host layer: `outputs` holds earlier layers' outputs (for route), `input` is the previous layer's. */
 export function runHostLayer(layer: Layer, outputs: readonly (Float32Array | undefined)[], input: Float32Array): Float32Array {

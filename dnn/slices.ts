@@ -12,6 +12,7 @@ import { ShapeError } from "../core/errors.js";
 import type { FoldedParams } from "./fold.js";
 import type { Layer } from "./network.js";
 import { type ComputeOp, type Pads, uniformPads } from "./ops.js";
+import { isWeighted } from "./layer-traits.js";
 
 export type Cut =
   | { readonly kind: "whole" }
@@ -31,11 +32,10 @@ export const maxpoolPads = (padding: number): Pads => {
   return { top: before, left: before, bottom: padding - before, right: padding - before };
 };
 
-const weighted = (layer: Layer) => layer.kind === "convolutional" || layer.kind === "connected";
 
 function checkCut(layer: Layer, cut: Cut): void {
   if (cut.kind === "whole") return;
-  if (!weighted(layer)) throw new ShapeError(`layer ${layer.index} (${layer.kind}) has no ${cut.kind} channels to slice`);
+  if (!isWeighted(layer)) throw new ShapeError(`layer ${layer.index} (${layer.kind}) has no ${cut.kind} channels to slice`);
   if (layer.kind === "convolutional" && layer.groups !== 1) {
     // A cut of a grouped conv would see only its groups' channels; none of the supported nets needs that.
     throw new ShapeError(`layer ${layer.index}: ${cut.kind} slices of grouped convolutions are not supported`);

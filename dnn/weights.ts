@@ -11,7 +11,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { WeightsError } from "../core/errors.js";
-import type { ConnectedLayer, ConvLayer, Layer, Network } from "./network.js";
+import { isWeighted, type WeightedLayer } from "./layer-traits.js";
+import type { Layer, Network } from "./network.js";
 
 export interface WeightsHeader {
   readonly major: number;
@@ -39,8 +40,7 @@ export interface RawParams {
   readonly bn?: BatchNorm;
 }
 
-export type WeightedLayer = ConvLayer | ConnectedLayer;
-export const isWeighted = (l: Layer): l is WeightedLayer => l.kind === "convolutional" || l.kind === "connected";
+export { isWeighted, type WeightedLayer };
 
 const outputsOf = (l: WeightedLayer) => (l.kind === "convolutional" ? l.filters : l.output.c);
 

@@ -19,7 +19,7 @@ import { channelRanges } from "./parts.js";
 import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
 import { finishPlan, networkFingerprint, type Plan, type PlanBody, type PlanDevice } from "./schema.js";
 import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2 } from "./strategies.js";
-import { WEIGHTED_KINDS } from "./units.js";
+import { isWeighted } from "../dnn/layer-traits.js";
 
 export type { FtpChoice } from "./candidates.js";
 export { evaluateBoundary } from "./candidates.js";
@@ -130,7 +130,7 @@ function bestCandidate(network: Network, opts: PlanOptions, devices: readonly Pl
 export function makePlan(network: Network, options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>): Plan {
   const opts = { ...planDefaults, ...options } satisfies PlanOptions;
   const devices = sortedDevices(opts.devices);
-  if (!network.layers.some((l) => WEIGHTED_KINDS.has(l.kind))) {
+  if (!network.layers.some(isWeighted)) {
     throw new PlanError(`${network.file} has no convolutional or connected layer: nothing to partition`);
   }
   if (!Number.isInteger(opts.bytesPerElement) || opts.bytesPerElement < 1) throw new PlanError(`bytes per element must be a whole number ≥ 1, got ${opts.bytesPerElement}`);

@@ -11,6 +11,7 @@
 import { PlanError } from "../core/errors.js";
 import type { Layer, Network } from "../dnn/network.js";
 import { routedLayers } from "./units.js";
+import { isSpatiallyLocal } from "../dnn/layer-traits.js";
 
 /** Half-open: rows [y0, y1), columns [x0, x1). */
 export interface Rect {
@@ -61,8 +62,6 @@ export interface Tile {
 
 export const rectArea = (r: Rect): number => (r.y1 - r.y0) * (r.x1 - r.x0);
 
-const FTP_KINDS = new Set<Layer["kind"]>(["convolutional", "maxpool", "dropout"]);
-
 /**
  * The largest FTP boundary `end` allowed: the stack may hold only spatially local
  * layers (convolution, maxpool, dropout), and every layer inside it whose output a
@@ -70,7 +69,7 @@ const FTP_KINDS = new Set<Layer["kind"]>(["convolutional", "maxpool", "dropout"]
  */
 export function maxFtpEnd(network: Network): number {
   let end = 0;
-  while (end < network.layers.length && FTP_KINDS.has(network.layers[end]!.kind)) end++;
+  while (end < network.layers.length && isSpatiallyLocal(network.layers[end]!)) end++;
   const routed = [...routedLayers(network)];
   return Math.min(end, ...routed.map((l) => l + 1));
 }

@@ -195,7 +195,7 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
     }
   });
   // FUSE2 must be the next partitioned step after FUSE1 (only carry steps between).
-  const partitioned = plan.steps.map((s, k) => [s, k] as const).filter(([s]) => s.scheme !== "carry" && s.scheme !== "source");
+  const partitioned = plan.steps.map((s, k) => [s, k] as const).filter((e): e is readonly [PartitionedStep, number] => e[0].scheme !== "carry" && e[0].scheme !== "source");
   partitioned.forEach(([s, k], j) => {
     const prev = partitioned[j - 1];
     const afterFuse1 = prev !== undefined && opensFusePair(prev[0].scheme) && plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");

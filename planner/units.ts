@@ -10,12 +10,9 @@
  * source, and nothing fuses or reuses across it.
  */
 import { PlanError } from "../core/errors.js";
+import { isChannelwise, isWeighted } from "../dnn/layer-traits.js";
 import type { Layer, Network } from "../dnn/network.js";
 
-/** Layers computed per channel, so they can run on a device's channel slice. */
-export const CHANNELWISE_KINDS = new Set<Layer["kind"]>(["maxpool", "avgpool", "dropout"]);
-/** Layers that hold weights and so are partitioned. */
-export const WEIGHTED_KINDS = new Set<Layer["kind"]>(["convolutional", "connected"]);
 
 export interface Unit {
   /** darknet layer index. */
@@ -67,7 +64,7 @@ export function partitionUnits(network: Network, start: number): Unit[] {
     }
     // Walk the channel-wise layers that follow, up to the next weighted or sync layer.
     let j = i + 1;
-    while (j < layers.length && CHANNELWISE_KINDS.has(layers[j]!.kind)) j++;
+    while (j < layers.length && isChannelwise(layers[j]!)) j++;
     const chain = Array.from({ length: j - i - 1 }, (_, k) => i + 1 + k);
     // If a route reads the unit's output or an intermediate carried output, the raw
     // tensor must reach the source before the carried layers run: carry nothing.
@@ -75,7 +72,7 @@ export function partitionUnits(network: Network, start: number): Unit[] {
     const carried = carryBlocked ? [] : chain;
     const last = carried.length ? layers[carried.at(-1)!]! : layer;
     const next = layers[j];
-    const reusableByNext = !carryBlocked && next !== undefined && WEIGHTED_KINDS.has(next.kind);
+    const reusableByNext = !carryBlocked && next !== undefined && isWeighted(next);
     const fusableWithNext = reusableByNext && ![i, ...chain].some((l) => routed.has(l));
     units.push({
       layer: i,

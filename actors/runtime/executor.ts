@@ -11,6 +11,7 @@ import type { ComputeOp } from "../../dnn/ops.js";
 import type { ShardEntry } from "../../dnn/shard.js";
 import { type Cut, cutOp } from "../../dnn/slices.js";
 import type { Task } from "./schedule.js";
+import { isIdentity } from "../../dnn/layer-traits.js";
 
 export type ShardFetcher = (sha256: string) => Promise<readonly ShardEntry[]>;
 
@@ -194,7 +195,7 @@ export class TaskExecutor {
     try {
       for (const spec of task.ops) {
         const layer = this.network.layers[spec.layer]!;
-        if (layer.kind === "dropout") continue; // identity at inference
+        if (isIdentity(layer)) continue; // no op at inference
         let params;
         if (spec.shard) {
           const entries = shards.get(spec.shard) ?? (await this.options.fetchShard(spec.shard));

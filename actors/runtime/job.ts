@@ -4,7 +4,8 @@
  * this device), and assemble what comes back; layers the source owns run here.
  */
 import { ShapeError } from "../../core/errors.js";
-import { HOST_KINDS, mergePartials, runHostLayer } from "../../dnn/host.js";
+import { mergePartials, runHostLayer } from "../../dnn/host.js";
+import { isIdentity, runsOnHost } from "../../dnn/layer-traits.js";
 import { type Network, shapeSize } from "../../dnn/network.js";
 import type { CompiledStage, Runtime } from "../../dnn/onnx/runtime.js";
 import { layerOp } from "../../dnn/slices.js";
@@ -42,7 +43,7 @@ export async function prepareSource(network: Network, schedule: Schedule, runtim
   for (const stage of schedule.stages) {
     if (stage.kind === "source") {
       const layer = network.layers[stage.layer]!;
-      if (!HOST_KINDS.has(layer.kind) && layer.kind !== "dropout") local.set(layer.index, await runtime.compile({ input: layer.input, ops: [layerOp(layer)] }));
+      if (!runsOnHost(layer) && !isIdentity(layer)) local.set(layer.index, await runtime.compile({ input: layer.input, ops: [layerOp(layer)] }));
     } else if (stage.assemble.kind === "merge") {
       const { layer, biasShard } = stage.assemble;
       const entry = (await fetchShard(biasShard)).find((e) => e.layer === layer);
@@ -76,7 +77,7 @@ export async function runSchedule(prepared: SourcePrepared, dispatcher: Dispatch
     if (stage.kind === "source") {
       const layer = network.layers[stage.layer]!;
       const compiled = prepared.local.get(layer.index);
-      current = compiled ? (await compiled.run(current))[0]! : layer.kind === "dropout" ? current : runHostLayer(layer, outputs, current);
+      current = compiled ? (await compiled.run(current))[0]! : isIdentity(layer) ? current : runHostLayer(layer, outputs, current);
       outputs[layer.index] = current;
       trace.push({ layers: [layer.index, layer.index], scheme: schemeName(stage), wallMs: performance.now() - started, devices: [] });
       continue;
