@@ -6,7 +6,7 @@
  * darknet makes them again, and an unchanged one costs a few file reads.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { loadImage } from "../../dnn/image/decode.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { writeSyntheticWeights } from "../../dnn/synthetic.js";
@@ -32,7 +32,9 @@ export function oracleKey(req: Omit<OracleRequest, "out">, darknet: Darknet): st
 }
 
 /** Make the reference folder `req.out` (replacing it) and return its manifest. */
-export function makeOracle(req: OracleRequest, darknet = findDarknet()): OracleManifest {
+export function makeOracle(request: OracleRequest, darknet = findDarknet()): OracleManifest {
+  // Absolute, because darknet runs in the folder it writes.
+  const req = { cfg: resolve(request.cfg), seed: request.seed, image: resolve(request.image), out: resolve(request.out) };
   const dumper = buildDumper(darknet);
   const network = loadNetwork(req.cfg);
   const image = loadImage(req.image); // refuses what the engine could not read, with the reason
