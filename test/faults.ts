@@ -2,7 +2,7 @@
  * Faults injected by swapping an actor's dependency (STYLE.md point 11), and a log
  * sink to assert on the lines an actor writes.
  */
-import type { Runtime } from "../dnn/onnx/runtime.js";
+import type { Runtime } from "../dnn/runtime.js";
 
 export interface Hold {
   /** Resolves when a run has been caught and is waiting; rejects when none comes within the time given. */

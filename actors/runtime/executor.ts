@@ -6,7 +6,8 @@
  */
 import { ShapeError } from "../../core/errors.js";
 import { type Network, shapeSize, shapeText } from "../../dnn/network.js";
-import { type CompiledStage, DEVICE_RUNTIME_OPTIONS, type Runtime } from "../../dnn/onnx/runtime.js";
+import { DEVICE_RUNTIME_OPTIONS } from "../../dnn/onnx/runtime.js";
+import type { CompiledStage, Runtime } from "../../dnn/runtime.js";
 import type { ComputeOp } from "../../dnn/ops.js";
 import type { ShardEntry } from "../../dnn/shard.js";
 import { type Cut, cutOp } from "../../dnn/slices.js";

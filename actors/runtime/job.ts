@@ -7,7 +7,7 @@ import { ShapeError } from "../../core/errors.js";
 import { mergePartials, runHostLayer } from "../../dnn/host.js";
 import { isIdentity, runsOnHost } from "../../dnn/layer-traits.js";
 import { type Network, shapeSize } from "../../dnn/network.js";
-import type { CompiledStage, Runtime } from "../../dnn/onnx/runtime.js";
+import type { CompiledStage, Runtime } from "../../dnn/runtime.js";
 import { layerOp } from "../../dnn/slices.js";
 import type { StageTrace } from "../../broker/messages.js";
 import type { ShardFetcher } from "./executor.js";

@@ -1,5 +1,5 @@
 /** A device's compute speed for its presence: one YOLOv2-like 3×3 convolution, timed. */
-import type { Runtime } from "../../dnn/onnx/runtime.js";
+import type { Runtime } from "../../dnn/runtime.js";
 import { uniformPads } from "../../dnn/ops.js";
 
 export async function measureGmacPerSec(runtime: Runtime): Promise<number> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type ConvOp, type MaxpoolOp, uniformPads } from "../ops.js";
-import { DEFAULT_RUNTIME_OPTIONS, DEVICE_RUNTIME_OPTIONS, layoutTransformPays } from "./runtime.js";
+import { runtimeContract } from "../runtime.contract.js";
+import { DEFAULT_RUNTIME_OPTIONS, DEVICE_RUNTIME_OPTIONS, layoutTransformPays, onnxRuntime } from "./runtime.js";
 
 const conv = (inC: number, outC: number): ConvOp => ({
   kind: "conv", inC, outC, size: 3, stride: 1, groups: 1, pads: uniformPads(1), weights: new Float32Array(outC * inC * 9), bias: new Float32Array(outC), activation: "leaky",
@@ -24,3 +25,5 @@ describe("the NCHWc layout transform", () => {
     expect(layoutTransformPays(stage(conv(1024, 1024)), DEFAULT_RUNTIME_OPTIONS)).toBe(true);
   });
 });
+
+runtimeContract("onnxruntime-node", () => onnxRuntime());

@@ -1,12 +1,16 @@
 /**
- * The compute runtime on onnxruntime-node: compile a Stage once, run it many times.
+ * The compute runtime (../runtime.ts) on onnxruntime-node: compile a Stage once, run it many times.
  * One intra-op thread by default: a device process is one core's worth of work.
  */
 import * as ort from "onnxruntime-node";
 import { ShapeError } from "../../core/errors.js";
-import { type Shape, shapeSize, shapeText } from "../network.js";
+import { shapeSize, shapeText } from "../network.js";
+import type { Runtime } from "../runtime.js";
 import { type Stage, stageShapes } from "../ops.js";
 import { INPUT_NAME, outputName, stageToOnnx } from "./model.js";
+
+/** The seam's types, for the modules that import them from here. */
+export type { CompiledStage, Runtime } from "../runtime.js";
 
 export interface RuntimeOptions {
   /** onnxruntime intra-op threads. */
@@ -52,18 +56,6 @@ export function layoutTransformPays(stage: Stage, opts: RuntimeOptions): boolean
   return !opts.layoutTransformWholeBlocksOnly || stage.ops.every((op) => op.kind !== "conv" || op.outC % NCHWC_BLOCK === 0);
 }
 
-export interface CompiledStage {
-  readonly input: Shape;
-  /** Output shapes, in the order `run` returns them. */
-  readonly outputs: readonly Shape[];
-  run(input: Float32Array): Promise<Float32Array[]>;
-  release(): Promise<void>;
-}
-
-export interface Runtime {
-  /** `exposed`: op indices whose outputs to return (default: the last op). */
-  compile(stage: Stage, exposed?: readonly number[]): Promise<CompiledStage>;
-}
 
 export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
   const opts = { ...DEFAULT_RUNTIME_OPTIONS, ...options };
