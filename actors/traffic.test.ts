@@ -1,6 +1,7 @@
 /**
  * The bytes that cross device links for the weight-partitioned layers, counted by
- * the broker, match the plan's modelled C (paper eqs. 7–10) within 5 %.
+ * the broker, match the plan's modelled C (paper eqs. 7–10) within 0.1 % (the README's
+ * claim): what the model leaves out is only the frame and chunk headers.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,7 +30,7 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
     ["FTP on layers 0–5, then the optimum", { strategy: "auto", ftpEnd: 6 }],
     // the stack fits on two devices only: the other four take more channels (uneven parts)
     ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9 }],
-  ] as const)("%s: broker-counted bytes on worker links are within 5 %% of the modelled bytes", async (label, planning) => {
+  ] as const)("%s: broker-counted bytes on worker links are within 0.1 %% of the modelled bytes", async (label, planning) => {
     await system.replan(planning as never);
     const plan = system.planner.current()!;
     if (planning.ftpEnd === 9) expect(new Set(plan.ftp!.tiles.map((t) => t.workerId)).size).toBe(2);
@@ -45,7 +46,7 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
       const cmp = compareTraffic(plan, before, after, system.workers.map((w) => `worker-${w.id}`));
       console.log(`${label}: modelled ${(cmp.modelledBytes / 1e6).toFixed(2)} MB, measured ${(cmp.measuredBytes / 1e6).toFixed(2)} MB (${(100 * cmp.deviation).toFixed(2)} %)`);
       expect(cmp.modelledBytes).toBeGreaterThan(0);
-      expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.05);
+      expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.001);
     } finally {
       await client.endAsync();
     }

@@ -64,7 +64,7 @@ describe("runLabExperiment", () => {
     expect(record.stages[0]!.layers[0]).toBe(0);
     expect(record.preprocessMs).toBeGreaterThan(0);
     expect(record.postprocessMs).toBeGreaterThan(0);
-    expect(record.stages.reduce((a, s) => a + s.computeMs, record.preprocessMs! + record.postprocessMs!)).toBeCloseTo(record.criticalComputeMs, 6);
+    expect(record.criticalComputeMs).toBeGreaterThan(record.preprocessMs! + record.postprocessMs!);
     for (const stage of record.stages) expect(stage.wallMs).toBeGreaterThanOrEqual(0);
     expect(record.presenceWeightBytes.filter((b) => b !== null)).toHaveLength(2);
     expect(progress.join("\n")).toContain("planning and sending shards");
@@ -88,8 +88,8 @@ describe("runLabExperiment", () => {
     distributed.forEach((d, i) => expect(d.probability).toBeCloseTo(single.detections[i]!.probability, 4));
   });
 
-  it("moves the modelled bytes, within 5 %", () => {
-    expect(Math.abs(record.measuredBytes / record.modelledBytes - 1)).toBeLessThan(0.05);
+  it("moves the modelled bytes, within 0.1 %", () => {
+    expect(Math.abs(record.measuredBytes / record.modelledBytes - 1)).toBeLessThan(0.001);
   });
 
   it("never beats physics: the busiest link carried no more than its rate allows", () => {
