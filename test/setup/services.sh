@@ -39,9 +39,16 @@ setup_install() {
     return 0
   fi
   setup_log "installing $need"
-  apt-get update -qq >&2
+  local log
+  log=$(mktemp)
   # shellcheck disable=SC2086 # one word per package
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >&2
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need; } >"$log" 2>&1; then
+    cat "$log" >&2
+    setup_log "apt-get could not install $need (log above)"
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
 }
 
 setup_container_engine() {
