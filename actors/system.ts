@@ -12,7 +12,7 @@ import { DEVICE_RUNTIME_OPTIONS, onnxRuntime, type Runtime } from "../dnn/onnx/r
 import { openWeights } from "../dnn/weights.js";
 import { connectBroker, type MqttClient, subscribeChunked } from "../broker/client.js";
 import { decodePresence } from "../broker/messages.js";
-import { type RunningBroker, startBroker } from "../broker/server.js";
+import { brokerDefaults, type RunningBroker, startBroker } from "../broker/server.js";
 import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
@@ -27,6 +27,8 @@ export interface SystemOptions {
   readonly devices: number;
   /** Use this broker instead of starting the embedded one. */
   readonly brokerUrl?: string;
+  /** The address the embedded broker listens on (127.0.0.1: this machine only). */
+  readonly host: string;
   readonly port: number;
   readonly deployment: string;
   readonly workers: "process" | "inline";
@@ -39,7 +41,8 @@ export interface SystemOptions {
   readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
 }
 export const systemDefaults = {
-  port: 1883,
+  host: brokerDefaults.host,
+  port: brokerDefaults.port,
   deployment: "default",
   workers: "process",
   workerMemoryMB: 1024,
@@ -138,7 +141,7 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => o.log(`stopping: ${String(err)}`));
   };
   try {
-    const broker = o.brokerUrl ? undefined : await startBroker({ port: o.port, host: "127.0.0.1", log: () => undefined });
+    const broker = o.brokerUrl ? undefined : await startBroker({ port: o.port, host: o.host, log: () => undefined });
     if (broker) stops.push(() => broker.close());
     const url = o.brokerUrl ?? broker!.url;
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);

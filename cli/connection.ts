@@ -3,24 +3,27 @@ import { z } from "zod";
 import { connectBroker, type ConnectOptions, type MqttClient } from "../broker/client.js";
 import { ID_PATTERN } from "../broker/topics.js";
 import { flag } from "./command.js";
+import { defineFlags } from "./flags.js";
 
-export const connectionOptions = {
-  broker: { type: "string" },
-  deployment: { type: "string" },
-  username: { type: "string" },
-  "max-packet": { type: "string" },
+export const brokerUrlSchema = z.string().regex(/^(mqtts?|wss?):\/\/./, "expected mqtt://host:port (or mqtts, ws, wss)");
+export const idSchema = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
+
+/** The largest message sent in one packet; bigger tensors and shards are chunked (a broker's packet limit). */
+export const maxPacketFlag = {
+  value: "BYTES",
+  description: "largest MQTT packet to send; bigger tensors and shards travel in chunks",
+  schema: flag.int("a byte count").refine((n) => n >= 4096, "must be ≥ 4096 bytes"),
+  default: String(256 * 1024),
 } as const;
 
-export const connectionFlags = {
-  broker: z.string().regex(/^(mqtts?|wss?):\/\/./, "expected mqtt://host:port (or mqtts, ws, wss)").default("mqtt://127.0.0.1:1883"),
-  deployment: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").default("default"),
-  username: z.string().optional(),
-  /** Tensors and shards larger than this are chunked (a broker's packet limit). */
-  "max-packet": flag.int("a byte count").refine((n) => n >= 4096, "must be ≥ 4096 bytes").default(256 * 1024),
-};
-export const CONNECTION_USAGE = "[--broker mqtt://HOST:PORT] [--deployment ID] [--username NAME] [--max-packet BYTES]   (password: EDGEFUSE_MQTT_PASSWORD)";
+export const connectionFlags = defineFlags({
+  broker: { value: "URL", description: "the MQTT broker: mqtt://host:port (or mqtts, ws, wss)", schema: brokerUrlSchema, default: "mqtt://127.0.0.1:1883" },
+  deployment: { value: "ID", description: "the deployment, the topic level edgefuse/v1/<ID>/", schema: idSchema, default: "default" },
+  username: { value: "NAME", description: "MQTT user name; the password is read from EDGEFUSE_MQTT_PASSWORD" },
+  "max-packet": maxPacketFlag,
+});
 
-export type ConnectionFlags = { broker: string; deployment: string; username?: string; "max-packet": number };
+export type ConnectionFlags = { broker: string; deployment: string; username?: string | undefined; "max-packet": number };
 
 export function connect(o: ConnectionFlags, clientId: string, extra: Partial<ConnectOptions> = {}): Promise<MqttClient> {
   return connectBroker(o.broker, { clientId, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD, ...extra });

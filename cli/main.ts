@@ -4,7 +4,7 @@
  * commands/. Every failure ends here, as one clear line and a non-zero exit.
  */
 import { EdgefuseError } from "../core/errors.js";
-import type { CommandEntry } from "./command.js";
+import { commandHelp, type CommandEntry } from "./command.js";
 import { commands } from "./commands/index.js";
 
 function help(): string {
@@ -12,7 +12,7 @@ function help(): string {
   return [
     "edgefuse — one deep-network inference across several small devices over MQTT",
     "",
-    "usage: edgefuse <command> [flags]   (edgefuse <command> --help for its flags)",
+    "usage: edgefuse <command> [flags]   (edgefuse <command> --help for its flags; edgefuse --version)",
     "",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join("\n");
@@ -20,6 +20,11 @@ function help(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-v") {
+    // package.json is the one place the version is written; device.ts reads it for presence too.
+    console.log((await import("../actors/runtime/device.js")).VERSION);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(help());
     return name ? 0 : 1;
@@ -32,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const command = await entry.load();
     if (rest.includes("--help") || rest.includes("-h")) {
-      console.log(`${entry.summary}\n\nusage: ${command.usage}`);
+      console.log(commandHelp(entry.summary, command));
       return 0;
     }
     return (await command.run(rest)) ?? 0;

@@ -53,7 +53,7 @@ describe("edgefuse broker", () => {
     await serving;
 
     await expect(brokerCommand.run(["--port", "70000"])).rejects.toThrow(new UsageError(`--port: must be at most 65535\nusage: ${brokerCommand.usage}`));
-    await expect(brokerCommand.run(["--ws-port", "x"])).rejects.toThrow(/^--ws-port: expected a port number/);
+    await expect(brokerCommand.run(["--ws-port", "x"])).rejects.toThrow(/^--ws-port: expected a TCP port/);
     await expect(brokerCommand.run(["--auth", join(dir, "nope.json"), "--port", "0"])).rejects.toThrow(/nope\.json: cannot read/);
   });
 

@@ -6,26 +6,22 @@
  * scrypt hash to put in an auth file (broker/auth.ts).
  */
 import { createInterface } from "node:readline";
-import { z } from "zod";
 import { loadAuthFile, hashPassword } from "../../broker/auth.js";
 import { brokerDefaults, startBroker, type BrokerOptions } from "../../broker/server.js";
 import type { ClientTraffic } from "../../broker/traffic.js";
-import { flag, parseFlags, type Command } from "../command.js";
+import { defineCommand, flag } from "../command.js";
+import { defineFlags, type FlagValues } from "../flags.js";
 import { untilSignal } from "../connection.js";
 
-const usage = "edgefuse broker [--port P] [--host H] [--auth FILE] [--ws-port P] | edgefuse broker --hash-password < password";
-
-const port = (what: string) => flag.int(what).pipe(z.number().max(65535, "must be at most 65535"));
-
-const flagsSchema = z.object({
-  port: port("a port number (0 = any free port)").default(brokerDefaults.port),
-  host: z.string().min(1).default(brokerDefaults.host),
-  auth: z.string().min(1).optional(),
-  "ws-port": port("a port number (0 = any free port)").optional(),
-  "hash-password": z.boolean().default(false),
+const flags = defineFlags({
+  port: { value: "P", description: "TCP port for MQTT (0 = any free port)", schema: flag.port(), default: String(brokerDefaults.port) },
+  host: { value: "ADDRESS", description: "address to listen on; 0.0.0.0 lets other machines connect", default: brokerDefaults.host },
+  auth: { value: "FILE", description: "users, password hashes and roles (JSON); without it every client is let in" },
+  "ws-port": { value: "P", description: "also serve MQTT over WebSocket on this port (0 = any free port)", schema: flag.port() },
+  "hash-password": { description: "read a password on stdin, print its scrypt hash for --auth files, and exit" },
 });
 
-export type BrokerFlags = z.output<typeof flagsSchema>;
+export type BrokerFlags = FlagValues<typeof flags>;
 
 /**
  * Runs the broker until `stop` settles. `out` gets the lines meant for the user;
@@ -74,21 +70,10 @@ async function readPassword(): Promise<string> {
   return "";
 }
 
-export const brokerCommand: Command = {
-  usage,
-  async run(argv) {
-    const flags = parseFlags(
-      argv,
-      {
-        port: { type: "string" },
-        host: { type: "string" },
-        auth: { type: "string" },
-        "ws-port": { type: "string" },
-        "hash-password": { type: "boolean" },
-      },
-      flagsSchema,
-      usage,
-    );
+export const brokerCommand = defineCommand({
+  name: "broker",
+  flags,
+  async run(flags) {
     if (flags["hash-password"]) {
       const password = await readPassword();
       if (!password) {
@@ -101,4 +86,4 @@ export const brokerCommand: Command = {
     await serveBroker(flags, untilSignal(), (line) => console.log(line));
     return 0;
   },
-};
+});

@@ -1,13 +1,14 @@
-import { z } from "zod";
 import { sampleImage } from "../../core/paths.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { upCommand } from "./up.js";
+import { defineCommand } from "../command.js";
+import { defineFlags } from "../flags.js";
+import { deviceFlags, runUp, upCommand } from "./up.js";
 
-const usage = "edgefuse demo [--devices N] [--image FILE] [--annotate OUT.png]";
-const schema = z.object({
-  devices: flag.int("a device count").default(3),
-  image: z.string().default(sampleImage("dog.jpg")),
-  annotate: z.string().default("out/dog-annotated.png"),
+const flags = defineFlags({
+  ...deviceFlags,
+  // Any free port by default: a demo must not fail because something already has 1883.
+  port: { ...deviceFlags.port, default: "0" },
+  image: { value: "FILE", description: "the image to send through the devices", default: sampleImage("dog.jpg") },
+  annotate: { value: "OUT", description: "where to draw the detections (PNG or JPEG)", default: "out/dog-annotated.png" },
 });
 
 /**
@@ -16,11 +17,12 @@ const schema = z.object({
  * planner, source and N−1 worker processes), one image through them, the detections
  * printed and drawn, everything stopped.
  */
-export const demoCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, { devices: { type: "string" }, image: { type: "string" }, annotate: { type: "string" } }, schema, usage);
+export const demoCommand = defineCommand({
+  name: "demo",
+  flags,
+  async run(o) {
     console.error("YOLOv2 608 with seeded synthetic weights: the boxes are real output of the network, not meaningful objects.");
-    return upCommand.run(["--devices", String(o.devices), "--port", "0", "--infer", o.image, "--annotate", o.annotate]);
+    // Everything else as `up` has it by default.
+    return runUp("demo", { ...upCommand.parse([]), devices: o.devices, host: o.host, port: o.port, infer: o.image, annotate: o.annotate });
   },
-};
+});

@@ -5,7 +5,6 @@
  * directory is rewritten after every setting, so an interrupted run keeps its data.
  */
 import { join } from "node:path";
-import { z } from "zod";
 import { PACKAGE_ROOT } from "../../core/paths.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { runSchemes, type RunRecord } from "../../lab/experiment.js";
@@ -13,21 +12,17 @@ import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
 import { writeReport } from "../../lab/experiments/report.js";
 import { LabSession } from "../../lab/session.js";
 import { defaultCpuShare } from "../../lab/setup.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { labModelFlags, prepareLab } from "./lab.js";
+import { defineCommand, flag } from "../command.js";
+import { devicesText } from "../devices.js";
+import { defineFlags } from "../flags.js";
+import { labModelFlags, modelTogether, prepareLab } from "./lab.js";
 
-const usage = "edgefuse experiment [--out DIR] [--repeats R] [--quick] [--cpu SHARE] [--cfg FILE --weights FILE] [--image FILE]";
-
-const schema = z
-  .object({
-    out: z.string().default(join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10))),
-    repeats: flag.int("a count").refine((n) => n >= 1, "at least 1").default(3),
-    quick: z.boolean().default(false),
-    ...labModelFlags.shape,
-  })
-  .refine(labModelFlags.modelTogether, labModelFlags.modelTogetherIssue);
-
-const options = { ...labModelFlags.options, out: { type: "string" }, repeats: { type: "string" }, quick: { type: "boolean" } } as const;
+const flags = defineFlags({
+  out: { value: "DIR", description: "where runs.csv, table1.md, table2.md and the plots go", default: join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10)) },
+  repeats: { value: "R", description: "timed requests per plan variant, after one warm-up", schema: flag.int("a count").refine((n) => n >= 1, "at least 1"), default: "3" },
+  quick: { description: "a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
+  ...labModelFlags,
+});
 
 /** Settings grouped by device count, in grid order: one lab each. */
 function byDevices(grid: readonly Setting[]): Setting[][] {
@@ -36,10 +31,11 @@ function byDevices(grid: readonly Setting[]): Setting[][] {
   return [...groups.values()];
 }
 
-export const experimentCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, options, schema, usage);
+export const experimentCommand = defineCommand({
+  name: "experiment",
+  flags,
+  rules: [modelTogether],
+  async run(o) {
     const model = prepareLab("experiment", o);
     const totalWeightsBytes = loadNetwork(model.cfg).totalParams * 4;
     const grid = experimentGrid(o.quick);
@@ -63,7 +59,7 @@ export const experimentCommand: Command = {
         for (const setting of settings) {
           if (setting.bandwidthMbit !== session.bandwidthMbit) await session.setBandwidth(setting.bandwidthMbit);
           const rates = session.linkRates.map((r) => r.mbit);
-          log(`lab ${session.lab.id}: ${devices} devices, ${setting.bandwidthMbit} mbit (measured ${rates.length ? `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}` : "no links"}), ${cpuShare} core each`);
+          log(`lab ${session.lab.id}: ${devicesText(devices)}, ${setting.bandwidthMbit} mbit (measured ${rates.length ? `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}` : "no links"}), ${cpuShare} core each`);
           await runSchemes(session, { schemes: setting.schemes, repeats: o.repeats, devices, cpuShare, log, onRecord: progress });
           writeReport(o.out, records, totalWeightsBytes);
         }
@@ -73,4 +69,4 @@ export const experimentCommand: Command = {
     }
     log(`experiment: done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${o.out}`);
   },
-};
+});

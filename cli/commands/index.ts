@@ -2,7 +2,7 @@
 import type { CommandEntry } from "../command.js";
 
 export const commands: readonly CommandEntry[] = [
-  { name: "up", summary: "start broker, planner, source and N−1 workers on this machine (the embedded default)", load: async () => (await import("./up.js")).upCommand },
+  { name: "up", summary: "start the broker, the planner and N devices (the source and N−1 workers) on this machine (the embedded default)", load: async () => (await import("./up.js")).upCommand },
   { name: "infer", summary: "send an image to a running deployment and print its detections", load: async () => (await import("./infer.js")).inferCommand },
   { name: "worker", summary: "run a worker device: it computes whatever the plan routes to it", load: async () => (await import("./worker.js")).workerCommand },
   { name: "source", summary: "run the source device: it takes images from the infer topic and publishes detections", load: async () => (await import("./source.js")).sourceCommand },
@@ -15,5 +15,5 @@ export const commands: readonly CommandEntry[] = [
   { name: "lab-net", summary: "build a namespace lab, measure each device link's rate both ways, tear it down", load: async () => (await import("./lab-net.js")).labNet },
   { name: "net-probe", summary: "measure a link's TCP rate both ways: serve on one host, measure HOST from the other", load: async () => (await import("./net-probe.js")).netProbeCommand },
   { name: "plan", summary: "plan partitioning for a model and N devices (FTP + LOP/LIP/FUSE via the paper's ILP); print, compare variants, write plan and shards", load: async () => (await import("./plan.js")).planCommand },
-  { name: "planner", summary: "run the planner actor: plan for the workers on a broker, publish plan and weight shards, re-plan as they come and go", load: async () => (await import("./planner.js")).plannerCommand },
+  { name: "planner", summary: "run the planner actor: plan for the devices on a broker, publish plan and weight shards, re-plan as they come and go", load: async () => (await import("./planner.js")).plannerCommand },
 ];

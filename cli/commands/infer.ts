@@ -2,34 +2,35 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { EdgefuseError, InputError, UsageError } from "../../core/errors.js";
+import { EdgefuseError, InputError } from "../../core/errors.js";
 import { DetectionSchema } from "../../dnn/detect/detection.js";
 import { writeAnnotated } from "../../dnn/image/annotate.js";
 import { decodeImage } from "../../dnn/image/decode.js";
 import { publishChunked, subscribeChunked } from "../../broker/client.js";
 import { decodeJson, errorMessageSchema } from "../../broker/messages.js";
-import { ID_PATTERN, topicsFor } from "../../broker/topics.js";
+import { topicsFor } from "../../broker/topics.js";
 import { resultsSchema } from "../../actors/source/source.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions } from "../connection.js";
+import { defineCommand, flag, usageError } from "../command.js";
+import { connect, connectionFlags, idSchema } from "../connection.js";
+import { defineFlags } from "../flags.js";
 
-const usage = `edgefuse infer IMAGE [--json] [--annotate OUT.png|jpg] [--classes N] [--id REQUEST_ID] [--timeout-ms MS] ${CONNECTION_USAGE}`;
-const schema = z.object({
+const flags = defineFlags({
   ...connectionFlags,
-  json: z.boolean().default(false),
-  annotate: z.string().optional(),
-  classes: flag.int("a class count").default(80),
-  id: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").optional(),
-  "timeout-ms": flag.int("milliseconds").default(120_000),
+  json: { description: "print the whole result (detections, timings, per-stage trace) as JSON" },
+  annotate: { value: "OUT", description: "draw the detections into this PNG/JPEG" },
+  classes: { value: "N", description: "classes the palette of --annotate spans", schema: flag.int("a class count"), default: "80" },
+  id: { value: "REQUEST_ID", description: "the request id, the last level of infer/, results/ and errors/", schema: idSchema, defaultText: "a random one" },
+  "timeout-ms": { value: "MS", description: "how long to wait for the answer", schema: flag.int("milliseconds"), default: "120000" },
 });
 
 /** Publishes one image on `infer/<id>` and prints what comes back on `results/<id>` or `errors/<id>`. */
-export const inferCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, { ...connectionOptions, json: { type: "boolean" }, annotate: { type: "string" }, classes: { type: "string" }, id: { type: "string" }, "timeout-ms": { type: "string" } }, schema, usage, true);
+export const inferCommand = defineCommand({
+  name: "infer",
+  flags,
+  positionals: "IMAGE",
+  async run(o, usage) {
     const [imagePath, ...extra] = o.positionals;
-    if (!imagePath || extra.length) throw new UsageError(`give exactly one IMAGE\nusage: ${usage}`);
+    if (!imagePath || extra.length) throw usageError("give exactly one IMAGE", usage);
     let bytes: Buffer;
     try {
       bytes = readFileSync(imagePath);
@@ -70,4 +71,4 @@ export const inferCommand: Command = {
       await client.endAsync();
     }
   },
-};
+});

@@ -3,49 +3,42 @@
  * print what each carries against its set rate, and tear the lab down. A check that
  * the emulated network on this machine is what an experiment will assume.
  */
-import { z } from "zod";
-import { parseRate } from "../../lab/shaping.js";
 import { createLab } from "../../lab/netns.js";
 import { measureLinkRate, type Direction } from "../../lab/linkrate.js";
 import { cleanupStale } from "../../lab/stale.js";
-import { flag, parseFlags, type Command } from "../command.js";
+import { defineCommand, flag } from "../command.js";
+import { deviceRoster } from "../devices.js";
+import { defineFlags } from "../flags.js";
+import { labModelFlags, rateSchema } from "./lab.js";
 
-const usage = "edgefuse lab-net --devices N --bandwidth 100mbit [--cpu 0.5] [--duration-s 2]";
-
-const Flags = z.object({
-  devices: flag.int("a device count"),
-  bandwidth: z.string().transform((s, ctx) => {
-    try {
-      return parseRate(s);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-      return z.NEVER;
-    }
-  }),
-  cpu: flag.number("a fraction of one core").optional(),
-  "duration-s": flag.number("seconds").refine((s) => s > 0 && s <= 60, "between 0 and 60 s").default(2),
+const flags = defineFlags({
+  devices: {
+    value: "N",
+    description: "devices in all, as `edgefuse lab` counts them: the source in the hub and N−1 workers, each behind its own shaped link",
+    schema: flag.intIn("a device count", 2, 17),
+    required: true,
+  },
+  bandwidth: { value: "RATE", description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)", schema: rateSchema, required: true },
+  cpu: { ...labModelFlags.cpu, defaultText: "no quota" },
+  "duration-s": { value: "S", description: "seconds each direction of each link is measured", schema: flag.number("seconds").refine((s) => s > 0 && s <= 60, "between 0 and 60 s"), default: "2" },
 });
 
-export const labNet: Command = {
-  usage,
-  async run(argv) {
-    const flags = parseFlags(argv, {
-      devices: { type: "string" },
-      bandwidth: { type: "string" },
-      cpu: { type: "string" },
-      "duration-s": { type: "string", default: "2" },
-    }, Flags, usage);
+export const labNet = defineCommand({
+  name: "lab-net",
+  flags,
+  async run(o) {
     const stale = cleanupStale();
     if (stale.length) console.log(`removed ${stale.length} lab(s) left by dead runs: ${stale.join(", ")}`);
 
-    const lab = await createLab({ devices: flags.devices, bandwidthMbit: flags.bandwidth, cpuShare: flags.cpu ?? null });
+    // As LabSession builds it: the source shares the hub with the broker, so only the workers have links.
+    const lab = await createLab({ devices: o.devices - 1, bandwidthMbit: o.bandwidth, cpuShare: o.cpu ?? null });
     try {
-      console.log(`lab ${lab.id}: broker ${lab.brokerAddress}, ${flags.devices} device(s) at ${flags.bandwidth} mbit${flags.cpu ? `, ${flags.cpu} core each` : ""}`);
+      console.log(`lab ${lab.id}: broker ${lab.brokerAddress}, ${deviceRoster(o.devices)}, worker links at ${o.bandwidth} mbit${o.cpu ? `, ${o.cpu} core each` : ""}`);
       const head = ["device", "address", "set mbit", "up mbit", "up %", "down mbit", "down %"];
       console.log(head.join("\t"));
       for (const d of lab.devices) {
         // One link at a time: parallel runs would share this machine's CPU and blur the numbers.
-        const measure = (dir: Direction) => measureLinkRate(lab, d.index, dir, { durationMs: flags["duration-s"] * 1000 });
+        const measure = (dir: Direction) => measureLinkRate(lab, d.index, dir, { durationMs: o["duration-s"] * 1000 });
         const up = await measure("up");
         const down = await measure("down");
         const pct = (r: number) => (r * 100).toFixed(1);
@@ -55,4 +48,4 @@ export const labNet: Command = {
       await lab.destroy();
     }
   },
-};
+});

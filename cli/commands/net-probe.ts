@@ -14,12 +14,10 @@
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { z } from "zod";
-import { LabError, UsageError, errorMessage } from "../../core/errors.js";
+import { LabError, errorMessage } from "../../core/errors.js";
 import { floodSocket, meterArrivals, type ProbeResult } from "../../lab/probe.js";
-import { flag, parseFlags, type Command } from "../command.js";
-
-const usage =
-  "edgefuse net-probe serve [--port P] [--host H] | edgefuse net-probe measure HOST [--port P] [--warmup-ms N] [--duration-ms N] [--json]";
+import { defineCommand, flag, usageError } from "../command.js";
+import { defineFlags } from "../flags.js";
 
 /** iperf3's port: the one people expect a throughput probe on. */
 export const NET_PROBE_PORT = 5201;
@@ -145,13 +143,12 @@ export async function measureNetProbe(host: string, port = NET_PROBE_PORT, optio
   return { host, port, upload, download };
 }
 
-const port = flag.int("a port number").pipe(z.number().min(1).max(65535, "must be at most 65535"));
-const schema = z.object({
-  port: port.default(NET_PROBE_PORT),
-  host: z.string().min(1).default("0.0.0.0"),
-  "warmup-ms": flag.int("milliseconds").default(netProbeDefaults.warmupMs),
-  "duration-ms": flag.int("milliseconds").pipe(z.number().min(100, "must be at least 100")).default(netProbeDefaults.durationMs),
-  json: z.boolean().default(false),
+const flags = defineFlags({
+  port: { value: "P", description: "the probe's TCP port (serve listens on it, measure connects to it)", schema: flag.int("a port number").pipe(z.number().min(1).max(65535, "must be at most 65535")), default: String(NET_PROBE_PORT) },
+  host: { value: "ADDRESS", description: "serve: the address to listen on", default: "0.0.0.0" },
+  "warmup-ms": { value: "MS", description: "measure: time before counting starts", schema: flag.int("milliseconds"), default: String(netProbeDefaults.warmupMs) },
+  "duration-ms": { value: "MS", description: "measure: time counted, each direction", schema: flag.int("milliseconds").pipe(z.number().min(100, "must be at least 100")), default: String(netProbeDefaults.durationMs) },
+  json: { description: "measure: print the report as JSON" },
 });
 
 function untilSignal(): Promise<void> {
@@ -160,27 +157,22 @@ function untilSignal(): Promise<void> {
   });
 }
 
-export const netProbeCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(
-      argv,
-      { port: { type: "string" }, host: { type: "string" }, "warmup-ms": { type: "string" }, "duration-ms": { type: "string" }, json: { type: "boolean" } },
-      schema,
-      usage,
-      true,
-    );
+export const netProbeCommand = defineCommand({
+  name: "net-probe",
+  flags,
+  positionals: "serve | measure HOST",
+  async run(o, usage) {
     const [mode, target, ...extra] = o.positionals;
-    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(" ")}\nusage: ${usage}`);
+    if (extra.length) throw usageError(`unexpected arguments: ${extra.join(" ")}`, usage);
     if (mode === "serve") {
-      if (target !== undefined) throw new UsageError(`serve takes no HOST (use --host to pick the address to listen on)\nusage: ${usage}`);
+      if (target !== undefined) throw usageError("serve takes no HOST (use --host to pick the address to listen on)", usage);
       const server = await serveNetProbe(o.port, o.host, (line) => console.error(line));
       console.log(`edgefuse net-probe listening on ${o.host}:${(server.address() as AddressInfo).port}`);
       await untilSignal();
       server.close();
       return 0;
     }
-    if (mode !== "measure" || target === undefined) throw new UsageError(`expected 'serve' or 'measure HOST'\nusage: ${usage}`);
+    if (mode !== "measure" || target === undefined) throw usageError("expected 'serve' or 'measure HOST'", usage);
     const report = await measureNetProbe(target, o.port, { warmupMs: o["warmup-ms"], durationMs: o["duration-ms"] });
     if (o.json) {
       console.log(JSON.stringify(report));
@@ -192,4 +184,4 @@ export const netProbeCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -15,51 +15,43 @@ import { evaluateBoundary, makePlan } from "../../planner/build.js";
 import { compareVariants } from "../../planner/compare.js";
 import { describeComparison, describePlan, ftpChoiceText } from "../../planner/describe.js";
 import { buildShards } from "../../planner/shards.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
+import { defineCommand, flag, type FlagRule } from "../command.js";
+import { defineFlags, type FlagValues } from "../flags.js";
+import { pinsNeedAuto, planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
 
-const usage =
-  "edgefuse plan --cfg FILE|NAME --devices N|ID,ID,... [--ftp-layers auto|auto-comm|B] [--grid NxM] [--memory MB] [--scheme auto|lop|lip|fuse-all|paper] [--pin L=SCHEME,...] [--compare] [--json] [--out PLAN.json] [--weights FILE --shards DIR]";
+/** `N` devices get the ids w1…wN; a list names them. */
+const devicesSchema = z.string().transform((s, ctx) => {
+  if (/^[+-]?\d+$/.test(s)) {
+    const n = Number(s);
+    if (n >= 1 && n <= 256) return Array.from({ length: n }, (_, i) => `w${i + 1}`);
+    ctx.addIssue({ code: "custom", message: `expected 1..256 devices, got ${n}` });
+    return z.NEVER;
+  }
+  const ids = s.split(",");
+  const bad = ids.find((id) => !ID_PATTERN.test(id)) ?? ids.find((id, i) => ids.indexOf(id) !== i);
+  if (bad === undefined) return ids;
+  ctx.addIssue({ code: "custom", message: ID_PATTERN.test(bad) ? `device id '${bad}' is listed twice` : `device id '${bad}': expected 1-64 of [A-Za-z0-9._:-]` });
+  return z.NEVER;
+});
 
-const schema = z
-  .object({
-    ...planningFlags.shape,
-    devices: z.string({ error: "required: a number of devices or their ids" }).transform((s, ctx) => {
-      if (/^[+-]?\d+$/.test(s)) {
-        const n = Number(s);
-        if (n >= 1 && n <= 256) return Array.from({ length: n }, (_, i) => `w${i + 1}`);
-        ctx.addIssue({ code: "custom", message: `expected 1..256 devices, got ${n}` });
-        return z.NEVER;
-      }
-      const ids = s.split(",");
-      const bad = ids.find((id) => !ID_PATTERN.test(id)) ?? ids.find((id, i) => ids.indexOf(id) !== i);
-      if (bad === undefined) return ids;
-      ctx.addIssue({ code: "custom", message: ID_PATTERN.test(bad) ? `device id '${bad}' is listed twice` : `device id '${bad}': expected 1-64 of [A-Za-z0-9._:-]` });
-      return z.NEVER;
-    }),
-    memory: flag.number("megabytes of weights per device").refine((n) => n > 0, "must be > 0").optional(),
-    compare: z.boolean().default(false),
-    json: z.boolean().default(false),
-    out: z.string().optional(),
-    weights: z.string().optional(),
-    shards: z.string().optional(),
-  })
-  .refine(planningFlags.pinsNeedAuto, planningFlags.pinsNeedAutoIssue)
-  .refine((o) => (o.weights === undefined) === (o.shards === undefined), { message: "--weights and --shards go together", path: ["shards"] })
-  .refine((o) => !(o.compare && (o.out || o.shards)), { message: "--compare prints the variants; --out and --shards write one plan", path: ["compare"] });
+const flags = defineFlags({
+  ...planningFlags,
+  devices: { value: "N|ID,ID,...", description: "the devices to plan for, the source included: a count, or their ids", schema: devicesSchema, required: true },
+  memory: { value: "MB", description: "megabytes of weights each device may hold", schema: flag.megabytes(), defaultText: "no limit" },
+  compare: { description: "print every variant (all-LOP, fuse-all, the optimum, the authors' plan, …) side by side" },
+  json: { description: "print the plan (or with --compare the variants) as JSON" },
+  out: { value: "PLAN.json", description: "write the plan to this file" },
+  weights: { value: "FILE", description: "darknet weights to cut the shards from (with --shards)" },
+  shards: { value: "DIR", description: "write the plan's weight shards here, one file per sha256 (with --weights)" },
+});
 
-const options = {
-  ...planningFlags.options,
-  devices: { type: "string" },
-  memory: { type: "string" },
-  compare: { type: "boolean" },
-  json: { type: "boolean" },
-  out: { type: "string" },
-  weights: { type: "string" },
-  shards: { type: "string" },
-} as const;
+const rules: FlagRule<FlagValues<typeof flags>>[] = [
+  pinsNeedAuto,
+  { flag: "shards", message: "--weights and --shards go together", holds: (o) => (o.weights === undefined) === (o.shards === undefined) },
+  { flag: "compare", message: "--compare prints the variants; --out and --shards write one plan", holds: (o) => !(o.compare && (o.out || o.shards)) },
+];
 
-type Flags = ReturnType<typeof parseFlags<typeof schema>>;
+type Flags = FlagValues<typeof flags>;
 
 const devicesOf = (o: Flags) => o.devices.map((workerId) => ({ workerId, ...(o.memory === undefined ? {} : { memoryBudgetBytes: Math.round(o.memory * 1e6) }) }));
 
@@ -100,11 +92,12 @@ async function plan(o: Flags, network: Network): Promise<void> {
   if (o.out) console.log(`wrote ${o.out}`);
 }
 
-export const planCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, options, schema, usage);
+export const planCommand = defineCommand({
+  name: "plan",
+  flags,
+  rules,
+  async run(o) {
     const network = loadNetwork(resolveCfg(o.cfg));
     await (o.compare ? compare(o, network) : plan(o, network));
   },
-};
+});

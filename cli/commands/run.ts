@@ -6,44 +6,31 @@ import { writeAnnotated } from "../../dnn/image/annotate.js";
 import { loadImage } from "../../dnn/image/decode.js";
 import type { FloatImage } from "../../dnn/image/image.js";
 import { FIT_MODES, networkInput } from "../../dnn/image/letterbox.js";
+import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 import { interpret, type Interpretation } from "../../dnn/interpret.js";
 import { loadModel } from "../../dnn/model.js";
 import { readTensorFile, writeTensorFile } from "../../dnn/tensor-file.js";
-import { type Command, flag, parseFlags } from "../command.js";
+import { defineCommand, flag, type FlagRule } from "../command.js";
+import { defineFlags, type FlagValues } from "../flags.js";
 
-const usage =
-  "edgefuse run --cfg FILE --weights FILE (--image FILE | --input FILE.f32) [--thresh P] [--names FILE] [--json] [--annotate OUT.png|jpg] [--dump-layers DIR] [--threads N] [--fit letterbox|resize]";
+const flags = defineFlags({
+  cfg: { value: "FILE", description: "the darknet cfg", required: true },
+  weights: { value: "FILE", description: "its darknet weights", required: true },
+  image: { value: "FILE", description: "a JPEG or PNG, letterboxed to the network's input as darknet does (or --input)" },
+  input: { value: "FILE.f32", description: "a raw float32 C×H×W tensor of the network's input size (or --image)" },
+  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(REGION_DEFAULTS.thresh) },
+  names: { value: "FILE", description: "class names, one a line", defaultText: "coco.names or voc.names by class count" },
+  json: { description: "print { detections, timings } as JSON" },
+  annotate: { value: "OUT", description: "with --image: draw the detections into this PNG/JPEG" },
+  "dump-layers": { value: "DIR", description: "write every layer's output as layerNN.f32 in darknet's memory order" },
+  threads: { value: "N", description: "onnxruntime threads", schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"), default: "1" },
+  fit: { value: FIT_MODES.join("|"), description: "how the image is fitted to the network's input", schema: z.enum(FIT_MODES), default: REGION_DEFAULTS.fit },
+});
 
-const schema = z
-  .object({
-    cfg: z.string(),
-    weights: z.string(),
-    image: z.string().optional(),
-    input: z.string().optional(),
-    thresh: flag.probability().default(0.24),
-    names: z.string().optional(),
-    json: z.boolean().default(false),
-    annotate: z.string().optional(),
-    "dump-layers": z.string().optional(),
-    threads: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1").default(1),
-    fit: z.enum(FIT_MODES).default("letterbox"),
-  })
-  .refine((o) => (o.image === undefined) !== (o.input === undefined), { message: "give exactly one of --image or --input", path: ["image"] })
-  .refine((o) => !(o.annotate && !o.image), { message: "--annotate needs --image", path: ["annotate"] });
-
-const options = {
-  cfg: { type: "string" },
-  weights: { type: "string" },
-  image: { type: "string" },
-  input: { type: "string" },
-  thresh: { type: "string" },
-  names: { type: "string" },
-  json: { type: "boolean" },
-  annotate: { type: "string" },
-  "dump-layers": { type: "string" },
-  threads: { type: "string" },
-  fit: { type: "string" },
-} as const;
+const rules: FlagRule<FlagValues<typeof flags>>[] = [
+  { flag: "image", message: "give exactly one of --image or --input", holds: (o) => (o.image === undefined) !== (o.input === undefined) },
+  { flag: "annotate", message: "--annotate needs --image", holds: (o) => !(o.annotate && !o.image) },
+];
 
 function describe(result: Interpretation): string[] {
   if (result.kind === "classes") return result.detections.map((c) => `${c.className}: ${(100 * c.probability).toFixed(2)}%`);
@@ -51,10 +38,11 @@ function describe(result: Interpretation): string[] {
   return result.detections.map((d) => `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})`);
 }
 
-export const runCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, options, schema, usage);
+export const runCommand = defineCommand({
+  name: "run",
+  flags,
+  rules,
+  async run(o) {
     const started = performance.now();
     const dump = o["dump-layers"];
     const { network, engine } = await loadModel(o.cfg, o.weights, { threads: o.threads, keepAll: dump !== undefined });
@@ -91,6 +79,6 @@ export const runCommand: Command = {
       await engine.release();
     }
   },
-};
+});
 
 const round = (ms: number) => Math.round(ms * 10) / 10;

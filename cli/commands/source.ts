@@ -1,25 +1,25 @@
-import { z } from "zod";
 import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
-import { ID_PATTERN, topicsFor } from "../../broker/topics.js";
+import { topicsFor } from "../../broker/topics.js";
 import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
-import { startSource } from "../../actors/source/source.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions, untilSignal } from "../connection.js";
+import { sourceDefaults, startSource } from "../../actors/source/source.js";
+import { defineCommand, flag } from "../command.js";
+import { connect, connectionFlags, idSchema, untilSignal } from "../connection.js";
+import { memoryFlag } from "../devices.js";
+import { defineFlags } from "../flags.js";
 
-const usage = `edgefuse source [--id ID] [--thresh P] [--memory MB] [--timeout-ms MS] ${CONNECTION_USAGE}`;
-const schema = z.object({
+const flags = defineFlags({
   ...connectionFlags,
-  id: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").default("source"),
-  thresh: flag.probability().default(0.24),
-  memory: flag.number("megabytes").refine((n) => n > 0, "must be > 0").default(1024),
-  "timeout-ms": flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100").default(30_000),
+  id: { value: "ID", description: "this device's id, the last level of its workers/<ID> presence", schema: idSchema, default: "source" },
+  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(sourceDefaults.thresh) },
+  memory: memoryFlag,
+  "timeout-ms": { value: "MS", description: "a request's deadline", schema: flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100"), default: String(sourceDefaults.jobTimeoutMs) },
 });
 
-export const sourceCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, { ...connectionOptions, id: { type: "string" }, thresh: { type: "string" }, memory: { type: "string" }, "timeout-ms": { type: "string" } }, schema, usage);
+export const sourceCommand = defineCommand({
+  name: "source",
+  flags,
+  async run(o) {
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = await measureGmacPerSec(runtime);
     const client = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
@@ -32,4 +32,4 @@ export const sourceCommand: Command = {
     await source.stop();
     await client.endAsync();
   },
-};
+});

@@ -1,25 +1,31 @@
 import { hostname } from "node:os";
-import { z } from "zod";
 import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
-import { topicsFor, ID_PATTERN } from "../../broker/topics.js";
+import { topicsFor } from "../../broker/topics.js";
 import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { startWorker } from "../../actors/worker/worker.js";
-import { type Command, flag, parseFlags } from "../command.js";
-import { connect, CONNECTION_USAGE, connectionFlags, connectionOptions, untilSignal } from "../connection.js";
+import { defineCommand, flag } from "../command.js";
+import { connect, connectionFlags, idSchema, untilSignal } from "../connection.js";
+import { memoryFlag } from "../devices.js";
+import { defineFlags } from "../flags.js";
 
-const usage = `edgefuse worker [--id ID] [--memory MB] [--threads N] ${CONNECTION_USAGE}`;
-const schema = z.object({
+const flags = defineFlags({
   ...connectionFlags,
-  id: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").default(`${hostname().replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 40)}-${process.pid}`),
-  memory: flag.number("megabytes").refine((n) => n > 0, "must be > 0").default(1024),
-  threads: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1").default(1),
+  id: {
+    value: "ID",
+    description: "this device's id, the last level of its workers/<ID> presence",
+    schema: idSchema,
+    default: `${hostname().replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 40)}-${process.pid}`,
+    defaultText: "HOSTNAME-PID",
+  },
+  memory: memoryFlag,
+  threads: { value: "N", description: "onnxruntime threads", schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"), default: "1" },
 });
 
-export const workerCommand: Command = {
-  usage,
-  async run(argv) {
-    const o = parseFlags(argv, { ...connectionOptions, id: { type: "string" }, memory: { type: "string" }, threads: { type: "string" } }, schema, usage);
+export const workerCommand = defineCommand({
+  name: "worker",
+  flags,
+  async run(o) {
     const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
     const gmacPerSec = await measureGmacPerSec(runtime);
     const topics = topicsFor(o.deployment);
@@ -34,4 +40,4 @@ export const workerCommand: Command = {
     await worker.stop();
     await client.endAsync();
   },
-};
+});

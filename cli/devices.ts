@@ -1,0 +1,22 @@
+/**
+ * One wording for devices in everything the CLI prints: a device is any machine in
+ * the plan, the source included, so N devices are the source and N−1 workers.
+ */
+import { flag } from "./command.js";
+
+/** "1 detection", "3 detections". */
+export const plural = (n: number, word: string, many = `${word}s`): string => `${n} ${n === 1 ? word : many}`;
+
+/** "1 device", "3 devices". */
+export const devicesText = (n: number): string => plural(n, "device");
+
+/** "1 device (the source)", "3 devices (source + 2 workers)". */
+export const deviceRoster = (n: number): string => `${devicesText(n)} (${n === 1 ? "the source" : `source + ${plural(n - 1, "worker")}`})`;
+
+/** `--memory MB`: a device's weight budget, as every device command takes it. */
+export const memoryFlag = {
+  value: "MB",
+  description: "this device's weight budget",
+  schema: flag.megabytes(),
+  default: "1024",
+} as const;
