@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { WireError } from "../core/errors.js";
-import { ID_PATTERN } from "./topics.js";
+import { ID_PATTERN, SHA256_PATTERN } from "./topics.js";
 
 const id = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
 const nonNegative = z.number().nonnegative();
@@ -17,12 +17,20 @@ const nonNegative = z.number().nonnegative();
 
 export const presenceSchema = z.object({
   workerId: id,
-  /** Bytes of weights and activations this worker may hold. */
+  /**
+   * The device's whole memory for edgefuse (`--memory`): the process itself (baselineBytes)
+   * plus the weights and activations it may hold. The planner plans with the difference.
+   */
   memoryBudgetBytes: z.number().int().positive(),
   /** Measured compute speed, billions of multiply-accumulates per second. */
   gmacPerSec: z.number().positive(),
   startedAt: z.iso.datetime({ offset: true }),
   /** Software version of the worker (package.json version). */
+  /**
+   * Resident memory of the device's process before any shard: node, onnxruntime with a
+   * first session made, the MQTT client. Absent (an older device): counted as 0.
+   */
+  baselineBytes: z.number().int().nonnegative().optional(),
   version: z.string().min(1).max(64),
   /** "source": the device that holds the input also computes its part of every plan. */
   role: z.enum(["worker", "source"]).default("worker"),
@@ -37,6 +45,15 @@ export type Presence = z.infer<typeof presenceSchema>;
 // results/<requestId> — detections plus a trace of where time and bytes went
 
 /** One device's share of one stage: compute time and link bytes. */
+// ---------------------------------------------------------------------------
+// shard-requests/<deviceId> — a device asks the planner for one weight shard; the answer
+// comes on devices/<deviceId>/shards/<sha256> (topics.ts)
+
+export const shardRequestSchema = z.object({
+  sha256: z.string().regex(SHA256_PATTERN, "expected 64 lowercase hex digits"),
+});
+export type ShardRequest = z.infer<typeof shardRequestSchema>;
+
 export const deviceTraceSchema = z.object({
   workerId: id,
   computeMs: nonNegative,

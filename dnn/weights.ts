@@ -110,7 +110,9 @@ export function readWeights(path: string, network: Network): WeightsSource & { r
   const file = openWeights(path, network);
   try {
     const layers = network.layers.map((l) => file.read(l.index));
-    return { header: file.header, layers, read: (i) => layers[i] };
+    // A copy per read, as WeightsSource promises: foldBatchNorm folds in place, so a
+    // second reader (the planner cutting a shard again) would otherwise fold twice.
+    return { header: file.header, layers, read: (i) => layers[i] && structuredClone(layers[i]) };
   } finally {
     file.close();
   }
