@@ -57,7 +57,7 @@ export function defineCommand<T extends FlagTable>(spec: CommandSpec<T>): TypedC
   const usage = usageLine(spec.name, spec.flags, spec.positionals);
   const schema = flagSchema(spec.flags);
   const parse = (argv: string[]) => parseFlags(argv, spec, schema, usage);
-  return { name: spec.name, usage, flags: spec.flags, parse, run: (argv) => spec.run(parse(argv), usage) };
+  return { name: spec.name, usage, flags: spec.flags, parse, run: async (argv) => spec.run(parse(argv), usage) };
 }
 
 /** `edgefuse <command> --help`: the summary, the usage line and every flag of the command's table. */
