@@ -264,6 +264,36 @@ describe("malformed messages on every subscribed topic", () => {
 
   // ---------------------------------------------------------------------------
 
+  describe("planner, shard-requests/<id>", () => {
+    it.each([
+      ["bytes that are not JSON", () => topics.shardRequest("worker-1"), "shard please", (t: string) => `${t}: payload is not JSON: `],
+      ["JSON that fails the request schema", () => topics.shardRequest("worker-1"), JSON.stringify({ sha256: "AB" }), (t: string) => `${t}: field sha256: expected 64 lowercase hex digits`],
+      ["a topic whose device id is not an id", () => `${topics.prefix}shard-requests/not an id!`, JSON.stringify({ sha256: "ab".repeat(32) }), (t: string) => `${t}: not a shard request topic: `],
+    ])("%s → logged by the planner", async (_label, topic, payload, problem) => {
+      const from = logs.mark();
+      await publish(topic(), payload);
+      await logs.waitFor(literal(`ignored a shard request: ${problem(topic())}`), from);
+      await expectServes();
+    });
+
+    it("a request for a shard the plan in force does not name → an empty answer on the device's shard topic, and a log line", async () => {
+      const sha = "cd".repeat(32);
+      const answers = inbox<Buffer>();
+      const sub = await subscribeChunked(client, topics.deviceShard("ghost-device", sha), { onMessage: (_t, p) => answers.push(p), onError: (err) => logs.push(`test client: ${err.message}`) });
+      try {
+        const from = logs.mark();
+        await publish(topics.shardRequest("ghost-device"), JSON.stringify({ sha256: sha }));
+        expect((await answers.next(5_000, "the planner's answer")).byteLength).toBe(0);
+        await logs.waitFor(literal(`ghost-device asked for shard ${sha.slice(0, 12)}…, which the plan in force does not name: answered empty`), from);
+      } finally {
+        await sub.unsubscribe();
+      }
+      await expectServes();
+    });
+  });
+
+  // ---------------------------------------------------------------------------
+
   describe("source and planner, workers/+", () => {
     it.each([
       ["bytes that are not JSON", Buffer.from([0x7b, 0xff, 0xfe]), "payload is not UTF-8 text (3 bytes)"],
@@ -427,13 +457,15 @@ describe("malformed messages on every subscribed topic", () => {
       const step = withBadShard.steps.find((s) => s.layer === task.layer) as PartitionedStep;
       step.parts.find((p) => p.part === task.part)!.shard = sha;
       const from = logs.mark();
+      // Retained, so it reaches the worker as soon as it subscribes, before the planner's answer.
+      const topic = topics.deviceShard(HELD, sha);
       try {
-        await publish(topics.shard(sha), "not the shard you are looking for", true);
+        await publish(topic, "not the shard you are looking for", true);
         await publish(topics.plan(), JSON.stringify(withBadShard), true);
-        await logs.waitFor(new RegExp(`^${literal(`worker ${HELD}: ${topics.shard(sha)}: content hash is `).source}[0-9a-f]{12}…, not the topic's$`), from);
+        await logs.waitFor(new RegExp(`^${literal(`worker ${HELD}: ${topic}: content hash is `).source}[0-9a-f]{12}…, not the topic's$`), from);
         expect(await system.replan(PLANNING)).toBe(plan.id);
       } finally {
-        await publish(topics.shard(sha), Buffer.alloc(0), true);
+        await publish(topic, Buffer.alloc(0), true);
       }
       await expectServes();
     });

@@ -17,6 +17,7 @@ import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
 import { presenceWill } from "./runtime/device.js";
+import { statusWill } from "./source/availability.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
 
@@ -39,6 +40,9 @@ export interface SystemOptions {
   readonly jobTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
+  /** Home Assistant discovery under this prefix (the source's homeAssistantPrefix). */
+  readonly homeAssistantPrefix?: string;
+  readonly publishAnnotated?: boolean;
 }
 export const systemDefaults = {
   host: brokerDefaults.host,
@@ -74,6 +78,9 @@ export interface LocalSystem {
   stop(): Promise<void>;
 }
 
+/** Devices in this process share it: its memory is not one device's baseline (each counts 0). */
+const SHARED_PROCESS = { baselineBytes: 0 };
+
 function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle {
   const args = ["worker", "--broker", url, "--id", id, "--deployment", o.deployment, "--memory", String(o.workerMemoryMB), "--max-packet", String(o.maxPacketBytes)];
   const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, { stdio: ["ignore", "inherit", "pipe"] });
@@ -89,7 +96,7 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
 async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
   const client = await connectBroker(url, { clientId: `worker-${id}`, will: presenceWill(topics, id), reconnectPeriodMs: 0 });
-  const worker: WorkerActor = await startWorker({ client, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, maxPacketBytes: o.maxPacketBytes, log: o.log });
+  const worker: WorkerActor = await startWorker({ client, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...SHARED_PROCESS, maxPacketBytes: o.maxPacketBytes, log: o.log });
   let down = false;
   return {
     id,
@@ -149,7 +156,11 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
 
     const sourceClient = await connectBroker(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source") });
     stops.push(() => sourceClient.endAsync());
-    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}) });
+    // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
+    const statusClient = await connectBroker(url, { clientId: `source-${o.deployment}-status`, will: statusWill(topics) });
+    stops.push(() => statusClient.endAsync());
+    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+      status: statusClient, ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}), ...(o.publishAnnotated ? { publishAnnotated: true } : {}) });
     stops.push(() => source.stop());
 
     const workers: WorkerHandle[] = [];
@@ -173,7 +184,7 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     const system: LocalSystem = {
       brokerUrl: url, broker, source, planner, workers, deployment: o.deployment, stop: stopAll,
       async replan(planning) {
-        await system.planner.stop();
+        await system.planner.stop({ keepPlan: true }); // the next planner takes its topic over
         planner = system.planner = await plannerFor(planning);
         const next = await planner.nextPlan();
         if (!next) throw new EdgefuseError("plan", "the planner published no plan for these devices");

@@ -136,28 +136,39 @@ export function brokerContract(start: StartTestBroker): void {
       console.log(`${broker.name}: 8 MiB frame in ${report.chunkCount} chunks, ${ms.toFixed(0)} ms (${(8 / (ms / 1000)).toFixed(0)} MiB/s)`);
     });
 
-    it("rebuilds a 20 MB retained weight shard for subscribers that arrive before and after it", async () => {
+    it("carries a 20 MB weight shard to the one device that asked, and nothing of it stays retained", async () => {
       const topics = freshTopics();
       const shard = randomBytes(20 * 1024 * 1024);
       const sha = createHash("sha256").update(shard).digest("hex");
-      const early = await receive("worker-early", topics.filters.shards);
+      const asking = await receive("worker-1", topics.filters.deviceShards("worker-1"));
+      const other = await receive("worker-2", topics.filters.deviceShards("worker-2"));
       const planner = await connect("planner");
 
-      const report = await publishChunked(planner, topics.shard(sha), shard, { ...send, retain: true });
+      const started = performance.now();
+      const report = await publishChunked(planner, topics.deviceShard("worker-1", sha), shard, send);
       expect(report.chunkCount).toBeGreaterThan(80);
-      const live = await early.messages.next(30_000);
-      expect([live.topic, live.payload.equals(shard)]).toEqual([topics.shard(sha), true]);
+      const live = await asking.messages.next(30_000);
+      const ms = performance.now() - started;
+      expect([live.topic, live.retain, live.payload.equals(shard)]).toEqual([topics.deviceShard("worker-1", sha), false, true]);
+      await expect(other.messages.next(300)).rejects.toThrow(/no message within 300 ms/);
+
+      const late = await receive("watcher", topics.filters.all);
+      await expect(late.messages.next(500)).rejects.toThrow(/no message within 500 ms/);
+      console.log(`${broker.name}: a 20 MiB shard reached its device in ${ms.toFixed(0)} ms`);
+    });
+
+    it("rebuilds a 20 MB retained chunked message for a subscriber that arrives after it", async () => {
+      const topics = freshTopics();
+      const big = randomBytes(20 * 1024 * 1024);
+      const planner = await connect("planner");
+      await publishChunked(planner, topics.plan(), big, { ...send, retain: true });
 
       const started = performance.now();
-      const late = await receive("worker-late", topics.shard(sha));
+      const late = await receive("worker-late", topics.plan());
       const retained = await late.messages.next(30_000);
       const ms = performance.now() - started;
-      expect([retained.topic, retained.retain, createHash("sha256").update(retained.payload).digest("hex")]).toEqual([
-        topics.shard(sha),
-        true,
-        sha,
-      ]);
-      console.log(`${broker.name}: late subscriber rebuilt a 20 MiB retained shard in ${ms.toFixed(0)} ms`);
+      expect([retained.topic, retained.retain, retained.payload.equals(big)]).toEqual([topics.plan(), true, true]);
+      console.log(`${broker.name}: late subscriber rebuilt a 20 MiB retained message in ${ms.toFixed(0)} ms`);
     });
 
     it("reports a malformed chunk and a malformed JSON message without losing the subscription", async () => {

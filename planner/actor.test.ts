@@ -1,17 +1,18 @@
 /**
  * The planner actor over a real (embedded) broker: workers come and go through their
- * retained presence and last will, and a late subscriber always finds the current
- * plan and exactly the shards it names.
+ * retained presence and last will, a late subscriber always finds the current plan and
+ * no shard, a device that asks for a shard of the plan gets exactly its bytes, and a
+ * stopped planner leaves no plan behind.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connectBroker, subscribeChunked, type MqttClient } from "../broker/client.js";
-import { encodeJson, presenceSchema } from "../broker/messages.js";
+import { encodeJson, presenceSchema, shardRequestSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { shardId } from "../dnn/shard.js";
 import { readWeights } from "../dnn/weights.js";
-import { startEmbedded, useTeardown } from "../test/brokers.js";
+import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
 import { cfgPath, readOracle } from "../test/shared.js";
 import { type PlannerOptions, startPlanner } from "./actor.js";
 import { parsePlan, type Plan } from "./schema.js";
@@ -29,39 +30,52 @@ async function setup(options: Partial<PlannerOptions> = {}) {
   const client = teardown.client(await connectBroker(broker.url, { clientId: "planner" }));
   const planner = await startPlanner({ client, deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l), ...options });
   teardown.add(() => planner.stop());
-  const worker = async (id: string, budgetBytes = 64e6): Promise<MqttClient> => {
+  const worker = async (id: string, budgetBytes = 64e6, baselineBytes?: number): Promise<MqttClient> => {
     const c = teardown.client(await connectBroker(broker.url, { clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } }));
-    const presence = { workerId: id, memoryBudgetBytes: budgetBytes, gmacPerSec: 40, startedAt: new Date().toISOString(), version: "0.1.0" };
+    const presence = { workerId: id, memoryBudgetBytes: budgetBytes, ...(baselineBytes === undefined ? {} : { baselineBytes }), gmacPerSec: 40, startedAt: new Date().toISOString(), version: "0.1.0" };
     await c.publishAsync(topics.worker(id), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
     return c;
   };
-  /** What a client connecting now finds retained: the plan and every shard. */
-  const retained = async (waitMs = 300): Promise<{ plan: Plan | undefined; shards: Map<string, Buffer> }> => {
+  /** What a client connecting now finds retained in the deployment: the plan, and the kinds of everything else. */
+  const retained = async (waitMs = 300): Promise<{ plan: Plan | undefined; others: string[] }> => {
     const c = teardown.client(await connectBroker(broker.url));
     let plan: Plan | undefined;
-    const shards = new Map<string, Buffer>();
+    const others: string[] = [];
     const errors: Error[] = [];
-    const onError = (err: Error) => void errors.push(err);
-    const subs = [
-      await subscribeChunked(c, topics.plan(), { onMessage: (t, p) => void (p.length && (plan = parsePlan(JSON.parse(p.toString()), t))), onError }),
-      await subscribeChunked(c, topics.filters.shards, { onMessage: (t, p) => void (p.length && shards.set(t.split("/").pop()!, p)), onError }),
-    ];
+    const sub = await subscribeChunked(c, topics.filters.all, {
+      onMessage: (t, p, { retain }) => {
+        if (!retain || p.length === 0) return;
+        if (t === topics.plan()) plan = parsePlan(JSON.parse(p.toString()), t);
+        else others.push(topics.parse(t)?.kind ?? t);
+      },
+      onError: (err) => void errors.push(err),
+    });
     await new Promise((r) => setTimeout(r, waitMs));
-    await Promise.all(subs.map((s) => s.unsubscribe()));
+    await sub.unsubscribe();
     expect(errors).toEqual([]);
-    return { plan, shards };
+    return { plan, others: others.sort() };
   };
-  return { broker, topics, planner, worker, retained, logLines };
+  /** Asks for a shard as device `deviceId` does and resolves with what the planner sends back. */
+  const ask = async (deviceId: string, sha: string): Promise<Buffer> => {
+    const c = teardown.client(await connectBroker(broker.url, { clientId: `asking-${deviceId}` }));
+    const got = inbox<Buffer>();
+    await subscribeChunked(c, topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
+    await c.publishAsync(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
+    return got.next(5_000, `shard ${sha.slice(0, 12)}… for ${deviceId}`);
+  };
+  return { broker, topics, planner, worker, retained, ask, logLines };
 }
 
-const expectShardsOf = (plan: Plan, shards: Map<string, Buffer>) => {
-  expect([...shards.keys()].sort()).toEqual([...shardsOf(plan).keys()].sort());
-  for (const [sha, bytes] of shards) expect(shardId(bytes)).toBe(sha);
+/** Every shard the plan names reaches the device that asks for it, byte for byte its hash. */
+const expectServed = async (plan: Plan, ask: (deviceId: string, sha: string) => Promise<Buffer>) => {
+  const named = [...shardsOf(plan)];
+  expect(named.length).toBeGreaterThan(0);
+  for (const [sha, users] of named) expect(shardId(await ask(users[0]!, sha))).toBe(sha);
 };
 
 describe("planner actor", () => {
-  it("plans for the workers present, and re-plans when one drops", async () => {
-    const { planner, worker, retained } = await setup();
+  it("plans for the workers present, serves the shards asked for (never retained), and re-plans when one drops", async () => {
+    const { planner, worker, retained, ask } = await setup();
     const first = planner.nextPlan();
     await worker("w1");
     await worker("w2");
@@ -70,7 +84,9 @@ describe("planner actor", () => {
     expect(plan3.devices.map((d) => d.workerId)).toEqual(["w1", "w2", "w3"]);
     const seen = await retained();
     expect(seen.plan).toEqual(plan3);
-    expectShardsOf(plan3, seen.shards);
+    expect(seen.others).toEqual(["worker", "worker", "worker"]); // presences; no shard
+    await expectServed(plan3, ask);
+    expect(planner.shardsSent()).toBe(shardsOf(plan3).size);
 
     const second = planner.nextPlan();
     w3.stream.destroy(); // link lost: the last will empties w3's presence
@@ -78,8 +94,54 @@ describe("planner actor", () => {
     expect(plan2.devices.map((d) => d.workerId)).toEqual(["w1", "w2"]);
     const after = await retained();
     expect(after.plan).toEqual(plan2);
-    expectShardsOf(plan2, after.shards); // w3-era shards no longer on the broker
+    expect(after.others).toEqual(["worker", "worker"]);
+    await expectServed(plan2, ask);
     expect(planner.current()).toEqual(plan2);
+  });
+
+  it("answers a shard no plan in force names with an empty payload, and ignores a malformed request", async () => {
+    const { broker, topics, planner, worker, ask, logLines } = await setup();
+    const first = planner.nextPlan();
+    await worker("w1");
+    const plan = (await first)!;
+    const stale = "ab".repeat(32);
+    expect((await ask("w1", stale)).byteLength).toBe(0);
+    expect(logLines).toContain(`w1 asked for shard ${stale.slice(0, 12)}…, which the plan in force does not name: answered empty`);
+
+    const rogue = teardown.client(await connectBroker(broker.url));
+    await rogue.publishAsync(topics.shardRequest("w1"), Buffer.from('{"sha256":"not hex"}'), { qos: 1 });
+    await rogue.publishAsync(`${topics.prefix}shard-requests/not an id!`, Buffer.from(JSON.stringify({ sha256: stale })), { qos: 1 });
+    const [sha] = shardsOf(plan).keys();
+    expect(shardId(await ask("w1", sha!))).toBe(sha); // still serving
+    expect(logLines).toContainEqual(expect.stringMatching(new RegExp(`^ignored a shard request: ${topics.shardRequest("w1")}: field sha256: expected 64 lowercase hex digits`)));
+    expect(logLines).toContain(`ignored a shard request: ${topics.prefix}shard-requests/not an id!: not a shard request topic: expected shard-requests/<deviceId>, the id 1-64 of [A-Za-z0-9._:-]`);
+  });
+
+  it("clears the plan when it stops, unless told to keep it for the next planner", async () => {
+    const kept = await setup();
+    const first = kept.planner.nextPlan();
+    await kept.worker("w1");
+    const plan = (await first)!;
+    await kept.planner.stop({ keepPlan: true });
+    expect((await kept.retained()).plan).toEqual(plan);
+
+    const { planner, worker, retained } = await setup();
+    const next = planner.nextPlan();
+    await worker("w1");
+    expect(await next).not.toBeNull();
+    await planner.stop();
+    expect(await retained()).toEqual({ plan: undefined, others: ["worker"] });
+    expect(planner.current()).toBeUndefined();
+  });
+
+  it("plans each device's memory less its baseline, and leaves out a device whose memory is below it", async () => {
+    const { planner, worker, logLines } = await setup();
+    const first = planner.nextPlan();
+    await worker("w1", 300e6, 90e6);
+    await worker("w2", 80e6, 95e6);
+    const plan = (await first)!;
+    expect(plan.devices.map((d) => [d.workerId, d.memoryBudgetBytes])).toEqual([["w1", 210e6]]);
+    expect(logLines).toContain("device w2 has 80 MB of memory, not more than its baseline of 95 MB (node, onnxruntime and MQTT before any weights): left out");
   });
 
   it("ignores a malformed presence, and clears the plan when no worker can hold the model", async () => {

@@ -1,11 +1,13 @@
 /**
- * The planner actor: watches worker presence, plans for the workers present,
- * publishes the weight shards the plan needs (retained, content-addressed) and then
- * the plan (retained), and plans again when the roster changes.
+ * The planner actor: watches worker presence, plans for the workers present, cuts the
+ * weight shards the plan needs (content-addressed; sent to a device when it asks, see
+ * serve-shards.ts), publishes the plan (retained, for devices that join late), and
+ * plans again when the roster changes. Stopped, it clears the plan: nothing of the
+ * deployment stays on the broker.
  *
  * One re-plan runs at a time; presence that arrives meanwhile is folded into the
- * next one. A re-plan is a short list of steps: roster → draft plan → shards → plan
- * → forget stale shards. Anything bad from the network is logged and dropped.
+ * next one. A re-plan is a short list of steps: roster → draft plan → shard ids →
+ * offer the shards → plan. Anything bad from the network is logged and dropped.
  */
 import { PlanError, errorMessage } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
@@ -15,7 +17,9 @@ import { decodePresence, type Presence } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { makePlan, type PlanOptions } from "./build.js";
 import type { Plan } from "./schema.js";
-import { buildShards, shardsOf } from "./shards.js";
+import { rosterDevices } from "./roster.js";
+import { startShardServer } from "./serve-shards.js";
+import { buildShards, type ShardRecipe } from "./shards.js";
 
 export interface PlannerOptions {
   /** A connected client (broker/client.ts connectBroker). */
@@ -48,7 +52,14 @@ export interface PlannerActor {
   current(): Plan | undefined;
   /** Resolves with the outcome of the next re-plan: the plan published, or null when cleared. */
   nextPlan(): Promise<Plan | null>;
-  stop(): Promise<void>;
+  /** Weight shards sent to devices so far (one per device and shard). */
+  shardsSent(): number;
+  /**
+   * Stops planning and serving shards, and clears the retained plan: its shards could no
+   * longer be had, and a shared broker keeps nothing of the deployment. `keepPlan` leaves
+   * it for a planner that takes over at once (LocalSystem.replan).
+   */
+  stop(options?: { keepPlan?: boolean }): Promise<void>;
 }
 
 type Required = Pick<PlannerOptions, "client" | "deployment" | "network" | "weights">;
@@ -60,8 +71,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const publishOptions = { retain: true, qos: 1 as const, maxPacketBytes: opts.maxPacketBytes };
 
   const roster = new Map<string, Presence>();
-  /** Shards on the broker now, with their chunk counts (to clear them when no plan needs them). */
-  const published = new Map<string, number>();
+  const shards = await startShardServer({ client, topics, network: opts.network, weights: opts.weights, maxPacketBytes: opts.maxPacketBytes, log });
   let current: Plan | undefined;
   let planChunks = 0;
   let draftId: string | undefined;
@@ -84,7 +94,8 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   // ---- the steps of one re-plan ----
 
   const draft = (): Plan | null => {
-    const devices = [...roster.values()].sort((a, b) => (a.workerId < b.workerId ? -1 : 1)).map((p) => ({ workerId: p.workerId, memoryBudgetBytes: p.memoryBudgetBytes, gmacPerSec: p.gmacPerSec, ...(p.role === "source" ? { role: "source" as const } : {}) }));
+    const { devices, refused } = rosterDevices(roster.values());
+    refused.forEach(log);
     if (devices.length === 0) return null;
     if (!planned && devices.length < opts.minDevices) {
       log(`waiting for ${opts.minDevices} workers before the first plan (${devices.length} present)`);
@@ -99,13 +110,11 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     }
   };
 
-  const publishShards = async (plan: Plan): Promise<Plan> => {
-    const built = await buildShards(plan, opts.network, opts.weights, async (sha, bytes) => {
-      if (published.has(sha)) return;
-      const report = await publishChunked(client, topics.shard(sha), bytes, publishOptions);
-      published.set(sha, report.chunkCount);
-    });
-    return built.plan;
+  /** The plan with its shard ids, and how to cut each shard again when a device asks. */
+  const cutShards = async (draft: Plan): Promise<{ plan: Plan; recipes: Map<string, ShardRecipe> }> => {
+    const recipes = new Map<string, ShardRecipe>();
+    const built = await buildShards(draft, opts.network, opts.weights, (sha, _bytes, recipe) => void recipes.set(sha, recipe));
+    return { plan: built.plan, recipes };
   };
 
   const publishPlan = async (plan: Plan | null) => {
@@ -116,27 +125,20 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     else planChunks = 0;
   };
 
-  const forgetStaleShards = async (plan: Plan | null) => {
-    const needed = plan ? shardsOf(plan) : new Map();
-    for (const [sha, chunks] of published) {
-      if (needed.has(sha)) continue;
-      await clearRetainedChunks(client, topics.shard(sha), chunks);
-      published.delete(sha);
-    }
-  };
-
   const replan = async (): Promise<void> => {
     const next = draft();
     if (next !== null && next.id === draftId) return settle(current ?? null); // the same roster in effect: nothing to do
     if (next === null && current === undefined && cleared) return settle(null); // still nothing to publish
-    const plan = next && (await publishShards(next));
+    const cut = next && (await cutShards(next));
+    // Offered before the plan is out: its devices ask for their shards as soon as they see it.
+    shards.offer(cut?.recipes ?? new Map());
+    const plan = cut?.plan ?? null;
     await publishPlan(plan);
-    await forgetStaleShards(plan);
     draftId = next?.id; // only once published, so a failed attempt is retried in full
     current = plan ?? undefined;
     planned ||= plan !== null;
     cleared = plan === null;
-    log(plan ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${published.size} shards)` : "cleared the plan");
+    log(plan ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${cut!.recipes.size} shards)` : "cleared the plan");
     settle(plan);
   };
 
@@ -186,11 +188,18 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     roster,
     current: () => current,
     nextPlan: () => new Promise((resolve) => waiters.push(resolve)),
-    async stop() {
+    shardsSent: () => shards.sent,
+    async stop({ keepPlan = false } = {}) {
+      if (stopped) return;
       stopped = true;
       if (timer) clearTimeout(timer);
       await subscription.unsubscribe();
       await running;
+      await shards.stop();
+      if (!keepPlan && client.connected) {
+        await publishPlan(null);
+        current = undefined;
+      }
       settle(current ?? null);
     },
   };

@@ -18,7 +18,7 @@ import { openWeights } from "../dnn/weights.js";
 import { makePlan } from "./build.js";
 import type { Rect } from "./ftp.js";
 import { parsePlan, type Plan } from "./schema.js";
-import { buildShards, shardsOf } from "./shards.js";
+import { buildShards, cutShard, type ShardRecipe, shardsOf } from "./shards.js";
 
 const runtime = onnxRuntime();
 const stages: CompiledStage[] = [];
@@ -125,8 +125,14 @@ describe.each([
     it(`${strategy}: executing the plan from its shards gives darknet's outputs`, async () => {
       const draft = makePlan(network, { devices: Array.from({ length: workers }, (_, i) => ({ workerId: `w${i}` })), ftpEnd, strategy });
       const shards = new Map<string, Buffer>();
+      const recipes = new Map<string, ShardRecipe>();
       const weights = openWeights(join(oracle.dir, oracle.weights), network);
-      const { plan, shards: summary } = await buildShards(draft, network, weights, (sha, bytes) => void shards.set(sha, bytes));
+      const { plan, shards: summary } = await buildShards(draft, network, weights, (sha, bytes, recipe) => {
+        shards.set(sha, bytes);
+        recipes.set(sha, recipe);
+      });
+      // Cut again from its recipe, every shard is the same bytes: what the planner sends a device that asks.
+      for (const [sha, recipe] of recipes) expect(cutShard(recipe, network, weights).equals(shards.get(sha)!), JSON.stringify(recipe)).toBe(true);
       weights.close();
 
       // The published plan survives the wire and names exactly the shards built.

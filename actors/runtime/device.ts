@@ -1,21 +1,70 @@
 /**
- * What every device process shares: announcing itself (retained presence, cleared by
- * its last will), following the retained plan, and building the network and the
- * schedule from it.
+ * What every device process shares: measuring what its process holds before any
+ * weights, announcing itself (retained presence, cleared by its last will), following
+ * the retained plan, and building the network and the schedule from it.
  */
-import { PlanError } from "../../core/errors.js";
+import { EdgefuseError, PlanError } from "../../core/errors.js";
 import { parseCfgText } from "../../dnn/cfg.js";
 import { buildNetwork, type Network } from "../../dnn/network.js";
+import type { Runtime } from "../../dnn/onnx/runtime.js";
+import { uniformPads } from "../../dnn/ops.js";
 import { type MqttClient } from "../../broker/client.js";
 import { encodeJson, type Presence, presenceSchema } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
+import { budgetOf } from "../../planner/roster.js";
 import { checkPlanForNetwork, parsePlan, type Plan } from "../../planner/schema.js";
+import { collectGarbage } from "./executor.js";
 import { buildSchedule, type Schedule } from "./schedule.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../core/paths.js";
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+/**
+ * What this process holds before any shard: its resident memory once onnxruntime is
+ * loaded and has built, run and released a first session (what every real run pays:
+ * its allocator, thread pool and kernels), with the MQTT client connected. After a
+ * collection where the process allows one (bin/edgefuse runs node with --expose-gc), so
+ * start-up garbage is not counted.
+ */
+export async function measureBaselineBytes(runtime: Runtime): Promise<number> {
+  const c = 8;
+  const stage = await runtime.compile({
+    input: { c, h: 8, w: 8 },
+    ops: [{ kind: "conv", inC: c, outC: c, size: 1, stride: 1, groups: 1, pads: uniformPads(0), weights: new Float32Array(c * c).fill(0.1), bias: new Float32Array(c), activation: "leaky" }],
+  });
+  try {
+    await stage.run(new Float32Array(c * 8 * 8).fill(0.5));
+  } finally {
+    await stage.release();
+  }
+  collectGarbage();
+  return process.memoryUsage.rss();
+}
+
+/** A device's memory (`--memory`, all of it), its process's share and what is left for weights and activations. */
+export interface DeviceMemory {
+  readonly memoryBytes: number;
+  readonly baselineBytes: number;
+  /** What the executor may hold: the budget the planner plans with (planner/roster.ts). */
+  readonly budgetBytes: number;
+}
+
+const mb = (bytes: number) => `${Number((bytes / 1e6).toFixed(1))} MB`;
+
+/**
+ * Measures the baseline unless given (devices sharing one process, as in tests, pass
+ * 0: the process is not theirs to count) and refuses a memory that leaves nothing.
+ */
+export async function deviceMemory(deviceId: string, runtime: Runtime, memoryBytes: number, baselineBytes?: number): Promise<DeviceMemory> {
+  const baseline = Math.round(baselineBytes ?? (await measureBaselineBytes(runtime)));
+  const budgetBytes = budgetOf({ memoryBudgetBytes: memoryBytes, baselineBytes: baseline });
+  if (budgetBytes <= 0) {
+    throw new EdgefuseError("memory", `${deviceId}: --memory ${mb(memoryBytes)} is not more than what this process holds before any weights (${mb(baseline)}: node, onnxruntime and MQTT); give it more`);
+  }
+  return { memoryBytes, baselineBytes: baseline, budgetBytes };
+}
 
 /** The will a device connects with: an empty retained presence, so it vanishes when its link drops. */
 export const presenceWill = (topics: Topics, deviceId: string) => ({ topic: topics.worker(deviceId), payload: Buffer.alloc(0), retain: true, qos: 1 as const });

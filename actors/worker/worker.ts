@@ -12,7 +12,7 @@ import { type ChunkedSubscription, type MqttClient, publishChunked, subscribeChu
 import type { Placement } from "../../broker/chunking.js";
 import { decodeFrame, decodeFrameHeader, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, topicsFor } from "../../broker/topics.js";
-import { announce, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
+import { announce, deviceMemory, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
 import { scavengeEvery, TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { reportError, serialQueue } from "../runtime/report.js";
@@ -23,7 +23,10 @@ export interface WorkerOptions {
   readonly client: MqttClient;
   readonly deployment: string;
   readonly workerId: string;
+  /** The device's whole memory for edgefuse (`--memory`): this process, its weights and activations. */
   readonly memoryBudgetBytes: number;
+  /** What the process holds before any shard; measured when not given (deviceMemory). */
+  readonly baselineBytes?: number;
   readonly gmacPerSec: number;
   readonly runtime: Runtime;
   readonly maxPacketBytes: number;
@@ -72,11 +75,12 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
   const o = { ...workerDefaults, ...options } satisfies WorkerOptions;
   const { client, workerId, log } = o;
   const topics = topicsFor(o.deployment);
-  const fetchShard = brokerShardFetcher(client, topics, { timeoutMs: o.shardTimeoutMs });
+  const memory = await deviceMemory(`worker ${workerId}`, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
+  const fetchShard = brokerShardFetcher(client, topics, { deviceId: workerId, timeoutMs: o.shardTimeoutMs });
   const startedAt = new Date().toISOString();
   const presence = (readyPlanId?: string) =>
     announce(client, topics, {
-      workerId, memoryBudgetBytes: o.memoryBudgetBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "worker",
+      workerId, memoryBudgetBytes: o.memoryBudgetBytes, baselineBytes: memory.baselineBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "worker",
       ...(readyPlanId ? { readyPlanId, weightBytes: current?.executor.weightBytes ?? 0 } : {}),
     });
   let current: Current | undefined;
@@ -88,11 +92,12 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
   // ---- a new plan: [parse, drop the old, subscribe, prepare, announce ready] ----
   const onPlan = async (payload: Buffer, topic: string) => {
     const followed = followPlan(payload, topic);
-    if (followed?.plan.id === current?.followed.plan.id) return;
+    // The same plan again is news only if preparing it failed (its planner was away, say): try again.
+    if (followed?.plan.id === current?.followed.plan.id && (current === undefined || current.ready)) return;
     await dropCurrent();
     if (!followed) return void (await presence());
     const mine = tasksOf(followed.schedule, workerId);
-    const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: o.memoryBudgetBytes, keptTtlMs: o.keptTtlMs });
+    const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: memory.budgetBytes, keptTtlMs: o.keptTtlMs });
     const tasks = new Map(mine.map((t) => [t.id, t]));
     // A task that puts a kept slice back gets its message reassembled straight into the
     // input it runs on, around the slice, instead of into a buffer it would then copy
@@ -116,7 +121,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
             return enqueue(() => onTask(t, p, placed));
           },
           onError: (err, t) => void enqueue(() => reportFromTopic(t, err)),
-          maxMessageBytes: o.memoryBudgetBytes,
+          maxMessageBytes: memory.budgetBytes,
           place,
         })
       : undefined;
