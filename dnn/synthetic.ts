@@ -6,11 +6,15 @@
  * The values are scaled so activations stay bounded through deep nets: weights
  * are uniform with He-style variance 2/fan_in (leaky/relu halve the energy), and
  * batch-norm statistics are close to identity.
+ *
+ * Every file written here carries SYNTHETIC_SEEN in its header (see weights.ts), so
+ * whoever loads it later — `run`, the planner, a device — can tell that its boxes mean
+ * nothing, wherever the file travelled.
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Network } from "./network.js";
-import { isWeighted } from "./weights.js";
+import { isSyntheticWeights, isWeighted, readWeightsHeader, SYNTHETIC_SEEN } from "./weights.js";
 
 /**
  * mulberry32: a tiny, fast, well-known 32-bit PRNG. Written out here because the
@@ -28,8 +32,16 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** darknet 0.2 header: major 0, minor 2, revision 0, seen (uint64) 0. */
-const HEADER = new Uint8Array(new Int32Array([0, 2, 0, 0, 0]).buffer);
+/** Where darknet's 0.2 header keeps its 64-bit `seen`. */
+const SEEN_OFFSET = 12;
+
+/** darknet 0.2 header: major 0, minor 2, revision 0, then the 64-bit `seen` that marks the file synthetic. */
+function header(): Uint8Array {
+  const head = Buffer.alloc(20);
+  head.writeInt32LE(2, 4);
+  head.writeBigUInt64LE(BigInt(SYNTHETIC_SEEN), SEEN_OFFSET);
+  return head;
+}
 
 export function writeSyntheticWeights(network: Network, seed: number, outPath: string): number {
   const rand = mulberry32(seed);
@@ -46,7 +58,7 @@ export function writeSyntheticWeights(network: Network, seed: number, outPath: s
     bytes += writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   };
   try {
-    put(HEADER);
+    put(header());
     for (const layer of network.layers) {
       if (!isWeighted(layer)) continue;
       const n = layer.output.c;
@@ -73,7 +85,30 @@ export function writeSyntheticWeights(network: Network, seed: number, outPath: s
 export function cachedSyntheticWeights(network: Network, seed: number, cacheDir: string): { path: string; created: boolean } {
   const stem = basename(network.file).replace(/\.cfg$/, "");
   const path = join(cacheDir, "weights", `${stem}-p${network.totalParams}-s${seed}.weights`);
-  if (existsSync(path)) return { path, created: false };
+  if (existsSync(path)) {
+    markUnmarkedCache(path);
+    return { path, created: false };
+  }
   writeSyntheticWeights(network, seed, path);
   return { path, created: true };
 }
+
+/**
+ * Files cached before the generator marked its output have the same header with
+ * `seen` 0: stamp the marker in place (8 header bytes; not one weight changes), so an
+ * old cache is known to be synthetic without regenerating it.
+ */
+function markUnmarkedCache(path: string): void {
+  const head = readWeightsHeader(path);
+  if (isSyntheticWeights(head) || head.major !== 0 || head.minor !== 2 || head.revision !== 0 || head.seen !== 0) return;
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, header().subarray(SEEN_OFFSET), 0, 8, SEEN_OFFSET);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What every output made with synthetic weights says (the annotated picture's banner, `run`, `demo`). */
+export const syntheticNote = (what = "boxes"): string => `synthetic weights — ${what} are not meaningful`;
+export const SYNTHETIC_NOTE = syntheticNote();

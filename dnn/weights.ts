@@ -44,6 +44,39 @@ export { isWeighted, type WeightedLayer };
 
 const outputsOf = (l: WeightedLayer) => (l.kind === "convolutional" ? l.filters : l.output.c);
 
+/**
+ * The `seen` value that marks weights edgefuse generated (dnn/synthetic.ts): the bytes
+ * "synth" little-endian, so a hex dump of the header says it. darknet reads `seen`
+ * (images trained on) only to resume a training schedule, so the marked file loads and
+ * infers exactly as before; a trained file would need 448 billion images to collide.
+ * It needs the 64-bit `seen` of a 0.2+ header, which the generator writes.
+ */
+export const SYNTHETIC_SEEN = Number(Buffer.from("synth\0\0\0", "latin1").readBigUInt64LE(0));
+
+/** Whether weights are edgefuse's generated ones, from a file or its already-read header. */
+export function isSyntheticWeights(weights: string | WeightsHeader): boolean {
+  const header = typeof weights === "string" ? readWeightsHeader(weights) : weights;
+  return header.bytes === 20 && header.seen === SYNTHETIC_SEEN;
+}
+
+/** The header of a weights file alone, without the network it belongs to. */
+export function readWeightsHeader(path: string): WeightsHeader {
+  const fd = openForReading(path);
+  try {
+    return readHeader(fd, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openForReading(path: string): number {
+  try {
+    return openSync(path, "r");
+  } catch (err) {
+    throw new WeightsError(path, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
 export function headerBytes(major: number, minor: number): number {
   return major * 10 + minor >= 2 && major < 1000 && minor < 1000 ? 20 : 16;
 }
@@ -70,12 +103,7 @@ export interface WeightsFile extends WeightsSource {
  * demand (by offset), so a caller can build and drop one layer at a time.
  */
 export function openWeights(path: string, network: Network): WeightsFile {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (err) {
-    throw new WeightsError(path, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const fd = openForReading(path);
   try {
     const header = readHeader(fd, path);
     const expected = expectedWeightsBytes(network, header.bytes);
