@@ -9,7 +9,9 @@ import { FIT_MODES, networkInput } from "../../dnn/image/letterbox.js";
 import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 import { interpret, type Interpretation } from "../../dnn/interpret.js";
 import { loadModel } from "../../dnn/model.js";
+import { syntheticNote } from "../../dnn/synthetic.js";
 import { readTensorFile, writeTensorFile } from "../../dnn/tensor-file.js";
+import { isSyntheticWeights } from "../../dnn/weights.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 
@@ -48,6 +50,7 @@ export const runCommand = defineCommand({
     const { network, engine } = await loadModel(o.cfg, o.weights, { threads: o.threads, keepAll: dump !== undefined });
     const loadMs = performance.now() - started;
     try {
+      const synthetic = isSyntheticWeights(o.weights); // edgefuse generated them: say that the output means nothing
       let image: FloatImage | undefined;
       let input: Float32Array;
       if (o.image) {
@@ -65,12 +68,13 @@ export const runCommand = defineCommand({
       if (o.annotate) {
         if (result.kind !== "detections") throw new UsageError("--annotate draws boxes; this network is a classifier");
         mkdirSync(dirname(o.annotate), { recursive: true });
-        writeAnnotated(o.annotate, image!, result.detections, { classes: result.classes });
+        writeAnnotated(o.annotate, image!, result.detections, { classes: result.classes, synthetic });
       }
       const timings = { loadMs: round(loadMs), forwardMs: round(forward.ms), totalMs: round(performance.now() - started), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
       if (o.json) {
-        console.log(JSON.stringify({ model: o.cfg, kind: result.kind, detections: result.detections, timings }, null, 2));
+        console.log(JSON.stringify({ model: o.cfg, kind: result.kind, synthetic, detections: result.detections, timings }, null, 2));
       } else {
+        if (synthetic) console.error(syntheticNote(result.kind === "detections" ? "boxes" : "classes"));
         for (const line of describe(result)) console.log(line);
         console.error(`${network.layers.length} layers, ${(network.totalMults / 1e9).toFixed(2)} G multiplications: load ${timings.loadMs} ms, forward ${timings.forwardMs} ms`);
         if (o.annotate) console.error(`annotated image written to ${o.annotate}`);
