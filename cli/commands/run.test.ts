@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DetectionsSchema, ClassificationsSchema } from "../../dnn/detect/detection.js";
 import { decodeImage } from "../../dnn/image/decode.js";
+import { SYNTHETIC_NOTE } from "../../dnn/synthetic.js";
 import { edgefuse } from "../../test/cli.js";
 import { diff } from "../../test/compare.js";
 import { cfgPath, imagePath, readF32, readOracle } from "../../test/shared.js";
@@ -97,6 +98,31 @@ describe("edgefuse weights", () => {
       const peak = x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       expect(peak, `layer ${i}`).toBeGreaterThan(1e-2);
       expect(peak, `layer ${i}`).toBeLessThan(1e2);
+    }
+  });
+
+  it("run says when the weights are synthetic: a line, synthetic in --json, a banner in --annotate; the same file unmarked says nothing", async () => {
+    const marked = join(tmp, "marked.weights");
+    expect((await edgefuse(["weights", "--cfg", cfgPath("yolov2-mini"), "--seed", "3", "--out", marked])).code).toBe(0);
+    const unmarked = join(tmp, "unmarked.weights");
+    const bytes = readFileSync(marked);
+    bytes.writeBigUInt64LE(0n, 12); // `seen` as generators before the marker wrote it
+    writeFileSync(unmarked, bytes);
+    // dog.jpg is 768×576: labels 17 px high with 4 px padding, so the banner is the bottom 25 rows.
+    const bottomRowBlack = (png: string) => {
+      const im = decodeImage(readFileSync(png), png);
+      return Array.from({ length: im.w }, (_, x) => [0, 1, 2].every((k) => im.data[k * im.w * im.h + (im.h - 1) * im.w + x] === 0)).every(Boolean);
+    };
+    for (const [weights, synthetic] of [[marked, true], [unmarked, false]] as const) {
+      const png = join(tmp, `${synthetic}.png`);
+      const args = ["run", "--cfg", cfgPath("yolov2-mini"), "--weights", weights, "--image", imagePath("dog.jpg"), "--thresh", "0.05"];
+      const json = await edgefuse([...args, "--json", "--annotate", png]);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout).synthetic).toBe(synthetic);
+      expect(bottomRowBlack(png), "banner").toBe(synthetic);
+      const text = await edgefuse(args);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stderr.includes(SYNTHETIC_NOTE)).toBe(synthetic);
     }
   });
 });
