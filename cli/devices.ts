@@ -13,10 +13,14 @@ export const devicesText = (n: number): string => plural(n, "device");
 /** "1 device (the source)", "3 devices (source + 2 workers)". */
 export const deviceRoster = (n: number): string => `${devicesText(n)} (${n === 1 ? "the source" : `source + ${plural(n - 1, "worker")}`})`;
 
-/** `--memory MB`: a device's weight budget, as every device command takes it. */
+/**
+ * `--memory MB`, as every device command takes it: the device's whole memory for
+ * edgefuse. The process measures what it holds before any weights (node, onnxruntime,
+ * MQTT: about 100 MB) and announces it; the planner gives its weights the rest.
+ */
 export const memoryFlag = {
   value: "MB",
-  description: "this device's weight budget",
+  description: "all the memory this device gives edgefuse: its process (~100 MB, measured) plus the weights it is given",
   schema: flag.megabytes(),
   default: "1024",
 } as const;

@@ -24,7 +24,7 @@ const flags = defineFlags({
   weights: { value: "FILE", description: "darknet weights for --cfg" },
   thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(systemDefaults.thresh) },
   ...planning,
-  memory: { ...memoryFlag, description: "each device's weight budget" },
+  memory: { ...memoryFlag, description: "each worker's whole memory: its process (~100 MB, measured) plus its weights" },
   "max-packet": maxPacketFlag,
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },

@@ -34,6 +34,9 @@ export const workerCommand = defineCommand({
       client, deployment: o.deployment, workerId: o.id, runtime, gmacPerSec,
       memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
       log: (line) => console.error(line),
+    }).catch(async (err: unknown) => {
+      await client.endAsync(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
+      throw err;
     });
     console.error(`worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB budget`);
     await untilSignal();
