@@ -46,6 +46,8 @@ describe("edgefuse planner", () => {
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
+    // Stopped gracefully, it empties the retained plan: nothing of it stays on the broker.
+    expect(await plans.next(5_000, "the cleared plan")).toBe("");
     expect(stderr).toMatch(/^planner: watching mqtt:\/\/127\.0\.0\.1:\d+ deployment 'cli-test' for workers \(model .*yolov2-mini\.cfg, first plan once 2 are present\)$/m);
     expect(stderr).toMatch(new RegExp(`^planner: published plan ${plan.id} for w1, w2 \\(\\d+ shards\\)$`, "m"));
   });
