@@ -17,6 +17,7 @@ import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
 import { presenceWill } from "./runtime/device.js";
+import { statusWill } from "./source/availability.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
 
@@ -39,6 +40,9 @@ export interface SystemOptions {
   readonly jobTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
+  /** Home Assistant discovery under this prefix (the source's homeAssistantPrefix). */
+  readonly homeAssistantPrefix?: string;
+  readonly publishAnnotated?: boolean;
 }
 export const systemDefaults = {
   host: brokerDefaults.host,
@@ -152,7 +156,11 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
 
     const sourceClient = await connectBroker(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source") });
     stops.push(() => sourceClient.endAsync());
-    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}) });
+    // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
+    const statusClient = await connectBroker(url, { clientId: `source-${o.deployment}-status`, will: statusWill(topics) });
+    stops.push(() => statusClient.endAsync());
+    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+      status: statusClient, ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}), ...(o.publishAnnotated ? { publishAnnotated: true } : {}) });
     stops.push(() => source.stop());
 
     const workers: WorkerHandle[] = [];

@@ -20,7 +20,7 @@
  * | role    | may publish                                   | receives                                  |
  * |---------|-----------------------------------------------|-------------------------------------------|
  * | planner | `…plan`, `…shards/<sha>`                      | `…workers/+`, `…plan`, `…shards/#`        |
- * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated` | `…infer/#`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
+ * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated`, HA discovery `<prefix>/<sensor|image>/edgefuse_…/config` | `…infer/#`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
  * | worker  | its own `…workers/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, `…shards/#`, `…job/…/in` |
  *
  * The source is a device too (it computes a part of every plan), so it announces
@@ -37,7 +37,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:c
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { AuthFileError } from "./errors.js";
-import { ID_PATTERN, parseTopic, type TopicKind } from "./topics.js";
+import { ID_PATTERN, isHaDiscoveryTopic, parseTopic, type TopicKind } from "./topics.js";
 
 export const ROLES = ["planner", "source", "worker", "client", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -153,6 +153,8 @@ const READ: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
 /** null if `user` may publish on `topic`, else why not. */
 export function publishDenial(user: AuthUser, topic: string): string | null {
   if (user.role === "admin") return null;
+  // The one topic outside edgefuse/v1: the source's Home Assistant discovery configs (`<prefix>/<sensor|image>/edgefuse_…/config`).
+  if (user.role === "source" && isHaDiscoveryTopic(topic)) return null;
   const parsed = parseTopic(topic);
   if (!parsed) return `${user.role} ${user.username} may not publish outside the edgefuse topics`;
   if (!PUBLISH[user.role].includes(parsed.kind)) return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;

@@ -7,8 +7,11 @@ import {
   decodePresence,
   encodeJson,
   errorMessageSchema,
+  latestSchema,
   presenceSchema,
   resultSchema,
+  STATUS,
+  statusSchema,
   type Presence,
 } from "./messages.js";
 
@@ -24,6 +27,9 @@ const presence: Presence = {
 };
 const result = {
   requestId: "r1",
+  planId: "0123456789abcdef",
+  timestamp: "2025-01-01T12:00:01.250Z",
+  image: { width: 768, height: 576 },
   detections: [{ label: "dog", score: 0.9 }],
   timings: { totalMs: 812.5 },
   trace: [
@@ -78,6 +84,28 @@ describe("JSON messages", () => {
     expect(wireError(() => decodeJson(topic, Buffer.from([0xff, 0xfe, 0x00]), presenceSchema)).problem).toBe(
       "payload is not UTF-8 text (3 bytes)",
     );
+  });
+
+  it("says which plan, when and for what image size a result was made", () => {
+    for (const [field, value, problem] of [
+      ["planId", "plan-1", /^field planId: expected 16 lowercase hex digits$/],
+      ["timestamp", "2025-01-01 12:00", /^field timestamp: /],
+      ["timestamp", "2025-01-01T13:00:01+01:00", /^field timestamp: /], // UTC only
+      ["image", { width: 0, height: 576 }, /^field image\.width: /],
+      ["image", undefined, /^field image: /],
+    ] as const) {
+      expect(wireError(() => decodeJson(topic, json({ ...result, [field]: value }), anyResultSchema)).problem).toMatch(problem);
+    }
+  });
+
+  it("summarises the latest result and keeps the status to Home Assistant's two payloads", () => {
+    const latest = { ...result, count: 1, classes: { dog: 1 } } as Record<string, unknown>;
+    delete latest.timings;
+    delete latest.trace;
+    expect(decodeJson(topic, json(latest), latestSchema(z.unknown()))).toEqual(latest);
+    expect(wireError(() => decodeJson(topic, json({ ...latest, classes: { dog: 0 } }), latestSchema(z.unknown()))).problem).toMatch(/^field classes\.dog: /);
+    expect(statusSchema.options).toEqual([STATUS.online, STATUS.offline]);
+    expect(statusSchema.safeParse("Online").success).toBe(false);
   });
 
   it("keeps unknown fields out but lets newer senders add them", () => {

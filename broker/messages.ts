@@ -11,6 +11,10 @@ import { ID_PATTERN, SHA256_PATTERN } from "./topics.js";
 
 const id = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
 const nonNegative = z.number().nonnegative();
+/** A plan's id (planner/schema.ts makes it from the plan's content): 16 lowercase hex digits. */
+const planId = z.string().regex(/^[0-9a-f]{16}$/, "expected 16 lowercase hex digits");
+/** A moment as ISO 8601 UTC (`new Date().toISOString()`). */
+const utcTimestamp = z.iso.datetime();
 
 // ---------------------------------------------------------------------------
 // workers/<workerId> — retained presence; an empty payload (the last will) means gone
@@ -35,7 +39,7 @@ export const presenceSchema = z.object({
   /** "source": the device that holds the input also computes its part of every plan. */
   role: z.enum(["worker", "source"]).default("worker"),
   /** The plan whose tasks this device has subscribed to and prepared: the source starts jobs only when every device is ready. */
-  readyPlanId: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  readyPlanId: planId.optional(),
   /** Weight bytes its prepared tasks hold in memory (observability: set beside the plan's share). */
   weightBytes: z.number().int().nonnegative().optional(),
 });
@@ -78,6 +82,10 @@ export const timingsSchema = z.object({
   postprocessMs: nonNegative.optional(),
 });
 
+/** The original image's size (a tensor request's width and height): what a detection's `normalized` box is a fraction of. */
+export const imageSizeSchema = z.object({ width: z.number().int().positive(), height: z.number().int().positive() });
+export type ImageSize = z.infer<typeof imageSizeSchema>;
+
 /**
  * The result schema for a given detection schema. The detection shape belongs to
  * dnn/ (post-processing); until it is plugged in, detections are unknown values.
@@ -90,6 +98,11 @@ export const timingsSchema = z.object({
 export function resultSchema<D extends z.ZodType>(detection: D) {
   return z.object({
     requestId: id,
+    /** The plan the request ran on. */
+    planId,
+    /** When the result was made. */
+    timestamp: utcTimestamp,
+    image: imageSizeSchema,
     detections: z.array(detection),
     timings: timingsSchema,
     trace: z.array(stageTraceSchema).optional(),
@@ -99,6 +112,31 @@ export function resultSchema<D extends z.ZodType>(detection: D) {
 export const anyResultSchema = resultSchema(z.unknown());
 export type Result<D = unknown> = Omit<z.infer<typeof anyResultSchema>, "detections"> & { detections: D[] };
 export type StageTrace = z.infer<typeof stageTraceSchema>;
+
+// ---------------------------------------------------------------------------
+// latest — retained: the last result in brief, what a Home Assistant sensor shows
+
+export function latestSchema<D extends z.ZodType>(detection: D) {
+  return z.object({
+    requestId: id,
+    planId,
+    timestamp: utcTimestamp,
+    image: imageSizeSchema,
+    /** How many detections the last result has. */
+    count: z.number().int().nonnegative(),
+    /** Detections per class name, classes with none left out. */
+    classes: z.record(z.string().min(1), z.number().int().positive()),
+    detections: z.array(detection),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// status — retained availability, set by the source (its last will says offline).
+// The payloads are Home Assistant's defaults for payload_available / payload_not_available.
+
+export const STATUS = { online: "online", offline: "offline" } as const;
+export const statusSchema = z.enum([STATUS.online, STATUS.offline]);
+export type Status = z.infer<typeof statusSchema>;
 
 // ---------------------------------------------------------------------------
 // errors/<requestId>

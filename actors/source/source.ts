@@ -10,13 +10,11 @@
  * left, and the next request runs once they are all ready.
  */
 import { EdgefuseError, errorMessage, InputError } from "../../core/errors.js";
-import { ClassificationSchema, DetectionSchema } from "../../dnn/detect/detection.js";
 import { interpret } from "../../dnn/interpret.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { type MqttClient, subscribeChunked, type ChunkedSubscription } from "../../broker/client.js";
-import { decodeJson, decodePresence, encodeJson, errorMessageSchema, type Presence, resultSchema } from "../../broker/messages.js";
-import { topicsFor } from "../../broker/topics.js";
-import { z } from "zod";
+import { decodeJson, decodePresence, encodeJson, errorMessageSchema, type Presence } from "../../broker/messages.js";
+import { inferTopicProblem, topicsFor } from "../../broker/topics.js";
 import { announce, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
 import { TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
@@ -24,7 +22,11 @@ import { prepareSource, releaseSource, runSchedule, type SourcePrepared } from "
 import { reportError, serialQueue } from "../runtime/report.js";
 import { tasksOf } from "../runtime/schedule.js";
 import { MqttDispatcher } from "./dispatch.js";
+import { availability } from "./availability.js";
+import { startDiscovery } from "./home-assistant.js";
 import { readRequest } from "./input.js";
+import { lastResultPublisher } from "./last-result.js";
+import { resultsSchema } from "./schemas.js";
 
 export interface SourceOptions {
   readonly client: MqttClient;
@@ -45,6 +47,15 @@ export interface SourceOptions {
   readonly log: (line: string) => void;
   /** Sees every finished job's final tensor (tests compare it with a single-device run; tools can record it). */
   readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
+  /**
+   * The connection that carries the deployment's availability on `status`, connected with
+   * statusWill(topics) (availability.ts). Without one, no status is published.
+   */
+  readonly status?: MqttClient;
+  /** Home Assistant discovery under this prefix (home-assistant.ts); needs `status`, the entities' availability. */
+  readonly homeAssistantPrefix?: string;
+  /** Publish each result's annotated image on `annotated` (always with Home Assistant discovery). */
+  readonly publishAnnotated?: boolean;
 }
 export const sourceDefaults = {
   thresh: 0.24,
@@ -55,7 +66,7 @@ export const sourceDefaults = {
   log: (line: string) => console.error(line),
 } satisfies Partial<SourceOptions>;
 
-export const resultsSchema = resultSchema(z.union([DetectionSchema, ClassificationSchema]));
+export { resultsSchema };
 
 export interface SourceActor {
   readonly sourceId: string;
@@ -79,6 +90,12 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
   const { client, sourceId, log } = o;
   const topics = topicsFor(o.deployment);
   const where = `source ${sourceId}`;
+  const ha = o.homeAssistantPrefix;
+  if (ha !== undefined && !o.status) throw new EdgefuseError("usage", `${where}: Home Assistant discovery needs the status connection (its entities' availability)`);
+  const status = o.status && availability(o.status, topics, (line) => log(`${where}: ${line}`));
+  const publishLast = lastResultPublisher(client, topics, { latest: ha !== undefined, annotated: ha !== undefined || o.publishAnnotated === true, maxPacketBytes: o.maxPacketBytes, log: (line) => log(`${where}: ${line}`) });
+  /** Set once the infer subscription is up: only then is the deployment online. */
+  let accepting = false;
   const fetchShard = brokerShardFetcher(client, topics, { timeoutMs: o.shardTimeoutMs });
   const startedAt = new Date().toISOString();
   const presence = (readyPlanId?: string) =>
@@ -99,6 +116,7 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
   };
   const checkReady = () => {
     if (notReady() !== null) return;
+    if (accepting) status?.online().catch((err: unknown) => log(`${where}: could not publish online: ${errorMessage(err)}`));
     const waiters = readyWaiters;
     readyWaiters = [];
     waiters.forEach((w) => w());
@@ -159,8 +177,8 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
   const jobQueue = serialQueue((err) => log(`${where}: ${errorMessage(err)}`));
   const onInfer = (topic: string, payload: Buffer) => {
     const parsed = topics.parse(topic);
-    // The filter is infer/+, so only the id can be wrong; with no valid id there is no errors topic to answer on.
-    if (parsed?.kind !== "infer") return void log(`${where}: ignored a request on ${topic}: the request id is not 1-64 of [A-Za-z0-9._:-]`);
+    // With no valid request id there is no errors topic to answer on: the log says what is wrong.
+    if (parsed?.kind !== "infer") return void log(`${where}: ignored a request on ${topic}: ${inferTopicProblem(o.deployment, topic) ?? "not an infer/<requestId> topic"}`);
     void jobQueue(() => runJob(parsed.requestId, topic, payload));
   };
   const runJob = async (requestId: string, topic: string, payload: Buffer) => {
@@ -186,16 +204,23 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
       o.onOutput?.(requestId, result.output, followed.plan.id);
       const post = performance.now();
       const image = input.image && { w: input.image.w, h: input.image.h };
-      const { detections } = interpret(followed.network, result.output, image, { thresh: o.thresh });
+      const interpretation = interpret(followed.network, result.output, image, { thresh: o.thresh });
+      const { detections } = interpretation;
       const totalMs = performance.now() - received;
-      const message = encodeJson(resultsSchema, {
+      // A tensor request's boxes are in the tensor's pixels (interpret), so its size stands in for the image's.
+      const size = image ?? followed.network.input;
+      const message = {
         requestId,
+        planId: followed.plan.id,
+        timestamp: new Date().toISOString(),
+        image: { width: size.w, height: size.h },
         detections,
         timings: { totalMs, preprocessMs, postprocessMs: performance.now() - post },
         trace: result.trace,
-      });
-      await client.publishAsync(topics.results(requestId), message, { qos: 1 });
+      };
+      await client.publishAsync(topics.results(requestId), encodeJson(resultsSchema, message), { qos: 1 });
       log(`${where}: ${requestId}: ${detections.length} detections in ${totalMs.toFixed(0)} ms (plan ${followed.plan.id})`);
+      await publishLast(message, interpretation, input.image);
     } catch (err) {
       log(`${where}: ${requestId}: ${errorMessage(err)}`);
       if (!job.reportedByWorker) await reportError(client, topics, requestId, err, `${where}: request ${requestId}`);
@@ -244,12 +269,17 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
       },
     }),
   );
+  const discovery = ha === undefined ? undefined : await startDiscovery(client, { prefix: ha, deployment: o.deployment, topics, version: VERSION }, (line) => log(`${where}: ${line}`));
+  accepting = true;
+  checkReady();
 
   return {
     sourceId,
     readyPlanId: () => current?.followed.plan.id,
     ready,
     async stop() {
+      await status?.offline().catch(() => undefined);
+      await discovery?.stop();
       for (const s of subscriptions.reverse()) await s.unsubscribe().catch(() => undefined);
       await running?.done;
       await planQueue(async () => {

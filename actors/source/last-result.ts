@@ -1,0 +1,59 @@
+/**
+ * What the source publishes beside a result when asked (`--ha-discovery`,
+ * `--publish-annotated`), both retained so a dashboard that starts later sees them:
+ *
+ * - `latest`: the last result in brief (count, count per class, detections, request,
+ *   plan, time, image size): the Home Assistant sensor's state and attributes;
+ * - `annotated`: the original image with its boxes and labels, raw JPEG bytes: HA's
+ *   image entity, which needs the image whole in one message (no chunks).
+ *
+ * JPEG, not PNG: for models/images/dog.jpg (768×576) the PNG is 759 kB and costs the
+ * source 270 ms of CPU, the JPEG 132 kB and 44 ms, within the default 256 KiB packet
+ * limit. An image that still does not fit the packet limit is skipped with a log line:
+ * a broker drops a client that sends a larger packet.
+ */
+import { fitsOnePacket } from "../../broker/chunking.js";
+import type { MqttClient } from "../../broker/client.js";
+import { encodeJson } from "../../broker/messages.js";
+import type { Topics } from "../../broker/topics.js";
+import { errorMessage } from "../../core/errors.js";
+import { annotateImage } from "../../dnn/image/annotate.js";
+import type { FloatImage } from "../../dnn/image/image.js";
+import type { Interpretation } from "../../dnn/interpret.js";
+import { type LatestResult, latestResultSchema, type SourceResult } from "./schemas.js";
+
+export interface LastResultOptions {
+  readonly latest: boolean;
+  readonly annotated: boolean;
+  readonly maxPacketBytes: number;
+  readonly log: (line: string) => void;
+}
+
+/** The summary on `latest`: what HA shows of a result. */
+export function summarize(result: SourceResult): LatestResult {
+  const classes: Record<string, number> = {};
+  for (const d of result.detections) classes[d.className] = (classes[d.className] ?? 0) + 1;
+  const { requestId, planId, timestamp, image, detections } = result;
+  return { requestId, planId, timestamp, image, count: detections.length, classes, detections };
+}
+
+export type LastResultPublisher = (result: SourceResult, interpretation: Interpretation, image: FloatImage | undefined) => Promise<void>;
+
+/** Publishes what `o` asks for after each result; a failure is logged, never the request's (its result is out already). */
+export function lastResultPublisher(client: MqttClient, topics: Topics, o: LastResultOptions): LastResultPublisher {
+  const annotated = topics.annotated();
+  return async (result, interpretation, image) => {
+    try {
+      if (o.latest) await client.publishAsync(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
+      // A tensor request has no image to draw on, a classifier no boxes.
+      if (!o.annotated || !image || interpretation.kind !== "detections") return;
+      const jpeg = annotateImage(image, interpretation.detections, "jpeg", { classes: interpretation.classes });
+      if (!fitsOnePacket(annotated, jpeg.byteLength, o.maxPacketBytes)) {
+        return o.log(`${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${o.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`);
+      }
+      await client.publishAsync(annotated, jpeg, { qos: 1, retain: true });
+    } catch (err) {
+      o.log(`${result.requestId}: could not publish the latest result: ${errorMessage(err)}`);
+    }
+  };
+}
