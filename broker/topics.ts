@@ -255,6 +255,8 @@ export function parseTopicOrThrow(topic: string): ParsedTopic {
 // ---------------------------------------------------------------------------
 // Home Assistant discovery (outside edgefuse/v1: HA reads `<prefix>/<component>/<object_id>/config`)
 
+/** Home Assistant's default discovery prefix. */
+export const HA_DEFAULT_PREFIX = "homeassistant";
 /** The HA components the source announces (actors/source/home-assistant.ts). */
 export const HA_COMPONENTS = ["sensor", "image"] as const;
 export type HaComponent = (typeof HA_COMPONENTS)[number];

@@ -14,10 +14,10 @@
  * HA's docs recommend, after a short random delay so many devices do not answer at once.
  */
 import { type MqttClient, type ChunkedSubscription, subscribeChunked } from "../../broker/client.js";
-import { haDiscoveryTopic, type Topics } from "../../broker/topics.js";
+import { HA_DEFAULT_PREFIX, haDiscoveryTopic, type Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
 
-export const HA_DEFAULT_PREFIX = "homeassistant";
+export { HA_DEFAULT_PREFIX };
 /** HA's content_type for the annotated image (the source publishes JPEG, see last-result.ts). */
 export const ANNOTATED_CONTENT_TYPE = "image/jpeg";
 /** The payload HA publishes on `<prefix>/status` when it (re)starts. */

@@ -2,11 +2,13 @@ import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
 import { topicsFor } from "../../broker/topics.js";
 import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
+import { statusWill } from "../../actors/source/availability.js";
 import { sourceDefaults, startSource } from "../../actors/source/source.js";
 import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, idSchema, untilSignal } from "../connection.js";
 import { memoryFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
+import { homeAssistantFlags } from "../home-assistant-flags.js";
 
 const flags = defineFlags({
   ...connectionFlags,
@@ -14,6 +16,7 @@ const flags = defineFlags({
   thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(sourceDefaults.thresh) },
   memory: memoryFlag,
   "timeout-ms": { value: "MS", description: "a request's deadline", schema: flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100"), default: String(sourceDefaults.jobTimeoutMs) },
+  ...homeAssistantFlags,
 });
 
 export const sourceCommand = defineCommand({
@@ -23,13 +26,17 @@ export const sourceCommand = defineCommand({
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = await measureGmacPerSec(runtime);
     const client = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
+    // A second connection for the deployment's status: a connection has one will, and this one's says offline.
+    const status = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
     const source = await startSource({
-      client, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
+      client, status, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
       memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
+      ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
     });
     console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.infer}`);
     await untilSignal();
     await source.stop();
+    await status.endAsync();
     await client.endAsync();
   },
 });

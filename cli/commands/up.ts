@@ -8,6 +8,7 @@ import { memoryFlag } from "../devices.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
 import { inferCommand } from "./infer.js";
+import { homeAssistantFlags } from "../home-assistant-flags.js";
 
 const { cfg: planningCfg, ...planning } = planningFlags;
 
@@ -29,6 +30,7 @@ const flags = defineFlags({
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
   json: { description: "with --infer: print the result as JSON" },
+  ...homeAssistantFlags,
 });
 
 type UpFlags = FlagValues<typeof flags>;
@@ -58,6 +60,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
   const system = await startLocalSystem({
     network, weightsPath, devices: o.devices, host: o.host, port: o.port, thresh: o.thresh, workerMemoryMB: o.memory, maxPacketBytes: o["max-packet"],
     planning: planningOf(o),
+    ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
   });
   try {
     const plan = await system.source.ready(300_000);
