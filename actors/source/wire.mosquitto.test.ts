@@ -1,6 +1,6 @@
 /**
  * The source's wire conventions on a real Mosquitto, with the source as a real process
- * (`bin/edgefuse source --ha-discovery`, from dist/: `npm run build` first) and the
+ * (`bin/edgefuse source --ha-discovery`, dist/ rebuilt by vitest's globalSetup) and the
  * planner in this process, on yolov2-mini with seeded synthetic weights (one device):
  *
  * - `status` goes `online` once it takes requests, and `offline` (retained, its will)
