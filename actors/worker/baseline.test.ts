@@ -37,6 +37,9 @@ describe("a worker's memory", () => {
     expect(presence.baselineBytes).toBeGreaterThan(20e6);
     expect(presence.baselineBytes).toBeLessThan(512e6);
     console.log(`edgefuse worker baseline: ${(presence.baselineBytes! / 1e6).toFixed(1)} MB`);
+    // Its signal handlers are installed once it says where it is.
+    while (!stderr.includes("worker pi-1: on ")) await new Promise((r) => setTimeout(r, 20));
+    expect(stderr).toMatch(/^worker pi-1: 512\.0 MB of memory: \d+\.\d MB this process before any weights, \d+\.\d MB for weights and activations$/m);
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
   });

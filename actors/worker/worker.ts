@@ -76,6 +76,8 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
   const { client, workerId, log } = o;
   const topics = topicsFor(o.deployment);
   const memory = await deviceMemory(`worker ${workerId}`, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  log(`worker ${workerId}: ${mb(memory.memoryBytes)} of memory: ${mb(memory.baselineBytes)} this process before any weights, ${mb(memory.budgetBytes)} for weights and activations`);
   const fetchShard = brokerShardFetcher(client, topics, { deviceId: workerId, timeoutMs: o.shardTimeoutMs });
   const startedAt = new Date().toISOString();
   const presence = (readyPlanId?: string) =>

@@ -38,7 +38,7 @@ export const workerCommand = defineCommand({
       await client.endAsync(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
-    console.error(`worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB budget`);
+    console.error(`worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB of memory`);
     await untilSignal();
     await worker.stop();
     await client.endAsync();
