@@ -12,8 +12,10 @@ const user = (role: AuthUser["role"], username: string = role): AuthUser => ({ u
 const allowedToPublish = (u: AuthUser) =>
   Object.entries({
     plan: t.plan(),
-    shard: t.shard(sha),
-    shardChunk: `${t.shard(sha)}/c/3`,
+    deviceShard: t.deviceShard("w1", sha),
+    deviceShardChunk: `${t.deviceShard("w1", sha)}/c/3`,
+    ownShardRequest: t.shardRequest(u.workerId ?? u.username),
+    otherShardRequest: t.shardRequest("someone-else"),
     results: t.results("r"),
     errors: t.errors("r"),
     layerIn: t.layerIn("j", 1),
@@ -33,13 +35,14 @@ const allowedToPublish = (u: AuthUser) =>
 
 describe("ACL", () => {
   it("lets each role publish only its own topics", () => {
-    expect(allowedToPublish(user("planner"))).toEqual(["plan", "shard", "shardChunk"]);
+    expect(allowedToPublish(user("planner"))).toEqual(["plan", "deviceShard", "deviceShardChunk"]);
     // The source is a device too (its own presence); workers report failed tasks on errors/<jobId>.
     // Only the source says whether the deployment is online (and publishes what Home Assistant shows).
-    expect(allowedToPublish(user("source"))).toEqual(["results", "errors", "layerIn", "partIn", "ownPresence", "status", "latest", "annotated"]);
-    expect(allowedToPublish(user("worker", "w1"))).toEqual(["errors", "partOut", "partOutChunk", "ownPresence"]);
+    // A device asks for its own shards only; only the planner sends them.
+    expect(allowedToPublish(user("source"))).toEqual(["ownShardRequest", "results", "errors", "layerIn", "partIn", "ownPresence", "status", "latest", "annotated"]);
+    expect(allowedToPublish(user("worker", "w1"))).toEqual(["ownShardRequest", "errors", "partOut", "partOutChunk", "ownPresence"]);
     expect(allowedToPublish(user("client"))).toEqual(["infer"]);
-    expect(allowedToPublish(user("admin"))).toHaveLength(16);
+    expect(allowedToPublish(user("admin"))).toHaveLength(18);
   });
 
   it("says why a publish is denied", () => {
@@ -47,6 +50,7 @@ describe("ACL", () => {
     expect(publishDenial({ ...user("worker", "w1"), workerId: "pi-3" }, t.worker("w1"))).toBe(
       "worker w1 may publish only its own presence, not w1's",
     );
+    expect(publishDenial(user("source", "cam"), t.shardRequest("w1"))).toBe("source cam may publish only its own shard requests, not w1's");
     expect(publishDenial(user("client"), "x/y")).toBe("client client may not publish outside the edgefuse topics");
   });
 
@@ -54,7 +58,15 @@ describe("ACL", () => {
     expect(mayRead(user("client"), t.results("r"))).toBe(true);
     expect(mayRead(user("client"), t.partOut("j", 1, 0))).toBe(false);
     expect([t.status(), t.latest(), t.annotated()].every((topic) => mayRead(user("client"), topic))).toBe(true);
-    expect(mayRead(user("worker"), `${t.shard(sha)}/c/9`)).toBe(true);
+    // A device receives the shards sent to it, not another device's; the planner reads every request.
+    expect(mayRead(user("worker", "w1"), `${t.deviceShard("w1", sha)}/c/9`)).toBe(true);
+    expect(mayRead({ ...user("worker", "w1"), workerId: "pi-3" }, t.deviceShard("pi-3", sha))).toBe(true);
+    expect(mayRead(user("worker", "w1"), t.deviceShard("w2", sha))).toBe(false);
+    expect(mayRead(user("source", "cam"), t.deviceShard("cam", sha))).toBe(true);
+    expect(mayRead(user("source", "cam"), t.deviceShard("w1", sha))).toBe(false);
+    expect(mayRead(user("planner"), t.shardRequest("w1"))).toBe(true);
+    expect(mayRead(user("planner"), t.deviceShard("w1", sha))).toBe(false);
+    expect(mayRead(user("client"), t.deviceShard("w1", sha))).toBe(false);
     expect(mayRead(user("worker"), t.infer("r"))).toBe(false);
     expect(mayRead(user("source"), t.partOut("j", 1, 0))).toBe(true);
     expect(mayRead(user("planner"), t.worker("w"))).toBe(true);

@@ -19,12 +19,13 @@
  *
  * | role    | may publish                                   | receives                                  |
  * |---------|-----------------------------------------------|-------------------------------------------|
- * | planner | `…plan`, `…shards/<sha>`                      | `…workers/+`, `…plan`, `…shards/#`        |
- * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated`, HA discovery `<prefix>/<sensor|image>/edgefuse_…/config` | `…infer/#`, `…workers/+`, `…plan`, `…shards/#`, `…job/…/out`, `…errors/+` |
- * | worker  | its own `…workers/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, `…shards/#`, `…job/…/in` |
+ * | planner | `…plan`, `…devices/+/shards/<sha>`            | `…workers/+`, `…plan`, `…shard-requests/+` |
+ * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated`, HA discovery `<prefix>/<sensor|image>/edgefuse_…/config`, its own `…shard-requests/<id>` | `…infer/#`, `…workers/+`, `…plan`, its own `…devices/<id>/shards/+`, `…job/…/out`, `…errors/+` |
+ * | worker  | its own `…workers/<workerId>` and `…shard-requests/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, its own `…devices/<workerId>/shards/+`, `…job/…/in` |
  *
  * The source is a device too (it computes a part of every plan), so it announces
- * itself like a worker. A worker reports a task it cannot run on `…errors/<jobId>`,
+ * itself like a worker; both ask the planner for their weight shards, which only
+ * the planner sends and only the device that asked receives. A worker reports a task it cannot run on `…errors/<jobId>`,
  * which the source and the client that sent the request both read.
  * | client  | `…infer/+`                                    | `…results/+`, `…errors/+`, `…status`, `…latest`, `…annotated` |
  * | admin   | anything                                      | anything                                  |
@@ -37,7 +38,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:c
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { AuthFileError } from "./errors.js";
-import { ID_PATTERN, isHaDiscoveryTopic, parseTopic, type TopicKind } from "./topics.js";
+import { ID_PATTERN, isHaDiscoveryTopic, type ParsedTopic, parseTopic, type TopicKind } from "./topics.js";
 
 export const ROLES = ["planner", "source", "worker", "client", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -134,21 +135,34 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 // ---------------------------------------------------------------------------
 // ACL
 
-/** Topic kinds each role may publish; workers are further held to their own presence. */
+/** Topic kinds each role may publish; devices are further held to their own presence and shard requests (OWN_ID). */
 const PUBLISH: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
-  planner: ["plan", "shard"],
+  planner: ["plan", "deviceShard"],
   // status: the source serves requests, so it alone says whether the deployment is online.
-  source: ["worker", "results", "errors", "layerIn", "partIn", "status", "latest", "annotated"],
-  worker: ["worker", "partOut", "errors"],
+  source: ["worker", "results", "errors", "layerIn", "partIn", "status", "latest", "annotated", "shardRequest"],
+  worker: ["worker", "partOut", "errors", "shardRequest"],
   client: ["infer"],
 };
 
 const READ: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
-  planner: ["worker", "plan", "shard"],
-  source: ["infer", "worker", "plan", "shard", "partOut", "errors"],
-  worker: ["worker", "plan", "shard", "layerIn", "partIn"],
+  planner: ["worker", "plan", "shardRequest"],
+  source: ["infer", "worker", "plan", "deviceShard", "partOut", "errors"],
+  worker: ["worker", "plan", "deviceShard", "layerIn", "partIn"],
   client: ["results", "errors", "status", "latest", "annotated"],
 };
+
+/**
+ * The device a topic belongs to, for the kinds a device may use only for itself: its
+ * presence and shard requests (publish), the shards sent to it (read).
+ */
+function ownerOf(parsed: ParsedTopic): string | undefined {
+  if (parsed.kind === "worker") return parsed.workerId;
+  if (parsed.kind === "shardRequest" || parsed.kind === "deviceShard") return parsed.deviceId;
+  return undefined;
+}
+/** The planner sends shards to any device; a device's own-id rule holds for the source and workers. */
+const ownIdApplies = (user: AuthUser) => user.role === "source" || user.role === "worker";
+const idOf = (user: AuthUser) => user.workerId ?? user.username;
 
 /** null if `user` may publish on `topic`, else why not. */
 export function publishDenial(user: AuthUser, topic: string): string | null {
@@ -158,8 +172,10 @@ export function publishDenial(user: AuthUser, topic: string): string | null {
   const parsed = parseTopic(topic);
   if (!parsed) return `${user.role} ${user.username} may not publish outside the edgefuse topics`;
   if (!PUBLISH[user.role].includes(parsed.kind)) return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
-  if (parsed.kind === "worker" && parsed.workerId !== (user.workerId ?? user.username)) {
-    return `worker ${user.username} may publish only its own presence, not ${parsed.workerId}'s`;
+  const owner = ownerOf(parsed);
+  if (owner !== undefined && ownIdApplies(user) && owner !== idOf(user)) {
+    const what = parsed.kind === "worker" ? "presence" : "shard requests";
+    return `${user.role} ${user.username} may publish only its own ${what}, not ${owner}'s`;
   }
   return null;
 }
@@ -168,5 +184,7 @@ export function publishDenial(user: AuthUser, topic: string): string | null {
 export function mayRead(user: AuthUser, topic: string): boolean {
   if (user.role === "admin") return true;
   const parsed = parseTopic(topic);
-  return parsed !== null && READ[user.role].includes(parsed.kind);
+  if (parsed === null || !READ[user.role].includes(parsed.kind)) return false;
+  // Every device reads every presence; the shards sent to a device only that device.
+  return parsed.kind !== "deviceShard" || !ownIdApplies(user) || parsed.deviceId === idOf(user);
 }

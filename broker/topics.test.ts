@@ -24,7 +24,8 @@ const examples: Record<EdgefuseTopic["kind"], [EdgefuseTopic, string]> = {
   status: [{ kind: "status" }, "edgefuse/v1/lab/status"],
   latest: [{ kind: "latest" }, "edgefuse/v1/lab/latest"],
   annotated: [{ kind: "annotated" }, "edgefuse/v1/lab/annotated"],
-  shard: [{ kind: "shard", sha256: sha }, `edgefuse/v1/lab/shards/${sha}`],
+  shardRequest: [{ kind: "shardRequest", deviceId: "pi-4.local" }, "edgefuse/v1/lab/shard-requests/pi-4.local"],
+  deviceShard: [{ kind: "deviceShard", deviceId: "pi-4.local", sha256: sha }, `edgefuse/v1/lab/devices/pi-4.local/shards/${sha}`],
   layerIn: [{ kind: "layerIn", jobId: "j1", layer: 12 }, "edgefuse/v1/lab/job/j1/layer/12/in"],
   partIn: [{ kind: "partIn", jobId: "j1", layer: 12, part: 3 }, "edgefuse/v1/lab/job/j1/layer/12/part/3/in"],
   partOut: [{ kind: "partOut", jobId: "j1", layer: 0, part: 0 }, "edgefuse/v1/lab/job/j1/layer/0/part/0/out"],
@@ -40,8 +41,8 @@ describe("topics", () => {
 
   it("offers the same topics through topicsFor, bound to one deployment", () => {
     const t = topicsFor("lab");
-    expect([t.infer("r-1"), t.results("r-1"), t.errors("r-1"), t.worker("pi-4.local"), t.plan(), t.shard(sha)]).toEqual(
-      [examples.infer, examples.results, examples.errors, examples.worker, examples.plan, examples.shard].map(([, s]) => s),
+    expect([t.infer("r-1"), t.results("r-1"), t.errors("r-1"), t.worker("pi-4.local"), t.plan(), t.shardRequest("pi-4.local"), t.deviceShard("pi-4.local", sha)]).toEqual(
+      [examples.infer, examples.results, examples.errors, examples.worker, examples.plan, examples.shardRequest, examples.deviceShard].map(([, s]) => s),
     );
     expect([t.layerIn("j1", 12), t.partIn("j1", 12, 3), t.partOut("j1", 0, 0)]).toEqual(
       [examples.layerIn, examples.partIn, examples.partOut].map(([, s]) => s),
@@ -67,7 +68,8 @@ describe("topics", () => {
     const t = topicsFor("lab");
     expect(() => t.partIn("j", -1, 0)).toThrow(/layer: invalid index -1/);
     expect(() => t.partOut("j", 1, 1.5)).toThrow(/part: invalid index 1.5/);
-    expect(() => t.shard("AB".repeat(32))).toThrow(/64 lowercase hex/);
+    expect(() => t.deviceShard("w1", "AB".repeat(32))).toThrow(/64 lowercase hex/);
+    expect(() => t.shardRequest("w/1")).toThrow(/deviceId: invalid id/);
     expect(() => chunkTopic(t.plan(), -2)).toThrow(/chunk index/);
   });
 
@@ -78,7 +80,11 @@ describe("topics", () => {
     "edgefuse/v1/lab/status/extra",
     "edgefuse/v1/lab/infer",
     "edgefuse/v1/lab/infer/a/b",
-    "edgefuse/v1/lab/shards/xyz",
+    `edgefuse/v1/lab/shards/${sha}`,
+    "edgefuse/v1/lab/devices/w1/shards/xyz",
+    `edgefuse/v1/lab/devices/w 1/shards/${sha}`,
+    `edgefuse/v1/lab/devices/w1/plans/${sha}`,
+    "edgefuse/v1/lab/shard-requests/a b",
     "edgefuse/v1/lab/job/j1/layer/01/in",
     "edgefuse/v1/lab/job/j1/layer/1/part/2/sideways",
     "edgefuse/v1/lab/job/j1/layer/99999999999/in",
@@ -95,10 +101,11 @@ describe("topics", () => {
     expect(f.partOut({ jobId: "j1" })).toBe("edgefuse/v1/lab/job/j1/layer/+/part/+/out");
     expect(f.partIn({ jobId: "j1", layer: 4, part: 2 })).toBe("edgefuse/v1/lab/job/j1/layer/4/part/2/in");
     expect(f.layerIn()).toBe("edgefuse/v1/lab/job/+/layer/+/in");
-    expect([f.job(), f.job("j1"), f.shards, f.workers, f.infer, f.results(), f.errors("r")]).toEqual([
+    expect([f.job(), f.job("j1"), f.shardRequests, f.deviceShards("w1"), f.workers, f.infer, f.results(), f.errors("r")]).toEqual([
       "edgefuse/v1/lab/job/+/#",
       "edgefuse/v1/lab/job/j1/#",
-      "edgefuse/v1/lab/shards/#",
+      "edgefuse/v1/lab/shard-requests/+",
+      "edgefuse/v1/lab/devices/w1/shards/+",
       "edgefuse/v1/lab/workers/+",
       "edgefuse/v1/lab/infer/#",
       "edgefuse/v1/lab/results/+",
@@ -127,8 +134,9 @@ describe("topics", () => {
     expect(topicMatches(f.partOut({ jobId: "j1" }), "edgefuse/v1/lab/job/j1/layer/3/part/0/out")).toBe(true);
     expect(topicMatches(f.partOut({ jobId: "j1" }), "edgefuse/v1/lab/job/j2/layer/3/part/0/out")).toBe(false);
     expect(topicMatches(f.partOut(), "edgefuse/v1/lab/job/j1/layer/3/part/0/out/c/1")).toBe(false);
-    expect(topicMatches(f.shards, "edgefuse/v1/lab/shards")).toBe(true); // # matches the parent level
-    expect(topicMatches(f.shards, `edgefuse/v1/lab/shards/${sha}/c/3`)).toBe(true);
+    expect(topicMatches(f.all, "edgefuse/v1/lab")).toBe(true); // # matches the parent level
+    expect(topicMatches(f.deviceShards("w1"), `edgefuse/v1/lab/devices/w1/shards/${sha}`)).toBe(true);
+    expect(topicMatches(f.deviceShards("w1"), `edgefuse/v1/lab/devices/w2/shards/${sha}`)).toBe(false);
     expect(topicMatches("#", "$SYS/broker/uptime")).toBe(false);
     expect(topicMatches("a/+", "a")).toBe(false);
   });
@@ -136,7 +144,8 @@ describe("topics", () => {
   it("derives chunk topics and filters", () => {
     const f = topicsFor("lab").filters;
     expect(chunkFilter(f.partOut())).toBe("edgefuse/v1/lab/job/+/layer/+/part/+/out/c/+");
-    expect(chunkFilter(f.shards)).toBeNull();
+    expect(chunkFilter(f.deviceShards("w1"))).toBe("edgefuse/v1/lab/devices/w1/shards/+/c/+");
+    expect(chunkFilter(f.all)).toBeNull();
     expect(splitChunkTopic("edgefuse/v1/lab/plan/c/12")).toEqual({ base: "edgefuse/v1/lab/plan", chunkIndex: 12 });
     expect(splitChunkTopic("edgefuse/v1/lab/plan/c/012")).toBeNull();
     expect(splitChunkTopic("edgefuse/v1/lab/plan")).toBeNull();

@@ -13,7 +13,8 @@
  * | status    | `status`                                | retained `online` / `offline` (source) |
  * | latest    | `latest`                                | retained JSON summary of the last result |
  * | annotated | `annotated`                             | retained PNG of the last annotated image |
- * | shard     | `shards/<sha256>`                       | retained weight shard bytes          |
+ * | shardRequest | `shard-requests/<deviceId>`          | JSON shard request (messages.ts)     |
+ * | deviceShard | `devices/<deviceId>/shards/<sha256>`  | weight shard bytes for that device, empty = not available |
  * | layerIn   | `job/<jobId>/layer/<l>/in`              | tensor frame (frame.ts)              |
  * | partIn    | `job/<jobId>/layer/<l>/part/<p>/in`     | tensor frame                         |
  * | partOut   | `job/<jobId>/layer/<l>/part/<p>/out`    | tensor frame                         |
@@ -21,6 +22,11 @@
  * A message too big for one packet travels as chunks on `<topic>/c/<i>` (chunking.ts).
  * A chunk gets a topic of its own so that each retained chunk survives on the broker
  * (a retained message is one per topic) and a late subscriber can rebuild the whole.
+ *
+ * Weight shards are never retained: a device asks for one on its `shard-requests/<id>`
+ * and the planner answers on that device's own `devices/<id>/shards/<sha256>`, so a
+ * shared broker keeps no megabytes of weights and a subscriber to `edgefuse/#` is not
+ * handed them (planner/serve-shards.ts, actors/runtime/fetch-shard.ts).
  *
  * Everything is published at QoS 1 except the job tensors (JOB_TENSOR_QOS).
  */
@@ -51,7 +57,8 @@ export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 /** Layer, part and chunk numbers: canonical decimal (no leading zeros), below 2^31. */
 const INDEX_PATTERN = /^(0|[1-9]\d{0,9})$/;
 const MAX_INDEX = 2 ** 31 - 1;
-const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+/** A weight shard's id: its sha256, lowercase hex. */
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
 /** One edgefuse topic, without its deployment, as a value. */
 export type EdgefuseTopic =
@@ -63,7 +70,8 @@ export type EdgefuseTopic =
   | { kind: "status" }
   | { kind: "latest" }
   | { kind: "annotated" }
-  | { kind: "shard"; sha256: string }
+  | { kind: "shardRequest"; deviceId: string }
+  | { kind: "deviceShard"; deviceId: string; sha256: string }
   | { kind: "layerIn"; jobId: string; layer: number }
   | { kind: "partIn"; jobId: string; layer: number; part: number }
   | { kind: "partOut"; jobId: string; layer: number; part: number };
@@ -82,7 +90,8 @@ export const TOPIC_KINDS = [
   "status",
   "latest",
   "annotated",
-  "shard",
+  "shardRequest",
+  "deviceShard",
   "layerIn",
   "partIn",
   "partOut",
@@ -136,8 +145,10 @@ function rest(t: EdgefuseTopic): string {
     case "latest":
     case "annotated":
       return t.kind;
-    case "shard":
-      return `shards/${assertSha256(t.sha256)}`;
+    case "shardRequest":
+      return `shard-requests/${assertId(t.deviceId, "deviceId")}`;
+    case "deviceShard":
+      return `devices/${assertId(t.deviceId, "deviceId")}/shards/${assertSha256(t.sha256)}`;
     case "layerIn":
       return `job/${assertId(t.jobId, "jobId")}/layer/${assertIndex(t.layer, "layer")}/in`;
     case "partIn":
@@ -195,7 +206,10 @@ function parseRest(levels: readonly string[]): EdgefuseTopic | null {
       if (head === "results") return { kind: "results", requestId: a };
       if (head === "errors") return { kind: "errors", requestId: a };
       if (head === "workers") return { kind: "worker", workerId: a };
-      if (head === "shards" && SHA256_PATTERN.test(a)) return { kind: "shard", sha256: a };
+      if (head === "shard-requests") return { kind: "shardRequest", deviceId: a };
+      return null;
+    case 4: // devices/<deviceId>/shards/<sha256>
+      if (head === "devices" && isId(a) && b === "shards" && c !== undefined && SHA256_PATTERN.test(c)) return { kind: "deviceShard", deviceId: a, sha256: c };
       return null;
     case 5: // job/<jobId>/layer/<l>/in
       if (head === "job" && isId(a) && b === "layer" && isIndex(c) && d === "in") {
@@ -333,7 +347,8 @@ export function topicsFor(deployment: string) {
     status: () => formatTopic(deployment, { kind: "status" }),
     latest: () => formatTopic(deployment, { kind: "latest" }),
     annotated: () => formatTopic(deployment, { kind: "annotated" }),
-    shard: (sha256: string) => formatTopic(deployment, { kind: "shard", sha256 }),
+    shardRequest: (deviceId: string) => formatTopic(deployment, { kind: "shardRequest", deviceId }),
+    deviceShard: (deviceId: string, sha256: string) => formatTopic(deployment, { kind: "deviceShard", deviceId, sha256 }),
     layerIn: (jobId: string, layer: number) => formatTopic(deployment, { kind: "layerIn", jobId, layer }),
     partIn: (jobId: string, layer: number, part: number) => formatTopic(deployment, { kind: "partIn", jobId, layer, part }),
     partOut: (jobId: string, layer: number, part: number) =>
@@ -348,8 +363,10 @@ export function topicsFor(deployment: string) {
       results: (requestId?: string) => `${prefix}results/${level(validIdOrWildcard(requestId, "requestId"))}`,
       errors: (requestId?: string) => `${prefix}errors/${level(validIdOrWildcard(requestId, "requestId"))}`,
       workers: `${prefix}workers/+`,
-      /** Every shard topic and its chunks (a `#` filter also catches `shards/<sha>/c/<i>`). */
-      shards: `${prefix}shards/#`,
+      /** Every device's shard requests (the planner's). */
+      shardRequests: `${prefix}shard-requests/+`,
+      /** The shards sent to one device (its chunk filter comes from chunkFilter). */
+      deviceShards: (deviceId: string) => `${prefix}devices/${assertId(deviceId, "deviceId")}/shards/+`,
       /** Every tensor topic of one job (or of all jobs), chunks included. */
       job: (jobId?: string) => `${prefix}job/${level(validIdOrWildcard(jobId, "jobId"))}/#`,
       layerIn: (fields: Omit<JobFields, "part"> = {}) => `${job(fields)}/in`,

@@ -15,7 +15,7 @@ import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { type MqttClient, subscribeChunked, type ChunkedSubscription } from "../../broker/client.js";
 import { decodeJson, decodePresence, encodeJson, errorMessageSchema, type Presence } from "../../broker/messages.js";
 import { inferTopicProblem, topicsFor } from "../../broker/topics.js";
-import { announce, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
+import { announce, deviceMemory, followPlan, VERSION, withdraw, type Followed } from "../runtime/device.js";
 import { TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { prepareSource, releaseSource, runSchedule, type SourcePrepared } from "../runtime/job.js";
@@ -33,7 +33,10 @@ export interface SourceOptions {
   readonly deployment: string;
   /** Its id among the plan's devices. */
   readonly sourceId: string;
+  /** The device's whole memory for edgefuse (`--memory`): this process, its weights and activations. */
   readonly memoryBudgetBytes: number;
+  /** What the process holds before any shard; measured when not given (deviceMemory). */
+  readonly baselineBytes?: number;
   readonly gmacPerSec: number;
   readonly runtime: Runtime;
   /** Detection threshold (darknet's default 0.24). */
@@ -96,10 +99,11 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
   const publishLast = lastResultPublisher(client, topics, { latest: ha !== undefined, annotated: ha !== undefined || o.publishAnnotated === true, maxPacketBytes: o.maxPacketBytes, log: (line) => log(`${where}: ${line}`) });
   /** Set once the infer subscription is up: only then is the deployment online. */
   let accepting = false;
-  const fetchShard = brokerShardFetcher(client, topics, { timeoutMs: o.shardTimeoutMs });
+  const memory = await deviceMemory(where, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
+  const fetchShard = brokerShardFetcher(client, topics, { deviceId: sourceId, timeoutMs: o.shardTimeoutMs });
   const startedAt = new Date().toISOString();
   const presence = (readyPlanId?: string) =>
-    announce(client, topics, { workerId: sourceId, memoryBudgetBytes: o.memoryBudgetBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "source", ...(readyPlanId ? { readyPlanId } : {}) });
+    announce(client, topics, { workerId: sourceId, memoryBudgetBytes: o.memoryBudgetBytes, baselineBytes: memory.baselineBytes, gmacPerSec: o.gmacPerSec, startedAt, version: VERSION, role: "source", ...(readyPlanId ? { readyPlanId } : {}) });
 
   const roster = new Map<string, Presence>();
   let current: Current | undefined;
@@ -151,7 +155,7 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
       await old.executor.release();
     }
     if (!followed || !followed.plan.devices.some((d) => d.workerId === sourceId)) return void (await presence());
-    const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: o.memoryBudgetBytes, keptTtlMs: o.jobTimeoutMs * 2 });
+    const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard, memoryBudgetBytes: memory.budgetBytes, keptTtlMs: o.jobTimeoutMs * 2 });
     await executor.prepareAll(tasksOf(followed.schedule, sourceId));
     const prepared = await prepareSource(followed.network, followed.schedule, o.runtime, fetchShard);
     current = { followed, executor, prepared };
