@@ -26,15 +26,15 @@ export const presenceSchema = z.object({
    * plus the weights and activations it may hold. The planner plans with the difference.
    */
   memoryBudgetBytes: z.number().int().positive(),
-  /** Measured compute speed, billions of multiply-accumulates per second. */
-  gmacPerSec: z.number().positive(),
-  startedAt: z.iso.datetime({ offset: true }),
-  /** Software version of the worker (package.json version). */
   /**
    * Resident memory of the device's process before any shard: node, onnxruntime with a
    * first session made, the MQTT client. Absent (an older device): counted as 0.
    */
   baselineBytes: z.number().int().nonnegative().optional(),
+  /** Measured compute speed, billions of multiply-accumulates per second. */
+  gmacPerSec: z.number().positive(),
+  startedAt: z.iso.datetime({ offset: true }),
+  /** Software version of the worker (package.json version). */
   version: z.string().min(1).max(64),
   /** "source": the device that holds the input also computes its part of every plan. */
   role: z.enum(["worker", "source"]).default("worker"),
@@ -46,10 +46,6 @@ export const presenceSchema = z.object({
 export type Presence = z.infer<typeof presenceSchema>;
 
 // ---------------------------------------------------------------------------
-// results/<requestId> — detections plus a trace of where time and bytes went
-
-/** One device's share of one stage: compute time and link bytes. */
-// ---------------------------------------------------------------------------
 // shard-requests/<deviceId> — a device asks the planner for one weight shard; the answer
 // comes on devices/<deviceId>/shards/<sha256> (topics.ts)
 
@@ -58,6 +54,10 @@ export const shardRequestSchema = z.object({
 });
 export type ShardRequest = z.infer<typeof shardRequestSchema>;
 
+// ---------------------------------------------------------------------------
+// results/<requestId> — detections plus a trace of where time and bytes went
+
+/** One device's share of one stage: compute time and link bytes. */
 export const deviceTraceSchema = z.object({
   workerId: id,
   computeMs: nonNegative,
