@@ -1,9 +1,9 @@
 /**
- * What edgefuse needs from any MQTT broker, as one suite that every broker runs
- * (the embedded aedes, plain Mosquitto, Mosquitto with max_packet_size): wildcard
- * routing, retained plan and presence, last will, and chunked tensors and shards —
- * 8 MB live, 20 MB retained for a late subscriber — arriving byte-exact in
- * packets of at most 256 KiB.
+ * What edgefuse needs from any MQTT broker, through the Bus every actor uses (bus.ts),
+ * as one suite that every broker runs (the embedded aedes, plain Mosquitto, Mosquitto
+ * with max_packet_size): wildcard routing, retained plan and presence, clearing a
+ * retained message, last will, and chunked tensors and shards — 8 MB live, 20 MB
+ * retained for a late subscriber — arriving byte-exact in packets of at most 256 KiB.
  *
  * Usage, in a *.test.ts file: `brokerContract(() => startMosquitto())`.
  */
@@ -14,9 +14,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
 import { MOSQUITTO_PUB_BIN, inbox, useTeardown, type StartTestBroker, type TestBroker } from "../test/brokers.js";
 import { imagePath } from "../test/shared.js";
-import { connectBroker, publishChunked, subscribeChunked, type ConnectOptions } from "./client.js";
+import { type Bus, connectBus } from "./bus.js";
+import { chunkDataBytes, splitIntoChunks } from "./chunking.js";
+import type { ConnectOptions } from "./client.js";
 import { decodeFrame, frameParts } from "./frame.js";
-import { decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
+import { anyResultSchema, decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
 import { chunkTopic, topicsFor } from "./topics.js";
 
 /** Packet size every transfer here is chunked to (and the limited Mosquitto enforces). */
@@ -35,20 +37,22 @@ export function brokerContract(start: StartTestBroker): void {
   let nextId = 0;
   /** A fresh deployment per test, so retained messages of one test never reach another. */
   const freshTopics = () => topicsFor(`contract-${process.pid}-${Date.now()}-${nextId++}`);
-  const connect = async (clientId: string, options: Partial<ConnectOptions> = {}) =>
-    teardown.client(await connectBroker(broker.url, { clientId: `${clientId}-${process.pid}-${nextId++}`, ...options }));
+  const connect = async (clientId: string, options: Partial<ConnectOptions> = {}): Promise<Bus> => {
+    const bus = await connectBus(broker.url, { clientId: `${clientId}-${process.pid}-${nextId++}`, maxPacketBytes: CONTRACT_MAX_PACKET_BYTES, ...options });
+    teardown.client(bus.client);
+    return bus;
+  };
   const receive = async (clientId: string, filter: string, options: { idleTimeoutMs?: number } = {}) => {
-    const client = await connect(clientId);
+    const bus = await connect(clientId);
     const messages = inbox<Received>();
     const errors = inbox<Error>();
-    await subscribeChunked(client, filter, {
+    await bus.subscribe(filter, {
       ...options,
       onMessage: (topic, payload, { retain }) => messages.push({ topic, payload, retain }),
       onError: (err) => errors.push(err),
     });
-    return { client, messages, errors };
+    return { bus, messages, errors };
   };
-  const send = { maxPacketBytes: CONTRACT_MAX_PACKET_BYTES };
 
   beforeAll(async () => {
     broker = brokers.broker(await start());
@@ -59,9 +63,9 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const sink = await receive("source", topics.filters.partOut({ jobId: "j1" }));
       const worker = await connect("worker");
-      await worker.publishAsync(topics.partIn("j1", 3, 0), Buffer.from("not for the source"), { qos: 1 });
-      await worker.publishAsync(topics.partOut("j2", 3, 0), Buffer.from("other job"), { qos: 1 });
-      for (const part of [0, 1, 2]) await worker.publishAsync(topics.partOut("j1", 3, part), Buffer.from(`p${part}`), { qos: 1 });
+      await worker.publish(topics.partIn("j1", 3, 0), "not for the source");
+      await worker.publish(topics.partOut("j2", 3, 0), "other job");
+      for (const part of [0, 1, 2]) await worker.publish(topics.partOut("j1", 3, part), `p${part}`);
 
       const got = [await sink.messages.next(), await sink.messages.next(), await sink.messages.next()];
       expect(got.map((m) => [topics.parse(m.topic), m.payload.toString()])).toEqual(
@@ -73,14 +77,15 @@ export function brokerContract(start: StartTestBroker): void {
     it("keeps the retained plan for a late subscriber, and an empty retained payload clears it", async () => {
       const topics = freshTopics();
       const planner = await connect("planner");
-      await planner.publishAsync(topics.plan(), Buffer.from('{"version":1}'), { qos: 1, retain: true });
+      await planner.publish(topics.plan(), '{"version":1}', { retain: true });
 
       const late = await receive("worker", topics.plan());
       const plan = await late.messages.next();
       expect([plan.payload.toString(), plan.retain]).toEqual(['{"version":1}', true]);
 
-      await planner.publishAsync(topics.plan(), Buffer.alloc(0), { qos: 1, retain: true });
-      await late.messages.next(); // the live (empty) clear
+      await planner.clearRetained(topics.plan());
+      const cleared = await late.messages.next(); // the live (empty) clear
+      expect([cleared.payload.length, cleared.retain]).toEqual([0, false]);
       const later = await receive("worker", topics.plan());
       await expect(later.messages.next(300)).rejects.toThrow();
     });
@@ -96,13 +101,13 @@ export function brokerContract(start: StartTestBroker): void {
         role: "worker",
       };
       const worker = await connect("w1", { will: { topic: topics.worker("w1"), payload: "", retain: true } });
-      await worker.publishAsync(topics.worker("w1"), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
+      await worker.publish(topics.worker("w1"), encodeJson(presenceSchema, presence), { retain: true });
 
       const planner = await receive("planner", topics.filters.workers);
       const announced = await planner.messages.next();
       expect(decodePresence(announced.topic, announced.payload)).toEqual(presence);
 
-      worker.stream.destroy(); // the link drops without DISCONNECT: the will fires
+      worker.client.stream.destroy(); // the link drops without DISCONNECT: the will fires
       const gone = await planner.messages.next();
       expect([gone.topic, decodePresence(gone.topic, gone.payload)]).toEqual([topics.worker("w1"), null]);
     });
@@ -117,7 +122,7 @@ export function brokerContract(start: StartTestBroker): void {
       expect([image.topic, image.payload.equals(readFileSync(imagePath("dog.jpg")))]).toEqual([topics.infer("cam-1"), true]);
     });
 
-    it("carries an 8 MB tensor frame in ≤ 256 KiB chunks, byte-exact", async () => {
+    it("carries an 8 MB tensor frame in ≤ 256 KiB chunks at QoS 0 (as job tensors go), byte-exact", async () => {
       const topics = freshTopics();
       const sink = await receive("worker", topics.filters.partIn({ jobId: "big" }));
       const source = await connect("source");
@@ -125,11 +130,12 @@ export function brokerContract(start: StartTestBroker): void {
       const meta = { jobId: "big", layer: 7, part: 2, shape: [512, 64, 64] };
 
       const started = performance.now();
-      const report = await publishChunked(source, topics.partIn("big", 7, 2), frameParts(meta, data), send);
+      const topic = topics.partIn("big", 7, 2);
+      const report = await source.publish(topic, frameParts(meta, data), { qos: 0 });
       const got = await sink.messages.next(30_000);
       const ms = performance.now() - started;
 
-      expect(report.chunkCount).toBe(Math.ceil(report.payloadBytes / (CONTRACT_MAX_PACKET_BYTES - 128)));
+      expect(report.chunkCount).toBe(Math.ceil(report.payloadBytes / chunkDataBytes(topic, CONTRACT_MAX_PACKET_BYTES)));
       const frame = decodeFrame(got.payload, got.topic);
       expect({ ...frame, data: undefined }).toEqual({ ...meta, dtype: "float32", data: undefined, computeMs: 0 });
       expect(Buffer.compare(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), Buffer.from(data.buffer))).toBe(0);
@@ -145,7 +151,7 @@ export function brokerContract(start: StartTestBroker): void {
       const planner = await connect("planner");
 
       const started = performance.now();
-      const report = await publishChunked(planner, topics.deviceShard("worker-1", sha), shard, send);
+      const report = await planner.publish(topics.deviceShard("worker-1", sha), shard);
       expect(report.chunkCount).toBeGreaterThan(80);
       const live = await asking.messages.next(30_000);
       const ms = performance.now() - started;
@@ -161,7 +167,7 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const big = randomBytes(20 * 1024 * 1024);
       const planner = await connect("planner");
-      await publishChunked(planner, topics.plan(), big, { ...send, retain: true });
+      const report = await planner.publish(topics.plan(), big, { retain: true });
 
       const started = performance.now();
       const late = await receive("worker-late", topics.plan());
@@ -169,22 +175,31 @@ export function brokerContract(start: StartTestBroker): void {
       const ms = performance.now() - started;
       expect([retained.topic, retained.retain, retained.payload.equals(big)]).toEqual([topics.plan(), true, true]);
       console.log(`${broker.name}: late subscriber rebuilt a 20 MiB retained message in ${ms.toFixed(0)} ms`);
+
+      // cleared with its chunks, a later subscriber gets nothing of it
+      await planner.clearRetained(topics.plan(), report.chunkCount);
+      const after = await receive("worker-later", topics.filters.all);
+      await expect(after.messages.next(500)).rejects.toThrow(/no message within 500 ms/);
     });
 
     it("reports a malformed chunk and a malformed JSON message without losing the subscription", async () => {
       const topics = freshTopics();
       const sink = await receive("source", topics.filters.results());
       const sender = await connect("sender");
-      await sender.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), { qos: 1 });
+      await sender.client.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), { qos: 1 });
       const chunkError = await sink.errors.next();
       expect(chunkError).toBeInstanceOf(WireError);
       expect(chunkError.message).toMatch(/results\/r1\/c\/0: truncated chunk/);
 
-      await sender.publishAsync(topics.results("r1"), Buffer.from('{"requestId":"r1","detections":"none"}'), { qos: 1 });
+      // a result whose one flaw is its detections: the error names the field
+      const result = { requestId: "r1", planId: "0123456789abcdef", timestamp: new Date().toISOString(), image: { width: 4, height: 3 }, detections: [], timings: { totalMs: 1 } };
+      expect(decodeJson(topics.results("r1"), Buffer.from(JSON.stringify(result)), anyResultSchema).requestId).toBe("r1");
+      await sender.publish(topics.results("r1"), JSON.stringify({ ...result, detections: "none" }));
       const bad = await sink.messages.next();
-      expect(() => decodeJson(bad.topic, bad.payload, presenceSchema)).toThrow(WireError);
+      expect(() => decodeJson(bad.topic, bad.payload, anyResultSchema)).toThrow(WireError);
+      expect(() => decodeJson(bad.topic, bad.payload, anyResultSchema)).toThrow(/detections/);
 
-      await publishChunked(sender, topics.results("r2"), Buffer.alloc(600 * 1024, 7), send);
+      await sender.publish(topics.results("r2"), Buffer.alloc(600 * 1024, 7));
       const good = await sink.messages.next();
       expect([good.topic, good.payload.length]).toEqual([topics.results("r2"), 600 * 1024]);
     });
@@ -194,10 +209,9 @@ export function brokerContract(start: StartTestBroker): void {
       const sink = await receive("worker", topics.filters.partIn(), { idleTimeoutMs: 200 });
       const sender = await connect("source");
       const [header, data] = frameParts({ jobId: "j", layer: 0, part: 0, shape: [100_000] }, new Float32Array(100_000));
-      const { splitIntoChunks, chunkDataBytes } = await import("./chunking.js");
       const topic = topics.partIn("j", 0, 0);
       const chunks = splitIntoChunks([header, data], { chunkBytes: chunkDataBytes(topic, CONTRACT_MAX_PACKET_BYTES) });
-      await sender.publishAsync(chunkTopic(topic, 0), chunks[0]!, { qos: 1 });
+      await sender.client.publishAsync(chunkTopic(topic, 0), chunks[0]!, { qos: 1 });
       const err = await sink.errors.next(3_000);
       expect(err.message).toMatch(/incomplete: 1\/2 chunks, none for 200 ms; missing 1$/);
     });
