@@ -73,7 +73,7 @@ describe("a worker killed in the middle of a request", () => {
   });
   afterAll(async () => system?.stop());
 
-  it("ends that request with a clear error in bounded time, and the next request succeeds on the devices left", async () => {
+  it("ends that request with an error naming the device that left, and the next request succeeds on the devices left", async () => {
     const topics = topicsFor(system.deployment);
     const client = await connectBroker(system.brokerUrl, { clientId: "killer" });
     try {
@@ -97,18 +97,14 @@ describe("a worker killed in the middle of a request", () => {
         onError: () => undefined,
       });
       const image = readFileSync(imagePath("dog.jpg"));
-      const started = Date.now();
       await publishChunked(client, topics.infer("k1"), image);
       const first = await answers.next(30_000, "an answer to k1");
-      const elapsedMs = Date.now() - started;
       expect(killed).toBe(true);
-      expect(elapsedMs).toBeLessThan(10_000 + 2_000);
-      if (first.topic === topics.errors("k1")) {
-        const e = decodeJson(first.topic, first.payload, errorMessageSchema);
-        expect(e.message).toMatch(new RegExp(`device ${victim.id} left while job k1 was running`));
-      } else {
-        expect(first.topic).toBe(topics.results("k1"));
-      }
+      // all-LOP gives the victim a part of every layer, so the job needs it again after
+      // the kill: it must fail, and because the device left, not at its deadline.
+      expect(first.topic, first.payload.toString()).toBe(topics.errors("k1"));
+      const e = decodeJson(first.topic, first.payload, errorMessageSchema);
+      expect(e.message).toMatch(new RegExp(`device ${victim.id} left while job k1 was running`));
       // The planner re-plans for the two devices left; the next request runs on them.
       await publishChunked(client, topics.infer("k2"), image);
       const second = await answers.next(120_000, "an answer to k2");
