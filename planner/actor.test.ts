@@ -57,11 +57,16 @@ async function setup(options: Partial<PlannerOptions> = {}) {
   };
   /** Asks for a shard as device `deviceId` does and resolves with what the planner sends back. */
   const ask = async (deviceId: string, sha: string): Promise<Buffer> => {
-    const c = teardown.client(await connectBroker(broker.url, { clientId: `asking-${deviceId}` }));
-    const got = inbox<Buffer>();
-    await subscribeChunked(c, topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
-    await c.publishAsync(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
-    return got.next(5_000, `shard ${sha.slice(0, 12)}… for ${deviceId}`);
+    // A client id of its own: two connections with one id would take it from each other.
+    const c = await connectBroker(broker.url, { clientId: `asking-${deviceId}-${sha.slice(0, 8)}-${Math.random().toString(36).slice(2, 8)}` });
+    try {
+      const got = inbox<Buffer>();
+      await subscribeChunked(c, topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
+      await c.publishAsync(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
+      return await got.next(5_000, `shard ${sha.slice(0, 12)}… for ${deviceId}`);
+    } finally {
+      await c.endAsync(true);
+    }
   };
   return { broker, topics, planner, worker, retained, ask, logLines };
 }
