@@ -4,7 +4,7 @@ import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
 import { hashPassword, type AuthFile } from "./auth.js";
 import { connectBroker, publishChunked, subscribeChunked, type MqttClient } from "./client.js";
 import { BrokerError } from "./errors.js";
-import { startBroker } from "./server.js";
+import { assertCanListen, PortInUseError, startBroker } from "./server.js";
 import { topicsFor } from "./topics.js";
 
 const t = topicsFor("lab");
@@ -27,11 +27,23 @@ describe("embedded broker", () => {
     await connect(broker.url, "probe");
   });
 
-  it("refuses a port in use with a BrokerError naming it", async () => {
+  it("refuses a port in use with a PortInUseError naming it, and an address not of this machine with a BrokerError", async () => {
     const { broker } = teardown.broker(await startEmbedded());
     const error = await startBroker({ port: broker.port, log: () => {} }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BrokerError);
-    expect((error as BrokerError).message).toMatch(new RegExp(`^mqtt://127.0.0.1:${broker.port}: cannot listen: .*EADDRINUSE`));
+    expect(error).toBeInstanceOf(PortInUseError);
+    expect((error as PortInUseError).message).toBe(`port ${broker.port} on 127.0.0.1 is in use (EADDRINUSE)`);
+    await expect(assertCanListen("127.0.0.1", broker.port)).rejects.toThrow(PortInUseError);
+    const elsewhere = await startBroker({ port: 0, host: "192.0.2.1", log: () => {} }).catch((e: unknown) => e);
+    expect(elsewhere).toBeInstanceOf(BrokerError);
+    expect((elsewhere as BrokerError).message).toBe("mqtt://192.0.2.1:0: cannot listen: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)");
+  });
+
+  it("on every interface, gives a loopback URL to connect to and the wildcard as where it listens", async () => {
+    const broker = await startBroker({ port: 0, host: "0.0.0.0", log: () => {} });
+    teardown.add(() => broker.close());
+    expect(broker.url).toBe(`mqtt://127.0.0.1:${broker.port}`);
+    expect(broker.listening).toBe(`0.0.0.0:${broker.port}`);
+    teardown.client(await connectBroker(broker.url, { reconnectPeriodMs: 0 }));
   });
 
   it("counts every byte that crossed each client's link", async () => {

@@ -21,7 +21,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
-import { errorMessage } from "../core/errors.js";
+import { EdgefuseError, errorMessage } from "../core/errors.js";
 import { isHashed, mayRead, publishDenial, verifyPassword, type AuthFile, type AuthUser } from "./auth.js";
 import { BrokerError } from "./errors.js";
 import { TrafficMeter, type ClientTraffic } from "./traffic.js";
@@ -45,12 +45,16 @@ export const brokerDefaults = {
 } satisfies Partial<BrokerOptions>;
 
 export interface RunningBroker {
-  /** `mqtt://host:port`, ready for connectBroker. */
+  /** `mqtt://host:port`, ready for connectBroker (loopback when listening on every address). */
   readonly url: string;
+  /** The address and port listened on, as given: `0.0.0.0:1883` means every interface. */
+  readonly listening: string;
   /** The port actually listened on (differs from the option when it was 0). */
   readonly port: number;
   /** `ws://host:port` when WebSocket is on. */
   readonly wsUrl?: string;
+  /** As `listening`, for WebSocket. */
+  readonly wsListening?: string;
   readonly wsPort?: number;
   /** A snapshot of every client's counters, by client id (traffic.ts). */
   bytes(): Record<string, ClientTraffic>;
@@ -144,15 +148,19 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   };
 
   const tcp = createServer((socket) => accept(socket, socket));
-  const port = await listen(tcp, opts.port, opts.host, "mqtt");
+  let port: number;
+  try {
+    port = await listen(tcp, opts.port, opts.host, "mqtt");
+  } catch (err) {
+    aedes.close(); // its timers would keep the process alive after the error
+    throw err;
+  }
 
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
   let wsPort: number | undefined;
   if (opts.wsPort !== undefined) {
     http = createHttpServer();
-    wss = new WebSocketServer({ server: http });
-    wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
     try {
       wsPort = await listen(http, opts.wsPort, opts.host, "ws");
     } catch (err) {
@@ -160,13 +168,18 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
       aedes.close();
       throw err;
     }
+    // Only once listening: the WebSocket server re-emits its http server's errors, and one
+    // from a failed listen would be unhandled.
+    wss = new WebSocketServer({ server: http });
+    wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
   }
 
   let closing: Promise<void> | undefined;
   return {
-    url: `mqtt://${hostForUrl(opts.host)}:${port}`,
+    url: `mqtt://${hostForUrl(connectHost(opts.host))}:${port}`,
+    listening: `${hostForUrl(opts.host)}:${port}`,
     port,
-    ...(wsPort !== undefined && { wsUrl: `ws://${hostForUrl(opts.host)}:${wsPort}`, wsPort }),
+    ...(wsPort !== undefined && { wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${wsPort}`, wsListening: `${hostForUrl(opts.host)}:${wsPort}`, wsPort }),
     bytes: () => traffic.snapshot(),
     close: () =>
       (closing ??= (async () => {
@@ -181,18 +194,53 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   };
 }
 
+/** Another process already listens on the port: the one listen failure a user fixes by choosing another. */
+export class PortInUseError extends EdgefuseError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {
+    super("port-in-use", `port ${port} on ${host} is in use (EADDRINUSE)`);
+  }
+}
+
+/**
+ * Fails as startBroker would if host:port cannot be listened on, without starting
+ * anything: a command that loads a model first can refuse a taken port at once.
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await listen(probe, port, host, "mqtt");
+  await new Promise((resolve) => probe.close(resolve));
+}
+
+/** Why listen failed, in words; the errno code stays in brackets for searching. */
+const LISTEN_PROBLEMS: Readonly<Record<string, (host: string, port: number) => string>> = {
+  EACCES: (_, port) => `port ${port} needs privileges (ports below 1024 are root's)`,
+  EADDRNOTAVAIL: (host) => `${host} is not an address of this machine`,
+  ENOTFOUND: (host) => `${host} is not a host name this machine can resolve`,
+  EAI_AGAIN: (host) => `${host} is not a host name this machine can resolve`,
+};
+
+/** Listens and resolves with the port; PortInUseError or BrokerError (one line) when it cannot. */
 async function listen(server: Server | HttpServer, port: number, host: string, scheme: string): Promise<number> {
   const url = `${scheme}://${hostForUrl(host)}:${port}`;
   try {
     server.listen(port, host);
     await once(server, "listening");
   } catch (err) {
-    throw new BrokerError(url, `cannot listen: ${errorMessage(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new PortInUseError(host, port);
+    const problem = code && Object.hasOwn(LISTEN_PROBLEMS, code) ? LISTEN_PROBLEMS[code]!(host, port) : undefined;
+    throw new BrokerError(url, problem ? `cannot listen: ${problem} (${code})` : `cannot listen: ${errorMessage(err)}`);
   }
   const address = server.address();
   if (!address || typeof address === "string") throw new BrokerError(url, "listening, but on no TCP port");
   return address.port;
 }
 
+/** Where a client on this machine connects to reach a server listening on `host`: the wildcard addresses are no destination. */
+const connectHost = (host: string) => (host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host);
 const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);
 const remote = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;

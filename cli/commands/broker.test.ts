@@ -22,7 +22,7 @@ describe("edgefuse broker", () => {
     let stop!: () => void;
     const serving = serveBroker(flags({ "ws-port": 0 }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l));
     await expect.poll(() => lines.length).toBe(1);
-    const [, url, wsUrl] = lines[0]!.match(/^edgefuse broker listening on (mqtt:\S+) and (ws:\S+) \(anonymous\)$/)!;
+    const [, url, wsUrl] = lines[0]!.match(/^edgefuse broker listening on (mqtt:\S+) and (ws:\S+) \(anonymous; this machine only; --host 0\.0\.0\.0 lets devices on the network join\)$/)!;
     const client = teardown.client(await connectBroker(url!, { clientId: "cam", reconnectPeriodMs: 0 }));
     await client.publishAsync(t.infer("r"), Buffer.alloc(5000), { qos: 1 });
     teardown.client(await connectBroker(wsUrl!, { clientId: "ws-cam", reconnectPeriodMs: 0 }));
@@ -45,7 +45,7 @@ describe("edgefuse broker", () => {
     const serving = serveBroker(flags({ auth }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l), (l) => logLines.push(l));
     await expect.poll(() => lines.length).toBe(1);
     const url = lines[0]!.match(/(mqtt:\S+)/)![1]!;
-    expect(lines[0]).toContain(`(users from ${auth})`);
+    expect(lines[0]).toContain(`(users from ${auth}; `);
     await expect(connectBroker(url, { reconnectPeriodMs: 0 })).rejects.toThrow(/Bad username or password/);
     teardown.client(await connectBroker(url, { username: "cam", password: "pw", reconnectPeriodMs: 0 }));
     expect(logLines).toEqual([expect.stringMatching(/^refused client \S+ \(127\.0\.0\.1:\d+\): no username$/)]); // once, not twice

@@ -12,6 +12,7 @@ import type { ClientTraffic } from "../../broker/traffic.js";
 import { defineCommand, flag } from "../command.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { untilSignal } from "../connection.js";
+import { reachText, withPortHint } from "../listen.js";
 
 const flags = defineFlags({
   port: { value: "P", description: "TCP port for MQTT (0 = any free port)", schema: flag.port(), default: String(brokerDefaults.port) },
@@ -40,8 +41,12 @@ export async function serveBroker(
     ...(flags["ws-port"] !== undefined && { wsPort: flags["ws-port"] }),
     ...(flags.auth && { auth: await loadAuthFile(flags.auth) }),
   };
-  const broker = await startBroker(options);
-  out(`edgefuse broker listening on ${broker.url}${broker.wsUrl ? ` and ${broker.wsUrl}` : ""}${flags.auth ? ` (users from ${flags.auth})` : " (anonymous)"}`);
+  const broker = await startBroker(options).catch((err: unknown) => {
+    throw withPortHint(err, { port: flags.port, "ws-port": flags["ws-port"] });
+  });
+  const ws = broker.wsListening ? ` and ws://${broker.wsListening}` : "";
+  const who = flags.auth ? `users from ${flags.auth}` : "anonymous";
+  out(`edgefuse broker listening on mqtt://${broker.listening}${ws} (${who}; ${reachText(flags.host, broker.port)})`);
   await stop;
   const traffic = broker.bytes();
   await broker.close();

@@ -2,7 +2,7 @@ import { sampleImage } from "../../core/paths.js";
 import { SYNTHETIC_NOTE } from "../../dnn/synthetic.js";
 import { defineCommand } from "../command.js";
 import { defineFlags } from "../flags.js";
-import { deviceFlags, runUp, upCommand } from "./up.js";
+import { deviceFlags, refuseTakenPort, runUp, upCommand } from "./up.js";
 
 const flags = defineFlags({
   ...deviceFlags,
@@ -22,6 +22,7 @@ export const demoCommand = defineCommand({
   name: "demo",
   flags,
   async run(o) {
+    await refuseTakenPort(o);
     console.error(`YOLOv2 608 with seeded ${SYNTHETIC_NOTE}; they are what the network computes, not objects.`);
     // Everything else as `up` has it by default.
     return runUp("demo", { ...upCommand.parse([]), devices: o.devices, host: o.host, port: o.port, infer: o.image, annotate: o.annotate });

@@ -1,13 +1,12 @@
 import { CACHE_DIR, modelCfg } from "../../core/paths.js";
-import { loadNetwork } from "../../dnn/network.js";
-import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
-import { startLocalSystem, systemDefaults } from "../../actors/system.js";
+import { assertCanListen, brokerDefaults } from "../../broker/server.js";
+import { sourceDefaults } from "../../actors/source/source.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { maxPacketFlag, untilSignal } from "../connection.js";
-import { memoryFlag } from "../devices.js";
+import { deviceRoster, memoryFlag } from "../devices.js";
+import { reachText, withPortHint } from "../listen.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
-import { inferCommand } from "./infer.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
 
 const { cfg: planningCfg, ...planning } = planningFlags;
@@ -15,15 +14,15 @@ const { cfg: planningCfg, ...planning } = planningFlags;
 /** The flags `up` and `demo` share: the devices and the embedded broker. */
 export const deviceFlags = defineFlags({
   devices: { value: "N", description: "devices in all: the source and N−1 workers", schema: flag.intIn("a device count", 1, 64), default: "3" },
-  host: { value: "ADDRESS", description: "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (no authentication)", default: systemDefaults.host },
-  port: { value: "P", description: "the embedded broker's TCP port (0 = any free port)", schema: flag.port(), default: String(systemDefaults.port) },
+  host: { value: "ADDRESS", description: "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (no authentication)", default: brokerDefaults.host },
+  port: { value: "P", description: "the embedded broker's TCP port (0 = any free port)", schema: flag.port(), default: String(brokerDefaults.port) },
 });
 
 const flags = defineFlags({
   ...deviceFlags,
   cfg: { ...planningCfg, required: false, defaultText: "YOLOv2 608 with seeded synthetic weights" },
   weights: { value: "FILE", description: "darknet weights for --cfg" },
-  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(systemDefaults.thresh) },
+  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(sourceDefaults.thresh) },
   ...planning,
   memory: { ...memoryFlag, description: "each worker's whole memory: its process (~100 MB, measured) plus its weights" },
   "max-packet": maxPacketFlag,
@@ -41,11 +40,22 @@ const rules: FlagRule<UpFlags>[] = [
   { flag: "annotate", message: "--annotate goes with --infer", holds: (o) => !(o.annotate && !o.infer) },
 ];
 
+/** Before anything loads (the model, synthetic weights): a taken port is refused at once, in one line. */
+export const refuseTakenPort = (o: { host: string; port: number }): Promise<void> =>
+  assertCanListen(o.host, o.port).catch((err: unknown) => {
+    throw withPortHint(err, { port: o.port });
+  });
+
 /**
  * Starts the system and, with `infer`, sends that image; otherwise serves until
  * Ctrl-C. `name` is the command speaking (`up` or `demo`).
  */
 export async function runUp(name: string, o: UpFlags): Promise<number | void> {
+  await refuseTakenPort(o);
+  // Only now the modules that take a while to load (onnxruntime, the image libraries).
+  const [{ loadNetwork }, { cachedSyntheticWeights }, { startLocalSystem }, { inferCommand }] = await Promise.all([
+    import("../../dnn/network.js"), import("../../dnn/synthetic.js"), import("../../actors/system.js"), import("./infer.js"),
+  ]);
   const cfg = o.cfg ? resolveCfg(o.cfg) : modelCfg("yolov2");
   const network = loadNetwork(cfg);
   let weightsPath = o.weights;
@@ -61,10 +71,14 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
     network, weightsPath, devices: o.devices, host: o.host, port: o.port, thresh: o.thresh, workerMemoryMB: o.memory, maxPacketBytes: o["max-packet"],
     planning: planningOf(o),
     ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
+  }).catch((err: unknown) => {
+    throw withPortHint(err, { port: o.port });
   });
   try {
+    const broker = system.broker!; // up always starts the embedded one
+    console.error(`edgefuse ${name}: broker listening on mqtt://${broker.listening} (${reachText(o.host, broker.port)})`);
     const plan = await system.source.ready(300_000);
-    console.error(`edgefuse ${name}: ${o.devices} devices (source + ${o.devices - 1} workers) on ${system.brokerUrl}, deployment '${system.deployment}', plan ${plan}`);
+    console.error(`edgefuse ${name}: ${deviceRoster(o.devices)}, deployment '${system.deployment}', plan ${plan}`);
     if (o.infer) {
       return await inferCommand.run([o.infer, "--broker", system.brokerUrl, ...(o.annotate ? ["--annotate", o.annotate] : []), ...(o.json ? ["--json"] : [])]);
     }
