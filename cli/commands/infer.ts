@@ -6,13 +6,15 @@ import { EdgefuseError, InputError } from "../../core/errors.js";
 import { DetectionSchema } from "../../dnn/detect/detection.js";
 import { writeAnnotated } from "../../dnn/image/annotate.js";
 import { decodeImage } from "../../dnn/image/decode.js";
-import { publishChunked, subscribeChunked } from "../../broker/client.js";
+import { publishChunked, subscribeChunked, type MqttClient } from "../../broker/client.js";
 import { decodeJson, errorMessageSchema } from "../../broker/messages.js";
-import { topicsFor } from "../../broker/topics.js";
-import { resultsSchema } from "../../actors/source/source.js";
+import { topicsFor, type Topics } from "../../broker/topics.js";
+import { resultsSchema, sourceDefaults } from "../../actors/source/source.js";
 import { defineCommand, flag, usageError } from "../command.js";
 import { connect, connectionFlags, idSchema } from "../connection.js";
+import { plural } from "../devices.js";
 import { defineFlags } from "../flags.js";
+import { watchSource } from "../source-status.js";
 
 const flags = defineFlags({
   ...connectionFlags,
@@ -20,8 +22,54 @@ const flags = defineFlags({
   annotate: { value: "OUT", description: "draw the detections into this PNG/JPEG" },
   classes: { value: "N", description: "classes the palette of --annotate spans", schema: flag.int("a class count"), default: "80" },
   id: { value: "REQUEST_ID", description: "the request id, the last level of infer/, results/ and errors/", schema: idSchema, defaultText: "a random one" },
-  "timeout-ms": { value: "MS", description: "how long to wait for the answer", schema: flag.int("milliseconds"), default: "120000" },
+  "timeout-ms": {
+    value: "MS",
+    description: "how long to wait for the answer (a source that is offline, or none, fails it at once)",
+    schema: flag.int("milliseconds").refine((n) => n >= 1, "must be ≥ 1"),
+    default: String(sourceDefaults.jobTimeoutMs),
+  },
 });
+
+type Answer = { topic: string; payload: Buffer };
+
+/**
+ * Publishes the image once the source is known to be online, then resolves with what
+ * comes back on results/<id> or errors/<id>; rejects at the deadline or as soon as the
+ * source goes offline.
+ */
+async function request(client: MqttClient, topics: Topics, o: { deployment: string; "timeout-ms": number; "max-packet": number }, requestId: string, bytes: Buffer): Promise<Answer> {
+  let fail!: (err: unknown) => void;
+  let answered!: (answer: Answer) => void;
+  const answer = new Promise<Answer>((resolve, reject) => ((answered = resolve), (fail = reject)));
+  answer.catch(() => undefined); // awaited below; a failure while still subscribing is not unhandled
+  const timer = setTimeout(() => fail(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms`)), o["timeout-ms"]);
+  const source = await watchSource(client, topics, o.deployment, fail).catch((err: unknown) => {
+    clearTimeout(timer);
+    throw err;
+  });
+  try {
+    await Promise.all(
+      [topics.results(requestId), topics.errors(requestId)].map((filter) => subscribeChunked(client, filter, { onMessage: (topic, payload) => answered({ topic, payload }), onError: fail })),
+    );
+    await publishChunked(client, topics.infer(requestId), bytes, { maxPacketBytes: o["max-packet"] });
+    return await answer;
+  } finally {
+    clearTimeout(timer);
+    await source.stop();
+  }
+}
+
+function printResult(result: z.infer<typeof resultsSchema>, requestId: string, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  for (const d of result.detections) console.log("box" in d ? `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})` : `${d.className}: ${(100 * d.probability).toFixed(2)}%`);
+  if (result.detections.length === 0) console.log("no detections above the threshold");
+  const classifier = result.detections.length > 0 && !("box" in result.detections[0]!);
+  const what = classifier ? plural(result.detections.length, "class", "classes") : plural(result.detections.length, "detection");
+  console.error(`request ${requestId}: ${what}, ${result.timings.totalMs.toFixed(0)} ms at the source`);
+}
 
 /** Publishes one image on `infer/<id>` and prints what comes back on `results/<id>` or `errors/<id>`. */
 export const inferCommand = defineCommand({
@@ -42,26 +90,13 @@ export const inferCommand = defineCommand({
     const topics = topicsFor(o.deployment);
     const client = await connect(o, `infer-${requestId}`);
     try {
-      const answer = new Promise<{ topic: string; payload: Buffer }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms (is \`edgefuse up\` or a source running?)`)), o["timeout-ms"]);
-        void Promise.all(
-          [topics.results(requestId), topics.errors(requestId)].map((filter) =>
-            subscribeChunked(client, filter, { onMessage: (topic, payload) => (clearTimeout(timer), resolve({ topic, payload })), onError: reject }),
-          ),
-        ).then(() => publishChunked(client, topics.infer(requestId), bytes, { maxPacketBytes: o["max-packet"] }), reject);
-      });
-      const { topic, payload } = await answer;
+      const { topic, payload } = await request(client, topics, o, requestId, bytes);
       if (topic === topics.errors(requestId)) {
         const e = decodeJson(topic, payload, errorMessageSchema);
         throw new EdgefuseError(e.code, `${e.where}: ${e.message}`);
       }
       const result = decodeJson(topic, payload, resultsSchema);
-      if (o.json) console.log(JSON.stringify(result, null, 2));
-      else {
-        for (const d of result.detections) console.log("box" in d ? `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})` : `${d.className}: ${(100 * d.probability).toFixed(2)}%`);
-        if (result.detections.length === 0) console.log("no detections above the threshold");
-        console.error(`request ${requestId}: ${result.timings.totalMs.toFixed(0)} ms at the source`);
-      }
+      printResult(result, requestId, o.json);
       if (o.annotate && image) {
         mkdirSync(dirname(o.annotate), { recursive: true });
         writeAnnotated(o.annotate, image, result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[], { classes: o.classes });
