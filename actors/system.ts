@@ -122,7 +122,7 @@ async function devicesPresent(client: MqttClient, deployment: string, count: num
   let unsubscribe = async () => {};
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new EdgefuseError("not-ready", `only ${present.size} of ${count} devices announced themselves within ${timeoutMs} ms`)), timeoutMs);
-    void subscribeChunked(client, topics.filters.workers, {
+    void subscribeChunked(client, topics.filters.worker(), {
       onMessage: (topic, payload) => {
         const p = decodePresence(topic, payload);
         const parsed = topics.parse(topic);

@@ -72,7 +72,7 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
   const client = await connectBroker(system.brokerUrl, { clientId: "bench" });
   const presences = new Map<string, Presence>();
   try {
-    await subscribeChunked(client, topics.filters.workers, {
+    await subscribeChunked(client, topics.filters.worker(), {
       onMessage: (t, p) => {
         const parsed = topics.parse(t);
         const pr = decodePresence(t, p);

@@ -14,21 +14,12 @@
  * stdin) or hashPassword(). A password that does not start with `scrypt$` is
  * compared as plain text, for throwaway labs only; the broker warns about it.
  *
- * The ACL, by role (any deployment; `…` = `edgefuse/v1/<deployment>/`; every
- * publish right includes the message's chunk topics `<topic>/c/<i>`):
- *
- * | role    | may publish                                   | receives                                  |
- * |---------|-----------------------------------------------|-------------------------------------------|
- * | planner | `…plan`, `…devices/+/shards/<sha>`            | `…workers/+`, `…plan`, `…shard-requests/+` |
- * | source  | its own `…workers/<id>`, `…results/+`, `…errors/+`, `…job/…/in`, `…status`, `…latest`, `…annotated`, HA discovery `<prefix>/<sensor|image>/edgefuse_…/config`, its own `…shard-requests/<id>` | `…infer/#`, `…workers/+`, `…plan`, its own `…devices/<id>/shards/+`, `…job/…/out`, `…errors/+` |
- * | worker  | its own `…workers/<workerId>` and `…shard-requests/<workerId>`, `…job/…/out`, `…errors/+` | `…workers/+`, `…plan`, its own `…devices/<workerId>/shards/+`, `…job/…/in` |
- *
- * The source is a device too (it computes a part of every plan), so it announces
- * itself like a worker; both ask the planner for their weight shards, which only
- * the planner sends and only the device that asked receives. A worker reports a task it cannot run on `…errors/<jobId>`,
- * which the source and the client that sent the request both read.
- * | client  | `…infer/+`                                    | `…results/+`, `…errors/+`, `…status`, `…latest`, `…annotated` |
- * | admin   | anything                                      | anything                                  |
+ * The ACL is topics.ts' TOPIC_TABLE: for each topic kind, the roles that may publish
+ * it and the roles that may read it; every publish right includes the message's chunk
+ * topics `<topic>/c/<i>`. A device (source or worker) may announce only its own presence
+ * and ask for shards only as itself, and receives only the shards sent to it. The one
+ * topic outside edgefuse/v1 is the source's Home Assistant discovery configs. An admin
+ * may do anything.
  *
  * A worker's id is its `workerId` field, or its username. Reads are checked per
  * delivered message (a subscription to `#` is accepted but only carries what the
@@ -38,10 +29,10 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:c
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { AuthFileError } from "./errors.js";
-import { ID_PATTERN, isHaDiscoveryTopic, type ParsedTopic, parseTopic, type TopicKind } from "./topics.js";
+import { isHaDiscoveryTopic } from "./home-assistant-topics.js";
+import { ID_PATTERN, ownIdOf, parseTopic, ROLES, TOPIC_TABLE } from "./topics.js";
 
-export const ROLES = ["planner", "source", "worker", "client", "admin"] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role } from "./topics.js";
 
 const userSchema = z.object({
   username: z.string().min(1).max(128),
@@ -135,31 +126,6 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 // ---------------------------------------------------------------------------
 // ACL
 
-/** Topic kinds each role may publish; devices are further held to their own presence and shard requests (OWN_ID). */
-const PUBLISH: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
-  planner: ["plan", "deviceShard"],
-  // status: the source serves requests, so it alone says whether the deployment is online.
-  source: ["worker", "results", "errors", "layerIn", "partIn", "status", "latest", "annotated", "shardRequest"],
-  worker: ["worker", "partOut", "errors", "shardRequest"],
-  client: ["infer"],
-};
-
-const READ: Record<Exclude<Role, "admin">, readonly TopicKind[]> = {
-  planner: ["worker", "plan", "shardRequest"],
-  source: ["infer", "worker", "plan", "deviceShard", "partOut", "errors"],
-  worker: ["worker", "plan", "deviceShard", "layerIn", "partIn"],
-  client: ["results", "errors", "status", "latest", "annotated"],
-};
-
-/**
- * The device a topic belongs to, for the kinds a device may use only for itself: its
- * presence and shard requests (publish), the shards sent to it (read).
- */
-function ownerOf(parsed: ParsedTopic): string | undefined {
-  if (parsed.kind === "worker") return parsed.workerId;
-  if (parsed.kind === "shardRequest" || parsed.kind === "deviceShard") return parsed.deviceId;
-  return undefined;
-}
 /** The planner sends shards to any device; a device's own-id rule holds for the source and workers. */
 const ownIdApplies = (user: AuthUser) => user.role === "source" || user.role === "worker";
 const idOf = (user: AuthUser) => user.workerId ?? user.username;
@@ -171,8 +137,8 @@ export function publishDenial(user: AuthUser, topic: string): string | null {
   if (user.role === "source" && isHaDiscoveryTopic(topic)) return null;
   const parsed = parseTopic(topic);
   if (!parsed) return `${user.role} ${user.username} may not publish outside the edgefuse topics`;
-  if (!PUBLISH[user.role].includes(parsed.kind)) return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
-  const owner = ownerOf(parsed);
+  if (!(TOPIC_TABLE[parsed.kind].publish as readonly string[]).includes(user.role)) return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
+  const owner = ownIdOf(parsed, "publish");
   if (owner !== undefined && ownIdApplies(user) && owner !== idOf(user)) {
     const what = parsed.kind === "worker" ? "presence" : "shard requests";
     return `${user.role} ${user.username} may publish only its own ${what}, not ${owner}'s`;
@@ -184,7 +150,7 @@ export function publishDenial(user: AuthUser, topic: string): string | null {
 export function mayRead(user: AuthUser, topic: string): boolean {
   if (user.role === "admin") return true;
   const parsed = parseTopic(topic);
-  if (parsed === null || !READ[user.role].includes(parsed.kind)) return false;
-  // Every device reads every presence; the shards sent to a device only that device.
-  return parsed.kind !== "deviceShard" || !ownIdApplies(user) || parsed.deviceId === idOf(user);
+  if (parsed === null || !(TOPIC_TABLE[parsed.kind].read as readonly string[]).includes(user.role)) return false;
+  const owner = ownIdOf(parsed, "read");
+  return owner === undefined || !ownIdApplies(user) || owner === idOf(user);
 }

@@ -103,7 +103,7 @@ export function brokerContract(start: StartTestBroker): void {
       const worker = await connect("w1", { will: { topic: topics.worker("w1"), payload: "", retain: true } });
       await worker.publish(topics.worker("w1"), encodeJson(presenceSchema, presence), { retain: true });
 
-      const planner = await receive("planner", topics.filters.workers);
+      const planner = await receive("planner", topics.filters.worker());
       const announced = await planner.messages.next();
       expect(decodePresence(announced.topic, announced.payload)).toEqual(presence);
 
@@ -114,7 +114,7 @@ export function brokerContract(start: StartTestBroker): void {
 
     it("takes an image sent with `mosquitto_pub -f` on the infer topic, as is", async () => {
       const topics = freshTopics();
-      const sink = await receive("source", topics.filters.infer);
+      const sink = await receive("source", topics.filters.requests);
       const { port } = new URL(broker.url);
       const sent = await run(MOSQUITTO_PUB_BIN, ["-h", "127.0.0.1", "-p", port, "-q", "1", "-t", topics.infer("cam-1"), "-f", imagePath("dog.jpg")]);
       expect(sent).toEqual({ code: 0, stderr: "" });
@@ -146,8 +146,8 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const shard = randomBytes(20 * 1024 * 1024);
       const sha = createHash("sha256").update(shard).digest("hex");
-      const asking = await receive("worker-1", topics.filters.deviceShards("worker-1"));
-      const other = await receive("worker-2", topics.filters.deviceShards("worker-2"));
+      const asking = await receive("worker-1", topics.filters.deviceShard({ deviceId: "worker-1" }));
+      const other = await receive("worker-2", topics.filters.deviceShard({ deviceId: "worker-2" }));
       const planner = await connect("planner");
 
       const started = performance.now();

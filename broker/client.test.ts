@@ -60,7 +60,7 @@ describe("publishChunked / subscribeChunked", () => {
     const client = await connect("worker");
     const errors = inbox<[string, string]>();
     const seen: string[] = [];
-    await subscribeChunked(client, t.filters.infer, {
+    await subscribeChunked(client, t.filters.requests, {
       onMessage: async (topic, payload) => {
         if (payload.toString() === "sync") throw new Error("sync failure");
         if (payload.toString() === "async") await Promise.reject(new Error("async failure"));

@@ -49,7 +49,7 @@ describe("embedded broker", () => {
   it("counts every byte that crossed each client's link", async () => {
     const { broker } = teardown.broker(await startEmbedded());
     const sub = await connect(broker.url, "sub");
-    const got = await listen(sub, t.filters.infer);
+    const got = await listen(sub, t.filters.requests);
     const pub = await connect(broker.url, "pub");
     await pub.publishAsync(t.infer("r1"), Buffer.alloc(MiB, 1), { qos: 1 });
     await got.next();

@@ -101,7 +101,7 @@ describe("topics", () => {
     expect(f.partOut({ jobId: "j1" })).toBe("edgefuse/v1/lab/job/j1/layer/+/part/+/out");
     expect(f.partIn({ jobId: "j1", layer: 4, part: 2 })).toBe("edgefuse/v1/lab/job/j1/layer/4/part/2/in");
     expect(f.layerIn()).toBe("edgefuse/v1/lab/job/+/layer/+/in");
-    expect([f.job(), f.job("j1"), f.shardRequests, f.deviceShards("w1"), f.workers, f.infer, f.results(), f.errors("r")]).toEqual([
+    expect([f.job(), f.job("j1"), f.shardRequest(), f.deviceShard({ deviceId: "w1" }), f.worker(), f.requests, f.results(), f.errors({ requestId: "r" })]).toEqual([
       "edgefuse/v1/lab/job/+/#",
       "edgefuse/v1/lab/job/j1/#",
       "edgefuse/v1/lab/shard-requests/+",
@@ -112,6 +112,17 @@ describe("topics", () => {
       "edgefuse/v1/lab/errors/r",
     ]);
     expect(() => f.partOut({ jobId: "a/b" })).toThrow(WireError);
+  });
+
+  it("derives the ACL from the same table: each kind's publishers and readers", async () => {
+    const { TOPIC_TABLE } = await import("./topics.js");
+    // every kind someone publishes is read by someone, and the job tensors go at QoS 0
+    for (const kind of TOPIC_KINDS) {
+      expect(TOPIC_TABLE[kind].publish.length, kind).toBeGreaterThan(0);
+      expect(TOPIC_TABLE[kind].read.length, kind).toBeGreaterThan(0);
+    }
+    expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].qos === 0)).toEqual(["layerIn", "partIn", "partOut"]);
+    expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].retained)).toEqual(["worker", "plan", "status", "latest", "annotated"]);
   });
 
   it("says what is wrong with a request topic that does not parse", () => {
@@ -125,7 +136,7 @@ describe("topics", () => {
       expect(inferTopicProblem("lab", ok)).toBeNull();
     }
     // Every one of them reaches a subscriber to the infer filter.
-    const f = topicsFor("lab").filters.infer;
+    const f = topicsFor("lab").filters.requests;
     expect(["edgefuse/v1/lab/infer", "edgefuse/v1/lab/infer/a/b", "edgefuse/v1/lab/infer/r1/c/3"].every((t) => topicMatches(f, t))).toBe(true);
   });
 
@@ -135,8 +146,8 @@ describe("topics", () => {
     expect(topicMatches(f.partOut({ jobId: "j1" }), "edgefuse/v1/lab/job/j2/layer/3/part/0/out")).toBe(false);
     expect(topicMatches(f.partOut(), "edgefuse/v1/lab/job/j1/layer/3/part/0/out/c/1")).toBe(false);
     expect(topicMatches(f.all, "edgefuse/v1/lab")).toBe(true); // # matches the parent level
-    expect(topicMatches(f.deviceShards("w1"), `edgefuse/v1/lab/devices/w1/shards/${sha}`)).toBe(true);
-    expect(topicMatches(f.deviceShards("w1"), `edgefuse/v1/lab/devices/w2/shards/${sha}`)).toBe(false);
+    expect(topicMatches(f.deviceShard({ deviceId: "w1" }), `edgefuse/v1/lab/devices/w1/shards/${sha}`)).toBe(true);
+    expect(topicMatches(f.deviceShard({ deviceId: "w1" }), `edgefuse/v1/lab/devices/w2/shards/${sha}`)).toBe(false);
     expect(topicMatches("#", "$SYS/broker/uptime")).toBe(false);
     expect(topicMatches("a/+", "a")).toBe(false);
   });
@@ -144,7 +155,7 @@ describe("topics", () => {
   it("derives chunk topics and filters", () => {
     const f = topicsFor("lab").filters;
     expect(chunkFilter(f.partOut())).toBe("edgefuse/v1/lab/job/+/layer/+/part/+/out/c/+");
-    expect(chunkFilter(f.deviceShards("w1"))).toBe("edgefuse/v1/lab/devices/w1/shards/+/c/+");
+    expect(chunkFilter(f.deviceShard({ deviceId: "w1" }))).toBe("edgefuse/v1/lab/devices/w1/shards/+/c/+");
     expect(chunkFilter(f.all)).toBeNull();
     expect(splitChunkTopic("edgefuse/v1/lab/plan/c/12")).toEqual({ base: "edgefuse/v1/lab/plan", chunkIndex: 12 });
     expect(splitChunkTopic("edgefuse/v1/lab/plan/c/012")).toBeNull();

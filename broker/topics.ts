@@ -1,23 +1,8 @@
 /**
- * The one source of truth for edgefuse topic names (README, "The wire").
- *
- * Every topic is `edgefuse/v1/<deployment>/<rest>`, where `<rest>` is one of:
- *
- * | kind      | rest                                    | payload                              |
- * |-----------|-----------------------------------------|--------------------------------------|
- * | infer     | `infer/<requestId>`                     | JPEG/PNG bytes or a tensor frame     |
- * | results   | `results/<requestId>`                   | JSON result (messages.ts)            |
- * | errors    | `errors/<requestId>`                    | JSON error (messages.ts)             |
- * | worker    | `workers/<workerId>`                    | retained JSON presence, empty = gone |
- * | plan      | `plan`                                  | retained JSON plan                   |
- * | status    | `status`                                | retained `online` / `offline` (source) |
- * | latest    | `latest`                                | retained JSON summary of the last result |
- * | annotated | `annotated`                             | retained PNG of the last annotated image |
- * | shardRequest | `shard-requests/<deviceId>`          | JSON shard request (messages.ts)     |
- * | deviceShard | `devices/<deviceId>/shards/<sha256>`  | weight shard bytes for that device, empty = not available |
- * | layerIn   | `job/<jobId>/layer/<l>/in`              | tensor frame (frame.ts)              |
- * | partIn    | `job/<jobId>/layer/<l>/part/<p>/in`     | tensor frame                         |
- * | partOut   | `job/<jobId>/layer/<l>/part/<p>/out`    | tensor frame                         |
+ * The one source of truth for edgefuse topics (README, "The wire"): TOPIC_TABLE says,
+ * for every kind, its levels under `edgefuse/v1/<deployment>/`, who may publish and
+ * read it (the embedded broker's ACL, auth.ts), and what it carries. Formatting,
+ * parsing, subscription filters, the topic type and the ACL are all derived from it.
  *
  * A message too big for one packet travels as chunks on `<topic>/c/<i>` (chunking.ts).
  * A chunk gets a topic of its own so that each retained chunk survives on the broker
@@ -27,12 +12,53 @@
  * and the planner answers on that device's own `devices/<id>/shards/<sha256>`, so a
  * shared broker keeps no megabytes of weights and a subscriber to `edgefuse/#` is not
  * handed them (planner/serve-shards.ts, actors/runtime/fetch-shard.ts).
- *
- * Everything is published at QoS 1 except the job tensors (JOB_TENSOR_QOS).
  */
 import { WireError } from "../core/errors.js";
 
 export const TOPIC_ROOT = "edgefuse/v1";
+
+/** Who talks on the wire. A device's role is source or worker; client is anyone sending images. */
+export const ROLES = ["planner", "source", "worker", "client", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+type Party = Exclude<Role, "admin">;
+
+interface TopicSpec {
+  /** Levels under the deployment; `{field}` is a value (ids, `layer`/`part` numbers, `sha256`). */
+  readonly levels: string;
+  readonly publish: readonly Party[];
+  readonly read: readonly Party[];
+  /** A device (source or worker role) may use this kind only with its own id in this field. */
+  readonly ownId?: { readonly field: string; readonly on: "publish" | "read" };
+  /** 0 for job tensors (see JOB_TENSOR_QOS), else 1. */
+  readonly qos: 0 | 1;
+  readonly retained: boolean;
+  readonly payload: string;
+}
+
+const DEVICES = ["source", "worker"] as const;
+const EVERY_DEVICE_AND_PLANNER = ["planner", "source", "worker"] as const;
+
+export const TOPIC_TABLE = {
+  infer: { levels: "infer/{requestId}", publish: ["client"], read: ["source"], qos: 1, retained: false, payload: "JPEG/PNG bytes or a tensor frame" },
+  results: { levels: "results/{requestId}", publish: ["source"], read: ["client"], qos: 1, retained: false, payload: "JSON result (messages.ts)" },
+  // A worker reports a task it cannot run on errors/<jobId>: the source and the client that sent the request both read it.
+  errors: { levels: "errors/{requestId}", publish: DEVICES, read: ["source", "client"], qos: 1, retained: false, payload: "JSON error (messages.ts)" },
+  // Every device reads every presence; each announces only itself.
+  worker: { levels: "workers/{workerId}", publish: DEVICES, read: EVERY_DEVICE_AND_PLANNER, ownId: { field: "workerId", on: "publish" }, qos: 1, retained: true, payload: "JSON presence, empty = gone (last will)" },
+  plan: { levels: "plan", publish: ["planner"], read: EVERY_DEVICE_AND_PLANNER, qos: 1, retained: true, payload: "JSON plan (planner/schema.ts), empty once the planner stops" },
+  // The source serves requests, so it alone says whether the deployment is online.
+  status: { levels: "status", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "`online` / `offline` (the source's last will)" },
+  latest: { levels: "latest", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "JSON summary of the last result" },
+  annotated: { levels: "annotated", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "JPEG of the last annotated image" },
+  shardRequest: { levels: "shard-requests/{deviceId}", publish: DEVICES, read: ["planner"], ownId: { field: "deviceId", on: "publish" }, qos: 1, retained: false, payload: "JSON shard request (messages.ts)" },
+  deviceShard: { levels: "devices/{deviceId}/shards/{sha256}", publish: ["planner"], read: DEVICES, ownId: { field: "deviceId", on: "read" }, qos: 1, retained: false, payload: "weight shard bytes for that device, empty = not available" },
+  layerIn: { levels: "job/{jobId}/layer/{layer}/in", publish: ["source"], read: ["worker"], qos: 0, retained: false, payload: "tensor frame (frame.ts)" },
+  partIn: { levels: "job/{jobId}/layer/{layer}/part/{part}/in", publish: ["source"], read: ["worker"], qos: 0, retained: false, payload: "tensor frame" },
+  partOut: { levels: "job/{jobId}/layer/{layer}/part/{part}/out", publish: ["worker"], read: ["source"], qos: 0, retained: false, payload: "tensor frame" },
+} as const satisfies Record<string, TopicSpec>;
+
+export type TopicKind = keyof typeof TOPIC_TABLE;
+export const TOPIC_KINDS = Object.keys(TOPIC_TABLE) as TopicKind[];
 
 /**
  * QoS 0 for `job/…` tensors. They are worth something only to the running job, which
@@ -40,10 +66,11 @@ export const TOPIC_ROOT = "edgefuse/v1";
  * passes, so QoS 1's redelivery after a reconnect could never save one; its price is
  * real: mqtt.js keeps a copy of every QoS 1 payload until it is acknowledged (at the
  * source, every remote task's input: about half of the 94 MB a YOLOv2 request moves at
- * 6 devices), plus an ack per chunk each way. A chunk that never arrives still ends the job with a clear error (the
- * reassembler's stall timeout, the job deadline), never a wrong result (CRC-32).
+ * 6 devices), plus an ack per chunk each way. A chunk that never arrives still ends the
+ * job with a clear error (the reassembler's stall timeout, the job deadline), never a
+ * wrong result (CRC-32).
  */
-export const JOB_TENSOR_QOS = 0;
+export const JOB_TENSOR_QOS = TOPIC_TABLE.partIn.qos;
 
 /** The level that marks a chunk topic: `<topic>/c/<index>`. */
 export const CHUNK_LEVEL = "c";
@@ -60,42 +87,20 @@ const MAX_INDEX = 2 ** 31 - 1;
 /** A weight shard's id: its sha256, lowercase hex. */
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
-/** One edgefuse topic, without its deployment, as a value. */
-export type EdgefuseTopic =
-  | { kind: "infer"; requestId: string }
-  | { kind: "results"; requestId: string }
-  | { kind: "errors"; requestId: string }
-  | { kind: "worker"; workerId: string }
-  | { kind: "plan" }
-  | { kind: "status" }
-  | { kind: "latest" }
-  | { kind: "annotated" }
-  | { kind: "shardRequest"; deviceId: string }
-  | { kind: "deviceShard"; deviceId: string; sha256: string }
-  | { kind: "layerIn"; jobId: string; layer: number }
-  | { kind: "partIn"; jobId: string; layer: number; part: number }
-  | { kind: "partOut"; jobId: string; layer: number; part: number };
+// ---------------------------------------------------------------------------
+// the topic type, derived from the table's levels
 
-export type TopicKind = EdgefuseTopic["kind"];
+type FieldsOf<L extends string> = L extends `${string}{${infer F}}${infer Rest}` ? F | FieldsOf<Rest> : never;
+type ArgsOf<L extends string> = L extends `${string}{${infer F}}${infer Rest}` ? [FieldValue<F>, ...ArgsOf<Rest>] : [];
+type FieldValue<F extends string> = F extends "layer" | "part" ? number : string;
+type LevelsOf<K extends TopicKind> = (typeof TOPIC_TABLE)[K]["levels"];
+export type TopicFields<K extends TopicKind> = { [F in FieldsOf<LevelsOf<K>>]: FieldValue<F> };
+
+/** One edgefuse topic, without its deployment, as a value. */
+export type EdgefuseTopic = { [K in TopicKind]: { kind: K } & TopicFields<K> }[TopicKind];
 
 /** A parsed topic: what it is, in which deployment, and which chunk (null = whole message). */
 export type ParsedTopic = EdgefuseTopic & { deployment: string; chunkIndex: number | null };
-
-export const TOPIC_KINDS = [
-  "infer",
-  "results",
-  "errors",
-  "worker",
-  "plan",
-  "status",
-  "latest",
-  "annotated",
-  "shardRequest",
-  "deviceShard",
-  "layerIn",
-  "partIn",
-  "partOut",
-] as const satisfies readonly TopicKind[];
 
 // ---------------------------------------------------------------------------
 // validation
@@ -122,6 +127,27 @@ function assertSha256(sha: string): string {
   return sha;
 }
 
+/** What a `{field}` holds: the field's name says. */
+const isNumberField = (field: string) => field === "layer" || field === "part";
+
+function formatField(field: string, value: unknown): string {
+  if (isNumberField(field)) return String(assertIndex(value as number, field));
+  if (field === "sha256") return assertSha256(value as string);
+  return assertId(value as string, field);
+}
+
+function parseField(field: string, level: string): string | number | undefined {
+  if (isNumberField(field)) return INDEX_PATTERN.test(level) && Number(level) <= MAX_INDEX ? Number(level) : undefined;
+  if (field === "sha256") return SHA256_PATTERN.test(level) ? level : undefined;
+  return ID_PATTERN.test(level) ? level : undefined;
+}
+
+/** `{field}` → field name; a plain level → null. */
+const fieldOf = (level: string): string | null => (level.startsWith("{") && level.endsWith("}") ? level.slice(1, -1) : null);
+const LEVELS = Object.fromEntries(TOPIC_KINDS.map((k) => [k, TOPIC_TABLE[k].levels.split("/")])) as Record<TopicKind, string[]>;
+/** Each kind's fields, in the order its builder takes them. */
+const FIELDS = Object.fromEntries(TOPIC_KINDS.map((k) => [k, LEVELS[k].map(fieldOf).filter((f) => f !== null)])) as Record<TopicKind, string[]>;
+
 // ---------------------------------------------------------------------------
 // building
 
@@ -130,39 +156,21 @@ export function topicPrefix(deployment: string): string {
   return `${TOPIC_ROOT}/${assertId(deployment, "deployment")}/`;
 }
 
-function rest(t: EdgefuseTopic): string {
-  switch (t.kind) {
-    case "infer":
-      return `infer/${assertId(t.requestId, "requestId")}`;
-    case "results":
-      return `results/${assertId(t.requestId, "requestId")}`;
-    case "errors":
-      return `errors/${assertId(t.requestId, "requestId")}`;
-    case "worker":
-      return `workers/${assertId(t.workerId, "workerId")}`;
-    case "plan":
-    case "status":
-    case "latest":
-    case "annotated":
-      return t.kind;
-    case "shardRequest":
-      return `shard-requests/${assertId(t.deviceId, "deviceId")}`;
-    case "deviceShard":
-      return `devices/${assertId(t.deviceId, "deviceId")}/shards/${assertSha256(t.sha256)}`;
-    case "layerIn":
-      return `job/${assertId(t.jobId, "jobId")}/layer/${assertIndex(t.layer, "layer")}/in`;
-    case "partIn":
-      return `job/${assertId(t.jobId, "jobId")}/layer/${assertIndex(t.layer, "layer")}/part/${assertIndex(t.part, "part")}/in`;
-    case "partOut":
-      return `job/${assertId(t.jobId, "jobId")}/layer/${assertIndex(t.layer, "layer")}/part/${assertIndex(t.part, "part")}/out`;
-    default:
-      return assertNever(t);
-  }
+/** Levels of `kind` with its fields filled in; a field left out (filters only) becomes `+`. */
+function fill(kind: TopicKind, values: Readonly<Record<string, unknown>>, wildcards: boolean): string {
+  return LEVELS[kind]
+    .map((level) => {
+      const field = fieldOf(level);
+      if (field === null) return level;
+      if (wildcards && values[field] === undefined) return "+";
+      return formatField(field, values[field]);
+    })
+    .join("/");
 }
 
 /** The full topic string for `t` in `deployment`. Throws WireError on an invalid id. */
 export function formatTopic(deployment: string, t: EdgefuseTopic): string {
-  return topicPrefix(deployment) + rest(t);
+  return topicPrefix(deployment) + fill(t.kind, t as unknown as Record<string, unknown>, false);
 }
 
 /** The topic that carries chunk `index` of a message meant for `topic`. */
@@ -191,40 +199,19 @@ export function splitChunkTopic(topic: string): { base: string; chunkIndex: numb
   return { base: levels.slice(0, n - 2).join("/"), chunkIndex };
 }
 
-const isId = (s: string | undefined): s is string => s !== undefined && ID_PATTERN.test(s);
-const isIndex = (s: string | undefined): s is string =>
-  s !== undefined && INDEX_PATTERN.test(s) && Number(s) <= MAX_INDEX;
-
-function parseRest(levels: readonly string[]): EdgefuseTopic | null {
-  const [head, a, b, c, d, e, f] = levels;
-  switch (levels.length) {
-    case 1:
-      return head === "plan" || head === "status" || head === "latest" || head === "annotated" ? { kind: head } : null;
-    case 2:
-      if (!isId(a)) return null;
-      if (head === "infer") return { kind: "infer", requestId: a };
-      if (head === "results") return { kind: "results", requestId: a };
-      if (head === "errors") return { kind: "errors", requestId: a };
-      if (head === "workers") return { kind: "worker", workerId: a };
-      if (head === "shard-requests") return { kind: "shardRequest", deviceId: a };
-      return null;
-    case 4: // devices/<deviceId>/shards/<sha256>
-      if (head === "devices" && isId(a) && b === "shards" && c !== undefined && SHA256_PATTERN.test(c)) return { kind: "deviceShard", deviceId: a, sha256: c };
-      return null;
-    case 5: // job/<jobId>/layer/<l>/in
-      if (head === "job" && isId(a) && b === "layer" && isIndex(c) && d === "in") {
-        return { kind: "layerIn", jobId: a, layer: Number(c) };
-      }
-      return null;
-    case 7: // job/<jobId>/layer/<l>/part/<p>/(in|out)
-      if (head === "job" && isId(a) && b === "layer" && isIndex(c) && d === "part" && isIndex(e)) {
-        if (f === "in") return { kind: "partIn", jobId: a, layer: Number(c), part: Number(e) };
-        if (f === "out") return { kind: "partOut", jobId: a, layer: Number(c), part: Number(e) };
-      }
-      return null;
-    default:
-      return null;
+function parseLevels(levels: readonly string[]): EdgefuseTopic | null {
+  for (const kind of TOPIC_KINDS) {
+    const pattern = LEVELS[kind];
+    if (pattern.length !== levels.length) continue;
+    const value: Record<string, unknown> = { kind };
+    const fits = pattern.every((p, i) => {
+      const field = fieldOf(p);
+      if (field === null) return p === levels[i];
+      return (value[field] = parseField(field, levels[i]!)) !== undefined;
+    });
+    if (fits) return value as EdgefuseTopic;
   }
+  return null;
 }
 
 /**
@@ -238,8 +225,8 @@ export function parseTopic(topic: string): ParsedTopic | null {
   const base = chunk?.base ?? topic;
   const levels = base.slice(TOPIC_ROOT.length + 1).split("/");
   const deployment = levels[0];
-  if (!isId(deployment)) return null;
-  const parsed = parseRest(levels.slice(1));
+  if (deployment === undefined || !ID_PATTERN.test(deployment)) return null;
+  const parsed = parseLevels(levels.slice(1));
   return parsed && { ...parsed, deployment, chunkIndex: chunk?.chunkIndex ?? null };
 }
 
@@ -266,39 +253,15 @@ export function parseTopicOrThrow(topic: string): ParsedTopic {
   return parsed;
 }
 
-// ---------------------------------------------------------------------------
-// Home Assistant discovery (outside edgefuse/v1: HA reads `<prefix>/<component>/<object_id>/config`)
-
-/** Home Assistant's default discovery prefix. */
-export const HA_DEFAULT_PREFIX = "homeassistant";
-/** The HA components the source announces (actors/source/home-assistant.ts). */
-export const HA_COMPONENTS = ["sensor", "image"] as const;
-export type HaComponent = (typeof HA_COMPONENTS)[number];
-/** HA's object ids are [a-zA-Z0-9_-]; edgefuse's start with `edgefuse_`. */
-const HA_OBJECT_ID = /^edgefuse_[A-Za-z0-9_-]{1,100}$/;
-/** An HA discovery prefix: one or more non-empty topic levels, no wildcards, no leading `$`. */
-const HA_PREFIX = /^[^/#+$][^/#+]*(?:\/[^/#+]+)*$/;
-
-export const isHaPrefix = (prefix: string): boolean => HA_PREFIX.test(prefix);
-
-export function haDiscoveryTopic(prefix: string, component: HaComponent, objectId: string): string {
-  if (!isHaPrefix(prefix)) throw new WireError("Home Assistant prefix", `invalid prefix ${JSON.stringify(prefix)}: expected topic levels without + # or a leading $`);
-  if (!HA_OBJECT_ID.test(objectId)) throw new WireError("Home Assistant object id", `invalid object id ${JSON.stringify(objectId)}`);
-  return `${prefix}/${component}/${objectId}/config`;
-}
-
-/** Is `topic` an edgefuse HA discovery config (under any prefix)? The broker's ACL lets the source publish these. */
-export function isHaDiscoveryTopic(topic: string): boolean {
-  const levels = topic.split("/");
-  const [component, objectId, config] = levels.slice(-3);
-  return levels.length >= 4 && config === "config" && HA_COMPONENTS.includes(component as HaComponent) && HA_OBJECT_ID.test(objectId!) && isHaPrefix(levels.slice(0, -3).join("/"));
+/** The value of the field that names a topic's owning device, for the kinds a device may use only as itself. */
+export function ownIdOf(parsed: ParsedTopic, on: "publish" | "read"): string | undefined {
+  const spec: TopicSpec = TOPIC_TABLE[parsed.kind];
+  if (spec.ownId?.on !== on) return undefined;
+  return (parsed as unknown as Record<string, string>)[spec.ownId.field];
 }
 
 // ---------------------------------------------------------------------------
 // filters
-
-/** One `+` level per field left out. */
-const level = (v: string | number | undefined): string => (v === undefined ? "+" : String(v));
 
 /**
  * MQTT filter semantics (MQTT 3.1.1 §4.7): `+` matches one level, a trailing `#`
@@ -317,63 +280,42 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
+type Builders = { [K in TopicKind]: (...args: ArgsOf<LevelsOf<K>>) => string };
+type Filters = { [K in TopicKind]: (fields?: Partial<TopicFields<K>>) => string };
+
 /**
- * Topic names and subscription filters for one deployment. Every builder
- * validates its ids (WireError on `/`, `+`, `#`, empty or over-long ids).
+ * Topic names and subscription filters for one deployment, one of each per kind:
+ * `topics.partOut(jobId, layer, part)` takes the kind's fields in the order its levels
+ * name them, `topics.filters.partOut({ jobId })` turns each field left out into `+`.
+ * Every builder validates its values (WireError on `/`, `+`, `#`, empty or over-long ids).
  *
  * ```ts
  * const topics = topicsFor("lab");
- * client.publish(topics.partOut("j1", 12, 3), frame);
- * client.subscribe(topics.filters.partOut({ jobId: "j1" })); // .../job/j1/layer/+/part/+/out
+ * bus.publish(topics.partOut("j1", 12, 3), frame);
+ * bus.subscribe(topics.filters.partOut({ jobId: "j1" }), …); // .../job/j1/layer/+/part/+/out
  * ```
  */
 export function topicsFor(deployment: string) {
   const prefix = topicPrefix(deployment);
-  const validIdOrWildcard = (id: string | undefined, what: string) => (id === undefined ? undefined : assertId(id, what));
-  const validIndexOrWildcard = (n: number | undefined, what: string) => (n === undefined ? undefined : assertIndex(n, what));
-  type JobFields = { jobId?: string; layer?: number; part?: number };
-  const job = ({ jobId, layer }: JobFields) =>
-    `${prefix}job/${level(validIdOrWildcard(jobId, "jobId"))}/layer/${level(validIndexOrWildcard(layer, "layer"))}`;
-  const jobPart = (fields: JobFields) => `${job(fields)}/part/${level(validIndexOrWildcard(fields.part, "part"))}`;
+  const builders = Object.fromEntries(
+    TOPIC_KINDS.map((kind) => [kind, (...args: unknown[]) => prefix + fill(kind, Object.fromEntries(FIELDS[kind].map((f, i) => [f, args[i]])), false)]),
+  ) as Builders;
+  const filters = Object.fromEntries(TOPIC_KINDS.map((kind) => [kind, (fields: Record<string, unknown> = {}) => prefix + fill(kind, fields, true)])) as Filters;
+  const jobFilter = (jobId?: string) => `${prefix}job/${jobId === undefined ? "+" : assertId(jobId, "jobId")}/#`;
 
   return {
     deployment,
     prefix,
-    infer: (requestId: string) => formatTopic(deployment, { kind: "infer", requestId }),
-    results: (requestId: string) => formatTopic(deployment, { kind: "results", requestId }),
-    errors: (requestId: string) => formatTopic(deployment, { kind: "errors", requestId }),
-    worker: (workerId: string) => formatTopic(deployment, { kind: "worker", workerId }),
-    plan: () => formatTopic(deployment, { kind: "plan" }),
-    status: () => formatTopic(deployment, { kind: "status" }),
-    latest: () => formatTopic(deployment, { kind: "latest" }),
-    annotated: () => formatTopic(deployment, { kind: "annotated" }),
-    shardRequest: (deviceId: string) => formatTopic(deployment, { kind: "shardRequest", deviceId }),
-    deviceShard: (deviceId: string, sha256: string) => formatTopic(deployment, { kind: "deviceShard", deviceId, sha256 }),
-    layerIn: (jobId: string, layer: number) => formatTopic(deployment, { kind: "layerIn", jobId, layer }),
-    partIn: (jobId: string, layer: number, part: number) => formatTopic(deployment, { kind: "partIn", jobId, layer, part }),
-    partOut: (jobId: string, layer: number, part: number) =>
-      formatTopic(deployment, { kind: "partOut", jobId, layer, part }),
-
-    /** Subscription filters; a field left out becomes `+`. */
+    ...builders,
     filters: {
+      ...filters,
       /** Everything in this deployment. */
       all: `${prefix}#`,
       /** `#`, not `+`: a request on `infer` or `infer/a/b` reaches the source, which says what is wrong with it. */
-      infer: `${prefix}infer/#`,
-      results: (requestId?: string) => `${prefix}results/${level(validIdOrWildcard(requestId, "requestId"))}`,
-      errors: (requestId?: string) => `${prefix}errors/${level(validIdOrWildcard(requestId, "requestId"))}`,
-      workers: `${prefix}workers/+`,
-      /** Every device's shard requests (the planner's). */
-      shardRequests: `${prefix}shard-requests/+`,
-      /** The shards sent to one device (its chunk filter comes from chunkFilter). */
-      deviceShards: (deviceId: string) => `${prefix}devices/${assertId(deviceId, "deviceId")}/shards/+`,
+      requests: `${prefix}infer/#`,
       /** Every tensor topic of one job (or of all jobs), chunks included. */
-      job: (jobId?: string) => `${prefix}job/${level(validIdOrWildcard(jobId, "jobId"))}/#`,
-      layerIn: (fields: Omit<JobFields, "part"> = {}) => `${job(fields)}/in`,
-      partIn: (fields: JobFields = {}) => `${jobPart(fields)}/in`,
-      partOut: (fields: JobFields = {}) => `${jobPart(fields)}/out`,
+      job: jobFilter,
     },
-
     /** parseTopic, restricted to this deployment: null for other deployments. */
     parse(topic: string): ParsedTopic | null {
       const parsed = parseTopic(topic);
@@ -383,7 +325,3 @@ export function topicsFor(deployment: string) {
 }
 
 export type Topics = ReturnType<typeof topicsFor>;
-
-function assertNever(x: never): never {
-  throw new Error(`unexpected value ${JSON.stringify(x)}`);
-}

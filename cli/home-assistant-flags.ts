@@ -1,6 +1,6 @@
 /** The Home Assistant flags `source` and `up` share (actors/source/home-assistant.ts, last-result.ts). */
 import { z } from "zod";
-import { HA_DEFAULT_PREFIX, isHaPrefix } from "../broker/topics.js";
+import { HA_DEFAULT_PREFIX, isHaPrefix } from "../broker/home-assistant-topics.js";
 import { defineFlags } from "./flags.js";
 
 export const homeAssistantFlags = defineFlags({

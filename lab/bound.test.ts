@@ -3,7 +3,7 @@ import type { StageTrace } from "../broker/messages.js";
 import { criticalComputeMs, stagesOf } from "./experiment.js";
 import type { InferReply } from "./hub-protocol.js";
 
-const device = (workerId: string, computeMs: number) => ({ workerId, computeMs, bytesIn: 0, bytesOut: 0 });
+const device = (workerId: string, computeMs: number) => ({ workerId, computeMs, bytesSent: 0, bytesReceived: 0 });
 
 function reply(trace: StageTrace[], preprocessMs: number, postprocessMs: number): InferReply {
   return { op: "infer", latencyMs: 100, result: { detections: [], timings: { totalMs: 90, preprocessMs, postprocessMs }, trace }, linkBytes: {}, modelledBytes: 0, measuredBytes: 0 };

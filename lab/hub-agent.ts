@@ -34,7 +34,7 @@ const topics = topicsFor(config.deployment);
 const client = await connectBroker(`mqtt://127.0.0.1:${broker.port}`, { clientId: "lab-hub" });
 
 const presences = new Map<string, Presence>();
-await subscribeChunked(client, topics.filters.workers, {
+await subscribeChunked(client, topics.filters.worker(), {
   onMessage: (topic, payload) => {
     const parsed = topics.parse(topic);
     if (parsed?.kind !== "worker") return;

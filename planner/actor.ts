@@ -177,7 +177,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     if (before !== undefined || presence !== null) schedule();
   };
 
-  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.workers, {
+  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.worker(), {
     onMessage: onPresence,
     onError: (err, topic) => log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });

@@ -102,7 +102,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     pump();
   };
 
-  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.shardRequests, {
+  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.shardRequest(), {
     onMessage: onRequest,
     onError: (err, topic) => log(`ignored a shard request: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });

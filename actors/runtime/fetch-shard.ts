@@ -35,7 +35,7 @@ export const fetchShardDefaults = {
 export function brokerShardFetcher(client: MqttClient, topics: Topics, options: Pick<FetchShardOptions, "deviceId" | "timeoutMs"> & Partial<FetchShardOptions>): ShardFetcher {
   const o = { ...fetchShardDefaults, ...options } satisfies FetchShardOptions;
   // Any bytes of any shard for this device show the planner is serving it (and the link busy).
-  const mine = topics.filters.deviceShards(o.deviceId).slice(0, -1);
+  const mine = topics.filters.deviceShard({ deviceId: o.deviceId }).slice(0, -1);
   let lastHeard = 0;
   const checkEveryMs = Math.min(o.retryMs, o.timeoutMs) / 4;
   client.on("message", (topic: string) => {

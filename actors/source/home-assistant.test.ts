@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { publishDenial } from "../../broker/auth.js";
-import { isHaDiscoveryTopic, topicsFor } from "../../broker/topics.js";
+import { isHaDiscoveryTopic } from "../../broker/home-assistant-topics.js";
+import { topicsFor } from "../../broker/topics.js";
 import { haImageConfigSchema, haSensorConfigSchema } from "../../test/home-assistant.js";
 import { VERSION } from "../runtime/device.js";
 import { discoveryMessages } from "./home-assistant.js";

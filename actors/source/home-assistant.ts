@@ -14,7 +14,8 @@
  * HA's docs recommend, after a short random delay so many devices do not answer at once.
  */
 import { type MqttClient, type ChunkedSubscription, subscribeChunked } from "../../broker/client.js";
-import { HA_DEFAULT_PREFIX, haDiscoveryTopic, type Topics } from "../../broker/topics.js";
+import { HA_DEFAULT_PREFIX, haDiscoveryTopic } from "../../broker/home-assistant-topics.js";
+import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
 
 export { HA_DEFAULT_PREFIX };

@@ -258,13 +258,13 @@ export async function startSource(options: Required & Partial<SourceOptions>): P
 
   const subscriptions: ChunkedSubscription[] = [];
   const logIgnored = (what: string) => (err: Error, topic: string) => log(`${where}: ignored ${what} on ${topic}: ${errorMessage(err)}`);
-  subscriptions.push(await subscribeChunked(client, topics.filters.workers, { onMessage: onPresence, onError: logIgnored("a presence") }));
+  subscriptions.push(await subscribeChunked(client, topics.filters.worker(), { onMessage: onPresence, onError: logIgnored("a presence") }));
   subscriptions.push(await subscribeChunked(client, topics.filters.partOut(), { onMessage: onOutput, onError: logIgnored("an output") }));
   subscriptions.push(await subscribeChunked(client, topics.filters.errors(), { onMessage: onError, onError: logIgnored("an error report") }));
   await presence();
   subscriptions.push(await subscribeChunked(client, topics.plan(), { onMessage: (t, p) => planQueue(() => onPlan(p, t)), onError: logIgnored("a plan") }));
   subscriptions.push(
-    await subscribeChunked(client, topics.filters.infer, {
+    await subscribeChunked(client, topics.filters.requests, {
       onMessage: onInfer,
       onError: (err, topic) => {
         const parsed = topics.parse(topic);

@@ -33,7 +33,7 @@ export const sourceCommand = defineCommand({
       memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
       ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
     });
-    console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.infer}`);
+    console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.requests}`);
     await untilSignal();
     await source.stop();
     await status.endAsync();
