@@ -63,7 +63,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
     const started = performance.now();
     const cached = cachedSyntheticWeights(network, 1, CACHE_DIR);
     console.error(
-      `no --cfg/--weights: YOLOv2 608 with seeded synthetic weights (seed 1)${cached.created ? `, generated once in ${Math.round(performance.now() - started)} ms` : ""}: ${cached.path}`,
+      `${name === "up" ? "no --cfg/--weights: " : ""}YOLOv2 608 with seeded synthetic weights (seed 1)${cached.created ? `, generated once in ${Math.round(performance.now() - started)} ms` : ""}: ${cached.path}`,
     );
     weightsPath = cached.path;
   }
