@@ -20,6 +20,10 @@ import { presenceWill } from "./runtime/device.js";
 import { statusWill } from "./source/availability.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
+import { workerClientId } from "../broker/traffic.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "../broker/client.js";
+import { REGION_DEFAULTS } from "../dnn/detect/region.js";
+import { DEFAULT_DEVICE_MEMORY_MB } from "./defaults.js";
 
 export interface SystemOptions {
   readonly network: Network;
@@ -49,10 +53,10 @@ export const systemDefaults = {
   port: brokerDefaults.port,
   deployment: "default",
   workers: "process",
-  workerMemoryMB: 1024,
-  thresh: 0.24,
+  workerMemoryMB: DEFAULT_DEVICE_MEMORY_MB,
+  thresh: REGION_DEFAULTS.thresh,
   planning: {},
-  maxPacketBytes: 256 * 1024,
+  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   jobTimeoutMs: 30_000,
   log: (line: string) => console.error(line),
 } satisfies Partial<SystemOptions>;
@@ -95,7 +99,7 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
 
 async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
-  const client = await connectBroker(url, { clientId: `worker-${id}`, will: presenceWill(topics, id), reconnectPeriodMs: 0 });
+  const client = await connectBroker(url, { clientId: workerClientId(id), will: presenceWill(topics, id), reconnectPeriodMs: 0 });
   const worker: WorkerActor = await startWorker({ client, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...SHARED_PROCESS, maxPacketBytes: o.maxPacketBytes, log: o.log });
   let down = false;
   return {

@@ -13,6 +13,7 @@ import { inbox } from "../test/brokers.js";
 import { cfgPath, imagePath, readOracle } from "../test/shared.js";
 import { compareTraffic } from "./runtime/traffic.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
+import { workerClientId } from "../broker/traffic.js";
 
 describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () => {
   const tiny = readOracle("yolov2-tiny-s1-dog");
@@ -43,7 +44,7 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
       await publishChunked(client, topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
       expect(await answers.next(60_000)).toBe(topics.results(`t-${plan.id}`));
       const after = system.broker!.bytes();
-      const cmp = compareTraffic(plan, before, after, system.workers.map((w) => `worker-${w.id}`));
+      const cmp = compareTraffic(plan, before, after, system.workers.map((w) => workerClientId(w.id)));
       console.log(`${label}: modelled ${(cmp.modelledBytes / 1e6).toFixed(2)} MB, measured ${(cmp.measuredBytes / 1e6).toFixed(2)} MB (${(100 * cmp.deviation).toFixed(2)} %)`);
       expect(cmp.modelledBytes).toBeGreaterThan(0);
       expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.001);

@@ -16,13 +16,15 @@ import type { PlanOptions } from "../planner/build.js";
 import { compareTraffic } from "../actors/runtime/traffic.js";
 import { startLocalSystem } from "../actors/system.js";
 import { machine, median, writeSection } from "./report.js";
+import { workerClientId } from "../broker/traffic.js";
+import { PAPER_YOLOV2 } from "../planner/strategies.js";
 
 type Planning = Partial<Omit<PlanOptions, "devices">>;
 const VARIANTS: [string, Planning][] = [
   ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
   ["ILP optimum", { strategy: "auto", ftpEnd: 0 }],
   // The paper's FTP stage; the planner puts its tiles on as many devices as keep the weights balanced.
-  ["FTP 0–11 + optimum", { strategy: "auto", ftpEnd: 12 }],
+  ["FTP 0–11 + optimum", { strategy: "auto", ftpEnd: PAPER_YOLOV2.ftpEnd }],
   ["least-C FTP + optimum", { strategy: "auto", ftpEnd: "auto-comm" }],
 ];
 
@@ -99,7 +101,7 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
       if (i === 0) continue; // warm-up
       ms.push(elapsed);
       const after = system.broker!.bytes();
-      const ids = system.workers.map((w) => `worker-${w.id}`);
+      const ids = system.workers.map((w) => workerClientId(w.id));
       traffic = compareTraffic(plan, before, after, ids);
       link = ids.reduce((a, id) => a + (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0), 0);
       process.stdout.write(`\r  ${variant}: request ${i}/${o.requests}: ${elapsed.toFixed(0)} ms   `);

@@ -5,7 +5,7 @@
  * a contract suite (broker.contract.ts) runs it on aedes and on a real Mosquitto.
  *
  * ```ts
- * const bus = await connectBus(url, { clientId: "worker-w1", maxPacketBytes: 256 * 1024 });
+ * const bus = await connectBus(url, { clientId: workerClientId("w1"), maxPacketBytes: DEFAULT_MAX_PACKET_BYTES });
  * await bus.publish(topics.partOut(jobId, 12, 3), frameParts(meta, data), { qos: JOB_TENSOR_QOS });
  * const sub = await bus.subscribe(topics.filters.partIn({ jobId }), { onMessage, onError });
  * ```

@@ -4,7 +4,7 @@
  *
  * ```ts
  * const client = await connectBroker(url, { clientId: "w1", will: { topic: topics.worker("w1"), payload: "", retain: true } });
- * await publishChunked(client, topics.partOut(jobId, 12, 3), frameParts(meta, data), { maxPacketBytes: 256 * 1024 });
+ * await publishChunked(client, topics.partOut(jobId, 12, 3), frameParts(meta, data), { maxPacketBytes: DEFAULT_MAX_PACKET_BYTES });
  * const sub = await subscribeChunked(client, topics.filters.partIn({ jobId }), {
  *   onMessage: (topic, payload) => handle(topics.parse(topic), decodeFrame(payload, topic)),
  *   onError: (err, topic) => report(err, topic),
@@ -132,10 +132,15 @@ export interface PublishChunkedOptions {
   retain: boolean;
 }
 
+/**
+ * The packet size edgefuse chunks to unless told (`--max-packet`): below the limits of
+ * common brokers (AWS IoT 128 KB aside) and large enough that the 40-byte chunk header
+ * and per-packet acks cost well under 1 %.
+ */
+export const DEFAULT_MAX_PACKET_BYTES = 256 * 1024;
+
 export const publishChunkedDefaults = {
-  // Below the limits of common brokers (AWS IoT 128 KB aside) and large enough that
-  // the 40-byte chunk header and per-packet acks cost well under 1 %.
-  maxPacketBytes: 256 * 1024,
+  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   qos: 1,
   retain: false,
 } satisfies PublishChunkedOptions;

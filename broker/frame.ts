@@ -29,6 +29,7 @@
 import { endianness } from "node:os";
 import { WireError } from "../core/errors.js";
 import { ID_PATTERN } from "./topics.js";
+import { DTYPES, type Dtype } from "../core/dtypes.js";
 
 export const FRAME_MAGIC = "EFT1";
 export const FRAME_VERSION = 1;
@@ -36,11 +37,8 @@ export const FRAME_HEADER_BYTES = 128;
 export const MAX_RANK = 8;
 const MAX_JOB_ID_BYTES = 64;
 
-/** Element types a frame can carry; the numbers are the wire codes. */
-export const DTYPES = {
-  float32: { code: 1, bytes: 4 },
-} as const satisfies Record<string, { code: number; bytes: number }>;
-export type Dtype = keyof typeof DTYPES;
+/** Element types a frame can carry (core/dtypes.ts); the numbers are the wire codes. */
+export { DTYPES, type Dtype };
 
 const DTYPE_BY_CODE = new Map<number, Dtype>(
   Object.entries(DTYPES).map(([name, d]) => [d.code, name as Dtype]),

@@ -15,6 +15,15 @@ import { parseTopic, type TopicKind } from "./topics.js";
 
 export const UNIDENTIFIED_CLIENT = "(no client id)";
 
+/**
+ * A worker device's MQTT client id. The broker counts traffic per client id, so the
+ * bytes on a device's link are found under this name (traffic comparisons, the lab).
+ */
+export const workerClientId = (deviceId: string): string => `worker-${deviceId}`;
+const WORKER_CLIENT_PREFIX = workerClientId("");
+/** The device id behind a workerClientId, or null for any other client. */
+export const deviceOfWorkerClient = (clientId: string): string | null => (clientId.startsWith(WORKER_CLIENT_PREFIX) ? clientId.slice(WORKER_CLIENT_PREFIX.length) : null);
+
 export interface MessageCounters {
   messagesIn: number;
   messagesOut: number;

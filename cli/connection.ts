@@ -4,6 +4,7 @@ import { connectBroker, type ConnectOptions, type MqttClient } from "../broker/c
 import { ID_PATTERN } from "../broker/topics.js";
 import { flag } from "./command.js";
 import { defineFlags } from "./flags.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "../broker/client.js";
 
 export const brokerUrlSchema = z.string().regex(/^(mqtts?|wss?):\/\/./, "expected mqtt://host:port (or mqtts, ws, wss)");
 export const idSchema = z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]");
@@ -13,7 +14,7 @@ export const maxPacketFlag = {
   value: "BYTES",
   description: "largest MQTT packet to send; bigger tensors and shards travel in chunks",
   schema: flag.int("a byte count").refine((n) => n >= 4096, "must be ≥ 4096 bytes"),
-  default: String(256 * 1024),
+  default: String(DEFAULT_MAX_PACKET_BYTES),
 } as const;
 
 export const connectionFlags = defineFlags({

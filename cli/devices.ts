@@ -3,6 +3,7 @@
  * the plan, the source included, so N devices are the source and N−1 workers.
  */
 import { flag } from "./command.js";
+import { DEFAULT_DEVICE_MEMORY_MB } from "../actors/defaults.js";
 
 /** "1 detection", "3 detections". */
 export const plural = (n: number, word: string, many = `${word}s`): string => `${n} ${n === 1 ? word : many}`;
@@ -22,5 +23,5 @@ export const memoryFlag = {
   value: "MB",
   description: "all the memory this device gives edgefuse: its process (~100 MB, measured) plus the weights it is given",
   schema: flag.megabytes(),
-  default: "1024",
+  default: String(DEFAULT_DEVICE_MEMORY_MB),
 } as const;

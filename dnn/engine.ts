@@ -12,6 +12,7 @@ import type { CompiledStage, Runtime } from "./runtime.js";
 import type { ComputeOp } from "./ops.js";
 import { layerOp } from "./slices.js";
 import type { WeightsSource } from "./weights.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 export interface EngineOptions {
   readonly runtime: Runtime;
@@ -71,7 +72,7 @@ function plan(network: Network, opts: EngineOptions): { first: number; last: num
   const steps: { first: number; last: number; bytes: number }[] = [];
   for (const l of network.layers) {
     const prev = steps.at(-1);
-    const bytes = 4 * l.stats.params;
+    const bytes = FLOAT32_BYTES * l.stats.params;
     const joins =
       opts.grouping === "chain" && prev && isCompute(l) && isCompute(network.layers[prev.last]!) && prev.bytes + bytes <= opts.maxStageWeightBytes;
     if (joins) steps[steps.length - 1] = { first: prev.first, last: l.index, bytes: prev.bytes + bytes };

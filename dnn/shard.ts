@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { WireError } from "../core/errors.js";
 import type { Cut, CutParams } from "./slices.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 const MAGIC = "EFS1";
 
@@ -33,9 +34,9 @@ export function encodeShard(entries: readonly ShardEntry[]): Buffer {
   const index = entries.map((e) => ({ layer: e.layer, cut: e.cut, weights: e.params.weights.length, bias: e.params.bias?.length ?? 0 }));
   const json = Buffer.from(JSON.stringify(index));
   const head = 8 + json.length;
-  const dataStart = Math.ceil(head / 4) * 4;
+  const dataStart = Math.ceil(head / FLOAT32_BYTES) * FLOAT32_BYTES; // float32-aligned data
   const floats = index.reduce((a, e) => a + e.weights + e.bias, 0);
-  const out = Buffer.alloc(dataStart + 4 * floats);
+  const out = Buffer.alloc(dataStart + FLOAT32_BYTES * floats);
   out.write(MAGIC, 0, "latin1");
   out.writeUInt32LE(json.length, 4);
   json.copy(out, 8);
@@ -63,10 +64,10 @@ export function decodeShard(bytes: Uint8Array, where = "shard"): ShardEntry[] {
   } catch (err) {
     throw new WireError(where, `bad shard index: ${(err as Error).message}`);
   }
-  const dataStart = Math.ceil((8 + jsonLength) / 4) * 4;
+  const dataStart = Math.ceil((8 + jsonLength) / FLOAT32_BYTES) * FLOAT32_BYTES;
   const floats = index.reduce((a, e) => a + e.weights + e.bias, 0);
-  if (buf.length !== dataStart + 4 * floats) {
-    throw new WireError(where, `shard holds ${buf.length - dataStart} data bytes, its index describes ${4 * floats}`);
+  if (buf.length !== dataStart + FLOAT32_BYTES * floats) {
+    throw new WireError(where, `shard holds ${buf.length - dataStart} data bytes, its index describes ${FLOAT32_BYTES * floats}`);
   }
   // Entries are views into the blob's own memory when it is 4-byte aligned (no copy of
   // a shard's weights), else into one aligned copy.

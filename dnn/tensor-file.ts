@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { InputError } from "../core/errors.js";
 import { type Shape, shapeSize, shapeText } from "./network.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 export function readTensorFile(path: string, shape: Shape): Float32Array {
   let buf: Buffer;
@@ -10,7 +11,7 @@ export function readTensorFile(path: string, shape: Shape): Float32Array {
   } catch (err) {
     throw new InputError(path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const want = 4 * shapeSize(shape);
+  const want = FLOAT32_BYTES * shapeSize(shape);
   if (buf.byteLength !== want) {
     throw new InputError(path, `expected a float32 ${shapeText(shape)} tensor = ${want} bytes, got ${buf.byteLength} bytes`);
   }

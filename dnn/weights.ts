@@ -13,6 +13,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { WeightsError } from "../core/errors.js";
 import { isWeighted, type WeightedLayer } from "./layer-traits.js";
 import type { Layer, Network } from "./network.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 export interface WeightsHeader {
   readonly major: number;
@@ -83,7 +84,7 @@ export function headerBytes(major: number, minor: number): number {
 
 /** Bytes a weights file for `network` must have, given its header length. */
 export function expectedWeightsBytes(network: Network, header = 20): number {
-  return header + 4 * network.layers.reduce((a, l) => a + (isWeighted(l) ? l.stats.params : 0), 0);
+  return header + FLOAT32_BYTES * network.layers.reduce((a, l) => a + (isWeighted(l) ? l.stats.params : 0), 0);
 }
 
 /** Where a layer's parameters come from: a file read on demand, or arrays already in memory. */
@@ -112,14 +113,14 @@ export function openWeights(path: string, network: Network): WeightsFile {
       throw new WeightsError(
         path,
         `${size < expected ? "too short" : "too long"} for ${network.file}: expected ${expected} bytes ` +
-          `(${header.bytes}-byte header + ${(expected - header.bytes) / 4} float32 parameters), got ${size} bytes`,
+          `(${header.bytes}-byte header + ${(expected - header.bytes) / FLOAT32_BYTES} float32 parameters), got ${size} bytes`,
       );
     }
     const offsets: number[] = [];
     let at = header.bytes;
     for (const l of network.layers) {
       offsets.push(at);
-      if (isWeighted(l)) at += 4 * l.stats.params;
+      if (isWeighted(l)) at += FLOAT32_BYTES * l.stats.params;
     }
     return {
       path,
@@ -163,8 +164,8 @@ function readLayer(fd: number, layer: Layer, offset: number, header: WeightsHead
   if (!isWeighted(layer)) return undefined;
   const take = (n: number): Float32Array => {
     const out = new Float32Array(n);
-    readSync(fd, new Uint8Array(out.buffer), 0, n * 4, offset);
-    offset += n * 4;
+    readSync(fd, new Uint8Array(out.buffer), 0, n * FLOAT32_BYTES, offset);
+    offset += n * FLOAT32_BYTES;
     return out;
   };
   const n = outputsOf(layer);

@@ -5,7 +5,8 @@
  */
 import type { InferReply, LabPlanning, PlanReply } from "./hub-protocol.js";
 import type { LinkRate } from "./linkrate.js";
-import { LabSession, type SessionOptions } from "./session.js";
+import { LabSession, labDeviceOfWorker, type SessionOptions } from "./session.js";
+import { deviceOfWorkerClient } from "../broker/traffic.js";
 
 export interface LabScheme {
   readonly label: string;
@@ -86,7 +87,7 @@ export function recordOf(o: { scheme: LabScheme; plan: PlanReply; reply: InferRe
   const links = Object.entries(reply.linkBytes);
   // Worker wK's link is lab device K−1 (session.ts).
   const busiest = links.reduce<[string, number] | undefined>((best, l) => (!best || l[1] > best[1] ? l : best), undefined);
-  const busiestDevice = busiest ? Number(/w(\d+)$/.exec(busiest[0])?.[1] ?? 1) - 1 : -1;
+  const busiestDevice = busiest ? labDeviceOfWorker(deviceOfWorkerClient(busiest[0]) ?? "") : -1;
   const bytesBusiestLink = busiest?.[1] ?? 0;
   const transferMs = busiest ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3) : 0;
   const compute = criticalComputeMs(reply);

@@ -20,6 +20,7 @@ import { openWeights } from "../dnn/weights.js";
 import { startPlanner, type PlannerActor } from "../planner/actor.js";
 import type { Plan } from "../planner/schema.js";
 import { HUB_AGENT_ENV, HubAgentConfig, HubRequest, type HubReply, type InferReply, type PlanReply } from "./hub-protocol.js";
+import { workerClientId } from "../broker/traffic.js";
 
 const config = HubAgentConfig.parse(JSON.parse(process.env[HUB_AGENT_ENV] ?? "null"));
 const log = (line: string): void => void process.stderr.write(`hub: ${line}\n`);
@@ -121,7 +122,7 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
   const latencyMs = performance.now() - started;
   const after = broker.bytes();
   if (!outcome.ok) throw new Error(`request ${request.requestId} failed: ${outcome.payload.toString()}`);
-  const workerClients = current.devices.map((d) => d.workerId).filter((id) => presences.get(id)?.role !== "source").map((id) => `worker-${id}`);
+  const workerClients = current.devices.map((d) => d.workerId).filter((id) => presences.get(id)?.role !== "source").map(workerClientId);
   const delta = (id: string): number => (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
   const traffic = compareTraffic(current, before, after, workerClients);
   return {

@@ -16,6 +16,7 @@ import { PACKAGE_ROOT } from "../core/paths.js";
 import { HUB_AGENT_ENV, type HubAgentConfig, type HubReply, type HubRequest, type InferReply, type LabPlanning, type PlanReply } from "./hub-protocol.js";
 import { measureLinkRate, type LinkRate } from "./linkrate.js";
 import { createLab, type Lab, type Place } from "./netns.js";
+import { publishChunkedDefaults } from "../broker/client.js";
 
 export interface SessionOptions {
   /** Devices in all, the source included. */
@@ -36,13 +37,15 @@ export interface SessionOptions {
 }
 
 const BROKER_PORT = 1883;
-const MAX_PACKET_BYTES = 256 * 1024;
+const MAX_PACKET_BYTES = publishChunkedDefaults.maxPacketBytes;
 /** Kept per process for error messages: a crash is explained by its last lines. */
 const TAIL_LINES = 20;
 const EDGEFUSE = join(PACKAGE_ROOT, "bin", "edgefuse");
 const AGENT = join(PACKAGE_ROOT, "dist", "lab", "hub-agent.js");
 
 export const workerId = (k: number): string => `w${k}`;
+/** The lab device (0-based) whose link worker wK uses, from its worker id; -1 for anything else. */
+export const labDeviceOfWorker = (id: string): number => (/^w[1-9]\d*$/.test(id) ? Number(id.slice(1)) - 1 : -1);
 
 export class LabSession {
   private processes: { name: string; child: ChildProcess; tail: string[] }[] = [];

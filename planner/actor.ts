@@ -20,6 +20,7 @@ import type { Plan } from "./schema.js";
 import { rosterDevices } from "./roster.js";
 import { startShardServer } from "./serve-shards.js";
 import { buildShards, type ShardRecipe } from "./shards.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "../broker/client.js";
 
 export interface PlannerOptions {
   /** A connected client (broker/client.ts connectBroker). */
@@ -41,7 +42,7 @@ export const plannerDefaults = {
   planning: {},
   settleMs: 250,
   minDevices: 1,
-  maxPacketBytes: 256 * 1024,
+  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   log: (line: string) => console.error(`planner: ${line}`),
 } satisfies Partial<PlannerOptions>;
 

@@ -6,9 +6,11 @@ import { PlanError } from "../core/errors.js";
 import { fractionsFor, slotCount, type Slots } from "./parts.js";
 import { closesFusePair, leavesSliceForNext, opensFusePair, type Scheme, splitsInput } from "./schemes.js";
 import type { Unit } from "./units.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 
-export const BYTES_PER_ELEMENT = 4;
+/** C counts elements; on the wire each is a float32. */
+export const BYTES_PER_ELEMENT = FLOAT32_BYTES;
 
 /** What one unit's scheme cost depends on. */
 export type CostTerms = Pick<Unit, "inputs" | "outputs" | "carriedOutputs" | "channelsIn" | "channelsOut">;

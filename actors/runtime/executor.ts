@@ -13,6 +13,7 @@ import type { ShardEntry } from "../../dnn/shard.js";
 import { type Cut, cutOp } from "../../dnn/slices.js";
 import type { Task } from "./schedule.js";
 import { isIdentity } from "../../dnn/layer-traits.js";
+import { FLOAT32_BYTES } from "../../core/dtypes.js";
 
 export type ShardFetcher = (sha256: string) => Promise<readonly ShardEntry[]>;
 
@@ -207,7 +208,7 @@ export class TaskExecutor {
           const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
           if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
           params = entry.params;
-          const bytes = 4 * (params.weights.length + (params.bias?.length ?? 0));
+          const bytes = FLOAT32_BYTES * (params.weights.length + (params.bias?.length ?? 0));
           if (pendingBytes + bytes > SESSION_WEIGHT_BYTES) await flush();
           pendingBytes += bytes;
           weightBytes += bytes;
@@ -251,7 +252,7 @@ export class TaskExecutor {
     const input = new Float32Array(shapeSize(task.input));
     const hw = task.input.h * task.input.w;
     const bytes = new Uint8Array(input.buffer);
-    return { input, pieces: [bytes.subarray(0, 4 * held.c0 * hw), bytes.subarray(4 * held.c1 * hw)] };
+    return { input, pieces: [bytes.subarray(0, FLOAT32_BYTES * held.c0 * hw), bytes.subarray(FLOAT32_BYTES * held.c1 * hw)] };
   }
 
   /**

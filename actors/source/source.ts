@@ -27,6 +27,8 @@ import { startDiscovery } from "./home-assistant.js";
 import { readRequest } from "./input.js";
 import { lastResultPublisher } from "./last-result.js";
 import { resultsSchema } from "./schemas.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "../../broker/client.js";
+import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 
 export interface SourceOptions {
   readonly client: MqttClient;
@@ -39,7 +41,7 @@ export interface SourceOptions {
   readonly baselineBytes?: number;
   readonly gmacPerSec: number;
   readonly runtime: Runtime;
-  /** Detection threshold (darknet's default 0.24). */
+  /** Detection threshold (darknet's default, REGION_DEFAULTS). */
   readonly thresh: number;
   /** A job that has not finished after this long fails. */
   readonly jobTimeoutMs: number;
@@ -61,10 +63,10 @@ export interface SourceOptions {
   readonly publishAnnotated?: boolean;
 }
 export const sourceDefaults = {
-  thresh: 0.24,
+  thresh: REGION_DEFAULTS.thresh,
   jobTimeoutMs: 30_000,
   planWaitMs: 60_000,
-  maxPacketBytes: 256 * 1024,
+  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   shardTimeoutMs: 30_000,
   log: (line: string) => console.error(line),
 } satisfies Partial<SourceOptions>;

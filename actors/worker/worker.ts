@@ -18,6 +18,8 @@ import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { reportError, serialQueue } from "../runtime/report.js";
 import { tasksOf, type Task } from "../runtime/schedule.js";
 import { isShape } from "../runtime/tensors.js";
+import { FLOAT32_BYTES } from "../../core/dtypes.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "../../broker/client.js";
 
 export interface WorkerOptions {
   readonly client: MqttClient;
@@ -36,7 +38,7 @@ export interface WorkerOptions {
   readonly log: (line: string) => void;
 }
 export const workerDefaults = {
-  maxPacketBytes: 256 * 1024,
+  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   shardTimeoutMs: 30_000,
   keptTtlMs: 60_000,
   log: (line: string) => console.error(line),
@@ -109,7 +111,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
       const parsed = topics.parse(topic);
       const task = parsed?.kind === "partIn" ? tasks.get(`${parsed.layer}/${parsed.part}`) : undefined;
       // A message of any other size is not the task's frame: it is reassembled as it is, and decodeFrame says what is wrong.
-      if (!task || totalBytes !== FRAME_HEADER_BYTES + 4 * shapeSize(task.receives)) return undefined;
+      if (!task || totalBytes !== FRAME_HEADER_BYTES + FLOAT32_BYTES * shapeSize(task.receives)) return undefined;
       const into = executor.placeInput(task);
       if (!into) return undefined;
       const pieces = [new Uint8Array(FRAME_HEADER_BYTES), ...into.pieces];
@@ -154,7 +156,7 @@ export async function startWorker(options: Required & Partial<WorkerOptions>): P
       const task = current?.tasks.get(`${layer}/${part}`);
       if (!current || !task) throw new WireError(topic, `no task for layer ${layer} part ${part} on ${workerId} in plan ${current?.followed.plan.id ?? "(none)"}`);
       if (placed && placed.task !== task) throw new WireError(topic, `the input arrived for the plan before ${current.followed.plan.id}`);
-      const { data, ...frame } = placed ? { ...decodeFrameHeader(payload, 4 * shapeSize(task.receives), topic), data: placed.input } : decodeFrame(payload, topic);
+      const { data, ...frame } = placed ? { ...decodeFrameHeader(payload, FLOAT32_BYTES * shapeSize(task.receives), topic), data: placed.input } : decodeFrame(payload, topic);
       if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
         throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`);
       }

@@ -7,6 +7,7 @@
  */
 import type { LabScheme } from "../experiment.js";
 import { scheme } from "../setup.js";
+import { PAPER_YOLOV2 } from "../../planner/strategies.js";
 
 export interface Setting {
   readonly devices: number;
@@ -15,7 +16,7 @@ export interface Setting {
 }
 
 /** The paper's FTP stage: layers 0–11. */
-export const PAPER_FTP = 12;
+export const PAPER_FTP = PAPER_YOLOV2.ftpEnd;
 
 export const LOP = scheme("lop", PAPER_FTP);
 export const OPTIMUM = scheme("auto", PAPER_FTP);

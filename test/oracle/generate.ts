@@ -14,6 +14,7 @@ import { cfgPath, imagePath, oracleDir, REPO_ROOT, type OracleName } from "../sh
 import { buildDumper, DUMP_SOURCE, describeDarknet, type Darknet, findDarknet, runDumper, sha256, sha256OfParts } from "./darknet.js";
 import { dumpManifestSchema, LAYOUT, type OracleManifest, oracleManifestSchema } from "./manifest.js";
 import { ORACLE_SPECS } from "./specs.js";
+import { FLOAT32_BYTES } from "../../core/dtypes.js";
 
 export interface OracleRequest {
   readonly cfg: string;
@@ -101,8 +102,8 @@ function cachedManifest(dir: string, key: string): OracleManifest | undefined {
   const parsed = oracleManifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
   if (!parsed.success || parsed.data.key !== key) return undefined;
   const m = parsed.data;
-  const sizes: [string, number][] = [[m.input_file, 4 * m.input_size.c * m.input_size.h * m.input_size.w]];
-  for (const l of m.layers) if (l.file) sizes.push([l.file, 4 * l.outputs]);
+  const sizes: [string, number][] = [[m.input_file, FLOAT32_BYTES * m.input_size.c * m.input_size.h * m.input_size.w]];
+  for (const l of m.layers) if (l.file) sizes.push([l.file, FLOAT32_BYTES * l.outputs]);
   const complete = existsSync(join(dir, m.weights)) && sizes.every(([f, bytes]) => existsSync(join(dir, f)) && statSync(join(dir, f)).size === bytes);
   return complete ? m : undefined;
 }
