@@ -32,6 +32,9 @@ export const sourceCommand = defineCommand({
       client, status, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
       memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
       ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
+    }).catch(async (err: unknown) => {
+      await Promise.all([client.endAsync(), status.endAsync()]); // one that cannot start (too little --memory) lets go of the broker, so the process exits
+      throw err;
     });
     console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.requests}`);
     await untilSignal();
