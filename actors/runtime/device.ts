@@ -8,7 +8,7 @@ import { parseCfgText } from "../../dnn/cfg.js";
 import { buildNetwork, type Network } from "../../dnn/network.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { uniformPads } from "../../dnn/ops.js";
-import { type MqttClient } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { encodeJson, type Presence, presenceSchema } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
 import { budgetOf } from "../../planner/roster.js";
@@ -69,12 +69,12 @@ export async function deviceMemory(deviceId: string, runtime: Runtime, memoryByt
 /** The will a device connects with: an empty retained presence, so it vanishes when its link drops. */
 export const presenceWill = (topics: Topics, deviceId: string) => ({ topic: topics.worker(deviceId), payload: Buffer.alloc(0), retain: true, qos: 1 as const });
 
-export async function announce(client: MqttClient, topics: Topics, presence: Presence): Promise<void> {
-  await client.publishAsync(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
+export async function announce(bus: Bus, topics: Topics, presence: Presence): Promise<void> {
+  await bus.publish(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
 }
 
-export async function withdraw(client: MqttClient, topics: Topics, deviceId: string): Promise<void> {
-  if (client.connected) await client.publishAsync(topics.worker(deviceId), Buffer.alloc(0), { qos: 1, retain: true });
+export async function withdraw(bus: Bus, topics: Topics, deviceId: string): Promise<void> {
+  if (bus.connected) await bus.publish(topics.worker(deviceId), Buffer.alloc(0), { qos: 1, retain: true });
 }
 
 export interface Followed {

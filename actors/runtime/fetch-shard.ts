@@ -13,7 +13,7 @@
  */
 import { WireError } from "../../core/errors.js";
 import { decodeShard, type ShardEntry, shardId } from "../../dnn/shard.js";
-import { type MqttClient, subscribeChunked } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { encodeJson, shardRequestSchema } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
 import type { ShardFetcher } from "./executor.js";
@@ -32,17 +32,18 @@ export const fetchShardDefaults = {
   retryMs: 2_000,
 } satisfies Partial<FetchShardOptions>;
 
-export function brokerShardFetcher(client: MqttClient, topics: Topics, options: Pick<FetchShardOptions, "deviceId" | "timeoutMs"> & Partial<FetchShardOptions>): ShardFetcher {
+export function brokerShardFetcher(bus: Bus, topics: Topics, options: Pick<FetchShardOptions, "deviceId" | "timeoutMs"> & Partial<FetchShardOptions>): ShardFetcher {
   const o = { ...fetchShardDefaults, ...options } satisfies FetchShardOptions;
   // Any bytes of any shard for this device show the planner is serving it (and the link busy).
   const mine = topics.filters.deviceShard({ deviceId: o.deviceId }).slice(0, -1);
   let lastHeard = 0;
   const checkEveryMs = Math.min(o.retryMs, o.timeoutMs) / 4;
-  client.on("message", (topic: string) => {
+  // Raw packets, not whole messages: every chunk of a shard still on its way counts.
+  bus.onPacket((topic) => {
     if (topic.startsWith(mine)) lastHeard = performance.now();
   });
   const ask = (sha: string) =>
-    client.publishAsync(topics.shardRequest(o.deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
+    bus.publish(topics.shardRequest(o.deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
 
   const fetchOnce = (sha: string) =>
     new Promise<readonly ShardEntry[]>((resolve, reject) => {
@@ -72,7 +73,7 @@ export function brokerShardFetcher(client: MqttClient, topics: Topics, options: 
         if (now - Math.max(lastHeard, askedAt) >= o.retryMs) askNow();
         timer = setTimeout(check, checkEveryMs);
       };
-      subscribeChunked(client, topic, {
+      bus.subscribe(topic, {
         onMessage: (_t, payload) => {
           if (payload.byteLength === 0) return fail(new WireError(topic, "the planner has no such shard (its plan has changed since)"));
           const actual = shardId(payload);

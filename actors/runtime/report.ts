@@ -1,14 +1,14 @@
 /** Reporting a failure on `errors/<requestId>`: the one place actors turn errors into messages. */
 import { EdgefuseError, errorMessage } from "../../core/errors.js";
-import type { MqttClient } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { encodeJson, errorMessageSchema } from "../../broker/messages.js";
 import { ID_PATTERN, type Topics } from "../../broker/topics.js";
 
-export async function reportError(client: MqttClient, topics: Topics, requestId: string, err: unknown, where: string): Promise<void> {
-  if (!ID_PATTERN.test(requestId) || !client.connected) return;
+export async function reportError(bus: Bus, topics: Topics, requestId: string, err: unknown, where: string): Promise<void> {
+  if (!ID_PATTERN.test(requestId) || !bus.connected) return;
   const code = err instanceof EdgefuseError ? err.code : "internal";
   const message = encodeJson(errorMessageSchema, { requestId, code, message: errorMessage(err), where });
-  await client.publishAsync(topics.errors(requestId), message, { qos: 1 }).catch(() => undefined);
+  await bus.publish(topics.errors(requestId), message, { qos: 1 }).catch(() => undefined);
 }
 
 /** Runs async work one item at a time, in arrival order; a failure never stops the queue. */
