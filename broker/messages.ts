@@ -15,6 +15,8 @@ const nonNegative = z.number().nonnegative();
 const planId = z.string().regex(/^[0-9a-f]{16}$/, "expected 16 lowercase hex digits");
 /** A moment as ISO 8601 UTC (`new Date().toISOString()`). */
 const utcTimestamp = z.iso.datetime();
+/** What a device is in a deployment: "source", the device that holds the input and also computes its part of every plan, or a worker. */
+const deviceRole = z.enum(["worker", "source"]);
 
 // ---------------------------------------------------------------------------
 // workers/<workerId> — retained presence; an empty payload (the last will) means gone
@@ -36,8 +38,7 @@ export const presenceSchema = z.object({
   startedAt: z.iso.datetime({ offset: true }),
   /** Software version of the worker (package.json version). */
   version: z.string().min(1).max(64),
-  /** "source": the device that holds the input also computes its part of every plan. */
-  role: z.enum(["worker", "source"]).default("worker"),
+  role: deviceRole.default("worker"),
   /** The plan whose tasks this device has subscribed to and prepared: the source starts jobs only when every device is ready. */
   readyPlanId: planId.optional(),
   /** Weight bytes its prepared tasks hold in memory (observability: set beside the plan's share). */
@@ -141,13 +142,21 @@ export type Status = z.infer<typeof statusSchema>;
 // ---------------------------------------------------------------------------
 // errors/<requestId>
 
+export const errorOriginSchema = z.object({ role: deviceRole, deviceId: id });
+export type ErrorOrigin = z.infer<typeof errorOriginSchema>;
+
 export const errorMessageSchema = z.object({
   requestId: id,
   /** EdgefuseError.code of the failure ("wire", "shape", "plan", ...). */
   code: z.string().min(1).max(64),
   message: z.string(),
-  /** Which actor and what it was doing, e.g. "worker w3: job j1 layer 12 part 2". */
+  /** Which actor and what it was doing, e.g. "worker w3: job j1 layer 12 part 2": for people to read, not for deciding. */
   where: z.string(),
+  /**
+   * The device that reported it: the source tells its own reports from its workers' by
+   * this, never by the text of `where`. Absent in messages from older devices.
+   */
+  from: errorOriginSchema.optional(),
 });
 export type ErrorMessage = z.infer<typeof errorMessageSchema>;
 
