@@ -1,7 +1,8 @@
 /**
  * The engine against darknet itself: for every oracle folder, run from its input.f32
  * and compare every kept layer with darknet's output.
- * Tolerance: max |a − b| ≤ 1e-3 · max(1, max |ref|).
+ * Tolerance: max |a − b| ≤ 2e-5 · max(1, max |ref|), the README's claim: float32 sums in
+ * another order than darknet's (measured at most 4.1e-6, yolov2-tiny layer 13).
  */
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,6 +11,8 @@ import { cfgPath, ORACLES, readF32, readOracle } from "../test/shared.js";
 import { createEngine, type Engine } from "./engine.js";
 import { loadNetwork } from "./network.js";
 import { readWeights } from "./weights.js";
+
+const TOLERANCE = 2e-5;
 
 const engines: Engine[] = [];
 afterAll(async () => Promise.all(engines.map((e) => e.release())));
@@ -30,7 +33,7 @@ describe.each(ORACLES)("oracle %s", (name) => {
       expect(out!.length, `layer ${ref.index} size`).toBe(ref.outputs);
       if (!ref.file) continue;
       const d = diff(out!, readF32(join(oracle.dir, ref.file)));
-      expect(d.relative, `layer ${ref.index} (${ref.type}): max |a−b| ${d.maxAbs} vs max |ref| ${d.maxRef}`).toBeLessThanOrEqual(1e-3);
+      expect(d.relative, `layer ${ref.index} (${ref.type}): max |a−b| ${d.maxAbs} vs max |ref| ${d.maxRef}`).toBeLessThanOrEqual(TOLERANCE);
       if (d.relative >= worst.relative) worst = { layer: ref.index, relative: d.relative };
     }
     console.log(`${name} (${grouping}): worst layer ${worst.layer}, max|a−b|/max(1,max|ref|) = ${worst.relative.toExponential(2)}`);
