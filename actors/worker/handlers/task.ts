@@ -1,0 +1,83 @@
+/**
+ * The worker's partIn topics: a task's input tensor arrives, is checked against the
+ * task, runs, and its output goes out on partOut. A bad input is reported on
+ * `errors/<jobId>` and dropped; the worker carries on.
+ */
+import { errorMessage, ShapeError, WireError } from "../../../core/errors.js";
+import { FLOAT32_BYTES } from "../../../core/dtypes.js";
+import { shapeSize, shapeText } from "../../../dnn/network.js";
+import type { Placement } from "../../../broker/chunking.js";
+import type { ChunkedSubscription } from "../../../broker/client.js";
+import { decodeFrame, decodeFrameHeader, FRAME_HEADER_BYTES, frameParts } from "../../../broker/frame.js";
+import { JOB_TENSOR_QOS } from "../../../broker/topics.js";
+import { reportError } from "../../runtime/report.js";
+import { isShape } from "../../runtime/tensors.js";
+import type { Placed, WorkerPlan, WorkerState } from "../state.js";
+
+/**
+ * Subscribes to the partIn topics of `plan`'s tasks. A task that puts a kept slice back
+ * gets its message reassembled straight into the input it runs on, around the slice,
+ * instead of into a buffer it would then copy from: the worker never holds both
+ * (10 + 12 MB for YOLOv2's layer-2 slice at N = 6).
+ */
+export function subscribeTasks(state: WorkerState, plan: WorkerPlan): Promise<ChunkedSubscription> {
+  const { topics } = state;
+  const place = (topic: string, totalBytes: number): Placement | undefined => {
+    const parsed = topics.parse(topic);
+    const task = parsed?.kind === "partIn" ? plan.tasks.get(`${parsed.layer}/${parsed.part}`) : undefined;
+    // A message of any other size is not the task's frame: it is reassembled as it is, and decodeFrame says what is wrong.
+    if (!task || totalBytes !== FRAME_HEADER_BYTES + FLOAT32_BYTES * shapeSize(task.receives)) return undefined;
+    const into = plan.executor.placeInput(task);
+    if (!into) return undefined;
+    const pieces = [new Uint8Array(FRAME_HEADER_BYTES), ...into.pieces];
+    plan.placements.set(pieces, { task, input: into.input });
+    return pieces;
+  };
+  const filters = [...plan.tasks.values()].map((t) => topics.filters.partIn({ layer: t.layer, part: t.part }));
+  return state.bus.subscribe(filters, {
+    onMessage: (topic, payload, info) => {
+      const placed = info.placement && plan.placements.get(info.placement);
+      return state.enqueue(() => handleTask(state, topic, payload, placed));
+    },
+    onError: (err, topic) => void state.enqueue(() => reportFromTopic(state, topic, err)),
+    maxMessageBytes: state.memory.budgetBytes,
+    place,
+  });
+}
+
+/**
+ * A task's input: [locate, decode, run, publish]. `placed`: the message was
+ * reassembled into this input, and `payload` is only its frame header.
+ */
+export async function handleTask(state: WorkerState, topic: string, payload: Buffer, placed?: Placed): Promise<void> {
+  const { topics, where, workerId } = state;
+  const parsed = topics.parse(topic);
+  // The filters fix layer and part, so only the job id can be wrong; then there is no errors topic to answer on.
+  if (parsed?.kind !== "partIn") return state.log(`${where}: ignored a task on ${topic}: the job id is not 1-64 of [A-Za-z0-9._:-]`);
+  const { jobId, layer, part } = parsed;
+  const plan = state.plan;
+  try {
+    const task = plan?.tasks.get(`${layer}/${part}`);
+    if (!plan || !task) throw new WireError(topic, `no task for layer ${layer} part ${part} on ${workerId} in plan ${plan?.followed.plan.id ?? "(none)"}`);
+    if (placed && placed.task !== task) throw new WireError(topic, `the input arrived for the plan before ${plan.followed.plan.id}`);
+    const { data, ...frame } = placed ? { ...decodeFrameHeader(payload, FLOAT32_BYTES * shapeSize(task.receives), topic), data: placed.input } : decodeFrame(payload, topic);
+    if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
+      throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`);
+    }
+    if (!isShape(frame.shape, task.receives)) throw new ShapeError(`${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`);
+    const { output, computeMs } = await plan.executor.run(task, jobId, data, placed !== undefined);
+    const out = task.output;
+    await state.bus.publish(topics.partOut(jobId, layer, part), frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output), { qos: JOB_TENSOR_QOS });
+  } catch (err) {
+    state.plan?.executor.dropJob(jobId);
+    state.log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
+    await reportError(state.bus, topics, jobId, err, `${where}: job ${jobId} layer ${layer} part ${part}`);
+  }
+}
+
+/** A message on a task topic that never became a whole input (a bad or stalled chunk): logged, and reported to its job. */
+async function reportFromTopic(state: WorkerState, topic: string, err: Error): Promise<void> {
+  const parsed = state.topics.parse(topic);
+  state.log(`${state.where}: ${errorMessage(err)}`);
+  if (parsed && "jobId" in parsed) await reportError(state.bus, state.topics, parsed.jobId, err, state.where);
+}
