@@ -83,10 +83,10 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
   const o = { ...workerDefaults, ...options } satisfies WorkerOptions;
   const { bus, workerId, log } = o;
   const topics = topicsFor(o.deployment);
-  const memory = await deviceMemory(`worker ${workerId}`, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
-  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-  log(`worker ${workerId}: ${mb(memory.memoryBytes)} of memory: ${mb(memory.baselineBytes)} this process before any weights, ${mb(memory.budgetBytes)} for weights and activations`);
   const where = `worker ${workerId}`;
+  const memory = await deviceMemory(where, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  log(`${where}: ${mb(memory.memoryBytes)} of memory: ${mb(memory.baselineBytes)} this process before any weights, ${mb(memory.budgetBytes)} for weights and activations`);
   return {
     options: o,
     bus,
