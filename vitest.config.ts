@@ -1,15 +1,37 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Suites that need more than node_modules and Debian's darknet: a broker (embedded or
+ * Mosquitto), spawned edgefuse processes, root (the namespace lab) or a container
+ * engine. `npm run test:unit` runs everything else, for the edit-test loop; `npm test`
+ * runs both projects.
+ */
+const INTEGRATION = [
+  "actors/*.test.ts",
+  "actors/source/{dispatch,wire.mosquitto}.test.ts",
+  "actors/worker/baseline.test.ts",
+  "broker/{contract.*,server,client}.test.ts",
+  "cli/{flags,listen}.test.ts",
+  "cli/commands/{broker,infer,plan,planner,run}.test.ts",
+  "lab/{cpu,experiment,linkrate,netns}.test.ts",
+  "planner/actor.test.ts",
+  "test/compose/**/*.test.ts",
+];
+
+const ORACLES = "test/oracle/global-setup.ts";
+
 export default defineConfig({
   test: {
-    include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"],
-    // dist/ rebuilt when a source is newer (suites spawn bin/edgefuse, which runs it);
-    // darknet's reference outputs, made once into .cache/oracle/ (test/oracle/).
-    globalSetup: ["test/setup/build-dist.ts", "test/oracle/global-setup.ts"],
     // Suites spawn brokers and onnxruntime sessions; two cores, so keep it calm.
     fileParallelism: true,
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      // darknet's reference outputs, made once into .cache/oracle/ (test/oracle/).
+      { extends: true, test: { name: "unit", include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"], exclude: INTEGRATION, globalSetup: [ORACLES] } },
+      // and dist/ rebuilt when a source is newer: these suites spawn bin/edgefuse, which runs it.
+      { extends: true, test: { name: "integration", include: INTEGRATION, globalSetup: ["test/setup/build-dist.ts", ORACLES] } },
+    ],
   },
 });
