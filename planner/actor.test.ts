@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { connectBroker, subscribeChunked, type MqttClient } from "../broker/client.js";
+import { type Bus, connectBus } from "../broker/bus.js";
 import { encodeJson, presenceSchema, shardRequestSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
@@ -27,22 +27,26 @@ async function setup(options: Partial<PlannerOptions> = {}) {
   const broker = teardown.broker(await startEmbedded());
   const topics = topicsFor(`t${Math.random().toString(36).slice(2, 8)}`);
   const logLines: string[] = [];
-  const client = teardown.client(await connectBroker(broker.url, { clientId: "planner" }));
-  const planner = await startPlanner({ client, deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l), ...options });
+  const connect = async (options: Parameters<typeof connectBus>[1] = {}): Promise<Bus> => {
+    const bus = await connectBus(broker.url, options);
+    teardown.client(bus.client);
+    return bus;
+  };
+  const planner = await startPlanner({ bus: await connect({ clientId: "planner" }), deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l), ...options });
   teardown.add(() => planner.stop());
-  const worker = async (id: string, budgetBytes = 64e6, baselineBytes?: number): Promise<MqttClient> => {
-    const c = teardown.client(await connectBroker(broker.url, { clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } }));
+  const worker = async (id: string, budgetBytes = 64e6, baselineBytes?: number): Promise<Bus> => {
+    const c = await connect({ clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } });
     const presence = { workerId: id, memoryBudgetBytes: budgetBytes, ...(baselineBytes === undefined ? {} : { baselineBytes }), gmacPerSec: 40, startedAt: new Date().toISOString(), version: "0.1.0" };
-    await c.publishAsync(topics.worker(id), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
+    await c.publish(topics.worker(id), encodeJson(presenceSchema, presence), { retain: true });
     return c;
   };
   /** What a client connecting now finds retained in the deployment: the plan, and the kinds of everything else. */
   const retained = async (waitMs = 300): Promise<{ plan: Plan | undefined; others: string[] }> => {
-    const c = teardown.client(await connectBroker(broker.url));
+    const c = await connect();
     let plan: Plan | undefined;
     const others: string[] = [];
     const errors: Error[] = [];
-    const sub = await subscribeChunked(c, topics.filters.all, {
+    const sub = await c.subscribe(topics.filters.all, {
       onMessage: (t, p, { retain }) => {
         if (!retain || p.length === 0) return;
         if (t === topics.plan()) plan = parsePlan(JSON.parse(p.toString()), t);
@@ -58,17 +62,17 @@ async function setup(options: Partial<PlannerOptions> = {}) {
   /** Asks for a shard as device `deviceId` does and resolves with what the planner sends back. */
   const ask = async (deviceId: string, sha: string): Promise<Buffer> => {
     // A client id of its own: two connections with one id would take it from each other.
-    const c = await connectBroker(broker.url, { clientId: `asking-${deviceId}-${sha.slice(0, 8)}-${Math.random().toString(36).slice(2, 8)}` });
+    const c = await connectBus(broker.url, { clientId: `asking-${deviceId}-${sha.slice(0, 8)}-${Math.random().toString(36).slice(2, 8)}` });
     try {
       const got = inbox<Buffer>();
-      await subscribeChunked(c, topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
-      await c.publishAsync(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }), { qos: 1 });
+      await c.subscribe(topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
+      await c.publish(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }));
       return await got.next(5_000, `shard ${sha.slice(0, 12)}… for ${deviceId}`);
     } finally {
-      await c.endAsync(true);
+      await c.close({ force: true });
     }
   };
-  return { broker, topics, planner, worker, retained, ask, logLines };
+  return { topics, planner, worker, retained, ask, connect, logLines };
 }
 
 /** Every shard the plan names reaches the device that asks for it, byte for byte its hash. */
@@ -94,7 +98,7 @@ describe("planner actor", () => {
     expect(planner.shardsSent()).toBe(shardsOf(plan3).size);
 
     const second = planner.nextPlan();
-    w3.stream.destroy(); // link lost: the last will empties w3's presence
+    w3.client.stream.destroy(); // link lost: the last will empties w3's presence
     const plan2 = (await second)!;
     expect(plan2.devices.map((d) => d.workerId)).toEqual(["w1", "w2"]);
     const after = await retained();
@@ -105,7 +109,7 @@ describe("planner actor", () => {
   });
 
   it("answers a shard no plan in force names with an empty payload, and ignores a malformed request", async () => {
-    const { broker, topics, planner, worker, ask, logLines } = await setup();
+    const { topics, planner, worker, ask, connect, logLines } = await setup();
     const first = planner.nextPlan();
     await worker("w1");
     const plan = (await first)!;
@@ -113,9 +117,9 @@ describe("planner actor", () => {
     expect((await ask("w1", stale)).byteLength).toBe(0);
     expect(logLines).toContain(`w1 asked for shard ${stale.slice(0, 12)}…, which the plan in force does not name: answered empty`);
 
-    const rogue = teardown.client(await connectBroker(broker.url));
-    await rogue.publishAsync(topics.shardRequest("w1"), Buffer.from('{"sha256":"not hex"}'), { qos: 1 });
-    await rogue.publishAsync(`${topics.prefix}shard-requests/not an id!`, Buffer.from(JSON.stringify({ sha256: stale })), { qos: 1 });
+    const rogue = await connect();
+    await rogue.publish(topics.shardRequest("w1"), '{"sha256":"not hex"}');
+    await rogue.publish(`${topics.prefix}shard-requests/not an id!`, JSON.stringify({ sha256: stale }));
     const [sha] = shardsOf(plan).keys();
     expect(shardId(await ask("w1", sha!))).toBe(sha); // still serving
     expect(logLines).toContainEqual(expect.stringMatching(new RegExp(`^ignored a shard request: ${topics.shardRequest("w1")}: field sha256: expected 64 lowercase hex digits`)));
@@ -150,13 +154,13 @@ describe("planner actor", () => {
   });
 
   it("ignores a malformed presence, and clears the plan when no worker can hold the model", async () => {
-    const { broker, topics, planner, worker, retained, logLines } = await setup();
+    const { topics, planner, worker, retained, connect, logLines } = await setup();
     const first = planner.nextPlan();
     await worker("w1");
     expect((await first)!.devices).toHaveLength(1);
 
-    const rogue = teardown.client(await connectBroker(broker.url));
-    await rogue.publishAsync(topics.worker("w9"), Buffer.from('{"workerId":"w9"}'), { qos: 1 });
+    const rogue = await connect();
+    await rogue.publish(topics.worker("w9"), '{"workerId":"w9"}');
     await new Promise((r) => setTimeout(r, 150));
     expect([...planner.roster.keys()]).toEqual(["w1"]);
     expect(logLines, logLines.join("\n")).toContainEqual(expect.stringMatching(new RegExp(`^ignored a message: ${topics.worker("w9")}: field memoryBudgetBytes`)));
@@ -168,13 +172,13 @@ describe("planner actor", () => {
     expect((await retained()).plan).toBeUndefined();
   });
 
-  it("waits for minDevices workers before the first plan, then re-plans on every change", async () => {
+  it("waits for minDevices devices before the first plan, then re-plans on every change", async () => {
     const { planner, worker, logLines } = await setup({ minDevices: 3 });
     await worker("w1");
     await worker("w2");
     await new Promise((r) => setTimeout(r, 200));
     expect(planner.current()).toBeUndefined();
-    expect(logLines).toContain("waiting for 3 workers before the first plan (2 present)");
+    expect(logLines).toContain("waiting for 3 devices before the first plan (2 present)");
 
     const w3 = await worker("w3");
     let plan = await planner.nextPlan();
@@ -182,7 +186,7 @@ describe("planner actor", () => {
     expect(plan.devices.map((d) => d.workerId)).toEqual(["w1", "w2", "w3"]);
 
     const after = planner.nextPlan();
-    w3.stream.destroy(); // below minDevices now, but the first plan is out: plan for who is left
+    w3.client.stream.destroy(); // below minDevices now, but the first plan is out: plan for who is left
     expect((await after)!.devices.map((d) => d.workerId)).toEqual(["w1", "w2"]);
   });
 });

@@ -12,7 +12,7 @@
 import { PlanError, errorMessage } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import type { WeightsSource } from "../dnn/weights.js";
-import { clearRetainedChunks, publishChunked, subscribeChunked, type ChunkedSubscription, type MqttClient } from "../broker/client.js";
+import type { Bus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { makePlan, type PlanOptions } from "./build.js";
@@ -20,11 +20,10 @@ import type { Plan } from "./schema.js";
 import { rosterDevices } from "./roster.js";
 import { startShardServer } from "./serve-shards.js";
 import { buildShards, type ShardRecipe } from "./shards.js";
-import { DEFAULT_MAX_PACKET_BYTES } from "../broker/client.js";
 
 export interface PlannerOptions {
-  /** A connected client (broker/client.ts connectBroker). */
-  readonly client: MqttClient;
+  /** A connected bus (broker/bus.ts connectBus); plans and shards are chunked to its packet limit. */
+  readonly bus: Bus;
   readonly deployment: string;
   readonly network: Network;
   /** Where shard weights come from, read one layer at a time. */
@@ -33,16 +32,14 @@ export interface PlannerOptions {
   readonly planning: Partial<Omit<PlanOptions, "devices">>;
   /** Quiet time after the last roster change before planning: workers tend to arrive together. */
   readonly settleMs: number;
-  /** Workers to wait for before the first plan; afterwards every roster change re-plans. */
+  /** Devices (the source counts as one) to wait for before the first plan; afterwards every roster change re-plans. */
   readonly minDevices: number;
-  readonly maxPacketBytes: number;
   readonly log: (line: string) => void;
 }
 export const plannerDefaults = {
   planning: {},
   settleMs: 250,
   minDevices: 1,
-  maxPacketBytes: DEFAULT_MAX_PACKET_BYTES,
   log: (line: string) => console.error(`planner: ${line}`),
 } satisfies Partial<PlannerOptions>;
 
@@ -63,16 +60,15 @@ export interface PlannerActor {
   stop(options?: { keepPlan?: boolean }): Promise<void>;
 }
 
-type Required = Pick<PlannerOptions, "client" | "deployment" | "network" | "weights">;
+type Required = Pick<PlannerOptions, "bus" | "deployment" | "network" | "weights">;
 
 export async function startPlanner(options: Required & Partial<PlannerOptions>): Promise<PlannerActor> {
   const opts = { ...plannerDefaults, ...options } satisfies PlannerOptions;
-  const { client, log } = opts;
+  const { bus, log } = opts;
   const topics = topicsFor(opts.deployment);
-  const publishOptions = { retain: true, qos: 1 as const, maxPacketBytes: opts.maxPacketBytes };
 
   const roster = new Map<string, Presence>();
-  const shards = await startShardServer({ client, topics, network: opts.network, weights: opts.weights, maxPacketBytes: opts.maxPacketBytes, log });
+  const shards = await startShardServer({ bus, topics, network: opts.network, weights: opts.weights, log });
   let current: Plan | undefined;
   let planChunks = 0;
   let draftId: string | undefined;
@@ -99,7 +95,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     refused.forEach(log);
     if (devices.length === 0) return null;
     if (!planned && devices.length < opts.minDevices) {
-      log(`waiting for ${opts.minDevices} workers before the first plan (${devices.length} present)`);
+      log(`waiting for ${opts.minDevices} devices before the first plan (${devices.length} present)`);
       return null;
     }
     try {
@@ -119,11 +115,10 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   };
 
   const publishPlan = async (plan: Plan | null) => {
-    // A retained chunked plan must be cleared before a different one takes its topic.
-    if (planChunks > 0) await clearRetainedChunks(client, topics.plan(), planChunks);
-    if (plan) planChunks = (await publishChunked(client, topics.plan(), Buffer.from(JSON.stringify(plan)), publishOptions)).chunkCount;
-    else if (planChunks === 0) await client.publishAsync(topics.plan(), Buffer.alloc(0), { qos: 1, retain: true });
-    else planChunks = 0;
+    // A retained chunked plan must be cleared before a different one takes its topic;
+    // a plan sent whole is simply replaced.
+    if (planChunks > 0 || !plan) await bus.clearRetained(topics.plan(), planChunks);
+    planChunks = plan ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount : 0;
   };
 
   const replan = async (): Promise<void> => {
@@ -178,7 +173,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     if (before !== undefined || presence !== null) schedule();
   };
 
-  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.worker(), {
+  const subscription = await bus.subscribe(topics.filters.worker(), {
     onMessage: onPresence,
     onError: (err, topic) => log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });
@@ -197,7 +192,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
       await subscription.unsubscribe();
       await running;
       await shards.stop();
-      if (!keepPlan && client.connected) {
+      if (!keepPlan && bus.connected) {
         await publishPlan(null);
         current = undefined;
       }

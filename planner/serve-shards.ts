@@ -14,17 +14,17 @@ import { errorMessage, WireError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { shardId } from "../dnn/shard.js";
 import type { WeightsSource } from "../dnn/weights.js";
-import { type ChunkedSubscription, type MqttClient, publishChunked, subscribeChunked } from "../broker/client.js";
+import type { Bus } from "../broker/bus.js";
 import { decodeJson, shardRequestSchema } from "../broker/messages.js";
 import type { Topics } from "../broker/topics.js";
 import { cutShard, type ShardRecipe } from "./shards.js";
 
 export interface ShardServerOptions {
-  readonly client: MqttClient;
+  /** Shards go chunked to its packet limit. */
+  readonly bus: Bus;
   readonly topics: Topics;
   readonly network: Network;
   readonly weights: WeightsSource;
-  readonly maxPacketBytes: number;
   readonly log: (line: string) => void;
 }
 
@@ -39,7 +39,7 @@ export interface ShardServer {
 const short = (sha: string) => `${sha.slice(0, 12)}…`;
 
 export async function startShardServer(o: ShardServerOptions): Promise<ShardServer> {
-  const { client, topics, log } = o;
+  const { bus, topics, log } = o;
   let recipes: ReadonlyMap<string, ShardRecipe> | undefined;
   /** Devices waiting for each shard, shards in the order first asked for. A repeated ask while queued adds nothing. */
   const waiting = new Map<string, Set<string>>();
@@ -71,7 +71,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     for (const device of devices) {
       if (stopped) return;
       try {
-        await publishChunked(client, topics.deviceShard(device, sha), bytes, { qos: 1, retain: false, maxPacketBytes: o.maxPacketBytes });
+        await bus.publish(topics.deviceShard(device, sha), bytes, { qos: 1, retain: false });
         if (bytes.byteLength > 0) sent++;
       } catch (err) {
         log(`sending shard ${short(sha)} to ${device} failed: ${errorMessage(err)}`);
@@ -102,7 +102,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     pump();
   };
 
-  const subscription: ChunkedSubscription = await subscribeChunked(client, topics.filters.shardRequest(), {
+  const subscription = await bus.subscribe(topics.filters.shardRequest(), {
     onMessage: onRequest,
     onError: (err, topic) => log(`ignored a shard request: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });

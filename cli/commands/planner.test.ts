@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { connectBroker, subscribeChunked } from "../../broker/client.js";
+import { connectBus } from "../../broker/bus.js";
 import { encodeJson, presenceSchema } from "../../broker/messages.js";
 import { topicsFor } from "../../broker/topics.js";
 import { parsePlan } from "../../planner/schema.js";
@@ -17,9 +17,10 @@ describe("edgefuse planner", () => {
     const topics = topicsFor("cli-test");
     const oracle = readOracle("yolov2-mini-s7-dog");
     const announce = async (id: string, role: "source" | "worker") => {
-      const worker = teardown.client(await connectBroker(broker.url, { clientId: id }));
+      const worker = await connectBus(broker.url, { clientId: id });
+      teardown.client(worker.client);
       const presence = { workerId: id, role, memoryBudgetBytes: 64e6, gmacPerSec: 40, startedAt: new Date().toISOString(), version: "0.1.0" };
-      await worker.publishAsync(topics.worker(id), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
+      await worker.publish(topics.worker(id), encodeJson(presenceSchema, presence), { retain: true });
     };
     await announce("cam", "source");
 
@@ -31,11 +32,12 @@ describe("edgefuse planner", () => {
     teardown.add(() => child.exitCode === null && child.kill("SIGKILL"));
 
     const plans = inbox<string>();
-    const watcher = teardown.client(await connectBroker(broker.url));
-    await subscribeChunked(watcher, topics.plan(), { onMessage: (_t, p) => plans.push(p.toString()), onError: (err) => plans.push(`error: ${err.message}`) });
+    const watcher = await connectBus(broker.url);
+    teardown.client(watcher.client);
+    await watcher.subscribe(topics.plan(), { onMessage: (_t, p) => plans.push(p.toString()), onError: (err) => plans.push(`error: ${err.message}`) });
     const deadline = Date.now() + 15_000;
-    while (!stderr.includes("waiting for 2 workers") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(stderr).toMatch(/^planner: waiting for 2 workers before the first plan \(1 present\)$/m);
+    while (!stderr.includes("waiting for 2 devices") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/^planner: waiting for 2 devices before the first plan \(1 present\)$/m);
     await announce("w1", "worker");
     let text = await plans.next(15_000, "plan");
     while (text === "") text = await plans.next(15_000, "plan"); // the cleared topic from before w2 came

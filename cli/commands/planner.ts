@@ -1,11 +1,11 @@
 /**
  * `edgefuse planner`: the planner actor. It waits until at least --devices devices are
  * present on the broker (the source counted: it announces itself like a worker),
- * plans for them, publishes the plan and the weight shards it names (retained), and
- * re-plans whenever the roster changes, until Ctrl-C. The devices' memory budgets
+ * plans for them, publishes the plan (retained), sends each device the weight shards it
+ * asks for, and re-plans whenever the roster changes, until Ctrl-C. The devices' memory budgets
  * come from their presence.
  */
-import { connectBroker } from "../../broker/client.js";
+import { connectBus } from "../../broker/bus.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { openWeights } from "../../dnn/weights.js";
 import { startPlanner } from "../../planner/actor.js";
@@ -38,13 +38,13 @@ export const plannerCommand = defineCommand({
   async run(o) {
     const network = loadNetwork(resolveCfg(o.cfg));
     const weights = openWeights(o.weights, network);
-    const client = await connectBroker(o.broker, { clientId: `planner-${o.deployment}`, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD });
+    const bus = await connectBus(o.broker, { clientId: `planner-${o.deployment}`, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD });
     const log = (line: string) => console.error(`planner: ${line}`);
-    const planner = await startPlanner({ client, deployment: o.deployment, network, weights, planning: planningOf(o), minDevices: o.devices, log });
+    const planner = await startPlanner({ bus, deployment: o.deployment, network, weights, planning: planningOf(o), minDevices: o.devices, log });
     log(`watching ${o.broker} deployment '${o.deployment}' for devices (model ${network.file}, first plan once ${devicesText(o.devices)} are present)`);
     await untilSignal();
     await planner.stop();
-    await client.endAsync();
+    await bus.close();
     weights.close();
   },
 });
