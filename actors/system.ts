@@ -10,7 +10,7 @@ import { EdgefuseError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { DEVICE_RUNTIME_OPTIONS, onnxRuntime, type Runtime } from "../dnn/onnx/runtime.js";
 import { openWeights } from "../dnn/weights.js";
-import { connectBroker, type MqttClient, subscribeChunked } from "../broker/client.js";
+import { type Bus, connectBus } from "../broker/bus.js";
 import { decodePresence } from "../broker/messages.js";
 import { brokerDefaults, type RunningBroker, startBroker } from "../broker/server.js";
 import { topicsFor } from "../broker/topics.js";
@@ -99,34 +99,34 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
 
 async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
-  const client = await connectBroker(url, { clientId: workerClientId(id), will: presenceWill(topics, id), reconnectPeriodMs: 0 });
-  const worker: WorkerActor = await startWorker({ client, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...SHARED_PROCESS, maxPacketBytes: o.maxPacketBytes, log: o.log });
+  const bus = await connectBus(url, { clientId: workerClientId(id), will: presenceWill(topics, id), reconnectPeriodMs: 0, maxPacketBytes: o.maxPacketBytes });
+  const worker: WorkerActor = await startWorker({ bus, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...SHARED_PROCESS, log: o.log });
   let down = false;
   return {
     id,
-    // end(true) drops the connection without DISCONNECT, so the broker sends the will.
+    // A forced close drops the connection without DISCONNECT, so the broker sends the will.
     kill: async () => {
       if (down) return;
       down = true;
-      await client.endAsync(true);
+      await bus.close({ force: true });
     },
     stop: async () => {
       if (down) return;
       down = true;
       await worker.stop();
-      await client.endAsync();
+      await bus.close();
     },
   };
 }
 
 /** Resolves when `count` devices have announced themselves. */
-async function devicesPresent(client: MqttClient, deployment: string, count: number, timeoutMs: number): Promise<void> {
+async function devicesPresent(bus: Bus, deployment: string, count: number, timeoutMs: number): Promise<void> {
   const topics = topicsFor(deployment);
   const present = new Set<string>();
   let unsubscribe = async () => {};
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new EdgefuseError("not-ready", `only ${present.size} of ${count} devices announced themselves within ${timeoutMs} ms`)), timeoutMs);
-    void subscribeChunked(client, topics.filters.worker(), {
+    void bus.subscribe(topics.filters.worker(), {
       onMessage: (topic, payload) => {
         const p = decodePresence(topic, payload);
         const parsed = topics.parse(topic);
@@ -158,13 +158,14 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const topics = topicsFor(o.deployment);
 
-    const sourceClient = await connectBroker(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source") });
-    stops.push(() => sourceClient.endAsync());
+    const { maxPacketBytes } = o;
+    const bus = await connectBus(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source"), maxPacketBytes });
+    stops.push(() => bus.close());
     // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
-    const statusClient = await connectBroker(url, { clientId: `source-${o.deployment}-status`, will: statusWill(topics) });
-    stops.push(() => statusClient.endAsync());
-    const source = await startSource({ client: sourceClient, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, maxPacketBytes: o.maxPacketBytes, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}),
-      status: statusClient, ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}), ...(o.publishAnnotated ? { publishAnnotated: true } : {}) });
+    const statusBus = await connectBus(url, { clientId: `source-${o.deployment}-status`, will: statusWill(topics), maxPacketBytes });
+    stops.push(() => statusBus.close());
+    const source = await startSource({ bus, statusBus, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+      ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}), ...(o.publishAnnotated ? { publishAnnotated: true } : {}) });
     stops.push(() => source.stop());
 
     const workers: WorkerHandle[] = [];
@@ -176,13 +177,13 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     }
 
     // Plan once every device is there, not for each one as it arrives.
-    const plannerClient = await connectBroker(url, { clientId: `planner-${o.deployment}` });
-    stops.push(() => plannerClient.endAsync());
-    await devicesPresent(plannerClient, o.deployment, o.devices, 120_000);
+    const plannerBus = await connectBus(url, { clientId: `planner-${o.deployment}`, maxPacketBytes });
+    stops.push(() => plannerBus.close());
+    await devicesPresent(plannerBus, o.deployment, o.devices, 120_000);
     const weights = openWeights(o.weightsPath, o.network);
     stops.push(async () => weights.close());
     const plannerFor = (planning: Partial<Omit<PlanOptions, "devices">>) =>
-      startPlanner({ client: plannerClient, deployment: o.deployment, network: o.network, weights, planning, maxPacketBytes: o.maxPacketBytes, log: o.log });
+      startPlanner({ bus: plannerBus, deployment: o.deployment, network: o.network, weights, planning, log: o.log });
     let planner = await plannerFor(o.planning);
     stops.push(() => system.planner.stop());
     const system: LocalSystem = {

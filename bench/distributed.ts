@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { CACHE_DIR, modelCfg, sampleImage } from "../core/paths.js";
 import { loadNetwork, type Network } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
-import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { connectBus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
@@ -71,10 +71,10 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
   const { devices, variant } = o;
   const system = await startLocalSystem({ network: o.network, weightsPath: o.weightsPath, devices, port: 0, workers: "process", planning: o.planning, log: () => undefined, jobTimeoutMs: 120_000 });
   const topics = topicsFor(system.deployment);
-  const client = await connectBroker(system.brokerUrl, { clientId: "bench" });
+  const bus = await connectBus(system.brokerUrl, { clientId: "bench" });
   const presences = new Map<string, Presence>();
   try {
-    await subscribeChunked(client, topics.filters.worker(), {
+    await bus.subscribe(topics.filters.worker(), {
       onMessage: (t, p) => {
         const parsed = topics.parse(t);
         const pr = decodePresence(t, p);
@@ -83,8 +83,8 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
       onError: () => undefined,
     });
     const answers: ((topic: string) => void)[] = [];
-    await subscribeChunked(client, topics.filters.results(), { onMessage: (t) => answers.shift()?.(t), onError: () => undefined });
-    await subscribeChunked(client, topics.filters.errors(), { onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)), onError: () => undefined });
+    await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.shift()?.(t), onError: () => undefined });
+    await bus.subscribe(topics.filters.errors(), { onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)), onError: () => undefined });
     await system.source.ready(300_000);
     const plan = system.planner.current()!;
     const ms: number[] = [];
@@ -94,7 +94,7 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
       const before = system.broker!.bytes();
       const started = performance.now();
       const done = new Promise<string>((r) => answers.push(r));
-      await publishChunked(client, topics.infer(`b${devices}-${i}-${plan.id}`), o.image);
+      await bus.publish(topics.infer(`b${devices}-${i}-${plan.id}`), o.image);
       const topic = await done;
       if (!topic.includes("/results/")) throw new Error(`request failed: ${topic}`);
       const elapsed = performance.now() - started;
@@ -114,7 +114,7 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
       peakRssPerWorkerMB: system.workers.map((w) => memoryOf(w.pid)?.peakMB ?? NaN),
     };
   } finally {
-    await client.endAsync();
+    await bus.close();
     await system.stop();
   }
 }

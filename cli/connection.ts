@@ -1,6 +1,7 @@
 /** Flags every actor command shares to reach the broker, parsed once here. */
 import { z } from "zod";
-import { connectBroker, type ConnectOptions, type MqttClient } from "../broker/client.js";
+import { type Bus, connectBus } from "../broker/bus.js";
+import type { ConnectOptions } from "../broker/client.js";
 import { ID_PATTERN } from "../broker/topics.js";
 import { flag } from "./command.js";
 import { defineFlags } from "./flags.js";
@@ -26,8 +27,9 @@ export const connectionFlags = defineFlags({
 
 export type ConnectionFlags = { broker: string; deployment: string; username?: string | undefined; "max-packet": number };
 
-export function connect(o: ConnectionFlags, clientId: string, extra: Partial<ConnectOptions> = {}): Promise<MqttClient> {
-  return connectBroker(o.broker, { clientId, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD, ...extra });
+/** A Bus to the broker the flags name, chunking to --max-packet. */
+export function connect(o: ConnectionFlags, clientId: string, extra: Partial<ConnectOptions> = {}): Promise<Bus> {
+  return connectBus(o.broker, { clientId, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD, maxPacketBytes: o["max-packet"], ...extra });
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -4,7 +4,7 @@
  * so a client can tell at once instead of waiting out a request's whole deadline.
  */
 import { EdgefuseError } from "../core/errors.js";
-import { subscribeChunked, type MqttClient } from "../broker/client.js";
+import type { Bus } from "../broker/bus.js";
 import { STATUS, statusSchema, type Status } from "../broker/messages.js";
 import type { Topics } from "../broker/topics.js";
 
@@ -27,12 +27,12 @@ export interface SourceWatch {
  * status says offline or says nothing within `graceMs`. Afterwards `onGone` hears of
  * the source going offline.
  */
-export async function watchSource(client: MqttClient, topics: Topics, deployment: string, onGone: (err: EdgefuseError) => void, graceMs = STATUS_GRACE_MS): Promise<SourceWatch> {
+export async function watchSource(bus: Bus, topics: Topics, deployment: string, onGone: (err: EdgefuseError) => void, graceMs = STATUS_GRACE_MS): Promise<SourceWatch> {
   const topic = topics.status();
   let settle: ((status: Status | undefined) => void) | undefined;
   const first = new Promise<Status | undefined>((resolve) => (settle = resolve));
   let online = false;
-  const subscription = await subscribeChunked(client, topic, {
+  const subscription = await bus.subscribe(topic, {
     onMessage: (_topic, payload) => {
       const parsed = statusSchema.safeParse(payload.toString("utf8"));
       const status = parsed.success ? parsed.data : undefined; // a cleared or foreign payload says nothing

@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { compareTraffic } from "../actors/runtime/traffic.js";
-import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { type Bus, connectBus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { startBroker } from "../broker/server.js";
 import { topicsFor } from "../broker/topics.js";
@@ -32,10 +32,12 @@ const image = readFileSync(config.image);
 // Every address of the hub namespace: workers come over the bridge, the source over loopback.
 const broker = await startBroker({ port: config.port, host: "0.0.0.0", log });
 const topics = topicsFor(config.deployment);
-const client = await connectBroker(`mqtt://127.0.0.1:${broker.port}`, { clientId: "lab-hub" });
+const brokerUrl = `mqtt://127.0.0.1:${broker.port}`;
+const { maxPacketBytes } = config;
+const bus = await connectBus(brokerUrl, { clientId: "lab-hub", maxPacketBytes });
 
 const presences = new Map<string, Presence>();
-await subscribeChunked(client, topics.filters.worker(), {
+await bus.subscribe(topics.filters.worker(), {
   onMessage: (topic, payload) => {
     const parsed = topics.parse(topic);
     if (parsed?.kind !== "worker") return;
@@ -51,16 +53,16 @@ const onAnswer = (ok: boolean) => (topic: string, payload: Buffer) => {
   const requestId = parsed && "requestId" in parsed ? parsed.requestId : undefined;
   if (requestId) answers.get(requestId)?.({ ok, payload });
 };
-await subscribeChunked(client, topics.filters.results(), { onMessage: onAnswer(true), onError: (err) => log(errorMessage(err)) });
-await subscribeChunked(client, topics.filters.errors(), { onMessage: onAnswer(false), onError: (err) => log(errorMessage(err)) });
+await bus.subscribe(topics.filters.results(), { onMessage: onAnswer(true), onError: (err) => log(errorMessage(err)) });
+await bus.subscribe(topics.filters.errors(), { onMessage: onAnswer(false), onError: (err) => log(errorMessage(err)) });
 
 let planner: PlannerActor | undefined;
-let plannerClient: Awaited<ReturnType<typeof connectBroker>> | undefined;
+let plannerBus: Bus | undefined;
 
 async function stopPlanner(): Promise<void> {
   await planner?.stop();
-  await plannerClient?.endAsync();
-  planner = plannerClient = undefined;
+  await plannerBus?.close();
+  planner = plannerBus = undefined;
 }
 let plan: Plan | undefined;
 
@@ -90,8 +92,8 @@ async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<Pla
   await stopPlanner();
   // Its own connection: the planner subscribes to presence too, and its unsubscribe on
   // stop would end this agent's subscription to the same filter.
-  plannerClient = await connectBroker(`mqtt://127.0.0.1:${broker.port}`, { clientId: "lab-planner" });
-  planner = await startPlanner({ client: plannerClient, deployment: config.deployment, network, weights, planning: request.planning, minDevices: config.devices, maxPacketBytes: config.maxPacketBytes, log });
+  plannerBus = await connectBus(brokerUrl, { clientId: "lab-planner", maxPacketBytes });
+  planner = await startPlanner({ bus: plannerBus, deployment: config.deployment, network, weights, planning: request.planning, minDevices: config.devices, log });
   // A fresh planner may first settle on "no plan" while the retained presences are
   // still arriving; the plan comes with a later re-plan.
   const next = await withTimeout(waitForPlan(planner), request.timeoutMs, "the planner published no plan for these devices");
@@ -117,7 +119,7 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
   });
   const before = broker.bytes();
   const started = performance.now();
-  await publishChunked(client, topics.infer(request.requestId), image, { maxPacketBytes: config.maxPacketBytes });
+  await bus.publish(topics.infer(request.requestId), image);
   const outcome = await answered.finally(() => answers.delete(request.requestId));
   const latencyMs = performance.now() - started;
   const after = broker.bytes();
@@ -150,7 +152,7 @@ for await (const line of lines) {
 }
 // stdin closed: the driver is done with this lab.
 await stopPlanner();
-await client.endAsync();
+await bus.close();
 await broker.close();
 weights.close();
 process.exit(0);

@@ -6,7 +6,7 @@ import { EdgefuseError, InputError } from "../../core/errors.js";
 import { DetectionSchema } from "../../dnn/detect/detection.js";
 import { writeAnnotated } from "../../dnn/image/annotate.js";
 import { decodeImage } from "../../dnn/image/decode.js";
-import { publishChunked, subscribeChunked, type MqttClient } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../../broker/messages.js";
 import { topicsFor, type Topics } from "../../broker/topics.js";
 import { resultsSchema, sourceDefaults } from "../../actors/source/source.js";
@@ -37,21 +37,21 @@ type Answer = { topic: string; payload: Buffer };
  * comes back on results/<id> or errors/<id>; rejects at the deadline or as soon as the
  * source goes offline.
  */
-async function request(client: MqttClient, topics: Topics, o: { deployment: string; "timeout-ms": number; "max-packet": number }, requestId: string, bytes: Buffer): Promise<Answer> {
+async function request(bus: Bus, topics: Topics, o: { deployment: string; "timeout-ms": number }, requestId: string, bytes: Buffer): Promise<Answer> {
   let fail!: (err: unknown) => void;
   let answered!: (answer: Answer) => void;
   const answer = new Promise<Answer>((resolve, reject) => ((answered = resolve), (fail = reject)));
   answer.catch(() => undefined); // awaited below; a failure while still subscribing is not unhandled
   const timer = setTimeout(() => fail(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms`)), o["timeout-ms"]);
-  const source = await watchSource(client, topics, o.deployment, fail).catch((err: unknown) => {
+  const source = await watchSource(bus, topics, o.deployment, fail).catch((err: unknown) => {
     clearTimeout(timer);
     throw err;
   });
   try {
     await Promise.all(
-      [topics.results(requestId), topics.errors(requestId)].map((filter) => subscribeChunked(client, filter, { onMessage: (topic, payload) => answered({ topic, payload }), onError: fail })),
+      [topics.results(requestId), topics.errors(requestId)].map((filter) => bus.subscribe(filter, { onMessage: (topic, payload) => answered({ topic, payload }), onError: fail })),
     );
-    await publishChunked(client, topics.infer(requestId), bytes, { maxPacketBytes: o["max-packet"] });
+    await bus.publish(topics.infer(requestId), bytes);
     return await answer;
   } finally {
     clearTimeout(timer);
@@ -88,9 +88,9 @@ export const inferCommand = defineCommand({
     const image = o.annotate ? decodeImage(bytes, imagePath) : undefined;
     const requestId = o.id ?? randomUUID().slice(0, 18);
     const topics = topicsFor(o.deployment);
-    const client = await connect(o, `infer-${requestId}`);
+    const bus = await connect(o, `infer-${requestId}`);
     try {
-      const { topic, payload } = await request(client, topics, o, requestId, bytes);
+      const { topic, payload } = await request(bus, topics, o, requestId, bytes);
       if (topic === topics.errors(requestId)) {
         const e = decodeJson(topic, payload, errorMessageSchema);
         throw new EdgefuseError(e.code, `${e.where}: ${e.message}`);
@@ -103,7 +103,7 @@ export const inferCommand = defineCommand({
         console.error(`annotated image written to ${o.annotate}`);
       }
     } finally {
-      await client.endAsync();
+      await bus.close();
     }
   },
 });

@@ -25,21 +25,21 @@ export const sourceCommand = defineCommand({
   async run(o) {
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = await measureGmacPerSec(runtime);
-    const client = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
+    const bus = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
     // A second connection for the deployment's status: a connection has one will, and this one's says offline.
-    const status = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
+    const statusBus = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
     const source = await startSource({
-      client, status, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
-      memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
+      bus, statusBus, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
+      memoryBudgetBytes: Math.round(o.memory * 1e6),
       ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
     }).catch(async (err: unknown) => {
-      await Promise.all([client.endAsync(), status.endAsync()]); // one that cannot start (too little --memory) lets go of the broker, so the process exits
+      await Promise.all([bus.close(), statusBus.close()]); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
     console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.requests}`);
     await untilSignal();
     await source.stop();
-    await status.endAsync();
-    await client.endAsync();
+    await statusBus.close();
+    await bus.close();
   },
 });

@@ -80,7 +80,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
     const plan = await system.source.ready(300_000);
     console.error(`edgefuse ${name}: ${deviceRoster(o.devices)}, deployment '${system.deployment}', plan ${plan}`);
     if (o.infer) {
-      return await inferCommand.run([o.infer, "--broker", system.brokerUrl, ...(o.annotate ? ["--annotate", o.annotate] : []), ...(o.json ? ["--json"] : [])]);
+      return await inferCommand.run([o.infer, "--broker", system.brokerUrl, "--max-packet", String(o["max-packet"]), ...(o.annotate ? ["--annotate", o.annotate] : []), ...(o.json ? ["--json"] : [])]);
     }
     console.error(`ready: try \`npx edgefuse infer models/images/dog.jpg --broker ${system.brokerUrl}\` or mosquitto_pub -t edgefuse/v1/default/infer/r1 -f dog.jpg; Ctrl-C stops`);
     await untilSignal();

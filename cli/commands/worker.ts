@@ -29,18 +29,18 @@ export const workerCommand = defineCommand({
     const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
     const gmacPerSec = await measureGmacPerSec(runtime);
     const topics = topicsFor(o.deployment);
-    const client = await connect(o, `worker-${o.id}`, { will: presenceWill(topics, o.id) });
+    const bus = await connect(o, `worker-${o.id}`, { will: presenceWill(topics, o.id) });
     const worker = await startWorker({
-      client, deployment: o.deployment, workerId: o.id, runtime, gmacPerSec,
-      memoryBudgetBytes: Math.round(o.memory * 1e6), maxPacketBytes: o["max-packet"],
+      bus, deployment: o.deployment, workerId: o.id, runtime, gmacPerSec,
+      memoryBudgetBytes: Math.round(o.memory * 1e6),
       log: (line) => console.error(line),
     }).catch(async (err: unknown) => {
-      await client.endAsync(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
+      await bus.close(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
     console.error(`worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB of memory`);
     await untilSignal();
     await worker.stop();
-    await client.endAsync();
+    await bus.close();
   },
 });
