@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { connectBus } from "../broker/bus.js";
+import { connectBroker } from "../broker/client.js";
 import { encodeFrame } from "../broker/frame.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork, type Network } from "../dnn/network.js";
@@ -82,15 +83,15 @@ describe("a deployment on a shared Mosquitto", () => {
   });
 
   it("after one request and a graceful stop, leaves nothing retained but status = offline", async () => {
-    const client = await connectBroker(broker.url, { clientId: "asker" });
+    const bus = await connectBus(broker.url, { clientId: "asker" });
     try {
       const answer = inbox<string>();
-      await subscribeChunked(client, [topics.results("r1"), topics.errors("r1")], { onMessage: (t) => answer.push(t), onError: (err) => answer.push(`error: ${err.message}`) });
+      await bus.subscribe([topics.results("r1"), topics.errors("r1")], { onMessage: (t) => answer.push(t), onError: (err) => answer.push(`error: ${err.message}`) });
       const { c, h, w } = network.input;
-      await publishChunked(client, topics.infer("r1"), encodeFrame({ jobId: "r1", layer: 0, part: 0, shape: [c, h, w] }, input));
+      await bus.publish(topics.infer("r1"), encodeFrame({ jobId: "r1", layer: 0, part: 0, shape: [c, h, w] }, input));
       expect(await answer.next(30_000, "the answer to r1")).toBe(topics.results("r1"));
     } finally {
-      await client.endAsync();
+      await bus.close();
     }
 
     await system!.stop();

@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { connectBroker, publishChunked, subscribeChunked, type MqttClient } from "../broker/client.js";
+import { type Bus, busOver, connectBus } from "../broker/bus.js";
 import { encodeFrame } from "../broker/frame.js";
 import { decodeJson, errorMessageSchema, type ErrorMessage } from "../broker/messages.js";
 import { chunkTopic, topicsFor } from "../broker/topics.js";
@@ -58,10 +58,10 @@ describe("malformed messages on every subscribed topic", () => {
   let reference: Float32Array;
   let dog: Buffer;
   let system: LocalSystem;
-  let client: MqttClient;
+  let bus: Bus;
   let hold: ReturnType<typeof holdableRuntime>;
   /** worker-held's own connection: the test sees what reached that worker. */
-  let heldClient: MqttClient;
+  let heldBus: Bus;
   let heldWorker: WorkerActor;
   let plan: Plan;
   let schedule: Schedule;
@@ -80,8 +80,9 @@ describe("malformed messages on every subscribed topic", () => {
 
     const broker = teardown.broker(await startEmbedded());
     hold = holdableRuntime(onnxRuntime());
-    heldClient = teardown.client(await connectBroker(broker.url, { clientId: HELD, will: presenceWill(topics, HELD), reconnectPeriodMs: 0 }));
-    heldWorker = await startWorker({ client: heldClient, deployment: DEPLOYMENT, workerId: HELD, runtime: hold.runtime, gmacPerSec: 50, memoryBudgetBytes: 1e9, log: logs.push });
+    heldBus = await connectBus(broker.url, { clientId: HELD, will: presenceWill(topics, HELD), reconnectPeriodMs: 0 });
+    teardown.client(heldBus.client);
+    heldWorker = await startWorker({ bus: heldBus, deployment: DEPLOYMENT, workerId: HELD, runtime: hold.runtime, gmacPerSec: 50, memoryBudgetBytes: 1e9, log: logs.push });
     teardown.add(() => heldWorker.stop());
     system = await startLocalSystem({
       network, weightsPath, devices: 2, brokerUrl: broker.url, deployment: DEPLOYMENT, workers: "inline", planning: PLANNING,
@@ -93,8 +94,9 @@ describe("malformed messages on every subscribed topic", () => {
     expect(plan.devices.map((d) => d.workerId)).toEqual(["source", "worker-1", HELD]);
     schedule = buildSchedule(plan, network);
 
-    client = teardown.client(await connectBroker(broker.url, { clientId: "malformed-test" }));
-    await subscribeChunked(client, [topics.filters.results(), topics.filters.errors()], {
+    bus = await connectBus(broker.url, { clientId: "malformed-test" });
+    teardown.client(bus.client);
+    await bus.subscribe([topics.filters.results(), topics.filters.errors()], {
       onMessage: (topic, payload) => {
         const at = topics.parse(topic);
         if (at?.kind === "results" || at?.kind === "errors") inboxOf(at.requestId).push({ kind: at.kind, payload });
@@ -111,7 +113,10 @@ describe("malformed messages on every subscribed topic", () => {
     return box;
   };
   const reply = (id: string, timeoutMs = 10_000) => inboxOf(id).next(timeoutMs, `reply to ${id}`);
-  const publish = (topic: string, payload: Buffer | string, retain = false) => client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain });
+  /** Sends `payload` as it is, in one packet, never chunked: the malformed messages go out exactly as written. */
+  const publish = (topic: string, payload: Buffer | string, retain = false) => bus.client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain });
+  /** The test's bus chunking to a smaller packet limit. */
+  const chunkingTo = (maxPacketBytes: number) => busOver(bus.client, { maxPacketBytes });
   const tensorFrame = (id: string) => encodeFrame({ jobId: id, layer: 0, part: 0, shape: [network.input.c, network.input.h, network.input.w] }, input);
 
   async function errorFor(id: string, timeoutMs?: number): Promise<ErrorMessage> {
@@ -136,7 +141,7 @@ describe("malformed messages on every subscribed topic", () => {
   /** A valid request (chunked when maxPacketBytes is small) is served correctly. */
   async function expectServes(maxPacketBytes?: number): Promise<void> {
     const id = nextId("ok");
-    await publishChunked(client, topics.infer(id), tensorFrame(id), maxPacketBytes ? { maxPacketBytes } : {});
+    await (maxPacketBytes ? chunkingTo(maxPacketBytes) : bus).publish(topics.infer(id), tensorFrame(id));
     await expectCorrect(id);
   }
 
@@ -216,7 +221,7 @@ describe("malformed messages on every subscribed topic", () => {
         await publish(topic, patched(outputFrame(id, task), (b) => b.write("JUNK", 0, "latin1")));
         // The job's deadline is 30 s; the worker is still held, so only the bad frame can end it.
         const e = await errorFor(id, 5_000);
-        expect(e).toEqual({ requestId: id, code: "wire", where: `source source: request ${id}`, message: `${topic}: bad magic "JUNK", expected "EFT1"` });
+        expect(e).toEqual({ requestId: id, code: "wire", from: { role: "source", deviceId: "source" }, where: `source source: request ${id}`, message: `${topic}: bad magic "JUNK", expected "EFT1"` });
       } finally {
         held.release();
       }
@@ -279,7 +284,7 @@ describe("malformed messages on every subscribed topic", () => {
     it("a request for a shard the plan in force does not name → an empty answer on the device's shard topic, and a log line", async () => {
       const sha = "cd".repeat(32);
       const answers = inbox<Buffer>();
-      const sub = await subscribeChunked(client, topics.deviceShard("ghost-device", sha), { onMessage: (_t, p) => answers.push(p), onError: (err) => logs.push(`test client: ${err.message}`) });
+      const sub = await bus.subscribe(topics.deviceShard("ghost-device", sha), { onMessage: (_t, p) => answers.push(p), onError: (err) => logs.push(`test client: ${err.message}`) });
       try {
         const from = logs.mark();
         await publish(topics.shardRequest("ghost-device"), JSON.stringify({ sha256: sha }));
@@ -417,7 +422,7 @@ describe("malformed messages on every subscribed topic", () => {
       const topic = topics.partIn(jobId, task.layer, task.part);
       await publish(topic, frame(jobId, task));
       const e = await errorFor(jobId);
-      expect(e).toEqual({ requestId: jobId, code, where: `worker worker-1: job ${jobId} layer ${task.layer} part ${task.part}`, message: `${topic}: ${problem(jobId, task)}` });
+      expect(e).toEqual({ requestId: jobId, code, from: { role: "worker", deviceId: "worker-1" }, where: `worker worker-1: job ${jobId} layer ${task.layer} part ${task.part}`, message: `${topic}: ${problem(jobId, task)}` });
       await expectServes();
     });
 
@@ -427,12 +432,12 @@ describe("malformed messages on every subscribed topic", () => {
       const topic = chunkTopic(topics.partIn(jobId, task.layer, task.part), 0);
       await publish(topic, junkChunk());
       const e = await errorFor(jobId);
-      expect(e).toEqual({ requestId: jobId, code: "wire", where: "worker worker-1", message: `${topic}: bad chunk magic "JUNK", expected "EFC1"` });
+      expect(e).toEqual({ requestId: jobId, code: "wire", from: { role: "worker", deviceId: "worker-1" }, where: "worker worker-1", message: `${topic}: bad chunk magic "JUNK", expected "EFC1"` });
       // A whole task input, in chunks, on the same subscription: the worker answers with its output.
       const outs = inbox<Buffer>();
-      const sub = await subscribeChunked(client, topics.partOut(jobId, task.layer, task.part), { onMessage: (_t, p) => outs.push(p), onError: (err) => logs.push(`test client: ${err.message}`) });
+      const sub = await bus.subscribe(topics.partOut(jobId, task.layer, task.part), { onMessage: (_t, p) => outs.push(p), onError: (err) => logs.push(`test client: ${err.message}`) });
       try {
-        await publishChunked(client, topics.partIn(jobId, task.layer, task.part), validFrame(jobId, task), { maxPacketBytes: 16 * 1024 });
+        await chunkingTo(16 * 1024).publish(topics.partIn(jobId, task.layer, task.part), validFrame(jobId, task));
         expect((await outs.next(5_000, "task output")).byteLength).toBe(128 + 4 * shapeSize(task.output));
       } finally {
         await sub.unsubscribe();
@@ -488,12 +493,11 @@ describe("malformed messages on every subscribed topic", () => {
       // The broker has the input once publish resolves, the worker only a moment later:
       // release the held run only when the input is queued behind the plan.
       const reached = new Promise<void>((resolve) => {
-        const seen = (t: string) => {
+        const stop = heldBus.onPacket((t) => {
           if (t !== topic) return;
-          heldClient.off("message", seen);
+          stop();
           resolve();
-        };
-        heldClient.on("message", seen);
+        });
       });
       try {
         await publish(topics.plan(), JSON.stringify(moved), true);
@@ -503,7 +507,7 @@ describe("malformed messages on every subscribed topic", () => {
         held.release();
       }
       const e = await errorFor(jobId);
-      expect(e).toEqual({ requestId: jobId, code: "wire", where: `worker ${HELD}: job ${jobId} layer ${task.layer} part ${task.part}`, message: `${topic}: no task for layer ${task.layer} part ${task.part} on ${HELD} in plan ${moved.id}` });
+      expect(e).toEqual({ requestId: jobId, code: "wire", from: { role: "worker", deviceId: HELD }, where: `worker ${HELD}: job ${jobId} layer ${task.layer} part ${task.part}`, message: `${topic}: no task for layer ${task.layer} part ${task.part} on ${HELD} in plan ${moved.id}` });
       expect(await system.replan(PLANNING)).toBe(plan.id);
       await expectServes();
     });
