@@ -7,7 +7,7 @@
  * a source that dies (crash, SIGKILL, lost link) turns the deployment offline at once
  * (socket closed) or after its keepalive (link lost).
  */
-import type { MqttClient } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { STATUS, type Status } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
@@ -22,24 +22,23 @@ export interface Availability {
   offline(): Promise<void>;
 }
 
-export function availability(client: MqttClient, topics: Topics, log: (line: string) => void): Availability {
+export function availability(bus: Bus, topics: Topics, log: (line: string) => void): Availability {
   let state: Status | undefined;
   const publish = async (status: Status) => {
     state = status;
-    await client.publishAsync(topics.status(), status, { qos: 1, retain: true });
+    await bus.publish(topics.status(), status, { qos: 1, retain: true });
   };
   // After a reconnect the broker has published the will (`offline`): say online again.
-  const onReconnect = () => {
+  const stopFollowing = bus.onReconnect(() => {
     if (state === STATUS.online) publish(STATUS.online).catch((err: unknown) => log(`status: could not publish online again: ${errorMessage(err)}`));
-  };
-  client.on("connect", onReconnect);
+  });
   return {
     async online() {
       if (state !== STATUS.online) await publish(STATUS.online);
     },
     async offline() {
-      client.off("connect", onReconnect);
-      if (client.connected) await publish(STATUS.offline);
+      stopFollowing();
+      if (bus.connected) await publish(STATUS.offline);
     },
   };
 }

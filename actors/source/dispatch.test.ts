@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { connectBroker } from "../../broker/client.js";
+import { connectBus } from "../../broker/bus.js";
 import { topicsFor } from "../../broker/topics.js";
 import { EdgefuseError } from "../../core/errors.js";
 import { startEmbedded, useTeardown } from "../../test/brokers.js";
@@ -15,7 +15,9 @@ describe("MqttDispatcher", () => {
 
   it("fails a job whose input is still being published, with no unhandled rejection", async () => {
     const { url } = teardown.broker(await startEmbedded());
-    const client = teardown.client(await connectBroker(url, { clientId: "source", reconnectPeriodMs: 0 }));
+    // 64 KiB packets: the 256 KiB input below goes as several chunks.
+    const bus = await connectBus(url, { clientId: "source", reconnectPeriodMs: 0, maxPacketBytes: 64 * 1024 });
+    teardown.client(bus.client);
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
@@ -23,8 +25,8 @@ describe("MqttDispatcher", () => {
     const noExecutor = (): TaskExecutor => {
       throw new Error("the remote task must not run here");
     };
-    const dispatcher = new MqttDispatcher(client, topicsFor("lab"), "source", noExecutor, 64 * 1024);
-    // 256 KiB in 64 KiB packets: the publish is still under way when the job fails.
+    const dispatcher = new MqttDispatcher(bus, topicsFor("lab"), "source", noExecutor);
+    // The publish of its chunks is still under way when the job fails.
     const running = dispatcher.run(remoteTask, "j1", new Float32Array(shape.c * shape.h * shape.w));
     const left = new EdgefuseError("device-left", "device worker-1 left while job j1 was running");
     dispatcher.fail("j1", left);

@@ -6,7 +6,7 @@
  */
 import { WireError } from "../../core/errors.js";
 import { shapeText } from "../../dnn/network.js";
-import { type MqttClient, publishChunked } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
@@ -25,11 +25,10 @@ export class MqttDispatcher implements Dispatcher {
   private readonly failed = new Map<string, Error>();
 
   constructor(
-    private readonly client: MqttClient,
+    private readonly bus: Bus,
     private readonly topics: Topics,
     private readonly selfId: string,
     private readonly executor: () => TaskExecutor,
-    private readonly maxPacketBytes: number,
   ) {}
 
   async run(task: Task, jobId: string, payload: Float32Array): Promise<TaskOutcome> {
@@ -45,10 +44,7 @@ export class MqttDispatcher implements Dispatcher {
     // mark the rejection handled now; the await below still throws it.
     arrived.catch(() => undefined);
     const r = task.receives;
-    await publishChunked(this.client, this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), {
-      maxPacketBytes: this.maxPacketBytes,
-      qos: JOB_TENSOR_QOS,
-    });
+    await this.bus.publish(this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), { qos: JOB_TENSOR_QOS });
     const out = await arrived;
     return { output: out.data, computeMs: out.computeMs, bytesReceived: FRAME_HEADER_BYTES + payload.byteLength, bytesSent: out.bytes };
   }

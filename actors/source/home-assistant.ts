@@ -13,7 +13,8 @@
  * and sent again when HA announces itself on `<prefix>/status` (its birth message), as
  * HA's docs recommend, after a short random delay so many devices do not answer at once.
  */
-import { type MqttClient, type ChunkedSubscription, subscribeChunked } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
+import type { ChunkedSubscription } from "../../broker/client.js";
 import { HA_DEFAULT_PREFIX, haDiscoveryTopic } from "../../broker/home-assistant-topics.js";
 import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
@@ -79,13 +80,13 @@ export interface Discovery {
 }
 
 /** Publishes the discovery messages (retained) now and whenever HA comes online again. */
-export async function startDiscovery(client: MqttClient, o: DiscoveryOptions, log: (line: string) => void): Promise<Discovery> {
+export async function startDiscovery(bus: Bus, o: DiscoveryOptions, log: (line: string) => void): Promise<Discovery> {
   const messages = discoveryMessages(o);
-  const publishAll = () => Promise.all(messages.map((m) => client.publishAsync(m.topic, JSON.stringify(m.config), { qos: 1, retain: true })));
+  const publishAll = () => Promise.all(messages.map((m) => bus.publish(m.topic, JSON.stringify(m.config), { qos: 1, retain: true })));
   await publishAll();
   log(`home assistant: discovery on ${messages.map((m) => m.topic).join(", ")}`);
   let timer: NodeJS.Timeout | undefined;
-  const birth: ChunkedSubscription = await subscribeChunked(client, `${o.prefix}/status`, {
+  const birth: ChunkedSubscription = await bus.subscribe(`${o.prefix}/status`, {
     onMessage: (_topic, payload, info) => {
       // A retained `online` is HA's old birth, already answered by the retained configs.
       if (info.retain || payload.toString() !== HA_BIRTH) return;

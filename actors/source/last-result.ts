@@ -9,11 +9,11 @@
  *
  * JPEG, not PNG: for models/images/dog.jpg (768×576) the PNG is 759 kB and costs the
  * source 270 ms of CPU, the JPEG 132 kB and 44 ms, within the default 256 KiB packet
- * limit. An image that still does not fit the packet limit is skipped with a log line:
- * a broker drops a client that sends a larger packet.
+ * limit. An image that still does not fit one packet of the bus's limit is skipped with
+ * a log line: the bus would send it as chunks, which HA cannot put together.
  */
 import { fitsOnePacket } from "../../broker/chunking.js";
-import type { MqttClient } from "../../broker/client.js";
+import type { Bus } from "../../broker/bus.js";
 import { encodeJson } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
@@ -25,7 +25,6 @@ import { type LatestResult, latestResultSchema, type SourceResult } from "./sche
 export interface LastResultOptions {
   readonly latest: boolean;
   readonly annotated: boolean;
-  readonly maxPacketBytes: number;
   readonly log: (line: string) => void;
 }
 
@@ -40,18 +39,18 @@ export function summarize(result: SourceResult): LatestResult {
 export type LastResultPublisher = (result: SourceResult, interpretation: Interpretation, image: FloatImage | undefined) => Promise<void>;
 
 /** Publishes what `o` asks for after each result; a failure is logged, never the request's (its result is out already). */
-export function lastResultPublisher(client: MqttClient, topics: Topics, o: LastResultOptions): LastResultPublisher {
+export function lastResultPublisher(bus: Bus, topics: Topics, o: LastResultOptions): LastResultPublisher {
   const annotated = topics.annotated();
   return async (result, interpretation, image) => {
     try {
-      if (o.latest) await client.publishAsync(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
+      if (o.latest) await bus.publish(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
       // A tensor request has no image to draw on, a classifier no boxes.
       if (!o.annotated || !image || interpretation.kind !== "detections") return;
       const jpeg = annotateImage(image, interpretation.detections, "jpeg", { classes: interpretation.classes });
-      if (!fitsOnePacket(annotated, jpeg.byteLength, o.maxPacketBytes)) {
-        return o.log(`${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${o.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`);
+      if (!fitsOnePacket(annotated, jpeg.byteLength, bus.maxPacketBytes)) {
+        return o.log(`${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${bus.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`);
       }
-      await client.publishAsync(annotated, jpeg, { qos: 1, retain: true });
+      await bus.publish(annotated, jpeg, { qos: 1, retain: true });
     } catch (err) {
       o.log(`${result.requestId}: could not publish the latest result: ${errorMessage(err)}`);
     }

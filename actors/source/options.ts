@@ -1,0 +1,48 @@
+/** What a source is started with (startSource, source.ts), and the defaults the CLI shows. */
+import type { Bus } from "../../broker/bus.js";
+import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
+import type { Runtime } from "../../dnn/onnx/runtime.js";
+
+export interface SourceOptions {
+  /** Its main connection, connected with presenceWill (runtime/device.ts): its last will clears the presence. */
+  readonly bus: Bus;
+  readonly deployment: string;
+  /** Its id among the plan's devices. */
+  readonly sourceId: string;
+  /** The device's whole memory for edgefuse (`--memory`): this process, its weights and activations. */
+  readonly memoryBudgetBytes: number;
+  /** What the process holds before any shard; measured when not given (deviceMemory). */
+  readonly baselineBytes?: number;
+  readonly gmacPerSec: number;
+  readonly runtime: Runtime;
+  /** Detection threshold (darknet's default, REGION_DEFAULTS). */
+  readonly thresh: number;
+  /** A job that has not finished after this long fails. */
+  readonly jobTimeoutMs: number;
+  /** How long a request waits for a plan whose devices are all ready. */
+  readonly planWaitMs: number;
+  readonly shardTimeoutMs: number;
+  readonly log: (line: string) => void;
+  /** Sees every finished job's final tensor (tests compare it with a single-device run; tools can record it). */
+  readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
+  /**
+   * The connection that carries the deployment's availability on `status`, connected with
+   * statusWill(topics) (availability.ts). Without one, no status is published.
+   */
+  readonly statusBus?: Bus;
+  /** Home Assistant discovery under this prefix (home-assistant.ts); needs `statusBus`, the entities' availability. */
+  readonly homeAssistantPrefix?: string;
+  /** Publish each result's annotated image on `annotated` (always with Home Assistant discovery). */
+  readonly publishAnnotated?: boolean;
+}
+
+export const sourceDefaults = {
+  thresh: REGION_DEFAULTS.thresh,
+  jobTimeoutMs: 30_000,
+  planWaitMs: 60_000,
+  shardTimeoutMs: 30_000,
+  log: (line: string) => console.error(line),
+} satisfies Partial<SourceOptions>;
+
+/** What a caller must give; the rest has defaults (sourceDefaults) or is optional. */
+export type RequiredSourceOptions = Pick<SourceOptions, "bus" | "deployment" | "sourceId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime">;

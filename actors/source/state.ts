@@ -1,0 +1,174 @@
+/**
+ * The source's state: one object that every handler (handlers/) is given, instead of
+ * variables shared by closures. It holds what the source was started with, the
+ * connections it talks through, the devices it has heard of, the plan it is prepared
+ * for, the job running now and who waits for a ready plan, plus the few operations on
+ * them that more than one handler needs.
+ */
+import type { Bus } from "../../broker/bus.js";
+import type { ErrorOrigin, Presence } from "../../broker/messages.js";
+import { type Topics, topicsFor } from "../../broker/topics.js";
+import { EdgefuseError, errorMessage } from "../../core/errors.js";
+import { announce, type DeviceMemory, deviceMemory, type Followed, VERSION } from "../runtime/device.js";
+import type { ShardFetcher, TaskExecutor } from "../runtime/executor.js";
+import { brokerShardFetcher } from "../runtime/fetch-shard.js";
+import { releaseSource, type SourcePrepared } from "../runtime/job.js";
+import { reportError, serialQueue } from "../runtime/report.js";
+import { type Availability, availability } from "./availability.js";
+import { MqttDispatcher } from "./dispatch.js";
+import { type LastResultPublisher, lastResultPublisher } from "./last-result.js";
+import type { SourceOptions } from "./options.js";
+
+/** The plan the source is prepared for: its network and schedule, its tasks' executor, its own stages. */
+export interface Current {
+  readonly followed: Followed;
+  readonly executor: TaskExecutor;
+  readonly prepared: SourcePrepared;
+}
+
+/** The one job running (requests run one at a time). */
+export interface RunningJob {
+  readonly jobId: string;
+  /** Resolves when the job has ended, however it ended: a new plan waits for it. */
+  done: Promise<void>;
+  /** A worker reported the failure already: the source does not report it again. */
+  reportedByWorker: boolean;
+}
+
+/** What every handler is: the state, then the message. */
+export type SourceHandler = (state: SourceState, topic: string, payload: Buffer) => void | Promise<void>;
+
+export class SourceState {
+  readonly topics: Topics;
+  /** Every log line and error report starts with this. */
+  readonly where: string;
+  /** How this source signs its error reports (ErrorOrigin): how it knows them when they come back. */
+  readonly origin: ErrorOrigin;
+  readonly startedAt = new Date().toISOString();
+  /** The other devices' presence, by device id. */
+  readonly roster = new Map<string, Presence>();
+  readonly dispatcher: MqttDispatcher;
+  readonly fetchShard: ShardFetcher;
+  readonly status: Availability | undefined;
+  readonly publishLast: LastResultPublisher;
+  /** Plans are followed one at a time, in arrival order. */
+  readonly planQueue: (work: () => Promise<void>) => Promise<void>;
+  /** Requests run one at a time, in arrival order. */
+  readonly jobQueue: (work: () => Promise<void>) => Promise<void>;
+  current: Current | undefined;
+  running: RunningJob | undefined;
+  /** Set once the infer subscription is up: only then is the deployment online. */
+  accepting = false;
+  private readyWaiters: (() => void)[] = [];
+
+  /** Checks the options and measures the device's memory before anything is published. */
+  static async create(options: SourceOptions): Promise<SourceState> {
+    const where = `source ${options.sourceId}`;
+    if (options.homeAssistantPrefix !== undefined && !options.statusBus) {
+      throw new EdgefuseError("usage", `${where}: Home Assistant discovery needs the status connection (its entities' availability)`);
+    }
+    return new SourceState(options, await deviceMemory(where, options.runtime, options.memoryBudgetBytes, options.baselineBytes));
+  }
+
+  private constructor(
+    readonly options: SourceOptions,
+    readonly memory: DeviceMemory,
+  ) {
+    const { bus, sourceId } = options;
+    this.topics = topicsFor(options.deployment);
+    this.where = `source ${sourceId}`;
+    this.origin = { role: "source", deviceId: sourceId };
+    const log = (line: string) => this.log(line);
+    this.status = options.statusBus && availability(options.statusBus, this.topics, log);
+    const ha = options.homeAssistantPrefix !== undefined;
+    this.publishLast = lastResultPublisher(bus, this.topics, { latest: ha, annotated: ha || options.publishAnnotated === true, log });
+    this.fetchShard = brokerShardFetcher(bus, this.topics, { deviceId: sourceId, timeoutMs: options.shardTimeoutMs });
+    this.dispatcher = new MqttDispatcher(bus, this.topics, sourceId, () => this.current!.executor);
+    this.planQueue = serialQueue((err) => this.log(`ignored a plan: ${errorMessage(err)}`));
+    this.jobQueue = serialQueue((err) => this.log(errorMessage(err)));
+  }
+
+  get bus(): Bus {
+    return this.options.bus;
+  }
+
+  get sourceId(): string {
+    return this.options.sourceId;
+  }
+
+  log(line: string): void {
+    this.options.log(`${this.where}: ${line}`);
+  }
+
+  /** Whether `plan`'s devices include `deviceId`. */
+  static includes(followed: Followed, deviceId: string): boolean {
+    return followed.plan.devices.some((d) => d.workerId === deviceId);
+  }
+
+  /** Publishes this device's presence, ready for `readyPlanId` when given. */
+  announce(readyPlanId?: string): Promise<void> {
+    const o = this.options;
+    return announce(this.bus, this.topics, {
+      workerId: o.sourceId,
+      memoryBudgetBytes: o.memoryBudgetBytes,
+      baselineBytes: this.memory.baselineBytes,
+      gmacPerSec: o.gmacPerSec,
+      startedAt: this.startedAt,
+      version: VERSION,
+      role: "source",
+      ...(readyPlanId ? { readyPlanId } : {}),
+    });
+  }
+
+  /** Reports a request's failure on errors/<requestId>, signed as this source. */
+  reportFailure(requestId: string, err: unknown): Promise<void> {
+    return reportError(this.bus, this.topics, requestId, err, `${this.where}: request ${requestId}`, this.origin);
+  }
+
+  /** Whether a report's sender is this source itself (it hears its own reports on errors/+). */
+  isOwnReport(from: ErrorOrigin | undefined): boolean {
+    return from?.role === this.origin.role && from.deviceId === this.origin.deviceId;
+  }
+
+  /** Lets go of the current plan's weights and sessions; no plan is current afterwards. */
+  async releaseCurrent(): Promise<void> {
+    const old = this.current;
+    this.current = undefined;
+    if (!old) return;
+    await releaseSource(old.prepared);
+    await old.executor.release();
+  }
+
+  /** Why the current plan cannot run yet, or null when every device is ready. */
+  notReady(): string | null {
+    if (!this.current) return "no plan yet (is the planner running, and are enough devices up?)";
+    const { plan } = this.current.followed;
+    const missing = plan.devices.filter((d) => d.workerId !== this.sourceId && this.roster.get(d.workerId)?.readyPlanId !== plan.id).map((d) => d.workerId);
+    return missing.length ? `plan ${plan.id}: waiting for ${missing.join(", ")} to be ready` : null;
+  }
+
+  /** Once every device is ready: says online (when taking requests) and wakes who waits. */
+  checkReady(): void {
+    if (this.notReady() !== null) return;
+    if (this.accepting) this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    waiters.forEach((w) => w());
+  }
+
+  /** Resolves with the plan's id when a plan is prepared and all its devices are ready. */
+  ready(timeoutMs = this.options.planWaitMs): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      if (this.notReady() === null) return resolve(this.current!.followed.plan.id);
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        reject(new EdgefuseError("not-ready", `no plan ready within ${timeoutMs} ms: ${this.notReady()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(this.current!.followed.plan.id);
+      };
+      this.readyWaiters.push(done);
+    });
+  }
+}
