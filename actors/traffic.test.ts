@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { connectBus } from "../broker/bus.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { inbox } from "../test/brokers.js";
@@ -36,12 +36,12 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
     const plan = system.planner.current()!;
     if (planning.ftpEnd === 9) expect(new Set(plan.ftp!.tiles.map((t) => t.workerId)).size).toBe(2);
     const topics = topicsFor(system.deployment);
-    const client = await connectBroker(system.brokerUrl, { clientId: "traffic-test" });
+    const bus = await connectBus(system.brokerUrl, { clientId: "traffic-test" });
     try {
       const answers = inbox<string>();
-      await subscribeChunked(client, topics.filters.results(), { onMessage: (t) => answers.push(t), onError: () => undefined });
+      await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.push(t), onError: () => undefined });
       const before = system.broker!.bytes();
-      await publishChunked(client, topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
+      await bus.publish(topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
       expect(await answers.next(60_000)).toBe(topics.results(`t-${plan.id}`));
       const after = system.broker!.bytes();
       const cmp = compareTraffic(plan, before, after, system.workers.map((w) => workerClientId(w.id)));
@@ -49,7 +49,7 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
       expect(cmp.modelledBytes).toBeGreaterThan(0);
       expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.001);
     } finally {
-      await client.endAsync();
+      await bus.close();
     }
   });
 });

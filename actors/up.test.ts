@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBroker, publishChunked, subscribeChunked } from "../broker/client.js";
+import { connectBus } from "../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
@@ -75,18 +75,18 @@ describe("a worker killed in the middle of a request", () => {
 
   it("ends that request with an error naming the device that left, and the next request succeeds on the devices left", async () => {
     const topics = topicsFor(system.deployment);
-    const client = await connectBroker(system.brokerUrl, { clientId: "killer" });
+    const bus = await connectBus(system.brokerUrl, { clientId: "killer" });
     try {
       const victim = system.workers[1]!;
       const plan = system.planner.current()!;
       const victimParts = new Set(plan.steps.flatMap((s) => ("parts" in s ? s.parts.filter((p) => p.workerId === victim.id).map((p) => `${s.layer}/${p.part}`) : [])));
       expect(victimParts.size).toBeGreaterThan(0);
       const answers = inbox<{ topic: string; payload: Buffer }>();
-      await subscribeChunked(client, topics.filters.results(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
-      await subscribeChunked(client, topics.filters.errors(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
+      await bus.subscribe(topics.filters.results(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
+      await bus.subscribe(topics.filters.errors(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
       // Kill the worker the moment the first input for one of its tasks goes out.
       let killed = false;
-      await subscribeChunked(client, topics.filters.partIn({ jobId: "k1" }), {
+      await bus.subscribe(topics.filters.partIn({ jobId: "k1" }), {
         onMessage: (topic) => {
           const t = topics.parse(topic);
           if (!killed && t?.kind === "partIn" && victimParts.has(`${t.layer}/${t.part}`)) {
@@ -97,7 +97,7 @@ describe("a worker killed in the middle of a request", () => {
         onError: () => undefined,
       });
       const image = readFileSync(imagePath("dog.jpg"));
-      await publishChunked(client, topics.infer("k1"), image);
+      await bus.publish(topics.infer("k1"), image);
       const first = await answers.next(30_000, "an answer to k1");
       expect(killed).toBe(true);
       // all-LOP gives the victim a part of every layer, so the job needs it again after
@@ -106,12 +106,12 @@ describe("a worker killed in the middle of a request", () => {
       const e = decodeJson(first.topic, first.payload, errorMessageSchema);
       expect(e.message).toMatch(new RegExp(`device ${victim.id} left while job k1 was running`));
       // The planner re-plans for the two devices left; the next request runs on them.
-      await publishChunked(client, topics.infer("k2"), image);
+      await bus.publish(topics.infer("k2"), image);
       const second = await answers.next(120_000, "an answer to k2");
       expect(second.topic, second.payload.toString()).toBe(topics.results("k2"));
       expect(system.planner.current()!.devices.map((d) => d.workerId)).not.toContain(victim.id);
     } finally {
-      await client.endAsync(true);
+      await bus.close({ force: true });
     }
   });
 });
