@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBroker, subscribeChunked } from "../broker/client.js";
+import { connectBus } from "../broker/bus.js";
 import { encodeFrame } from "../broker/frame.js";
 import { decodeJson } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
@@ -17,7 +17,7 @@ import { interpret } from "../dnn/interpret.js";
 import type { PlanOptions } from "../planner/build.js";
 import { maxFtpEnd } from "../planner/ftp.js";
 import { diff } from "../test/compare.js";
-import { startMosquitto, type TestBroker } from "../test/brokers.js";
+import { inbox, startMosquitto, type TestBroker } from "../test/brokers.js";
 import { cfgPath, readF32, readOracle } from "../test/shared.js";
 import { resultsSchema } from "./source/source.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
@@ -55,22 +55,21 @@ async function fixture(name: string): Promise<Fixture> {
 /** Sends the input as a tensor frame on infer/<id>; resolves with the result JSON and the source's output tensor. */
 async function infer(system: LocalSystem, outputs: Map<string, Float32Array>, input: Float32Array, network: Network, requestId: string) {
   const topics = topicsFor(system.deployment);
-  const client = await connectBroker(system.brokerUrl, { clientId: `test-${requestId}` });
+  const bus = await connectBus(system.brokerUrl, { clientId: `test-${requestId}` });
   try {
-    const answer = new Promise<{ topic: string; payload: Buffer }>((resolve, reject) => {
-      void Promise.all([topics.results(requestId), topics.errors(requestId)].map((f) => subscribeChunked(client, f, { onMessage: (topic, payload) => resolve({ topic, payload }), onError: reject }))).then(async () => {
-        const { c, h, w } = network.input;
-        // A whole-tensor request, chunked like any large message.
-        const frame = encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input);
-        const { publishChunked } = await import("../broker/client.js");
-        await publishChunked(client, topics.infer(requestId), frame);
-      }, reject);
+    const answers = inbox<{ topic: string; payload: Buffer }>();
+    await bus.subscribe([topics.results(requestId), topics.errors(requestId)], {
+      onMessage: (topic, payload) => answers.push({ topic, payload }),
+      onError: (err, topic) => answers.push({ topic: `a broken message on ${topic}`, payload: Buffer.from(err.message) }),
     });
-    const { topic, payload } = await answer;
+    const { c, h, w } = network.input;
+    // A whole-tensor request, chunked like any large message.
+    await bus.publish(topics.infer(requestId), encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input));
+    const { topic, payload } = await answers.next(60_000, `an answer to ${requestId}`);
     expect(topic, payload.toString()).toBe(topics.results(requestId));
     return { result: decodeJson(topic, payload, resultsSchema), output: outputs.get(requestId)! };
   } finally {
-    await client.endAsync();
+    await bus.close();
   }
 }
 
