@@ -10,6 +10,7 @@ import type { Runtime } from "../../dnn/onnx/runtime.js";
 import type { Bus } from "../../broker/bus.js";
 import type { Placement } from "../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../broker/client.js";
+import type { ErrorOrigin } from "../../broker/messages.js";
 import { type Topics, topicsFor } from "../../broker/topics.js";
 import { announce, type DeviceMemory, deviceMemory, type Followed, VERSION } from "../runtime/device.js";
 import type { ShardFetcher, TaskExecutor } from "../runtime/executor.js";
@@ -66,6 +67,8 @@ export interface WorkerState {
   readonly workerId: string;
   /** How log lines and error reports name this worker. */
   readonly where: string;
+  /** How its error reports are signed (ErrorOrigin), so readers know them by who sent them. */
+  readonly origin: ErrorOrigin;
   readonly topics: Topics;
   readonly memory: DeviceMemory;
   readonly fetchShard: ShardFetcher;
@@ -92,6 +95,7 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
     bus,
     workerId,
     where,
+    origin: { role: "worker", deviceId: workerId },
     topics,
     memory,
     fetchShard: brokerShardFetcher(bus, topics, { deviceId: workerId, timeoutMs: o.shardTimeoutMs }),

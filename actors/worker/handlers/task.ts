@@ -71,7 +71,7 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
   } catch (err) {
     state.plan?.executor.dropJob(jobId);
     state.log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
-    await reportError(state.bus, topics, jobId, err, `${where}: job ${jobId} layer ${layer} part ${part}`, { role: "worker", deviceId: state.workerId });
+    await reportError(state.bus, topics, jobId, err, `${where}: job ${jobId} layer ${layer} part ${part}`, state.origin);
   }
 }
 
@@ -79,5 +79,5 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
 async function reportFromTopic(state: WorkerState, topic: string, err: Error): Promise<void> {
   const parsed = state.topics.parse(topic);
   state.log(`${state.where}: ${errorMessage(err)}`);
-  if (parsed && "jobId" in parsed) await reportError(state.bus, state.topics, parsed.jobId, err, state.where, { role: "worker", deviceId: state.workerId });
+  if (parsed && "jobId" in parsed) await reportError(state.bus, state.topics, parsed.jobId, err, state.where, state.origin);
 }
