@@ -46,8 +46,9 @@ describe("edgefuse up + mosquitto_pub", () => {
       expect(await subDone).toBe(0);
       const result = resultsSchema.parse(JSON.parse(out));
       expect(result.requestId).toBe("r1");
-      // The same detections as one device computing the whole network.
+      // The same detections as one device computing the whole network, and both say the weights are synthetic.
       const single = await edgefuse(["run", "--cfg", cfgPath("yolov2-mini"), "--weights", miniWeights, "--image", imagePath("dog.jpg"), "--thresh", "0.3", "--json"]);
+      expect([result.synthetic, JSON.parse(single.stdout).synthetic]).toEqual([true, true]);
       const expected = DetectionsSchema.parse(JSON.parse(single.stdout).detections);
       const got = DetectionsSchema.parse(result.detections);
       expect(got.map((d) => [d.classId, d.box])).toEqual(expected.map((d) => [d.classId, d.box]));

@@ -104,6 +104,8 @@ export function resultSchema<D extends z.ZodType>(detection: D) {
     /** When the result was made. */
     timestamp: utcTimestamp,
     image: imageSizeSchema,
+    /** The plan's weights are edgefuse's seeded synthetic ones: the detections are what the network computes, not objects. */
+    synthetic: z.boolean().optional(),
     detections: z.array(detection),
     timings: timingsSchema,
     trace: z.array(stageTraceSchema).optional(),

@@ -91,6 +91,7 @@ describe("planner actor", () => {
     const w3 = await worker("w3");
     const plan3 = (await first)!;
     expect(plan3.devices.map((d) => d.workerId)).toEqual(["w1", "w2", "w3"]);
+    expect(plan3.model.syntheticWeights).toBe(true); // the weights' header carries edgefuse's marker
     const seen = await retained();
     expect(seen.plan).toEqual(plan3);
     expect(seen.others).toEqual(["worker", "worker", "worker"]); // presences; no shard
@@ -106,6 +107,13 @@ describe("planner actor", () => {
     expect(after.others).toEqual(["worker", "worker"]);
     await expectServed(plan2, ask);
     expect(planner.current()).toEqual(plan2);
+  });
+
+  it("says nothing of synthetic weights when the weights have no header to tell", async () => {
+    const { planner, worker } = await setup({ weights: { read: (i: number) => weights.read(i) } });
+    const first = planner.nextPlan();
+    await worker("w1");
+    expect((await first)!.model.syntheticWeights).toBeUndefined();
   });
 
   it("answers a shard no plan in force names with an empty payload, and ignores a malformed request", async () => {

@@ -11,7 +11,7 @@
  */
 import { PlanError, errorMessage } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
-import type { WeightsSource } from "../dnn/weights.js";
+import { isSyntheticWeights, type WeightsHeader, type WeightsSource } from "../dnn/weights.js";
 import type { Bus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
@@ -26,8 +26,8 @@ export interface PlannerOptions {
   readonly bus: Bus;
   readonly deployment: string;
   readonly network: Network;
-  /** Where shard weights come from, read one layer at a time. */
-  readonly weights: WeightsSource;
+  /** Where shard weights come from, read one layer at a time; a file's header says whether they are synthetic. */
+  readonly weights: WeightsSource & { readonly header?: WeightsHeader };
   /** How to plan; the devices come from presence. */
   readonly planning: Partial<Omit<PlanOptions, "devices">>;
   /** Quiet time after the last roster change before planning: workers tend to arrive together. */
@@ -90,6 +90,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
 
   // ---- the steps of one re-plan ----
 
+  const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
   const draft = (): Plan | null => {
     const { devices, refused } = rosterDevices(roster.values());
     refused.forEach(log);
@@ -99,7 +100,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
       return null;
     }
     try {
-      return makePlan(opts.network, { ...opts.planning, devices });
+      return makePlan(opts.network, { ...opts.planning, devices, syntheticWeights });
     } catch (err) {
       if (!(err instanceof PlanError)) throw err;
       log(`cannot plan for ${devices.map((d) => d.workerId).join(", ")}: ${err.message}`);

@@ -37,6 +37,8 @@ export interface PlanOptions {
   readonly pinned: ReadonlyMap<number, Scheme>;
   /** Model name recorded in the plan; default: the cfg file's base name. */
   readonly name?: string;
+  /** The weights are edgefuse's seeded synthetic ones: the plan says so, and so does every result. */
+  readonly syntheticWeights?: boolean;
   /** Bytes per tensor element and weight (4 for float32): turns C and budgets into bytes. */
   readonly bytesPerElement: number;
 }
@@ -190,7 +192,7 @@ function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDev
   return {
     format: "edgefuse-plan",
     version: 1,
-    model: { name: modelName(network, opts.name), fingerprint: networkFingerprint(network), input: network.input, layers: network.layers.length, cfg: network.cfgText },
+    model: { name: modelName(network, opts.name), fingerprint: networkFingerprint(network), input: network.input, layers: network.layers.length, cfg: network.cfgText, ...(opts.syntheticWeights ? { syntheticWeights: true } : {}) },
     devices: devices.map((d) => ({ ...d })),
     ftp:
       c.ftpEnd > 0

@@ -127,6 +127,8 @@ const planBody = z.object({
     layers: count,
     /** The darknet cfg text: workers and the source build the network from it. */
     cfg: z.string().min(1),
+    /** The weights are edgefuse's seeded synthetic ones (dnn/synthetic.ts marks them): the boxes mean nothing. */
+    syntheticWeights: z.boolean().optional(),
   }),
   devices: z.array(deviceSchema).min(1),
   ftp: ftpSchema.nullable(),

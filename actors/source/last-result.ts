@@ -46,7 +46,7 @@ export function lastResultPublisher(bus: Bus, topics: Topics, o: LastResultOptio
       if (o.latest) await bus.publish(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
       // A tensor request has no image to draw on, a classifier no boxes.
       if (!o.annotated || !image || interpretation.kind !== "detections") return;
-      const jpeg = annotateImage(image, interpretation.detections, "jpeg", { classes: interpretation.classes });
+      const jpeg = annotateImage(image, interpretation.detections, "jpeg", { classes: interpretation.classes, synthetic: result.synthetic === true });
       if (!fitsOnePacket(annotated, jpeg.byteLength, bus.maxPacketBytes)) {
         return o.log(`${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${bus.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`);
       }

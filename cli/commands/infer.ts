@@ -15,6 +15,7 @@ import { connect, connectionFlags, idSchema } from "../connection.js";
 import { plural } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { watchSource } from "../source-status.js";
+import { SYNTHETIC_NOTE } from "../../dnn/synthetic.js";
 
 const flags = defineFlags({
   ...connectionFlags,
@@ -69,6 +70,7 @@ function printResult(result: z.infer<typeof resultsSchema>, requestId: string, j
   const classifier = result.detections.length > 0 && !("box" in result.detections[0]!);
   const what = classifier ? plural(result.detections.length, "class", "classes") : plural(result.detections.length, "detection");
   console.error(`request ${requestId}: ${what}, ${result.timings.totalMs.toFixed(0)} ms at the source`);
+  if (result.synthetic) console.error(SYNTHETIC_NOTE);
 }
 
 /** Publishes one image on `infer/<id>` and prints what comes back on `results/<id>` or `errors/<id>`. */
@@ -99,7 +101,7 @@ export const inferCommand = defineCommand({
       printResult(result, requestId, o.json);
       if (o.annotate && image) {
         mkdirSync(dirname(o.annotate), { recursive: true });
-        writeAnnotated(o.annotate, image, result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[], { classes: o.classes });
+        writeAnnotated(o.annotate, image, result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[], { classes: o.classes, synthetic: result.synthetic === true });
         console.error(`annotated image written to ${o.annotate}`);
       }
     } finally {

@@ -77,6 +77,7 @@ async function answer(state: SourceState, current: Current, request: Request): P
     planId: followed.plan.id,
     timestamp: new Date().toISOString(),
     image: { width: size.w, height: size.h },
+    synthetic: followed.plan.model.syntheticWeights === true,
     detections,
     timings: { totalMs, preprocessMs, postprocessMs: performance.now() - post },
     trace: result.trace,
