@@ -29,9 +29,20 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       // darknet's reference outputs, made once into .cache/oracle/ (test/oracle/).
-      { extends: true, test: { name: "unit", include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"], exclude: INTEGRATION, globalSetup: [ORACLES] } },
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"],
+          exclude: INTEGRATION,
+          globalSetup: [ORACLES],
+        },
+      },
       // and dist/ rebuilt when a source is newer: these suites spawn bin/edgefuse, which runs it.
-      { extends: true, test: { name: "integration", include: INTEGRATION, globalSetup: ["test/setup/build-dist.ts", ORACLES] } },
+      {
+        extends: true,
+        test: { name: "integration", include: INTEGRATION, globalSetup: ["test/setup/build-dist.ts", ORACLES] },
+      },
     ],
   },
 });

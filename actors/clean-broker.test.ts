@@ -6,7 +6,7 @@
  * deployment's availability, `status` = `offline`.
  */
 import { join } from "node:path";
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus } from "../broker/bus.js";
 import { connectBroker } from "../broker/client.js";
@@ -61,8 +61,14 @@ describe("a deployment on a shared Mosquitto", () => {
     input = readF32(join(oracle.dir, oracle.input_file));
     broker = await startMosquitto();
     system = await startLocalSystem({
-      network, weightsPath: join(oracle.dir, oracle.weights), devices: 2, brokerUrl: broker.url, deployment: DEPLOYMENT, workers: "inline",
-      planning: { strategy: "lop", ftpEnd: 0 }, log: (line) => logs.push(line),
+      network,
+      weightsPath: join(oracle.dir, oracle.weights),
+      devices: 2,
+      brokerUrl: broker.url,
+      deployment: DEPLOYMENT,
+      workers: "inline",
+      planning: { strategy: "lop", ftpEnd: 0 },
+      log: (line) => logs.push(line),
     });
     await system.source.ready();
   });
@@ -74,19 +80,32 @@ describe("a deployment on a shared Mosquitto", () => {
   it("keeps only the plan and the presences retained while it runs: no shard", async () => {
     const during = await retainedOn(broker.url);
     const kinds = new Set(during.map((m) => topics.parse(m.topic)?.kind ?? m.topic));
-    expect([...kinds].filter((k) => !["plan", "worker", "status"].includes(k)), during.map((m) => m.topic).join("\n")).toEqual([]);
-    expect(during.filter((m) => topics.parse(m.topic)?.kind === "worker").map((m) => m.topic).sort()).toEqual([topics.worker("source"), topics.worker("worker-1")]);
+    expect(
+      [...kinds].filter((k) => !["plan", "worker", "status"].includes(k)),
+      during.map((m) => m.topic).join("\n"),
+    ).toEqual([]);
+    expect(
+      during
+        .filter((m) => topics.parse(m.topic)?.kind === "worker")
+        .map((m) => m.topic)
+        .sort(),
+    ).toEqual([topics.worker("source"), topics.worker("worker-1")]);
     // What the workers hold came to them all the same, on request.
     expect(system!.planner.shardsSent()).toBeGreaterThan(0);
     const plan = during.find((m) => m.topic === topics.plan())!;
-    console.log(`retained on edgefuse/# while running: ${during.length} messages, ${bytesOf(during)} bytes (plan ${plan.payload.byteLength} bytes)`);
+    console.log(
+      `retained on edgefuse/# while running: ${during.length} messages, ${bytesOf(during)} bytes (plan ${plan.payload.byteLength} bytes)`,
+    );
   });
 
   it("after one request and a graceful stop, leaves nothing retained but status = offline", async () => {
     const bus = await connectBus(broker.url, { clientId: "asker" });
     try {
       const answer = inbox<string>();
-      await bus.subscribe([topics.results("r1"), topics.errors("r1")], { onMessage: (t) => answer.push(t), onError: (err) => answer.push(`error: ${err.message}`) });
+      await bus.subscribe([topics.results("r1"), topics.errors("r1")], {
+        onMessage: (t) => answer.push(t),
+        onError: (err) => answer.push(`error: ${err.message}`),
+      });
       const { c, h, w } = network.input;
       await bus.publish(topics.infer("r1"), encodeFrame({ jobId: "r1", layer: 0, part: 0, shape: [c, h, w] }, input));
       expect(await answer.next(30_000, "the answer to r1")).toBe(topics.results("r1"));
@@ -99,6 +118,8 @@ describe("a deployment on a shared Mosquitto", () => {
     const after = await retainedOn(broker.url);
     const left = after.filter((m) => !(m.topic === topics.status() && m.payload.toString() === "offline"));
     expect(left.map((m) => `${m.topic} (${m.payload.byteLength} bytes)`)).toEqual([]);
-    console.log(`retained on edgefuse/# after the stop: ${after.map((m) => `${m.topic} = ${m.payload.toString()}`).join(", ") || "nothing"}`);
+    console.log(
+      `retained on edgefuse/# after the stop: ${after.map((m) => `${m.topic} = ${m.payload.toString()}`).join(", ") || "nothing"}`,
+    );
   });
 });

@@ -53,18 +53,28 @@ async function fixture(name: string): Promise<Fixture> {
 }
 
 /** Sends the input as a tensor frame on infer/<id>; resolves with the result JSON and the source's output tensor. */
-async function infer(system: LocalSystem, outputs: Map<string, Float32Array>, input: Float32Array, network: Network, requestId: string) {
+async function infer(
+  system: LocalSystem,
+  outputs: Map<string, Float32Array>,
+  input: Float32Array,
+  network: Network,
+  requestId: string,
+) {
   const topics = topicsFor(system.deployment);
   const bus = await connectBus(system.brokerUrl, { clientId: `test-${requestId}` });
   try {
     const answers = inbox<{ topic: string; payload: Buffer }>();
     await bus.subscribe([topics.results(requestId), topics.errors(requestId)], {
       onMessage: (topic, payload) => answers.push({ topic, payload }),
-      onError: (err, topic) => answers.push({ topic: `a broken message on ${topic}`, payload: Buffer.from(err.message) }),
+      onError: (err, topic) =>
+        answers.push({ topic: `a broken message on ${topic}`, payload: Buffer.from(err.message) }),
     });
     const { c, h, w } = network.input;
     // A whole-tensor request, chunked like any large message.
-    await bus.publish(topics.infer(requestId), encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input));
+    await bus.publish(
+      topics.infer(requestId),
+      encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input),
+    );
     const { topic, payload } = await answers.next(60_000, `an answer to ${requestId}`);
     expect(topic, payload.toString()).toBe(topics.results(requestId));
     return { result: decodeJson(topic, payload, resultsSchema), output: outputs.get(requestId)! };
@@ -107,7 +117,13 @@ describe.each(["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"])("%
     const outputs = new Map<string, Float32Array>();
     beforeAll(async () => {
       system = await startLocalSystem({
-        network: f.network, weightsPath: f.weightsPath, devices, port: 0, workers: "inline", planning: { strategy: "lop", ftpEnd: 0 }, log: () => undefined,
+        network: f.network,
+        weightsPath: f.weightsPath,
+        devices,
+        port: 0,
+        workers: "inline",
+        planning: { strategy: "lop", ftpEnd: 0 },
+        log: () => undefined,
         onOutput: (id, out) => outputs.set(id, out),
       });
       await system.source.ready();
@@ -134,8 +150,15 @@ describe.each([
     f = await fixture("yolov2-tiny-s1-dog");
     broker = await startMosquitto(mosquittoOptions);
     system = await startLocalSystem({
-      network: f.network, weightsPath: f.weightsPath, devices: 3, brokerUrl: broker.url, deployment: `mq${++counter}`, workers: "inline",
-      planning: { strategy: "auto", ftpEnd: 0 }, log: () => undefined, onOutput: (id, out) => outputs.set(id, out),
+      network: f.network,
+      weightsPath: f.weightsPath,
+      devices: 3,
+      brokerUrl: broker.url,
+      deployment: `mq${++counter}`,
+      workers: "inline",
+      planning: { strategy: "auto", ftpEnd: 0 },
+      log: () => undefined,
+      onOutput: (id, out) => outputs.set(id, out),
     });
     await system.source.ready();
   });

@@ -86,9 +86,29 @@ export interface LocalSystem {
 const SHARED_PROCESS = { baselineBytes: 0 };
 
 function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle {
-  const args = ["worker", "--broker", url, "--id", id, "--deployment", o.deployment, "--memory", String(o.workerMemoryMB), "--max-packet", String(o.maxPacketBytes)];
-  const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, { stdio: ["ignore", "inherit", "pipe"] });
-  child.stderr!.on("data", (d: Buffer) => d.toString().split("\n").filter(Boolean).forEach((l) => o.log(`[${id}] ${l}`)));
+  const args = [
+    "worker",
+    "--broker",
+    url,
+    "--id",
+    id,
+    "--deployment",
+    o.deployment,
+    "--memory",
+    String(o.workerMemoryMB),
+    "--max-packet",
+    String(o.maxPacketBytes),
+  ];
+  const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, {
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  child.stderr!.on("data", (d: Buffer) =>
+    d
+      .toString()
+      .split("\n")
+      .filter(Boolean)
+      .forEach((l) => o.log(`[${id}] ${l}`)),
+  );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const signal = async (s: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(s);
@@ -99,8 +119,22 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
 
 async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
-  const bus = await connectBus(url, { clientId: workerClientId(id), will: presenceWill(topics, id), reconnectPeriodMs: 0, maxPacketBytes: o.maxPacketBytes });
-  const worker: WorkerActor = await startWorker({ bus, deployment: o.deployment, workerId: id, runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...SHARED_PROCESS, log: o.log });
+  const bus = await connectBus(url, {
+    clientId: workerClientId(id),
+    will: presenceWill(topics, id),
+    reconnectPeriodMs: 0,
+    maxPacketBytes: o.maxPacketBytes,
+  });
+  const worker: WorkerActor = await startWorker({
+    bus,
+    deployment: o.deployment,
+    workerId: id,
+    runtime,
+    gmacPerSec: 50,
+    memoryBudgetBytes: o.workerMemoryMB * 1e6,
+    ...SHARED_PROCESS,
+    log: o.log,
+  });
   let down = false;
   return {
     id,
@@ -125,28 +159,42 @@ async function devicesPresent(bus: Bus, deployment: string, count: number, timeo
   const present = new Set<string>();
   let unsubscribe = async () => {};
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new EdgefuseError("not-ready", `only ${present.size} of ${count} devices announced themselves within ${timeoutMs} ms`)), timeoutMs);
-    void bus.subscribe(topics.filters.worker(), {
-      onMessage: (topic, payload) => {
-        const p = decodePresence(topic, payload);
-        const parsed = topics.parse(topic);
-        if (parsed?.kind !== "worker") return;
-        if (p) present.add(parsed.workerId);
-        else present.delete(parsed.workerId);
-        if (present.size >= count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-      onError: () => undefined,
-    }).then((s) => (unsubscribe = () => s.unsubscribe()), reject);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new EdgefuseError(
+            "not-ready",
+            `only ${present.size} of ${count} devices announced themselves within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    );
+    void bus
+      .subscribe(topics.filters.worker(), {
+        onMessage: (topic, payload) => {
+          const p = decodePresence(topic, payload);
+          const parsed = topics.parse(topic);
+          if (parsed?.kind !== "worker") return;
+          if (p) present.add(parsed.workerId);
+          else present.delete(parsed.workerId);
+          if (present.size >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+        onError: () => undefined,
+      })
+      .then((s) => (unsubscribe = () => s.unsubscribe()), reject);
   });
   await unsubscribe();
 }
 
-export async function startLocalSystem(options: Pick<SystemOptions, "network" | "weightsPath" | "devices"> & Partial<SystemOptions>): Promise<LocalSystem> {
+export async function startLocalSystem(
+  options: Pick<SystemOptions, "network" | "weightsPath" | "devices"> & Partial<SystemOptions>,
+): Promise<LocalSystem> {
   const o = { ...systemDefaults, ...options } satisfies SystemOptions;
-  if (!Number.isInteger(o.devices) || o.devices < 1) throw new EdgefuseError("usage", `devices must be a whole number ≥ 1, got ${o.devices}`);
+  if (!Number.isInteger(o.devices) || o.devices < 1)
+    throw new EdgefuseError("usage", `devices must be a whole number ≥ 1, got ${o.devices}`);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => o.log(`stopping: ${String(err)}`));
@@ -159,13 +207,35 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     const topics = topicsFor(o.deployment);
 
     const { maxPacketBytes } = o;
-    const bus = await connectBus(url, { clientId: `source-${o.deployment}`, will: presenceWill(topics, "source"), maxPacketBytes });
+    const bus = await connectBus(url, {
+      clientId: `source-${o.deployment}`,
+      will: presenceWill(topics, "source"),
+      maxPacketBytes,
+    });
     stops.push(() => bus.close());
     // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
-    const statusBus = await connectBus(url, { clientId: `source-${o.deployment}-status`, will: statusWill(topics), maxPacketBytes });
+    const statusBus = await connectBus(url, {
+      clientId: `source-${o.deployment}-status`,
+      will: statusWill(topics),
+      maxPacketBytes,
+    });
     stops.push(() => statusBus.close());
-    const source = await startSource({ bus, statusBus, deployment: o.deployment, sourceId: "source", runtime, gmacPerSec: 50, memoryBudgetBytes: o.workerMemoryMB * 1e6, ...(o.workers === "inline" ? SHARED_PROCESS : {}), thresh: o.thresh, jobTimeoutMs: o.jobTimeoutMs, log: o.log, ...(o.onOutput ? { onOutput: o.onOutput } : {}),
-      ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}), ...(o.publishAnnotated ? { publishAnnotated: true } : {}) });
+    const source = await startSource({
+      bus,
+      statusBus,
+      deployment: o.deployment,
+      sourceId: "source",
+      runtime,
+      gmacPerSec: 50,
+      memoryBudgetBytes: o.workerMemoryMB * 1e6,
+      ...(o.workers === "inline" ? SHARED_PROCESS : {}),
+      thresh: o.thresh,
+      jobTimeoutMs: o.jobTimeoutMs,
+      log: o.log,
+      ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+      ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}),
+      ...(o.publishAnnotated ? { publishAnnotated: true } : {}),
+    });
     stops.push(() => source.stop());
 
     const workers: WorkerHandle[] = [];
@@ -187,7 +257,13 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
     let planner = await plannerFor(o.planning);
     stops.push(() => system.planner.stop());
     const system: LocalSystem = {
-      brokerUrl: url, broker, source, planner, workers, deployment: o.deployment, stop: stopAll,
+      brokerUrl: url,
+      broker,
+      source,
+      planner,
+      workers,
+      deployment: o.deployment,
+      stop: stopAll,
       async replan(planning) {
         await system.planner.stop({ keepPlan: true }); // the next planner takes its topic over
         planner = system.planner = await plannerFor(planning);
@@ -196,7 +272,8 @@ export async function startLocalSystem(options: Pick<SystemOptions, "network" | 
         // Wait until the source has switched to it and every device is ready.
         const deadline = Date.now() + 120_000;
         while (source.readyPlanId() !== next.id) {
-          if (Date.now() > deadline) throw new EdgefuseError("not-ready", `the source did not switch to plan ${next.id} within 120 s`);
+          if (Date.now() > deadline)
+            throw new EdgefuseError("not-ready", `the source did not switch to plan ${next.id} within 120 s`);
           await new Promise((r) => setTimeout(r, 20));
         }
         return source.ready();

@@ -19,7 +19,14 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
   const tiny = readOracle("yolov2-tiny-s1-dog");
   let system: LocalSystem;
   beforeAll(async () => {
-    system = await startLocalSystem({ network: loadNetwork(cfgPath("yolov2-tiny")), weightsPath: join(tiny.dir, tiny.weights), devices: 6, port: 0, workers: "inline", log: () => undefined });
+    system = await startLocalSystem({
+      network: loadNetwork(cfgPath("yolov2-tiny")),
+      weightsPath: join(tiny.dir, tiny.weights),
+      devices: 6,
+      port: 0,
+      workers: "inline",
+      log: () => undefined,
+    });
     await system.source.ready();
   });
   afterAll(async () => system?.stop());
@@ -31,25 +38,35 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
     ["FTP on layers 0–5, then the optimum", { strategy: "auto", ftpEnd: 6 }],
     // the stack fits on two devices only: the other four take more channels (uneven parts)
     ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9 }],
-  ] as const)("%s: broker-counted bytes on worker links are within 0.1 %% of the modelled bytes", async (label, planning) => {
-    await system.replan(planning as never);
-    const plan = system.planner.current()!;
-    if (planning.ftpEnd === 9) expect(new Set(plan.ftp!.tiles.map((t) => t.workerId)).size).toBe(2);
-    const topics = topicsFor(system.deployment);
-    const bus = await connectBus(system.brokerUrl, { clientId: "traffic-test" });
-    try {
-      const answers = inbox<string>();
-      await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.push(t), onError: () => undefined });
-      const before = system.broker!.bytes();
-      await bus.publish(topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
-      expect(await answers.next(60_000)).toBe(topics.results(`t-${plan.id}`));
-      const after = system.broker!.bytes();
-      const cmp = compareTraffic(plan, before, after, system.workers.map((w) => workerClientId(w.id)));
-      console.log(`${label}: modelled ${(cmp.modelledBytes / 1e6).toFixed(2)} MB, measured ${(cmp.measuredBytes / 1e6).toFixed(2)} MB (${(100 * cmp.deviation).toFixed(2)} %)`);
-      expect(cmp.modelledBytes).toBeGreaterThan(0);
-      expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.001);
-    } finally {
-      await bus.close();
-    }
-  });
+  ] as const)(
+    "%s: broker-counted bytes on worker links are within 0.1 %% of the modelled bytes",
+    async (label, planning) => {
+      await system.replan(planning as never);
+      const plan = system.planner.current()!;
+      if (planning.ftpEnd === 9) expect(new Set(plan.ftp!.tiles.map((t) => t.workerId)).size).toBe(2);
+      const topics = topicsFor(system.deployment);
+      const bus = await connectBus(system.brokerUrl, { clientId: "traffic-test" });
+      try {
+        const answers = inbox<string>();
+        await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.push(t), onError: () => undefined });
+        const before = system.broker!.bytes();
+        await bus.publish(topics.infer(`t-${plan.id}`), readFileSync(imagePath("dog.jpg")));
+        expect(await answers.next(60_000)).toBe(topics.results(`t-${plan.id}`));
+        const after = system.broker!.bytes();
+        const cmp = compareTraffic(
+          plan,
+          before,
+          after,
+          system.workers.map((w) => workerClientId(w.id)),
+        );
+        console.log(
+          `${label}: modelled ${(cmp.modelledBytes / 1e6).toFixed(2)} MB, measured ${(cmp.measuredBytes / 1e6).toFixed(2)} MB (${(100 * cmp.deviation).toFixed(2)} %)`,
+        );
+        expect(cmp.modelledBytes).toBeGreaterThan(0);
+        expect(Math.abs(cmp.deviation)).toBeLessThanOrEqual(0.001);
+      } finally {
+        await bus.close();
+      }
+    },
+  );
 });

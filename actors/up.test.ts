@@ -25,7 +25,23 @@ const miniWeights = join(mini.dir, mini.weights);
 describe("edgefuse up + mosquitto_pub", () => {
   it("an image published with mosquitto_pub -f brings its detections on results/<id>", async () => {
     const port = await freePort();
-    const up = spawn(join(REPO_ROOT, "bin", "edgefuse"), ["up", "--devices", "2", "--port", String(port), "--cfg", cfgPath("yolov2-mini"), "--weights", miniWeights, "--thresh", "0.3"], { stdio: ["ignore", "pipe", "pipe"] });
+    const up = spawn(
+      join(REPO_ROOT, "bin", "edgefuse"),
+      [
+        "up",
+        "--devices",
+        "2",
+        "--port",
+        String(port),
+        "--cfg",
+        cfgPath("yolov2-mini"),
+        "--weights",
+        miniWeights,
+        "--thresh",
+        "0.3",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let log = "";
     const ready = new Promise<void>((resolve, reject) => {
       up.stderr.on("data", (d: Buffer) => {
@@ -36,18 +52,37 @@ describe("edgefuse up + mosquitto_pub", () => {
     });
     try {
       await ready;
-      const sub = spawn("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", String(port), "-t", "edgefuse/v1/default/results/r1", "-C", "1", "-W", "60"], { stdio: ["ignore", "pipe", "pipe"] });
+      const sub = spawn(
+        "/usr/bin/mosquitto_sub",
+        ["-h", "127.0.0.1", "-p", String(port), "-t", "edgefuse/v1/default/results/r1", "-C", "1", "-W", "60"],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       let out = "";
       sub.stdout.on("data", (d: Buffer) => (out += d.toString()));
       const subDone = new Promise<number | null>((r) => sub.once("exit", r));
       await new Promise((r) => setTimeout(r, 300)); // let mosquitto_sub subscribe
-      const pub = spawnSync(MOSQUITTO_PUB_BIN, ["-h", "127.0.0.1", "-p", String(port), "-t", "edgefuse/v1/default/infer/r1", "-f", imagePath("dog.jpg")], { encoding: "utf8" });
+      const pub = spawnSync(
+        MOSQUITTO_PUB_BIN,
+        ["-h", "127.0.0.1", "-p", String(port), "-t", "edgefuse/v1/default/infer/r1", "-f", imagePath("dog.jpg")],
+        { encoding: "utf8" },
+      );
       expect(pub.status, pub.stderr).toBe(0);
       expect(await subDone).toBe(0);
       const result = resultsSchema.parse(JSON.parse(out));
       expect(result.requestId).toBe("r1");
       // The same detections as one device computing the whole network, and both say the weights are synthetic.
-      const single = await edgefuse(["run", "--cfg", cfgPath("yolov2-mini"), "--weights", miniWeights, "--image", imagePath("dog.jpg"), "--thresh", "0.3", "--json"]);
+      const single = await edgefuse([
+        "run",
+        "--cfg",
+        cfgPath("yolov2-mini"),
+        "--weights",
+        miniWeights,
+        "--image",
+        imagePath("dog.jpg"),
+        "--thresh",
+        "0.3",
+        "--json",
+      ]);
       expect([result.synthetic, JSON.parse(single.stdout).synthetic]).toEqual([true, true]);
       const expected = DetectionsSchema.parse(JSON.parse(single.stdout).detections);
       const got = DetectionsSchema.parse(result.detections);
@@ -67,8 +102,14 @@ describe("a worker killed in the middle of a request", () => {
   let system: LocalSystem;
   beforeAll(async () => {
     system = await startLocalSystem({
-      network: loadNetwork(cfgPath("yolov2-tiny")), weightsPath: join(tiny.dir, tiny.weights), devices: 3, port: 0, workers: "process",
-      jobTimeoutMs: 10_000, planning: { strategy: "lop", ftpEnd: 0 }, log: () => undefined,
+      network: loadNetwork(cfgPath("yolov2-tiny")),
+      weightsPath: join(tiny.dir, tiny.weights),
+      devices: 3,
+      port: 0,
+      workers: "process",
+      jobTimeoutMs: 10_000,
+      planning: { strategy: "lop", ftpEnd: 0 },
+      log: () => undefined,
     });
     await system.source.ready(120_000);
   });
@@ -80,11 +121,21 @@ describe("a worker killed in the middle of a request", () => {
     try {
       const victim = system.workers[1]!;
       const plan = system.planner.current()!;
-      const victimParts = new Set(plan.steps.flatMap((s) => ("parts" in s ? s.parts.filter((p) => p.workerId === victim.id).map((p) => `${s.layer}/${p.part}`) : [])));
+      const victimParts = new Set(
+        plan.steps.flatMap((s) =>
+          "parts" in s ? s.parts.filter((p) => p.workerId === victim.id).map((p) => `${s.layer}/${p.part}`) : [],
+        ),
+      );
       expect(victimParts.size).toBeGreaterThan(0);
       const answers = inbox<{ topic: string; payload: Buffer }>();
-      await bus.subscribe(topics.filters.results(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
-      await bus.subscribe(topics.filters.errors(), { onMessage: (topic, payload) => answers.push({ topic, payload }), onError: () => undefined });
+      await bus.subscribe(topics.filters.results(), {
+        onMessage: (topic, payload) => answers.push({ topic, payload }),
+        onError: () => undefined,
+      });
+      await bus.subscribe(topics.filters.errors(), {
+        onMessage: (topic, payload) => answers.push({ topic, payload }),
+        onError: () => undefined,
+      });
       // Kill the worker the moment the first input for one of its tasks goes out.
       let killed = false;
       await bus.subscribe(topics.filters.partIn({ jobId: "k1" }), {

@@ -33,7 +33,8 @@ function memoryOf(pid: number | undefined): { peakMB: number; rssMB: number } | 
   if (!pid) return undefined;
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (key: string) => Number(/(\d+) kB/.exec(status.split("\n").find((l) => l.startsWith(key)) ?? "")?.[1] ?? NaN);
+    const kb = (key: string) =>
+      Number(/(\d+) kB/.exec(status.split("\n").find((l) => l.startsWith(key)) ?? "")?.[1] ?? NaN);
     return { peakMB: kb("VmHWM:") / 1024, rssMB: kb("VmRSS:") / 1024 };
   } catch {
     return undefined;
@@ -61,15 +62,34 @@ export async function benchDistributed(options: { requests: number; devices: rea
     for (const [variant, planning] of VARIANTS) {
       if (devices === 1 && variant !== "all-LOP") continue; // one device: one plan
       // A fresh system per plan: a worker's peak RSS is then that plan's, from shard loading on.
-      rows.push(await benchVariant({ network, weightsPath, image, devices, variant, planning, requests: options.requests }));
+      rows.push(
+        await benchVariant({ network, weightsPath, image, devices, variant, planning, requests: options.requests }),
+      );
     }
   }
-  report(rows, network.totalParams * 4 / 1e6);
+  report(rows, (network.totalParams * 4) / 1e6);
 }
 
-async function benchVariant(o: { network: Network; weightsPath: string; image: Buffer; devices: number; variant: string; planning: Planning; requests: number }): Promise<Row> {
+async function benchVariant(o: {
+  network: Network;
+  weightsPath: string;
+  image: Buffer;
+  devices: number;
+  variant: string;
+  planning: Planning;
+  requests: number;
+}): Promise<Row> {
   const { devices, variant } = o;
-  const system = await startLocalSystem({ network: o.network, weightsPath: o.weightsPath, devices, port: 0, workers: "process", planning: o.planning, log: () => undefined, jobTimeoutMs: 120_000 });
+  const system = await startLocalSystem({
+    network: o.network,
+    weightsPath: o.weightsPath,
+    devices,
+    port: 0,
+    workers: "process",
+    planning: o.planning,
+    log: () => undefined,
+    jobTimeoutMs: 120_000,
+  });
   const topics = topicsFor(system.deployment);
   const bus = await connectBus(system.brokerUrl, { clientId: "bench" });
   const presences = new Map<string, Presence>();
@@ -84,7 +104,10 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
     });
     const answers: ((topic: string) => void)[] = [];
     await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.shift()?.(t), onError: () => undefined });
-    await bus.subscribe(topics.filters.errors(), { onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)), onError: () => undefined });
+    await bus.subscribe(topics.filters.errors(), {
+      onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)),
+      onError: () => undefined,
+    });
     await system.source.ready(300_000);
     const plan = system.planner.current()!;
     const ms: number[] = [];
@@ -103,13 +126,25 @@ async function benchVariant(o: { network: Network; weightsPath: string; image: B
       const after = system.broker!.bytes();
       const ids = system.workers.map((w) => workerClientId(w.id));
       traffic = compareTraffic(plan, before, after, ids);
-      link = ids.reduce((a, id) => a + (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0), 0);
+      link = ids.reduce(
+        (a, id) =>
+          a +
+          (after[id]?.bytesIn ?? 0) +
+          (after[id]?.bytesOut ?? 0) -
+          (before[id]?.bytesIn ?? 0) -
+          (before[id]?.bytesOut ?? 0),
+        0,
+      );
       process.stdout.write(`\r  ${variant}: request ${i}/${o.requests}: ${elapsed.toFixed(0)} ms   `);
     }
     process.stdout.write("\n");
     return {
-      devices, variant, medianMs: median(ms),
-      modelledMB: traffic.modelledBytes / 1e6, measuredMB: traffic.measuredBytes / 1e6, linkMB: link / 1e6,
+      devices,
+      variant,
+      medianMs: median(ms),
+      modelledMB: traffic.modelledBytes / 1e6,
+      measuredMB: traffic.measuredBytes / 1e6,
+      linkMB: link / 1e6,
       weightsPerWorkerMB: system.workers.map((w) => (presences.get(w.id)?.weightBytes ?? 0) / 1e6),
       peakRssPerWorkerMB: system.workers.map((w) => memoryOf(w.pid)?.peakMB ?? NaN),
     };
@@ -141,7 +176,8 @@ function report(rows: Row[], totalWeightsMB: number): void {
       "`edgefuse up` layout: embedded broker, planner and source (one of the N devices) in one process, N−1 worker processes, one onnxruntime thread each, synthetic weights, `dog.jpg`; a fresh system per plan (so a worker's peak RSS is that plan's, shard loading included); median of the timed requests after one warm-up. " +
       "Measured bytes are the broker's per-client payload counters on the workers' connections for the partitioned layers' job topics (frame and chunk headers included); all worker-link bytes are socket bytes for the whole request (FTP stage, MQTT overhead). " +
       "Targets: resident weights ≤ total/N + 5 %; peak RSS ≤ 2 × weight share + 120 MB; N = 6 no slower than 2 × N = 1 (2 cores here).\n\n" +
-      table + "\n",
+      table +
+      "\n",
   );
   console.log(table);
 }

@@ -15,10 +15,15 @@ export function writeSection(id: string, markdown: string): void {
   const begin = `<!-- bench:${id}:begin -->`;
   const end = `<!-- bench:${id}:end -->`;
   const block = `${begin}\n${markdown.trim()}\n${end}`;
-  let text = existsSync(BENCHMARKS_FILE) ? readFileSync(BENCHMARKS_FILE, "utf8") : "# Benchmarks\n\nWritten by `npm run bench`; each section is replaced when its benchmark runs again.\n";
+  let text = existsSync(BENCHMARKS_FILE)
+    ? readFileSync(BENCHMARKS_FILE, "utf8")
+    : "# Benchmarks\n\nWritten by `npm run bench`; each section is replaced when its benchmark runs again.\n";
   const at = text.indexOf(begin);
   const stop = text.indexOf(end);
-  text = at >= 0 && stop > at ? text.slice(0, at) + block + text.slice(stop + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  text =
+    at >= 0 && stop > at
+      ? text.slice(0, at) + block + text.slice(stop + end.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(BENCHMARKS_FILE, text);
 }
 

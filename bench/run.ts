@@ -12,6 +12,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
 };
 
 const wanted = process.argv.slice(2);
-for (const name of wanted) if (!benchmarks[name]) throw new Error(`unknown benchmark '${name}' (known: ${Object.keys(benchmarks).join(", ")})`);
+for (const name of wanted)
+  if (!benchmarks[name]) throw new Error(`unknown benchmark '${name}' (known: ${Object.keys(benchmarks).join(", ")})`);
 for (const [name, run] of Object.entries(benchmarks)) if (wanted.length === 0 || wanted.includes(name)) await run();
 console.log(`written to ${BENCHMARKS_FILE}`);

@@ -19,7 +19,9 @@ export async function benchSingleDevice(options: { forwards: number; processes: 
   const { path: weights } = cachedSyntheticWeights(network, 1, CACHE_DIR);
   const image = sampleImage("dog.jpg");
 
-  console.log(`single device: YOLOv2 608, ${(network.totalMults / 1e9).toFixed(2)} G multiply-adds, ${options.forwards} forwards + ${options.processes} whole runs`);
+  console.log(
+    `single device: YOLOv2 608, ${(network.totalMults / 1e9).toFixed(2)} G multiply-adds, ${options.forwards} forwards + ${options.processes} whole runs`,
+  );
   const loadStart = performance.now();
   const { engine } = await loadModel(cfg, weights, { threads: 1 });
   const loadMs = performance.now() - loadStart;
@@ -36,10 +38,16 @@ export async function benchSingleDevice(options: { forwards: number; processes: 
   const runs: { wallMs: number; peakRssMB: number }[] = [];
   for (let i = 0; i < options.processes; i++) {
     const started = performance.now();
-    const r = spawnSync(join(PACKAGE_ROOT, "bin", "edgefuse"), ["run", "--cfg", cfg, "--weights", weights, "--image", image, "--json"], { encoding: "utf8" });
+    const r = spawnSync(
+      join(PACKAGE_ROOT, "bin", "edgefuse"),
+      ["run", "--cfg", cfg, "--weights", weights, "--image", image, "--json"],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) throw new Error(`edgefuse run failed: ${r.stderr}`);
     runs.push({ wallMs: performance.now() - started, peakRssMB: JSON.parse(r.stdout).timings.peakRssMB });
-    process.stdout.write(`\r  edgefuse run ${i + 1}/${options.processes}: ${runs.at(-1)!.wallMs.toFixed(0)} ms, ${runs.at(-1)!.peakRssMB} MB   `);
+    process.stdout.write(
+      `\r  edgefuse run ${i + 1}/${options.processes}: ${runs.at(-1)!.wallMs.toFixed(0)} ms, ${runs.at(-1)!.peakRssMB} MB   `,
+    );
   }
   process.stdout.write("\n");
 
@@ -48,14 +56,26 @@ export async function benchSingleDevice(options: { forwards: number; processes: 
   const wall = median(runs.map((r) => r.wallMs));
   const rss = Math.max(...runs.map((r) => r.peakRssMB));
   const rows = [
-    ["forward, median of " + options.forwards, `${fwd.toFixed(0)} ms`, "≤ 1000 ms", fwd <= 1000],
-    ["forward, min / max", `${Math.min(...forwardMs).toFixed(0)} / ${Math.max(...forwardMs).toFixed(0)} ms`, "", undefined],
+    [`forward, median of ${options.forwards}`, `${fwd.toFixed(0)} ms`, "≤ 1000 ms", fwd <= 1000],
+    [
+      "forward, min / max",
+      `${Math.min(...forwardMs).toFixed(0)} / ${Math.max(...forwardMs).toFixed(0)} ms`,
+      "",
+      undefined,
+    ],
     ["throughput", `${gmacs.toFixed(1)} GMAC/s`, "", undefined],
     ["load (parse, read 204 MB, build sessions)", `${loadMs.toFixed(0)} ms`, "", undefined],
-    [`whole \`edgefuse run --image\`, median of ${options.processes}`, `${wall.toFixed(0)} ms`, "≤ 2500 ms", wall <= 2500],
+    [
+      `whole \`edgefuse run --image\`, median of ${options.processes}`,
+      `${wall.toFixed(0)} ms`,
+      "≤ 2500 ms",
+      wall <= 2500,
+    ],
     ["peak RSS of `edgefuse run`", `${rss} MB`, "≤ 600 MB", rss <= 600],
   ] as const;
-  const table = rows.map(([what, value, target, ok]) => `| ${what} | ${value} | ${target}${ok === undefined ? "" : ok ? " ✓" : " ✗"} |`).join("\n");
+  const table = rows
+    .map(([what, value, target, ok]) => `| ${what} | ${value} | ${target}${ok === undefined ? "" : ok ? " ✓" : " ✗"} |`)
+    .join("\n");
   writeSection(
     "single-device",
     `## Single device: YOLOv2 608, one thread\n\n${new Date().toISOString().slice(0, 10)} · ${machine()}\n\n` +

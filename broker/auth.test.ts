@@ -2,7 +2,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { hashPassword, loadAuthFile, mayRead, parseAuthFile, publishDenial, verifyPassword, type AuthUser } from "./auth.js";
+import {
+  hashPassword,
+  loadAuthFile,
+  mayRead,
+  parseAuthFile,
+  publishDenial,
+  verifyPassword,
+  type AuthUser,
+} from "./auth.js";
 import { AuthFileError } from "./errors.js";
 import { topicsFor } from "./topics.js";
 
@@ -39,8 +47,24 @@ describe("ACL", () => {
     // The source is a device too (its own presence); workers report failed tasks on errors/<jobId>.
     // Only the source says whether the deployment is online (and publishes what Home Assistant shows).
     // A device asks for its own shards only; only the planner sends them.
-    expect(allowedToPublish(user("source"))).toEqual(["ownShardRequest", "results", "errors", "layerIn", "partIn", "ownPresence", "status", "latest", "annotated"]);
-    expect(allowedToPublish(user("worker", "w1"))).toEqual(["ownShardRequest", "errors", "partOut", "partOutChunk", "ownPresence"]);
+    expect(allowedToPublish(user("source"))).toEqual([
+      "ownShardRequest",
+      "results",
+      "errors",
+      "layerIn",
+      "partIn",
+      "ownPresence",
+      "status",
+      "latest",
+      "annotated",
+    ]);
+    expect(allowedToPublish(user("worker", "w1"))).toEqual([
+      "ownShardRequest",
+      "errors",
+      "partOut",
+      "partOutChunk",
+      "ownPresence",
+    ]);
     expect(allowedToPublish(user("client"))).toEqual(["infer"]);
     expect(allowedToPublish(user("admin"))).toHaveLength(18);
   });
@@ -50,7 +74,9 @@ describe("ACL", () => {
     expect(publishDenial({ ...user("worker", "w1"), workerId: "pi-3" }, t.worker("w1"))).toBe(
       "worker w1 may publish only its own presence, not w1's",
     );
-    expect(publishDenial(user("source", "cam"), t.shardRequest("w1"))).toBe("source cam may publish only its own shard requests, not w1's");
+    expect(publishDenial(user("source", "cam"), t.shardRequest("w1"))).toBe(
+      "source cam may publish only its own shard requests, not w1's",
+    );
     expect(publishDenial(user("client"), "x/y")).toBe("client client may not publish outside the edgefuse topics");
   });
 

@@ -137,7 +137,8 @@ export function publishDenial(user: AuthUser, topic: string): string | null {
   if (user.role === "source" && isHaDiscoveryTopic(topic)) return null;
   const parsed = parseTopic(topic);
   if (!parsed) return `${user.role} ${user.username} may not publish outside the edgefuse topics`;
-  if (!(TOPIC_TABLE[parsed.kind].publish as readonly string[]).includes(user.role)) return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
+  if (!(TOPIC_TABLE[parsed.kind].publish as readonly string[]).includes(user.role))
+    return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
   const owner = ownIdOf(parsed, "publish");
   if (owner !== undefined && ownIdApplies(user) && owner !== idOf(user)) {
     const what = parsed.kind === "worker" ? "presence" : "shard requests";

@@ -38,7 +38,11 @@ export function brokerContract(start: StartTestBroker): void {
   /** A fresh deployment per test, so retained messages of one test never reach another. */
   const freshTopics = () => topicsFor(`contract-${process.pid}-${Date.now()}-${nextId++}`);
   const connect = async (clientId: string, options: Partial<ConnectOptions> = {}): Promise<Bus> => {
-    const bus = await connectBus(broker.url, { clientId: `${clientId}-${process.pid}-${nextId++}`, maxPacketBytes: CONTRACT_MAX_PACKET_BYTES, ...options });
+    const bus = await connectBus(broker.url, {
+      clientId: `${clientId}-${process.pid}-${nextId++}`,
+      maxPacketBytes: CONTRACT_MAX_PACKET_BYTES,
+      ...options,
+    });
     teardown.client(bus.client);
     return bus;
   };
@@ -69,7 +73,10 @@ export function brokerContract(start: StartTestBroker): void {
 
       const got = [await sink.messages.next(), await sink.messages.next(), await sink.messages.next()];
       expect(got.map((m) => [topics.parse(m.topic), m.payload.toString()])).toEqual(
-        [0, 1, 2].map((part) => [{ kind: "partOut", deployment: topics.deployment, jobId: "j1", layer: 3, part, chunkIndex: null }, `p${part}`]),
+        [0, 1, 2].map((part) => [
+          { kind: "partOut", deployment: topics.deployment, jobId: "j1", layer: 3, part, chunkIndex: null },
+          `p${part}`,
+        ]),
       );
       await expect(sink.messages.next(300)).rejects.toThrow(/no message within 300 ms/);
     });
@@ -116,10 +123,24 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const sink = await receive("source", topics.filters.requests);
       const { port } = new URL(broker.url);
-      const sent = await run(MOSQUITTO_PUB_BIN, ["-h", "127.0.0.1", "-p", port, "-q", "1", "-t", topics.infer("cam-1"), "-f", imagePath("dog.jpg")]);
+      const sent = await run(MOSQUITTO_PUB_BIN, [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-q",
+        "1",
+        "-t",
+        topics.infer("cam-1"),
+        "-f",
+        imagePath("dog.jpg"),
+      ]);
       expect(sent).toEqual({ code: 0, stderr: "" });
       const image = await sink.messages.next();
-      expect([image.topic, image.payload.equals(readFileSync(imagePath("dog.jpg")))]).toEqual([topics.infer("cam-1"), true]);
+      expect([image.topic, image.payload.equals(readFileSync(imagePath("dog.jpg")))]).toEqual([
+        topics.infer("cam-1"),
+        true,
+      ]);
     });
 
     it("carries an 8 MB tensor frame in ≤ 256 KiB chunks at QoS 0 (as job tensors go), byte-exact", async () => {
@@ -138,8 +159,15 @@ export function brokerContract(start: StartTestBroker): void {
       expect(report.chunkCount).toBe(Math.ceil(report.payloadBytes / chunkDataBytes(topic, CONTRACT_MAX_PACKET_BYTES)));
       const frame = decodeFrame(got.payload, got.topic);
       expect({ ...frame, data: undefined }).toEqual({ ...meta, dtype: "float32", data: undefined, computeMs: 0 });
-      expect(Buffer.compare(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), Buffer.from(data.buffer))).toBe(0);
-      console.log(`${broker.name}: 8 MiB frame in ${report.chunkCount} chunks, ${ms.toFixed(0)} ms (${(8 / (ms / 1000)).toFixed(0)} MiB/s)`);
+      expect(
+        Buffer.compare(
+          Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength),
+          Buffer.from(data.buffer),
+        ),
+      ).toBe(0);
+      console.log(
+        `${broker.name}: 8 MiB frame in ${report.chunkCount} chunks, ${ms.toFixed(0)} ms (${(8 / (ms / 1000)).toFixed(0)} MiB/s)`,
+      );
     });
 
     it("carries a 20 MB weight shard to the one device that asked, and nothing of it stays retained", async () => {
@@ -155,7 +183,11 @@ export function brokerContract(start: StartTestBroker): void {
       expect(report.chunkCount).toBeGreaterThan(80);
       const live = await asking.messages.next(30_000);
       const ms = performance.now() - started;
-      expect([live.topic, live.retain, live.payload.equals(shard)]).toEqual([topics.deviceShard("worker-1", sha), false, true]);
+      expect([live.topic, live.retain, live.payload.equals(shard)]).toEqual([
+        topics.deviceShard("worker-1", sha),
+        false,
+        true,
+      ]);
       await expect(other.messages.next(300)).rejects.toThrow(/no message within 300 ms/);
 
       const late = await receive("watcher", topics.filters.all);
@@ -186,14 +218,25 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const sink = await receive("source", topics.filters.results());
       const sender = await connect("sender");
-      await sender.client.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), { qos: 1 });
+      await sender.client.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), {
+        qos: 1,
+      });
       const chunkError = await sink.errors.next();
       expect(chunkError).toBeInstanceOf(WireError);
       expect(chunkError.message).toMatch(/results\/r1\/c\/0: truncated chunk/);
 
       // a result whose one flaw is its detections: the error names the field
-      const result = { requestId: "r1", planId: "0123456789abcdef", timestamp: new Date().toISOString(), image: { width: 4, height: 3 }, detections: [], timings: { totalMs: 1 } };
-      expect(decodeJson(topics.results("r1"), Buffer.from(JSON.stringify(result)), anyResultSchema).requestId).toBe("r1");
+      const result = {
+        requestId: "r1",
+        planId: "0123456789abcdef",
+        timestamp: new Date().toISOString(),
+        image: { width: 4, height: 3 },
+        detections: [],
+        timings: { totalMs: 1 },
+      };
+      expect(decodeJson(topics.results("r1"), Buffer.from(JSON.stringify(result)), anyResultSchema).requestId).toBe(
+        "r1",
+      );
       await sender.publish(topics.results("r1"), JSON.stringify({ ...result, detections: "none" }));
       const bad = await sink.messages.next();
       expect(() => decodeJson(bad.topic, bad.payload, anyResultSchema)).toThrow(WireError);

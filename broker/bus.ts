@@ -70,7 +70,11 @@ export function busOver(client: MqttClient, options: Partial<BusOptions> = {}): 
       return client.connected;
     },
     publish: (topic, payload, { qos = 1, retain = false } = {}) =>
-      publishChunked(client, topic, typeof payload === "string" ? Buffer.from(payload) : payload, { maxPacketBytes, qos, retain }),
+      publishChunked(client, topic, typeof payload === "string" ? Buffer.from(payload) : payload, {
+        maxPacketBytes,
+        qos,
+        retain,
+      }),
     subscribe: (filters, subscribeOptions) => subscribeChunked(client, filters, subscribeOptions),
     clearRetained: (topic, chunkCount = 0) => clearRetainedChunks(client, topic, chunkCount),
     onReconnect(listener) {

@@ -35,9 +35,14 @@ describe("chunking", () => {
     const chunks = splitIntoChunks(parts, { chunkBytes: 3_000, messageId: 7 });
     expect(chunks.map((c) => c.byteLength - CHUNK_HEADER_BYTES)).toEqual([3000, 3000, 3000, 1000]);
     const decoded = chunks.map((c) => decodeChunk(c));
-    expect(decoded.map(({ messageId, chunkIndex, chunkCount, totalBytes }) => [messageId, chunkIndex, chunkCount, totalBytes])).toEqual(
-      [0, 1, 2, 3].map((i) => [7, i, 4, 10_000]),
-    );
+    expect(
+      decoded.map(({ messageId, chunkIndex, chunkCount, totalBytes }) => [
+        messageId,
+        chunkIndex,
+        chunkCount,
+        totalBytes,
+      ]),
+    ).toEqual([0, 1, 2, 3].map((i) => [7, i, 4, 10_000]));
     expect(Buffer.concat(decoded.map((c) => c.data)).equals(message)).toBe(true);
   });
 
@@ -75,15 +80,25 @@ describe("chunking", () => {
   });
 
   it("checks the CRC of a placed message, and reassembles as usual when there is no fitting placement", () => {
-    const { reassembler, errors } = setup({ place: (_t, bytes) => [new Uint8Array(bytes / 2), new Uint8Array(bytes / 2)] });
+    const { reassembler, errors } = setup({
+      place: (_t, bytes) => [new Uint8Array(bytes / 2), new Uint8Array(bytes / 2)],
+    });
     const chunks = splitIntoChunks(message, { chunkBytes: 4_000, messageId: 4 });
     chunks[2]![CHUNK_HEADER_BYTES + 5]! ^= 0xff;
     expect(feed(reassembler, chunks, [0, 1, 2])).toEqual([]);
     expect(errors[0]!.message).toMatch(/message 0x00000004: CRC-32 0x[0-9a-f]{8} ≠ 0x[0-9a-f]{8} in its chunks/);
 
-    for (const place of [() => [new Uint8Array(100)], () => undefined, (): never => { throw new RangeError("no room"); }]) {
+    for (const place of [
+      () => [new Uint8Array(100)],
+      () => undefined,
+      (): never => {
+        throw new RangeError("no room");
+      },
+    ]) {
       const other = setup({ place });
-      const done = splitIntoChunks(message, { chunkBytes: 4_000 }).flatMap((c, i) => other.reassembler.push(at(i), c) ?? []);
+      const done = splitIntoChunks(message, { chunkBytes: 4_000 }).flatMap(
+        (c, i) => other.reassembler.push(at(i), c) ?? [],
+      );
       expect(done[0]!.placement).toBeUndefined();
       expect(done[0]!.payload.equals(message)).toBe(true);
       expect(other.errors).toEqual([]);
@@ -92,7 +107,10 @@ describe("chunking", () => {
 
   it("derives the message id from the content when asked (retained messages)", () => {
     const [a] = splitIntoChunks(message, { chunkBytes: 4_000, messageId: "crc32" });
-    const [b] = splitIntoChunks([message.subarray(0, 10), message.subarray(10)], { chunkBytes: 4_000, messageId: "crc32" });
+    const [b] = splitIntoChunks([message.subarray(0, 10), message.subarray(10)], {
+      chunkBytes: 4_000,
+      messageId: "crc32",
+    });
     expect(a!.equals(b!)).toBe(true);
     expect(decodeChunk(a!).messageId).toBe(decodeChunk(a!).crc32);
     expect(decodeChunk(splitIntoChunks(message, { chunkBytes: 4_000 })[0]!).messageId).not.toBe(decodeChunk(a!).crc32);
@@ -207,7 +225,9 @@ describe("chunking", () => {
     reassembler.push(at(0), a[0]!);
     reassembler.push(at(0), b[0]!);
     expect(reassembler.pendingBytes).toBe(8_000);
-    expect(errors[1]!.message).toMatch(/8000 more bytes would exceed maxPendingBytes 15000 \(8000 held by 1 incomplete messages\)/);
+    expect(errors[1]!.message).toMatch(
+      /8000 more bytes would exceed maxPendingBytes 15000 \(8000 held by 1 incomplete messages\)/,
+    );
   });
 
   it("close() drops incomplete messages quietly", () => {

@@ -312,7 +312,12 @@ export class Reassembler {
     this.close1(key, "done");
     const actual = entry.pieces.reduce((crc, piece) => crc32(piece, crc), 0);
     if (actual !== chunk.crc32) {
-      return this.report(new WireError(base, `message ${hex(chunk.messageId)}: CRC-32 ${hex(actual)} ≠ ${hex(chunk.crc32)} in its chunks`));
+      return this.report(
+        new WireError(
+          base,
+          `message ${hex(chunk.messageId)}: CRC-32 ${hex(actual)} ≠ ${hex(chunk.crc32)} in its chunks`,
+        ),
+      );
     }
     const first = entry.pieces[0]!;
     const payload = Buffer.isBuffer(first) ? first : Buffer.from(first.buffer, first.byteOffset, first.byteLength);
@@ -328,7 +333,8 @@ export class Reassembler {
 
   private admissionProblem(chunk: Chunk): string | null {
     const { maxMessageBytes, maxPendingBytes } = this.options;
-    if (chunk.totalBytes > maxMessageBytes) return `message of ${chunk.totalBytes} bytes exceeds maxMessageBytes ${maxMessageBytes}`;
+    if (chunk.totalBytes > maxMessageBytes)
+      return `message of ${chunk.totalBytes} bytes exceeds maxMessageBytes ${maxMessageBytes}`;
     if (this.pendingBytesNow + chunk.totalBytes > maxPendingBytes) {
       return `${chunk.totalBytes} more bytes would exceed maxPendingBytes ${maxPendingBytes} (${this.pendingBytesNow} held by ${this.pending.size} incomplete messages)`;
     }

@@ -32,7 +32,9 @@ describe("connectBroker", () => {
 
   it("is refused in MQTT 5 by aedes, which speaks only 3.1.1", async () => {
     const { url } = teardown.broker(await startEmbedded());
-    await expect(connectBroker(url, { protocolVersion: 5 })).rejects.toThrow(/: cannot connect: Connection refused: Unacceptable protocol version$/);
+    await expect(connectBroker(url, { protocolVersion: 5 })).rejects.toThrow(
+      /: cannot connect: Connection refused: Unacceptable protocol version$/,
+    );
   });
 });
 
@@ -40,7 +42,8 @@ describe("publishChunked / subscribeChunked", () => {
   const teardown = useTeardown();
   const setup = async () => {
     const { url } = teardown.broker(await startEmbedded());
-    const connect = async (clientId: string) => teardown.client(await connectBroker(url, { clientId, reconnectPeriodMs: 0 }));
+    const connect = async (clientId: string) =>
+      teardown.client(await connectBroker(url, { clientId, reconnectPeriodMs: 0 }));
     return { connect };
   };
 
@@ -50,7 +53,9 @@ describe("publishChunked / subscribeChunked", () => {
     const sub = await connect("sub");
     await sub.subscribeAsync("edgefuse/#");
     sub.on("message", (topic) => raw.push(topic));
-    const report = await publishChunked(await connect("pub"), t.infer("r"), Buffer.alloc(1000), { maxPacketBytes: 2000 });
+    const report = await publishChunked(await connect("pub"), t.infer("r"), Buffer.alloc(1000), {
+      maxPacketBytes: 2000,
+    });
     expect(report).toEqual({ chunkCount: 0, payloadBytes: 1000 });
     expect(await raw.next()).toBe(t.infer("r"));
   });
@@ -98,11 +103,17 @@ describe("publishChunked / subscribeChunked", () => {
     const { connect } = await setup();
     const planner = await connect("planner");
     const topic = t.plan();
-    const { chunkCount } = await publishChunked(planner, topic, Buffer.alloc(50_000, 3), { maxPacketBytes: 8192, retain: true });
+    const { chunkCount } = await publishChunked(planner, topic, Buffer.alloc(50_000, 3), {
+      maxPacketBytes: 8192,
+      retain: true,
+    });
     await clearRetainedChunks(planner, topic, chunkCount);
     const got = inbox<string>();
     const errors = inbox<Error>();
-    await subscribeChunked(await connect("late"), t.filters.all, { onMessage: (tp) => got.push(tp), onError: (e) => errors.push(e) });
+    await subscribeChunked(await connect("late"), t.filters.all, {
+      onMessage: (tp) => got.push(tp),
+      onError: (e) => errors.push(e),
+    });
     await expect(got.next(300)).rejects.toThrow();
     expect(errors.items).toEqual([]);
   });

@@ -189,7 +189,9 @@ export async function clearRetainedChunks(client: MqttClient, topic: string, chu
   const empty = Buffer.alloc(0);
   await Promise.all([
     client.publishAsync(topic, empty, { qos: 1, retain: true }),
-    ...Array.from({ length: chunkCount }, (_, i) => client.publishAsync(chunkTopic(topic, i), empty, { qos: 1, retain: true })),
+    ...Array.from({ length: chunkCount }, (_, i) =>
+      client.publishAsync(chunkTopic(topic, i), empty, { qos: 1, retain: true }),
+    ),
   ]);
 }
 
@@ -255,7 +257,11 @@ export async function subscribeChunked(
     if (!(isChunk ? chunkFilters : wholeFilters).some((f) => topicMatches(f, topic))) return;
     if (!isChunk) return deliver(topic, payload, { retain: packet.retain ?? false });
     const whole = reassembler.push(topic, payload);
-    if (whole) deliver(whole.topic, whole.payload, { retain: packet.retain ?? false, ...(whole.placement && { placement: whole.placement }) });
+    if (whole)
+      deliver(whole.topic, whole.payload, {
+        retain: packet.retain ?? false,
+        ...(whole.placement && { placement: whole.placement }),
+      });
   };
   client.on("message", listener);
 

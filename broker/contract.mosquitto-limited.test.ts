@@ -28,7 +28,12 @@ describe("mosquitto with max_packet_size", () => {
     const v5 = { protocolVersion: 5, reconnectPeriodMs: 0 } as const;
     const receiver = teardown.client(await connectBroker(broker.url, v5));
     const got = inbox<Buffer>();
-    await subscribeChunked(receiver, topics.filters.requests, { onMessage: (_, payload) => got.push(payload), onError: (err) => { throw err; } });
+    await subscribeChunked(receiver, topics.filters.requests, {
+      onMessage: (_, payload) => got.push(payload),
+      onError: (err) => {
+        throw err;
+      },
+    });
     const sender = teardown.client(await connectBroker(broker.url, v5));
     const image = Buffer.alloc(3 * 1024 * 1024, 0xab);
 

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
-import { FRAME_HEADER_BYTES, decodeFrame, decodeFrameHeader, encodeFrame, encodeFrameHeader, frameParts, type FrameMeta } from "./frame.js";
+import {
+  FRAME_HEADER_BYTES,
+  decodeFrame,
+  decodeFrameHeader,
+  encodeFrame,
+  encodeFrameHeader,
+  frameParts,
+  type FrameMeta,
+} from "./frame.js";
 
 const meta: FrameMeta = { jobId: "req-7:job", layer: 13, part: 4, shape: [3, 5, 7] };
 const data = Float32Array.from({ length: 105 }, (_, i) => i * 0.5 - 20);
@@ -53,12 +61,18 @@ describe("tensor frames", () => {
   it("decodes a header alone, for data that went elsewhere (a placed message)", () => {
     const header = encodeFrameHeader({ ...meta, computeMs: 1.5 });
     expect(decodeFrameHeader(header, 105 * 4, "t")).toEqual({ ...meta, dtype: "float32", computeMs: 1.5 });
-    expect(() => decodeFrameHeader(header, 104 * 4, "t")).toThrow(/^t: header says 420 payload bytes, frame carries 416$/);
+    expect(() => decodeFrameHeader(header, 104 * 4, "t")).toThrow(
+      /^t: header says 420 payload bytes, frame carries 416$/,
+    );
     expect(() => decodeFrameHeader(header.subarray(0, 64), 105 * 4, "t")).toThrow(/truncated frame: 64 bytes/);
   });
 
   it.each<[string, Buffer, RegExp]>([
-    ["truncated header", tampered((f) => f.subarray(0, 100)), /^t: truncated frame: 100 bytes, the header alone is 128$/],
+    [
+      "truncated header",
+      tampered((f) => f.subarray(0, 100)),
+      /^t: truncated frame: 100 bytes, the header alone is 128$/,
+    ],
     ["wrong magic", tampered((f) => void f.write("PNG!", 0)), /bad magic "PNG!", expected "EFT1"/],
     ["unknown version", tampered((f) => void f.writeUInt16LE(2, 4)), /unsupported frame version 2/],
     ["unknown dtype", tampered((f) => void f.writeUInt8(9, 6)), /unknown dtype code 9/],
@@ -67,8 +81,16 @@ describe("tensor frames", () => {
     ["zero dimension", tampered((f) => void f.writeUInt32LE(0, 28)), /shape \[3, 0, 7\] has a zero dimension/],
     ["empty job id", tampered((f) => void f.writeUInt8(0, 56)), /jobId length 0/],
     ["bad job id", tampered((f) => void f.write("a/b", 64)), /invalid jobId "a\/b/],
-    ["truncated data", tampered((f) => f.subarray(0, f.byteLength - 4)), /header says 420 payload bytes, frame carries 416/],
-    ["trailing bytes", tampered((f) => Buffer.concat([f, Buffer.alloc(4)])), /header says 420 payload bytes, frame carries 424/],
+    [
+      "truncated data",
+      tampered((f) => f.subarray(0, f.byteLength - 4)),
+      /header says 420 payload bytes, frame carries 416/,
+    ],
+    [
+      "trailing bytes",
+      tampered((f) => Buffer.concat([f, Buffer.alloc(4)])),
+      /header says 420 payload bytes, frame carries 424/,
+    ],
     [
       "shape that disagrees with the payload",
       tampered((f) => void f.writeUInt32LE(6, 24)),

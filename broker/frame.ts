@@ -40,9 +40,7 @@ const MAX_JOB_ID_BYTES = 64;
 /** Element types a frame can carry (core/dtypes.ts); the numbers are the wire codes. */
 export { DTYPES, type Dtype };
 
-const DTYPE_BY_CODE = new Map<number, Dtype>(
-  Object.entries(DTYPES).map(([name, d]) => [d.code, name as Dtype]),
-);
+const DTYPE_BY_CODE = new Map<number, Dtype>(Object.entries(DTYPES).map(([name, d]) => [d.code, name as Dtype]));
 
 /** Everything in a frame but the data. */
 export interface FrameMeta {
@@ -162,7 +160,8 @@ export function decodeFrameHeader(header: Uint8Array, dataBytes: number, where =
   const shape = Array.from({ length: rank }, (_, i) => buf.readUInt32LE(24 + 4 * i));
   if (shape.some((d) => d === 0)) fail(`shape [${shape.join(", ")}] has a zero dimension`);
   const jobIdBytes = buf.readUInt8(56);
-  if (jobIdBytes < 1 || jobIdBytes > MAX_JOB_ID_BYTES) fail(`jobId length ${jobIdBytes} outside 1..${MAX_JOB_ID_BYTES}`);
+  if (jobIdBytes < 1 || jobIdBytes > MAX_JOB_ID_BYTES)
+    fail(`jobId length ${jobIdBytes} outside 1..${MAX_JOB_ID_BYTES}`);
   const jobId = buf.toString("latin1", 64, 64 + jobIdBytes);
   if (!ID_PATTERN.test(jobId)) fail(`invalid jobId ${JSON.stringify(jobId)}`);
 

@@ -4,7 +4,6 @@
  */
 import { WireError } from "../core/errors.js";
 
-
 /** Home Assistant's default discovery prefix. */
 export const HA_DEFAULT_PREFIX = "homeassistant";
 /** The HA components the source announces (actors/source/home-assistant.ts). */
@@ -18,8 +17,13 @@ const HA_PREFIX = /^[^/#+$][^/#+]*(?:\/[^/#+]+)*$/;
 export const isHaPrefix = (prefix: string): boolean => HA_PREFIX.test(prefix);
 
 export function haDiscoveryTopic(prefix: string, component: HaComponent, objectId: string): string {
-  if (!isHaPrefix(prefix)) throw new WireError("Home Assistant prefix", `invalid prefix ${JSON.stringify(prefix)}: expected topic levels without + # or a leading $`);
-  if (!HA_OBJECT_ID.test(objectId)) throw new WireError("Home Assistant object id", `invalid object id ${JSON.stringify(objectId)}`);
+  if (!isHaPrefix(prefix))
+    throw new WireError(
+      "Home Assistant prefix",
+      `invalid prefix ${JSON.stringify(prefix)}: expected topic levels without + # or a leading $`,
+    );
+  if (!HA_OBJECT_ID.test(objectId))
+    throw new WireError("Home Assistant object id", `invalid object id ${JSON.stringify(objectId)}`);
   return `${prefix}/${component}/${objectId}/config`;
 }
 
@@ -27,6 +31,11 @@ export function haDiscoveryTopic(prefix: string, component: HaComponent, objectI
 export function isHaDiscoveryTopic(topic: string): boolean {
   const levels = topic.split("/");
   const [component, objectId, config] = levels.slice(-3);
-  return levels.length >= 4 && config === "config" && HA_COMPONENTS.includes(component as HaComponent) && HA_OBJECT_ID.test(objectId!) && isHaPrefix(levels.slice(0, -3).join("/"));
+  return (
+    levels.length >= 4 &&
+    config === "config" &&
+    HA_COMPONENTS.includes(component as HaComponent) &&
+    HA_OBJECT_ID.test(objectId!) &&
+    isHaPrefix(levels.slice(0, -3).join("/"))
+  );
 }
-

@@ -9,5 +9,22 @@ export * from "./messages.js";
 export * from "./client.js";
 export * from "./errors.js";
 export { startBroker, brokerDefaults, type BrokerOptions, type RunningBroker } from "./server.js";
-export { hashPassword, verifyPassword, loadAuthFile, parseAuthFile, publishDenial, mayRead, ROLES, type Role, type AuthFile, type AuthUser } from "./auth.js";
-export { UNIDENTIFIED_CLIENT, topicClass, type ClientTraffic, type MessageCounters, type TopicClass } from "./traffic.js";
+export {
+  hashPassword,
+  verifyPassword,
+  loadAuthFile,
+  parseAuthFile,
+  publishDenial,
+  mayRead,
+  ROLES,
+  type Role,
+  type AuthFile,
+  type AuthUser,
+} from "./auth.js";
+export {
+  UNIDENTIFIED_CLIENT,
+  topicClass,
+  type ClientTraffic,
+  type MessageCounters,
+  type TopicClass,
+} from "./traffic.js";

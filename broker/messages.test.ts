@@ -56,7 +56,12 @@ describe("JSON messages", () => {
   it("round-trips presence, results and errors", () => {
     expect(decodeJson(topic, encodeJson(presenceSchema, presence), presenceSchema)).toEqual(presence);
     expect(decodeJson(topic, encodeJson(anyResultSchema, result), anyResultSchema)).toEqual(result);
-    const error = { requestId: "r1", code: "shape", message: "layer 3: expected 12, got 13", where: "worker w1: job j1 layer 3" };
+    const error = {
+      requestId: "r1",
+      code: "shape",
+      message: "layer 3: expected 12, got 13",
+      where: "worker w1: job j1 layer 3",
+    };
     expect(decodeJson(topic, json(error), errorMessageSchema)).toEqual(error);
   });
 
@@ -64,7 +69,9 @@ describe("JSON messages", () => {
     const detection = z.object({ label: z.string(), score: z.number().min(0).max(1) });
     const schema = resultSchema(detection);
     expect(decodeJson(topic, json(result), schema).detections[0]!.label).toBe("dog");
-    const err = wireError(() => decodeJson(topic, json({ ...result, detections: [{ label: "dog", score: 7 }] }), schema));
+    const err = wireError(() =>
+      decodeJson(topic, json({ ...result, detections: [{ label: "dog", score: 7 }] }), schema),
+    );
     expect(err.message).toMatch(/^edgefuse\/v1\/lab\/results\/r1: field detections\[0\]\.score: Too big/);
   });
 
@@ -73,14 +80,20 @@ describe("JSON messages", () => {
     expect(err.topic).toBe(topic);
     expect(err.problem).toMatch(/^field timings\.totalMs: .*expected number, received string/);
     const nested = wireError(() =>
-      decodeJson(topic, json({ ...result, trace: [{ ...result.trace[0], devices: [{ workerId: "a/b" }] }] }), anyResultSchema),
+      decodeJson(
+        topic,
+        json({ ...result, trace: [{ ...result.trace[0], devices: [{ workerId: "a/b" }] }] }),
+        anyResultSchema,
+      ),
     );
     expect(nested.problem).toMatch(/^field trace\[0\]\.devices\[0\]\.workerId: expected 1-64 of .* \(and 3 more\)$/);
     expect(wireError(() => decodeJson(topic, json([1]), presenceSchema)).problem).toMatch(/^field \(root\): /);
   });
 
   it("refuses what is not JSON or not text", () => {
-    expect(wireError(() => decodeJson(topic, Buffer.from("{oops"), presenceSchema)).problem).toMatch(/^payload is not JSON: /);
+    expect(wireError(() => decodeJson(topic, Buffer.from("{oops"), presenceSchema)).problem).toMatch(
+      /^payload is not JSON: /,
+    );
     expect(wireError(() => decodeJson(topic, Buffer.from([0xff, 0xfe, 0x00]), presenceSchema)).problem).toBe(
       "payload is not UTF-8 text (3 bytes)",
     );
@@ -94,7 +107,9 @@ describe("JSON messages", () => {
       ["image", { width: 0, height: 576 }, /^field image\.width: /],
       ["image", undefined, /^field image: /],
     ] as const) {
-      expect(wireError(() => decodeJson(topic, json({ ...result, [field]: value }), anyResultSchema)).problem).toMatch(problem);
+      expect(wireError(() => decodeJson(topic, json({ ...result, [field]: value }), anyResultSchema)).problem).toMatch(
+        problem,
+      );
     }
   });
 
@@ -103,7 +118,9 @@ describe("JSON messages", () => {
     delete latest.timings;
     delete latest.trace;
     expect(decodeJson(topic, json(latest), latestSchema(z.unknown()))).toEqual(latest);
-    expect(wireError(() => decodeJson(topic, json({ ...latest, classes: { dog: 0 } }), latestSchema(z.unknown()))).problem).toMatch(/^field classes\.dog: /);
+    expect(
+      wireError(() => decodeJson(topic, json({ ...latest, classes: { dog: 0 } }), latestSchema(z.unknown()))).problem,
+    ).toMatch(/^field classes\.dog: /);
     expect(statusSchema.options).toEqual([STATUS.online, STATUS.offline]);
     expect(statusSchema.safeParse("Online").success).toBe(false);
   });

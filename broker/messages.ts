@@ -204,6 +204,8 @@ export function decodePresence(topic: string, payload: Uint8Array): Presence | n
 
 function describeIssues(error: z.ZodError): string {
   const [first, ...rest] = error.issues;
-  const path = first!.path.length ? first!.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("") : "(root)";
+  const path = first!.path.length
+    ? first!.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("")
+    : "(root)";
   return `field ${path}: ${first!.message}${rest.length ? ` (and ${rest.length} more)` : ""}`;
 }

@@ -16,7 +16,12 @@ describe("embedded broker", () => {
     teardown.client(await connectBroker(url, { clientId, reconnectPeriodMs: 0, ...extra }));
   const listen = async (client: MqttClient, filter: string) => {
     const got = inbox<{ topic: string; payload: Buffer }>();
-    await subscribeChunked(client, filter, { onMessage: (topic, payload) => got.push({ topic, payload }), onError: (e) => { throw e; } });
+    await subscribeChunked(client, filter, {
+      onMessage: (topic, payload) => got.push({ topic, payload }),
+      onError: (e) => {
+        throw e;
+      },
+    });
     return got;
   };
 
@@ -35,7 +40,9 @@ describe("embedded broker", () => {
     await expect(assertCanListen("127.0.0.1", broker.port)).rejects.toThrow(PortInUseError);
     const elsewhere = await startBroker({ port: 0, host: "192.0.2.1", log: () => {} }).catch((e: unknown) => e);
     expect(elsewhere).toBeInstanceOf(BrokerError);
-    expect((elsewhere as BrokerError).message).toBe("mqtt://192.0.2.1:0: cannot listen: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)");
+    expect((elsewhere as BrokerError).message).toBe(
+      "mqtt://192.0.2.1:0: cannot listen: 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL)",
+    );
   });
 
   it("on every interface, gives a loopback URL to connect to and the wildcard as where it listens", async () => {
@@ -57,8 +64,15 @@ describe("embedded broker", () => {
     const bytes = broker.bytes();
     expect(bytes.pub!.bytesIn).toBeGreaterThanOrEqual(MiB);
     expect(bytes.sub!.bytesOut).toBeGreaterThanOrEqual(MiB);
-    expect([bytes.pub!.messagesIn, bytes.pub!.messagesOut, bytes.sub!.messagesIn, bytes.sub!.messagesOut]).toEqual([1, 0, 0, 1]);
-    expect(bytes.pub!.byTopicClass.infer).toEqual({ messagesIn: 1, messagesOut: 0, payloadBytesIn: MiB, payloadBytesOut: 0 });
+    expect([bytes.pub!.messagesIn, bytes.pub!.messagesOut, bytes.sub!.messagesIn, bytes.sub!.messagesOut]).toEqual([
+      1, 0, 0, 1,
+    ]);
+    expect(bytes.pub!.byTopicClass.infer).toEqual({
+      messagesIn: 1,
+      messagesOut: 0,
+      payloadBytesIn: MiB,
+      payloadBytesOut: 0,
+    });
     // Exact: what the client's socket wrote is what the broker counted in, and back.
     const pubSocket = pub.stream as Socket;
     expect([bytes.pub!.bytesIn, bytes.pub!.bytesOut]).toEqual([pubSocket.bytesWritten, pubSocket.bytesRead]);
@@ -72,7 +86,9 @@ describe("embedded broker", () => {
     const { broker } = teardown.broker(await startEmbedded());
     const got = await listen(await connect(broker.url, "worker"), t.filters.partIn());
     const source = await connect(broker.url, "source");
-    const report = await publishChunked(source, t.partIn("j", 1, 0), Buffer.alloc(4 * MiB), { maxPacketBytes: 256 * 1024 });
+    const report = await publishChunked(source, t.partIn("j", 1, 0), Buffer.alloc(4 * MiB), {
+      maxPacketBytes: 256 * 1024,
+    });
     await got.next();
     // aedes emits "publish" (where counting happens) after it has dispatched the
     // message, so the last chunks' counts can trail the subscriber by a tick.
@@ -123,24 +139,47 @@ describe("embedded broker with users", () => {
     ),
   });
   const start = async () => teardown.broker(await startEmbedded({ auth: await users() }));
-  const login = async (url: string, username: string, password = `${username === "w1" ? "worker" : username}-pw`, extra = {}) =>
-    teardown.client(await connectBroker(url, { clientId: `${username}-${Math.random()}`, username, password, reconnectPeriodMs: 0, ...extra }));
+  const login = async (
+    url: string,
+    username: string,
+    password = `${username === "w1" ? "worker" : username}-pw`,
+    extra = {},
+  ) =>
+    teardown.client(
+      await connectBroker(url, {
+        clientId: `${username}-${Math.random()}`,
+        username,
+        password,
+        reconnectPeriodMs: 0,
+        ...extra,
+      }),
+    );
   const watchAll = async (url: string) => {
     const got = inbox<string>();
     const admin = await login(url, "admin");
-    await subscribeChunked(admin, "edgefuse/#", { onMessage: (topic, payload) => got.push(`${topic} ${payload}`), onError: (e) => { throw e; } });
+    await subscribeChunked(admin, "edgefuse/#", {
+      onMessage: (topic, payload) => got.push(`${topic} ${payload}`),
+      onError: (e) => {
+        throw e;
+      },
+    });
     return got;
   };
   /** Publishes at QoS 1: true when the broker drops the publisher, false when it acknowledges. */
   const publishAndSeeDropped = (client: MqttClient, topic: string) =>
     new Promise<boolean>((resolve) => {
       client.once("close", () => resolve(true));
-      client.publishAsync(topic, "x", { qos: 1 }).then(() => resolve(false), () => resolve(true)); // no ack: dropped
+      client.publishAsync(topic, "x", { qos: 1 }).then(
+        () => resolve(false),
+        () => resolve(true),
+      ); // no ack: dropped
     });
 
   it("refuses a wrong password, an unknown user and no user, and logs each", async () => {
     const { url, logLines } = await start();
-    await expect(login(url, "w1", "guess")).rejects.toThrow(/^mqtt:\/\/127\.0\.0\.1:\d+: cannot connect: .*Bad username or password/);
+    await expect(login(url, "w1", "guess")).rejects.toThrow(
+      /^mqtt:\/\/127\.0\.0\.1:\d+: cannot connect: .*Bad username or password/,
+    );
     await expect(login(url, "mallory", "x")).rejects.toThrow(BrokerError);
     await expect(connectBroker(url, { reconnectPeriodMs: 0 })).rejects.toThrow(/Bad username or password/);
     expect(logLines.filter((l) => l.startsWith("refused"))).toEqual([
@@ -155,7 +194,9 @@ describe("embedded broker with users", () => {
     const seen = await watchAll(url);
     const worker = await login(url, "w1");
     expect(await publishAndSeeDropped(worker, t.plan())).toBe(true);
-    expect(logLines.join("\n")).toMatch(/denied publish on edgefuse\/v1\/lab\/plan by client w1-\S+ \(.*\): worker w1 may not publish plan topics/);
+    expect(logLines.join("\n")).toMatch(
+      /denied publish on edgefuse\/v1\/lab\/plan by client w1-\S+ \(.*\): worker w1 may not publish plan topics/,
+    );
 
     const planner = await login(url, "planner");
     await planner.publishAsync(t.plan(), "real plan", { qos: 1 });
@@ -174,7 +215,12 @@ describe("embedded broker with users", () => {
     const { url } = await start();
     const camera = await login(url, "client");
     const got = inbox<string>();
-    await subscribeChunked(camera, "edgefuse/#", { onMessage: (topic) => got.push(topic), onError: (e) => { throw e; } });
+    await subscribeChunked(camera, "edgefuse/#", {
+      onMessage: (topic) => got.push(topic),
+      onError: (e) => {
+        throw e;
+      },
+    });
     const source = await login(url, "source");
     await source.publishAsync(t.partIn("j", 0, 0), "tensor", { qos: 1 });
     await source.publishAsync(t.results("r1"), "{}", { qos: 1 });

@@ -75,10 +75,13 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   const sockets = new Set<Socket>();
   /** Refusals logged where they happen; aedes then reports them again as client errors. */
   const logged = new WeakSet<Error>();
-  for (const u of users.values()) if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
+  for (const u of users.values())
+    if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
 
   const describe = (client: Client | null) =>
-    client ? `client ${client.id}${client.conn && socketOf.get(client.conn) ? ` (${remote(socketOf.get(client.conn)!)})` : ""}` : "broker";
+    client
+      ? `client ${client.id}${client.conn && socketOf.get(client.conn) ? ` (${remote(socketOf.get(client.conn)!)})` : ""}`
+      : "broker";
 
   const aclOptions: Partial<AedesOptions> = opts.auth ? { authenticate, authorizePublish } : {};
   const aedes = await Aedes.createBroker({
@@ -115,7 +118,11 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     );
   }
 
-  function authorizePublish(client: Client | null, packet: { topic: string }, done: (error?: Error | null) => void): void {
+  function authorizePublish(
+    client: Client | null,
+    packet: { topic: string },
+    done: (error?: Error | null) => void,
+  ): void {
     if (!client) return done(null); // the broker's own $SYS messages
     const user = userOf.get(client);
     const denial = user ? publishDenial(user, packet.topic) : "not logged in";
@@ -134,7 +141,10 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     if (client) traffic.published(client.id, packet.topic, packet.payload.length);
   });
   aedes.on("clientError", (client, err) => logged.has(err) || log(`${describe(client)} dropped: ${err.message}`));
-  aedes.on("connectionError", (client, err) => logged.has(err) || log(`connection ${describe(client)} dropped: ${err.message}`));
+  aedes.on(
+    "connectionError",
+    (client, err) => logged.has(err) || log(`connection ${describe(client)} dropped: ${err.message}`),
+  );
 
   const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
     // Nagle's algorithm holds small writes (acks, the tail of a tensor) for up to 40 ms
@@ -179,7 +189,11 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     url: `mqtt://${hostForUrl(connectHost(opts.host))}:${port}`,
     listening: `${hostForUrl(opts.host)}:${port}`,
     port,
-    ...(wsPort !== undefined && { wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${wsPort}`, wsListening: `${hostForUrl(opts.host)}:${wsPort}`, wsPort }),
+    ...(wsPort !== undefined && {
+      wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${wsPort}`,
+      wsListening: `${hostForUrl(opts.host)}:${wsPort}`,
+      wsPort,
+    }),
     bytes: () => traffic.snapshot(),
     close: () =>
       (closing ??= (async () => {

@@ -25,7 +25,10 @@ const examples: Record<EdgefuseTopic["kind"], [EdgefuseTopic, string]> = {
   latest: [{ kind: "latest" }, "edgefuse/v1/lab/latest"],
   annotated: [{ kind: "annotated" }, "edgefuse/v1/lab/annotated"],
   shardRequest: [{ kind: "shardRequest", deviceId: "pi-4.local" }, "edgefuse/v1/lab/shard-requests/pi-4.local"],
-  deviceShard: [{ kind: "deviceShard", deviceId: "pi-4.local", sha256: sha }, `edgefuse/v1/lab/devices/pi-4.local/shards/${sha}`],
+  deviceShard: [
+    { kind: "deviceShard", deviceId: "pi-4.local", sha256: sha },
+    `edgefuse/v1/lab/devices/pi-4.local/shards/${sha}`,
+  ],
   layerIn: [{ kind: "layerIn", jobId: "j1", layer: 12 }, "edgefuse/v1/lab/job/j1/layer/12/in"],
   partIn: [{ kind: "partIn", jobId: "j1", layer: 12, part: 3 }, "edgefuse/v1/lab/job/j1/layer/12/part/3/in"],
   partOut: [{ kind: "partOut", jobId: "j1", layer: 0, part: 0 }, "edgefuse/v1/lab/job/j1/layer/0/part/0/out"],
@@ -41,13 +44,31 @@ describe("topics", () => {
 
   it("offers the same topics through topicsFor, bound to one deployment", () => {
     const t = topicsFor("lab");
-    expect([t.infer("r-1"), t.results("r-1"), t.errors("r-1"), t.worker("pi-4.local"), t.plan(), t.shardRequest("pi-4.local"), t.deviceShard("pi-4.local", sha)]).toEqual(
-      [examples.infer, examples.results, examples.errors, examples.worker, examples.plan, examples.shardRequest, examples.deviceShard].map(([, s]) => s),
+    expect([
+      t.infer("r-1"),
+      t.results("r-1"),
+      t.errors("r-1"),
+      t.worker("pi-4.local"),
+      t.plan(),
+      t.shardRequest("pi-4.local"),
+      t.deviceShard("pi-4.local", sha),
+    ]).toEqual(
+      [
+        examples.infer,
+        examples.results,
+        examples.errors,
+        examples.worker,
+        examples.plan,
+        examples.shardRequest,
+        examples.deviceShard,
+      ].map(([, s]) => s),
     );
     expect([t.layerIn("j1", 12), t.partIn("j1", 12, 3), t.partOut("j1", 0, 0)]).toEqual(
       [examples.layerIn, examples.partIn, examples.partOut].map(([, s]) => s),
     );
-    expect([t.status(), t.latest(), t.annotated()]).toEqual([examples.status, examples.latest, examples.annotated].map(([, s]) => s));
+    expect([t.status(), t.latest(), t.annotated()]).toEqual(
+      [examples.status, examples.latest, examples.annotated].map(([, s]) => s),
+    );
     expect(t.parse(examples.plan[1])).toMatchObject({ kind: "plan" });
     expect(t.parse("edgefuse/v1/other/plan")).toBeNull();
   });
@@ -93,7 +114,9 @@ describe("topics", () => {
     "something/else",
   ])("does not parse %s", (topic) => {
     expect(parseTopic(topic)).toBeNull();
-    expect(() => parseTopicOrThrow(topic)).toThrow(new WireError(topic, "not an edgefuse topic (see broker/topics.ts)"));
+    expect(() => parseTopicOrThrow(topic)).toThrow(
+      new WireError(topic, "not an edgefuse topic (see broker/topics.ts)"),
+    );
   });
 
   it("builds subscription filters with + for every field left out", () => {
@@ -101,7 +124,16 @@ describe("topics", () => {
     expect(f.partOut({ jobId: "j1" })).toBe("edgefuse/v1/lab/job/j1/layer/+/part/+/out");
     expect(f.partIn({ jobId: "j1", layer: 4, part: 2 })).toBe("edgefuse/v1/lab/job/j1/layer/4/part/2/in");
     expect(f.layerIn()).toBe("edgefuse/v1/lab/job/+/layer/+/in");
-    expect([f.job(), f.job("j1"), f.shardRequest(), f.deviceShard({ deviceId: "w1" }), f.worker(), f.requests, f.results(), f.errors({ requestId: "r" })]).toEqual([
+    expect([
+      f.job(),
+      f.job("j1"),
+      f.shardRequest(),
+      f.deviceShard({ deviceId: "w1" }),
+      f.worker(),
+      f.requests,
+      f.results(),
+      f.errors({ requestId: "r" }),
+    ]).toEqual([
       "edgefuse/v1/lab/job/+/#",
       "edgefuse/v1/lab/job/j1/#",
       "edgefuse/v1/lab/shard-requests/+",
@@ -122,22 +154,43 @@ describe("topics", () => {
       expect(TOPIC_TABLE[kind].read.length, kind).toBeGreaterThan(0);
     }
     expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].qos === 0)).toEqual(["layerIn", "partIn", "partOut"]);
-    expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].retained)).toEqual(["worker", "plan", "status", "latest", "annotated"]);
+    expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].retained)).toEqual([
+      "worker",
+      "plan",
+      "status",
+      "latest",
+      "annotated",
+    ]);
   });
 
   it("says what is wrong with a request topic that does not parse", () => {
     const expected = "expected infer/<requestId>";
     expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer")).toBe(`no request id: ${expected}`);
-    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b")).toBe(`1 level(s) after the request id "a": ${expected}`);
-    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b/c/0")).toBe(`1 level(s) after the request id "a": ${expected}`);
-    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/not an id!")).toBe('request id "not an id!" is not 1-64 of [A-Za-z0-9._:-]');
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b")).toBe(
+      `1 level(s) after the request id "a": ${expected}`,
+    );
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/a/b/c/0")).toBe(
+      `1 level(s) after the request id "a": ${expected}`,
+    );
+    expect(inferTopicProblem("lab", "edgefuse/v1/lab/infer/not an id!")).toBe(
+      'request id "not an id!" is not 1-64 of [A-Za-z0-9._:-]',
+    );
     // Valid requests, their chunks and other topics have nothing wrong to report.
-    for (const ok of ["edgefuse/v1/lab/infer/r1", "edgefuse/v1/lab/infer/r1/c/3", "edgefuse/v1/lab/plan", "edgefuse/v1/other/infer"]) {
+    for (const ok of [
+      "edgefuse/v1/lab/infer/r1",
+      "edgefuse/v1/lab/infer/r1/c/3",
+      "edgefuse/v1/lab/plan",
+      "edgefuse/v1/other/infer",
+    ]) {
       expect(inferTopicProblem("lab", ok)).toBeNull();
     }
     // Every one of them reaches a subscriber to the infer filter.
     const f = topicsFor("lab").filters.requests;
-    expect(["edgefuse/v1/lab/infer", "edgefuse/v1/lab/infer/a/b", "edgefuse/v1/lab/infer/r1/c/3"].every((t) => topicMatches(f, t))).toBe(true);
+    expect(
+      ["edgefuse/v1/lab/infer", "edgefuse/v1/lab/infer/a/b", "edgefuse/v1/lab/infer/r1/c/3"].every((t) =>
+        topicMatches(f, t),
+      ),
+    ).toBe(true);
   });
 
   it("matches topics the way an MQTT broker does", () => {

@@ -39,22 +39,116 @@ const DEVICES = ["source", "worker"] as const;
 const EVERY_DEVICE_AND_PLANNER = ["planner", "source", "worker"] as const;
 
 export const TOPIC_TABLE = {
-  infer: { levels: "infer/{requestId}", publish: ["client"], read: ["source"], qos: 1, retained: false, payload: "JPEG/PNG bytes or a tensor frame" },
-  results: { levels: "results/{requestId}", publish: ["source"], read: ["client"], qos: 1, retained: false, payload: "JSON result (messages.ts)" },
+  infer: {
+    levels: "infer/{requestId}",
+    publish: ["client"],
+    read: ["source"],
+    qos: 1,
+    retained: false,
+    payload: "JPEG/PNG bytes or a tensor frame",
+  },
+  results: {
+    levels: "results/{requestId}",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: false,
+    payload: "JSON result (messages.ts)",
+  },
   // A worker reports a task it cannot run on errors/<jobId>: the source and the client that sent the request both read it.
-  errors: { levels: "errors/{requestId}", publish: DEVICES, read: ["source", "client"], qos: 1, retained: false, payload: "JSON error (messages.ts)" },
+  errors: {
+    levels: "errors/{requestId}",
+    publish: DEVICES,
+    read: ["source", "client"],
+    qos: 1,
+    retained: false,
+    payload: "JSON error (messages.ts)",
+  },
   // Every device reads every presence; each announces only itself.
-  worker: { levels: "workers/{workerId}", publish: DEVICES, read: EVERY_DEVICE_AND_PLANNER, ownId: { field: "workerId", on: "publish" }, qos: 1, retained: true, payload: "JSON presence, empty = gone (last will)" },
-  plan: { levels: "plan", publish: ["planner"], read: EVERY_DEVICE_AND_PLANNER, qos: 1, retained: true, payload: "JSON plan (planner/schema.ts), empty once the planner stops" },
+  worker: {
+    levels: "workers/{workerId}",
+    publish: DEVICES,
+    read: EVERY_DEVICE_AND_PLANNER,
+    ownId: { field: "workerId", on: "publish" },
+    qos: 1,
+    retained: true,
+    payload: "JSON presence, empty = gone (last will)",
+  },
+  plan: {
+    levels: "plan",
+    publish: ["planner"],
+    read: EVERY_DEVICE_AND_PLANNER,
+    qos: 1,
+    retained: true,
+    payload: "JSON plan (planner/schema.ts), empty once the planner stops",
+  },
   // The source serves requests, so it alone says whether the deployment is online.
-  status: { levels: "status", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "`online` / `offline` (the source's last will)" },
-  latest: { levels: "latest", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "JSON summary of the last result" },
-  annotated: { levels: "annotated", publish: ["source"], read: ["client"], qos: 1, retained: true, payload: "JPEG of the last annotated image" },
-  shardRequest: { levels: "shard-requests/{deviceId}", publish: DEVICES, read: ["planner"], ownId: { field: "deviceId", on: "publish" }, qos: 1, retained: false, payload: "JSON shard request (messages.ts)" },
-  deviceShard: { levels: "devices/{deviceId}/shards/{sha256}", publish: ["planner"], read: DEVICES, ownId: { field: "deviceId", on: "read" }, qos: 1, retained: false, payload: "weight shard bytes for that device, empty = not available" },
-  layerIn: { levels: "job/{jobId}/layer/{layer}/in", publish: ["source"], read: ["worker"], qos: 0, retained: false, payload: "tensor frame (frame.ts)" },
-  partIn: { levels: "job/{jobId}/layer/{layer}/part/{part}/in", publish: ["source"], read: ["worker"], qos: 0, retained: false, payload: "tensor frame" },
-  partOut: { levels: "job/{jobId}/layer/{layer}/part/{part}/out", publish: ["worker"], read: ["source"], qos: 0, retained: false, payload: "tensor frame" },
+  status: {
+    levels: "status",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: true,
+    payload: "`online` / `offline` (the source's last will)",
+  },
+  latest: {
+    levels: "latest",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: true,
+    payload: "JSON summary of the last result",
+  },
+  annotated: {
+    levels: "annotated",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: true,
+    payload: "JPEG of the last annotated image",
+  },
+  shardRequest: {
+    levels: "shard-requests/{deviceId}",
+    publish: DEVICES,
+    read: ["planner"],
+    ownId: { field: "deviceId", on: "publish" },
+    qos: 1,
+    retained: false,
+    payload: "JSON shard request (messages.ts)",
+  },
+  deviceShard: {
+    levels: "devices/{deviceId}/shards/{sha256}",
+    publish: ["planner"],
+    read: DEVICES,
+    ownId: { field: "deviceId", on: "read" },
+    qos: 1,
+    retained: false,
+    payload: "weight shard bytes for that device, empty = not available",
+  },
+  layerIn: {
+    levels: "job/{jobId}/layer/{layer}/in",
+    publish: ["source"],
+    read: ["worker"],
+    qos: 0,
+    retained: false,
+    payload: "tensor frame (frame.ts)",
+  },
+  partIn: {
+    levels: "job/{jobId}/layer/{layer}/part/{part}/in",
+    publish: ["source"],
+    read: ["worker"],
+    qos: 0,
+    retained: false,
+    payload: "tensor frame",
+  },
+  partOut: {
+    levels: "job/{jobId}/layer/{layer}/part/{part}/out",
+    publish: ["worker"],
+    read: ["source"],
+    qos: 0,
+    retained: false,
+    payload: "tensor frame",
+  },
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicKind = keyof typeof TOPIC_TABLE;
@@ -143,10 +237,16 @@ function parseField(field: string, level: string): string | number | undefined {
 }
 
 /** `{field}` → field name; a plain level → null. */
-const fieldOf = (level: string): string | null => (level.startsWith("{") && level.endsWith("}") ? level.slice(1, -1) : null);
-const LEVELS = Object.fromEntries(TOPIC_KINDS.map((k) => [k, TOPIC_TABLE[k].levels.split("/")])) as Record<TopicKind, string[]>;
+const fieldOf = (level: string): string | null =>
+  level.startsWith("{") && level.endsWith("}") ? level.slice(1, -1) : null;
+const LEVELS = Object.fromEntries(TOPIC_KINDS.map((k) => [k, TOPIC_TABLE[k].levels.split("/")])) as Record<
+  TopicKind,
+  string[]
+>;
 /** Each kind's fields, in the order its builder takes them. */
-const FIELDS = Object.fromEntries(TOPIC_KINDS.map((k) => [k, LEVELS[k].map(fieldOf).filter((f) => f !== null)])) as Record<TopicKind, string[]>;
+const FIELDS = Object.fromEntries(
+  TOPIC_KINDS.map((k) => [k, LEVELS[k].map(fieldOf).filter((f) => f !== null)]),
+) as Record<TopicKind, string[]>;
 
 // ---------------------------------------------------------------------------
 // building
@@ -242,7 +342,8 @@ export function inferTopicProblem(deployment: string, topic: string): string | n
   if (levels[0] !== "infer") return null;
   const expected = "expected infer/<requestId>";
   if (levels.length === 1) return `no request id: ${expected}`;
-  if (levels.length > 2) return `${levels.length - 2} level(s) after the request id ${JSON.stringify(levels[1])}: ${expected}`;
+  if (levels.length > 2)
+    return `${levels.length - 2} level(s) after the request id ${JSON.stringify(levels[1])}: ${expected}`;
   return `request id ${JSON.stringify(levels[1])} is not 1-64 of [A-Za-z0-9._:-]`;
 }
 
@@ -298,9 +399,14 @@ type Filters = { [K in TopicKind]: (fields?: Partial<TopicFields<K>>) => string 
 export function topicsFor(deployment: string) {
   const prefix = topicPrefix(deployment);
   const builders = Object.fromEntries(
-    TOPIC_KINDS.map((kind) => [kind, (...args: unknown[]) => prefix + fill(kind, Object.fromEntries(FIELDS[kind].map((f, i) => [f, args[i]])), false)]),
+    TOPIC_KINDS.map((kind) => [
+      kind,
+      (...args: unknown[]) => prefix + fill(kind, Object.fromEntries(FIELDS[kind].map((f, i) => [f, args[i]])), false),
+    ]),
   ) as Builders;
-  const filters = Object.fromEntries(TOPIC_KINDS.map((kind) => [kind, (fields: Record<string, unknown> = {}) => prefix + fill(kind, fields, true)])) as Filters;
+  const filters = Object.fromEntries(
+    TOPIC_KINDS.map((kind) => [kind, (fields: Record<string, unknown> = {}) => prefix + fill(kind, fields, true)]),
+  ) as Filters;
   const jobFilter = (jobId?: string) => `${prefix}job/${jobId === undefined ? "+" : assertId(jobId, "jobId")}/#`;
 
   return {

@@ -22,7 +22,8 @@ export const UNIDENTIFIED_CLIENT = "(no client id)";
 export const workerClientId = (deviceId: string): string => `worker-${deviceId}`;
 const WORKER_CLIENT_PREFIX = workerClientId("");
 /** The device id behind a workerClientId, or null for any other client. */
-export const deviceOfWorkerClient = (clientId: string): string | null => (clientId.startsWith(WORKER_CLIENT_PREFIX) ? clientId.slice(WORKER_CLIENT_PREFIX.length) : null);
+export const deviceOfWorkerClient = (clientId: string): string | null =>
+  clientId.startsWith(WORKER_CLIENT_PREFIX) ? clientId.slice(WORKER_CLIENT_PREFIX.length) : null;
 
 export interface MessageCounters {
   messagesIn: number;
@@ -47,7 +48,14 @@ export interface ClientTraffic {
   byLayer: Record<number, MessageCounters>;
 }
 
-const emptyTraffic = (): ClientTraffic => ({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, byTopicClass: {}, byLayer: {} });
+const emptyTraffic = (): ClientTraffic => ({
+  bytesIn: 0,
+  bytesOut: 0,
+  messagesIn: 0,
+  messagesOut: 0,
+  byTopicClass: {},
+  byLayer: {},
+});
 const emptyCounters = (): MessageCounters => ({ messagesIn: 0, messagesOut: 0, payloadBytesIn: 0, payloadBytesOut: 0 });
 
 export const topicClass = (topic: string): TopicClass => parseTopic(topic)?.kind ?? "other";

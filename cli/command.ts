@@ -7,7 +7,16 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
-import { flagHelp, flagSchema, flagSyntax, isSwitch, parseArgsOptions, usageLine, type FlagTable, type FlagValues } from "./flags.js";
+import {
+  flagHelp,
+  flagSchema,
+  flagSyntax,
+  isSwitch,
+  parseArgsOptions,
+  usageLine,
+  type FlagTable,
+  type FlagValues,
+} from "./flags.js";
 
 export interface Command {
   readonly name: string;
@@ -67,13 +76,24 @@ export const commandHelp = (summary: string, command: Command): string =>
 /** A UsageError: the problem on one line, then the usage line. */
 export const usageError = (message: string, usage: string) => new UsageError(`${message}\nusage: ${usage}`);
 
-function parseFlags<T extends FlagTable>(argv: string[], spec: CommandSpec<T>, schema: z.ZodType<FlagValues<T>, Record<string, unknown>>, usage: string): Parsed<T> {
+function parseFlags<T extends FlagTable>(
+  argv: string[],
+  spec: CommandSpec<T>,
+  schema: z.ZodType<FlagValues<T>, Record<string, unknown>>,
+  usage: string,
+): Parsed<T> {
   const fail = (message: string): never => {
     throw usageError(message, usage);
   };
   // Not strict: parseArgs' own errors run over several lines, and strict mode refuses
   // `--devices -1` as "ambiguous" instead of letting the schema say what it expects.
-  const { values, positionals, tokens } = parseArgs({ args: argv, options: parseArgsOptions(spec.flags), strict: false, allowPositionals: true, tokens: true });
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    options: parseArgsOptions(spec.flags),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   for (const token of tokens) {
     if (token.kind === "positional" && spec.positionals === undefined) fail(`unexpected argument '${token.value}'`);
     if (token.kind !== "option") continue;
@@ -92,7 +112,9 @@ function parseFlags<T extends FlagTable>(argv: string[], spec: CommandSpec<T>, s
     const given = key === undefined ? undefined : (values as Record<string, unknown>)[key];
     const flag = key === undefined ? undefined : spec.flags[key];
     const missing = flag && given === undefined;
-    return fail(`${key ? `--${key}` : "flags"}: ${missing ? `is required (${flagSyntax(key!, flag)})` : issue.message}`);
+    return fail(
+      `${key ? `--${key}` : "flags"}: ${missing ? `is required (${flagSyntax(key!, flag)})` : issue.message}`,
+    );
   }
   const broken = spec.rules?.find((rule) => !rule.holds(result.data));
   if (broken) fail(`--${broken.flag}: ${broken.message}`);
@@ -101,13 +123,18 @@ function parseFlags<T extends FlagTable>(argv: string[], spec: CommandSpec<T>, s
 
 /** zod schemas for flag values, which parseArgs hands over as strings. */
 export const flag = {
-  number: (what = "a number") => z.string().regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `expected ${what}`).transform(Number),
+  number: (what = "a number") =>
+    z
+      .string()
+      .regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, `expected ${what}`)
+      .transform(Number),
   int: (what = "an integer") => z.string().regex(/^\d+$/, `expected ${what}`).transform(Number),
   /** A whole number within [min, max], e.g. a device count. */
   intIn: (what: string, min: number, max: number) =>
-    flag.int(`${what} from ${min} to ${max}`).refine((n) => n >= min && n <= max, `expected ${what} from ${min} to ${max}`),
-  probability: () =>
-    flag.number("a probability").refine((p) => p >= 0 && p <= 1, "must be between 0 and 1"),
+    flag
+      .int(`${what} from ${min} to ${max}`)
+      .refine((n) => n >= min && n <= max, `expected ${what} from ${min} to ${max}`),
+  probability: () => flag.number("a probability").refine((p) => p >= 0 && p <= 1, "must be between 0 and 1"),
   port: (what = "a TCP port (0 = any free port)") => flag.int(what).refine((n) => n <= 65535, "must be at most 65535"),
   megabytes: () => flag.number("megabytes").refine((n) => n > 0, "must be > 0"),
 };

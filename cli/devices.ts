@@ -12,7 +12,8 @@ export const plural = (n: number, word: string, many = `${word}s`): string => `$
 export const devicesText = (n: number): string => plural(n, "device");
 
 /** "1 device (the source)", "3 devices (source + 2 workers)". */
-export const deviceRoster = (n: number): string => `${devicesText(n)} (${n === 1 ? "the source" : `source + ${plural(n - 1, "worker")}`})`;
+export const deviceRoster = (n: number): string =>
+  `${devicesText(n)} (${n === 1 ? "the source" : `source + ${plural(n - 1, "worker")}`})`;
 
 /**
  * `--memory MB`, as every device command takes it: the device's whole memory for
@@ -21,7 +22,8 @@ export const deviceRoster = (n: number): string => `${devicesText(n)} (${n === 1
  */
 export const memoryFlag = {
   value: "MB",
-  description: "all the memory this device gives edgefuse: its process (~100 MB, measured) plus the weights it is given",
+  description:
+    "all the memory this device gives edgefuse: its process (~100 MB, measured) plus the weights it is given",
   schema: flag.megabytes(),
   default: String(DEFAULT_DEVICE_MEMORY_MB),
 } as const;

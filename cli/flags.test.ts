@@ -13,7 +13,9 @@ import { commandHelp, type Command } from "./command.js";
 import { commands } from "./commands/index.js";
 import { flagSyntax, isSwitch, type FlagSpec } from "./flags.js";
 
-const loaded: [string, string, Command][] = await Promise.all(commands.map(async (c) => [c.name, c.summary, await c.load()] as [string, string, Command]));
+const loaded: [string, string, Command][] = await Promise.all(
+  commands.map(async (c) => [c.name, c.summary, await c.load()] as [string, string, Command]),
+);
 
 /** What parse says about argv: "" when it takes it, else the UsageError's first line. */
 function parseProblem(command: Command, argv: string[]): string {
@@ -39,7 +41,8 @@ describe("edgefuse <command> --help", () => {
       expect(line, `--${flag} in ${name} --help`).toBeDefined();
       expect(line).toContain(spec.description);
       if (!isSwitch(spec) && spec.required) expect(line).toMatch(/\(required\)$/);
-      else if (!isSwitch(spec) && (spec.defaultText ?? spec.default) !== undefined) expect(line).toContain(`(default: ${spec.defaultText ?? spec.default})`);
+      else if (!isSwitch(spec) && (spec.defaultText ?? spec.default) !== undefined)
+        expect(line).toContain(`(default: ${spec.defaultText ?? spec.default})`);
     }
     expect(lines.filter((l) => l.startsWith("  --")).length).toBe(Object.keys(command.flags).length);
   });
@@ -48,15 +51,21 @@ describe("edgefuse <command> --help", () => {
     for (const [flag, spec] of Object.entries(command.flags)) {
       const argv = isSwitch(spec) ? [`--${flag}`] : [`--${flag}`, sampleValue(spec)];
       // Other flags may be missing or clash; the flag itself must be known and given right.
-      expect(parseProblem(command, argv), `${name} --${flag}`).not.toMatch(new RegExp(`^--${flag}: (unknown flag|needs a value|is a switch)`));
+      expect(parseProblem(command, argv), `${name} --${flag}`).not.toMatch(
+        new RegExp(`^--${flag}: (unknown flag|needs a value|is a switch)`),
+      );
     }
-    expect(parseProblem(command, ["--no-such-flag"])).toBe(`--no-such-flag: unknown flag (edgefuse ${name} --help lists them)`);
+    expect(parseProblem(command, ["--no-such-flag"])).toBe(
+      `--no-such-flag: unknown flag (edgefuse ${name} --help lists them)`,
+    );
   });
 
   it("prints it from the command line, flags and defaults included", async () => {
     const r = await edgefuse(["planner", "--help"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ {2}--devices N +devices to wait for before the first plan, the source counted .*\(default: 1\)$/m);
+    expect(r.stdout).toMatch(
+      /^ {2}--devices N +devices to wait for before the first plan, the source counted .*\(default: 1\)$/m,
+    );
     expect(r.stdout).toMatch(/^ {2}--broker URL +.*\(required\)$/m);
   });
 });
@@ -83,7 +92,10 @@ describe("bad flags", () => {
     [["up", "--json=yes"], "edgefuse up: --json: is a switch and takes no value"],
     [["up", "stray"], "edgefuse up: unexpected argument 'stray'"],
     [["broker", "--port", "70000"], "edgefuse broker: --port: must be at most 65535"],
-    [["planner", "--cfg", "yolov2", "--weights", "w", "--broker", "mqtt://h:1", "--devices", "0"], "edgefuse planner: --devices: expected a device count from 1 to 256"],
+    [
+      ["planner", "--cfg", "yolov2", "--weights", "w", "--broker", "mqtt://h:1", "--devices", "0"],
+      "edgefuse planner: --devices: expected a device count from 1 to 256",
+    ],
     [["infer"], "edgefuse infer: give exactly one IMAGE"],
   ])("%j: one line naming the flag, the usage line, exit code 2", async (argv, line) => {
     const r = await edgefuse(argv);

@@ -42,7 +42,13 @@ export const defineFlags = <T extends FlagTable>(table: T): T => table;
 
 type ValueOf<F> = F extends { schema: infer S extends z.ZodType } ? z.output<S> : string;
 /** Flags that may be absent after parsing: a value flag with neither default nor `required`. */
-type OptionalKeys<T> = { [K in keyof T]: T[K] extends { value: string } ? (T[K] extends { default: string } | { required: true } ? never : K) : never }[keyof T];
+type OptionalKeys<T> = {
+  [K in keyof T]: T[K] extends { value: string }
+    ? T[K] extends { default: string } | { required: true }
+      ? never
+      : K
+    : never;
+}[keyof T];
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 /** What a command gets from its table once argv is parsed. */
 export type FlagValues<T extends FlagTable> = Simplify<
@@ -56,7 +62,9 @@ export const isSwitch = (spec: FlagSpec): spec is SwitchFlag => spec.value === u
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export function parseArgsOptions(table: FlagTable): Options {
-  return Object.fromEntries(Object.entries(table).map(([name, spec]) => [name, { type: isSwitch(spec) ? "boolean" : "string" } as const]));
+  return Object.fromEntries(
+    Object.entries(table).map(([name, spec]) => [name, { type: isSwitch(spec) ? "boolean" : "string" } as const]),
+  );
 }
 
 /** The zod object for parseArgs' values: each flag's schema, with its default or optional. */
@@ -68,21 +76,29 @@ export function flagSchema<T extends FlagTable>(table: T): z.ZodType<FlagValues<
       continue;
     }
     const schema = spec.schema ?? z.string().min(1, "must not be empty");
-    shape[name] = spec.default !== undefined ? schema.prefault(spec.default) : spec.required ? schema : schema.optional();
+    shape[name] =
+      spec.default !== undefined ? schema.prefault(spec.default) : spec.required ? schema : schema.optional();
   }
   return z.object(shape) as unknown as z.ZodType<FlagValues<T>, Record<string, unknown>>;
 }
 
 /** `--name VALUE` (or `--name` for a switch), as usage and help write it. */
-export const flagSyntax = (name: string, spec: FlagSpec): string => (isSwitch(spec) ? `--${name}` : `--${name} ${spec.value}`);
+export const flagSyntax = (name: string, spec: FlagSpec): string =>
+  isSwitch(spec) ? `--${name}` : `--${name} ${spec.value}`;
 
-const defaultOf = (spec: FlagSpec): string | undefined => (isSwitch(spec) ? undefined : (spec.defaultText ?? spec.default));
+const defaultOf = (spec: FlagSpec): string | undefined =>
+  isSwitch(spec) ? undefined : (spec.defaultText ?? spec.default);
 
 /** One aligned line per flag: syntax, description, default or "required". */
 export function flagHelp(table: FlagTable): string[] {
   const rows = Object.entries(table).map(([name, spec]) => {
     const dflt = defaultOf(spec);
-    const note = !isSwitch(spec) && spec.required ? " (required)" : dflt !== undefined ? ` (default: ${dflt === "" ? "none" : dflt})` : "";
+    const note =
+      !isSwitch(spec) && spec.required
+        ? " (required)"
+        : dflt !== undefined
+          ? ` (default: ${dflt === "" ? "none" : dflt})`
+          : "";
     return [flagSyntax(name, spec), `${spec.description}${note}`] as const;
   });
   rows.push(["-h, --help", "print this help"]);
@@ -94,5 +110,13 @@ export function flagHelp(table: FlagTable): string[] {
 export function usageLine(command: string, table: FlagTable, synopsis?: string): string {
   const required = Object.entries(table).filter(([, spec]) => !isSwitch(spec) && spec.required);
   const optional = Object.keys(table).length > required.length;
-  return ["edgefuse", command, synopsis, ...required.map(([name, spec]) => flagSyntax(name, spec)), optional ? "[flags]" : undefined].filter(Boolean).join(" ");
+  return [
+    "edgefuse",
+    command,
+    synopsis,
+    ...required.map(([name, spec]) => flagSyntax(name, spec)),
+    optional ? "[flags]" : undefined,
+  ]
+    .filter(Boolean)
+    .join(" ");
 }

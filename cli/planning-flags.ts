@@ -9,7 +9,11 @@ import { defineFlags, type FlagValues } from "./flags.js";
 
 /** The flags every planning command shares (`plan`, `planner`, `up`). */
 export const planningFlags = defineFlags({
-  cfg: { value: "FILE|NAME", description: "the darknet cfg: a file, or a model shipped with edgefuse such as yolov2", required: true },
+  cfg: {
+    value: "FILE|NAME",
+    description: "the darknet cfg: a file, or a model shipped with edgefuse such as yolov2",
+    required: true,
+  },
   "ftp-layers": {
     value: "auto|auto-comm|B",
     description: "FTP on layers 0..B-1 (0 = none); auto: least memory per device, auto-comm: least traffic",
@@ -32,7 +36,11 @@ export const planningFlags = defineFlags({
   scheme: {
     value: STRATEGIES.join("|"),
     description: `how the later layers are split: ${STRATEGIES.map((s) => `${s} = ${STRATEGY_TEXT[s]}`).join("; ")}`,
-    schema: z.string().refine((s): s is Strategy => (STRATEGIES as readonly string[]).includes(s), { error: (i) => `unknown scheme '${String(i.input)}': expected one of ${STRATEGIES.join(", ")}` }),
+    schema: z
+      .string()
+      .refine((s): s is Strategy => (STRATEGIES as readonly string[]).includes(s), {
+        error: (i) => `unknown scheme '${String(i.input)}': expected one of ${STRATEGIES.join(", ")}`,
+      }),
     default: "auto",
   },
   pin: {
@@ -41,7 +49,9 @@ export const planningFlags = defineFlags({
     schema: z
       .string()
       .transform((s) => s.split(",").map((p) => p.split("=")))
-      .pipe(z.array(z.tuple([flag.int("a layer index"), z.enum(SCHEMES)], { error: "expected L=SCHEME, e.g. 18=fuse1" }))),
+      .pipe(
+        z.array(z.tuple([flag.int("a layer index"), z.enum(SCHEMES)], { error: "expected L=SCHEME, e.g. 18=fuse1" })),
+      ),
   },
 });
 
@@ -53,7 +63,8 @@ export const pinsNeedAuto: FlagRule<{ scheme: Strategy; pin?: unknown }> = {
 };
 
 /** A cfg path, or the name of a model shipped with the package (`yolov2`). */
-export const resolveCfg = (cfg: string): string => (existsSync(cfg) || cfg.includes("/") || cfg.endsWith(".cfg") ? cfg : modelCfg(cfg));
+export const resolveCfg = (cfg: string): string =>
+  existsSync(cfg) || cfg.includes("/") || cfg.endsWith(".cfg") ? cfg : modelCfg(cfg);
 
 type PlanningFlags = Omit<FlagValues<typeof planningFlags>, "cfg">;
 
@@ -64,4 +75,3 @@ export const planningOf = (o: PlanningFlags): Omit<PlanOptions, "devices" | "nam
   strategy: o.scheme,
   pinned: new Map<number, Scheme>(o.pin ?? []),
 });
-

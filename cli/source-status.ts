@@ -27,7 +27,13 @@ export interface SourceWatch {
  * status says offline or says nothing within `graceMs`. Afterwards `onGone` hears of
  * the source going offline.
  */
-export async function watchSource(bus: Bus, topics: Topics, deployment: string, onGone: (err: EdgefuseError) => void, graceMs = STATUS_GRACE_MS): Promise<SourceWatch> {
+export async function watchSource(
+  bus: Bus,
+  topics: Topics,
+  deployment: string,
+  onGone: (err: EdgefuseError) => void,
+  graceMs = STATUS_GRACE_MS,
+): Promise<SourceWatch> {
   const topic = topics.status();
   let settle: ((status: Status | undefined) => void) | undefined;
   const first = new Promise<Status | undefined>((resolve) => (settle = resolve));

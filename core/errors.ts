@@ -87,7 +87,12 @@ export class LabError extends EdgefuseError {
     readonly exitCode?: number | null,
     readonly stderr?: string,
   ) {
-    super("lab", command === undefined ? problem : `${problem}: \`${command}\` exited ${exitCode ?? "by signal"}${stderr?.trim() ? `: ${stderr.trim()}` : ""}`);
+    super(
+      "lab",
+      command === undefined
+        ? problem
+        : `${problem}: \`${command}\` exited ${exitCode ?? "by signal"}${stderr?.trim() ? `: ${stderr.trim()}` : ""}`,
+    );
   }
 }
 

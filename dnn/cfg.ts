@@ -30,7 +30,8 @@ export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
     const line = raw.replace(/\s+/g, "");
     if (line === "" || line.startsWith("#") || line.startsWith(";")) return;
     if (line.startsWith("[")) {
-      if (!line.endsWith("]") || line.length < 3) throw new CfgError(file, lineNo, undefined, `malformed section header '${raw.trim()}'`);
+      if (!line.endsWith("]") || line.length < 3)
+        throw new CfgError(file, lineNo, undefined, `malformed section header '${raw.trim()}'`);
       sections.push({ type: line.slice(1, -1).toLowerCase(), line: lineNo, options: new Map() });
       return;
     }
@@ -39,7 +40,13 @@ export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
     const current = sections.at(-1);
     if (!current) throw new CfgError(file, lineNo, line.slice(0, eq), "option before the first [section]");
     const key = line.slice(0, eq);
-    if (current.options.has(key)) throw new CfgError(file, lineNo, key, `duplicate key in [${current.type}] (first at line ${current.options.get(key)!.line})`);
+    if (current.options.has(key))
+      throw new CfgError(
+        file,
+        lineNo,
+        key,
+        `duplicate key in [${current.type}] (first at line ${current.options.get(key)!.line})`,
+      );
     current.options.set(key, { value: line.slice(eq + 1), line: lineNo });
   });
   if (sections.length === 0) throw new CfgError(file, 1, undefined, "no sections found");

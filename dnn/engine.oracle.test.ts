@@ -33,9 +33,14 @@ describe.each(ORACLES)("oracle %s", (name) => {
       expect(out!.length, `layer ${ref.index} size`).toBe(ref.outputs);
       if (!ref.file) continue;
       const d = diff(out!, readF32(join(oracle.dir, ref.file)));
-      expect(d.relative, `layer ${ref.index} (${ref.type}): max |a−b| ${d.maxAbs} vs max |ref| ${d.maxRef}`).toBeLessThanOrEqual(TOLERANCE);
+      expect(
+        d.relative,
+        `layer ${ref.index} (${ref.type}): max |a−b| ${d.maxAbs} vs max |ref| ${d.maxRef}`,
+      ).toBeLessThanOrEqual(TOLERANCE);
       if (d.relative >= worst.relative) worst = { layer: ref.index, relative: d.relative };
     }
-    console.log(`${name} (${grouping}): worst layer ${worst.layer}, max|a−b|/max(1,max|ref|) = ${worst.relative.toExponential(2)}`);
+    console.log(
+      `${name} (${grouping}): worst layer ${worst.layer}, max|a−b|/max(1,max|ref|) = ${worst.relative.toExponential(2)}`,
+    );
   });
 });

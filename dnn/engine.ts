@@ -30,8 +30,12 @@ export interface EngineOptions {
   /** Keep every layer's output (for --dump-layers); otherwise only what later layers need. */
   readonly keepAll: boolean;
 }
-export const DEFAULT_ENGINE_OPTIONS = { runtime: onnxRuntime(), grouping: "chain", maxStageWeightBytes: 64 << 20, keepAll: false } satisfies EngineOptions;
-
+export const DEFAULT_ENGINE_OPTIONS = {
+  runtime: onnxRuntime(),
+  grouping: "chain",
+  maxStageWeightBytes: 64 << 20,
+  keepAll: false,
+} satisfies EngineOptions;
 
 const isCompute = (l: Layer) => !runsOnHost(l);
 
@@ -74,14 +78,22 @@ function plan(network: Network, opts: EngineOptions): { first: number; last: num
     const prev = steps.at(-1);
     const bytes = FLOAT32_BYTES * l.stats.params;
     const joins =
-      opts.grouping === "chain" && prev && isCompute(l) && isCompute(network.layers[prev.last]!) && prev.bytes + bytes <= opts.maxStageWeightBytes;
+      opts.grouping === "chain" &&
+      prev &&
+      isCompute(l) &&
+      isCompute(network.layers[prev.last]!) &&
+      prev.bytes + bytes <= opts.maxStageWeightBytes;
     if (joins) steps[steps.length - 1] = { first: prev.first, last: l.index, bytes: prev.bytes + bytes };
     else steps.push({ first: l.index, last: l.index, bytes });
   }
   return steps;
 }
 
-export async function createEngine(network: Network, weights: WeightsSource, options: Partial<EngineOptions> = {}): Promise<Engine> {
+export async function createEngine(
+  network: Network,
+  weights: WeightsSource,
+  options: Partial<EngineOptions> = {},
+): Promise<Engine> {
   const opts = { ...DEFAULT_ENGINE_OPTIONS, ...options };
   const uses = lastUses(network);
   const lastIndex = network.layers.length - 1;
@@ -122,7 +134,10 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
     network,
     async forward(input) {
       if (input.length !== shapeSize(network.input)) {
-        throw new InputError("input", `expected ${shapeText(network.input)} = ${shapeSize(network.input)} floats, got ${input.length}`);
+        throw new InputError(
+          "input",
+          `expected ${shapeText(network.input)} = ${shapeSize(network.input)} floats, got ${input.length}`,
+        );
       }
       const started = performance.now();
       const outputs: (Float32Array | undefined)[] = new Array(network.layers.length);
@@ -138,7 +153,8 @@ export async function createEngine(network: Network, weights: WeightsSource, opt
           current = outputs[step.last]!;
         }
         // Free what no later layer reads (unless every output is kept).
-        if (!opts.keepAll) for (let i = 0; i < step.first; i++) if (uses[i]! <= step.last && i !== lastIndex) outputs[i] = undefined;
+        if (!opts.keepAll)
+          for (let i = 0; i < step.first; i++) if (uses[i]! <= step.last && i !== lastIndex) outputs[i] = undefined;
       }
       return { layers: outputs, output: outputs[lastIndex]!, ms: performance.now() - started };
     },

@@ -40,7 +40,8 @@ export function concat(parts: readonly Float32Array[]): Float32Array {
 /** Channels [c0, c1) of a C×H×W tensor: a view, no copy. */
 export function channelSlice(x: Float32Array, shape: Shape, c0: number, c1: number): Float32Array {
   const hw = shape.h * shape.w;
-  if (x.length !== shape.c * hw) throw new ShapeError(`channelSlice: tensor has ${x.length} floats, shape says ${shape.c * hw}`);
+  if (x.length !== shape.c * hw)
+    throw new ShapeError(`channelSlice: tensor has ${x.length} floats, shape says ${shape.c * hw}`);
   return x.subarray(c0 * hw, c1 * hw);
 }
 
@@ -62,16 +63,22 @@ export function activateInPlace(x: Float32Array, act: Activation): Float32Array 
 }
 
 /** LIP / FUSE2 merge: sum of partial sums, then bias (folded BN) per channel, then activation. */
-export function mergePartials(partials: readonly Float32Array[], bias: Float32Array, activation: Activation): Float32Array {
+export function mergePartials(
+  partials: readonly Float32Array[],
+  bias: Float32Array,
+  activation: Activation,
+): Float32Array {
   const first = partials[0];
   if (!first) throw new ShapeError("mergePartials: no partial sums");
   const out = Float32Array.from(first);
   for (const p of partials.slice(1)) {
-    if (p.length !== out.length) throw new ShapeError(`mergePartials: partial sums differ in size: ${p.length} vs ${out.length}`);
+    if (p.length !== out.length)
+      throw new ShapeError(`mergePartials: partial sums differ in size: ${p.length} vs ${out.length}`);
     for (let i = 0; i < out.length; i++) out[i] += p[i]!;
   }
   const hw = out.length / bias.length;
-  if (!Number.isInteger(hw)) throw new ShapeError(`mergePartials: ${out.length} outputs do not split into ${bias.length} channels`);
+  if (!Number.isInteger(hw))
+    throw new ShapeError(`mergePartials: ${out.length} outputs do not split into ${bias.length} channels`);
   for (let c = 0; c < bias.length; c++) {
     const b = bias[c]!;
     for (let i = c * hw; i < (c + 1) * hw; i++) out[i] += b;
@@ -121,9 +128,12 @@ export function regionLayer(x: Float32Array, layer: RegionLayer): Float32Array {
   return out;
 }
 
-
 /** Runs a host layer: `outputs` holds earlier layers' outputs (for route), `input` is the previous layer's. */
-export function runHostLayer(layer: Layer, outputs: readonly (Float32Array | undefined)[], input: Float32Array): Float32Array {
+export function runHostLayer(
+  layer: Layer,
+  outputs: readonly (Float32Array | undefined)[],
+  input: Float32Array,
+): Float32Array {
   switch (layer.kind) {
     case "route":
       return concat(

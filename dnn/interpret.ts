@@ -16,7 +16,11 @@ export interface InterpretOptions {
   readonly topK: number;
   readonly fit: FitMode;
 }
-export const DEFAULT_INTERPRET_OPTIONS = { thresh: REGION_DEFAULTS.thresh, topK: DEFAULT_TOP_K, fit: "letterbox" } satisfies InterpretOptions;
+export const DEFAULT_INTERPRET_OPTIONS = {
+  thresh: REGION_DEFAULTS.thresh,
+  topK: DEFAULT_TOP_K,
+  fit: "letterbox",
+} satisfies InterpretOptions;
 
 export type Interpretation =
   | { readonly kind: "detections"; readonly detections: Detection[]; readonly classes: number }
@@ -26,17 +30,28 @@ export type Interpretation =
  * `image`: the original image's size, so boxes come back in its pixels; without one
  * (a raw tensor input) boxes are in network-input pixels.
  */
-export function interpret(network: Network, output: Float32Array, image: Size | undefined, options: Partial<InterpretOptions> = {}): Interpretation {
+export function interpret(
+  network: Network,
+  output: Float32Array,
+  image: Size | undefined,
+  options: Partial<InterpretOptions> = {},
+): Interpretation {
   const opts = { ...DEFAULT_INTERPRET_OPTIONS, ...options };
   const last = network.layers.at(-1)!;
   const netSize = { w: network.input.w, h: network.input.h };
   if (last.kind === "region") {
     const names = classNames(last.classes, opts.namesFile);
-    return { kind: "detections", classes: last.classes, detections: detectRegion(last, output, image ?? netSize, netSize, names, { thresh: opts.thresh, fit: opts.fit }) };
+    return {
+      kind: "detections",
+      classes: last.classes,
+      detections: detectRegion(last, output, image ?? netSize, netSize, names, { thresh: opts.thresh, fit: opts.fit }),
+    };
   }
   if (last.kind === "softmax" || last.kind === "connected" || last.kind === "avgpool") {
     const names = classNames(output.length, opts.namesFile);
     return { kind: "classes", detections: topK(output, names, opts.topK) };
   }
-  throw new ShapeError(`cannot interpret a network ending in a ${last.kind} layer (expected region, softmax or connected)`);
+  throw new ShapeError(
+    `cannot interpret a network ending in a ${last.kind} layer (expected region, softmax or connected)`,
+  );
 }

@@ -20,7 +20,14 @@ export interface LayerTraits {
   readonly identity: boolean;
 }
 
-const trait = (t: Partial<LayerTraits>): LayerTraits => ({ weighted: false, channelwise: false, spatiallyLocal: false, host: false, identity: false, ...t });
+const trait = (t: Partial<LayerTraits>): LayerTraits => ({
+  weighted: false,
+  channelwise: false,
+  spatiallyLocal: false,
+  host: false,
+  identity: false,
+  ...t,
+});
 
 export const LAYER_TRAITS = {
   convolutional: trait({ weighted: true, spatiallyLocal: true }),

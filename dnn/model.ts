@@ -10,7 +10,11 @@ export interface LoadOptions {
   readonly grouping?: EngineOptions["grouping"];
 }
 
-export async function loadModel(cfgPath: string, weightsPath: string, options: LoadOptions = {}): Promise<{ network: Network; engine: Engine }> {
+export async function loadModel(
+  cfgPath: string,
+  weightsPath: string,
+  options: LoadOptions = {},
+): Promise<{ network: Network; engine: Engine }> {
   const network = loadNetwork(cfgPath);
   const weights = openWeights(weightsPath, network);
   try {

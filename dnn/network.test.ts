@@ -20,9 +20,14 @@ describe("darknet cfg → network", () => {
     const oracle = readOracle(name);
     const network = loadNetwork(cfgPath(oracle.cfg.replace(/\.cfg$/, "")));
     expect(network.layers.map((l) => l.kind)).toEqual(oracle.layers.map((l) => l.type));
-    for (const ref of oracle.layers) expect(shapeSize(network.layers[ref.index]!.output), `layer ${ref.index}`).toBe(ref.outputs);
+    for (const ref of oracle.layers)
+      expect(shapeSize(network.layers[ref.index]!.output), `layer ${ref.index}`).toBe(ref.outputs);
     for (const ref of oracle.layers.filter((l) => l.out_c > 0)) {
-      expect(network.layers[ref.index]!.output, `layer ${ref.index}`).toEqual({ c: ref.out_c, h: ref.out_h, w: ref.out_w });
+      expect(network.layers[ref.index]!.output, `layer ${ref.index}`).toEqual({
+        c: ref.out_c,
+        h: ref.out_h,
+        w: ref.out_w,
+      });
     }
   });
 
@@ -31,29 +36,51 @@ describe("darknet cfg → network", () => {
     expect(n.totalParams).toBe(50_983_561);
     expect(n.layers.length).toBe(32);
     // darknet prints 62.9 BFLOPs (2 per multiply-add) for YOLOv2 608
-    expect(2 * n.totalMults / 1e9).toBeCloseTo(62.9, 0);
+    expect((2 * n.totalMults) / 1e9).toBeCloseTo(62.9, 0);
   });
 
   it("gives the paper's Q, R, M, K for a connected layer and a conv layer", () => {
-    const n = net("[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n[connected]\noutput=5\nactivation=linear");
-    expect(n.layers[0]!.stats).toEqual({ weights: 4 * 3 * 9, params: 4 * 3 * 9 + 4, mults: 4 * 3 * 9 * 64, inputs: 3 * 64, outputs: 4 * 64 });
-    expect(n.layers[1]!.stats).toEqual({ weights: 256 * 5, params: 256 * 5 + 5, mults: 256 * 5, inputs: 256, outputs: 5 });
+    const n = net(
+      "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n[connected]\noutput=5\nactivation=linear",
+    );
+    expect(n.layers[0]!.stats).toEqual({
+      weights: 4 * 3 * 9,
+      params: 4 * 3 * 9 + 4,
+      mults: 4 * 3 * 9 * 64,
+      inputs: 3 * 64,
+      outputs: 4 * 64,
+    });
+    expect(n.layers[1]!.stats).toEqual({
+      weights: 256 * 5,
+      params: 256 * 5 + 5,
+      mults: 256 * 5,
+      inputs: 256,
+      outputs: 5,
+    });
   });
 
   it("follows darknet's maxpool size rule (size 2 stride 1 keeps the size)", () => {
     const n = net("[maxpool]\nsize=2\nstride=1\n[maxpool]\nsize=2\nstride=2\n[maxpool]\nsize=3\nstride=2\npadding=0");
-    expect(n.layers.map((l) => [l.output.h, l.output.w])).toEqual([[8, 8], [4, 4], [1, 1]]);
+    expect(n.layers.map((l) => [l.output.h, l.output.w])).toEqual([
+      [8, 8],
+      [4, 4],
+      [1, 1],
+    ]);
   });
 
   it("resolves relative and absolute route layers", () => {
-    const n = net("[convolutional]\nfilters=2\nsize=1\nactivation=linear\n[convolutional]\nfilters=3\nsize=1\nactivation=linear\n[route]\nlayers=-1,0");
+    const n = net(
+      "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n[convolutional]\nfilters=3\nsize=1\nactivation=linear\n[route]\nlayers=-1,0",
+    );
     expect(n.layers[2]).toMatchObject({ kind: "route", layers: [1, 0], output: { c: 5, h: 8, w: 8 } });
   });
 
   describe("errors name the file, line and key", () => {
     it("unknown section", () => {
       const e = cfgError("[convolutional]\nfilters=2\nsize=1\n\n[yolo]\nmask=0");
-      expect(e.message).toBe("t.cfg:9: unknown section [yolo] (supported: convolutional, maxpool, avgpool, route, reorg, connected, dropout, softmax, region)");
+      expect(e.message).toBe(
+        "t.cfg:9: unknown section [yolo] (supported: convolutional, maxpool, avgpool, route, reorg, connected, dropout, softmax, region)",
+      );
     });
     it("missing key", () => {
       const e = cfgError("[convolutional]\nsize=3");
@@ -65,16 +92,22 @@ describe("darknet cfg → network", () => {
       expect(e.message).toBe("t.cfg:6 [filters]: expected an integer, got '3x'");
     });
     it("unknown activation", () => {
-      expect(cfgError("[convolutional]\nfilters=3\nsize=3\nactivation=swish").message).toMatch(/^t\.cfg:8 \[activation\]: /);
+      expect(cfgError("[convolutional]\nfilters=3\nsize=3\nactivation=swish").message).toMatch(
+        /^t\.cfg:8 \[activation\]: /,
+      );
     });
     it("a route to a later layer", () => {
       expect(cfgError("[route]\nlayers=3").message).toMatch(/^t\.cfg:6 \[layers\]: entry 3 points at layer 3/);
     });
     it("a line that is not key=value", () => {
-      expect(() => parseCfgText("[net]\nwidth 8\n", "bad.cfg")).toThrow("bad.cfg:2: expected 'key=value', got 'width 8'");
+      expect(() => parseCfgText("[net]\nwidth 8\n", "bad.cfg")).toThrow(
+        "bad.cfg:2: expected 'key=value', got 'width 8'",
+      );
     });
     it("a region whose input does not fit num × (coords + 1 + classes)", () => {
-      expect(cfgError("[convolutional]\nfilters=10\nsize=1\n[region]\nanchors=1,1\nnum=1\nclasses=80").message).toMatch(/region needs num×\(coords\+1\+classes\)/);
+      expect(cfgError("[convolutional]\nfilters=10\nsize=1\n[region]\nanchors=1,1\nnum=1\nclasses=80").message).toMatch(
+        /region needs num×\(coords\+1\+classes\)/,
+      );
     });
     it("a missing file", () => {
       expect(() => loadNetwork("/nonexistent/x.cfg")).toThrow("/nonexistent/x.cfg:0: cannot read: ENOENT");

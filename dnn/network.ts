@@ -120,7 +120,10 @@ export interface Network {
 
 // ---- option schemas: a cfg value is a string; these give it a type and a range ----
 
-const int = z.string().regex(/^[+-]?\d+$/, "expected an integer").transform(Number);
+const int = z
+  .string()
+  .regex(/^[+-]?\d+$/, "expected an integer")
+  .transform(Number);
 const positive = int.refine((n) => n > 0, "must be > 0");
 const nonNegative = int.refine((n) => n >= 0, "must be ≥ 0");
 const flag = int.refine((n) => n === 0 || n === 1, "must be 0 or 1").transform((n) => n === 1);
@@ -171,14 +174,21 @@ const sectionSchemas = {
 } as const;
 type SectionType = keyof typeof sectionSchemas;
 
-function parseSection<T extends SectionType>(file: string, section: CfgSection, type: T): z.output<(typeof sectionSchemas)[T]> {
+function parseSection<T extends SectionType>(
+  file: string,
+  section: CfgSection,
+  type: T,
+): z.output<(typeof sectionSchemas)[T]> {
   const raw = Object.fromEntries([...section.options].map(([k, v]) => [k, v.value]));
   const result = sectionSchemas[type].safeParse(raw);
   if (result.success) return result.data as z.output<(typeof sectionSchemas)[T]>;
   const issue = result.error.issues[0]!;
   const key = issue.path[0] === undefined ? undefined : String(issue.path[0]);
   const opt = key === undefined ? undefined : section.options.get(key);
-  const problem = opt === undefined && key !== undefined ? `missing required key in [${type}]` : `${issue.message}${opt ? `, got '${opt.value}'` : ""}`;
+  const problem =
+    opt === undefined && key !== undefined
+      ? `missing required key in [${type}]`
+      : `${issue.message}${opt ? `, got '${opt.value}'` : ""}`;
   throw new CfgError(file, opt?.line ?? section.line, key, problem);
 }
 
@@ -200,20 +210,31 @@ const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer } = {
   convolutional(ctx) {
     const o = parseSection(ctx.file, ctx.section, "convolutional");
     const { input } = ctx;
-    if (input.c % o.groups !== 0 || o.filters % o.groups !== 0) fail(ctx, "groups", `groups=${o.groups} must divide input channels ${input.c} and filters ${o.filters}`);
+    if (input.c % o.groups !== 0 || o.filters % o.groups !== 0)
+      fail(ctx, "groups", `groups=${o.groups} must divide input channels ${input.c} and filters ${o.filters}`);
     // darknet parse_convolutional: `if(pad) padding = size/2;` (pad wins over padding).
     const pad = o.pad ? Math.floor(o.size / 2) : (o.padding ?? 0);
     const outH = Math.floor((input.h + 2 * pad - o.size) / o.stride) + 1;
     const outW = Math.floor((input.w + 2 * pad - o.size) / o.stride) + 1;
-    if (outH < 1 || outW < 1) fail(ctx, "size", `kernel ${o.size} with padding ${pad} does not fit input ${shapeText(input)}`);
+    if (outH < 1 || outW < 1)
+      fail(ctx, "size", `kernel ${o.size} with padding ${pad} does not fit input ${shapeText(input)}`);
     const output = { c: o.filters, h: outH, w: outW };
     const weights = o.filters * (input.c / o.groups) * o.size * o.size;
     const params = weights + o.filters * (o.batch_normalize ? 4 : 1);
     return {
-      kind: "convolutional", index: ctx.index, line: ctx.section.line, input, output,
+      kind: "convolutional",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
       stats: stats(weights, params, weights * outH * outW, input, output),
-      filters: o.filters, size: o.size, stride: o.stride, pad, groups: o.groups,
-      batchNormalize: o.batch_normalize, activation: o.activation,
+      filters: o.filters,
+      size: o.size,
+      stride: o.stride,
+      pad,
+      groups: o.groups,
+      batchNormalize: o.batch_normalize,
+      activation: o.activation,
     };
   },
   maxpool(ctx) {
@@ -225,37 +246,77 @@ const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer } = {
     const outW = Math.floor((input.w + padding - size) / o.stride) + 1;
     if (outH < 1 || outW < 1) fail(ctx, "size", `window ${size} does not fit input ${shapeText(input)}`);
     const output = { c: input.c, h: outH, w: outW };
-    return { kind: "maxpool", index: ctx.index, line: ctx.section.line, input, output, stats: stats(0, 0, 0, input, output), size, stride: o.stride, padding };
+    return {
+      kind: "maxpool",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
+      stats: stats(0, 0, 0, input, output),
+      size,
+      stride: o.stride,
+      padding,
+    };
   },
   avgpool(ctx) {
     parseSection(ctx.file, ctx.section, "avgpool");
     const { input } = ctx;
     const output = { c: input.c, h: 1, w: 1 };
-    return { kind: "avgpool", index: ctx.index, line: ctx.section.line, input, output, stats: stats(0, 0, 0, input, output) };
+    return {
+      kind: "avgpool",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
+      stats: stats(0, 0, 0, input, output),
+    };
   },
   route(ctx) {
     const o = parseSection(ctx.file, ctx.section, "route");
     const layers = o.layers.map((l) => (l < 0 ? ctx.index + l : l));
     for (const [i, l] of layers.entries()) {
-      if (l < 0 || l >= ctx.index) fail(ctx, "layers", `entry ${o.layers[i]} points at layer ${l}, which is not an earlier layer of ${ctx.index}`);
+      if (l < 0 || l >= ctx.index)
+        fail(ctx, "layers", `entry ${o.layers[i]} points at layer ${l}, which is not an earlier layer of ${ctx.index}`);
     }
     const shapes = layers.map((l) => ctx.built[l]!.output);
     const first = shapes[0]!;
     for (const [i, s] of shapes.entries()) {
-      if (s.h !== first.h || s.w !== first.w) fail(ctx, "layers", `layer ${layers[i]} is ${shapeText(s)}, layer ${layers[0]} is ${shapeText(first)}: spatial sizes must match`);
+      if (s.h !== first.h || s.w !== first.w)
+        fail(
+          ctx,
+          "layers",
+          `layer ${layers[i]} is ${shapeText(s)}, layer ${layers[0]} is ${shapeText(first)}: spatial sizes must match`,
+        );
     }
     const output = { c: shapes.reduce((a, s) => a + s.c, 0), h: first.h, w: first.w };
     const input = { c: output.c, h: output.h, w: output.w };
-    return { kind: "route", index: ctx.index, line: ctx.section.line, input, output, stats: stats(0, 0, 0, input, output), layers };
+    return {
+      kind: "route",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
+      stats: stats(0, 0, 0, input, output),
+      layers,
+    };
   },
   reorg(ctx) {
     const o = parseSection(ctx.file, ctx.section, "reorg");
     if (o.reverse || o.extra) fail(ctx, o.reverse ? "reverse" : "extra", "only darknet's forward reorg is supported");
     const { input } = ctx;
     const s = o.stride;
-    if (input.h % s !== 0 || input.w % s !== 0) fail(ctx, "stride", `stride ${s} must divide input ${input.h}×${input.w}`);
+    if (input.h % s !== 0 || input.w % s !== 0)
+      fail(ctx, "stride", `stride ${s} must divide input ${input.h}×${input.w}`);
     const output = { c: input.c * s * s, h: input.h / s, w: input.w / s };
-    return { kind: "reorg", index: ctx.index, line: ctx.section.line, input, output, stats: stats(0, 0, 0, input, output), stride: s };
+    return {
+      kind: "reorg",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
+      stats: stats(0, 0, 0, input, output),
+      stride: s,
+    };
   },
   connected(ctx) {
     const o = parseSection(ctx.file, ctx.section, "connected");
@@ -264,36 +325,72 @@ const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer } = {
     const weights = shapeSize(input) * o.output;
     const params = weights + o.output * (o.batch_normalize ? 4 : 1);
     return {
-      kind: "connected", index: ctx.index, line: ctx.section.line, input, output,
-      stats: stats(weights, params, weights, input, output), batchNormalize: o.batch_normalize, activation: o.activation,
+      kind: "connected",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output,
+      stats: stats(weights, params, weights, input, output),
+      batchNormalize: o.batch_normalize,
+      activation: o.activation,
     };
   },
   dropout(ctx) {
     parseSection(ctx.file, ctx.section, "dropout");
     const { input } = ctx;
-    return { kind: "dropout", index: ctx.index, line: ctx.section.line, input, output: input, stats: stats(0, 0, 0, input, input) };
+    return {
+      kind: "dropout",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output: input,
+      stats: stats(0, 0, 0, input, input),
+    };
   },
   softmax(ctx) {
     const o = parseSection(ctx.file, ctx.section, "softmax");
     if (o.tree !== undefined) fail(ctx, "tree", "softmax trees are not supported");
     const { input } = ctx;
-    if (shapeSize(input) % o.groups !== 0) fail(ctx, "groups", `groups=${o.groups} must divide ${shapeSize(input)} inputs`);
+    if (shapeSize(input) % o.groups !== 0)
+      fail(ctx, "groups", `groups=${o.groups} must divide ${shapeSize(input)} inputs`);
     return {
-      kind: "softmax", index: ctx.index, line: ctx.section.line, input, output: input,
-      stats: stats(0, 0, 0, input, input), groups: o.groups, temperature: o.temperature,
+      kind: "softmax",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output: input,
+      stats: stats(0, 0, 0, input, input),
+      groups: o.groups,
+      temperature: o.temperature,
     };
   },
   region(ctx) {
     const o = parseSection(ctx.file, ctx.section, "region");
-    if (o.tree !== undefined || o.map !== undefined) fail(ctx, o.tree !== undefined ? "tree" : "map", "region trees/maps are not supported");
+    if (o.tree !== undefined || o.map !== undefined)
+      fail(ctx, o.tree !== undefined ? "tree" : "map", "region trees/maps are not supported");
     if (o.background) fail(ctx, "background", "background=1 is not supported");
-    if (o.anchors.length !== 2 * o.num) fail(ctx, "anchors", `expected ${2 * o.num} values (2 per anchor, num=${o.num}), got ${o.anchors.length}`);
+    if (o.anchors.length !== 2 * o.num)
+      fail(ctx, "anchors", `expected ${2 * o.num} values (2 per anchor, num=${o.num}), got ${o.anchors.length}`);
     const { input } = ctx;
     const per = o.coords + 1 + o.classes;
-    if (input.c !== o.num * per) fail(ctx, "classes", `input has ${input.c} channels, region needs num×(coords+1+classes) = ${o.num}×${per} = ${o.num * per}`);
+    if (input.c !== o.num * per)
+      fail(
+        ctx,
+        "classes",
+        `input has ${input.c} channels, region needs num×(coords+1+classes) = ${o.num}×${per} = ${o.num * per}`,
+      );
     return {
-      kind: "region", index: ctx.index, line: ctx.section.line, input, output: input, stats: stats(0, 0, 0, input, input),
-      anchors: o.anchors, classes: o.classes, coords: o.coords, num: o.num, softmax: o.softmax,
+      kind: "region",
+      index: ctx.index,
+      line: ctx.section.line,
+      input,
+      output: input,
+      stats: stats(0, 0, 0, input, input),
+      anchors: o.anchors,
+      classes: o.classes,
+      coords: o.coords,
+      num: o.num,
+      softmax: o.softmax,
     };
   },
 };
@@ -310,16 +407,32 @@ export function buildNetwork(cfg: CfgFile): Network {
   let current = input;
   for (const section of layerSections) {
     if (!isSectionType(section.type) || section.type === "net") {
-      throw new CfgError(cfg.file, section.line, undefined, `unknown section [${section.type}] (supported: ${Object.keys(builders).join(", ")})`);
+      throw new CfgError(
+        cfg.file,
+        section.line,
+        undefined,
+        `unknown section [${section.type}] (supported: ${Object.keys(builders).join(", ")})`,
+      );
     }
-    const layer = builders[section.type]({ file: cfg.file, section, index: layers.length, input: current, built: layers });
+    const layer = builders[section.type]({
+      file: cfg.file,
+      section,
+      index: layers.length,
+      input: current,
+      built: layers,
+    });
     layers.push(layer);
     current = layer.output;
   }
   const sum = (f: (s: LayerStats) => number) => layers.reduce((a, l) => a + f(l.stats), 0);
   return {
-    file: cfg.file, cfgText: cfg.text, input, layers,
-    totalWeights: sum((s) => s.weights), totalParams: sum((s) => s.params), totalMults: sum((s) => s.mults),
+    file: cfg.file,
+    cfgText: cfg.text,
+    input,
+    layers,
+    totalWeights: sum((s) => s.weights),
+    totalParams: sum((s) => s.params),
+    totalMults: sum((s) => s.mults),
   };
 }
 

@@ -70,13 +70,15 @@ export function opOutputShape(op: ComputeOp, input: Shape): Shape {
       if (input.c !== op.inC) throw new ShapeError(`conv: expected ${op.inC} input channels, got ${input.c}`);
       const h = spatial(input.h, op.pads.top, op.pads.bottom, op.size, op.stride);
       const w = spatial(input.w, op.pads.left, op.pads.right, op.size, op.stride);
-      if (h < 1 || w < 1) throw new ShapeError(`conv: ${op.size}×${op.size} kernel does not fit ${input.h}×${input.w} input`);
+      if (h < 1 || w < 1)
+        throw new ShapeError(`conv: ${op.size}×${op.size} kernel does not fit ${input.h}×${input.w} input`);
       return { c: op.outC, h, w };
     }
     case "maxpool": {
       const h = spatial(input.h, op.pads.top, op.pads.bottom, op.size, op.stride);
       const w = spatial(input.w, op.pads.left, op.pads.right, op.size, op.stride);
-      if (h < 1 || w < 1) throw new ShapeError(`maxpool: ${op.size}×${op.size} window does not fit ${input.h}×${input.w} input`);
+      if (h < 1 || w < 1)
+        throw new ShapeError(`maxpool: ${op.size}×${op.size} window does not fit ${input.h}×${input.w} input`);
       return { c: input.c, h, w };
     }
     case "avgpool":

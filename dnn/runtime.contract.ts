@@ -7,7 +7,17 @@
 import { describe, expect, it } from "vitest";
 import { ShapeError } from "../core/errors.js";
 import type { Activation, Shape } from "./network.js";
-import { type ComputeOp, type ConvOp, type DenseOp, type MaxpoolOp, opOutputShape, type Pads, type Stage, stageOutputShape, uniformPads } from "./ops.js";
+import {
+  type ComputeOp,
+  type ConvOp,
+  type DenseOp,
+  type MaxpoolOp,
+  opOutputShape,
+  type Pads,
+  type Stage,
+  stageOutputShape,
+  uniformPads,
+} from "./ops.js";
 import type { Runtime } from "./runtime.js";
 
 /** Deterministic values in [-1, 1): the suite is the same on every run. */
@@ -64,7 +74,8 @@ function referenceMaxpool(op: MaxpoolOp, x: Float32Array, input: Shape): Float32
           for (let kx = 0; kx < op.size; kx++) {
             const iy = oy * op.stride + ky - op.pads.top;
             const ix = ox * op.stride + kx - op.pads.left;
-            if (iy >= 0 && ix >= 0 && iy < input.h && ix < input.w) best = Math.max(best, x[(c * input.h + iy) * input.w + ix]!);
+            if (iy >= 0 && ix >= 0 && iy < input.h && ix < input.w)
+              best = Math.max(best, x[(c * input.h + iy) * input.w + ix]!);
           }
         }
         y[(c * out.h + oy) * out.w + ox] = best;
@@ -94,7 +105,10 @@ function referenceOp(op: ComputeOp, x: Float32Array, input: Shape): Float32Array
       return referenceDense(op, x);
     case "avgpool": {
       const hw = input.h * input.w;
-      return Float32Array.from({ length: input.c }, (_, c) => x.subarray(c * hw, (c + 1) * hw).reduce((a, v) => a + v, 0) / hw);
+      return Float32Array.from(
+        { length: input.c },
+        (_, c) => x.subarray(c * hw, (c + 1) * hw).reduce((a, v) => a + v, 0) / hw,
+      );
     }
   }
 }
@@ -123,8 +137,25 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
-const conv = (inC: number, outC: number, size: number, stride: number, pads: Pads, activation: Activation, seed: number, bias = true, groups = 1): ConvOp => ({
-  kind: "conv", inC, outC, size, stride, groups, pads, activation,
+const conv = (
+  inC: number,
+  outC: number,
+  size: number,
+  stride: number,
+  pads: Pads,
+  activation: Activation,
+  seed: number,
+  bias = true,
+  groups = 1,
+): ConvOp => ({
+  kind: "conv",
+  inC,
+  outC,
+  size,
+  stride,
+  groups,
+  pads,
+  activation,
   weights: values((outC * inC * size * size) / groups, seed),
   ...(bias ? { bias: values(outC, seed + 1) } : {}),
 });
@@ -137,14 +168,57 @@ export function runtimeContract(name: string, makeRuntime: () => Runtime): void 
     const runtime = makeRuntime();
 
     const cases: [string, Stage][] = [
-      ["3×3 conv, stride 1, leaky, with bias", { input: { c: 3, h: 9, w: 11 }, ops: [conv(3, 5, 3, 1, uniformPads(1), "leaky", 1)] }],
-      ["3×3 conv, stride 2, uneven pads (an FTP tile's edge), linear, no bias (partial sums)", { input: { c: 4, h: 8, w: 7 }, ops: [conv(4, 6, 3, 2, { top: 1, left: 0, bottom: 0, right: 1 }, "linear", 3, false)] }],
-      ["1×1 conv, logistic and relu", { input: { c: 6, h: 4, w: 4 }, ops: [conv(6, 3, 1, 1, uniformPads(0), "logistic", 5), conv(3, 2, 1, 1, uniformPads(0), "relu", 7)] }],
-      ["grouped 3×3 conv", { input: { c: 4, h: 5, w: 5 }, ops: [conv(4, 4, 3, 1, uniformPads(1), "leaky", 9, true, 2)] }],
-      ["2×2 maxpool, stride 2", { input: { c: 3, h: 8, w: 6 }, ops: [{ kind: "maxpool", size: 2, stride: 2, pads: uniformPads(0) }] }],
-      ["2×2 maxpool, stride 1, padded bottom/right (YOLOv2-tiny's layer 11)", { input: { c: 2, h: 5, w: 5 }, ops: [{ kind: "maxpool", size: 2, stride: 1, pads: { top: 0, left: 0, bottom: 1, right: 1 } }] }],
+      [
+        "3×3 conv, stride 1, leaky, with bias",
+        { input: { c: 3, h: 9, w: 11 }, ops: [conv(3, 5, 3, 1, uniformPads(1), "leaky", 1)] },
+      ],
+      [
+        "3×3 conv, stride 2, uneven pads (an FTP tile's edge), linear, no bias (partial sums)",
+        {
+          input: { c: 4, h: 8, w: 7 },
+          ops: [conv(4, 6, 3, 2, { top: 1, left: 0, bottom: 0, right: 1 }, "linear", 3, false)],
+        },
+      ],
+      [
+        "1×1 conv, logistic and relu",
+        {
+          input: { c: 6, h: 4, w: 4 },
+          ops: [conv(6, 3, 1, 1, uniformPads(0), "logistic", 5), conv(3, 2, 1, 1, uniformPads(0), "relu", 7)],
+        },
+      ],
+      [
+        "grouped 3×3 conv",
+        { input: { c: 4, h: 5, w: 5 }, ops: [conv(4, 4, 3, 1, uniformPads(1), "leaky", 9, true, 2)] },
+      ],
+      [
+        "2×2 maxpool, stride 2",
+        { input: { c: 3, h: 8, w: 6 }, ops: [{ kind: "maxpool", size: 2, stride: 2, pads: uniformPads(0) }] },
+      ],
+      [
+        "2×2 maxpool, stride 1, padded bottom/right (YOLOv2-tiny's layer 11)",
+        {
+          input: { c: 2, h: 5, w: 5 },
+          ops: [{ kind: "maxpool", size: 2, stride: 1, pads: { top: 0, left: 0, bottom: 1, right: 1 } }],
+        },
+      ],
       ["avgpool", { input: { c: 3, h: 4, w: 5 }, ops: [{ kind: "avgpool" }] }],
-      ["dense after a conv (flattened C×H×W), leaky", { input: { c: 2, h: 3, w: 3 }, ops: [conv(2, 2, 3, 1, uniformPads(1), "linear", 11), { kind: "dense", inputs: 18, outputs: 7, weights: values(18 * 7, 13), bias: values(7, 14), activation: "leaky" }] }],
+      [
+        "dense after a conv (flattened C×H×W), leaky",
+        {
+          input: { c: 2, h: 3, w: 3 },
+          ops: [
+            conv(2, 2, 3, 1, uniformPads(1), "linear", 11),
+            {
+              kind: "dense",
+              inputs: 18,
+              outputs: 7,
+              weights: values(18 * 7, 13),
+              bias: values(7, 14),
+              activation: "leaky",
+            },
+          ],
+        },
+      ],
     ];
 
     it.each(cases)("%s: the same numbers as darknet's loops", async (_, stage) => {
@@ -159,11 +233,18 @@ export function runtimeContract(name: string, makeRuntime: () => Runtime): void 
     it("returns the exposed ops' outputs in the order asked, with their shapes", async () => {
       const stage: Stage = {
         input: { c: 3, h: 8, w: 8 },
-        ops: [conv(3, 4, 3, 1, uniformPads(1), "leaky", 21), { kind: "maxpool", size: 2, stride: 2, pads: uniformPads(0) }, conv(4, 2, 1, 1, uniformPads(0), "linear", 23)],
+        ops: [
+          conv(3, 4, 3, 1, uniformPads(1), "leaky", 21),
+          { kind: "maxpool", size: 2, stride: 2, pads: uniformPads(0) },
+          conv(4, 2, 1, 1, uniformPads(0), "linear", 23),
+        ],
       };
       const x = values(3 * 8 * 8, 7);
       const compiled = await runtime.compile(stage, [2, 0]);
-      expect(compiled.outputs).toEqual([{ c: 2, h: 4, w: 4 }, { c: 4, h: 8, w: 8 }]);
+      expect(compiled.outputs).toEqual([
+        { c: 2, h: 4, w: 4 },
+        { c: 4, h: 8, w: 8 },
+      ]);
       const [last, first] = await compiled.run(x);
       const expected = reference(stage, x);
       expect(relativeError(last!, expected[2]!)).toBeLessThan(TOLERANCE);

@@ -27,11 +27,21 @@ const cutSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("input"), c0: z.number().int().nonnegative(), c1: z.number().int().positive() }),
 ]);
 const indexSchema = z.array(
-  z.object({ layer: z.number().int().nonnegative(), cut: cutSchema, weights: z.number().int().nonnegative(), bias: z.number().int().nonnegative() }),
+  z.object({
+    layer: z.number().int().nonnegative(),
+    cut: cutSchema,
+    weights: z.number().int().nonnegative(),
+    bias: z.number().int().nonnegative(),
+  }),
 );
 
 export function encodeShard(entries: readonly ShardEntry[]): Buffer {
-  const index = entries.map((e) => ({ layer: e.layer, cut: e.cut, weights: e.params.weights.length, bias: e.params.bias?.length ?? 0 }));
+  const index = entries.map((e) => ({
+    layer: e.layer,
+    cut: e.cut,
+    weights: e.params.weights.length,
+    bias: e.params.bias?.length ?? 0,
+  }));
   const json = Buffer.from(JSON.stringify(index));
   const head = 8 + json.length;
   const dataStart = Math.ceil(head / FLOAT32_BYTES) * FLOAT32_BYTES; // float32-aligned data
@@ -55,9 +65,11 @@ export function encodeShard(entries: readonly ShardEntry[]): Buffer {
 
 export function decodeShard(bytes: Uint8Array, where = "shard"): ShardEntry[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 8 || buf.toString("latin1", 0, 4) !== MAGIC) throw new WireError(where, `not a weight shard (expected magic ${MAGIC})`);
+  if (buf.length < 8 || buf.toString("latin1", 0, 4) !== MAGIC)
+    throw new WireError(where, `not a weight shard (expected magic ${MAGIC})`);
   const jsonLength = buf.readUInt32LE(4);
-  if (8 + jsonLength > buf.length) throw new WireError(where, `truncated shard index: ${jsonLength} bytes announced, ${buf.length - 8} present`);
+  if (8 + jsonLength > buf.length)
+    throw new WireError(where, `truncated shard index: ${jsonLength} bytes announced, ${buf.length - 8} present`);
   let index: z.infer<typeof indexSchema>;
   try {
     index = indexSchema.parse(JSON.parse(buf.toString("utf8", 8, 8 + jsonLength)));
@@ -67,12 +79,18 @@ export function decodeShard(bytes: Uint8Array, where = "shard"): ShardEntry[] {
   const dataStart = Math.ceil((8 + jsonLength) / FLOAT32_BYTES) * FLOAT32_BYTES;
   const floats = index.reduce((a, e) => a + e.weights + e.bias, 0);
   if (buf.length !== dataStart + FLOAT32_BYTES * floats) {
-    throw new WireError(where, `shard holds ${buf.length - dataStart} data bytes, its index describes ${FLOAT32_BYTES * floats}`);
+    throw new WireError(
+      where,
+      `shard holds ${buf.length - dataStart} data bytes, its index describes ${FLOAT32_BYTES * floats}`,
+    );
   }
   // Entries are views into the blob's own memory when it is 4-byte aligned (no copy of
   // a shard's weights), else into one aligned copy.
   const at0 = buf.byteOffset + dataStart;
-  const data = at0 % 4 === 0 ? new Float32Array(buf.buffer, at0, floats) : new Float32Array(buf.buffer.slice(at0, buf.byteOffset + buf.length));
+  const data =
+    at0 % 4 === 0
+      ? new Float32Array(buf.buffer, at0, floats)
+      : new Float32Array(buf.buffer.slice(at0, buf.byteOffset + buf.length));
   let at = 0;
   return index.map((e) => {
     const weights = data.subarray(at, (at += e.weights));

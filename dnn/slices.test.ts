@@ -61,7 +61,9 @@ describe.each([
   it.each([2, 3, 6])("LOP: %i output slices concatenated equal the whole layer", async (parts) => {
     const whole = await run(layer.input, [layerOp(layer, f.params(layerIndex))], x);
     const n = layer.output.c;
-    const slices = await Promise.all(ranges(n, parts).map(([a, b]) => run(layer.input, [outputSliceOp(layer, f.params(layerIndex), a, b)], x)));
+    const slices = await Promise.all(
+      ranges(n, parts).map(([a, b]) => run(layer.input, [outputSliceOp(layer, f.params(layerIndex), a, b)], x)),
+    );
     expectClose(concat(slices), whole, "concat");
     expectClose(whole, f.output(layerIndex), "whole vs darknet");
   });
@@ -71,7 +73,13 @@ describe.each([
     const hw = layer.input.h * layer.input.w;
     const p = f.params(layerIndex);
     const partials = await Promise.all(
-      ranges(c, parts).map(([a, b]) => run({ c: b - a, h: layer.input.h, w: layer.input.w }, [inputSliceOp(layer, p, a, b)], x.subarray(a * hw, b * hw))),
+      ranges(c, parts).map(([a, b]) =>
+        run(
+          { c: b - a, h: layer.input.h, w: layer.input.w },
+          [inputSliceOp(layer, p, a, b)],
+          x.subarray(a * hw, b * hw),
+        ),
+      ),
     );
     const activation = layer.kind === "convolutional" || layer.kind === "connected" ? layer.activation : "linear";
     expectClose(mergePartials(partials, p.bias, activation), f.output(layerIndex), "merged vs darknet");
@@ -88,7 +96,9 @@ describe("FUSE: an output slice of l feeding an input slice of l+1 on one device
     const [p1, p2] = [f.params(l), f.params(l + 1)];
     const x = f.output(l - 1);
     const partials = await Promise.all(
-      ranges(first.output.c, 3).map(([a, b]) => run(first.input, [outputSliceOp(first, p1, a, b), inputSliceOp(second, p2, a, b)], x)),
+      ranges(first.output.c, 3).map(([a, b]) =>
+        run(first.input, [outputSliceOp(first, p1, a, b), inputSliceOp(second, p2, a, b)], x),
+      ),
     );
     const activation = second.kind === "convolutional" || second.kind === "connected" ? second.activation : "linear";
     expectClose(mergePartials(partials, p2.bias, activation), f.output(l + 1), "fused vs darknet");
@@ -98,10 +108,16 @@ describe("FUSE: an output slice of l feeding an input slice of l+1 on one device
 describe("slice errors", () => {
   const f = fixture("yolov2-mini-s7-dog");
   it("a range outside the layer's channels", () => {
-    expect(() => outputSliceOp(f.network.layers[15]!, f.params(15), 100, 200)).toThrow("layer 15: output-channel slice [100, 200) is not within [0, 128)");
-    expect(() => inputSliceOp(f.network.layers[15]!, f.params(15), 0, 0)).toThrow("layer 15: input-channel slice [0, 0) is not within [0, 192)");
+    expect(() => outputSliceOp(f.network.layers[15]!, f.params(15), 100, 200)).toThrow(
+      "layer 15: output-channel slice [100, 200) is not within [0, 128)",
+    );
+    expect(() => inputSliceOp(f.network.layers[15]!, f.params(15), 0, 0)).toThrow(
+      "layer 15: input-channel slice [0, 0) is not within [0, 192)",
+    );
   });
   it("a layer without channels to slice", () => {
-    expect(() => outputSliceOp(f.network.layers[1]!, undefined, 0, 1)).toThrow("layer 1 (maxpool) has no output channels to slice");
+    expect(() => outputSliceOp(f.network.layers[1]!, undefined, 0, 1)).toThrow(
+      "layer 1 (maxpool) has no output channels to slice",
+    );
   });
 });

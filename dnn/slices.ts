@@ -32,10 +32,10 @@ export const maxpoolPads = (padding: number): Pads => {
   return { top: before, left: before, bottom: padding - before, right: padding - before };
 };
 
-
 function checkCut(layer: Layer, cut: Cut): void {
   if (cut.kind === "whole") return;
-  if (!isWeighted(layer)) throw new ShapeError(`layer ${layer.index} (${layer.kind}) has no ${cut.kind} channels to slice`);
+  if (!isWeighted(layer))
+    throw new ShapeError(`layer ${layer.index} (${layer.kind}) has no ${cut.kind} channels to slice`);
   if (layer.kind === "convolutional" && layer.groups !== 1) {
     // A cut of a grouped conv would see only its groups' channels; none of the supported nets needs that.
     throw new ShapeError(`layer ${layer.index}: ${cut.kind} slices of grouped convolutions are not supported`);
@@ -48,7 +48,8 @@ function checkCut(layer: Layer, cut: Cut): void {
 }
 
 /** Input elements per input channel for each output: k² for conv, H·W for connected (darknet flattens C×H×W). */
-const perInputChannel = (layer: Layer) => (layer.kind === "convolutional" ? layer.size * layer.size : layer.input.h * layer.input.w);
+const perInputChannel = (layer: Layer) =>
+  layer.kind === "convolutional" ? layer.size * layer.size : layer.input.h * layer.input.w;
 
 /** The part of a layer's (folded) parameters that one cut needs. */
 export function cutParams(layer: Layer, params: FoldedParams, cut: Cut): CutParams {
@@ -81,8 +82,13 @@ export function cutOp(layer: Layer, cut: Cut, params: CutParams | undefined, pad
         kind: "conv",
         inC: cut.kind === "input" ? cut.c1 - cut.c0 : layer.input.c,
         outC: cut.kind === "output" ? cut.c1 - cut.c0 : layer.filters,
-        size: layer.size, stride: layer.stride, groups: layer.groups, pads: pads ?? uniformPads(layer.pad),
-        weights: p.weights, bias: partial ? undefined : p.bias, activation: partial ? "linear" : layer.activation,
+        size: layer.size,
+        stride: layer.stride,
+        groups: layer.groups,
+        pads: pads ?? uniformPads(layer.pad),
+        weights: p.weights,
+        bias: partial ? undefined : p.bias,
+        activation: partial ? "linear" : layer.activation,
       };
     }
     case "connected": {
@@ -92,7 +98,9 @@ export function cutOp(layer: Layer, cut: Cut, params: CutParams | undefined, pad
         kind: "dense",
         inputs: cut.kind === "input" ? (cut.c1 - cut.c0) * hw : layer.stats.inputs,
         outputs: cut.kind === "output" ? cut.c1 - cut.c0 : layer.output.c,
-        weights: p.weights, bias: partial ? undefined : p.bias, activation: partial ? "linear" : layer.activation,
+        weights: p.weights,
+        bias: partial ? undefined : p.bias,
+        activation: partial ? "linear" : layer.activation,
       };
     }
     case "maxpool":
@@ -105,7 +113,8 @@ export function cutOp(layer: Layer, cut: Cut, params: CutParams | undefined, pad
 }
 
 /** The whole layer as one op; `pads` overrides the layer's own (for tiles). */
-export const layerOp = (layer: Layer, params?: FoldedParams, pads?: Pads): ComputeOp => cutOp(layer, WHOLE, params, pads);
+export const layerOp = (layer: Layer, params?: FoldedParams, pads?: Pads): ComputeOp =>
+  cutOp(layer, WHOLE, params, pads);
 
 /** LOP: output channels [c0, c1), finished (bias + activation). */
 export function outputSliceOp(layer: Layer, params: FoldedParams | undefined, c0: number, c1: number): ComputeOp {

@@ -24,7 +24,13 @@ describe("the synthetic-weights marker", () => {
   writeSyntheticWeights(fcMini, 5, marked);
 
   it("is written into the header's `seen` and read back", () => {
-    expect(readWeightsHeader(marked)).toMatchObject({ major: 0, minor: 2, revision: 0, seen: SYNTHETIC_SEEN, bytes: 20 });
+    expect(readWeightsHeader(marked)).toMatchObject({
+      major: 0,
+      minor: 2,
+      revision: 0,
+      seen: SYNTHETIC_SEEN,
+      bytes: 20,
+    });
     expect(readFileSync(marked).subarray(12, 20).toString("latin1")).toBe("synth\0\0\0");
     expect(isSyntheticWeights(marked)).toBe(true);
     expect(isSyntheticWeights(readWeightsHeader(marked))).toBe(true);
@@ -38,7 +44,13 @@ describe("the synthetic-weights marker", () => {
     expect({ ...a.header, seen: 0 }).toEqual(b.header);
     // Byte for byte (toEqual on 4M-float arrays would take a minute).
     const bytesOf = (w: typeof a) =>
-      w.layers.map((l) => l && [l.biases, l.weights, l.bn?.scales, l.bn?.mean, l.bn?.variance].map((x) => x && Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("base64")));
+      w.layers.map(
+        (l) =>
+          l &&
+          [l.biases, l.weights, l.bn?.scales, l.bn?.mean, l.bn?.variance].map(
+            (x) => x && Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("base64"),
+          ),
+      );
     expect(bytesOf(a)).toEqual(bytesOf(b));
     expect(a.layers.filter(Boolean).length).toBe(fcMini.layers.filter(isWeighted).length);
   });
@@ -56,7 +68,9 @@ describe("the synthetic-weights marker", () => {
   it("reading the header of a missing or short file fails with the path", () => {
     expect(() => isSyntheticWeights(join(tmp, "none.weights"))).toThrow(WeightsError);
     writeFileSync(join(tmp, "short.weights"), Buffer.alloc(8));
-    expect(() => isSyntheticWeights(join(tmp, "short.weights"))).toThrow(/short\.weights: too short for a darknet header: 8 bytes/);
+    expect(() => isSyntheticWeights(join(tmp, "short.weights"))).toThrow(
+      /short\.weights: too short for a darknet header: 8 bytes/,
+    );
   });
 
   it("the cache marks a file it generated before the marker existed, changing nothing else", () => {

@@ -82,7 +82,11 @@ export function writeSyntheticWeights(network: Network, seed: number, outPath: s
  * Synthetic weights for a cfg, generated once and kept in the cache directory
  * (keyed by cfg name, seed and parameter count, so an edited cfg gets new ones).
  */
-export function cachedSyntheticWeights(network: Network, seed: number, cacheDir: string): { path: string; created: boolean } {
+export function cachedSyntheticWeights(
+  network: Network,
+  seed: number,
+  cacheDir: string,
+): { path: string; created: boolean } {
   const stem = basename(network.file).replace(/\.cfg$/, "");
   const path = join(cacheDir, "weights", `${stem}-p${network.totalParams}-s${seed}.weights`);
   if (existsSync(path)) {
@@ -100,7 +104,8 @@ export function cachedSyntheticWeights(network: Network, seed: number, cacheDir:
  */
 function markUnmarkedCache(path: string): void {
   const head = readWeightsHeader(path);
-  if (isSyntheticWeights(head) || head.major !== 0 || head.minor !== 2 || head.revision !== 0 || head.seen !== 0) return;
+  if (isSyntheticWeights(head) || head.major !== 0 || head.minor !== 2 || head.revision !== 0 || head.seen !== 0)
+    return;
   const fd = openSync(path, "r+");
   try {
     writeSync(fd, header().subarray(SEEN_OFFSET), 0, 8, SEEN_OFFSET);

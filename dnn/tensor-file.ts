@@ -13,7 +13,10 @@ export function readTensorFile(path: string, shape: Shape): Float32Array {
   }
   const want = FLOAT32_BYTES * shapeSize(shape);
   if (buf.byteLength !== want) {
-    throw new InputError(path, `expected a float32 ${shapeText(shape)} tensor = ${want} bytes, got ${buf.byteLength} bytes`);
+    throw new InputError(
+      path,
+      `expected a float32 ${shapeText(shape)} tensor = ${want} bytes, got ${buf.byteLength} bytes`,
+    );
   }
   // Copy into an aligned buffer; the file bytes are little-endian like every target platform.
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));

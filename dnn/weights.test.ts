@@ -32,7 +32,12 @@ describe("darknet .weights", () => {
     copyFileSync(oracleWeights, path);
     truncateSync(path, statSync(path).size - 8);
     const want = expectedWeightsBytes(fcMini);
-    expect(() => openWeights(path, fcMini)).toThrow(new WeightsError(path, `too short for ${fcMini.file}: expected ${want} bytes (20-byte header + ${(want - 20) / 4} float32 parameters), got ${want - 8} bytes`));
+    expect(() => openWeights(path, fcMini)).toThrow(
+      new WeightsError(
+        path,
+        `too short for ${fcMini.file}: expected ${want} bytes (20-byte header + ${(want - 20) / 4} float32 parameters), got ${want - 8} bytes`,
+      ),
+    );
   });
 
   it("rejects an oversized file", () => {
@@ -43,7 +48,9 @@ describe("darknet .weights", () => {
   });
 
   it("rejects weights that belong to another network", () => {
-    expect(() => openWeights(oracleWeights, loadNetwork(cfgPath("yolov2-mini")))).toThrow(/too long for .*yolov2-mini\.cfg/);
+    expect(() => openWeights(oracleWeights, loadNetwork(cfgPath("yolov2-mini")))).toThrow(
+      /too long for .*yolov2-mini\.cfg/,
+    );
   });
 
   it("rejects a file shorter than a header, and a missing file", () => {

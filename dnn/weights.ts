@@ -135,7 +135,10 @@ export function openWeights(path: string, network: Network): WeightsFile {
 }
 
 /** Reads every layer at once (small nets, tests). */
-export function readWeights(path: string, network: Network): WeightsSource & { readonly header: WeightsHeader; readonly layers: readonly (RawParams | undefined)[] } {
+export function readWeights(
+  path: string,
+  network: Network,
+): WeightsSource & { readonly header: WeightsHeader; readonly layers: readonly (RawParams | undefined)[] } {
   const file = openWeights(path, network);
   try {
     const layers = network.layers.map((l) => file.read(l.index));

@@ -6,7 +6,14 @@ import type { InferReply } from "./hub-protocol.js";
 const device = (workerId: string, computeMs: number) => ({ workerId, computeMs, bytesSent: 0, bytesReceived: 0 });
 
 function reply(trace: StageTrace[], preprocessMs: number, postprocessMs: number): InferReply {
-  return { op: "infer", latencyMs: 100, result: { detections: [], timings: { totalMs: 90, preprocessMs, postprocessMs }, trace }, linkBytes: {}, modelledBytes: 0, measuredBytes: 0 };
+  return {
+    op: "infer",
+    latencyMs: 100,
+    result: { detections: [], timings: { totalMs: 90, preprocessMs, postprocessMs }, trace },
+    linkBytes: {},
+    modelledBytes: 0,
+    measuredBytes: 0,
+  };
 }
 
 describe("the lower bound's compute on the critical path", () => {

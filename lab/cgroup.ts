@@ -10,7 +10,9 @@ export const CFS_PERIOD_US = 100_000;
 
 export function assertCpuController(): void {
   if (!existsSync(`${CPU_CGROUP_ROOT}/cpu.cfs_quota_us`)) {
-    throw new LabError(`no cgroup v1 cpu controller at ${CPU_CGROUP_ROOT} (cpu.cfs_quota_us missing); the lab limits CPU with it`);
+    throw new LabError(
+      `no cgroup v1 cpu controller at ${CPU_CGROUP_ROOT} (cpu.cfs_quota_us missing); the lab limits CPU with it`,
+    );
   }
 }
 

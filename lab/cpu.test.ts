@@ -12,7 +12,9 @@ function share(child: ChildProcess): Promise<number> {
   let out = "";
   child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
   return new Promise((resolve, reject) =>
-    child.once("close", (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`busy loop exited ${code}: ${out}`)))),
+    child.once("close", (code) =>
+      code === 0 ? resolve(Number(out.trim())) : reject(new Error(`busy loop exited ${code}: ${out}`)),
+    ),
   );
 }
 

@@ -40,8 +40,15 @@ describe("runLabExperiment", () => {
     writeSyntheticWeights(loadNetwork(cfg), 7, weights);
     progress = [];
     const records = await runLabExperiment({
-      devices: 3, bandwidthMbit: MBIT, cpuShare: 0.5, cfg, weights, image, namePrefix: PREFIX,
-      schemes: [{ label: "optimum", planning: { strategy: "auto", ftpEnd: "auto" } }], repeats: 1,
+      devices: 3,
+      bandwidthMbit: MBIT,
+      cpuShare: 0.5,
+      cfg,
+      weights,
+      image,
+      namePrefix: PREFIX,
+      schemes: [{ label: "optimum", planning: { strategy: "auto", ftpEnd: "auto" } }],
+      repeats: 1,
       log: (line) => progress.push(line),
     });
     expect(records).toHaveLength(1);
@@ -56,7 +63,15 @@ describe("runLabExperiment", () => {
     expect(record).toMatchObject({ scheme: "optimum", devices: 3, bandwidthMbit: MBIT, cpuShare: 0.5, repeat: 1 });
     expect(Object.keys(record.linkBytes).sort()).toEqual(["worker-w1", "worker-w2"]);
     expect(record.bytesBusiestLink).toBe(Math.max(...Object.values(record.linkBytes)));
-    for (const key of ["latencyMs", "bytesBusiestLink", "modelledBytes", "measuredBytes", "lowerBoundMs", "criticalComputeMs", "planCostBytes"] as const) {
+    for (const key of [
+      "latencyMs",
+      "bytesBusiestLink",
+      "modelledBytes",
+      "measuredBytes",
+      "lowerBoundMs",
+      "criticalComputeMs",
+      "planCostBytes",
+    ] as const) {
       expect(record[key], key).toBeGreaterThan(0);
     }
     expect(record.weightsPerDeviceBytes).toHaveLength(3);
@@ -79,7 +94,11 @@ describe("runLabExperiment", () => {
 
   it("detects what one device detects on the same weights", () => {
     const single = JSON.parse(
-      execFileSync(join(PACKAGE_ROOT, "bin", "edgefuse"), ["run", "--cfg", cfg, "--weights", join(dir, "tiny.weights"), "--image", image, "--json"], { encoding: "utf8" }),
+      execFileSync(
+        join(PACKAGE_ROOT, "bin", "edgefuse"),
+        ["run", "--cfg", cfg, "--weights", join(dir, "tiny.weights"), "--image", image, "--json"],
+        { encoding: "utf8" },
+      ),
     ) as { detections: Detection[] };
     const distributed = record.detections as Detection[];
     expect(single.detections.length).toBeGreaterThan(0);

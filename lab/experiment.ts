@@ -55,7 +55,12 @@ export interface RunRecord {
   readonly preprocessMs?: number;
   readonly postprocessMs?: number;
   /** Per stage of the trace: its layers, scheme, wall time at the source and the slowest device's compute: where a run's time beyond the bound goes. */
-  readonly stages: readonly { readonly layers: readonly [number, number]; readonly scheme: string; readonly wallMs: number; readonly computeMs: number }[];
+  readonly stages: readonly {
+    readonly layers: readonly [number, number];
+    readonly scheme: string;
+    readonly wallMs: number;
+    readonly computeMs: number;
+  }[];
   /** Weight shards per device in the plan (source first as the plan lists them). */
   readonly weightsPerDeviceBytes: readonly number[];
   /** What the workers announced holding. */
@@ -73,7 +78,12 @@ export function linkMbit(rates: readonly LinkRate[], device: number, setMbit: nu
 
 /** The trace's stages with the slowest device's compute each. */
 export function stagesOf(reply: InferReply): RunRecord["stages"] {
-  return (reply.result.trace ?? []).map((t) => ({ layers: t.layers, scheme: t.scheme, wallMs: t.wallMs, computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)) }));
+  return (reply.result.trace ?? []).map((t) => ({
+    layers: t.layers,
+    scheme: t.scheme,
+    wallMs: t.wallMs,
+    computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)),
+  }));
 }
 
 export function criticalComputeMs(reply: InferReply): number {
@@ -82,17 +92,31 @@ export function criticalComputeMs(reply: InferReply): number {
 }
 
 /** Make one record from a plan and one timed request. */
-export function recordOf(o: { scheme: LabScheme; plan: PlanReply; reply: InferReply; session: Pick<LabSession, "linkRates" | "bandwidthMbit">; devices: number; cpuShare: number; repeat: number }): RunRecord {
+export function recordOf(o: {
+  scheme: LabScheme;
+  plan: PlanReply;
+  reply: InferReply;
+  session: Pick<LabSession, "linkRates" | "bandwidthMbit">;
+  devices: number;
+  cpuShare: number;
+  repeat: number;
+}): RunRecord {
   const { reply, plan, session } = o;
   const links = Object.entries(reply.linkBytes);
   // Worker wK's link is lab device K−1 (session.ts).
-  const busiest = links.reduce<[string, number] | undefined>((best, l) => (!best || l[1] > best[1] ? l : best), undefined);
+  const busiest = links.reduce<[string, number] | undefined>(
+    (best, l) => (!best || l[1] > best[1] ? l : best),
+    undefined,
+  );
   const busiestDevice = busiest ? labDeviceOfWorker(deviceOfWorkerClient(busiest[0]) ?? "") : -1;
   const bytesBusiestLink = busiest?.[1] ?? 0;
-  const transferMs = busiest ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3) : 0;
+  const transferMs = busiest
+    ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3)
+    : 0;
   const compute = criticalComputeMs(reply);
   const byDevice = new Map<number, { up: number; down: number }>();
-  for (const r of session.linkRates) byDevice.set(r.device, { ...(byDevice.get(r.device) ?? { up: 0, down: 0 }), [r.direction]: r.mbit });
+  for (const r of session.linkRates)
+    byDevice.set(r.device, { ...(byDevice.get(r.device) ?? { up: 0, down: 0 }), [r.direction]: r.mbit });
   return {
     scheme: o.scheme.label,
     strategy: o.scheme.planning.strategy,
@@ -122,7 +146,10 @@ export function recordOf(o: { scheme: LabScheme; plan: PlanReply; reply: InferRe
 }
 
 /** Every scheme on one session: plan (untimed start-up), one warm-up request, then `repeats` timed ones. */
-export async function runSchemes(session: LabSession, o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "cpuShare" | "log" | "onRecord">): Promise<RunRecord[]> {
+export async function runSchemes(
+  session: LabSession,
+  o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "cpuShare" | "log" | "onRecord">,
+): Promise<RunRecord[]> {
   const records: RunRecord[] = [];
   for (const scheme of o.schemes) {
     o.log?.(`${o.devices} devices, ${session.bandwidthMbit} mbit, ${scheme.label}: planning and sending shards`);

@@ -19,7 +19,14 @@ import { loadNetwork } from "../dnn/network.js";
 import { openWeights } from "../dnn/weights.js";
 import { startPlanner, type PlannerActor } from "../planner/actor.js";
 import type { Plan } from "../planner/schema.js";
-import { HUB_AGENT_ENV, HubAgentConfig, HubRequest, type HubReply, type InferReply, type PlanReply } from "./hub-protocol.js";
+import {
+  HUB_AGENT_ENV,
+  HubAgentConfig,
+  HubRequest,
+  type HubReply,
+  type InferReply,
+  type PlanReply,
+} from "./hub-protocol.js";
 import { workerClientId } from "../broker/traffic.js";
 
 const config = HubAgentConfig.parse(JSON.parse(process.env[HUB_AGENT_ENV] ?? "null"));
@@ -83,7 +90,9 @@ async function waitForPlan(actor: PlannerActor): Promise<Plan> {
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)),
+  );
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
@@ -93,13 +102,29 @@ async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<Pla
   // Its own connection: the planner subscribes to presence too, and its unsubscribe on
   // stop would end this agent's subscription to the same filter.
   plannerBus = await connectBus(brokerUrl, { clientId: "lab-planner", maxPacketBytes });
-  planner = await startPlanner({ bus: plannerBus, deployment: config.deployment, network, weights, planning: request.planning, minDevices: config.devices, log });
+  planner = await startPlanner({
+    bus: plannerBus,
+    deployment: config.deployment,
+    network,
+    weights,
+    planning: request.planning,
+    minDevices: config.devices,
+    log,
+  });
   // A fresh planner may first settle on "no plan" while the retained presences are
   // still arriving; the plan comes with a later re-plan.
-  const next = await withTimeout(waitForPlan(planner), request.timeoutMs, "the planner published no plan for these devices");
+  const next = await withTimeout(
+    waitForPlan(planner),
+    request.timeoutMs,
+    "the planner published no plan for these devices",
+  );
   plan = next;
   // Shards travel over the shaped links now; a device is ready once it holds them.
-  await until(`every device ready for plan ${next.id}`, () => next.devices.every((d) => presences.get(d.workerId)?.readyPlanId === next.id), request.timeoutMs);
+  await until(
+    `every device ready for plan ${next.id}`,
+    () => next.devices.every((d) => presences.get(d.workerId)?.readyPlanId === next.id),
+    request.timeoutMs,
+  );
   return {
     op: "plan",
     planId: next.id,
@@ -114,7 +139,10 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
   if (!plan) throw new Error("infer before plan");
   const current = plan;
   const answered = new Promise<{ ok: boolean; payload: Buffer }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`request ${request.requestId}: no answer within ${request.timeoutMs / 1000} s`)), request.timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`request ${request.requestId}: no answer within ${request.timeoutMs / 1000} s`)),
+      request.timeoutMs,
+    );
     answers.set(request.requestId, (outcome) => (clearTimeout(timer), resolve(outcome)));
   });
   const before = broker.bytes();
@@ -124,8 +152,12 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
   const latencyMs = performance.now() - started;
   const after = broker.bytes();
   if (!outcome.ok) throw new Error(`request ${request.requestId} failed: ${outcome.payload.toString()}`);
-  const workerClients = current.devices.map((d) => d.workerId).filter((id) => presences.get(id)?.role !== "source").map(workerClientId);
-  const delta = (id: string): number => (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
+  const workerClients = current.devices
+    .map((d) => d.workerId)
+    .filter((id) => presences.get(id)?.role !== "source")
+    .map(workerClientId);
+  const delta = (id: string): number =>
+    (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
   const traffic = compareTraffic(current, before, after, workerClients);
   return {
     op: "infer",

@@ -51,7 +51,11 @@ export interface InferReply {
   readonly op: "infer";
   /** Request published → result received, at the hub. */
   readonly latencyMs: number;
-  readonly result: { detections: unknown[]; timings: { totalMs: number; preprocessMs?: number; postprocessMs?: number }; trace?: StageTrace[] };
+  readonly result: {
+    detections: unknown[];
+    timings: { totalMs: number; preprocessMs?: number; postprocessMs?: number };
+    trace?: StageTrace[];
+  };
   /** Socket bytes in + out of each worker's connection during the request (its link). */
   readonly linkBytes: Readonly<Record<string, number>>;
   readonly modelledBytes: number;
@@ -59,5 +63,9 @@ export interface InferReply {
 }
 
 export type HubReply =
-  | { readonly id: number; readonly ok: true; readonly body: PlanReply | InferReply | { readonly op: "listening"; readonly port: number } }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly body: PlanReply | InferReply | { readonly op: "listening"; readonly port: number };
+    }
   | { readonly id: number; readonly ok: false; readonly error: string };

@@ -3,7 +3,8 @@ import { measureLinkRate, measureLinks, type LinkRate } from "./linkrate.js";
 import { requireRoot, useLabs } from "./test-support.js";
 
 /** "device 2 down: 95.8 of 100 mbit", so a failure shows every link at once. */
-const describeRates = (rates: LinkRate[]): string[] => rates.map((r) => `device ${r.device} ${r.direction}: ${r.mbit.toFixed(1)} of ${r.setMbit} mbit`);
+const describeRates = (rates: LinkRate[]): string[] =>
+  rates.map((r) => `device ${r.device} ${r.direction}: ${r.mbit.toFixed(1)} of ${r.setMbit} mbit`);
 
 describe("link rates", () => {
   beforeAll(requireRoot);
@@ -23,7 +24,10 @@ describe("link rates", () => {
 
   it("shapes each device's link at its own rate", async () => {
     const lab = await createLab({ devices: 2, bandwidthMbit: [100, 10] });
-    const [fast, slow] = await Promise.all([measureLinkRate(lab, 0, "down", { durationMs: 700 }), measureLinkRate(lab, 1, "down", { durationMs: 700 })]);
+    const [fast, slow] = await Promise.all([
+      measureLinkRate(lab, 0, "down", { durationMs: 700 }),
+      measureLinkRate(lab, 1, "down", { durationMs: 700 }),
+    ]);
     expect(fast!.mbit).toBeGreaterThan(85);
     expect(slow!.mbit).toBeLessThan(11);
     await expect(measureLinkRate(lab, 2, "up")).rejects.toThrow(/no device 2/);

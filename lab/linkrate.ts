@@ -31,7 +31,12 @@ const defaults = { durationMs: 2000, warmupMs: 300 } satisfies MeasureOptions;
 /** Node start-up, connect and the last queued bytes, on top of warm-up + duration. */
 const SLACK_MS = 10_000;
 
-export async function measureLinkRate(lab: Lab, device: number, direction: Direction, options: MeasureOptions = {}): Promise<LinkRate> {
+export async function measureLinkRate(
+  lab: Lab,
+  device: number,
+  direction: Direction,
+  options: MeasureOptions = {},
+): Promise<LinkRate> {
   const { durationMs, warmupMs } = { ...defaults, ...options };
   const what = `device ${device} ${direction}`;
   const deviceAddress = lab.addressOf(device); // also rejects a device the lab does not have
@@ -43,15 +48,23 @@ export async function measureLinkRate(lab: Lab, device: number, direction: Direc
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), warmupMs + durationMs + SLACK_MS);
   try {
-    const receiver = lab.exec(receiverAt, probeArgv({ role: "receive", host, warmupMs, durationMs }), { cpuLimit: false });
+    const receiver = lab.exec(receiverAt, probeArgv({ role: "receive", host, warmupMs, durationMs }), {
+      cpuLimit: false,
+    });
     spawned.push(receiver);
-    const sender = lab.exec(senderAt, probeArgv({ role: "send", host }), { cpuLimit: false, stdio: ["pipe", "ignore", "pipe"] });
+    const sender = lab.exec(senderAt, probeArgv({ role: "send", host }), {
+      cpuLimit: false,
+      stdio: ["pipe", "ignore", "pipe"],
+    });
     spawned.push(sender);
     const lines = lineReader(receiver, `${what}: receiver`, timeout.signal);
     let senderErr = "";
     sender.stderr!.setEncoding("utf8").on("data", (s: string) => (senderErr += s));
     sender.once("close", (code, signal) => {
-      if (code !== 0) lines.fail(new LabError(`${what}: sender exited (${code ?? signal})${senderErr.trim() ? `: ${senderErr.trim()}` : ""}`));
+      if (code !== 0)
+        lines.fail(
+          new LabError(`${what}: sender exited (${code ?? signal})${senderErr.trim() ? `: ${senderErr.trim()}` : ""}`),
+        );
     });
     const { port } = JSON.parse(await lines.next()) as ProbeListening;
     sender.stdin!.on("error", () => {}); // a sender that died shows up as a receiver without a result
@@ -66,7 +79,10 @@ export async function measureLinkRate(lab: Lab, device: number, direction: Direc
 }
 
 /** Every device's link, up then down. parallel measures all devices at once (shorter, but they share this machine's CPU). */
-export async function measureLinks(lab: Lab, options: MeasureOptions & { readonly devices?: readonly number[]; readonly parallel?: boolean } = {}): Promise<LinkRate[]> {
+export async function measureLinks(
+  lab: Lab,
+  options: MeasureOptions & { readonly devices?: readonly number[]; readonly parallel?: boolean } = {},
+): Promise<LinkRate[]> {
   const devices = options.devices ?? lab.devices.map((d) => d.index);
   const results: LinkRate[] = [];
   for (const direction of ["up", "down"] as const) {
@@ -80,7 +96,11 @@ export async function measureLinks(lab: Lab, options: MeasureOptions & { readonl
 }
 
 /** Lines of a child's stdout, one per next(); rejects with its stderr if it exits first, on abort, or on fail(). */
-function lineReader(child: ChildProcess, what: string, abort: AbortSignal): { next(): Promise<string>; fail(err: Error): void } {
+function lineReader(
+  child: ChildProcess,
+  what: string,
+  abort: AbortSignal,
+): { next(): Promise<string>; fail(err: Error): void } {
   let buffered = "";
   let stderr = "";
   const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
@@ -103,7 +123,11 @@ function lineReader(child: ChildProcess, what: string, abort: AbortSignal): { ne
   });
   child.stderr?.setEncoding("utf8").on("data", (s: string) => (stderr += s));
   child.once("error", (err) => fail(new LabError(`${what}: ${err.message}`)));
-  child.once("close", (code, signal) => fail(new LabError(`${what} exited (${code ?? signal}) before reporting${stderr.trim() ? `: ${stderr.trim()}` : ""}`)));
+  child.once("close", (code, signal) =>
+    fail(
+      new LabError(`${what} exited (${code ?? signal}) before reporting${stderr.trim() ? `: ${stderr.trim()}` : ""}`),
+    ),
+  );
   abort.addEventListener("abort", () => fail(new LabError(`${what}: no result within the time limit`)), { once: true });
   return {
     fail,

@@ -73,10 +73,14 @@ describe("lab namespaces", () => {
   it("undoes a half-built lab when a step fails, and reports that step", async () => {
     // Fail at device 1's first tc command: the hub, device 0 and device 1's namespace exist by then.
     const failing: Runner = (argv) =>
-      argv[0] === "tc" && argv.includes("eth0") && argv[2]!.endsWith("-d1") ? run([...argv.slice(0, -1), "bogus"]) : run(argv);
+      argv[0] === "tc" && argv.includes("eth0") && argv[2]!.endsWith("-d1")
+        ? run([...argv.slice(0, -1), "bogus"])
+        : run(argv);
     const err = await createLab({ devices: 3, bandwidthMbit: 100 }, { run: failing }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LabError);
-    expect((err as LabError).message).toMatch(/`tc -n efnetns-\d+-[0-9a-f]{6}-d1 qdisc add dev eth0 root tbf .* latency bogus` exited 1/);
+    expect((err as LabError).message).toMatch(
+      /`tc -n efnetns-\d+-[0-9a-f]{6}-d1 qdisc add dev eth0 root tbf .* latency bogus` exited 1/,
+    );
     const labId = /(efnetns-\d+-[0-9a-f]{6})/.exec((err as LabError).message)![1]!;
     expect(leftovers(labId)).toEqual(NOTHING);
   });
@@ -111,7 +115,11 @@ describe("lab namespaces", () => {
     const stale = `${prefix}-${deadPid}-abc123`;
     for (const ns of [`${stale}-hub`, `${stale}-d0`]) await run(["ip", "netns", "add", ns]);
     await run(["mkdir", "-p", `${CPU_CGROUP_ROOT}/${stale}/d0`]);
-    await run(["sh", "-c", `echo $$ > ${CPU_CGROUP_ROOT}/${stale}/d0/cgroup.procs && exec ip netns exec ${stale}-d0 sleep 60 >/dev/null 2>&1 &`]);
+    await run([
+      "sh",
+      "-c",
+      `echo $$ > ${CPU_CGROUP_ROOT}/${stale}/d0/cgroup.procs && exec ip netns exec ${stale}-d0 sleep 60 >/dev/null 2>&1 &`,
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     expect(leftovers(stale).namespaces).toHaveLength(2);
 

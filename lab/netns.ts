@@ -86,7 +86,9 @@ export async function createLab(options: LabOptions, deps: LabDeps = {}): Promis
 function assertRoot(): void {
   const uid = process.getuid?.();
   if (uid !== 0) {
-    throw new LabError(`the lab needs root (it creates network namespaces, tc qdiscs and cgroups); running as uid ${uid ?? "unknown"}`);
+    throw new LabError(
+      `the lab needs root (it creates network namespaces, tc qdiscs and cgroups); running as uid ${uid ?? "unknown"}`,
+    );
   }
 }
 
@@ -116,13 +118,32 @@ async function build(plan: LabPlan, ledger: Ledger, run: Runner): Promise<void> 
     await settleNamespace(run, d.namespace);
     // Made inside the hub with its peer sent straight into the device: neither end
     // ever appears in the root namespace, and deleting either namespace removes both.
-    await run(["ip", "-n", hub, "link", "add", port, "type", "veth", "peer", "name", DEVICE_IFACE, "netns", d.namespace]);
+    await run([
+      "ip",
+      "-n",
+      hub,
+      "link",
+      "add",
+      port,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      DEVICE_IFACE,
+      "netns",
+      d.namespace,
+    ]);
     await run(["ip", "-n", hub, "link", "set", port, "master", BRIDGE, "up"]);
     await run(["ip", "-n", d.namespace, "addr", "add", cidr(d.address), "dev", DEVICE_IFACE]);
     await run(["ip", "-n", d.namespace, "link", "set", DEVICE_IFACE, "up"]);
     await shapeLink(run, plan, d.index, d.mbit, "add");
   }
-  await run(bridgeGsoArgv(plan, plan.devices.map((d) => d.mbit)));
+  await run(
+    bridgeGsoArgv(
+      plan,
+      plan.devices.map((d) => d.mbit),
+    ),
+  );
 }
 
 /** Loopback up, and no TCP metrics cache: each connection starts fresh, not from what an earlier run at another rate taught the kernel. */
@@ -179,7 +200,8 @@ class NamespaceLab implements Lab {
   }
 
   exec(place: Place, argv: readonly string[], options: ExecOptions = {}): ChildProcess {
-    if (this.destroyed || this.ledger.closed) throw new LabError(`lab ${this.id} is torn down; cannot run ${argv[0] ?? "(empty argv)"}`);
+    if (this.destroyed || this.ledger.closed)
+      throw new LabError(`lab ${this.id} is torn down; cannot run ${argv[0] ?? "(empty argv)"}`);
     if (argv.length === 0) throw new LabError("exec: empty argv");
     const cgroup = this.cgroupFor(place, options.cpuLimit);
     // Join the cgroup first: `ip netns exec` remounts /sys, hiding /sys/fs/cgroup.
@@ -230,7 +252,8 @@ class NamespaceLab implements Lab {
 
   private device(k: number): DevicePlan {
     const d = this.plan.devices[k];
-    if (!Number.isInteger(k) || !d) throw new LabError(`no device ${k} in lab ${this.id} (devices 0..${this.plan.devices.length - 1})`);
+    if (!Number.isInteger(k) || !d)
+      throw new LabError(`no device ${k} in lab ${this.id} (devices 0..${this.plan.devices.length - 1})`);
     return d;
   }
 }

@@ -5,7 +5,10 @@ import { planLab } from "./options.js";
 
 describe("lab plan", () => {
   it("derives names, addresses, rates and shares for every device", () => {
-    const plan = planLab({ devices: 3, bandwidthMbit: [10, 100, 1000], cpuShare: 0.5, subnet: "192.168.9.0/24", namePrefix: "x" }, "x-42-abcdef");
+    const plan = planLab(
+      { devices: 3, bandwidthMbit: [10, 100, 1000], cpuShare: 0.5, subnet: "192.168.9.0/24", namePrefix: "x" },
+      "x-42-abcdef",
+    );
     expect(plan.hubNamespace).toBe("x-42-abcdef-hub");
     expect(plan.brokerAddress).toBe("192.168.9.1");
     expect(plan.cgroup).toBe("/sys/fs/cgroup/cpu/x-42-abcdef");

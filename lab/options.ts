@@ -6,7 +6,15 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { LabError } from "../core/errors.js";
-import { DEFAULT_PREFIX, PREFIX_PATTERN, deviceCgroup, deviceNamespace, hubNamespace, labCgroup, newLabId } from "./names.js";
+import {
+  DEFAULT_PREFIX,
+  PREFIX_PATTERN,
+  deviceCgroup,
+  deviceNamespace,
+  hubNamespace,
+  labCgroup,
+  newLabId,
+} from "./names.js";
 
 /** One address per device plus the hub's .1 must fit a /24. */
 export const MAX_DEVICES = 200;
@@ -34,7 +42,10 @@ export const LabOptions = z.object({
     .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/, "expected a /24 such as 10.77.0.0/24")
     .refine(isPrivate24, "must be private (10/8, 172.16/12 or 192.168/16)")
     .default("10.77.0.0/24"),
-  namePrefix: z.string().regex(PREFIX_PATTERN, "lowercase letters and digits, starting with a letter, at most 12").default(DEFAULT_PREFIX),
+  namePrefix: z
+    .string()
+    .regex(PREFIX_PATTERN, "lowercase letters and digits, starting with a letter, at most 12")
+    .default(DEFAULT_PREFIX),
 });
 export type LabOptions = z.input<typeof LabOptions>;
 
@@ -74,7 +85,8 @@ export function planLab(input: LabOptions, labId?: string): LabPlan {
   const o = parsed.data;
   const perDevice = <T>(what: string, v: T | readonly T[]): T[] => {
     if (!Array.isArray(v)) return Array.from({ length: o.devices }, () => v as T);
-    if (v.length !== o.devices) throw new LabError(`lab options: ${what} lists ${v.length} values for ${o.devices} devices`);
+    if (v.length !== o.devices)
+      throw new LabError(`lab options: ${what} lists ${v.length} values for ${o.devices} devices`);
     return [...v];
   };
   const rates = perDevice("bandwidthMbit", o.bandwidthMbit);

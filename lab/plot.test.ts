@@ -7,8 +7,23 @@ describe("lineChart", () => {
     xLabel: "devices",
     yLabel: "s",
     series: [
-      { name: "LOP", points: [[6, 11.6], [1, 8], [3, 9]] },
-      { name: "optimum", points: [[1, 8], [3, 8.5], [6, 10.1]], labels: ["a", "b", "c"] },
+      {
+        name: "LOP",
+        points: [
+          [6, 11.6],
+          [1, 8],
+          [3, 9],
+        ],
+      },
+      {
+        name: "optimum",
+        points: [
+          [1, 8],
+          [3, 8.5],
+          [6, 10.1],
+        ],
+        labels: ["a", "b", "c"],
+      },
     ],
   });
 
@@ -17,7 +32,8 @@ describe("lineChart", () => {
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg).toContain("Run time &lt;vs&gt; devices");
     // Every opened group, polyline and text is closed.
-    for (const tag of ["g", "text", "circle"]) expect(svg.split(`<${tag} `).length - 1).toBe(svg.split(`</${tag}>`).length - 1);
+    for (const tag of ["g", "text", "circle"])
+      expect(svg.split(`<${tag} `).length - 1).toBe(svg.split(`</${tag}>`).length - 1);
   });
 
   it("draws each series as a line through its points in x order, with a marker per point", () => {
@@ -25,7 +41,10 @@ describe("lineChart", () => {
     expect(groups.map((g) => g[1])).toEqual(["LOP", "optimum"]);
     for (const g of groups) {
       expect(g[2]!.match(/<circle /g)).toHaveLength(3);
-      const xs = /points="([^"]+)"/.exec(g[2]!)![1]!.split(" ").map((p) => Number(p.split(",")[0]));
+      const xs = /points="([^"]+)"/
+        .exec(g[2]!)![1]!
+        .split(" ")
+        .map((p) => Number(p.split(",")[0]));
       expect(xs).toEqual([...xs].sort((a, b) => a - b));
     }
     expect(groups[0]![2]).toContain("LOP: 6, 11.6");
@@ -33,7 +52,22 @@ describe("lineChart", () => {
   });
 
   it("puts log-scale ticks on decades", () => {
-    const log = lineChart({ title: "t", xLabel: "mbit", yLabel: "s", logX: true, series: [{ name: "s", points: [[10, 1], [100, 2], [1000, 3]] }] });
+    const log = lineChart({
+      title: "t",
+      xLabel: "mbit",
+      yLabel: "s",
+      logX: true,
+      series: [
+        {
+          name: "s",
+          points: [
+            [10, 1],
+            [100, 2],
+            [1000, 3],
+          ],
+        },
+      ],
+    });
     for (const t of ["10", "100", "1000"]) expect(log).toContain(`>${t}</text>`);
   });
 

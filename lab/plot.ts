@@ -28,8 +28,14 @@ const H = 400;
 const M = { left: 70, right: 170, top: 40, bottom: 55 };
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"];
 
-const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const fmt = (v: number): string => (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toPrecision(2).replace(/\.?0+$/, ""));
+const esc = (s: string): string =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const fmt = (v: number): string =>
+  Number.isInteger(v) || Math.abs(v) >= 100
+    ? v.toFixed(0)
+    : Math.abs(v) >= 10
+      ? v.toFixed(1)
+      : v.toPrecision(2).replace(/\.?0+$/, "");
 
 /** About five round tick values covering [lo, hi]. */
 export function ticks(lo: number, hi: number): number[] {
@@ -51,7 +57,9 @@ export function lineChart(chart: Chart): string {
   const y1 = Math.max(1e-9, ...pts.map(([, y]) => y)) * 1.1;
   const px = (x: number): number => M.left + ((tx(x) - x0) / (x1 - x0)) * (W - M.left - M.right);
   const py = (y: number): number => H - M.bottom - (y / y1) * (H - M.top - M.bottom);
-  const xTicks = chart.logX ? Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => 10 ** (Math.ceil(x0) + i)) : ticks(x0, x1);
+  const xTicks = chart.logX
+    ? Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => 10 ** (Math.ceil(x0) + i))
+    : ticks(x0, x1);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -59,25 +67,42 @@ export function lineChart(chart: Chart): string {
     `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="black"/>`,
     `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${H - M.bottom}" stroke="black"/>`,
   ];
-  for (const t of xTicks) out.push(`<line x1="${px(t)}" y1="${H - M.bottom}" x2="${px(t)}" y2="${H - M.bottom + 5}" stroke="black"/><text x="${px(t)}" y="${H - M.bottom + 18}" text-anchor="middle">${fmt(t)}</text>`);
+  for (const t of xTicks)
+    out.push(
+      `<line x1="${px(t)}" y1="${H - M.bottom}" x2="${px(t)}" y2="${H - M.bottom + 5}" stroke="black"/><text x="${px(t)}" y="${H - M.bottom + 18}" text-anchor="middle">${fmt(t)}</text>`,
+    );
   for (const t of ticks(0, y1)) {
-    out.push(`<line x1="${M.left - 5}" y1="${py(t)}" x2="${W - M.right}" y2="${py(t)}" stroke="#ddd"/><text x="${M.left - 8}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
+    out.push(
+      `<line x1="${M.left - 5}" y1="${py(t)}" x2="${W - M.right}" y2="${py(t)}" stroke="#ddd"/><text x="${M.left - 8}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
+    );
   }
   out.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 15}" text-anchor="middle">${esc(chart.xLabel)}</text>`);
-  out.push(`<text transform="translate(18 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`);
+  out.push(
+    `<text transform="translate(18 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(chart.yLabel)}</text>`,
+  );
   chart.series.forEach((s, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
     const sorted = s.points.map((p, j) => ({ p, label: s.labels?.[j] }));
     if (!s.scatter) sorted.sort((a, b) => a.p[0] - b.p[0]);
     out.push(`<g class="series" data-name="${esc(s.name)}">`);
-    if (!s.scatter && sorted.length > 1) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${sorted.map(({ p }) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(" ")}"/>`);
+    if (!s.scatter && sorted.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${sorted.map(({ p }) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(" ")}"/>`,
+      );
     for (const { p, label } of sorted) {
-      out.push(`<circle cx="${px(p[0]).toFixed(1)}" cy="${py(p[1]).toFixed(1)}" r="4" fill="${colour}"><title>${esc(s.name)}: ${fmt(p[0])}, ${fmt(p[1])}</title></circle>`);
-      if (label) out.push(`<text x="${(px(p[0]) + 6).toFixed(1)}" y="${(py(p[1]) - 6).toFixed(1)}" font-size="10" fill="${colour}">${esc(label)}</text>`);
+      out.push(
+        `<circle cx="${px(p[0]).toFixed(1)}" cy="${py(p[1]).toFixed(1)}" r="4" fill="${colour}"><title>${esc(s.name)}: ${fmt(p[0])}, ${fmt(p[1])}</title></circle>`,
+      );
+      if (label)
+        out.push(
+          `<text x="${(px(p[0]) + 6).toFixed(1)}" y="${(py(p[1]) - 6).toFixed(1)}" font-size="10" fill="${colour}">${esc(label)}</text>`,
+        );
     }
     out.push("</g>");
     const ly = M.top + 10 + i * 20;
-    out.push(`<rect x="${W - M.right + 15}" y="${ly - 8}" width="12" height="12" fill="${colour}"/><text x="${W - M.right + 32}" y="${ly + 2}">${esc(s.name)}</text>`);
+    out.push(
+      `<rect x="${W - M.right + 15}" y="${ly - 8}" width="12" height="12" fill="${colour}"/><text x="${W - M.right + 32}" y="${ly + 2}">${esc(s.name)}</text>`,
+    );
   });
   out.push("</svg>");
   return `${out.join("\n")}\n`;

@@ -75,14 +75,19 @@ export function rateProbe(cfg: ProbeConfig): void {
  * measurement (lab namespaces and `edgefuse net-probe`). Self-contained like
  * rateProbe, which carries its source text.
  */
-export function meterArrivals(socket: import("node:net").Socket, warmupMs: number, durationMs: number): Promise<ProbeResult> {
+export function meterArrivals(
+  socket: import("node:net").Socket,
+  warmupMs: number,
+  durationMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const now = (): number => Number(process.hrtime.bigint()) / 1e9;
     let first = 0;
     let markAt = 0;
     let markBytes = 0;
     let bytes = 0;
-    const onClose = (): void => reject(new Error(`connection closed after ${bytes} bytes, before the measurement finished`));
+    const onClose = (): void =>
+      reject(new Error(`connection closed after ${bytes} bytes, before the measurement finished`));
     const onData = (data: Buffer): void => {
       const t = now();
       bytes += data.length;

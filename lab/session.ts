@@ -13,7 +13,15 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { LabError } from "../core/errors.js";
 import { PACKAGE_ROOT } from "../core/paths.js";
-import { HUB_AGENT_ENV, type HubAgentConfig, type HubReply, type HubRequest, type InferReply, type LabPlanning, type PlanReply } from "./hub-protocol.js";
+import {
+  HUB_AGENT_ENV,
+  type HubAgentConfig,
+  type HubReply,
+  type HubRequest,
+  type InferReply,
+  type LabPlanning,
+  type PlanReply,
+} from "./hub-protocol.js";
 import { measureLinkRate, type LinkRate } from "./linkrate.js";
 import { createLab, type Lab, type Place } from "./netns.js";
 import { publishChunkedDefaults } from "../broker/client.js";
@@ -120,10 +128,17 @@ export class LabSession {
 
   private async start(): Promise<void> {
     const config: HubAgentConfig = {
-      cfg: this.o.cfg, weights: this.o.weights, image: this.o.image, devices: this.o.devices,
-      deployment: "lab", port: BROKER_PORT, maxPacketBytes: MAX_PACKET_BYTES,
+      cfg: this.o.cfg,
+      weights: this.o.weights,
+      image: this.o.image,
+      devices: this.o.devices,
+      deployment: "lab",
+      port: BROKER_PORT,
+      maxPacketBytes: MAX_PACKET_BYTES,
     };
-    const agent = this.spawn("hub", "hub", [process.execPath, AGENT], { env: { [HUB_AGENT_ENV]: JSON.stringify(config) } });
+    const agent = this.spawn("hub", "hub", [process.execPath, AGENT], {
+      env: { [HUB_AGENT_ENV]: JSON.stringify(config) },
+    });
     this.agent = agent;
     const replies = createInterface({ input: agent.stdout! });
     replies.on("line", (line) => {
@@ -146,13 +161,41 @@ export class LabSession {
 
     const common = ["--deployment", "lab", "--max-packet", String(MAX_PACKET_BYTES), "--memory", "4096"];
     // The source sits beside the broker: loopback, no link of its own (it holds the input).
-    this.spawn("source", "hub", [EDGEFUSE, "source", "--broker", `mqtt://127.0.0.1:${BROKER_PORT}`, "--id", "source", "--timeout-ms", String(this.o.requestTimeoutMs ?? 600_000), ...common], { cpuLimit: true });
+    this.spawn(
+      "source",
+      "hub",
+      [
+        EDGEFUSE,
+        "source",
+        "--broker",
+        `mqtt://127.0.0.1:${BROKER_PORT}`,
+        "--id",
+        "source",
+        "--timeout-ms",
+        String(this.o.requestTimeoutMs ?? 600_000),
+        ...common,
+      ],
+      { cpuLimit: true },
+    );
     for (let k = 1; k < this.o.devices; k++) {
-      this.spawn(workerId(k), k - 1, [EDGEFUSE, "worker", "--broker", `mqtt://${this.lab.brokerAddress}:${BROKER_PORT}`, "--id", workerId(k), ...common]);
+      this.spawn(workerId(k), k - 1, [
+        EDGEFUSE,
+        "worker",
+        "--broker",
+        `mqtt://${this.lab.brokerAddress}:${BROKER_PORT}`,
+        "--id",
+        workerId(k),
+        ...common,
+      ]);
     }
   }
 
-  private spawn(name: string, place: Place, argv: string[], options: { env?: NodeJS.ProcessEnv; cpuLimit?: boolean } = {}): ChildProcess {
+  private spawn(
+    name: string,
+    place: Place,
+    argv: string[],
+    options: { env?: NodeJS.ProcessEnv; cpuLimit?: boolean } = {},
+  ): ChildProcess {
     const child = this.lab.exec(place, argv, { ...options, stdio: ["pipe", "pipe", "pipe"] });
     const entry = { name, child, tail: [] as string[] };
     createInterface({ input: child.stderr! }).on("line", (line) => {
@@ -176,7 +219,9 @@ export class LabSession {
     return this.processes.find((p) => p.name === name)?.tail.join("\n  ") ?? "(no output)";
   }
 
-  private async ask(request: HubRequest extends infer R ? (R extends HubRequest ? Omit<R, "id"> : never) : never): Promise<PlanReply | InferReply> {
+  private async ask(
+    request: HubRequest extends infer R ? (R extends HubRequest ? Omit<R, "id"> : never) : never,
+  ): Promise<PlanReply | InferReply> {
     if (!this.agent?.stdin) throw new LabError("the lab's deployment is not running");
     const id = this.nextId++;
     const answer = this.reply(id);

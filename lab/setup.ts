@@ -19,7 +19,8 @@ export const isSchemeName = (s: string): s is SchemeName => (STRATEGIES as reado
 
 /** The CPU the lab's devices share: 1.6 of this machine's 2 cores (the rest runs the broker, planner and this process). */
 export const CPU_BUDGET = 1.6;
-export const defaultCpuShare = (devices: number): number => Math.max(0.2, Math.round((CPU_BUDGET / devices) * 100) / 100);
+export const defaultCpuShare = (devices: number): number =>
+  Math.max(0.2, Math.round((CPU_BUDGET / devices) * 100) / 100);
 
 export function scheme(name: SchemeName, ftpEnd: LabPlanning["ftpEnd"]): LabScheme {
   // "paper" fixes its own FTP (layers 0–11).
@@ -36,6 +37,8 @@ export function resolveModel(cfg: string | undefined, weights: string | undefine
 
 export function assertRoot(command: string): void {
   if (process.getuid?.() !== 0) {
-    throw new LabError(`edgefuse ${command} needs root: it creates network namespaces, tc qdiscs and cgroups (try sudo)`);
+    throw new LabError(
+      `edgefuse ${command} needs root: it creates network namespaces, tc qdiscs and cgroups (try sudo)`,
+    );
   }
 }

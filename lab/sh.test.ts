@@ -12,7 +12,9 @@ describe("sh", () => {
     const argv = ["sh", "-c", "echo 'no such device' >&2; exit 3"];
     const err = await run(argv).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LabError);
-    expect((err as LabError).message).toBe("command failed: `sh -c 'echo '\\''no such device'\\'' >&2; exit 3'` exited 3: no such device");
+    expect((err as LabError).message).toBe(
+      "command failed: `sh -c 'echo '\\''no such device'\\'' >&2; exit 3'` exited 3: no such device",
+    );
     expect((err as LabError).exitCode).toBe(3);
     expect(() => runSync(argv)).toThrow(/exited 3: no such device/);
   });

@@ -27,7 +27,8 @@ export const run: Runner = (argv) =>
     execFile(file, args, { encoding: "utf8", maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (!err) return resolve({ stdout, stderr });
       // A string code (ENOENT, EACCES) means the program never ran.
-      if (typeof err.code === "string") return reject(new LabError(`cannot run \`${formatArgv(argv)}\`: ${err.code} (is it installed and on PATH?)`));
+      if (typeof err.code === "string")
+        return reject(new LabError(`cannot run \`${formatArgv(argv)}\`: ${err.code} (is it installed and on PATH?)`));
       const code = typeof err.code === "number" ? err.code : null;
       reject(new LabError("command failed", formatArgv(argv), code, err.signal ? `${err.signal} ${stderr}` : stderr));
     });
@@ -37,11 +38,20 @@ export function runSync(argv: readonly string[]): RunResult {
   const [file, ...args] = argv;
   if (!file) throw new LabError("empty command");
   try {
-    const stdout = execFileSync(file, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 16 << 20 });
+    const stdout = execFileSync(file, args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 16 << 20,
+    });
     return { stdout, stderr: "" };
   } catch (err) {
     const e = err as { status?: number | null; signal?: string | null; stderr?: string; code?: string };
     if (e.code) throw new LabError(`cannot run \`${formatArgv(argv)}\`: ${e.code} (is it installed and on PATH?)`);
-    throw new LabError("command failed", formatArgv(argv), e.status ?? null, e.signal ? `${e.signal} ${e.stderr ?? ""}` : (e.stderr ?? ""));
+    throw new LabError(
+      "command failed",
+      formatArgv(argv),
+      e.status ?? null,
+      e.signal ? `${e.signal} ${e.stderr ?? ""}` : (e.stderr ?? ""),
+    );
   }
 }

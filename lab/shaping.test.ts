@@ -17,9 +17,23 @@ describe("shaping", () => {
   });
 
   it("builds the tc command for one direction", () => {
-    expect(tbfArgv("ns1", "eth0", 2.5, "replace")).toEqual(
-      ["tc", "-n", "ns1", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "2500kbit", "burst", "65536", "latency", "50ms"],
-    );
+    expect(tbfArgv("ns1", "eth0", 2.5, "replace")).toEqual([
+      "tc",
+      "-n",
+      "ns1",
+      "qdisc",
+      "replace",
+      "dev",
+      "eth0",
+      "root",
+      "tbf",
+      "rate",
+      "2500kbit",
+      "burst",
+      "65536",
+      "latency",
+      "50ms",
+    ]);
   });
 
   it("reads rates in tc's units", () => {

@@ -19,8 +19,23 @@ export function burstBytes(mbit: number): number {
 
 /** `tc` argv that sets (or, with "replace", changes) the egress rate of `dev` in netns `ns`. */
 export function tbfArgv(ns: string, dev: string, mbit: number, verb: "add" | "replace" = "add"): string[] {
-  return ["tc", "-n", ns, "qdisc", verb, "dev", dev, "root", "tbf",
-    "rate", `${formatKbit(mbit)}kbit`, "burst", String(burstBytes(mbit)), "latency", `${TBF_LATENCY_MS}ms`];
+  return [
+    "tc",
+    "-n",
+    ns,
+    "qdisc",
+    verb,
+    "dev",
+    dev,
+    "root",
+    "tbf",
+    "rate",
+    `${formatKbit(mbit)}kbit`,
+    "burst",
+    String(burstBytes(mbit)),
+    "latency",
+    `${TBF_LATENCY_MS}ms`,
+  ];
 }
 
 /**

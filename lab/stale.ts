@@ -37,12 +37,17 @@ export function cleanupStale(prefix = DEFAULT_PREFIX): string[] {
 
 function listNamespaces(): string[] {
   // Lines look like "name" or "name (id: 3)".
-  return runSync(["ip", "netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+  return runSync(["ip", "netns", "list"])
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter(Boolean);
 }
 
 function listDirs(path: string): string[] {
   try {
-    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(path, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return [];
   }

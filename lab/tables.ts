@@ -65,13 +65,58 @@ const MB = (b: number): string => (b / 1e6).toFixed(1);
 const s = (ms: number): string => (ms / 1000).toFixed(2);
 
 export function formatTable(records: readonly RunRecord[]): string {
-  const head = ["devices", "mbit", "scheme", "runs", "latency s", "lower bound s", "busiest link MB", "modelled C MB", "measured MB", "max weights MB", "link mbit"];
-  const rows = summarize(records).map((r) => [r.devices, r.bandwidthMbit, r.scheme, r.runs, s(r.latencyMs), s(r.lowerBoundMs), MB(r.bytesBusiestLink), MB(r.modelledBytes), MB(r.measuredBytes), MB(r.maxWeightsBytes), Number.isNaN(r.measuredLinkMbit) ? "–" : r.measuredLinkMbit.toFixed(1)].map(String));
+  const head = [
+    "devices",
+    "mbit",
+    "scheme",
+    "runs",
+    "latency s",
+    "lower bound s",
+    "busiest link MB",
+    "modelled C MB",
+    "measured MB",
+    "max weights MB",
+    "link mbit",
+  ];
+  const rows = summarize(records).map((r) =>
+    [
+      r.devices,
+      r.bandwidthMbit,
+      r.scheme,
+      r.runs,
+      s(r.latencyMs),
+      s(r.lowerBoundMs),
+      MB(r.bytesBusiestLink),
+      MB(r.modelledBytes),
+      MB(r.measuredBytes),
+      MB(r.maxWeightsBytes),
+      Number.isNaN(r.measuredLinkMbit) ? "–" : r.measuredLinkMbit.toFixed(1),
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ")).join("\n");
 }
 
-const CSV_COLUMNS = ["devices", "bandwidthMbit", "cpuShare", "scheme", "strategy", "ftpEnd", "repeat", "planId", "latencyMs", "sourceTotalMs", "lowerBoundMs", "criticalComputeMs", "bytesBusiestLink", "modelledBytes", "measuredBytes", "planCostBytes", "maxWeightsBytes", "measuredLinkMbit"] as const;
+const CSV_COLUMNS = [
+  "devices",
+  "bandwidthMbit",
+  "cpuShare",
+  "scheme",
+  "strategy",
+  "ftpEnd",
+  "repeat",
+  "planId",
+  "latencyMs",
+  "sourceTotalMs",
+  "lowerBoundMs",
+  "criticalComputeMs",
+  "bytesBusiestLink",
+  "modelledBytes",
+  "measuredBytes",
+  "planCostBytes",
+  "maxWeightsBytes",
+  "measuredLinkMbit",
+] as const;
 
 export function toCsv(records: readonly RunRecord[]): string {
   const cell = (r: RunRecord, c: (typeof CSV_COLUMNS)[number]): string => {

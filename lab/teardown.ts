@@ -12,7 +12,9 @@ import { LabError, errorMessage } from "../core/errors.js";
 import { cgroupPids, removeCpuGroup } from "./cgroup.js";
 import { runSync } from "./sh.js";
 
-export type Resource = { readonly kind: "netns"; readonly name: string } | { readonly kind: "cgroup"; readonly path: string };
+export type Resource =
+  | { readonly kind: "netns"; readonly name: string }
+  | { readonly kind: "cgroup"; readonly path: string };
 
 export class Ledger {
   readonly resources: Resource[] = [];
@@ -41,7 +43,8 @@ export function teardownSync(ledger: Ledger): void {
   const cgroups = ledger.resources.flatMap((r) => (r.kind === "cgroup" ? [r.path] : [])).reverse();
 
   const killAll = (): void => {
-    for (const child of ledger.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const child of ledger.children)
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     for (const path of cgroups) for (const pid of cgroupPids(path)) kill(pid);
     for (const ns of namespaces) for (const pid of netnsPids(ns)) kill(pid);
   };
@@ -63,12 +66,14 @@ export function teardownSync(ledger: Ledger): void {
   }
   for (const path of cgroups) {
     while (!removeCpuGroup(path) && Date.now() < deadline) sleepSync(20);
-    if (existsSync(path)) problems.push(`cgroup ${path} still holds pids ${cgroupPids(path).join(",") || "(none listed)"}`);
+    if (existsSync(path))
+      problems.push(`cgroup ${path} still holds pids ${cgroupPids(path).join(",") || "(none listed)"}`);
   }
   ledger.resources.length = 0;
   ledger.children.clear();
   ledger.closed = true;
-  if (problems.length) throw new LabError(`teardown of lab ${ledger.labId} left things behind:\n  ${problems.join("\n  ")}`);
+  if (problems.length)
+    throw new LabError(`teardown of lab ${ledger.labId} left things behind:\n  ${problems.join("\n  ")}`);
 }
 
 function netnsPids(ns: string): number[] {

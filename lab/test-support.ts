@@ -10,7 +10,9 @@ import { cleanupStale } from "./stale.js";
 /** Fail (never skip) when the tests cannot do what they are for. */
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw new Error("lab tests need root: they create network namespaces, tc qdiscs and cgroups (run `npm test` as root, as CI does)");
+    throw new Error(
+      "lab tests need root: they create network namespaces, tc qdiscs and cgroups (run `npm test` as root, as CI does)",
+    );
   }
 }
 

@@ -32,11 +32,26 @@ async function setup(options: Partial<PlannerOptions> = {}) {
     teardown.client(bus.client);
     return bus;
   };
-  const planner = await startPlanner({ bus: await connect({ clientId: "planner" }), deployment: topics.deployment, network, weights, settleMs: 50, log: (l) => logLines.push(l), ...options });
+  const planner = await startPlanner({
+    bus: await connect({ clientId: "planner" }),
+    deployment: topics.deployment,
+    network,
+    weights,
+    settleMs: 50,
+    log: (l) => logLines.push(l),
+    ...options,
+  });
   teardown.add(() => planner.stop());
   const worker = async (id: string, budgetBytes = 64e6, baselineBytes?: number): Promise<Bus> => {
     const c = await connect({ clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } });
-    const presence = { workerId: id, memoryBudgetBytes: budgetBytes, ...(baselineBytes === undefined ? {} : { baselineBytes }), gmacPerSec: 40, startedAt: new Date().toISOString(), version: "0.1.0" };
+    const presence = {
+      workerId: id,
+      memoryBudgetBytes: budgetBytes,
+      ...(baselineBytes === undefined ? {} : { baselineBytes }),
+      gmacPerSec: 40,
+      startedAt: new Date().toISOString(),
+      version: "0.1.0",
+    };
     await c.publish(topics.worker(id), encodeJson(presenceSchema, presence), { retain: true });
     return c;
   };
@@ -62,10 +77,15 @@ async function setup(options: Partial<PlannerOptions> = {}) {
   /** Asks for a shard as device `deviceId` does and resolves with what the planner sends back. */
   const ask = async (deviceId: string, sha: string): Promise<Buffer> => {
     // A client id of its own: two connections with one id would take it from each other.
-    const c = await connectBus(broker.url, { clientId: `asking-${deviceId}-${sha.slice(0, 8)}-${Math.random().toString(36).slice(2, 8)}` });
+    const c = await connectBus(broker.url, {
+      clientId: `asking-${deviceId}-${sha.slice(0, 8)}-${Math.random().toString(36).slice(2, 8)}`,
+    });
     try {
       const got = inbox<Buffer>();
-      await c.subscribe(topics.deviceShard(deviceId, sha), { onMessage: (_t, p) => got.push(p), onError: (err) => got.push(Buffer.from(`error: ${err.message}`)) });
+      await c.subscribe(topics.deviceShard(deviceId, sha), {
+        onMessage: (_t, p) => got.push(p),
+        onError: (err) => got.push(Buffer.from(`error: ${err.message}`)),
+      });
       await c.publish(topics.shardRequest(deviceId), encodeJson(shardRequestSchema, { sha256: sha }));
       return await got.next(5_000, `shard ${sha.slice(0, 12)}… for ${deviceId}`);
     } finally {
@@ -123,15 +143,25 @@ describe("planner actor", () => {
     const plan = (await first)!;
     const stale = "ab".repeat(32);
     expect((await ask("w1", stale)).byteLength).toBe(0);
-    expect(logLines).toContain(`w1 asked for shard ${stale.slice(0, 12)}…, which the plan in force does not name: answered empty`);
+    expect(logLines).toContain(
+      `w1 asked for shard ${stale.slice(0, 12)}…, which the plan in force does not name: answered empty`,
+    );
 
     const rogue = await connect();
     await rogue.publish(topics.shardRequest("w1"), '{"sha256":"not hex"}');
     await rogue.publish(`${topics.prefix}shard-requests/not an id!`, JSON.stringify({ sha256: stale }));
     const [sha] = shardsOf(plan).keys();
     expect(shardId(await ask("w1", sha!))).toBe(sha); // still serving
-    expect(logLines).toContainEqual(expect.stringMatching(new RegExp(`^ignored a shard request: ${topics.shardRequest("w1")}: field sha256: expected 64 lowercase hex digits`)));
-    expect(logLines).toContain(`ignored a shard request: ${topics.prefix}shard-requests/not an id!: not a shard request topic: expected shard-requests/<deviceId>, the id 1-64 of [A-Za-z0-9._:-]`);
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^ignored a shard request: ${topics.shardRequest("w1")}: field sha256: expected 64 lowercase hex digits`,
+        ),
+      ),
+    );
+    expect(logLines).toContain(
+      `ignored a shard request: ${topics.prefix}shard-requests/not an id!: not a shard request topic: expected shard-requests/<deviceId>, the id 1-64 of [A-Za-z0-9._:-]`,
+    );
   });
 
   it("clears the plan when it stops, unless told to keep it for the next planner", async () => {
@@ -158,7 +188,9 @@ describe("planner actor", () => {
     await worker("w2", 80e6, 95e6);
     const plan = (await first)!;
     expect(plan.devices.map((d) => [d.workerId, d.memoryBudgetBytes])).toEqual([["w1", 210e6]]);
-    expect(logLines).toContain("device w2 has 80 MB of memory, not more than its baseline of 95 MB (node, onnxruntime and MQTT before any weights): left out");
+    expect(logLines).toContain(
+      "device w2 has 80 MB of memory, not more than its baseline of 95 MB (node, onnxruntime and MQTT before any weights): left out",
+    );
   });
 
   it("ignores a malformed presence, and clears the plan when no worker can hold the model", async () => {
@@ -171,12 +203,18 @@ describe("planner actor", () => {
     await rogue.publish(topics.worker("w9"), '{"workerId":"w9"}');
     await new Promise((r) => setTimeout(r, 150));
     expect([...planner.roster.keys()]).toEqual(["w1"]);
-    expect(logLines, logLines.join("\n")).toContainEqual(expect.stringMatching(new RegExp(`^ignored a message: ${topics.worker("w9")}: field memoryBudgetBytes`)));
+    expect(logLines, logLines.join("\n")).toContainEqual(
+      expect.stringMatching(new RegExp(`^ignored a message: ${topics.worker("w9")}: field memoryBudgetBytes`)),
+    );
 
     const cleared = planner.nextPlan();
     await worker("tiny", 1000); // 1 kB: no shard of any plan fits
     expect(await cleared).toBeNull();
-    expect(logLines).toContainEqual(expect.stringMatching(/^cannot plan for tiny, w1: yolov2-mini needs ≥ \d+\.\d MB of weights per device on 2 devices; budgets are tiny 1 kB, w1 64 MB$/));
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        /^cannot plan for tiny, w1: yolov2-mini needs ≥ \d+\.\d MB of weights per device on 2 devices; budgets are tiny 1 kB, w1 64 MB$/,
+      ),
+    );
     expect((await retained()).plan).toBeUndefined();
   });
 

@@ -111,7 +111,12 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   /** The plan with its shard ids, and how to cut each shard again when a device asks. */
   const cutShards = async (draft: Plan): Promise<{ plan: Plan; recipes: Map<string, ShardRecipe> }> => {
     const recipes = new Map<string, ShardRecipe>();
-    const built = await buildShards(draft, opts.network, opts.weights, (sha, _bytes, recipe) => void recipes.set(sha, recipe));
+    const built = await buildShards(
+      draft,
+      opts.network,
+      opts.weights,
+      (sha, _bytes, recipe) => void recipes.set(sha, recipe),
+    );
     return { plan: built.plan, recipes };
   };
 
@@ -119,7 +124,9 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     // A retained chunked plan must be cleared before a different one takes its topic;
     // a plan sent whole is simply replaced.
     if (planChunks > 0 || !plan) await bus.clearRetained(topics.plan(), planChunks);
-    planChunks = plan ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount : 0;
+    planChunks = plan
+      ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount
+      : 0;
   };
 
   const replan = async (): Promise<void> => {
@@ -135,7 +142,11 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     current = plan ?? undefined;
     planned ||= plan !== null;
     cleared = plan === null;
-    log(plan ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${cut!.recipes.size} shards)` : "cleared the plan");
+    log(
+      plan
+        ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${cut!.recipes.size} shards)`
+        : "cleared the plan",
+    );
     settle(plan);
   };
 
@@ -167,7 +178,8 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     const parsed = topics.parse(topic);
     if (parsed?.kind !== "worker") return;
     const presence = decodePresence(topic, payload);
-    if (presence && presence.workerId !== parsed.workerId) throw new PlanError(`${topic}: presence names worker '${presence.workerId}'`);
+    if (presence && presence.workerId !== parsed.workerId)
+      throw new PlanError(`${topic}: presence names worker '${presence.workerId}'`);
     const before = roster.get(parsed.workerId);
     if (presence) roster.set(parsed.workerId, presence);
     else roster.delete(parsed.workerId);
@@ -176,7 +188,8 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
 
   const subscription = await bus.subscribe(topics.filters.worker(), {
     onMessage: onPresence,
-    onError: (err, topic) => log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
+    onError: (err, topic) =>
+      log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });
   // With no worker retained on the broker, say so once: a stale retained plan must not outlive its workers.
   schedule();

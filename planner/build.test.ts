@@ -11,12 +11,20 @@ import { PAPER_YOLOV2 } from "./strategies.js";
 const yolov2 = loadNetwork(cfgPath("yolov2"));
 const fcMini = loadNetwork(cfgPath("fc-mini"));
 const workers = (n: number, budgetMb?: number) =>
-  Array.from({ length: n }, (_, i) => ({ workerId: `w${i + 1}`, ...(budgetMb ? { memoryBudgetBytes: budgetMb * 1e6 } : {}) }));
-const partitioned = (plan: Plan) => plan.steps.filter((s): s is PartitionedStep => s.scheme !== "source" && s.scheme !== "carry");
+  Array.from({ length: n }, (_, i) => ({
+    workerId: `w${i + 1}`,
+    ...(budgetMb ? { memoryBudgetBytes: budgetMb * 1e6 } : {}),
+  }));
+const partitioned = (plan: Plan) =>
+  plan.steps.filter((s): s is PartitionedStep => s.scheme !== "source" && s.scheme !== "carry");
 const schemesOf = (plan: Plan) => Object.fromEntries(partitioned(plan).map((s) => [s.layer, s.scheme]));
 /** Every (b, grid) the default search considers for N devices. */
 const everyLayout = (devices: number) =>
-  Array.from({ length: maxFtpEnd(yolov2) + 1 }, (_, b) => b).flatMap((b) => gridsFor(devices).map((grid) => evaluateBoundary(yolov2, b, { grid, strategy: "auto", pinned: new Map() }, devices)));
+  Array.from({ length: maxFtpEnd(yolov2) + 1 }, (_, b) => b).flatMap((b) =>
+    gridsFor(devices).map((grid) =>
+      evaluateBoundary(yolov2, b, { grid, strategy: "auto", pinned: new Map() }, devices),
+    ),
+  );
 
 describe("makePlan on YOLOv2", () => {
   it("with the authors' FTP boundary (layers 0–11) and 6 devices, the ILP gives the authors' own plan", () => {
@@ -29,7 +37,8 @@ describe("makePlan on YOLOv2", () => {
   it("by default picks b and the grid with the least memory on the fullest device (DeepThings' criterion)", () => {
     const plan = makePlan(yolov2, { devices: workers(6) });
     const layouts = everyLayout(6);
-    for (const c of layouts) expect(plan.objective!.largestMemoryElements).toBeLessThanOrEqual(Math.round(c.largestMemory));
+    for (const c of layouts)
+      expect(plan.objective!.largestMemoryElements).toBeLessThanOrEqual(Math.round(c.largestMemory));
     expect(plan.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });
     // memory = weights + peak feature maps, on the same device
     const sums = plan.cost.perDevice.map((d) => d.weights + d.featureElements!);
@@ -68,7 +77,8 @@ describe("makePlan on YOLOv2", () => {
     const rest = yolov2.layers.slice(12).reduce((a, l) => a + l.stats.weights, 0);
     expect(plan.ftp!.weights).toBe(stack);
     expect(plan.cost.perDevice.reduce((a, d) => a + d.weights, 0)).toBe(6 * stack + rest);
-    for (const d of plan.cost.perDevice) expect(Math.abs(d.weights - (stack + rest / 6)) / (stack + rest / 6)).toBeLessThan(0.01);
+    for (const d of plan.cost.perDevice)
+      expect(Math.abs(d.weights - (stack + rest / 6)) / (stack + rest / 6)).toBeLessThan(0.01);
   });
 
   it("puts FTP tiles on as many devices as keep the fullest within 5 % of total / N, and balances the rest", () => {
@@ -102,7 +112,9 @@ describe("makePlan on YOLOv2", () => {
       const sizes = step.parts.map((p) => p.cut.c1 - p.cut.c0);
       expect(sizes.every((size) => size === Math.floor(n / 7) || size === Math.ceil(n / 7))).toBe(true);
       if (new Set(sizes).size > 1) uneven++;
-      step.parts.forEach((p, i) => expect([p.part, p.workerId, p.cut.c0]).toEqual([i, `w${i + 1}`, i === 0 ? 0 : step.parts[i - 1]!.cut.c1]));
+      step.parts.forEach((p, i) =>
+        expect([p.part, p.workerId, p.cut.c0]).toEqual([i, `w${i + 1}`, i === 0 ? 0 : step.parts[i - 1]!.cut.c1]),
+      );
       // F_n of the layer is its largest part's share of Q
       expect(step.weightsPerDevice).toBe((layer.stats.weights / n) * Math.max(...sizes));
     }
@@ -115,26 +127,55 @@ describe("makePlan on YOLOv2", () => {
     expect(new Set(Object.values(schemesOf(lip)))).toEqual(new Set(["lip"]));
     // fusable runs after layer 11: 12–16 (16 is routed), 18–24 (24 is routed), 26 alone, 29–30
     expect(schemesOf(makePlan(yolov2, { devices: workers(6), ftpEnd: 12, strategy: "fuse-all" }))).toEqual({
-      12: "fuse1", 13: "fuse2", 14: "fuse1", 15: "fuse2", 16: "lop", 18: "fuse1", 19: "fuse2", 20: "fuse1", 21: "fuse2",
-      22: "fuse1", 23: "fuse2", 24: "lop", 26: "lop", 29: "fuse1", 30: "fuse2",
+      12: "fuse1",
+      13: "fuse2",
+      14: "fuse1",
+      15: "fuse2",
+      16: "lop",
+      18: "fuse1",
+      19: "fuse2",
+      20: "fuse1",
+      21: "fuse2",
+      22: "fuse1",
+      23: "fuse2",
+      24: "lop",
+      26: "lop",
+      29: "fuse1",
+      30: "fuse2",
     });
     const paper = makePlan(yolov2, { devices: workers(6), strategy: "paper" });
     expect(paper.ftp!.end).toBe(12);
     expect(paper.inputs).toMatchObject({ strategy: "paper", ftpLayers: "auto", grid: null, bytesPerElement: 4 });
     expect(paper.objective!.schemes).toBe("fixed");
-    expect(() => makePlan(yolov2, { devices: workers(6), strategy: "paper", ftpEnd: 10 })).toThrow("the paper's plan runs FTP on layers 0–11; it cannot use an FTP boundary of 10");
-    expect(() => makePlan(fcMini, { devices: workers(3), strategy: "paper" })).toThrow(/the paper's plan exists only for yolov2\.cfg/);
+    expect(() => makePlan(yolov2, { devices: workers(6), strategy: "paper", ftpEnd: 10 })).toThrow(
+      "the paper's plan runs FTP on layers 0–11; it cannot use an FTP boundary of 10",
+    );
+    expect(() => makePlan(fcMini, { devices: workers(3), strategy: "paper" })).toThrow(
+      /the paper's plan exists only for yolov2\.cfg/,
+    );
   });
 
   it("pinned schemes are kept and the rest re-optimised (the paper's Table 2 variants)", () => {
-    const pinned = new Map([[19, "fuse1"], [20, "fuse2"]] as const);
+    const pinned = new Map([
+      [19, "fuse1"],
+      [20, "fuse2"],
+    ] as const);
     const plan = makePlan(yolov2, { devices: workers(6), ftpEnd: 17, pinned });
     expect(schemesOf(plan)).toMatchObject({ 19: "fuse1", 20: "fuse2" });
     expect(schemesOf(plan)[18]).not.toBe("fuse1");
-    expect(plan.inputs!.pinned).toEqual([{ layer: 19, scheme: "fuse1" }, { layer: 20, scheme: "fuse2" }]);
-    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, pinned: new Map([[24, "fuse1"]]) })).toThrow(/layer 24 cannot be FUSE1/);
-    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, pinned: new Map([[5, "lop"]]) })).toThrow(/layer 5 is not a partitioned layer here/);
-    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, strategy: "lop", pinned })).toThrow(`pinned schemes only apply to the optimal strategy, not to "lop"`);
+    expect(plan.inputs!.pinned).toEqual([
+      { layer: 19, scheme: "fuse1" },
+      { layer: 20, scheme: "fuse2" },
+    ]);
+    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, pinned: new Map([[24, "fuse1"]]) })).toThrow(
+      /layer 24 cannot be FUSE1/,
+    );
+    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, pinned: new Map([[5, "lop"]]) })).toThrow(
+      /layer 5 is not a partitioned layer here/,
+    );
+    expect(() => makePlan(yolov2, { devices: workers(6), ftpEnd: 17, strategy: "lop", pinned })).toThrow(
+      `pinned schemes only apply to the optimal strategy, not to "lop"`,
+    );
   });
 
   it("is deterministic: same roster, same id; worker order does not matter; another roster, another id", () => {
@@ -149,7 +190,9 @@ describe("makePlan and memory budgets", () => {
   const needed = (message: string) => Number(/needs ≥ ([\d.]+) MB/.exec(message)?.[1]);
 
   it("refuses a budget below the weights the fullest device must hold, naming model, need, N and budget", () => {
-    expect(() => makePlan(yolov2, { devices: workers(6, 16) })).toThrow(/^yolov2 needs ≥ 34\.0 MB of weights per device on 6 devices; budget is 16 MB$/);
+    expect(() => makePlan(yolov2, { devices: workers(6, 16) })).toThrow(
+      /^yolov2 needs ≥ 34\.0 MB of weights per device on 6 devices; budget is 16 MB$/,
+    );
     try {
       makePlan(yolov2, { devices: workers(6, 16) });
     } catch (err) {
@@ -157,8 +200,12 @@ describe("makePlan and memory budgets", () => {
       expect(needed((err as Error).message) * 1e6).toBeCloseTo((yolov2.totalWeights * 4) / 6, -5);
     }
     // the least a stack of layers 0–11 needs: all tiles on one device, the others balancing it
-    expect(() => makePlan(yolov2, { devices: workers(6, 30), ftpEnd: 12 })).toThrow(/^yolov2 needs ≥ 34\.1 MB of weights per device on 6 devices with FTP on layers 0–11; budget is 30 MB$/);
-    expect(() => makePlan(yolov2, { devices: [...workers(5, 64), { workerId: "w6", memoryBudgetBytes: 1e6 }] })).toThrow(/budgets are w1 64 MB, w2 64 MB, w3 64 MB, w4 64 MB, w5 64 MB, w6 1 MB$/);
+    expect(() => makePlan(yolov2, { devices: workers(6, 30), ftpEnd: 12 })).toThrow(
+      /^yolov2 needs ≥ 34\.1 MB of weights per device on 6 devices with FTP on layers 0–11; budget is 30 MB$/,
+    );
+    expect(() =>
+      makePlan(yolov2, { devices: [...workers(5, 64), { workerId: "w6", memoryBudgetBytes: 1e6 }] }),
+    ).toThrow(/budgets are w1 64 MB, w2 64 MB, w3 64 MB, w4 64 MB, w5 64 MB, w6 1 MB$/);
   });
 
   it("keeps every device within its budget, choosing fewer FTP layers if it must", () => {
@@ -177,7 +224,9 @@ describe("makePlan and memory budgets", () => {
     const budget = free.totals!.weightsPerDevice * 4;
     const tight = makePlan(fcMini, { devices: workers(3, budget / 1e6), ftpEnd: 0 });
     expect(tight.totals!.weightsPerDevice * 4).toBeLessThanOrEqual(budget);
-    expect(tight.warnings[0]).toMatch(/^worker w\d: its shards total [\d.]+ [kM]B with biases, [\d.]+ kB over its [\d.]+ [kM]B budget; it will reload shards while running$/);
+    expect(tight.warnings[0]).toMatch(
+      /^worker w\d: its shards total [\d.]+ [kM]B with biases, [\d.]+ kB over its [\d.]+ [kM]B budget; it will reload shards while running$/,
+    );
   });
 });
 
@@ -201,9 +250,15 @@ describe("makePlan on small and odd rosters", () => {
     for (const strategy of ["auto", "lop", "lip", "fuse-all"] as const) {
       const plan = makePlan(fcMini, { devices: workers(3), ftpEnd: 0, strategy });
       const scheme = (l: number) => plan.steps[l]!.scheme;
-      for (const [weighted, channelwise] of [[0, 1], [2, 3], [4, 5]] as const) {
+      for (const [weighted, channelwise] of [
+        [0, 1],
+        [2, 3],
+        [4, 5],
+      ] as const) {
         const finished = scheme(weighted) === "lop" || scheme(weighted) === "fuse1";
-        expect(scheme(channelwise), `${strategy}: layer ${channelwise} after ${scheme(weighted)}`).toBe(finished ? "carry" : "source");
+        expect(scheme(channelwise), `${strategy}: layer ${channelwise} after ${scheme(weighted)}`).toBe(
+          finished ? "carry" : "source",
+        );
       }
       expect(scheme(9)).toBe("source"); // softmax
     }
@@ -217,8 +272,17 @@ describe("makePlan on small and odd rosters", () => {
 
   it("refuses an empty or duplicated roster, and a network with nothing to partition", () => {
     expect(() => makePlan(fcMini, { devices: [] })).toThrow("no workers to plan for");
-    expect(() => makePlan(fcMini, { devices: [{ workerId: "a" }, { workerId: "a" }] })).toThrow("worker 'a' is listed twice");
-    const pools = buildNetwork(parseCfgText("[net]\nwidth=8\nheight=8\nchannels=3\n[maxpool]\nsize=2\nstride=2\n[maxpool]\nsize=2\nstride=2\n", "pools.cfg"));
-    expect(() => makePlan(pools, { devices: workers(2) })).toThrow("pools.cfg has no convolutional or connected layer: nothing to partition");
+    expect(() => makePlan(fcMini, { devices: [{ workerId: "a" }, { workerId: "a" }] })).toThrow(
+      "worker 'a' is listed twice",
+    );
+    const pools = buildNetwork(
+      parseCfgText(
+        "[net]\nwidth=8\nheight=8\nchannels=3\n[maxpool]\nsize=2\nstride=2\n[maxpool]\nsize=2\nstride=2\n",
+        "pools.cfg",
+      ),
+    );
+    expect(() => makePlan(pools, { devices: workers(2) })).toThrow(
+      "pools.cfg has no convolutional or connected layer: nothing to partition",
+    );
   });
 });

@@ -13,7 +13,15 @@
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { BYTES_PER_ELEMENT } from "./costs.js";
-import { account, type Candidate, type FtpChoice, layout, type Layout, layoutsToTry, preference } from "./candidates.js";
+import {
+  account,
+  type Candidate,
+  type FtpChoice,
+  layout,
+  type Layout,
+  layoutsToTry,
+  preference,
+} from "./candidates.js";
 import { type Grid, tileSlot } from "./ftp.js";
 import { channelRanges } from "./parts.js";
 import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
@@ -42,7 +50,12 @@ export interface PlanOptions {
   /** Bytes per tensor element and weight (4 for float32): turns C and budgets into bytes. */
   readonly bytesPerElement: number;
 }
-export const planDefaults = { ftpEnd: "auto", strategy: "auto", pinned: new Map(), bytesPerElement: BYTES_PER_ELEMENT } satisfies Omit<PlanOptions, "devices">;
+export const planDefaults = {
+  ftpEnd: "auto",
+  strategy: "auto",
+  pinned: new Map(),
+  bytesPerElement: BYTES_PER_ELEMENT,
+} satisfies Omit<PlanOptions, "devices">;
 
 /** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */
 function mb(bytes: number, asGiven = false): string {
@@ -53,22 +66,46 @@ function mb(bytes: number, asGiven = false): string {
 function sortedDevices(given: readonly PlanDevice[]): PlanDevice[] {
   if (given.length === 0) throw new PlanError("no workers to plan for");
   // The source first (slot 0: it holds the input and takes part in every layer), then by id.
-  const devices = [...given].sort((a, b) => Number(b.role === "source") - Number(a.role === "source") || (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
+  const devices = [...given].sort(
+    (a, b) =>
+      Number(b.role === "source") - Number(a.role === "source") ||
+      (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0),
+  );
   const dup = devices.find((d, i) => i > 0 && devices[i - 1]!.workerId === d.workerId);
   if (dup) throw new PlanError(`worker '${dup.workerId}' is listed twice`);
   return devices;
 }
 
-const modelName = (network: Network, name?: string) => name ?? network.file.split(/[\\/]/).pop()!.replace(/\.cfg$/, "");
+const modelName = (network: Network, name?: string) =>
+  name ??
+  network.file
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.cfg$/, "");
 
 /** "yolov2 needs ≥ 34.0 MB of weights per device on 6 devices; budget is 16 MB". */
-function budgetError(model: string, neededElements: number, devices: readonly PlanDevice[], opts: PlanOptions): PlanError {
+function budgetError(
+  model: string,
+  neededElements: number,
+  devices: readonly PlanDevice[],
+  opts: PlanOptions,
+): PlanError {
   const budgets = devices.filter((d) => d.memoryBudgetBytes !== undefined);
-  const uniform = budgets.length === devices.length && budgets.every((d) => d.memoryBudgetBytes === budgets[0]!.memoryBudgetBytes);
-  const budget = uniform ? `budget is ${mb(budgets[0]!.memoryBudgetBytes!, true)}` : `budgets are ${budgets.map((d) => `${d.workerId} ${mb(d.memoryBudgetBytes!, true)}`).join(", ")}`;
-  const ftp = typeof opts.ftpEnd === "number" ? (opts.ftpEnd > 0 ? ` with FTP on layers 0–${opts.ftpEnd - 1}` : " without FTP") : "";
+  const uniform =
+    budgets.length === devices.length && budgets.every((d) => d.memoryBudgetBytes === budgets[0]!.memoryBudgetBytes);
+  const budget = uniform
+    ? `budget is ${mb(budgets[0]!.memoryBudgetBytes!, true)}`
+    : `budgets are ${budgets.map((d) => `${d.workerId} ${mb(d.memoryBudgetBytes!, true)}`).join(", ")}`;
+  const ftp =
+    typeof opts.ftpEnd === "number"
+      ? opts.ftpEnd > 0
+        ? ` with FTP on layers 0–${opts.ftpEnd - 1}`
+        : " without FTP"
+      : "";
   const strategy = opts.strategy === "auto" ? "" : ` (scheme ${opts.strategy})`;
-  return new PlanError(`${model} needs ≥ ${mb(neededElements * opts.bytesPerElement)} of weights per device on ${devices.length} device${devices.length === 1 ? "" : "s"}${ftp}${strategy}; ${budget}`);
+  return new PlanError(
+    `${model} needs ≥ ${mb(neededElements * opts.bytesPerElement)} of weights per device on ${devices.length} device${devices.length === 1 ? "" : "s"}${ftp}${strategy}; ${budget}`,
+  );
 }
 
 /**
@@ -100,7 +137,9 @@ function spreadAsBalanceAllows(candidates: readonly Candidate[], fairShare: numb
 /** The best candidate the options allow, or the error that explains why there is none. */
 function bestCandidate(network: Network, opts: PlanOptions, devices: readonly PlanDevice[]): Candidate {
   const N = devices.length;
-  const limitOf = devices.map((d) => (d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement)));
+  const limitOf = devices.map((d) =>
+    d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement),
+  );
   const budgeted = limitOf.some(Number.isFinite);
   const layouts = layoutsToTry(network, opts.ftpEnd, opts.grid, N);
   const searching = layouts.length > 1;
@@ -112,7 +151,14 @@ function bestCandidate(network: Network, opts: PlanOptions, devices: readonly Pl
     try {
       const l = layout(network, ftpEnd, grid, N);
       const key = `${ftpEnd}:${l.base.join(",")}`;
-      if (!chosen.has(key)) chosen.set(key, chooseSchemes(l.units, l.split, { ...opts, limits: budgeted ? limitOf.map((x, d) => x - l.base[d]!) : undefined }));
+      if (!chosen.has(key))
+        chosen.set(
+          key,
+          chooseSchemes(l.units, l.split, {
+            ...opts,
+            limits: budgeted ? limitOf.map((x, d) => x - l.base[d]!) : undefined,
+          }),
+        );
       const choice = chosen.get(key)!;
       if (choice) candidates.push(account(network, l, choice, N));
       else overBudget.push(l);
@@ -121,7 +167,8 @@ function bestCandidate(network: Network, opts: PlanOptions, devices: readonly Pl
       skipped.push(`FTP ${ftpEnd} on ${grid.rows}×${grid.cols}: ${err.message}`);
     }
   }
-  if (candidates.length > 0) return spreadAsBalanceAllows(candidates, network.totalParams / N).sort(preference(opts.ftpEnd))[0]!;
+  if (candidates.length > 0)
+    return spreadAsBalanceAllows(candidates, network.totalParams / N).sort(preference(opts.ftpEnd))[0]!;
   if (overBudget.length > 0) {
     const needed = Math.min(...overBudget.map((l) => leastNeededWeights(l.units, l.split, opts, l.base)));
     throw budgetError(modelName(network, opts.name), needed, devices, opts);
@@ -135,11 +182,14 @@ export function makePlan(network: Network, options: Pick<PlanOptions, "devices">
   if (!network.layers.some(isWeighted)) {
     throw new PlanError(`${network.file} has no convolutional or connected layer: nothing to partition`);
   }
-  if (!Number.isInteger(opts.bytesPerElement) || opts.bytesPerElement < 1) throw new PlanError(`bytes per element must be a whole number ≥ 1, got ${opts.bytesPerElement}`);
+  if (!Number.isInteger(opts.bytesPerElement) || opts.bytesPerElement < 1)
+    throw new PlanError(`bytes per element must be a whole number ≥ 1, got ${opts.bytesPerElement}`);
   if (opts.strategy === "paper") {
     checkPaperNetwork(network);
     if (opts.ftpEnd !== "auto" && opts.ftpEnd !== PAPER_YOLOV2.ftpEnd) {
-      throw new PlanError(`the paper's plan runs FTP on layers 0–${PAPER_YOLOV2.ftpEnd - 1}; it cannot use an FTP boundary of ${opts.ftpEnd}`);
+      throw new PlanError(
+        `the paper's plan runs FTP on layers 0–${PAPER_YOLOV2.ftpEnd - 1}; it cannot use an FTP boundary of ${opts.ftpEnd}`,
+      );
     }
   }
   const ftpEnd = opts.strategy === "paper" ? PAPER_YOLOV2.ftpEnd : opts.ftpEnd;
@@ -155,19 +205,34 @@ function shardWarnings(devices: readonly PlanDevice[], c: Candidate, bytesPerEle
   return devices.flatMap((d, i) => {
     const need = c.params[i]! * bytesPerElement;
     const budget = d.memoryBudgetBytes;
-    return budget !== undefined && need > budget ? [`worker ${d.workerId}: its shards total ${mb(need)} with biases, ${mb(need - budget)} over its ${mb(budget)} budget; it will reload shards while running`] : [];
+    return budget !== undefined && need > budget
+      ? [
+          `worker ${d.workerId}: its shards total ${mb(need)} with biases, ${mb(need - budget)} over its ${mb(budget)} budget; it will reload shards while running`,
+        ]
+      : [];
   });
 }
 
 type FtpObjective = NonNullable<PlanBody["objective"]>["ftp"];
 
-function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDevice[], c: Candidate, ftpObjective: FtpObjective): PlanBody {
-  const N = devices.length;
+function planBody(
+  network: Network,
+  opts: PlanOptions,
+  devices: readonly PlanDevice[],
+  c: Candidate,
+  ftpObjective: FtpObjective,
+): PlanBody {
+  const _N = devices.length;
   const bpe = opts.bytesPerElement;
   // Parts keep their worker's position as their number; an empty range (fewer channels than workers) is left out.
-  const ranges = (n: number) => channelRanges(n, c.split).map((range, p) => ({ part: p, workerId: devices[p]!.workerId, range })).filter((r) => r.range[0] < r.range[1]);
-  const cutParts = (n: number, kind: "output" | "input") => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } }));
-  const carryParts = (n: number) => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, c0, c1 }));
+  const ranges = (n: number) =>
+    channelRanges(n, c.split)
+      .map((range, p) => ({ part: p, workerId: devices[p]!.workerId, range }))
+      .filter((r) => r.range[0] < r.range[1]);
+  const cutParts = (n: number, kind: "output" | "input") =>
+    ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } }));
+  const carryParts = (n: number) =>
+    ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, c0, c1 }));
   const steps: PlanBody["steps"] = [];
   const unitAt = new Map(c.units.map((u, k) => [u.layer, k]));
   const carriedBy = new Map<number, number>(); // carried layer → channel count of its slice
@@ -179,26 +244,50 @@ function planBody(network: Network, opts: PlanOptions, devices: readonly PlanDev
       const input = splitsInput(scheme);
       const reuse = k > 0 && c.choice.schemes[k - 1] === "lop" && c.units[k - 1]!.reusableByNext;
       steps.push({
-        layer: layer.index, scheme, reuse, elements: c.choice.perUnit[k]!,
-        weightsPerDevice: Math.max(...c.unitWeights[k]!), multsOnPath: Math.max(...c.unitMults[k]!),
+        layer: layer.index,
+        scheme,
+        reuse,
+        elements: c.choice.perUnit[k]!,
+        weightsPerDevice: Math.max(...c.unitWeights[k]!),
+        multsOnPath: Math.max(...c.unitMults[k]!),
         parts: input ? cutParts(u.channelsIn, "input") : cutParts(u.channelsOut, "output"),
       });
       if (!input) for (const l of u.carried) carriedBy.set(l, u.channelsOut);
       continue;
     }
     const channels = carriedBy.get(layer.index);
-    steps.push(channels !== undefined ? { layer: layer.index, scheme: "carry", parts: carryParts(channels) } : { layer: layer.index, scheme: "source" });
+    steps.push(
+      channels !== undefined
+        ? { layer: layer.index, scheme: "carry", parts: carryParts(channels) }
+        : { layer: layer.index, scheme: "source" },
+    );
   }
   return {
     format: "edgefuse-plan",
     version: 1,
-    model: { name: modelName(network, opts.name), fingerprint: networkFingerprint(network), input: network.input, layers: network.layers.length, cfg: network.cfgText, ...(opts.syntheticWeights ? { syntheticWeights: true } : {}) },
+    model: {
+      name: modelName(network, opts.name),
+      fingerprint: networkFingerprint(network),
+      input: network.input,
+      layers: network.layers.length,
+      cfg: network.cfgText,
+      ...(opts.syntheticWeights ? { syntheticWeights: true } : {}),
+    },
     devices: devices.map((d) => ({ ...d })),
     ftp:
       c.ftpEnd > 0
         ? {
-            end: c.ftpEnd, grid: c.grid, elements: c.ftpElements, weights: c.stackWeights,
-            tiles: c.tiles.map((t) => ({ index: t.index, workerId: devices[tileSlot(t, c.ftpSlots)]!.workerId, output: t.output, steps: t.steps.map((s) => ({ ...s })), mults: t.mults })),
+            end: c.ftpEnd,
+            grid: c.grid,
+            elements: c.ftpElements,
+            weights: c.stackWeights,
+            tiles: c.tiles.map((t) => ({
+              index: t.index,
+              workerId: devices[tileSlot(t, c.ftpSlots)]!.workerId,
+              output: t.output,
+              steps: t.steps.map((s) => ({ ...s })),
+              mults: t.mults,
+            })),
             perDevice: c.ftp.map((f, d) => ({ workerId: devices[d]!.workerId, ...f })),
           }
         : null,

@@ -18,7 +18,7 @@ import { ftpCost, ftpDevices, type FtpDevice, type Grid, gridsFor, maxFtpEnd, ty
 import type { SchemeChoice } from "./ilp.js";
 import { partFeatures, partMults, partWeights, shares, type Slots } from "./parts.js";
 import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
-import { FTP_CHOICES } from "./schema.js";
+import type { FTP_CHOICES } from "./schema.js";
 import { chooseSchemes } from "./strategies.js";
 import { partitionUnits, type Unit } from "./units.js";
 
@@ -69,7 +69,10 @@ export function layout(network: Network, ftpEnd: number, grid: Grid, devices: nu
   const stackWeights = network.layers.slice(0, ftpEnd).reduce((a, l) => a + l.stats.weights, 0);
   const base = ftp.map((d) => (d.tiles.length ? stackWeights : 0));
   const units = partitionUnits(network, ftpEnd);
-  const split = balancedSplit(base, units.reduce((a, u) => a + u.weights, 0));
+  const split = balancedSplit(
+    base,
+    units.reduce((a, u) => a + u.weights, 0),
+  );
   return { ftpEnd, grid, tiles, ftp, ftpSlots, split, stackWeights, units, base };
 }
 
@@ -91,12 +94,13 @@ export function balancedSplit(base: readonly number[], total: number): Slots {
   return base.map((b) => Math.max(0, level - b) / total);
 }
 
-
 /** Adds everything per slot up for a layout and its schemes. */
 export function account(network: Network, l: Layout, choice: SchemeChoice, devices: number): Candidate {
   const zero = () => new Array<number>(devices).fill(0);
   const weights = [...l.base];
-  const stackBiases = network.layers.slice(0, l.ftpEnd).reduce((a, layer) => a + (layer.stats.weights ? layer.output.c : 0), 0);
+  const stackBiases = network.layers
+    .slice(0, l.ftpEnd)
+    .reduce((a, layer) => a + (layer.stats.weights ? layer.output.c : 0), 0);
   const params = l.base.map((b) => (b ? b + stackBiases : 0));
   const mults = l.ftp.map((d) => d.mults);
   const features = l.ftp.map((d) => d.peakElements);
@@ -122,15 +126,29 @@ export function account(network: Network, l: Layout, choice: SchemeChoice, devic
   });
   const ftpElements = l.ftpEnd > 0 ? ftpCost(network, l.ftpEnd, l.tiles, l.ftpSlots) : 0;
   return {
-    ...l, choice, ftpElements, elements: ftpElements + choice.elements,
-    unitWeights, unitMults, weights, params, mults, features, multsOnPath,
+    ...l,
+    choice,
+    ftpElements,
+    elements: ftpElements + choice.elements,
+    unitWeights,
+    unitMults,
+    weights,
+    params,
+    mults,
+    features,
+    multsOnPath,
     largestWeights: Math.max(...weights),
     largestMemory: Math.max(...weights.map((w, d) => w + features[d]!)),
   };
 }
 
 /** A layout and strategy evaluated without a budget (for comparisons and tests). */
-export function evaluateBoundary(network: Network, ftpEnd: number, options: { grid?: Grid; strategy: Strategy; pinned: ReadonlyMap<number, Scheme> }, devices: number): Candidate {
+export function evaluateBoundary(
+  network: Network,
+  ftpEnd: number,
+  options: { grid?: Grid; strategy: Strategy; pinned: ReadonlyMap<number, Scheme> },
+  devices: number,
+): Candidate {
   const l = layout(network, ftpEnd, options.grid ?? gridsFor(devices)[0]!, devices);
   return account(network, l, chooseSchemes(l.units, l.split, options)!, devices);
 }
@@ -140,10 +158,17 @@ export function evaluateBoundary(network: Network, ftpEnd: number, options: { gr
  * for each the grids with one tile per device on 1..N devices (fewer devices hold
  * fewer copies of the stack; layout() balances the rest).
  */
-export function layoutsToTry(network: Network, ftpEnd: FtpChoice, grid: Grid | undefined, devices: number): { ftpEnd: number; grid: Grid }[] {
+export function layoutsToTry(
+  network: Network,
+  ftpEnd: FtpChoice,
+  grid: Grid | undefined,
+  devices: number,
+): { ftpEnd: number; grid: Grid }[] {
   const limit = maxFtpEnd(network);
   if (typeof ftpEnd === "number" && (!Number.isInteger(ftpEnd) || ftpEnd < 0 || ftpEnd > limit)) {
-    throw new PlanError(`the FTP boundary ${ftpEnd} is outside 0..${limit} for ${network.file} (FTP layers must be convolution, maxpool or dropout, ending where a route reads)`);
+    throw new PlanError(
+      `the FTP boundary ${ftpEnd} is outside 0..${limit} for ${network.file} (FTP layers must be convolution, maxpool or dropout, ending where a route reads)`,
+    );
   }
   const ends = typeof ftpEnd === "number" ? [ftpEnd] : Array.from({ length: limit + 1 }, (_, b) => b);
   const grids = grid ? [grid] : Array.from({ length: devices }, (_, k) => gridsFor(devices - k)).flat();

@@ -6,7 +6,11 @@ import { compareVariants } from "./compare.js";
 import { describeComparison, ftpChoiceText } from "./describe.js";
 
 const yolov2 = loadNetwork(cfgPath("yolov2"));
-const workers = (n: number, budgetMb?: number) => Array.from({ length: n }, (_, i) => ({ workerId: `w${i + 1}`, ...(budgetMb ? { memoryBudgetBytes: budgetMb * 1e6 } : {}) }));
+const workers = (n: number, budgetMb?: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    workerId: `w${i + 1}`,
+    ...(budgetMb ? { memoryBudgetBytes: budgetMb * 1e6 } : {}),
+  }));
 
 describe("compareVariants on YOLOv2, 6 devices", () => {
   it("costs every variant in well under a second, each against all-LOP on its own FTP stage", () => {
@@ -21,7 +25,9 @@ describe("compareVariants on YOLOv2, 6 devices", () => {
     expect(at("paper").lopElements).toBe(lop12.totals!.commElements);
     expect(at("paper").saving).toBeCloseTo(1 - at("paper").commElements! / lop12.totals!.commElements, 9);
     // on the paper's FTP stage the ILP finds the authors' plan, so nothing beats it there
-    expect(makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: at("paper").ftp!.grid }).totals!.commElements).toBeCloseTo(at("paper").commElements!, 3);
+    expect(
+      makePlan(yolov2, { devices: workers(6), ftpEnd: 12, grid: at("paper").ftp!.grid }).totals!.commElements,
+    ).toBeCloseTo(at("paper").commElements!, 3);
   });
 
   it("a budget some variants cannot meet leaves them out with the reason, and keeps the rest", () => {
@@ -29,7 +35,9 @@ describe("compareVariants on YOLOv2, 6 devices", () => {
     const { variants, optimum } = compareVariants(yolov2, { devices: workers(6, budget) });
     const paper = variants.find((v) => v.variant === "paper")!;
     expect(paper.commElements).toBeUndefined();
-    expect(paper.problem).toMatch(/^yolov2 needs ≥ 34\.1 MB of weights per device on 6 devices with FTP on layers 0–11 \(scheme paper\); budget is 34\.06 MB$/);
+    expect(paper.problem).toMatch(
+      /^yolov2 needs ≥ 34\.1 MB of weights per device on 6 devices with FTP on layers 0–11 \(scheme paper\); budget is 34\.06 MB$/,
+    );
     expect(optimum.totals!.weightsPerDevice * 4).toBeLessThanOrEqual(budget * 1e6);
     const text = describeComparison("yolov2", 6, variants, 4, ftpChoiceText(optimum));
     expect(text).toMatch(/^paper +cannot be planned \(below\)$/m);

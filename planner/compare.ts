@@ -32,19 +32,37 @@ export interface Variant {
   readonly problem?: string;
 }
 
-const STRATEGY_OF = { "all-LOP": "lop", "all-LIP": "lip", "fuse-all": "fuse-all", paper: "paper", optimum: "auto" } as const satisfies Partial<Record<VariantName, Strategy>>;
+const STRATEGY_OF = {
+  "all-LOP": "lop",
+  "all-LIP": "lip",
+  "fuse-all": "fuse-all",
+  paper: "paper",
+  optimum: "auto",
+} as const satisfies Partial<Record<VariantName, Strategy>>;
 
 /** The variants, and the optimum's plan (whose FTP stage the others share). */
-export function compareVariants(network: Network, options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>): { variants: Variant[]; optimum: Plan } {
+export function compareVariants(
+  network: Network,
+  options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>,
+): { variants: Variant[]; optimum: Plan } {
   const optimum = makePlan(network, { ...options, strategy: "auto" });
-  const sameFtp = { ...options, pinned: new Map(), ftpEnd: optimum.ftp?.end ?? 0, ...(optimum.ftp ? { grid: optimum.ftp.grid } : {}) };
+  const sameFtp = {
+    ...options,
+    pinned: new Map(),
+    ftpEnd: optimum.ftp?.end ?? 0,
+    ...(optimum.ftp ? { grid: optimum.ftp.grid } : {}),
+  };
   const lopOn = new Map<string, number | undefined>();
   /** C of all-LOP on a plan's FTP stage (what the paper's "LOP" row is). */
   const lopElements = (plan: Plan) => {
     const key = JSON.stringify(plan.ftp && [plan.ftp.end, plan.ftp.grid]);
     if (!lopOn.has(key)) {
       const ftp = plan.ftp ? { ftpEnd: plan.ftp.end, grid: plan.ftp.grid } : { ftpEnd: 0 };
-      lopOn.set(key, attempt(() => makePlan(network, { ...options, pinned: new Map(), ...ftp, strategy: "lop" })).plan?.totals?.commElements);
+      lopOn.set(
+        key,
+        attempt(() => makePlan(network, { ...options, pinned: new Map(), ...ftp, strategy: "lop" })).plan?.totals
+          ?.commElements,
+      );
     }
     return lopOn.get(key);
   };
@@ -54,16 +72,32 @@ export function compareVariants(network: Network, options: Pick<PlanOptions, "de
     const totals = p.totals!;
     const lop = lopElements(p);
     return {
-      variant, ftp: p.ftp && { end: p.ftp.end, grid: p.ftp.grid },
-      weightsPerDevice: totals.weightsPerDevice, multiplications: totals.multiplications, commElements: totals.commElements,
+      variant,
+      ftp: p.ftp && { end: p.ftp.end, grid: p.ftp.grid },
+      weightsPerDevice: totals.weightsPerDevice,
+      multiplications: totals.multiplications,
+      commElements: totals.commElements,
       ...(lop !== undefined ? { lopElements: lop, saving: lop > 0 ? (lop - totals.commElements) / lop : 0 } : {}),
     };
   };
   const variants: Variant[] = [
-    { variant: "single device", ftp: null, weightsPerDevice: network.totalWeights, multiplications: network.totalMults, commElements: 0 },
-    ...(["all-LOP", "all-LIP", "fuse-all"] as const).map((v) => row(v, () => makePlan(network, { ...sameFtp, strategy: STRATEGY_OF[v] }))),
+    {
+      variant: "single device",
+      ftp: null,
+      weightsPerDevice: network.totalWeights,
+      multiplications: network.totalMults,
+      commElements: 0,
+    },
+    ...(["all-LOP", "all-LIP", "fuse-all"] as const).map((v) =>
+      row(v, () => makePlan(network, { ...sameFtp, strategy: STRATEGY_OF[v] })),
+    ),
   ];
-  if (isPaperNetwork(network)) variants.push(row("paper", () => makePlan(network, { ...options, pinned: new Map(), ftpEnd: PAPER_YOLOV2.ftpEnd, strategy: "paper" })));
+  if (isPaperNetwork(network))
+    variants.push(
+      row("paper", () =>
+        makePlan(network, { ...options, pinned: new Map(), ftpEnd: PAPER_YOLOV2.ftpEnd, strategy: "paper" }),
+      ),
+    );
   variants.push(row("optimum", () => optimum));
   return { variants, optimum };
 }

@@ -8,7 +8,6 @@ import { closesFusePair, leavesSliceForNext, opensFusePair, type Scheme, splitsI
 import type { Unit } from "./units.js";
 import { FLOAT32_BYTES } from "../core/dtypes.js";
 
-
 /** C counts elements; on the wire each is a float32. */
 export const BYTES_PER_ELEMENT = FLOAT32_BYTES;
 
@@ -59,20 +58,25 @@ export function layerCost(scheme: Scheme, unit: CostTerms, slots: Slots, reuse: 
 
 /** The ILP's constraints (eqs. 11–13, plus our sync points): throws naming the layer. */
 export function checkSchemes(units: readonly Unit[], schemes: readonly Scheme[]): void {
-  if (schemes.length !== units.length) throw new PlanError(`expected ${units.length} schemes (one per partitioned layer), got ${schemes.length}`);
+  if (schemes.length !== units.length)
+    throw new PlanError(`expected ${units.length} schemes (one per partitioned layer), got ${schemes.length}`);
   units.forEach((unit, k) => {
     const scheme = schemes[k]!;
     const prev = k > 0 ? units[k - 1] : undefined;
     const prevScheme = k > 0 ? schemes[k - 1] : undefined;
     if (opensFusePair(scheme) && !unit.fusableWithNext) {
-      throw new PlanError(`layer ${unit.layer}: FUSE1 needs a next weighted layer fed only through channel-wise layers, and an output nothing else reads`);
+      throw new PlanError(
+        `layer ${unit.layer}: FUSE1 needs a next weighted layer fed only through channel-wise layers, and an output nothing else reads`,
+      );
     }
     // eq. (12): s_{l+1} = f_l, in both directions.
     if (closesFusePair(scheme) && (prevScheme === undefined || !opensFusePair(prevScheme) || !prev?.fusableWithNext)) {
       throw new PlanError(`layer ${unit.layer}: FUSE2 must directly follow a FUSE1 layer`);
     }
     if (prevScheme !== undefined && opensFusePair(prevScheme) && !closesFusePair(scheme)) {
-      throw new PlanError(`layer ${unit.layer}: follows FUSE1 layer ${prev!.layer}, so it must be FUSE2, not ${scheme.toUpperCase()}`);
+      throw new PlanError(
+        `layer ${unit.layer}: follows FUSE1 layer ${prev!.layer}, so it must be FUSE2, not ${scheme.toUpperCase()}`,
+      );
     }
   });
 }
@@ -105,7 +109,11 @@ export function chainCost(units: readonly Unit[], schemes: readonly Scheme[], sl
 
 /** Eq. (6): the whole network on one device. */
 export function singleDeviceCost(units: readonly Unit[]): { weights: number; mults: number; elements: 0 } {
-  return { weights: units.reduce((a, u) => a + u.weights, 0), mults: units.reduce((a, u) => a + u.mults, 0), elements: 0 };
+  return {
+    weights: units.reduce((a, u) => a + u.weights, 0),
+    mults: units.reduce((a, u) => a + u.mults, 0),
+    elements: 0,
+  };
 }
 
 /**
@@ -113,15 +121,23 @@ export function singleDeviceCost(units: readonly Unit[]): { weights: number; mul
  * stages non-decreasing. Each device holds its layers' weights whole, nothing runs in
  * parallel, and each stage boundary sends the layer's output once.
  */
-export function pipelineCost(units: readonly Unit[], stage: readonly number[]): { weightsPerStage: number[]; mults: number; elements: number } {
+export function pipelineCost(
+  units: readonly Unit[],
+  stage: readonly number[],
+): { weightsPerStage: number[]; mults: number; elements: number } {
   if (stage.length !== units.length) throw new PlanError(`expected ${units.length} stage numbers, got ${stage.length}`);
   const weightsPerStage: number[] = [];
   let elements = 0;
   units.forEach((u, k) => {
     const s = stage[k]!;
-    if (k > 0 && s < stage[k - 1]!) throw new PlanError(`layer ${u.layer}: pipeline stages must not go backwards (${stage[k - 1]} → ${s})`);
+    if (k > 0 && s < stage[k - 1]!)
+      throw new PlanError(`layer ${u.layer}: pipeline stages must not go backwards (${stage[k - 1]} → ${s})`);
     weightsPerStage[s] = (weightsPerStage[s] ?? 0) + u.weights;
     if (k > 0 && s !== stage[k - 1]) elements += units[k - 1]!.outputs;
   });
-  return { weightsPerStage: Array.from(weightsPerStage, (w) => w ?? 0), mults: singleDeviceCost(units).mults, elements };
+  return {
+    weightsPerStage: Array.from(weightsPerStage, (w) => w ?? 0),
+    mults: singleDeviceCost(units).mults,
+    elements,
+  };
 }

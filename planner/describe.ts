@@ -16,7 +16,8 @@ const MB = 1e6;
 const fixed = (n: number, digits: number) => n.toFixed(digits);
 const millions = (n: number) => fixed(n / 1e6, 2);
 const percent = (fraction: number) => `${fixed(100 * fraction, 1)} %`;
-const ftpText = (ftp: { end: number; grid: Grid } | null) => (ftp ? `0–${ftp.end - 1} on ${ftp.grid.rows}×${ftp.grid.cols}` : "none");
+const ftpText = (ftp: { end: number; grid: Grid } | null) =>
+  ftp ? `0–${ftp.end - 1} on ${ftp.grid.rows}×${ftp.grid.cols}` : "none";
 
 /** Columns aligned by `align`: "l" for text, "r" for numbers, one letter per column. */
 function table(header: string[], rows: string[][], align: string): string[] {
@@ -29,11 +30,12 @@ function table(header: string[], rows: string[][], align: string): string[] {
   return [line(header), ...rows.map(line)];
 }
 
-
 /** One line on how the FTP boundary and grid came about. */
 export function ftpChoiceText(plan: Plan): string {
   const bytes = plan.totals?.bytesPerElement ?? 4;
-  const where = plan.ftp ? `layers 0–${plan.ftp.end - 1} on a ${plan.ftp.grid.rows}×${plan.ftp.grid.cols} grid` : "none";
+  const where = plan.ftp
+    ? `layers 0–${plan.ftp.end - 1} on a ${plan.ftp.grid.rows}×${plan.ftp.grid.cols} grid`
+    : "none";
   switch (plan.objective?.ftp) {
     case "min-largest-memory":
       return `FTP: ${where}, chosen to minimise the largest per-device memory, weights + peak feature maps (DeepThings' criterion): ${fixed((plan.objective.largestMemoryElements * bytes) / MB, 1)} MB`;
@@ -51,7 +53,9 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   const lines: string[] = [];
   const ftp = plan.ftp;
   const n = plan.devices.length;
-  lines.push(`plan ${plan.id}: ${plan.model.name} on ${count(n, "worker")} (${plan.devices.map((d) => d.workerId).join(", ")})`);
+  lines.push(
+    `plan ${plan.id}: ${plan.model.name} on ${count(n, "worker")} (${plan.devices.map((d) => d.workerId).join(", ")})`,
+  );
   if (plan.inputs) lines.push(`scheme: ${plan.inputs.strategy} (${STRATEGY_TEXT[plan.inputs.strategy]})`);
   lines.push(ftpChoiceText(plan));
   lines.push("");
@@ -59,11 +63,26 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
   const rows: string[][] = [];
   const dims = (l: number) => {
     const layer = network.layers[l]!;
-    return [String(l), layer.kind, String(layer.stats.inputs), String(layer.stats.outputs), String(layer.stats.weights)];
+    return [
+      String(l),
+      layer.kind,
+      String(layer.stats.inputs),
+      String(layer.stats.outputs),
+      String(layer.stats.weights),
+    ];
   };
   if (ftp) {
     for (let l = 0; l < ftp.end; l++) rows.push([...dims(l), "FTP", String(network.layers[l]!.stats.weights), ""]);
-    rows.push([`0–${ftp.end - 1}`, `FTP stage: ${count(ftp.tiles.length, "tile")} on ${count(new Set(ftp.tiles.map((t) => t.workerId)).size, "device")}`, "", "", "", "scatter+gather", "", mb(ftp.elements)]);
+    rows.push([
+      `0–${ftp.end - 1}`,
+      `FTP stage: ${count(ftp.tiles.length, "tile")} on ${count(new Set(ftp.tiles.map((t) => t.workerId)).size, "device")}`,
+      "",
+      "",
+      "",
+      "scatter+gather",
+      "",
+      mb(ftp.elements),
+    ]);
   }
   for (const step of plan.steps) {
     if (step.scheme === "source" || step.scheme === "carry") {
@@ -71,7 +90,12 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
       continue;
     }
     const scheme = `${step.scheme.toUpperCase()}${step.reuse ? " (reuse)" : ""}`;
-    rows.push([...dims(step.layer), scheme, step.weightsPerDevice === undefined ? "" : String(step.weightsPerDevice), mb(step.elements)]);
+    rows.push([
+      ...dims(step.layer),
+      scheme,
+      step.weightsPerDevice === undefined ? "" : String(step.weightsPerDevice),
+      mb(step.elements),
+    ]);
   }
   lines.push(...table(["layer", "kind", "M", "K", "Q", "scheme", "F_n", "C [MB]"], rows, "llrrrlrr"));
   lines.push("");
@@ -84,12 +108,16 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
         `memory ${fixed((totals.memoryPerDevice * bytes) / MB, 1)} MB with feature maps`,
     );
   }
-  const saved = baselineElements && baselineElements > 0 ? `; LOP everywhere: ${mb(baselineElements)} MB, so this plan saves ${percent((baselineElements - plan.cost.elements) / baselineElements)}` : "";
+  const saved =
+    baselineElements && baselineElements > 0
+      ? `; LOP everywhere: ${mb(baselineElements)} MB, so this plan saves ${percent((baselineElements - plan.cost.elements) / baselineElements)}`
+      : "";
   lines.push(`modelled traffic C: ${mb(plan.cost.elements)} MB (${millions(plan.cost.elements)} M elements)${saved}`);
   lines.push("per worker:");
   for (const d of plan.cost.perDevice) {
     const budget = plan.devices.find((x) => x.workerId === d.workerId)?.memoryBudgetBytes;
-    const features = d.featureElements === undefined ? "" : `, features ${fixed((d.featureElements * bytes) / MB, 1)} MB`;
+    const features =
+      d.featureElements === undefined ? "" : `, features ${fixed((d.featureElements * bytes) / MB, 1)} MB`;
     lines.push(
       `  ${d.workerId.padEnd(12)} weights ${millions(d.weights)} M, shards ${fixed(d.shardBytes / MB, 1)} MB${budget ? ` of ${fixed(budget / MB, 1)} MB` : ""}${features}, ${fixed(d.mults / 1e9, 2)} G mult`,
     );
@@ -99,7 +127,13 @@ export function describePlan(plan: Plan, network: Network, baselineElements?: nu
 }
 
 /** The variants side by side: C in MB and what each saves against LOP everywhere. */
-export function describeComparison(model: string, devices: number, variants: readonly Variant[], bytesPerElement: number, ftpLine: string): string {
+export function describeComparison(
+  model: string,
+  devices: number,
+  variants: readonly Variant[],
+  bytesPerElement: number,
+  ftpLine: string,
+): string {
   const mb = (elements: number, digits: number) => fixed((elements * bytesPerElement) / MB, digits);
   const rows = variants.map((v) =>
     v.commElements === undefined
@@ -120,6 +154,9 @@ export function describeComparison(model: string, devices: number, variants: rea
   lines.push(ftpLine);
   lines.push("saving: against LOP on every layer after the same FTP stage (for paper, its own layers 0–11).");
   const paper = variants.find((v) => v.variant === "paper" && v.lopElements !== undefined);
-  if (paper) lines.push(`paper's all-LOP on layers 0–11 FTP: C = ${mb(paper.lopElements!, 2)} MB (the paper measured 78.1 MB all-LOP, 68.1 MB fused: 14.8 %).`);
+  if (paper)
+    lines.push(
+      `paper's all-LOP on layers 0–11 FTP: C = ${mb(paper.lopElements!, 2)} MB (the paper measured 78.1 MB all-LOP, 68.1 MB fused: 14.8 %).`,
+    );
   return lines.join("\n");
 }

@@ -13,7 +13,17 @@ import { onnxRuntime } from "../dnn/onnx/runtime.js";
 import type { CompiledStage } from "../dnn/runtime.js";
 import { layerOp } from "../dnn/slices.js";
 import { readWeights } from "../dnn/weights.js";
-import { defaultGrid, ftpCost, ftpDevices, gridsFor, maxFtpEnd, type Pad, type Rect, rectArea, tileStack } from "./ftp.js";
+import {
+  defaultGrid,
+  ftpCost,
+  ftpDevices,
+  gridsFor,
+  maxFtpEnd,
+  type Pad,
+  type Rect,
+  rectArea,
+  tileStack,
+} from "./ftp.js";
 
 const net = (name: string) => loadNetwork(cfgPath(name));
 
@@ -39,13 +49,19 @@ describe("FTP boundaries and grids", () => {
   });
   it("picks the most square grid with one tile per device, and lists the others after it", () => {
     expect([1, 4, 6, 7, 9].map(defaultGrid)).toEqual([
-      { rows: 1, cols: 1 }, { rows: 2, cols: 2 }, { rows: 3, cols: 2 }, { rows: 7, cols: 1 }, { rows: 3, cols: 3 },
+      { rows: 1, cols: 1 },
+      { rows: 2, cols: 2 },
+      { rows: 3, cols: 2 },
+      { rows: 7, cols: 1 },
+      { rows: 3, cols: 3 },
     ]);
     expect(gridsFor(6).map((g) => `${g.rows}x${g.cols}`)).toEqual(["3x2", "2x3", "6x1", "1x6"]);
   });
   it("refuses a boundary past the limit and a grid larger than the map", () => {
     expect(() => tileStack(net("yolov2"), 18, { rows: 2, cols: 2 })).toThrow("FTP end 18 is outside 1..17");
-    expect(() => tileStack(net("fc-mini"), 4, { rows: 9, cols: 1 })).toThrow("a 9×1 grid does not fit layer 3's 8×8 output");
+    expect(() => tileStack(net("fc-mini"), 4, { rows: 9, cols: 1 })).toThrow(
+      "a 9×1 grid does not fit layer 3's 8×8 output",
+    );
   });
 });
 
@@ -63,7 +79,9 @@ describe.each([
 
   it("cover layer end−1's output exactly once", () => {
     const hits = new Uint8Array(last.h * last.w);
-    for (const t of tiles) for (let y = t.output.y0; y < t.output.y1; y++) for (let x = t.output.x0; x < t.output.x1; x++) hits[y * last.w + x]!++;
+    for (const t of tiles)
+      for (let y = t.output.y0; y < t.output.y1; y++)
+        for (let x = t.output.x0; x < t.output.x1; x++) hits[y * last.w + x]!++;
     expect([...new Set(hits)]).toEqual([1]);
     expect(tiles).toHaveLength(grid.rows * grid.cols);
   });
@@ -80,7 +98,8 @@ describe.each([
         if (s.pad.right) expect(s.input.x1).toBe(layer.input.w);
         // every output row's window fits the padded region exactly
         if (layer.kind === "convolutional" || layer.kind === "maxpool") {
-          const span = (o: number, p0: number, p1: number, i: number) => (o - 1) * layer.stride + layer.size === i + p0 + p1;
+          const span = (o: number, p0: number, p1: number, i: number) =>
+            (o - 1) * layer.stride + layer.size === i + p0 + p1;
           expect(span(s.output.y1 - s.output.y0, s.pad.top, s.pad.bottom, s.input.y1 - s.input.y0)).toBe(true);
           expect(span(s.output.x1 - s.output.x0, s.pad.left, s.pad.right, s.input.x1 - s.input.x0)).toBe(true);
         }
@@ -89,7 +108,8 @@ describe.each([
   });
 
   it("cost the bare input and output with one tile, more once halos overlap", () => {
-    const bare = (network.input.c * network.input.h * network.input.w + network.layers[end - 1]!.stats.outputs) * (5 / 6);
+    const bare =
+      (network.input.c * network.input.h * network.input.w + network.layers[end - 1]!.stats.outputs) * (5 / 6);
     expect(ftpCost(network, end, tileStack(network, end, { rows: 1, cols: 1 }), 6)).toBeCloseTo(bare, 6);
     expect(ftpCost(network, end, tiles, 6)).toBeGreaterThan(bare);
   });
@@ -108,7 +128,11 @@ function bruteForceReads(layer: Network["layers"][number], outputMask: Uint8Arra
   const mask = new Uint8Array(H * W);
   const pad = { top: 0, bottom: 0, left: 0, right: 0 };
   const [size, stride, offset] =
-    layer.kind === "convolutional" ? [layer.size, layer.stride, -layer.pad] : layer.kind === "maxpool" ? [layer.size, layer.stride, -Math.trunc(layer.padding / 2)] : [1, 1, 0];
+    layer.kind === "convolutional"
+      ? [layer.size, layer.stride, -layer.pad]
+      : layer.kind === "maxpool"
+        ? [layer.size, layer.stride, -Math.trunc(layer.padding / 2)]
+        : [1, 1, 0];
   outputMask.forEach((on, o) => {
     if (!on) return;
     const [oy, ox] = [Math.floor(o / OW), o % OW];
@@ -149,7 +173,8 @@ describe.each([
     for (const tile of tiles) {
       const last = network.layers[15]!.output;
       let mask: Uint8Array = new Uint8Array(last.h * last.w);
-      for (let y = tile.output.y0; y < tile.output.y1; y++) for (let x = tile.output.x0; x < tile.output.x1; x++) mask[y * last.w + x] = 1;
+      for (let y = tile.output.y0; y < tile.output.y1; y++)
+        for (let x = tile.output.x0; x < tile.output.x1; x++) mask[y * last.w + x] = 1;
       for (let l = 15; l >= 0; l--) {
         const layer = network.layers[l]!;
         const step = tile.steps[l]!;
@@ -196,11 +221,17 @@ describe("a tile computed alone equals darknet's whole map", () => {
         return layerOp(layer, params, s.pad);
       });
       const region = steps[0]!.input;
-      const stage = await runtime.compile({ input: { c: inShape.c, h: region.y1 - region.y0, w: region.x1 - region.x0 }, ops });
+      const stage = await runtime.compile({
+        input: { c: inShape.c, h: region.y1 - region.y0, w: region.x1 - region.x0 },
+        ops,
+      });
       stages.push(stage);
       const [got] = await stage.run(crop(input, inShape, region));
       const d = diff(got!, crop(want, network.layers[end - 1]!.output, tile.output));
-      expect(d.relative, `tile ${tile.index} (${JSON.stringify(tile.output)}): max |a−b| = ${d.maxAbs}`).toBeLessThanOrEqual(1e-5);
+      expect(
+        d.relative,
+        `tile ${tile.index} (${JSON.stringify(tile.output)}): max |a−b| = ${d.maxAbs}`,
+      ).toBeLessThanOrEqual(1e-5);
     }
   }
 
@@ -208,7 +239,9 @@ describe("a tile computed alone equals darknet's whole map", () => {
     { rows: 2, cols: 3 },
     { rows: 3, cols: 3 },
     { rows: 5, cols: 4 },
-  ])("yolov2-mini layers 0–6 (3×3 conv, 1×1 conv, 2×2 maxpool) on a %o grid", (grid) => check("yolov2-mini-s7-dog", 7, 0, grid));
+  ])("yolov2-mini layers 0–6 (3×3 conv, 1×1 conv, 2×2 maxpool) on a %o grid", (grid) =>
+    check("yolov2-mini-s7-dog", 7, 0, grid),
+  );
 
   it("yolov2-tiny layers 10–11 (the stride-1 maxpool with its one-sided padding) on a 3×4 grid", () =>
     check("yolov2-tiny-s1-dog", 12, 10, { rows: 3, cols: 4 }));

@@ -108,7 +108,12 @@ function window(layer: Layer): { size: number; stride: number; before: number } 
 function traceAxis(o0: number, o1: number, extent: number, w: { size: number; stride: number; before: number }) {
   const lo = o0 * w.stride - w.before;
   const hi = (o1 - 1) * w.stride - w.before + w.size;
-  return { i0: Math.max(0, lo), i1: Math.min(extent, hi), padBefore: Math.max(0, -lo), padAfter: Math.max(0, hi - extent) };
+  return {
+    i0: Math.max(0, lo),
+    i1: Math.min(extent, hi),
+    padBefore: Math.max(0, -lo),
+    padAfter: Math.max(0, hi - extent),
+  };
 }
 
 export function traceStep(layer: Layer, output: Rect): TileStep {
@@ -131,7 +136,8 @@ function stepMults(layer: Layer, step: TileStep): number {
 /** Cut layer end−1's output into the grid and trace every tile back to the network input. */
 export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
   const limit = maxFtpEnd(network);
-  if (!Number.isInteger(end) || end < 1 || end > limit) throw new PlanError(`FTP end ${end} is outside 1..${limit} for ${network.file}`);
+  if (!Number.isInteger(end) || end < 1 || end > limit)
+    throw new PlanError(`FTP end ${end} is outside 1..${limit} for ${network.file}`);
   const last = network.layers[end - 1]!.output;
   if (grid.rows > last.h || grid.cols > last.w) {
     throw new PlanError(`a ${grid.rows}×${grid.cols} grid does not fit layer ${end - 1}'s ${last.h}×${last.w} output`);
@@ -141,7 +147,12 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
   const tiles: Tile[] = [];
   for (let row = 0; row < grid.rows; row++) {
     for (let col = 0; col < grid.cols; col++) {
-      const output: Rect = { y0: cut(row, grid.rows, last.h), y1: cut(row + 1, grid.rows, last.h), x0: cut(col, grid.cols, last.w), x1: cut(col + 1, grid.cols, last.w) };
+      const output: Rect = {
+        y0: cut(row, grid.rows, last.h),
+        y1: cut(row + 1, grid.rows, last.h),
+        x0: cut(col, grid.cols, last.w),
+        x1: cut(col + 1, grid.cols, last.w),
+      };
       const steps: TileStep[] = [];
       let region = output;
       for (let l = end - 1; l >= 0; l--) {
@@ -149,9 +160,14 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
         steps.unshift(step);
         region = step.input;
       }
-      const held = (s: TileStep) => rectArea(s.input) * network.layers[s.layer]!.input.c + rectArea(s.output) * network.layers[s.layer]!.output.c;
+      const held = (s: TileStep) =>
+        rectArea(s.input) * network.layers[s.layer]!.input.c + rectArea(s.output) * network.layers[s.layer]!.output.c;
       tiles.push({
-        index: tiles.length, row, col, output, steps,
+        index: tiles.length,
+        row,
+        col,
+        output,
+        steps,
         inputElements: rectArea(region) * network.input.c,
         outputElements: rectArea(output) * last.c,
         peakElements: Math.max(...steps.map(held)),

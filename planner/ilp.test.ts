@@ -30,7 +30,9 @@ interface Enumeration {
  * down the recursion, so each valid assignment costs O(N) at its leaf.
  */
 function enumerate(units: readonly Unit[], devices: number, limit = Infinity): Enumeration {
-  const weights = units.map((u) => Object.fromEntries(SCHEMES.map((s) => [s, partWeights(u, s, devices)])) as Record<Scheme, number[]>);
+  const weights = units.map(
+    (u) => Object.fromEntries(SCHEMES.map((s) => [s, partWeights(u, s, devices)])) as Record<Scheme, number[]>,
+  );
   const held = new Array<number>(devices).fill(0);
   const out: Enumeration = { best: Infinity, leastLargest: Infinity, mostLargest: 0, assignments: 0 };
   const walk = (k: number, prev: Scheme | undefined, cost: number) => {
@@ -72,7 +74,7 @@ function random(seed: number): () => number {
  * shrink by a carried maxpool, some layers end at a sync point or a routed output.
  */
 function randomChain(rand: () => number, length: number): Unit[] {
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   let channelsIn = 1 + Math.floor(rand() * 48);
   let pixels = pick([1, 4, 9, 16, 25]);
   return Array.from({ length }, (_, k) => {
@@ -83,9 +85,18 @@ function randomChain(rand: () => number, length: number): Unit[] {
     const reusableByNext = k < length - 1 && rand() < 0.8;
     const pooled = rand() < 0.3 && pixels > 1;
     const unit: Unit = {
-      layer: k, kind: "convolutional", inputs: channelsIn * pixels, outputs, weights, mults: weights * pixels,
-      channelsIn, channelsOut, carried: pooled ? [k] : [], carriedOutputs: pooled ? channelsOut * Math.ceil(pixels / 4) : outputs,
-      reusableByNext, fusableWithNext: reusableByNext && rand() < 0.8,
+      layer: k,
+      kind: "convolutional",
+      inputs: channelsIn * pixels,
+      outputs,
+      weights,
+      mults: weights * pixels,
+      channelsIn,
+      channelsOut,
+      carried: pooled ? [k] : [],
+      carriedOutputs: pooled ? channelsOut * Math.ceil(pixels / 4) : outputs,
+      reusableByNext,
+      fusableWithNext: reusableByNext && rand() < 0.8,
     };
     if (pooled) pixels = Math.ceil(pixels / 4);
     channelsIn = reusableByNext ? channelsOut : 1 + Math.floor(rand() * 48);
@@ -107,7 +118,9 @@ describe("scheme ILP against exhaustive enumeration", () => {
       expect(optimalSchemes(units, devices).elements, label).toBeCloseTo(free.best, 6);
 
       // A budget anywhere from a little below the least possible to the most any assignment needs.
-      const budget = Math.floor(free.leastLargest + (rand() * 1.15 - 0.15) * (free.mostLargest - free.leastLargest)) - (rand() < 0.05 ? 1 : 0);
+      const budget =
+        Math.floor(free.leastLargest + (rand() * 1.15 - 0.15) * (free.mostLargest - free.leastLargest)) -
+        (rand() < 0.05 ? 1 : 0);
       const within = enumerate(units, devices, budget);
       const ilp = solveSchemes(units, devices, { limits: new Array(devices).fill(budget) });
       if (within.best === Infinity) {
@@ -130,17 +143,31 @@ describe("scheme ILP against exhaustive enumeration", () => {
     const rand = random(7);
     for (let trial = 0; trial < 40; trial++) {
       const sizes = Array.from({ length: 3 + Math.floor(rand() * 10) }, () => 1 + Math.floor(rand() * 300));
-      const cfg = ["[net]", "width=1", "height=1", `channels=${sizes[0]}`, ...sizes.slice(1).flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"])].join("\n");
+      const cfg = [
+        "[net]",
+        "width=1",
+        "height=1",
+        `channels=${sizes[0]}`,
+        ...sizes.slice(1).flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"]),
+      ].join("\n");
       const network = buildNetwork(parseCfgText(cfg, `chain${trial}.cfg`));
       const devices = 2 + Math.floor(rand() * 7);
       const units = partitionUnits(network, 0);
       const { leastLargest } = enumerate(units, devices);
-      const roster = (budgetBytes: number) => Array.from({ length: devices }, (_, i) => ({ workerId: `w${i}`, memoryBudgetBytes: budgetBytes }));
+      const roster = (budgetBytes: number) =>
+        Array.from({ length: devices }, (_, i) => ({ workerId: `w${i}`, memoryBudgetBytes: budgetBytes }));
       // exactly enough memory: planned, with the least C at that budget
-      expect(makePlan(network, { devices: roster(leastLargest * 4), ftpEnd: 0 }).cost.elements).toBeCloseTo(enumerate(units, devices, leastLargest).best, 6);
+      expect(makePlan(network, { devices: roster(leastLargest * 4), ftpEnd: 0 }).cost.elements).toBeCloseTo(
+        enumerate(units, devices, leastLargest).best,
+        6,
+      );
       const short = leastLargest * 4 - 4;
       const error = () => makePlan(network, { devices: roster(short), ftpEnd: 0 });
-      expect(error).toThrow(new RegExp(`^chain${trial} needs ≥ [\\d.]+ [kM]B of weights per device on ${devices} devices without FTP; budget is [\\d.]+ [kM]B$`));
+      expect(error).toThrow(
+        new RegExp(
+          `^chain${trial} needs ≥ [\\d.]+ [kM]B of weights per device on ${devices} devices without FTP; budget is [\\d.]+ [kM]B$`,
+        ),
+      );
       try {
         error();
       } catch (err) {
@@ -175,7 +202,22 @@ describe("scheme ILP against exhaustive enumeration", () => {
 
   it("refuses pins that contradict eqs. (12)–(13), whatever the budget", () => {
     const units = partitionUnits(loadNetwork(cfgPath("yolov2")), 17);
-    expect(() => solveSchemes(units, 6, { pinned: new Map([[19, "fuse2"], [18, "lop"]]) })).toThrow(/no valid scheme assignment for 10 layers with 19=fuse2, 18=lop/);
-    expect(() => solveSchemes(units, 6, { pinned: new Map([[19, "fuse2"], [18, "lop"]]), limits: new Array(6).fill(1e9) })).toThrow(/no valid scheme assignment/);
+    expect(() =>
+      solveSchemes(units, 6, {
+        pinned: new Map([
+          [19, "fuse2"],
+          [18, "lop"],
+        ]),
+      }),
+    ).toThrow(/no valid scheme assignment for 10 layers with 19=fuse2, 18=lop/);
+    expect(() =>
+      solveSchemes(units, 6, {
+        pinned: new Map([
+          [19, "fuse2"],
+          [18, "lop"],
+        ]),
+        limits: new Array(6).fill(1e9),
+      }),
+    ).toThrow(/no valid scheme assignment/);
   });
 });

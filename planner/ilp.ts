@@ -49,8 +49,14 @@ export function buildSchemeModel(units: readonly Unit[], devices: Slots, options
   const binaries: Record<string, 1> = {};
   const byComm = objective === "comm";
   // Normalise so the largest coefficient is 1: keeps the simplex well inside its tolerances.
-  const largest = Math.max(1, ...units.flatMap((u) => [layerCost("lop", u, devices, false), layerCost("lip", u, devices, false)]));
-  const totalWeights = Math.max(1, units.reduce((a, u) => a + u.weights, 0));
+  const largest = Math.max(
+    1,
+    ...units.flatMap((u) => [layerCost("lop", u, devices, false), layerCost("lip", u, devices, false)]),
+  );
+  const totalWeights = Math.max(
+    1,
+    units.reduce((a, u) => a + u.weights, 0),
+  );
   const add = (name: string, scheme: Scheme | undefined, cost: number, coefficients: Coefficients, k: number) => {
     const row: Coefficients = { cost: byComm ? cost / largest : 0, ...coefficients };
     if (scheme) {
@@ -82,7 +88,10 @@ export function buildSchemeModel(units: readonly Unit[], devices: Slots, options
     if (prev?.reusableByNext && byComm) {
       // eq. (7) reuse: −(M/N)(N−1) when the previous layer ran LOP (N as layerCost counts it).
       const saving = layerCost("lop", u, devices, true) - layerCost("lop", u, devices, false);
-      for (const [name, mine] of [[`y_${k}`, `o_${k}`], [`z_${k}`, `f_${k}`]] as const) {
+      for (const [name, mine] of [
+        [`y_${k}`, `o_${k}`],
+        [`z_${k}`, `f_${k}`],
+      ] as const) {
         if (!variables[mine]) continue;
         const capPrev = `${name}_prev`;
         const capMine = `${name}_mine`;
@@ -105,13 +114,22 @@ export function buildSchemeModel(units: readonly Unit[], devices: Slots, options
     if (Number.isFinite(limit)) constraints[`mem_${d}`] = { max: (Math.floor(limit) + 0.5) / Math.max(1, limit) };
   }
   if (!byComm) {
-    variables.largest = { cost: 1, ...Object.fromEntries(Array.from({ length: slotCount(devices) }, (_, d) => [`mem_${d}`, -1])) };
+    variables.largest = {
+      cost: 1,
+      ...Object.fromEntries(Array.from({ length: slotCount(devices) }, (_, d) => [`mem_${d}`, -1])),
+    };
   }
   for (const [layer, scheme] of pinned) {
     const k = units.findIndex((u) => u.layer === layer);
-    if (k < 0) throw new PlanError(`layer ${layer} is not a partitioned layer here (partitioned: ${units.map((u) => u.layer).join(", ")})`);
+    if (k < 0)
+      throw new PlanError(
+        `layer ${layer} is not a partitioned layer here (partitioned: ${units.map((u) => u.layer).join(", ")})`,
+      );
     const name = `${VARIABLE_OF[scheme]}_${k}`;
-    if (!variables[name]) throw new PlanError(`layer ${layer} cannot be ${scheme.toUpperCase()} (its output is read whole elsewhere, or no fusable layer is next to it)`);
+    if (!variables[name])
+      throw new PlanError(
+        `layer ${layer} cannot be ${scheme.toUpperCase()} (its output is read whole elsewhere, or no fusable layer is next to it)`,
+      );
     constraints[`pin_${k}`] = { equal: 1 };
     variables[name]![`pin_${k}`] = 1;
   }
@@ -140,18 +158,28 @@ const pinsText = (pinned: ReadonlyMap<number, Scheme>) => [...pinned].map(([l, s
  * returned cost is recomputed exactly from the chosen schemes. Pins that contradict
  * eqs. (12)–(13) are an error whatever the budget.
  */
-export function solveSchemes(units: readonly Unit[], devices: Slots, options: Partial<SchemeOptions> = {}): SchemeChoice | null {
+export function solveSchemes(
+  units: readonly Unit[],
+  devices: Slots,
+  options: Partial<SchemeOptions> = {},
+): SchemeChoice | null {
   const pinned = options.pinned ?? schemeDefaults.pinned;
   if (units.length === 0 && pinned.size === 0) return { schemes: [], ...chainCost([], [], devices) };
   const schemes = solve(units, devices, { ...options, objective: "comm" });
   if (schemes) return { schemes, ...chainCost(units, schemes, devices) };
   if (options.limits && solve(units, devices, { pinned })) return null;
   const pins = pinsText(pinned);
-  throw new PlanError(`no valid scheme assignment for ${units.length} layers${pins ? ` with ${pins}` : ""} (FUSE1 needs FUSE2 on the next layer and vice versa)`);
+  throw new PlanError(
+    `no valid scheme assignment for ${units.length} layers${pins ? ` with ${pins}` : ""} (FUSE1 needs FUSE2 on the next layer and vice versa)`,
+  );
 }
 
 /** The ILP's optimum (no budget): the schemes with least C. */
-export function optimalSchemes(units: readonly Unit[], devices: Slots, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned): SchemeChoice {
+export function optimalSchemes(
+  units: readonly Unit[],
+  devices: Slots,
+  pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned,
+): SchemeChoice {
   return solveSchemes(units, devices, { pinned })!;
 }
 
@@ -160,19 +188,34 @@ export function optimalSchemes(units: readonly Unit[], devices: Slots, pinned: R
  * `base[d]` (what slot d holds anyway, e.g. the FTP stack) plus its partitioned share.
  * A budget below this cannot be met.
  */
-export function leastLargestWeights(units: readonly Unit[], devices: Slots, pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned, base: readonly number[] = []): number {
+export function leastLargestWeights(
+  units: readonly Unit[],
+  devices: Slots,
+  pinned: ReadonlyMap<number, Scheme> = schemeDefaults.pinned,
+  base: readonly number[] = [],
+): number {
   const schemes = units.length ? solve(units, devices, { pinned, base, objective: "largest-weights" }) : [];
   if (!schemes) throw new PlanError(`no valid scheme assignment for ${units.length} layers with ${pinsText(pinned)}`);
   return largestWeights(units, schemes, devices, base);
 }
 
 /** Weights on the fullest device slot for one assignment, `base` included. */
-export function largestWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: Slots, base: readonly number[] = []): number {
+export function largestWeights(
+  units: readonly Unit[],
+  schemes: readonly Scheme[],
+  devices: Slots,
+  base: readonly number[] = [],
+): number {
   return Math.max(...slotWeights(units, schemes, devices, base));
 }
 
 /** Weights each device slot holds for one assignment, `base` included. */
-export function slotWeights(units: readonly Unit[], schemes: readonly Scheme[], devices: Slots, base: readonly number[] = []): number[] {
+export function slotWeights(
+  units: readonly Unit[],
+  schemes: readonly Scheme[],
+  devices: Slots,
+  base: readonly number[] = [],
+): number[] {
   const held = Array.from({ length: slotCount(devices) }, (_, d) => base[d] ?? 0);
   units.forEach((u, k) => partWeights(u, schemes[k]!, devices).forEach((w, d) => (held[d]! += w)));
   return held;

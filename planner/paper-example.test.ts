@@ -13,14 +13,25 @@ import type { Plan } from "./schema.js";
 import { allLop } from "./strategies.js";
 import { partitionUnits } from "./units.js";
 
-const cfg = ["[net]", "width=1", "height=1", "channels=4", ...[8, 16, 4, 4].flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"])].join("\n");
+const cfg = [
+  "[net]",
+  "width=1",
+  "height=1",
+  "channels=4",
+  ...[8, 16, 4, 4].flatMap((n) => ["[connected]", `output=${n}`, "activation=relu"]),
+].join("\n");
 const units = partitionUnits(buildNetwork(parseCfgText(cfg, "paper-fc.cfg")), 0);
 const N = 2;
 const cost = (schemes: Scheme[]) => chainCost(units, schemes, N).elements;
 
 describe("paper 4-layer example, N = 2", () => {
   it("has the layer sizes of Fig. 1", () => {
-    expect(units.map((u) => [u.inputs, u.outputs])).toEqual([[4, 8], [8, 16], [16, 4], [4, 4]]);
+    expect(units.map((u) => [u.inputs, u.outputs])).toEqual([
+      [4, 8],
+      [8, 16],
+      [16, 4],
+      [4, 4],
+    ]);
     expect(units.every((u) => u.reusableByNext || u === units.at(-1))).toBe(true);
   });
   it("single device: F = T = 240, C = 0 (eq. 6)", () => {
@@ -42,7 +53,10 @@ describe("paper 4-layer example, N = 2", () => {
   it("the ILP optimum is C = 22 (Fig. 7), with one of the two tied assignments", () => {
     const best = optimalSchemes(units, N);
     expect(best.elements).toBe(22);
-    expect([["lop", "fuse1", "fuse2", "lop"], ["lop", "fuse1", "fuse2", "lip"]]).toContainEqual(best.schemes);
+    expect([
+      ["lop", "fuse1", "fuse2", "lop"],
+      ["lop", "fuse1", "fuse2", "lip"],
+    ]).toContainEqual(best.schemes);
     expect(cost(["lop", "fuse1", "fuse2", "lop"])).toBe(22);
     expect(cost(["lop", "fuse1", "fuse2", "lip"])).toBe(22);
   });
@@ -56,12 +70,18 @@ describe("paper 4-layer example, N = 2", () => {
 describe("paper 4-layer example as a darknet cfg, through makePlan", () => {
   const network = buildNetwork(parseCfgText(cfg, "paper-fc.cfg"));
   const workers = (n: number) => Array.from({ length: n }, (_, i) => ({ workerId: `d${i + 1}` }));
-  const plan = (devices: number, strategy: Strategy, bytesPerElement = 4) => makePlan(network, { devices: workers(devices), strategy, bytesPerElement });
+  const plan = (devices: number, strategy: Strategy, bytesPerElement = 4) =>
+    makePlan(network, { devices: workers(devices), strategy, bytesPerElement });
   const schemesOf = (p: Plan) => p.steps.map((s) => s.scheme);
 
   it("one device: F = T = 240, C = 0", () => {
     for (const strategy of ["auto", "lop", "lip", "fuse-all"] as const) {
-      expect(plan(1, strategy).totals).toMatchObject({ weightsPerDevice: 240, multiplications: 240, commElements: 0, commBytes: 0 });
+      expect(plan(1, strategy).totals).toMatchObject({
+        weightsPerDevice: 240,
+        multiplications: 240,
+        commElements: 0,
+        commBytes: 0,
+      });
     }
   });
 
@@ -74,17 +94,33 @@ describe("paper 4-layer example as a darknet cfg, through makePlan", () => {
     expect(p.totals).toMatchObject({ weightsPerDevice: 120, multiplications: 120, commElements: c, commBytes: 4 * c });
     expect(schemesOf(p)).toEqual(schemes);
     // per layer F_n = Q_l / N and T_l = R_l / N (Fig. 1: Q = 32, 128, 64, 16)
-    expect(p.steps.map((s) => ("weightsPerDevice" in s ? [s.weightsPerDevice, s.multsOnPath] : []))).toEqual([[16, 16], [64, 64], [32, 32], [8, 8]]);
+    expect(p.steps.map((s) => ("weightsPerDevice" in s ? [s.weightsPerDevice, s.multsOnPath] : []))).toEqual([
+      [16, 16],
+      [64, 64],
+      [32, 32],
+      [8, 8],
+    ]);
   });
 
   it("N = 2, the ILP: C = 22 with LOP, FUSE1, FUSE2 and LOP or LIP; bytes follow the element size", () => {
     const p = plan(2, "auto", 2);
-    expect(p.totals).toMatchObject({ weightsPerDevice: 120, multiplications: 120, commElements: 22, commBytes: 44, bytesPerElement: 2 });
-    expect([["lop", "fuse1", "fuse2", "lop"], ["lop", "fuse1", "fuse2", "lip"]]).toContainEqual(schemesOf(p));
+    expect(p.totals).toMatchObject({
+      weightsPerDevice: 120,
+      multiplications: 120,
+      commElements: 22,
+      commBytes: 44,
+      bytesPerElement: 2,
+    });
+    expect([
+      ["lop", "fuse1", "fuse2", "lop"],
+      ["lop", "fuse1", "fuse2", "lip"],
+    ]).toContainEqual(schemesOf(p));
     expect(p.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });
   });
 
   it("the authors' plan exists only for YOLOv2", () => {
-    expect(() => plan(2, "paper")).toThrow("the paper's plan exists only for yolov2.cfg (the authors' YOLOv2, 608×608, 80 classes), not for paper-fc.cfg");
+    expect(() => plan(2, "paper")).toThrow(
+      "the paper's plan exists only for yolov2.cfg (the authors' YOLOv2, 608×608, 80 classes), not for paper-fc.cfg",
+    );
   });
 });

@@ -8,7 +8,14 @@ const sizes = (ranges: [number, number][]) => ranges.map(([a, b]) => b - a);
 describe("channel ranges", () => {
   it("even parts differ by one channel at most, the larger first, and tile [0, n)", () => {
     expect(sizes(channelRanges(425, 7))).toEqual([61, 61, 61, 61, 61, 60, 60]);
-    expect(channelRanges(3, 6)).toEqual([[0, 1], [1, 2], [2, 3], [3, 3], [3, 3], [3, 3]]);
+    expect(channelRanges(3, 6)).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 3],
+      [3, 3],
+      [3, 3],
+    ]);
     expect(channelRanges(425, 7)[6]).toEqual([365, 425]);
   });
 

@@ -44,11 +44,11 @@ export function channelRanges(n: number, slots: Slots): [number, number][] {
   const ideal = fractionsFor(n, slots).map((f) => n * f);
   const sizes = ideal.map(Math.floor);
   const order = ideal.map((x, p) => ({ p, rest: x - sizes[p]! })).sort((a, b) => b.rest - a.rest || a.p - b.p);
-  for (let left = n - sizes.reduce((a, b) => a + b, 0), i = 0; left > 0; left--, i++) sizes[order[i % order.length]!.p]!++;
+  for (let left = n - sizes.reduce((a, b) => a + b, 0), i = 0; left > 0; left--, i++)
+    sizes[order[i % order.length]!.p]!++;
   let c0 = 0;
   return sizes.map((size) => [c0, (c0 += size)]);
 }
-
 
 type Sized = Pick<Unit, "channelsIn" | "channelsOut">;
 
@@ -78,5 +78,7 @@ export function partMults(unit: Sized & Pick<Unit, "mults">, scheme: Scheme, slo
  * K are large and only a spatial cut makes them small.
  */
 export function partFeatures(unit: Sized & Pick<Unit, "inputs" | "outputs">, scheme: Scheme, slots: Slots): number[] {
-  return shares(unit, scheme, slots).map((f) => (splitsInput(scheme) ? unit.inputs * f + unit.outputs : unit.inputs + unit.outputs * f));
+  return shares(unit, scheme, slots).map((f) =>
+    splitsInput(scheme) ? unit.inputs * f + unit.outputs : unit.inputs + unit.outputs * f,
+  );
 }

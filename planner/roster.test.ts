@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import type { Presence } from "../broker/messages.js";
 import { budgetOf, rosterDevices } from "./roster.js";
 
-const presence = (workerId: string, memoryMB: number, baselineMB?: number, role: Presence["role"] = "worker"): Presence => ({
+const presence = (
+  workerId: string,
+  memoryMB: number,
+  baselineMB?: number,
+  role: Presence["role"] = "worker",
+): Presence => ({
   workerId,
   memoryBudgetBytes: memoryMB * 1e6,
   ...(baselineMB === undefined ? {} : { baselineBytes: baselineMB * 1e6 }),
@@ -14,7 +19,11 @@ const presence = (workerId: string, memoryMB: number, baselineMB?: number, role:
 
 describe("roster → devices", () => {
   it("gives each device its memory less its baseline, sorted by id, the source marked", () => {
-    const { devices, refused } = rosterDevices([presence("pi-2", 512, 97.5), presence("cam", 1024, 130, "source"), presence("pi-1", 256, 90)]);
+    const { devices, refused } = rosterDevices([
+      presence("pi-2", 512, 97.5),
+      presence("cam", 1024, 130, "source"),
+      presence("pi-1", 256, 90),
+    ]);
     expect(devices).toEqual([
       { workerId: "cam", memoryBudgetBytes: 894e6, gmacPerSec: 40, role: "source" },
       { workerId: "pi-1", memoryBudgetBytes: 166e6, gmacPerSec: 40 },
@@ -29,7 +38,11 @@ describe("roster → devices", () => {
   });
 
   it("leaves out a device whose memory is not above its baseline, naming it and both numbers", () => {
-    const { devices, refused } = rosterDevices([presence("pi-1", 256, 90), presence("pi-zero", 64, 97.3), presence("edge", 90, 90)]);
+    const { devices, refused } = rosterDevices([
+      presence("pi-1", 256, 90),
+      presence("pi-zero", 64, 97.3),
+      presence("edge", 90, 90),
+    ]);
     expect(devices.map((d) => d.workerId)).toEqual(["pi-1"]);
     expect(refused).toEqual([
       "device edge has 90 MB of memory, not more than its baseline of 90 MB (node, onnxruntime and MQTT before any weights): left out",

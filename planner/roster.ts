@@ -18,7 +18,8 @@ export interface RosterDevices {
 const mb = (bytes: number) => `${Number((bytes / 1e6).toFixed(1))} MB`;
 
 /** The budget a device's weights and activations may use: its memory less its baseline (none announced: 0). */
-export const budgetOf = (p: Pick<Presence, "memoryBudgetBytes" | "baselineBytes">): number => p.memoryBudgetBytes - (p.baselineBytes ?? 0);
+export const budgetOf = (p: Pick<Presence, "memoryBudgetBytes" | "baselineBytes">): number =>
+  p.memoryBudgetBytes - (p.baselineBytes ?? 0);
 
 export function rosterDevices(roster: Iterable<Presence>): RosterDevices {
   const devices: PlanDevice[] = [];
@@ -26,10 +27,17 @@ export function rosterDevices(roster: Iterable<Presence>): RosterDevices {
   for (const p of [...roster].sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0))) {
     const budget = budgetOf(p);
     if (budget <= 0) {
-      refused.push(`device ${p.workerId} has ${mb(p.memoryBudgetBytes)} of memory, not more than its baseline of ${mb(p.baselineBytes ?? 0)} (node, onnxruntime and MQTT before any weights): left out`);
+      refused.push(
+        `device ${p.workerId} has ${mb(p.memoryBudgetBytes)} of memory, not more than its baseline of ${mb(p.baselineBytes ?? 0)} (node, onnxruntime and MQTT before any weights): left out`,
+      );
       continue;
     }
-    devices.push({ workerId: p.workerId, memoryBudgetBytes: budget, gmacPerSec: p.gmacPerSec, ...(p.role === "source" ? { role: "source" as const } : {}) });
+    devices.push({
+      workerId: p.workerId,
+      memoryBudgetBytes: budget,
+      gmacPerSec: p.gmacPerSec,
+      ...(p.role === "source" ? { role: "source" as const } : {}),
+    });
   }
   return { devices, refused };
 }

@@ -16,9 +16,17 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { PlanError } from "../core/errors.js";
-import { type Network } from "../dnn/network.js";
+import type { Network } from "../dnn/network.js";
 import { ID_PATTERN } from "../broker/topics.js";
-import { closesFusePair, LEGACY_STRATEGY_NAMES, opensFusePair, type Scheme, SCHEMES, splitsInput, STRATEGIES } from "./schemes.js";
+import {
+  closesFusePair,
+  LEGACY_STRATEGY_NAMES,
+  opensFusePair,
+  type Scheme,
+  SCHEMES,
+  splitsInput,
+  STRATEGIES,
+} from "./schemes.js";
 
 export const PLAN_FORMAT = "edgefuse-plan";
 /** Version 1 throughout: every field added since is optional, so earlier plans still parse. */
@@ -75,7 +83,16 @@ const ftpSchema = z.object({
   weights: index.optional(),
   /** Per device: its tiles, their traffic (halo overlaps counted), peak feature memory and work. */
   perDevice: z
-    .array(z.object({ workerId, tiles: z.array(index), scatterElements: index, gatherElements: index, peakElements: index, mults: index }))
+    .array(
+      z.object({
+        workerId,
+        tiles: z.array(index),
+        scatterElements: index,
+        gatherElements: index,
+        peakElements: index,
+        mults: index,
+      }),
+    )
     .optional(),
 });
 
@@ -185,27 +202,54 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
   const known = new Set(plan.devices.map((d) => d.workerId));
   if (known.size !== plan.devices.length) issue(["devices"], "duplicate workerId");
   const first = plan.ftp?.end ?? 0;
-  if (plan.steps.length !== plan.model.layers - first) issue(["steps"], `expected ${plan.model.layers - first} steps (layers ${first}..${plan.model.layers - 1}), got ${plan.steps.length}`);
+  if (plan.steps.length !== plan.model.layers - first)
+    issue(
+      ["steps"],
+      `expected ${plan.model.layers - first} steps (layers ${first}..${plan.model.layers - 1}), got ${plan.steps.length}`,
+    );
   plan.steps.forEach((step, k) => {
     if (step.layer !== first + k) issue(["steps", k, "layer"], `expected layer ${first + k}, got ${step.layer}`);
     if (step.scheme !== "source") {
-      step.parts.forEach((p, j) => known.has(p.workerId) || issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`));
+      step.parts.forEach(
+        (p, j) =>
+          known.has(p.workerId) || issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`),
+      );
     }
     if (step.scheme !== "source" && step.scheme !== "carry") {
       const kind = splitsInput(step.scheme) ? "input" : "output";
-      step.parts.forEach((p, j) => p.cut.kind === kind || issue(["steps", k, "parts", j, "cut", "kind"], `${step.scheme.toUpperCase()} splits ${kind} channels, got an ${p.cut.kind} cut`));
+      step.parts.forEach(
+        (p, j) =>
+          p.cut.kind === kind ||
+          issue(
+            ["steps", k, "parts", j, "cut", "kind"],
+            `${step.scheme.toUpperCase()} splits ${kind} channels, got an ${p.cut.kind} cut`,
+          ),
+      );
     }
   });
   // FUSE2 must be the next partitioned step after FUSE1 (only carry steps between).
-  const partitioned = plan.steps.map((s, k) => [s, k] as const).filter((e): e is readonly [PartitionedStep, number] => e[0].scheme !== "carry" && e[0].scheme !== "source");
+  const partitioned = plan.steps
+    .map((s, k) => [s, k] as const)
+    .filter((e): e is readonly [PartitionedStep, number] => e[0].scheme !== "carry" && e[0].scheme !== "source");
   partitioned.forEach(([s, k], j) => {
     const prev = partitioned[j - 1];
-    const afterFuse1 = prev !== undefined && opensFusePair(prev[0].scheme) && plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");
-    if (closesFusePair(s.scheme) !== afterFuse1) issue(["steps", k, "scheme"], closesFusePair(s.scheme) ? "FUSE2 must follow a FUSE1 step" : `layer ${s.layer} follows a FUSE1 step, so it must be FUSE2`);
+    const afterFuse1 =
+      prev !== undefined &&
+      opensFusePair(prev[0].scheme) &&
+      plan.steps.slice(prev[1] + 1, k).every((m) => m.scheme === "carry");
+    if (closesFusePair(s.scheme) !== afterFuse1)
+      issue(
+        ["steps", k, "scheme"],
+        closesFusePair(s.scheme)
+          ? "FUSE2 must follow a FUSE1 step"
+          : `layer ${s.layer} follows a FUSE1 step, so it must be FUSE2`,
+      );
   });
   const last = partitioned.at(-1)?.[0];
   if (last !== undefined && opensFusePair(last.scheme)) issue(["steps"], "the last partitioned step cannot be FUSE1");
-  plan.ftp?.tiles.forEach((t, j) => known.has(t.workerId) || issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`));
+  plan.ftp?.tiles.forEach(
+    (t, j) => known.has(t.workerId) || issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`),
+  );
 });
 
 export type Plan = z.infer<typeof planSchema>;
@@ -238,26 +282,38 @@ export function parsePlan(value: unknown, where = "plan"): Plan {
 /** Identifies a network by its layers and shapes (not by file name or path). */
 export function networkFingerprint(network: Network): string {
   const layers = network.layers.map(({ line: _line, ...rest }) => rest);
-  return createHash("sha256").update(JSON.stringify({ input: network.input, layers })).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify({ input: network.input, layers }))
+    .digest("hex");
 }
 
 /** Checks that a plan was made for this network and that its channel ranges fit it. */
 export function checkPlanForNetwork(plan: Plan, network: Network): void {
   if (plan.model.fingerprint !== networkFingerprint(network)) {
-    throw new PlanError(`plan ${plan.id} was made for model '${plan.model.name}' (${plan.model.layers} layers), not for ${network.file} (${network.layers.length} layers)`);
+    throw new PlanError(
+      `plan ${plan.id} was made for model '${plan.model.name}' (${plan.model.layers} layers), not for ${network.file} (${network.layers.length} layers)`,
+    );
   }
   for (const step of plan.steps) {
     if (step.scheme === "source") continue;
     const layer = network.layers[step.layer]!;
-    const ranges = step.scheme === "carry" ? step.parts.map((p) => [p.c0, p.c1] as const) : step.parts.map((p) => [p.cut.c0, p.cut.c1] as const);
+    const ranges =
+      step.scheme === "carry"
+        ? step.parts.map((p) => [p.c0, p.c1] as const)
+        : step.parts.map((p) => [p.cut.c0, p.cut.c1] as const);
     const channels = step.scheme !== "carry" && splitsInput(step.scheme) ? layer.input.c : layer.output.c;
     const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
     sorted.forEach(([c0, c1], j) => {
       const expectedStart = j === 0 ? 0 : sorted[j - 1]![1];
       if (c0 !== expectedStart || c1 > channels) {
-        throw new PlanError(`plan ${plan.id}, layer ${step.layer}: channel ranges must tile [0, ${channels}) without gaps or overlap, got ${JSON.stringify(sorted)}`);
+        throw new PlanError(
+          `plan ${plan.id}, layer ${step.layer}: channel ranges must tile [0, ${channels}) without gaps or overlap, got ${JSON.stringify(sorted)}`,
+        );
       }
     });
-    if (sorted.at(-1)![1] !== channels) throw new PlanError(`plan ${plan.id}, layer ${step.layer}: channel ranges end at ${sorted.at(-1)![1]}, not ${channels}`);
+    if (sorted.at(-1)![1] !== channels)
+      throw new PlanError(
+        `plan ${plan.id}, layer ${step.layer}: channel ranges end at ${sorted.at(-1)![1]}, not ${channels}`,
+      );
   }
 }

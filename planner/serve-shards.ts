@@ -56,7 +56,9 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     }
     const bytes = cutShard(recipe, o.network, o.weights);
     if (shardId(bytes) === sha) return bytes;
-    log(`shard ${short(sha)} cut again has the hash ${short(shardId(bytes))} (has the weights file changed?): answered empty`);
+    log(
+      `shard ${short(sha)} cut again has the hash ${short(shardId(bytes))} (has the weights file changed?): answered empty`,
+    );
     return Buffer.alloc(0);
   };
 
@@ -95,7 +97,11 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
 
   const onRequest = (topic: string, payload: Buffer) => {
     const parsed = topics.parse(topic);
-    if (parsed?.kind !== "shardRequest") throw new WireError(topic, "not a shard request topic: expected shard-requests/<deviceId>, the id 1-64 of [A-Za-z0-9._:-]");
+    if (parsed?.kind !== "shardRequest")
+      throw new WireError(
+        topic,
+        "not a shard request topic: expected shard-requests/<deviceId>, the id 1-64 of [A-Za-z0-9._:-]",
+      );
     const { sha256 } = decodeJson(topic, payload, shardRequestSchema);
     const devices = waiting.get(sha256) ?? new Set<string>();
     waiting.set(sha256, devices.add(parsed.deviceId));
@@ -104,7 +110,8 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
 
   const subscription = await bus.subscribe(topics.filters.shardRequest(), {
     onMessage: onRequest,
-    onError: (err, topic) => log(`ignored a shard request: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
+    onError: (err, topic) =>
+      log(`ignored a shard request: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });
 
   return {

@@ -33,18 +33,27 @@ async function run(input: Shape, ops: ComputeOp[], x: Float32Array): Promise<Flo
 
 function crop(x: Float32Array, shape: Shape, r: Rect): Float32Array {
   const out: number[] = [];
-  for (let c = 0; c < shape.c; c++) for (let y = r.y0; y < r.y1; y++) out.push(...x.subarray((c * shape.h + y) * shape.w + r.x0, (c * shape.h + y) * shape.w + r.x1));
+  for (let c = 0; c < shape.c; c++)
+    for (let y = r.y0; y < r.y1; y++)
+      out.push(...x.subarray((c * shape.h + y) * shape.w + r.x0, (c * shape.h + y) * shape.w + r.x1));
   return Float32Array.from(out);
 }
 function paste(into: Float32Array, shape: Shape, r: Rect, tile: Float32Array): void {
   let at = 0;
-  for (let c = 0; c < shape.c; c++) for (let y = r.y0; y < r.y1; y++) for (let x = r.x0; x < r.x1; x++) into[(c * shape.h + y) * shape.w + x] = tile[at++]!;
+  for (let c = 0; c < shape.c; c++)
+    for (let y = r.y0; y < r.y1; y++)
+      for (let x = r.x0; x < r.x1; x++) into[(c * shape.h + y) * shape.w + x] = tile[at++]!;
 }
 const sliceShape = (s: Shape, c0: number, c1: number): Shape => ({ c: c1 - c0, h: s.h, w: s.w });
 const activation = (l: Layer) => (l.kind === "convolutional" || l.kind === "connected" ? l.activation : "linear");
 
 /** Runs a plan the way the source and workers would, each part with nothing but its shard. */
-async function execute(plan: Plan, network: Network, shards: Map<string, Buffer>, input: Float32Array): Promise<Float32Array[]> {
+async function execute(
+  plan: Plan,
+  network: Network,
+  shards: Map<string, Buffer>,
+  input: Float32Array,
+): Promise<Float32Array[]> {
   const shard = (sha: string | undefined) => decodeShard(shards.get(sha!)!, sha);
   const only = (sha: string | undefined): CutParams => shard(sha)[0]!.params;
   const out: Float32Array[] = [];
@@ -55,9 +64,15 @@ async function execute(plan: Plan, network: Network, shards: Map<string, Buffer>
     const last = network.layers[end - 1]!;
     out[end - 1] = new Float32Array(last.output.c * last.output.h * last.output.w);
     for (const tile of plan.ftp.tiles) {
-      const ops = tile.steps.filter((s) => network.layers[s.layer]!.kind !== "dropout").map((s) => layerOp(network.layers[s.layer]!, params.get(s.layer) as never, s.pad));
+      const ops = tile.steps
+        .filter((s) => network.layers[s.layer]!.kind !== "dropout")
+        .map((s) => layerOp(network.layers[s.layer]!, params.get(s.layer) as never, s.pad));
       const region = tile.steps[0]!.input;
-      const result = await run({ c: network.input.c, h: region.y1 - region.y0, w: region.x1 - region.x0 }, ops, crop(input, network.input, region));
+      const result = await run(
+        { c: network.input.c, h: region.y1 - region.y0, w: region.x1 - region.x0 },
+        ops,
+        crop(input, network.input, region),
+      );
       paste(out[end - 1]!, last.output, tile.output, result);
     }
   }
@@ -88,7 +103,11 @@ async function execute(plan: Plan, network: Network, shards: Map<string, Buffer>
       case "carry": {
         const slices = [];
         for (const p of step.parts) {
-          const slice = await run(sliceShape(layer.input, p.c0, p.c1), layer.kind === "dropout" ? [] : [layerOp(layer)], held.get(p.part)!);
+          const slice = await run(
+            sliceShape(layer.input, p.c0, p.c1),
+            layer.kind === "dropout" ? [] : [layerOp(layer)],
+            held.get(p.part)!,
+          );
           held.set(p.part, slice);
           slices.push(slice);
         }
@@ -123,7 +142,11 @@ describe.each([
 
   for (const strategy of ["auto", "lop"] as const) {
     it(`${strategy}: executing the plan from its shards gives darknet's outputs`, async () => {
-      const draft = makePlan(network, { devices: Array.from({ length: workers }, (_, i) => ({ workerId: `w${i}` })), ftpEnd, strategy });
+      const draft = makePlan(network, {
+        devices: Array.from({ length: workers }, (_, i) => ({ workerId: `w${i}` })),
+        ftpEnd,
+        strategy,
+      });
       const shards = new Map<string, Buffer>();
       const recipes = new Map<string, ShardRecipe>();
       const weights = openWeights(join(oracle.dir, oracle.weights), network);
@@ -132,7 +155,8 @@ describe.each([
         recipes.set(sha, recipe);
       });
       // Cut again from its recipe, every shard is the same bytes: what the planner sends a device that asks.
-      for (const [sha, recipe] of recipes) expect(cutShard(recipe, network, weights).equals(shards.get(sha)!), JSON.stringify(recipe)).toBe(true);
+      for (const [sha, recipe] of recipes)
+        expect(cutShard(recipe, network, weights).equals(shards.get(sha)!), JSON.stringify(recipe)).toBe(true);
       weights.close();
 
       // The published plan survives the wire and names exactly the shards built.
@@ -145,7 +169,10 @@ describe.each([
       const out = await execute(plan, network, shards, readF32(join(oracle.dir, oracle.input_file)));
       for (const l of oracle.layers.filter((l) => l.file && out[l.index])) {
         const d = diff(out[l.index]!, readF32(join(oracle.dir, l.file!)));
-        expect(d.relative, `layer ${l.index} (${plan.steps.find((s) => s.layer === l.index)?.scheme ?? "ftp"}): max |a−b| ${d.maxAbs}`).toBeLessThanOrEqual(1e-4);
+        expect(
+          d.relative,
+          `layer ${l.index} (${plan.steps.find((s) => s.layer === l.index)?.scheme ?? "ftp"}): max |a−b| ${d.maxAbs}`,
+        ).toBeLessThanOrEqual(1e-4);
       }
       const last = network.layers.length - 1;
       expect(out[last], "the network's output").toBeDefined();

@@ -39,10 +39,12 @@ export interface ShardSummary {
 
 type Fold = (layer: number) => FoldedParams | undefined;
 
-const folder = (weights: WeightsSource): Fold => (layer) => {
-  const raw = weights.read(layer);
-  return raw && foldBatchNorm(raw);
-};
+const folder =
+  (weights: WeightsSource): Fold =>
+  (layer) => {
+    const raw = weights.read(layer);
+    return raw && foldBatchNorm(raw);
+  };
 
 /** The shard entries `recipe` names, from the folded weights `fold` gives. */
 function entriesOf(recipe: ShardRecipe, network: Network, fold: Fold): ShardEntry[] {
@@ -55,8 +57,15 @@ function entriesOf(recipe: ShardRecipe, network: Network, fold: Fold): ShardEntr
   const layer = network.layers[recipe.layer]!;
   const params = fold(recipe.layer);
   if (!params) throw new PlanError(`layer ${recipe.layer} (${layer.kind}) has no weights, but the plan partitions it`);
-  if (recipe.kind === "cut") return [{ layer: recipe.layer, cut: recipe.cut, params: cutParams(layer, params, recipe.cut) }];
-  return [{ layer: recipe.layer, cut: { kind: "output", c0: 0, c1: layer.output.c }, params: { weights: new Float32Array(0), bias: params.bias } }];
+  if (recipe.kind === "cut")
+    return [{ layer: recipe.layer, cut: recipe.cut, params: cutParams(layer, params, recipe.cut) }];
+  return [
+    {
+      layer: recipe.layer,
+      cut: { kind: "output", c0: 0, c1: layer.output.c },
+      params: { weights: new Float32Array(0), bias: params.bias },
+    },
+  ];
 }
 
 /** One shard's bytes, cut again from the weights (its sha256 is the one buildShards gave it, for the same file). */
@@ -65,7 +74,12 @@ export function cutShard(recipe: ShardRecipe, network: Network, weights: Weights
 }
 
 /** Builds every shard `plan` needs and returns the plan with their ids filled in (and so a new id). */
-export async function buildShards(plan: Plan, network: Network, weights: WeightsSource, sink: ShardSink): Promise<{ plan: Plan; shards: ShardSummary }> {
+export async function buildShards(
+  plan: Plan,
+  network: Network,
+  weights: WeightsSource,
+  sink: ShardSink,
+): Promise<{ plan: Plan; shards: ShardSummary }> {
   checkPlanForNetwork(plan, network);
   const seen = new Set<string>();
   let bytes = 0;
@@ -92,7 +106,8 @@ export async function buildShards(plan: Plan, network: Network, weights: Weights
       continue;
     }
     const parts = [];
-    for (const part of step.parts) parts.push({ ...part, shard: await emit({ kind: "cut", layer: step.layer, cut: part.cut }) });
+    for (const part of step.parts)
+      parts.push({ ...part, shard: await emit({ kind: "cut", layer: step.layer, cut: part.cut }) });
     const biasShard = splitsInput(step.scheme) ? await emit({ kind: "bias", layer: step.layer }) : undefined;
     steps.push({ ...step, parts, ...(biasShard ? { biasShard } : {}) });
   }

@@ -13,7 +13,6 @@ import { opensFusePair, type Scheme, type Strategy } from "./schemes.js";
 import type { Slots } from "./parts.js";
 import type { Unit } from "./units.js";
 
-
 /**
  * The authors' published YOLOv2 plan (from their implementation): FTP on layers 0–11, then
  * FUSE pairs (12,13), (14,15), (18,19), (20,21), (23,24), (29,30), LOP on 16 and 22,
@@ -22,8 +21,22 @@ import type { Unit } from "./units.js";
 export const PAPER_YOLOV2 = {
   ftpEnd: 12,
   schemes: new Map<number, Scheme>([
-    ...([[12, 13], [14, 15], [18, 19], [20, 21], [23, 24], [29, 30]] as const).flatMap(([a, b]): [number, Scheme][] => [[a, "fuse1"], [b, "fuse2"]]),
-    [16, "lop"], [22, "lop"], [26, "lip"],
+    ...(
+      [
+        [12, 13],
+        [14, 15],
+        [18, 19],
+        [20, 21],
+        [23, 24],
+        [29, 30],
+      ] as const
+    ).flatMap(([a, b]): [number, Scheme][] => [
+      [a, "fuse1"],
+      [b, "fuse2"],
+    ]),
+    [16, "lop"],
+    [22, "lop"],
+    [26, "lip"],
   ]),
 } as const;
 
@@ -35,7 +48,10 @@ export function isPaperNetwork(network: Network): boolean {
 }
 
 export function checkPaperNetwork(network: Network): void {
-  if (!isPaperNetwork(network)) throw new PlanError(`the paper's plan exists only for yolov2.cfg (the authors' YOLOv2, 608×608, 80 classes), not for ${network.file}`);
+  if (!isPaperNetwork(network))
+    throw new PlanError(
+      `the paper's plan exists only for yolov2.cfg (the authors' YOLOv2, 608×608, 80 classes), not for ${network.file}`,
+    );
 }
 
 /**
@@ -65,7 +81,10 @@ export function fixedSchemes(strategy: Exclude<Strategy, "auto">, units: readonl
     case "paper":
       return units.map((u) => {
         const scheme = PAPER_YOLOV2.schemes.get(u.layer);
-        if (!scheme) throw new PlanError(`the paper's plan has no scheme for layer ${u.layer}: it starts at layer ${PAPER_YOLOV2.ftpEnd}`);
+        if (!scheme)
+          throw new PlanError(
+            `the paper's plan has no scheme for layer ${u.layer}: it starts at layer ${PAPER_YOLOV2.ftpEnd}`,
+          );
         return scheme;
       });
   }
@@ -85,7 +104,11 @@ export interface StrategyOptions {
 }
 
 /** The strategy's schemes and their cost, or null when they do not fit `limits`. */
-export function chooseSchemes(units: readonly Unit[], devices: Slots, { strategy, pinned, limits }: StrategyOptions): SchemeChoice | null {
+export function chooseSchemes(
+  units: readonly Unit[],
+  devices: Slots,
+  { strategy, pinned, limits }: StrategyOptions,
+): SchemeChoice | null {
   if (strategy === "auto") return solveSchemes(units, devices, { pinned, limits });
   if (pinned.size > 0) throw new PlanError(`pinned schemes only apply to the optimal strategy, not to "${strategy}"`);
   const schemes = fixedSchemes(strategy, units);
@@ -94,7 +117,12 @@ export function chooseSchemes(units: readonly Unit[], devices: Slots, { strategy
 }
 
 /** The least weights the fullest device must hold under this strategy, `base` included. */
-export function leastNeededWeights(units: readonly Unit[], devices: Slots, { strategy, pinned }: StrategyOptions, base: readonly number[]): number {
+export function leastNeededWeights(
+  units: readonly Unit[],
+  devices: Slots,
+  { strategy, pinned }: StrategyOptions,
+  base: readonly number[],
+): number {
   if (strategy === "auto") return leastLargestWeights(units, devices, pinned, base);
   return largestWeights(units, fixedSchemes(strategy, units), devices, base);
 }

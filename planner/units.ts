@@ -11,8 +11,7 @@
  */
 import { PlanError } from "../core/errors.js";
 import { isChannelwise, isWeighted } from "../dnn/layer-traits.js";
-import type { Layer, Network } from "../dnn/network.js";
-
+import type { Network } from "../dnn/network.js";
 
 export interface Unit {
   /** darknet layer index. */
@@ -60,7 +59,9 @@ export function partitionUnits(network: Network, start: number): Unit[] {
     const layer = layers[i]!;
     if (layer.kind !== "convolutional" && layer.kind !== "connected") continue;
     if (layer.kind === "convolutional" && layer.groups !== 1) {
-      throw new PlanError(`layer ${i}: grouped convolution (groups=${layer.groups}) cannot be channel-partitioned; keep it inside the FTP stage`);
+      throw new PlanError(
+        `layer ${i}: grouped convolution (groups=${layer.groups}) cannot be channel-partitioned; keep it inside the FTP stage`,
+      );
     }
     // Walk the channel-wise layers that follow, up to the next weighted or sync layer.
     let j = i + 1;

@@ -12,9 +12,15 @@ export interface CliResult {
   stderr: string;
 }
 
-export function edgefuse(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function edgefuse(
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(REPO_ROOT, "bin", "edgefuse"), args, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(join(REPO_ROOT, "bin", "edgefuse"), args, {
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -39,13 +45,18 @@ export interface RunningCli {
 
 /** Starts the built CLI as a long-running process (a broker, `up`): the caller ends it. */
 export function startEdgefuse(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): RunningCli {
-  const child = spawn(join(REPO_ROOT, "bin", "edgefuse"), args, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(join(REPO_ROOT, "bin", "edgefuse"), args, {
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const output = { stdout: "", stderr: "" };
   const listeners = new Set<() => void>();
   const changed = () => listeners.forEach((l) => l());
   child.stdout!.on("data", (d) => ((output.stdout += d), changed()));
   child.stderr!.on("data", (d) => ((output.stderr += d), changed()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("close", (code, signal) => (resolve({ code, signal }), changed())));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("close", (code, signal) => (resolve({ code, signal }), changed())),
+  );
   let ended = false;
   void exited.then(() => (ended = true));
   const waitFor = (pattern: RegExp, timeoutMs = 30_000) =>
@@ -53,9 +64,26 @@ export function startEdgefuse(args: string[], options: { env?: NodeJS.ProcessEnv
       const check = () => {
         const match = (output.stdout + output.stderr).match(pattern);
         if (match) done(() => resolve(match));
-        else if (ended || child.exitCode !== null || child.signalCode !== null) done(() => reject(new Error(`edgefuse ${args.join(" ")} ended before printing ${pattern}:\n${output.stdout}${output.stderr}`)));
+        else if (ended || child.exitCode !== null || child.signalCode !== null)
+          done(() =>
+            reject(
+              new Error(
+                `edgefuse ${args.join(" ")} ended before printing ${pattern}:\n${output.stdout}${output.stderr}`,
+              ),
+            ),
+          );
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${pattern} from edgefuse ${args.join(" ")} within ${timeoutMs} ms:\n${output.stdout}${output.stderr}`))), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          done(() =>
+            reject(
+              new Error(
+                `no ${pattern} from edgefuse ${args.join(" ")} within ${timeoutMs} ms:\n${output.stdout}${output.stderr}`,
+              ),
+            ),
+          ),
+        timeoutMs,
+      );
       const done = (settle: () => void) => {
         clearTimeout(timer);
         listeners.delete(check);

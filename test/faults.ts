@@ -92,7 +92,11 @@ export function logBook() {
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== waiter);
-          reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; since then:\n${lines.slice(from).join("\n")}`));
+          reject(
+            new Error(
+              `no log line matching ${re} within ${timeoutMs} ms; since then:\n${lines.slice(from).join("\n")}`,
+            ),
+          );
         }, timeoutMs);
         const waiter = {
           re,

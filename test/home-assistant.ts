@@ -26,10 +26,15 @@ const imageDevice = {
   sw_version: z.string().optional(),
   via_device: z.string().optional(),
 };
-const identified = (d: { identifiers?: unknown; connections?: unknown }) => d.identifiers !== undefined || d.connections !== undefined;
+const identified = (d: { identifiers?: unknown; connections?: unknown }) =>
+  d.identifiers !== undefined || d.connections !== undefined;
 const deviceMessage = "at least one of identifiers or connections must be present";
 
-const origin = z.strictObject({ name: z.string().min(1), sw_version: z.string().optional(), support_url: z.string().optional() });
+const origin = z.strictObject({
+  name: z.string().min(1),
+  sw_version: z.string().optional(),
+  support_url: z.string().optional(),
+});
 
 /** Options every MQTT entity documents. */
 const entity = {
@@ -48,13 +53,17 @@ const entity = {
   unique_id: z.string().optional(),
   origin: origin.optional(),
 };
-const notBoth = (c: { availability?: unknown; availability_topic?: unknown }) => c.availability === undefined || c.availability_topic === undefined;
+const notBoth = (c: { availability?: unknown; availability_topic?: unknown }) =>
+  c.availability === undefined || c.availability_topic === undefined;
 const notBothMessage = "availability and availability_topic must not be used together";
 
 export const haSensorConfigSchema = z
   .strictObject({
     ...entity,
-    device: z.strictObject({ ...imageDevice, model_id: z.string().optional(), serial_number: z.string().optional() }).refine(identified, deviceMessage).optional(),
+    device: z
+      .strictObject({ ...imageDevice, model_id: z.string().optional(), serial_number: z.string().optional() })
+      .refine(identified, deviceMessage)
+      .optional(),
     device_class: z.string().nullable().optional(),
     entity_picture: z.string().optional(),
     expire_after: z.number().int().optional(),
@@ -83,5 +92,11 @@ export const haImageConfigSchema = z
     url_topic: z.string().min(1).optional(),
   })
   .refine(notBoth, notBothMessage)
-  .refine((c) => (c.image_topic === undefined) !== (c.url_topic === undefined), "exactly one of image_topic and url_topic")
-  .refine((c) => !(c.url_topic !== undefined && c.content_type !== undefined), "content_type cannot be used with url_topic");
+  .refine(
+    (c) => (c.image_topic === undefined) !== (c.url_topic === undefined),
+    "exactly one of image_topic and url_topic",
+  )
+  .refine(
+    (c) => !(c.url_topic !== undefined && c.content_type !== undefined),
+    "content_type cannot be used with url_topic",
+  );

@@ -35,7 +35,9 @@ export function readOracle(name: string): OracleManifest & { dir: string } {
   const dir = oracleDir(name);
   const file = join(dir, "manifest.json");
   if (!existsSync(file)) {
-    throw new Error(`darknet reference ${name} not made yet (${file} missing): run the tests through vitest, whose globalSetup makes it, or npm run oracle`);
+    throw new Error(
+      `darknet reference ${name} not made yet (${file} missing): run the tests through vitest, whose globalSetup makes it, or npm run oracle`,
+    );
   }
   const parsed = oracleManifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
   if (!parsed.success) {

@@ -19,7 +19,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../core/paths.js";
 
-export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+export const VERSION: string = (
+  JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }
+).version;
 
 /**
  * What this process holds before any shard: its resident memory once onnxruntime is
@@ -32,7 +34,20 @@ export async function measureBaselineBytes(runtime: Runtime): Promise<number> {
   const c = 8;
   const stage = await runtime.compile({
     input: { c, h: 8, w: 8 },
-    ops: [{ kind: "conv", inC: c, outC: c, size: 1, stride: 1, groups: 1, pads: uniformPads(0), weights: new Float32Array(c * c).fill(0.1), bias: new Float32Array(c), activation: "leaky" }],
+    ops: [
+      {
+        kind: "conv",
+        inC: c,
+        outC: c,
+        size: 1,
+        stride: 1,
+        groups: 1,
+        pads: uniformPads(0),
+        weights: new Float32Array(c * c).fill(0.1),
+        bias: new Float32Array(c),
+        activation: "leaky",
+      },
+    ],
   });
   try {
     await stage.run(new Float32Array(c * 8 * 8).fill(0.5));
@@ -57,17 +72,30 @@ const mb = (bytes: number) => `${Number((bytes / 1e6).toFixed(1))} MB`;
  * Measures the baseline unless given (devices sharing one process, as in tests, pass
  * 0: the process is not theirs to count) and refuses a memory that leaves nothing.
  */
-export async function deviceMemory(deviceId: string, runtime: Runtime, memoryBytes: number, baselineBytes?: number): Promise<DeviceMemory> {
+export async function deviceMemory(
+  deviceId: string,
+  runtime: Runtime,
+  memoryBytes: number,
+  baselineBytes?: number,
+): Promise<DeviceMemory> {
   const baseline = Math.round(baselineBytes ?? (await measureBaselineBytes(runtime)));
   const budgetBytes = budgetOf({ memoryBudgetBytes: memoryBytes, baselineBytes: baseline });
   if (budgetBytes <= 0) {
-    throw new EdgefuseError("memory", `${deviceId}: --memory ${mb(memoryBytes)} is not more than what this process holds before any weights (${mb(baseline)}: node, onnxruntime and MQTT); give it more`);
+    throw new EdgefuseError(
+      "memory",
+      `${deviceId}: --memory ${mb(memoryBytes)} is not more than what this process holds before any weights (${mb(baseline)}: node, onnxruntime and MQTT); give it more`,
+    );
   }
   return { memoryBytes, baselineBytes: baseline, budgetBytes };
 }
 
 /** The will a device connects with: an empty retained presence, so it vanishes when its link drops. */
-export const presenceWill = (topics: Topics, deviceId: string) => ({ topic: topics.worker(deviceId), payload: Buffer.alloc(0), retain: true, qos: 1 as const });
+export const presenceWill = (topics: Topics, deviceId: string) => ({
+  topic: topics.worker(deviceId),
+  payload: Buffer.alloc(0),
+  retain: true,
+  qos: 1 as const,
+});
 
 export async function announce(bus: Bus, topics: Topics, presence: Presence): Promise<void> {
   await bus.publish(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { qos: 1, retain: true });

@@ -92,7 +92,8 @@ export function taskWeights(network: Network, task: Task): number {
   return task.ops.reduce((sum, spec) => {
     const layer = network.layers[spec.layer]!;
     const { cut } = spec;
-    const share = cut.kind === "whole" ? 1 : (cut.c1 - cut.c0) / (cut.kind === "output" ? layer.output.c : layer.input.c);
+    const share =
+      cut.kind === "whole" ? 1 : (cut.c1 - cut.c0) / (cut.kind === "output" ? layer.output.c : layer.input.c);
     return sum + layer.stats.weights * share;
   }, 0);
 }
@@ -119,7 +120,8 @@ function chain(stages: readonly CompiledStage[], input: CompiledStage["input"]):
   };
 }
 
-const sameCut = (a: Cut, b: Cut) => a.kind === b.kind && (a.kind === "whole" || (b.kind !== "whole" && a.c0 === b.c0 && a.c1 === b.c1));
+const sameCut = (a: Cut, b: Cut) =>
+  a.kind === b.kind && (a.kind === "whole" || (b.kind !== "whole" && a.c0 === b.c0 && a.c1 === b.c1));
 
 export class TaskExecutor {
   /** Insertion order is recency order: a hit is re-inserted at the end. */
@@ -206,7 +208,10 @@ export class TaskExecutor {
           if (left > 0) shards.set(spec.shard, entries);
           else shards.delete(spec.shard);
           const entry = entries.find((e) => e.layer === spec.layer && sameCut(e.cut, spec.cut));
-          if (!entry) throw new ShapeError(`task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`);
+          if (!entry)
+            throw new ShapeError(
+              `task ${task.id}: shard ${spec.shard.slice(0, 12)}… has no weights for layer ${spec.layer} ${JSON.stringify(spec.cut)}`,
+            );
           params = entry.params;
           const bytes = FLOAT32_BYTES * (params.weights.length + (params.bias?.length ?? 0));
           if (pendingBytes + bytes > SESSION_WEIGHT_BYTES) await flush();
@@ -224,7 +229,9 @@ export class TaskExecutor {
     const out = stage.outputs[0]!;
     if (shapeSize(out) !== shapeSize(task.output)) {
       await stage.release();
-      throw new ShapeError(`task ${task.id}: its ops produce ${shapeText(out)}, the plan expects ${shapeText(task.output)}`);
+      throw new ShapeError(
+        `task ${task.id}: its ops produce ${shapeText(out)}, the plan expects ${shapeText(task.output)}`,
+      );
     }
     return { stage, weightBytes };
   }
@@ -252,7 +259,10 @@ export class TaskExecutor {
     const input = new Float32Array(shapeSize(task.input));
     const hw = task.input.h * task.input.w;
     const bytes = new Uint8Array(input.buffer);
-    return { input, pieces: [bytes.subarray(0, FLOAT32_BYTES * held.c0 * hw), bytes.subarray(FLOAT32_BYTES * held.c1 * hw)] };
+    return {
+      input,
+      pieces: [bytes.subarray(0, FLOAT32_BYTES * held.c0 * hw), bytes.subarray(FLOAT32_BYTES * held.c1 * hw)],
+    };
   }
 
   /**
@@ -262,10 +272,16 @@ export class TaskExecutor {
   async run(task: Task, jobId: string, received: Float32Array, placed = false): Promise<TaskRun> {
     const expected = placed ? task.input : task.receives;
     if (received.length !== shapeSize(expected)) {
-      throw new ShapeError(`task ${task.id} of job ${jobId}: expected ${shapeText(expected)} = ${shapeSize(expected)} floats, got ${received.length}`);
+      throw new ShapeError(
+        `task ${task.id} of job ${jobId}: expected ${shapeText(expected)} = ${shapeSize(expected)} floats, got ${received.length}`,
+      );
     }
     const stage = await this.prepare(task);
-    const input = !task.held ? received : placed ? this.putKeptBack(task, jobId, received) : this.withKept(task, jobId, received);
+    const input = !task.held
+      ? received
+      : placed
+        ? this.putKeptBack(task, jobId, received)
+        : this.withKept(task, jobId, received);
     // The chunks this input arrived in, earlier inputs and outputs already sent are
     // garbage by now: collect them before the run adds its own working memory.
     collectIfGrown();
@@ -290,11 +306,17 @@ export class TaskExecutor {
     const held = task.held!;
     const key = `${jobId}/${held.task}`;
     const kept = this.kept.get(key);
-    if (!kept) throw new ShapeError(`task ${task.id} of job ${jobId}: the slice kept from task ${held.task} is gone (restart or expiry)`);
+    if (!kept)
+      throw new ShapeError(
+        `task ${task.id} of job ${jobId}: the slice kept from task ${held.task} is gone (restart or expiry)`,
+      );
     clearTimeout(kept.timer);
     this.kept.delete(key);
     const hw = task.input.h * task.input.w;
-    if (kept.data.length !== (held.c1 - held.c0) * hw) throw new ShapeError(`task ${task.id}: kept slice has ${kept.data.length} floats, expected ${(held.c1 - held.c0) * hw}`);
+    if (kept.data.length !== (held.c1 - held.c0) * hw)
+      throw new ShapeError(
+        `task ${task.id}: kept slice has ${kept.data.length} floats, expected ${(held.c1 - held.c0) * hw}`,
+      );
     input.set(kept.data, held.c0 * hw);
     return input;
   }
@@ -322,6 +344,12 @@ export class TaskExecutor {
     this.compiled.clear();
     this.residentBytes = 0;
     // A stage still compiling is released once it is done; one that failed has nothing to release.
-    await Promise.all(all.map((e) => Promise.resolve(e).then((c) => c.stage.release()).catch(() => undefined)));
+    await Promise.all(
+      all.map((e) =>
+        Promise.resolve(e)
+          .then((c) => c.stage.release())
+          .catch(() => undefined),
+      ),
+    );
   }
 }

@@ -32,7 +32,11 @@ export const fetchShardDefaults = {
   retryMs: 2_000,
 } satisfies Partial<FetchShardOptions>;
 
-export function brokerShardFetcher(bus: Bus, topics: Topics, options: Pick<FetchShardOptions, "deviceId" | "timeoutMs"> & Partial<FetchShardOptions>): ShardFetcher {
+export function brokerShardFetcher(
+  bus: Bus,
+  topics: Topics,
+  options: Pick<FetchShardOptions, "deviceId" | "timeoutMs"> & Partial<FetchShardOptions>,
+): ShardFetcher {
   const o = { ...fetchShardDefaults, ...options } satisfies FetchShardOptions;
   // Any bytes of any shard for this device show the planner is serving it (and the link busy).
   const mine = topics.filters.deviceShard({ deviceId: o.deviceId }).slice(0, -1);
@@ -68,35 +72,41 @@ export function brokerShardFetcher(bus: Bus, topics: Topics, options: Pick<Fetch
       const check = () => {
         const now = performance.now();
         if (now - Math.max(lastHeard, startedAt) >= o.timeoutMs) {
-          return fail(new WireError(topic, `weight shard did not arrive: nothing from the planner for ${o.timeoutMs} ms (is the planner up?)`));
+          return fail(
+            new WireError(
+              topic,
+              `weight shard did not arrive: nothing from the planner for ${o.timeoutMs} ms (is the planner up?)`,
+            ),
+          );
         }
         if (now - Math.max(lastHeard, askedAt) >= o.retryMs) askNow();
         timer = setTimeout(check, checkEveryMs);
       };
-      bus.subscribe(topic, {
-        onMessage: (_t, payload) => {
-          if (payload.byteLength === 0) return fail(new WireError(topic, "the planner has no such shard (its plan has changed since)"));
-          const actual = shardId(payload);
-          if (actual !== sha) return fail(new WireError(topic, `content hash is ${actual.slice(0, 12)}…, not the topic's`));
-          finish(() => {
-            try {
-              resolve(decodeShard(payload, topic));
-            } catch (err) {
-              reject(err);
-            }
-          });
-        },
-        onError: fail,
-      }).then(
-        (sub) => {
+      bus
+        .subscribe(topic, {
+          onMessage: (_t, payload) => {
+            if (payload.byteLength === 0)
+              return fail(new WireError(topic, "the planner has no such shard (its plan has changed since)"));
+            const actual = shardId(payload);
+            if (actual !== sha)
+              return fail(new WireError(topic, `content hash is ${actual.slice(0, 12)}…, not the topic's`));
+            finish(() => {
+              try {
+                resolve(decodeShard(payload, topic));
+              } catch (err) {
+                reject(err);
+              }
+            });
+          },
+          onError: fail,
+        })
+        .then((sub) => {
           unsubscribe = () => sub.unsubscribe();
           if (settled) return void sub.unsubscribe().catch(() => undefined);
           // Subscribed first, so the answer cannot pass before the device listens.
           askNow();
           timer = setTimeout(check, checkEveryMs);
-        },
-        fail,
-      );
+        }, fail);
     });
   const inflight = new Map<string, Promise<readonly ShardEntry[]>>();
   return (sha) => {

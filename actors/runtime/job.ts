@@ -37,17 +37,24 @@ export interface SourcePrepared {
   readonly biases: ReadonlyMap<number, Float32Array>;
 }
 
-export async function prepareSource(network: Network, schedule: Schedule, runtime: Runtime, fetchShard: ShardFetcher): Promise<SourcePrepared> {
+export async function prepareSource(
+  network: Network,
+  schedule: Schedule,
+  runtime: Runtime,
+  fetchShard: ShardFetcher,
+): Promise<SourcePrepared> {
   const local = new Map<number, CompiledStage>();
   const biases = new Map<number, Float32Array>();
   for (const stage of schedule.stages) {
     if (stage.kind === "source") {
       const layer = network.layers[stage.layer]!;
-      if (!runsOnHost(layer) && !isIdentity(layer)) local.set(layer.index, await runtime.compile({ input: layer.input, ops: [layerOp(layer)] }));
+      if (!runsOnHost(layer) && !isIdentity(layer))
+        local.set(layer.index, await runtime.compile({ input: layer.input, ops: [layerOp(layer)] }));
     } else if (stage.assemble.kind === "merge") {
       const { layer, biasShard } = stage.assemble;
       const entry = (await fetchShard(biasShard)).find((e) => e.layer === layer);
-      if (!entry?.params.bias) throw new ShapeError(`bias shard ${biasShard.slice(0, 12)}… holds no biases for layer ${layer}`);
+      if (!entry?.params.bias)
+        throw new ShapeError(`bias shard ${biasShard.slice(0, 12)}… holds no biases for layer ${layer}`);
       biases.set(layer, entry.params.bias);
     }
   }
@@ -65,9 +72,17 @@ export interface JobResult {
 
 const schemeName = (stage: Stage) => (stage.kind === "source" ? "SOURCE" : stage.scheme.toUpperCase());
 
-export async function runSchedule(prepared: SourcePrepared, dispatcher: Dispatcher, jobId: string, input: Float32Array): Promise<JobResult> {
+export async function runSchedule(
+  prepared: SourcePrepared,
+  dispatcher: Dispatcher,
+  jobId: string,
+  input: Float32Array,
+): Promise<JobResult> {
   const { network } = prepared;
-  if (input.length !== shapeSize(network.input)) throw new ShapeError(`job ${jobId}: input has ${input.length} floats, the network takes ${shapeSize(network.input)}`);
+  if (input.length !== shapeSize(network.input))
+    throw new ShapeError(
+      `job ${jobId}: input has ${input.length} floats, the network takes ${shapeSize(network.input)}`,
+    );
   // Outputs by layer: routes read earlier layers (only assembled outputs exist here).
   const outputs: (Float32Array | undefined)[] = new Array(network.layers.length);
   const trace: StageTrace[] = [];
@@ -77,25 +92,49 @@ export async function runSchedule(prepared: SourcePrepared, dispatcher: Dispatch
     if (stage.kind === "source") {
       const layer = network.layers[stage.layer]!;
       const compiled = prepared.local.get(layer.index);
-      current = compiled ? (await compiled.run(current))[0]! : isIdentity(layer) ? current : runHostLayer(layer, outputs, current);
+      current = compiled
+        ? (await compiled.run(current))[0]!
+        : isIdentity(layer)
+          ? current
+          : runHostLayer(layer, outputs, current);
       outputs[layer.index] = current;
-      trace.push({ layers: [layer.index, layer.index], scheme: schemeName(stage), wallMs: performance.now() - started, devices: [] });
+      trace.push({
+        layers: [layer.index, layer.index],
+        scheme: schemeName(stage),
+        wallMs: performance.now() - started,
+        devices: [],
+      });
       continue;
     }
-    const results = await Promise.all(stage.tasks.map((task) => dispatcher.run(task, jobId, cutForSend(current, stage.input, task.send))));
-    current = assemble(prepared, stage, results.map((r) => r.output));
+    const results = await Promise.all(
+      stage.tasks.map((task) => dispatcher.run(task, jobId, cutForSend(current, stage.input, task.send))),
+    );
+    current = assemble(
+      prepared,
+      stage,
+      results.map((r) => r.output),
+    );
     outputs[stage.layers[1]] = current;
     trace.push({
       layers: [stage.layers[0], stage.layers[1]],
       scheme: schemeName(stage),
       wallMs: performance.now() - started,
-      devices: stage.tasks.map((t, i) => ({ workerId: t.workerId, computeMs: results[i]!.computeMs, bytesSent: results[i]!.bytesSent, bytesReceived: results[i]!.bytesReceived })),
+      devices: stage.tasks.map((t, i) => ({
+        workerId: t.workerId,
+        computeMs: results[i]!.computeMs,
+        bytesSent: results[i]!.bytesSent,
+        bytesReceived: results[i]!.bytesReceived,
+      })),
     });
   }
   return { output: current, trace };
 }
 
-function assemble(prepared: SourcePrepared, stage: Extract<Stage, { kind: "distributed" }>, parts: Float32Array[]): Float32Array {
+function assemble(
+  prepared: SourcePrepared,
+  stage: Extract<Stage, { kind: "distributed" }>,
+  parts: Float32Array[],
+): Float32Array {
   const out = stage.output;
   switch (stage.assemble.kind) {
     case "stitch": {
@@ -107,7 +146,10 @@ function assemble(prepared: SourcePrepared, stage: Extract<Stage, { kind: "distr
       const hw = out.h * out.w;
       const whole = new Float32Array(shapeSize(out));
       stage.assemble.ranges.forEach(([c0, c1], i) => {
-        if (parts[i]!.length !== (c1 - c0) * hw) throw new ShapeError(`layers ${stage.layers.join("–")}: part ${i} sent ${parts[i]!.length} floats for channels [${c0}, ${c1})`);
+        if (parts[i]!.length !== (c1 - c0) * hw)
+          throw new ShapeError(
+            `layers ${stage.layers.join("–")}: part ${i} sent ${parts[i]!.length} floats for channels [${c0}, ${c1})`,
+          );
         whole.set(parts[i]!, c0 * hw);
       });
       return whole;
@@ -121,6 +163,10 @@ function assemble(prepared: SourcePrepared, stage: Extract<Stage, { kind: "distr
 }
 
 /** All tasks on one executor-like runner: the plan executed on this device (tests, `run --plan`). */
-export function localDispatcher(run: (task: Task, jobId: string, payload: Float32Array) => Promise<{ output: Float32Array; computeMs: number }>): Dispatcher {
-  return { run: async (task, jobId, payload) => ({ ...(await run(task, jobId, payload)), bytesSent: 0, bytesReceived: 0 }) };
+export function localDispatcher(
+  run: (task: Task, jobId: string, payload: Float32Array) => Promise<{ output: Float32Array; computeMs: number }>,
+): Dispatcher {
+  return {
+    run: async (task, jobId, payload) => ({ ...(await run(task, jobId, payload)), bytesSent: 0, bytesReceived: 0 }),
+  };
 }

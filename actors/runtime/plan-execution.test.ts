@@ -46,11 +46,21 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
     const devices = Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
     const draft = makePlan(network, { devices, strategy, ftpEnd });
     const shards = new Map<string, Buffer>();
-    const { plan } = await buildShards(draft, network, readWeights(weightsPath, network), (sha, bytes) => void shards.set(sha, bytes));
+    const { plan } = await buildShards(
+      draft,
+      network,
+      readWeights(weightsPath, network),
+      (sha, bytes) => void shards.set(sha, bytes),
+    );
     const schedule = buildSchedule(plan, network);
     const fetchShard = async (sha: string) => decodeShard(shards.get(sha)!, sha);
     // One executor per device, so kept slices and reuse behave as on separate devices.
-    const executors = new Map(devices.map((d) => [d.workerId, new TaskExecutor(network, { runtime, fetchShard, memoryBudgetBytes: 1 << 30, keptTtlMs: 60_000 })]));
+    const executors = new Map(
+      devices.map((d) => [
+        d.workerId,
+        new TaskExecutor(network, { runtime, fetchShard, memoryBudgetBytes: 1 << 30, keptTtlMs: 60_000 }),
+      ]),
+    );
     const prepared = await prepareSource(network, schedule, runtime, fetchShard);
     cleanups.push(async () => {
       await releaseSource(prepared);
@@ -70,7 +80,9 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
     const d = diff(output, await single());
     expect(d.relative, `max |a−b| ${d.maxAbs}`).toBeLessThanOrEqual(1e-4);
     // The trace accounts for every layer exactly once.
-    const covered = trace.flatMap((t) => Array.from({ length: t.layers[1] - t.layers[0] + 1 }, (_, i) => t.layers[0] + i));
+    const covered = trace.flatMap((t) =>
+      Array.from({ length: t.layers[1] - t.layers[0] + 1 }, (_, i) => t.layers[0] + i),
+    );
     expect(covered).toEqual(network.layers.map((l) => l.index));
     return schedule;
   };
@@ -92,6 +104,9 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
     [6, "auto", 0],
   ] as const)("N = %i, %s, FTP layers %s, reused inputs reassembled in place", async (n, strategy, ftpEnd) => {
     const schedule = await execute(n, strategy, ftpEnd, true);
-    expect(schedule.tasks.some((t) => t.held), "a task that reuses a kept slice").toBe(true);
+    expect(
+      schedule.tasks.some((t) => t.held),
+      "a task that reuses a kept slice",
+    ).toBe(true);
   });
 });

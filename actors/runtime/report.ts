@@ -5,10 +5,23 @@ import { type ErrorOrigin, encodeJson, errorMessageSchema } from "../../broker/m
 import { ID_PATTERN, type Topics } from "../../broker/topics.js";
 
 /** `from` names the reporting device, so readers decide by it rather than by the text of `where`. */
-export async function reportError(bus: Bus, topics: Topics, requestId: string, err: unknown, where: string, from?: ErrorOrigin): Promise<void> {
+export async function reportError(
+  bus: Bus,
+  topics: Topics,
+  requestId: string,
+  err: unknown,
+  where: string,
+  from?: ErrorOrigin,
+): Promise<void> {
   if (!ID_PATTERN.test(requestId) || !bus.connected) return;
   const code = err instanceof EdgefuseError ? err.code : "internal";
-  const message = encodeJson(errorMessageSchema, { requestId, code, message: errorMessage(err), where, ...(from && { from }) });
+  const message = encodeJson(errorMessageSchema, {
+    requestId,
+    code,
+    message: errorMessage(err),
+    where,
+    ...(from && { from }),
+  });
   await bus.publish(topics.errors(requestId), message, { qos: 1 }).catch(() => undefined);
 }
 

@@ -97,17 +97,30 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
     const tasks = ftp.tiles.map((tile): Task => {
       const first = tile.steps[0]!;
       return {
-        id: `0/${tile.index}`, layer: 0, part: tile.index, workerId: tile.workerId,
+        id: `0/${tile.index}`,
+        layer: 0,
+        part: tile.index,
+        workerId: tile.workerId,
         send: { kind: "region", rect: first.input },
         receives: rectShape(network.input.c, first.input),
         input: rectShape(network.input.c, first.input),
-        ops: tile.steps.map((s) => ({ layer: s.layer, cut: WHOLE, pads: s.pad, ...(layerOf(s.layer).stats.weights > 0 ? { shard: ftp.shard } : {}) })),
+        ops: tile.steps.map((s) => ({
+          layer: s.layer,
+          cut: WHOLE,
+          pads: s.pad,
+          ...(layerOf(s.layer).stats.weights > 0 ? { shard: ftp.shard } : {}),
+        })),
         output: rectShape(last.output.c, tile.output),
         keep: false,
       };
     });
     stages.push({
-      kind: "distributed", scheme: "ftp", layers: [0, ftp.end - 1], input: network.input, output: last.output, tasks,
+      kind: "distributed",
+      scheme: "ftp",
+      layers: [0, ftp.end - 1],
+      input: network.input,
+      output: last.output,
+      tasks,
       assemble: { kind: "stitch", rects: ftp.tiles.map((t) => t.output) },
     });
   }
@@ -123,7 +136,9 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
       continue;
     }
     if (step.scheme === "carry" || closesFusePair(step.scheme)) {
-      throw new PlanError(`plan ${plan.id}: layer ${step.layer} (${step.scheme}) does not follow the step it belongs to`);
+      throw new PlanError(
+        `plan ${plan.id}: layer ${step.layer} (${step.scheme}) does not follow the step it belongs to`,
+      );
     }
     // Channel-wise layers the devices run on their own slices right after this step.
     const carried: number[] = [];
@@ -131,31 +146,50 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
     let fuse2: PartitionedStep | undefined;
     if (opensFusePair(step.scheme)) {
       const next = steps[++k];
-      if (next === undefined || next.scheme === "carry" || next.scheme === "source" || !closesFusePair(next.scheme)) throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
+      if (next === undefined || next.scheme === "carry" || next.scheme === "source" || !closesFusePair(next.scheme))
+        throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
       fuse2 = next;
     }
     const layer = layerOf(step.layer);
     const lastLayer = layerOf(fuse2?.layer ?? carried.at(-1) ?? step.layer);
     const input = layer.input;
     const nextPartitioned = steps.slice(k + 1).find((s) => s.scheme !== "carry");
-    const keep = leavesSliceForNext(step.scheme) && nextPartitioned !== undefined && "reuse" in nextPartitioned && nextPartitioned.reuse;
+    const keep =
+      leavesSliceForNext(step.scheme) &&
+      nextPartitioned !== undefined &&
+      "reuse" in nextPartitioned &&
+      nextPartitioned.reuse;
 
     const tasks = step.parts.map((part): Task => {
       const { c0, c1 } = part.cut;
       const base = { id: `${step.layer}/${part.part}`, layer: step.layer, part: part.part, workerId: part.workerId };
       if (splitsInput(step.scheme)) {
         const receives = { c: c1 - c0, h: input.h, w: input.w };
-        return { ...base, send: { kind: "channels", c0, c1 }, receives, input: receives, ops: [{ layer: step.layer, cut: part.cut, shard: part.shard }], output: layer.output, keep: false };
+        return {
+          ...base,
+          send: { kind: "channels", c0, c1 },
+          receives,
+          input: receives,
+          ops: [{ layer: step.layer, cut: part.cut, shard: part.shard }],
+          output: layer.output,
+          keep: false,
+        };
       }
       // LOP / FUSE1: every device needs the whole input, less the slice it kept (reuse).
       const prev = step.reuse ? kept?.get(part.part) : undefined;
-      const held = prev && prev.workerId === part.workerId && prev.output.c < input.c ? heldRange(prev, kept!) : undefined;
-      const ops: OpSpec[] = [{ layer: step.layer, cut: part.cut, shard: part.shard }, ...carried.map((l) => ({ layer: l, cut: WHOLE }))];
+      const held =
+        prev && prev.workerId === part.workerId && prev.output.c < input.c ? heldRange(prev, kept!) : undefined;
+      const ops: OpSpec[] = [
+        { layer: step.layer, cut: part.cut, shard: part.shard },
+        ...carried.map((l) => ({ layer: l, cut: WHOLE })),
+      ];
       let output: Shape = { ...lastLayer.output, c: c1 - c0 };
       if (fuse2) {
         const cut = fuse2.parts.find((p) => p.part === part.part);
         if (!cut || cut.workerId !== part.workerId || cut.cut.c0 !== c0 || cut.cut.c1 !== c1) {
-          throw new PlanError(`plan ${plan.id}: FUSE part ${part.part} of layers ${step.layer}/${fuse2.layer} must keep the same worker and channels`);
+          throw new PlanError(
+            `plan ${plan.id}: FUSE part ${part.part} of layers ${step.layer}/${fuse2.layer} must keep the same worker and channels`,
+          );
         }
         ops.push({ layer: fuse2.layer, cut: cut.cut, shard: cut.shard });
         output = lastLayer.output;
@@ -166,22 +200,31 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
         receives: held ? { ...input, c: input.c - (held.c1 - held.c0) } : input,
         input,
         ...(held ? { held: { task: prev!.id, ...held } } : {}),
-        ops, output, keep: keep && !fuse2,
+        ops,
+        output,
+        keep: keep && !fuse2,
       };
     });
     const mergeStep = splitsInput(step.scheme) ? step : fuse2;
     let assemble: Assemble;
     if (mergeStep) {
-      if (!mergeStep.biasShard) throw new PlanError(`plan ${plan.id}: layer ${mergeStep.layer} merges partial sums but has no bias shard`);
+      if (!mergeStep.biasShard)
+        throw new PlanError(`plan ${plan.id}: layer ${mergeStep.layer} merges partial sums but has no bias shard`);
       const merged = layerOf(mergeStep.layer);
-      const activation: Activation = merged.kind === "convolutional" || merged.kind === "connected" ? merged.activation : "linear";
+      const activation: Activation =
+        merged.kind === "convolutional" || merged.kind === "connected" ? merged.activation : "linear";
       assemble = { kind: "merge", layer: mergeStep.layer, biasShard: mergeStep.biasShard, activation };
     } else {
       assemble = { kind: "concat", ranges: step.parts.map((p) => [p.cut.c0, p.cut.c1] as const) };
     }
     stages.push({
-      kind: "distributed", scheme: opensFusePair(step.scheme) ? "fuse" : (step.scheme as "lop" | "lip"),
-      layers: [step.layer, lastLayer.index], input, output: lastLayer.output, tasks, assemble,
+      kind: "distributed",
+      scheme: opensFusePair(step.scheme) ? "fuse" : (step.scheme as "lop" | "lip"),
+      layers: [step.layer, lastLayer.index],
+      input,
+      output: lastLayer.output,
+      tasks,
+      assemble,
     });
     kept = tasks.some((t) => t.keep) ? new Map(tasks.map((t) => [t.part, t])) : undefined;
   }
@@ -200,4 +243,5 @@ function heldRange(prev: Task, kept: Map<number, Task>): { c0: number; c1: numbe
 }
 
 /** Tasks one worker runs. */
-export const tasksOf = (schedule: Schedule, workerId: string): Task[] => schedule.tasks.filter((t) => t.workerId === workerId);
+export const tasksOf = (schedule: Schedule, workerId: string): Task[] =>
+  schedule.tasks.filter((t) => t.workerId === workerId);

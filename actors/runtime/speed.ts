@@ -7,7 +7,20 @@ export async function measureGmacPerSec(runtime: Runtime): Promise<number> {
   const weights = new Float32Array(k * c * 9).map((_, i) => ((i * 7919) % 101) / 1010 - 0.05);
   const stage = await runtime.compile({
     input: { c, h: hw, w: hw },
-    ops: [{ kind: "conv", inC: c, outC: k, size: 3, stride: 1, groups: 1, pads: uniformPads(1), weights, bias: new Float32Array(k), activation: "leaky" }],
+    ops: [
+      {
+        kind: "conv",
+        inC: c,
+        outC: k,
+        size: 3,
+        stride: 1,
+        groups: 1,
+        pads: uniformPads(1),
+        weights,
+        bias: new Float32Array(k),
+        activation: "leaky",
+      },
+    ],
   });
   try {
     const x = new Float32Array(c * hw * hw).fill(0.5);

@@ -28,17 +28,22 @@ export function crop(x: Float32Array, shape: Shape, rect: Rect): Float32Array {
 export function paste(into: Float32Array, shape: Shape, tile: Float32Array, rect: Rect): void {
   const h = rect.y1 - rect.y0;
   const w = rect.x1 - rect.x0;
-  if (tile.length !== shape.c * h * w) throw new ShapeError(`tile of ${tile.length} floats does not fit ${shape.c}×${h}×${w}`);
+  if (tile.length !== shape.c * h * w)
+    throw new ShapeError(`tile of ${tile.length} floats does not fit ${shape.c}×${h}×${w}`);
   for (let c = 0; c < shape.c; c++) {
     for (let y = 0; y < h; y++) {
-      into.set(tile.subarray((c * h + y) * w, (c * h + y + 1) * w), c * shape.h * shape.w + (rect.y0 + y) * shape.w + rect.x0);
+      into.set(
+        tile.subarray((c * h + y) * w, (c * h + y + 1) * w),
+        c * shape.h * shape.w + (rect.y0 + y) * shape.w + rect.x0,
+      );
     }
   }
 }
 
 /** What the source sends one task, cut from the stage's input. */
 export function cutForSend(x: Float32Array, shape: Shape, send: Send): Float32Array {
-  if (x.length !== shapeSize(shape)) throw new ShapeError(`stage input has ${x.length} floats, expected ${shapeText(shape)}`);
+  if (x.length !== shapeSize(shape))
+    throw new ShapeError(`stage input has ${x.length} floats, expected ${shapeText(shape)}`);
   const hw = shape.h * shape.w;
   switch (send.kind) {
     case "all":

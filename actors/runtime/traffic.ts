@@ -15,14 +15,24 @@ export interface TrafficComparison {
   readonly deviation: number;
 }
 
-const partitioned = (plan: Plan) => plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry") as Extract<Plan["steps"][number], { elements: number }>[];
+const partitioned = (plan: Plan) =>
+  plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry") as Extract<
+    Plan["steps"][number],
+    { elements: number }
+  >[];
 
 /**
  * `before`/`after`: broker.bytes() snapshots around one request. Only the workers'
  * connections count: in the embedded default the broker runs on the source's device,
  * so the source's own connection is not a link.
  */
-export function compareTraffic(plan: Plan, before: Record<string, ClientTraffic>, after: Record<string, ClientTraffic>, workerClientIds: readonly string[], bytesPerElement = 4): TrafficComparison {
+export function compareTraffic(
+  plan: Plan,
+  before: Record<string, ClientTraffic>,
+  after: Record<string, ClientTraffic>,
+  workerClientIds: readonly string[],
+  bytesPerElement = 4,
+): TrafficComparison {
   const steps = partitioned(plan);
   const layers = new Set(steps.map((s) => s.layer));
   const modelledBytes = steps.reduce((a, s) => a + s.elements * bytesPerElement, 0);
@@ -31,7 +41,8 @@ export function compareTraffic(plan: Plan, before: Record<string, ClientTraffic>
     for (const layer of layers) {
       const a = after[id]?.byLayer[layer];
       const b = before[id]?.byLayer[layer];
-      measuredBytes += (a?.payloadBytesIn ?? 0) + (a?.payloadBytesOut ?? 0) - (b?.payloadBytesIn ?? 0) - (b?.payloadBytesOut ?? 0);
+      measuredBytes +=
+        (a?.payloadBytesIn ?? 0) + (a?.payloadBytesOut ?? 0) - (b?.payloadBytesIn ?? 0) - (b?.payloadBytesOut ?? 0);
     }
   }
   return { modelledBytes, measuredBytes, deviation: modelledBytes ? measuredBytes / modelledBytes - 1 : 0 };

@@ -13,7 +13,12 @@ import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
 
 /** The last will to connect the status connection with. */
-export const statusWill = (topics: Topics) => ({ topic: topics.status(), payload: STATUS.offline, retain: true, qos: 1 as const });
+export const statusWill = (topics: Topics) => ({
+  topic: topics.status(),
+  payload: STATUS.offline,
+  retain: true,
+  qos: 1 as const,
+});
 
 export interface Availability {
   /** Ready to take requests: publishes `online` (once; again after a reconnect, since the broker sent the will). */
@@ -30,7 +35,10 @@ export function availability(bus: Bus, topics: Topics, log: (line: string) => vo
   };
   // After a reconnect the broker has published the will (`offline`): say online again.
   const stopFollowing = bus.onReconnect(() => {
-    if (state === STATUS.online) publish(STATUS.online).catch((err: unknown) => log(`status: could not publish online again: ${errorMessage(err)}`));
+    if (state === STATUS.online)
+      publish(STATUS.online).catch((err: unknown) =>
+        log(`status: could not publish online again: ${errorMessage(err)}`),
+      );
   });
   return {
     async online() {

@@ -8,7 +8,18 @@ import type { Task } from "../runtime/schedule.js";
 import { MqttDispatcher } from "./dispatch.js";
 
 const shape = { c: 16, h: 64, w: 64 };
-const remoteTask: Task = { id: "3/1", layer: 3, part: 1, workerId: "worker-1", send: { kind: "all" }, receives: shape, input: shape, ops: [], output: shape, keep: false };
+const remoteTask: Task = {
+  id: "3/1",
+  layer: 3,
+  part: 1,
+  workerId: "worker-1",
+  send: { kind: "all" },
+  receives: shape,
+  input: shape,
+  ops: [],
+  output: shape,
+  keep: false,
+};
 
 describe("MqttDispatcher", () => {
   const teardown = useTeardown();

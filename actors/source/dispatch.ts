@@ -39,14 +39,25 @@ export class MqttDispatcher implements Dispatcher {
       return { output, computeMs, bytesSent: 0, bytesReceived: 0 };
     }
     const key = `${jobId}/${task.layer}/${task.part}`;
-    const arrived = new Promise<{ data: Float32Array; computeMs: number; bytes: number }>((resolve, reject) => this.waiters.set(key, { task, resolve, reject }));
+    const arrived = new Promise<{ data: Float32Array; computeMs: number; bytes: number }>((resolve, reject) =>
+      this.waiters.set(key, { task, resolve, reject }),
+    );
     // The job can fail while its input is still being published (a device leaves mid-send):
     // mark the rejection handled now; the await below still throws it.
     arrived.catch(() => undefined);
     const r = task.receives;
-    await this.bus.publish(this.topics.partIn(jobId, task.layer, task.part), frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload), { qos: JOB_TENSOR_QOS });
+    await this.bus.publish(
+      this.topics.partIn(jobId, task.layer, task.part),
+      frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload),
+      { qos: JOB_TENSOR_QOS },
+    );
     const out = await arrived;
-    return { output: out.data, computeMs: out.computeMs, bytesReceived: FRAME_HEADER_BYTES + payload.byteLength, bytesSent: out.bytes };
+    return {
+      output: out.data,
+      computeMs: out.computeMs,
+      bytesReceived: FRAME_HEADER_BYTES + payload.byteLength,
+      bytesSent: out.bytes,
+    };
   }
 
   /** An output frame arrived (from the `…/out` subscription). */
@@ -56,7 +67,10 @@ export class MqttDispatcher implements Dispatcher {
     const at = this.topics.parse(topic);
     if (at?.kind !== "partOut") throw new WireError(topic, "not a job/<jobId>/layer/<l>/part/<p>/out topic");
     if (frame.jobId !== at.jobId || frame.layer !== at.layer || frame.part !== at.part) {
-      throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${at.jobId} layer ${at.layer} part ${at.part}`);
+      throw new WireError(
+        topic,
+        `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${at.jobId} layer ${at.layer} part ${at.part}`,
+      );
     }
     const key = `${frame.jobId}/${frame.layer}/${frame.part}`;
     const waiter = this.waiters.get(key);
@@ -82,7 +96,9 @@ export class MqttDispatcher implements Dispatcher {
 
   /** Which workers a job is still waiting for. */
   waitingOn(jobId: string): string[] {
-    return [...this.waiters].filter(([k]) => k.startsWith(`${jobId}/`)).map(([, w]) => `${w.task.workerId} (layer ${w.task.layer} part ${w.task.part})`);
+    return [...this.waiters]
+      .filter(([k]) => k.startsWith(`${jobId}/`))
+      .map(([, w]) => `${w.task.workerId} (layer ${w.task.layer} part ${w.task.part})`);
   }
 
   end(jobId: string): void {

@@ -47,7 +47,16 @@ describe("the source tells its own error reports from its workers' by who sent t
     const bus = await connectBus(url, { clientId: WORKER, will: presenceWill(topics, WORKER), reconnectPeriodMs: 0 });
     teardown.client(bus.client);
     const presence = (readyPlanId?: string) =>
-      announce(bus, topics, { workerId: WORKER, memoryBudgetBytes: 1e9, baselineBytes: 0, gmacPerSec: 50, startedAt: new Date().toISOString(), version: VERSION, role: "worker", ...(readyPlanId ? { readyPlanId } : {}) });
+      announce(bus, topics, {
+        workerId: WORKER,
+        memoryBudgetBytes: 1e9,
+        baselineBytes: 0,
+        gmacPerSec: 50,
+        startedAt: new Date().toISOString(),
+        version: VERSION,
+        role: "worker",
+        ...(readyPlanId ? { readyPlanId } : {}),
+      });
     const answered = new Set<string>();
     await bus.subscribe(topics.filters.partIn(), {
       onMessage: async (topic) => {
@@ -60,7 +69,8 @@ describe("the source tells its own error reports from its workers' by who sent t
       onError: (err) => logs.push(`test worker: ${err.message}`),
     });
     await bus.subscribe(topics.plan(), {
-      onMessage: (topic, payload) => (payload.byteLength ? presence(parsePlan(JSON.parse(payload.toString()), topic).id) : presence()),
+      onMessage: (topic, payload) =>
+        payload.byteLength ? presence(parsePlan(JSON.parse(payload.toString()), topic).id) : presence(),
       onError: (err) => logs.push(`test worker: ${err.message}`),
     });
     await presence();
@@ -72,12 +82,34 @@ describe("the source tells its own error reports from its workers' by who sent t
     teardown.add(() => weights.close());
     const plannerBus = await connectBus(broker.url, { clientId: "planner" });
     teardown.client(plannerBus.client);
-    const planner = await startPlanner({ bus: plannerBus, deployment: DEPLOYMENT, network, weights, planning: { strategy: "lop", ftpEnd: 0 }, minDevices: 2, log: () => undefined });
+    const planner = await startPlanner({
+      bus: plannerBus,
+      deployment: DEPLOYMENT,
+      network,
+      weights,
+      planning: { strategy: "lop", ftpEnd: 0 },
+      minDevices: 2,
+      log: () => undefined,
+    });
     teardown.add(() => planner.stop());
     await startFakeWorker(broker.url);
-    const sourceBus = await connectBus(broker.url, { clientId: SOURCE, will: presenceWill(topics, SOURCE), reconnectPeriodMs: 0 });
+    const sourceBus = await connectBus(broker.url, {
+      clientId: SOURCE,
+      will: presenceWill(topics, SOURCE),
+      reconnectPeriodMs: 0,
+    });
     teardown.client(sourceBus.client);
-    const source = await startSource({ bus: sourceBus, deployment: DEPLOYMENT, sourceId: SOURCE, runtime: onnxRuntime(), gmacPerSec: 50, memoryBudgetBytes: 1e9, baselineBytes: 0, jobTimeoutMs: JOB_TIMEOUT_MS, log: logs.push });
+    const source = await startSource({
+      bus: sourceBus,
+      deployment: DEPLOYMENT,
+      sourceId: SOURCE,
+      runtime: onnxRuntime(),
+      gmacPerSec: 50,
+      memoryBudgetBytes: 1e9,
+      baselineBytes: 0,
+      jobTimeoutMs: JOB_TIMEOUT_MS,
+      log: logs.push,
+    });
     teardown.add(() => source.stop());
     await source.ready(60_000);
     client = await connectBus(broker.url, { clientId: "client" });
@@ -89,15 +121,29 @@ describe("the source tells its own error reports from its workers' by who sent t
     answers.set(id, answer);
     const from = logs.mark();
     const { c, h, w } = network.input;
-    await client.publish(topics.infer(id), encodeFrame({ jobId: id, layer: 0, part: 0, shape: [c, h, w] }, new Float32Array(shapeSize(network.input)).fill(0.5)));
+    await client.publish(
+      topics.infer(id),
+      encodeFrame(
+        { jobId: id, layer: 0, part: 0, shape: [c, h, w] },
+        new Float32Array(shapeSize(network.input)).fill(0.5),
+      ),
+    );
     return logs.waitFor(new RegExp(`^source ${SOURCE}: ${id}: `), from, JOB_TIMEOUT_MS + 10_000);
   }
 
   /** A report in the words the source uses for its own ("source s1: request <id>"). */
-  const readsLikeTheSource = (jobId: string) => ({ requestId: jobId, code: "shape", message: `${WORKER} could not run its part`, where: `source ${SOURCE}: request ${jobId}` });
+  const readsLikeTheSource = (jobId: string) => ({
+    requestId: jobId,
+    code: "shape",
+    message: `${WORKER} could not run its part`,
+    where: `source ${SOURCE}: request ${jobId}`,
+  });
 
   it("fails the job at once on a worker's report whose where reads like the source's", async () => {
-    const line = await failureOf("r1", (jobId) => ({ ...readsLikeTheSource(jobId), from: { role: "worker", deviceId: WORKER } }));
+    const line = await failureOf("r1", (jobId) => ({
+      ...readsLikeTheSource(jobId),
+      from: { role: "worker", deviceId: WORKER },
+    }));
     expect(line).toBe(`source ${SOURCE}: r1: source ${SOURCE}: request r1: ${WORKER} could not run its part`);
   }, 30_000);
 
@@ -107,7 +153,13 @@ describe("the source tells its own error reports from its workers' by who sent t
   }, 30_000);
 
   it("passes over a report signed as this source: the job ends at its deadline instead", async () => {
-    const line = await failureOf("r3", (jobId) => ({ ...readsLikeTheSource(jobId), where: "anything", from: { role: "source", deviceId: SOURCE } }));
-    expect(line).toMatch(new RegExp(`^source ${SOURCE}: r3: job r3 did not finish within ${JOB_TIMEOUT_MS} ms; waiting for ${WORKER} `));
+    const line = await failureOf("r3", (jobId) => ({
+      ...readsLikeTheSource(jobId),
+      where: "anything",
+      from: { role: "source", deviceId: SOURCE },
+    }));
+    expect(line).toMatch(
+      new RegExp(`^source ${SOURCE}: r3: job r3 did not finish within ${JOB_TIMEOUT_MS} ms; waiting for ${WORKER} `),
+    );
   }, 30_000);
 });

@@ -15,28 +15,56 @@ describe("Home Assistant discovery messages", () => {
     expect(image!.topic).toBe("ha/test/image/edgefuse_lab_1_x_annotated/config");
     const s = haSensorConfigSchema.parse(sensor!.config);
     const i = haImageConfigSchema.parse(image!.config);
-    expect(s).toMatchObject({ state_topic: topics.latest(), json_attributes_topic: topics.latest(), availability_topic: topics.status(), unique_id: "edgefuse_lab_1_x_detections" });
-    expect(i).toMatchObject({ image_topic: topics.annotated(), content_type: "image/jpeg", availability_topic: topics.status(), unique_id: "edgefuse_lab_1_x_annotated" });
+    expect(s).toMatchObject({
+      state_topic: topics.latest(),
+      json_attributes_topic: topics.latest(),
+      availability_topic: topics.status(),
+      unique_id: "edgefuse_lab_1_x_detections",
+    });
+    expect(i).toMatchObject({
+      image_topic: topics.annotated(),
+      content_type: "image/jpeg",
+      availability_topic: topics.status(),
+      unique_id: "edgefuse_lab_1_x_annotated",
+    });
     for (const c of [s, i]) {
-      expect(c.device).toMatchObject({ identifiers: ["edgefuse_lab_1_x"], manufacturer: "edgefuse", sw_version: VERSION });
+      expect(c.device).toMatchObject({
+        identifiers: ["edgefuse_lab_1_x"],
+        manufacturer: "edgefuse",
+        sw_version: VERSION,
+      });
       expect(c.origin).toEqual({ name: "edgefuse", sw_version: VERSION });
     }
     // The embedded broker's ACL lets the source publish exactly these outside edgefuse/v1.
     expect([sensor!.topic, image!.topic].every(isHaDiscoveryTopic)).toBe(true);
     const as = (role: "source" | "client") => ({ username: role, password: "x", role });
-    expect([publishDenial(as("source"), sensor!.topic), publishDenial(as("source"), image!.topic)]).toEqual([null, null]);
-    expect(publishDenial(as("client"), sensor!.topic)).toBe("client client may not publish outside the edgefuse topics");
+    expect([publishDenial(as("source"), sensor!.topic), publishDenial(as("source"), image!.topic)]).toEqual([
+      null,
+      null,
+    ]);
+    expect(publishDenial(as("client"), sensor!.topic)).toBe(
+      "client client may not publish outside the edgefuse topics",
+    );
     expect(isHaDiscoveryTopic("ha/test/switch/edgefuse_lab/config")).toBe(false);
     expect(isHaDiscoveryTopic("homeassistant/sensor/other_device/config")).toBe(false);
   });
 
   it("the schemas refuse what HA does not document", () => {
-    const [sensor] = discoveryMessages({ prefix: "homeassistant", deployment: "lab", topics: topicsFor("lab"), version: VERSION });
+    const [sensor] = discoveryMessages({
+      prefix: "homeassistant",
+      deployment: "lab",
+      topics: topicsFor("lab"),
+      version: VERSION,
+    });
     expect(haSensorConfigSchema.safeParse({ ...sensor!.config, platform: "sensor" }).success).toBe(false);
-    expect(haSensorConfigSchema.safeParse({ ...sensor!.config, device: { name: "no identifiers" } }).success).toBe(false);
+    expect(haSensorConfigSchema.safeParse({ ...sensor!.config, device: { name: "no identifiers" } }).success).toBe(
+      false,
+    );
   });
 
   it.each(["", "a/", "/a", "a//b", "a/+", "ha/#", "$SYS"])("refuses the prefix %j", (prefix) => {
-    expect(() => discoveryMessages({ prefix, deployment: "lab", topics: topicsFor("lab"), version: VERSION })).toThrow(/invalid prefix/);
+    expect(() => discoveryMessages({ prefix, deployment: "lab", topics: topicsFor("lab"), version: VERSION })).toThrow(
+      /invalid prefix/,
+    );
   });
 });

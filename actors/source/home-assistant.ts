@@ -47,7 +47,13 @@ export function discoveryMessages(o: DiscoveryOptions): DiscoveryMessage[] {
   const deviceId = haId(o.deployment);
   const common = {
     availability_topic: o.topics.status(),
-    device: { identifiers: [deviceId], name: `edgefuse ${o.deployment}`, manufacturer: "edgefuse", model: "distributed darknet inference", sw_version: o.version },
+    device: {
+      identifiers: [deviceId],
+      name: `edgefuse ${o.deployment}`,
+      manufacturer: "edgefuse",
+      model: "distributed darknet inference",
+      sw_version: o.version,
+    },
     origin: { name: "edgefuse", sw_version: o.version },
   };
   const sensorId = `${deviceId}_detections`;
@@ -70,7 +76,13 @@ export function discoveryMessages(o: DiscoveryOptions): DiscoveryMessage[] {
     },
     {
       topic: haDiscoveryTopic(o.prefix, "image", imageId),
-      config: { ...common, name: "Annotated image", unique_id: imageId, image_topic: o.topics.annotated(), content_type: ANNOTATED_CONTENT_TYPE },
+      config: {
+        ...common,
+        name: "Annotated image",
+        unique_id: imageId,
+        image_topic: o.topics.annotated(),
+        content_type: ANNOTATED_CONTENT_TYPE,
+      },
     },
   ];
 }
@@ -82,7 +94,8 @@ export interface Discovery {
 /** Publishes the discovery messages (retained) now and whenever HA comes online again. */
 export async function startDiscovery(bus: Bus, o: DiscoveryOptions, log: (line: string) => void): Promise<Discovery> {
   const messages = discoveryMessages(o);
-  const publishAll = () => Promise.all(messages.map((m) => bus.publish(m.topic, JSON.stringify(m.config), { qos: 1, retain: true })));
+  const publishAll = () =>
+    Promise.all(messages.map((m) => bus.publish(m.topic, JSON.stringify(m.config), { qos: 1, retain: true })));
   await publishAll();
   log(`home assistant: discovery on ${messages.map((m) => m.topic).join(", ")}`);
   let timer: NodeJS.Timeout | undefined;
@@ -91,7 +104,13 @@ export async function startDiscovery(bus: Bus, o: DiscoveryOptions, log: (line: 
       // A retained `online` is HA's old birth, already answered by the retained configs.
       if (info.retain || payload.toString() !== HA_BIRTH) return;
       clearTimeout(timer);
-      timer = setTimeout(() => publishAll().catch((err: unknown) => log(`home assistant: could not publish discovery: ${errorMessage(err)}`)), Math.random() * BIRTH_DELAY_MAX_MS);
+      timer = setTimeout(
+        () =>
+          publishAll().catch((err: unknown) =>
+            log(`home assistant: could not publish discovery: ${errorMessage(err)}`),
+          ),
+        Math.random() * BIRTH_DELAY_MAX_MS,
+      );
     },
     onError: (err, topic) => log(`home assistant: ignored ${topic}: ${errorMessage(err)}`),
   });

@@ -17,7 +17,10 @@ export function readRequest(payload: Buffer, topic: string, network: Network): R
   if (payload.byteLength >= 4 && payload.toString("latin1", 0, 4) === FRAME_MAGIC) {
     const frame = decodeFrame(payload, topic);
     if (!isShape(frame.shape, network.input)) {
-      throw new InputError(topic, `tensor [${frame.shape.join(", ")}] is not the network's input ${shapeText(network.input)}`);
+      throw new InputError(
+        topic,
+        `tensor [${frame.shape.join(", ")}] is not the network's input ${shapeText(network.input)}`,
+      );
     }
     return { tensor: frame.data };
   }

@@ -36,19 +36,29 @@ export function summarize(result: SourceResult): LatestResult {
   return { requestId, planId, timestamp, image, count: detections.length, classes, detections };
 }
 
-export type LastResultPublisher = (result: SourceResult, interpretation: Interpretation, image: FloatImage | undefined) => Promise<void>;
+export type LastResultPublisher = (
+  result: SourceResult,
+  interpretation: Interpretation,
+  image: FloatImage | undefined,
+) => Promise<void>;
 
 /** Publishes what `o` asks for after each result; a failure is logged, never the request's (its result is out already). */
 export function lastResultPublisher(bus: Bus, topics: Topics, o: LastResultOptions): LastResultPublisher {
   const annotated = topics.annotated();
   return async (result, interpretation, image) => {
     try {
-      if (o.latest) await bus.publish(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
+      if (o.latest)
+        await bus.publish(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
       // A tensor request has no image to draw on, a classifier no boxes.
       if (!o.annotated || !image || interpretation.kind !== "detections") return;
-      const jpeg = annotateImage(image, interpretation.detections, "jpeg", { classes: interpretation.classes, synthetic: result.synthetic === true });
+      const jpeg = annotateImage(image, interpretation.detections, "jpeg", {
+        classes: interpretation.classes,
+        synthetic: result.synthetic === true,
+      });
       if (!fitsOnePacket(annotated, jpeg.byteLength, bus.maxPacketBytes)) {
-        return o.log(`${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${bus.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`);
+        return o.log(
+          `${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${bus.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`,
+        );
       }
       await bus.publish(annotated, jpeg, { qos: 1, retain: true });
     } catch (err) {

@@ -45,4 +45,7 @@ export const sourceDefaults = {
 } satisfies Partial<SourceOptions>;
 
 /** What a caller must give; the rest has defaults (sourceDefaults) or is optional. */
-export type RequiredSourceOptions = Pick<SourceOptions, "bus" | "deployment" | "sourceId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime">;
+export type RequiredSourceOptions = Pick<
+  SourceOptions,
+  "bus" | "deployment" | "sourceId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime"
+>;

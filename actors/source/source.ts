@@ -40,9 +40,19 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
   const state = await SourceState.create({ ...sourceDefaults, ...options });
   const { bus, topics } = state;
   const subscriptions: ChunkedSubscription[] = [];
-  const follow = async (filter: string, what: string, handler: SourceHandler, onError?: (err: Error, topic: string) => void) => {
+  const follow = async (
+    filter: string,
+    what: string,
+    handler: SourceHandler,
+    onError?: (err: Error, topic: string) => void,
+  ) => {
     const logIgnored = (err: Error, topic: string) => state.log(`ignored ${what} on ${topic}: ${errorMessage(err)}`);
-    subscriptions.push(await bus.subscribe(filter, { onMessage: (topic, payload) => handler(state, topic, payload), onError: onError ?? logIgnored }));
+    subscriptions.push(
+      await bus.subscribe(filter, {
+        onMessage: (topic, payload) => handler(state, topic, payload),
+        onError: onError ?? logIgnored,
+      }),
+    );
   };
   // What a job needs to end is heard before the source says it is here.
   await follow(topics.filters.worker(), "a presence", handlePresence);
@@ -52,7 +62,14 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
   await follow(topics.plan(), "a plan", handlePlan);
   await follow(topics.filters.requests, "a request", handleInfer, (err, topic) => handleBadRequest(state, err, topic));
   const ha = state.options.homeAssistantPrefix;
-  const discovery = ha === undefined ? undefined : await startDiscovery(bus, { prefix: ha, deployment: state.options.deployment, topics, version: VERSION }, (line) => state.log(line));
+  const discovery =
+    ha === undefined
+      ? undefined
+      : await startDiscovery(
+          bus,
+          { prefix: ha, deployment: state.options.deployment, topics, version: VERSION },
+          (line) => state.log(line),
+        );
   state.accepting = true;
   state.checkReady();
 
@@ -65,7 +82,11 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
 }
 
 /** A graceful stop: offline, no more messages, the running job ends, the plan is let go, the presence cleared. */
-async function stopSource(state: SourceState, subscriptions: ChunkedSubscription[], discovery: Discovery | undefined): Promise<void> {
+async function stopSource(
+  state: SourceState,
+  subscriptions: ChunkedSubscription[],
+  discovery: Discovery | undefined,
+): Promise<void> {
   await state.status?.offline().catch(() => undefined);
   await discovery?.stop();
   for (const s of subscriptions.reverse()) await s.unsubscribe().catch(() => undefined);

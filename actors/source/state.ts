@@ -65,9 +65,15 @@ export class SourceState {
   static async create(options: SourceOptions): Promise<SourceState> {
     const where = `source ${options.sourceId}`;
     if (options.homeAssistantPrefix !== undefined && !options.statusBus) {
-      throw new EdgefuseError("usage", `${where}: Home Assistant discovery needs the status connection (its entities' availability)`);
+      throw new EdgefuseError(
+        "usage",
+        `${where}: Home Assistant discovery needs the status connection (its entities' availability)`,
+      );
     }
-    return new SourceState(options, await deviceMemory(where, options.runtime, options.memoryBudgetBytes, options.baselineBytes));
+    return new SourceState(
+      options,
+      await deviceMemory(where, options.runtime, options.memoryBudgetBytes, options.baselineBytes),
+    );
   }
 
   private constructor(
@@ -81,7 +87,11 @@ export class SourceState {
     const log = (line: string) => this.log(line);
     this.status = options.statusBus && availability(options.statusBus, this.topics, log);
     const ha = options.homeAssistantPrefix !== undefined;
-    this.publishLast = lastResultPublisher(bus, this.topics, { latest: ha, annotated: ha || options.publishAnnotated === true, log });
+    this.publishLast = lastResultPublisher(bus, this.topics, {
+      latest: ha,
+      annotated: ha || options.publishAnnotated === true,
+      log,
+    });
     this.fetchShard = brokerShardFetcher(bus, this.topics, { deviceId: sourceId, timeoutMs: options.shardTimeoutMs });
     this.dispatcher = new MqttDispatcher(bus, this.topics, sourceId, () => this.current!.executor);
     this.planQueue = serialQueue((err) => this.log(`ignored a plan: ${errorMessage(err)}`));
@@ -143,14 +153,17 @@ export class SourceState {
   notReady(): string | null {
     if (!this.current) return "no plan yet (is the planner running, and are enough devices up?)";
     const { plan } = this.current.followed;
-    const missing = plan.devices.filter((d) => d.workerId !== this.sourceId && this.roster.get(d.workerId)?.readyPlanId !== plan.id).map((d) => d.workerId);
+    const missing = plan.devices
+      .filter((d) => d.workerId !== this.sourceId && this.roster.get(d.workerId)?.readyPlanId !== plan.id)
+      .map((d) => d.workerId);
     return missing.length ? `plan ${plan.id}: waiting for ${missing.join(", ")} to be ready` : null;
   }
 
   /** Once every device is ready: says online (when taking requests) and wakes who waits. */
   checkReady(): void {
     if (this.notReady() !== null) return;
-    if (this.accepting) this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
+    if (this.accepting)
+      this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     waiters.forEach((w) => w());

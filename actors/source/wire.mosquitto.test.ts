@@ -69,9 +69,33 @@ describe("the source's wire on Mosquitto", () => {
     teardown.add(() => weights.close());
     const plannerBus = await connectBus(broker.url, { clientId: "planner" });
     teardown.client(plannerBus.client);
-    planner = await startPlanner({ bus: plannerBus, deployment: DEPLOYMENT, network, weights, planning: {}, log: () => undefined });
+    planner = await startPlanner({
+      bus: plannerBus,
+      deployment: DEPLOYMENT,
+      network,
+      weights,
+      planning: {},
+      log: () => undefined,
+    });
     teardown.add(() => planner.stop());
-    source = spawn(join(REPO_ROOT, "bin", "edgefuse"), ["source", "--broker", broker.url, "--deployment", DEPLOYMENT, "--memory", "512", "--thresh", "0.05", "--ha-discovery", "--max-packet", "1048576"], { stdio: ["ignore", "ignore", "pipe"] });
+    source = spawn(
+      join(REPO_ROOT, "bin", "edgefuse"),
+      [
+        "source",
+        "--broker",
+        broker.url,
+        "--deployment",
+        DEPLOYMENT,
+        "--memory",
+        "512",
+        "--thresh",
+        "0.05",
+        "--ha-discovery",
+        "--max-packet",
+        "1048576",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     source.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     teardown.add(() => source.exitCode === null && source.signalCode === null && source.kill("SIGKILL"));
     client = teardown.client(await connectBroker(broker.url, { clientId: "client" }));
@@ -90,7 +114,11 @@ describe("the source's wire on Mosquitto", () => {
     const image = haImageConfigSchema.parse(JSON.parse((await watch.next(IMAGE_CONFIG)).payload.toString()));
     for (const config of [sensor, image]) {
       expect(config.availability_topic).toBe(topics.status());
-      expect(config.device).toMatchObject({ identifiers: ["edgefuse_wire"], manufacturer: "edgefuse", sw_version: VERSION });
+      expect(config.device).toMatchObject({
+        identifiers: ["edgefuse_wire"],
+        manufacturer: "edgefuse",
+        sw_version: VERSION,
+      });
       expect(config.origin?.name).toBe("edgefuse");
     }
     expect(sensor.unique_id).not.toBe(image.unique_id);
@@ -100,7 +128,11 @@ describe("the source's wire on Mosquitto", () => {
   it("answers with the image size, plan, time and normalized boxes, and publishes the latest result and the annotated image", async () => {
     const before = Date.now();
     await client.publishAsync(topics.infer("r1"), readFileSync(imagePath("dog.jpg")), { qos: 1 });
-    const result = decodeJson(topics.results("r1"), (await watch.next(topics.results("r1"), 30_000)).payload, resultsSchema);
+    const result = decodeJson(
+      topics.results("r1"),
+      (await watch.next(topics.results("r1"), 30_000)).payload,
+      resultsSchema,
+    );
     expect(result.image).toEqual({ width: 768, height: 576 });
     expect(result.planId).toBe(planner.current()?.id);
     expect(Date.parse(result.timestamp)).toBeGreaterThanOrEqual(before - 1);
@@ -114,7 +146,13 @@ describe("the source's wire on Mosquitto", () => {
     }
 
     const latest = decodeJson(topics.latest(), (await watch.next(topics.latest())).payload, latestResultSchema);
-    expect(latest).toMatchObject({ requestId: "r1", planId: result.planId, timestamp: result.timestamp, count: result.detections.length, detections: result.detections });
+    expect(latest).toMatchObject({
+      requestId: "r1",
+      planId: result.planId,
+      timestamp: result.timestamp,
+      count: result.detections.length,
+      detections: result.detections,
+    });
     expect(Object.values(latest.classes).reduce((a, b) => a + b, 0)).toBe(result.detections.length);
     const jpeg = (await watch.next(topics.annotated())).payload;
     expect(decodeImage(jpeg, "annotated")).toMatchObject({ w: 768, h: 576 });
@@ -128,9 +166,12 @@ describe("the source's wire on Mosquitto", () => {
     ];
     for (const [topic] of cases) await client.publishAsync(topic!, Buffer.from("x"), { qos: 1 });
     const deadline = Date.now() + 10_000;
-    const logged = () => cases.every(([topic, problem]) => stderr.includes(`ignored a request on ${topic}: ${problem}`));
+    const logged = () =>
+      cases.every(([topic, problem]) => stderr.includes(`ignored a request on ${topic}: ${problem}`));
     while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(cases.filter(([topic, problem]) => !stderr.includes(`ignored a request on ${topic}: ${problem}`))).toEqual([]);
+    expect(cases.filter(([topic, problem]) => !stderr.includes(`ignored a request on ${topic}: ${problem}`))).toEqual(
+      [],
+    );
   });
 
   it("goes offline, retained, when the process is killed", async () => {
@@ -141,6 +182,7 @@ describe("the source's wire on Mosquitto", () => {
     teardown.client(late.client);
     const status = await late.next(topics.status());
     expect([status.payload.toString(), status.retain]).toEqual(["offline", true]);
-    for (const topic of [SENSOR_CONFIG, IMAGE_CONFIG, topics.annotated()]) expect((await late.next(topic)).retain).toBe(true);
+    for (const topic of [SENSOR_CONFIG, IMAGE_CONFIG, topics.annotated()])
+      expect((await late.next(topic)).retain).toBe(true);
   });
 });

@@ -21,9 +21,18 @@ describe("a worker's memory", () => {
     const topics = topicsFor("baseline");
     const presences = inbox<Presence>();
     const watcher = teardown.client(await connectBroker(broker.url));
-    await subscribeChunked(watcher, topics.worker("pi-1"), { onMessage: (t, p) => void (p.length && presences.push(decodePresence(t, p)!)), onError: (err) => { throw err; } });
+    await subscribeChunked(watcher, topics.worker("pi-1"), {
+      onMessage: (t, p) => void (p.length && presences.push(decodePresence(t, p)!)),
+      onError: (err) => {
+        throw err;
+      },
+    });
 
-    const child = spawn(join(REPO_ROOT, "bin", "edgefuse"), ["worker", "--broker", broker.url, "--deployment", "baseline", "--id", "pi-1", "--memory", "512"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(
+      join(REPO_ROOT, "bin", "edgefuse"),
+      ["worker", "--broker", broker.url, "--deployment", "baseline", "--id", "pi-1", "--memory", "512"],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
@@ -39,7 +48,9 @@ describe("a worker's memory", () => {
     console.log(`edgefuse worker baseline: ${(presence.baselineBytes! / 1e6).toFixed(1)} MB`);
     // Its signal handlers are installed once it says where it is.
     while (!stderr.includes("worker pi-1: on ")) await new Promise((r) => setTimeout(r, 20));
-    expect(stderr).toMatch(/^worker pi-1: 512\.0 MB of memory: \d+\.\d MB this process before any weights, \d+\.\d MB for weights and activations$/m);
+    expect(stderr).toMatch(
+      /^worker pi-1: 512\.0 MB of memory: \d+\.\d MB this process before any weights, \d+\.\d MB for weights and activations$/m,
+    );
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
   });
@@ -48,6 +59,8 @@ describe("a worker's memory", () => {
     const broker = teardown.broker(await startEmbedded());
     const r = await edgefuse(["worker", "--broker", broker.url, "--id", "pi-zero", "--memory", "16"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/worker pi-zero: --memory 16 MB is not more than what this process holds before any weights \(\d+(\.\d)? MB: node, onnxruntime and MQTT\); give it more/);
+    expect(r.stderr).toMatch(
+      /worker pi-zero: --memory 16 MB is not more than what this process holds before any weights \(\d+(\.\d)? MB: node, onnxruntime and MQTT\); give it more/,
+    );
   });
 });

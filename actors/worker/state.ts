@@ -39,7 +39,10 @@ export const workerDefaults = {
   log: (line: string) => console.error(line),
 } satisfies Partial<WorkerOptions>;
 
-export type RequiredWorkerOptions = Pick<WorkerOptions, "bus" | "deployment" | "workerId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime">;
+export type RequiredWorkerOptions = Pick<
+  WorkerOptions,
+  "bus" | "deployment" | "workerId" | "memoryBudgetBytes" | "gmacPerSec" | "runtime"
+>;
 
 /** A task's input that its message was reassembled into: the received channels around the slice it keeps (see handlers/task.ts). */
 export interface Placed {
@@ -89,7 +92,9 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
   const where = `worker ${workerId}`;
   const memory = await deviceMemory(where, o.runtime, o.memoryBudgetBytes, o.baselineBytes);
   const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-  log(`${where}: ${mb(memory.memoryBytes)} of memory: ${mb(memory.baselineBytes)} this process before any weights, ${mb(memory.budgetBytes)} for weights and activations`);
+  log(
+    `${where}: ${mb(memory.memoryBytes)} of memory: ${mb(memory.baselineBytes)} this process before any weights, ${mb(memory.budgetBytes)} for weights and activations`,
+  );
   return {
     options: o,
     bus,
@@ -111,7 +116,13 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
 export function announcePresence(state: WorkerState, readyPlanId?: string): Promise<void> {
   const o = state.options;
   return announce(state.bus, state.topics, {
-    workerId: state.workerId, memoryBudgetBytes: o.memoryBudgetBytes, baselineBytes: state.memory.baselineBytes, gmacPerSec: o.gmacPerSec, startedAt: state.startedAt, version: VERSION, role: "worker",
+    workerId: state.workerId,
+    memoryBudgetBytes: o.memoryBudgetBytes,
+    baselineBytes: state.memory.baselineBytes,
+    gmacPerSec: o.gmacPerSec,
+    startedAt: state.startedAt,
+    version: VERSION,
+    role: "worker",
     ...(readyPlanId ? { readyPlanId, weightBytes: state.plan?.executor.weightBytes ?? 0 } : {}),
   });
 }
@@ -126,4 +137,5 @@ export async function dropPlan(state: WorkerState): Promise<void> {
 }
 
 /** The plan this worker is prepared for: a plan it failed to prepare (a bad shard, say) is followed but not ready. */
-export const readyPlanIdOf = (state: WorkerState): string | undefined => (state.plan?.ready ? state.plan.followed.plan.id : undefined);
+export const readyPlanIdOf = (state: WorkerState): string | undefined =>
+  state.plan?.ready ? state.plan.followed.plan.id : undefined;

@@ -14,7 +14,14 @@ import { errorMessage } from "../../core/errors.js";
 import { withdraw } from "../runtime/device.js";
 import { scavengeEvery } from "../runtime/executor.js";
 import { handlePlan } from "./handlers/plan.js";
-import { announcePresence, createWorkerState, dropPlan, readyPlanIdOf, type RequiredWorkerOptions, type WorkerOptions } from "./state.js";
+import {
+  announcePresence,
+  createWorkerState,
+  dropPlan,
+  readyPlanIdOf,
+  type RequiredWorkerOptions,
+  type WorkerOptions,
+} from "./state.js";
 
 export { type WorkerOptions, workerDefaults } from "./state.js";
 

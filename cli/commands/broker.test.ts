@@ -11,7 +11,12 @@ import { useTeardown } from "../../test/brokers.js";
 import { REPO_ROOT } from "../../test/shared.js";
 import { brokerCommand, serveBroker, trafficTable, type BrokerFlags } from "./broker.js";
 
-const flags = (extra: Partial<BrokerFlags> = {}): BrokerFlags => ({ port: 0, host: "127.0.0.1", "hash-password": false, ...extra });
+const flags = (extra: Partial<BrokerFlags> = {}): BrokerFlags => ({
+  port: 0,
+  host: "127.0.0.1",
+  "hash-password": false,
+  ...extra,
+});
 const t = topicsFor("cli");
 
 describe("edgefuse broker", () => {
@@ -22,7 +27,9 @@ describe("edgefuse broker", () => {
     let stop!: () => void;
     const serving = serveBroker(flags({ "ws-port": 0 }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l));
     await expect.poll(() => lines.length).toBe(1);
-    const [, url, wsUrl] = lines[0]!.match(/^edgefuse broker listening on (mqtt:\S+) and (ws:\S+) \(anonymous; this machine only; --host 0\.0\.0\.0 lets devices on the network join\)$/)!;
+    const [, url, wsUrl] = lines[0]!.match(
+      /^edgefuse broker listening on (mqtt:\S+) and (ws:\S+) \(anonymous; this machine only; --host 0\.0\.0\.0 lets devices on the network join\)$/,
+    )!;
     const client = teardown.client(await connectBroker(url!, { clientId: "cam", reconnectPeriodMs: 0 }));
     await client.publishAsync(t.infer("r"), Buffer.alloc(5000), { qos: 1 });
     teardown.client(await connectBroker(wsUrl!, { clientId: "ws-cam", reconnectPeriodMs: 0 }));
@@ -38,11 +45,19 @@ describe("edgefuse broker", () => {
     const dir = await mkdtemp(join(tmpdir(), "edgefuse-broker-cli-"));
     teardown.add(() => rm(dir, { recursive: true, force: true }));
     const auth = join(dir, "auth.json");
-    await writeFile(auth, JSON.stringify({ users: [{ username: "cam", password: await hashPassword("pw"), role: "client" }] }));
+    await writeFile(
+      auth,
+      JSON.stringify({ users: [{ username: "cam", password: await hashPassword("pw"), role: "client" }] }),
+    );
     const lines: string[] = [];
     let stop!: () => void;
     const logLines: string[] = [];
-    const serving = serveBroker(flags({ auth }), new Promise<void>((r) => (stop = r)), (l) => lines.push(l), (l) => logLines.push(l));
+    const serving = serveBroker(
+      flags({ auth }),
+      new Promise<void>((r) => (stop = r)),
+      (l) => lines.push(l),
+      (l) => logLines.push(l),
+    );
     await expect.poll(() => lines.length).toBe(1);
     const url = lines[0]!.match(/(mqtt:\S+)/)![1]!;
     expect(lines[0]).toContain(`(users from ${auth}; `);
@@ -52,9 +67,13 @@ describe("edgefuse broker", () => {
     stop();
     await serving;
 
-    await expect(brokerCommand.run(["--port", "70000"])).rejects.toThrow(new UsageError(`--port: must be at most 65535\nusage: ${brokerCommand.usage}`));
+    await expect(brokerCommand.run(["--port", "70000"])).rejects.toThrow(
+      new UsageError(`--port: must be at most 65535\nusage: ${brokerCommand.usage}`),
+    );
     await expect(brokerCommand.run(["--ws-port", "x"])).rejects.toThrow(/^--ws-port: expected a TCP port/);
-    await expect(brokerCommand.run(["--auth", join(dir, "nope.json"), "--port", "0"])).rejects.toThrow(/nope\.json: cannot read/);
+    await expect(brokerCommand.run(["--auth", join(dir, "nope.json"), "--port", "0"])).rejects.toThrow(
+      /nope\.json: cannot read/,
+    );
   });
 
   it("prints an empty table when no client came", () => {

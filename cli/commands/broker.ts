@@ -15,10 +15,23 @@ import { untilSignal } from "../connection.js";
 import { reachText, withPortHint } from "../listen.js";
 
 const flags = defineFlags({
-  port: { value: "P", description: "TCP port for MQTT (0 = any free port)", schema: flag.port(), default: String(brokerDefaults.port) },
-  host: { value: "ADDRESS", description: "address to listen on; 0.0.0.0 lets other machines connect", default: brokerDefaults.host },
+  port: {
+    value: "P",
+    description: "TCP port for MQTT (0 = any free port)",
+    schema: flag.port(),
+    default: String(brokerDefaults.port),
+  },
+  host: {
+    value: "ADDRESS",
+    description: "address to listen on; 0.0.0.0 lets other machines connect",
+    default: brokerDefaults.host,
+  },
   auth: { value: "FILE", description: "users, password hashes and roles (JSON); without it every client is let in" },
-  "ws-port": { value: "P", description: "also serve MQTT over WebSocket on this port (0 = any free port)", schema: flag.port() },
+  "ws-port": {
+    value: "P",
+    description: "also serve MQTT over WebSocket on this port (0 = any free port)",
+    schema: flag.port(),
+  },
   "hash-password": { description: "read a password on stdin, print its scrypt hash for --auth files, and exit" },
 });
 
@@ -62,7 +75,10 @@ export function trafficTable(traffic: Record<string, ClientTraffic>): string[] {
   if (!rows.length) return ["  (no clients)"];
   const table = [["client", "bytesIn", "bytesOut", "messagesIn", "messagesOut"], ...rows];
   const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
-  return table.map((row) => "  " + row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join("  "));
+  return table.map(
+    (row) =>
+      `  ${row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join("  ")}`,
+  );
 }
 
 async function readPassword(): Promise<string> {

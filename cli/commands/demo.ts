@@ -9,7 +9,11 @@ const flags = defineFlags({
   // Any free port by default: a demo must not fail because something already has 1883.
   port: { ...deviceFlags.port, default: "0" },
   image: { value: "FILE", description: "the image to send through the devices", default: sampleImage("dog.jpg") },
-  annotate: { value: "OUT", description: "where to draw the detections (PNG or JPEG)", default: "out/dog-annotated.png" },
+  annotate: {
+    value: "OUT",
+    description: "where to draw the detections (PNG or JPEG)",
+    default: "out/dog-annotated.png",
+  },
 });
 
 /**
@@ -25,6 +29,13 @@ export const demoCommand = defineCommand({
     await refuseTakenPort(o);
     console.error(`YOLOv2 608 with seeded ${SYNTHETIC_NOTE}; they are what the network computes, not objects.`);
     // Everything else as `up` has it by default.
-    return runUp("demo", { ...upCommand.parse([]), devices: o.devices, host: o.host, port: o.port, infer: o.image, annotate: o.annotate });
+    return runUp("demo", {
+      ...upCommand.parse([]),
+      devices: o.devices,
+      host: o.host,
+      port: o.port,
+      infer: o.image,
+      annotate: o.annotate,
+    });
   },
 });

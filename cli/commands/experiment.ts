@@ -18,8 +18,17 @@ import { defineFlags } from "../flags.js";
 import { labModelFlags, modelTogether, prepareLab } from "./lab.js";
 
 const flags = defineFlags({
-  out: { value: "DIR", description: "where runs.csv, table1.md, table2.md and the plots go", default: join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10)) },
-  repeats: { value: "R", description: "timed requests per plan variant, after one warm-up", schema: flag.int("a count").refine((n) => n >= 1, "at least 1"), default: "3" },
+  out: {
+    value: "DIR",
+    description: "where runs.csv, table1.md, table2.md and the plots go",
+    default: join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10)),
+  },
+  repeats: {
+    value: "R",
+    description: "timed requests per plan variant, after one warm-up",
+    schema: flag.int("a count").refine((n) => n >= 1, "at least 1"),
+    default: "3",
+  },
   quick: { description: "a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
   ...labModelFlags,
 });
@@ -48,19 +57,37 @@ export const experimentCommand = defineCommand({
       records.push(r);
       const elapsed = (Date.now() - started) / 1000;
       const eta = (elapsed / records.length) * (total - records.length);
-      log(`[${records.length}/${total}] N=${r.devices} ${r.bandwidthMbit} mbit ${r.scheme} #${r.repeat}: ${(r.latencyMs / 1000).toFixed(2)} s (bound ${(r.lowerBoundMs / 1000).toFixed(2)} s, busiest link ${(r.bytesBusiestLink / 1e6).toFixed(1)} MB) · elapsed ${(elapsed / 60).toFixed(1)} min, ETA ${(eta / 60).toFixed(1)} min`);
+      log(
+        `[${records.length}/${total}] N=${r.devices} ${r.bandwidthMbit} mbit ${r.scheme} #${r.repeat}: ${(r.latencyMs / 1000).toFixed(2)} s (bound ${(r.lowerBoundMs / 1000).toFixed(2)} s, busiest link ${(r.bytesBusiestLink / 1e6).toFixed(1)} MB) · elapsed ${(elapsed / 60).toFixed(1)} min, ETA ${(eta / 60).toFixed(1)} min`,
+      );
     };
 
     for (const settings of byDevices(grid)) {
       const devices = settings[0]!.devices;
       const cpuShare = o.cpu ?? defaultCpuShare(devices);
-      const session = await LabSession.open({ devices, bandwidthMbit: settings[0]!.bandwidthMbit, cpuShare, ...model, image: o.image, log });
+      const session = await LabSession.open({
+        devices,
+        bandwidthMbit: settings[0]!.bandwidthMbit,
+        cpuShare,
+        ...model,
+        image: o.image,
+        log,
+      });
       try {
         for (const setting of settings) {
           if (setting.bandwidthMbit !== session.bandwidthMbit) await session.setBandwidth(setting.bandwidthMbit);
           const rates = session.linkRates.map((r) => r.mbit);
-          log(`lab ${session.lab.id}: ${devicesText(devices)}, ${setting.bandwidthMbit} mbit (measured ${rates.length ? `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}` : "no links"}), ${cpuShare} core each`);
-          await runSchemes(session, { schemes: setting.schemes, repeats: o.repeats, devices, cpuShare, log, onRecord: progress });
+          log(
+            `lab ${session.lab.id}: ${devicesText(devices)}, ${setting.bandwidthMbit} mbit (measured ${rates.length ? `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}` : "no links"}), ${cpuShare} core each`,
+          );
+          await runSchemes(session, {
+            schemes: setting.schemes,
+            repeats: o.repeats,
+            devices,
+            cpuShare,
+            log,
+            onRecord: progress,
+          });
           writeReport(o.out, records, totalWeightsBytes);
         }
       } finally {

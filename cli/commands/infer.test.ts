@@ -28,12 +28,15 @@ describe("edgefuse infer", () => {
     return { url: broker.url, source };
   }
   // Well inside the 30 s deadline: an infer that waited it out would be killed, with no exit code.
-  const infer = (url: string, ...extra: string[]) => edgefuse(["infer", imagePath("dog.jpg"), "--broker", url, ...extra], { timeoutMs: 20_000 });
+  const infer = (url: string, ...extra: string[]) =>
+    edgefuse(["infer", imagePath("dog.jpg"), "--broker", url, ...extra], { timeoutMs: 20_000 });
 
   it("with no source: says so at once, exit 1", async () => {
     const { url } = await setup();
     const r = await infer(url);
-    expect(r.stderr).toBe(`edgefuse infer: no source on deployment 'default': nothing on ${topics.status()} within ${STATUS_GRACE_MS} ms; ${HINT}\n`);
+    expect(r.stderr).toBe(
+      `edgefuse infer: no source on deployment 'default': nothing on ${topics.status()} within ${STATUS_GRACE_MS} ms; ${HINT}\n`,
+    );
     expect(r.code).toBe(1);
   });
 
@@ -41,9 +44,14 @@ describe("edgefuse infer", () => {
     const { url, source } = await setup();
     await source.publish(topics.status(), STATUS.offline, { retain: true });
     const requests: string[] = [];
-    await source.subscribe(REQUESTS, { onMessage: (topic) => void requests.push(topic), onError: (err) => void requests.push(`error: ${err.message}`) });
+    await source.subscribe(REQUESTS, {
+      onMessage: (topic) => void requests.push(topic),
+      onError: (err) => void requests.push(`error: ${err.message}`),
+    });
     const r = await infer(url);
-    expect(r.stderr).toBe(`edgefuse infer: the source of deployment 'default' is offline (${topics.status()}); ${HINT}\n`);
+    expect(r.stderr).toBe(
+      `edgefuse infer: the source of deployment 'default' is offline (${topics.status()}); ${HINT}\n`,
+    );
     expect(r.code).toBe(1);
     expect(requests).toEqual([]);
   });

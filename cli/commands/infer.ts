@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { z } from "zod";
+import type { z } from "zod";
 import { EdgefuseError, InputError } from "../../core/errors.js";
 import { DetectionSchema } from "../../dnn/detect/detection.js";
 import { writeAnnotated } from "../../dnn/image/annotate.js";
@@ -21,8 +21,18 @@ const flags = defineFlags({
   ...connectionFlags,
   json: { description: "print the whole result (detections, timings, per-stage trace) as JSON" },
   annotate: { value: "OUT", description: "draw the detections into this PNG/JPEG" },
-  classes: { value: "N", description: "classes the palette of --annotate spans", schema: flag.int("a class count"), default: "80" },
-  id: { value: "REQUEST_ID", description: "the request id, the last level of infer/, results/ and errors/", schema: idSchema, defaultText: "a random one" },
+  classes: {
+    value: "N",
+    description: "classes the palette of --annotate spans",
+    schema: flag.int("a class count"),
+    default: "80",
+  },
+  id: {
+    value: "REQUEST_ID",
+    description: "the request id, the last level of infer/, results/ and errors/",
+    schema: idSchema,
+    defaultText: "a random one",
+  },
   "timeout-ms": {
     value: "MS",
     description: "how long to wait for the answer (a source that is offline, or none, fails it at once)",
@@ -38,19 +48,30 @@ type Answer = { topic: string; payload: Buffer };
  * comes back on results/<id> or errors/<id>; rejects at the deadline or as soon as the
  * source goes offline.
  */
-async function request(bus: Bus, topics: Topics, o: { deployment: string; "timeout-ms": number }, requestId: string, bytes: Buffer): Promise<Answer> {
+async function request(
+  bus: Bus,
+  topics: Topics,
+  o: { deployment: string; "timeout-ms": number },
+  requestId: string,
+  bytes: Buffer,
+): Promise<Answer> {
   let fail!: (err: unknown) => void;
   let answered!: (answer: Answer) => void;
   const answer = new Promise<Answer>((resolve, reject) => ((answered = resolve), (fail = reject)));
   answer.catch(() => undefined); // awaited below; a failure while still subscribing is not unhandled
-  const timer = setTimeout(() => fail(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms`)), o["timeout-ms"]);
+  const timer = setTimeout(
+    () => fail(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms`)),
+    o["timeout-ms"],
+  );
   const source = await watchSource(bus, topics, o.deployment, fail).catch((err: unknown) => {
     clearTimeout(timer);
     throw err;
   });
   try {
     await Promise.all(
-      [topics.results(requestId), topics.errors(requestId)].map((filter) => bus.subscribe(filter, { onMessage: (topic, payload) => answered({ topic, payload }), onError: fail })),
+      [topics.results(requestId), topics.errors(requestId)].map((filter) =>
+        bus.subscribe(filter, { onMessage: (topic, payload) => answered({ topic, payload }), onError: fail }),
+      ),
     );
     await bus.publish(topics.infer(requestId), bytes);
     return await answer;
@@ -65,10 +86,17 @@ function printResult(result: z.infer<typeof resultsSchema>, requestId: string, j
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  for (const d of result.detections) console.log("box" in d ? `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})` : `${d.className}: ${(100 * d.probability).toFixed(2)}%`);
+  for (const d of result.detections)
+    console.log(
+      "box" in d
+        ? `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})`
+        : `${d.className}: ${(100 * d.probability).toFixed(2)}%`,
+    );
   if (result.detections.length === 0) console.log("no detections above the threshold");
   const classifier = result.detections.length > 0 && !("box" in result.detections[0]!);
-  const what = classifier ? plural(result.detections.length, "class", "classes") : plural(result.detections.length, "detection");
+  const what = classifier
+    ? plural(result.detections.length, "class", "classes")
+    : plural(result.detections.length, "detection");
   console.error(`request ${requestId}: ${what}, ${result.timings.totalMs.toFixed(0)} ms at the source`);
   if (result.synthetic) console.error(SYNTHETIC_NOTE);
 }
@@ -101,7 +129,12 @@ export const inferCommand = defineCommand({
       printResult(result, requestId, o.json);
       if (o.annotate && image) {
         mkdirSync(dirname(o.annotate), { recursive: true });
-        writeAnnotated(o.annotate, image, result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[], { classes: o.classes, synthetic: result.synthetic === true });
+        writeAnnotated(
+          o.annotate,
+          image,
+          result.detections.filter((d) => DetectionSchema.safeParse(d).success) as z.infer<typeof DetectionSchema>[],
+          { classes: o.classes, synthetic: result.synthetic === true },
+        );
         console.error(`annotated image written to ${o.annotate}`);
       }
     } finally {

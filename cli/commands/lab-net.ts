@@ -14,13 +14,24 @@ import { labModelFlags, rateSchema } from "./lab.js";
 const flags = defineFlags({
   devices: {
     value: "N",
-    description: "devices in all, as `edgefuse lab` counts them: the source in the hub and N−1 workers, each behind its own shaped link",
+    description:
+      "devices in all, as `edgefuse lab` counts them: the source in the hub and N−1 workers, each behind its own shaped link",
     schema: flag.intIn("a device count", 2, 17),
     required: true,
   },
-  bandwidth: { value: "RATE", description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)", schema: rateSchema, required: true },
+  bandwidth: {
+    value: "RATE",
+    description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)",
+    schema: rateSchema,
+    required: true,
+  },
   cpu: { ...labModelFlags.cpu, defaultText: "no quota" },
-  "duration-s": { value: "S", description: "seconds each direction of each link is measured", schema: flag.number("seconds").refine((s) => s > 0 && s <= 60, "between 0 and 60 s"), default: "2" },
+  "duration-s": {
+    value: "S",
+    description: "seconds each direction of each link is measured",
+    schema: flag.number("seconds").refine((s) => s > 0 && s <= 60, "between 0 and 60 s"),
+    default: "2",
+  },
 });
 
 export const labNet = defineCommand({
@@ -33,7 +44,9 @@ export const labNet = defineCommand({
     // As LabSession builds it: the source shares the hub with the broker, so only the workers have links.
     const lab = await createLab({ devices: o.devices - 1, bandwidthMbit: o.bandwidth, cpuShare: o.cpu ?? null });
     try {
-      console.log(`lab ${lab.id}: broker ${lab.brokerAddress}, ${deviceRoster(o.devices)}, worker links at ${o.bandwidth} mbit${o.cpu ? `, ${o.cpu} core each` : ""}`);
+      console.log(
+        `lab ${lab.id}: broker ${lab.brokerAddress}, ${deviceRoster(o.devices)}, worker links at ${o.bandwidth} mbit${o.cpu ? `, ${o.cpu} core each` : ""}`,
+      );
       const head = ["device", "address", "set mbit", "up mbit", "up %", "down mbit", "down %"];
       console.log(head.join("\t"));
       for (const d of lab.devices) {
@@ -42,7 +55,11 @@ export const labNet = defineCommand({
         const up = await measure("up");
         const down = await measure("down");
         const pct = (r: number) => (r * 100).toFixed(1);
-        console.log([d.index, d.address, d.mbit, up.mbit.toFixed(1), pct(up.ratio), down.mbit.toFixed(1), pct(down.ratio)].join("\t"));
+        console.log(
+          [d.index, d.address, d.mbit, up.mbit.toFixed(1), pct(up.ratio), down.mbit.toFixed(1), pct(down.ratio)].join(
+            "\t",
+          ),
+        );
       }
     } finally {
       await lab.destroy();

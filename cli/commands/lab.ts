@@ -8,7 +8,15 @@ import { z } from "zod";
 import { sampleImage } from "../../core/paths.js";
 import { runLabExperiment, type RunRecord } from "../../lab/experiment.js";
 import { parseRate } from "../../lab/shaping.js";
-import { assertRoot, CPU_BUDGET, defaultCpuShare, isSchemeName, resolveModel, scheme, STRATEGIES } from "../../lab/setup.js";
+import {
+  assertRoot,
+  CPU_BUDGET,
+  defaultCpuShare,
+  isSchemeName,
+  resolveModel,
+  scheme,
+  STRATEGIES,
+} from "../../lab/setup.js";
 import { formatTable } from "../../lab/tables.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { devicesText } from "../devices.js";
@@ -23,7 +31,11 @@ export const labModelFlags = defineFlags({
     schema: flag.number("a fraction of one core").refine((c) => c >= 0.05 && c <= 2, "between 0.05 and 2 cores"),
     defaultText: `${CPU_BUDGET} cores / devices, at least 0.2`,
   },
-  cfg: { value: "FILE", description: "the darknet cfg (with --weights)", defaultText: "YOLOv2 608 with seeded synthetic weights" },
+  cfg: {
+    value: "FILE",
+    description: "the darknet cfg (with --weights)",
+    defaultText: "YOLOv2 608 with seeded synthetic weights",
+  },
   weights: { value: "FILE", description: "darknet weights for --cfg" },
   image: { value: "FILE", description: "the image every timed request sends", default: sampleImage("dog.jpg") },
 });
@@ -51,8 +63,18 @@ export function prepareLab(command: string, o: { cfg?: string; weights?: string 
 }
 
 const flags = defineFlags({
-  devices: { value: "N", description: "devices in all: the source (in the hub) and N−1 workers behind shaped links", schema: flag.intIn("a device count", 1, 16), default: "3" },
-  bandwidth: { value: "RATE", description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)", schema: rateSchema, default: "100mbit" },
+  devices: {
+    value: "N",
+    description: "devices in all: the source (in the hub) and N−1 workers behind shaped links",
+    schema: flag.intIn("a device count", 1, 16),
+    default: "3",
+  },
+  bandwidth: {
+    value: "RATE",
+    description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)",
+    schema: rateSchema,
+    default: "100mbit",
+  },
   ...labModelFlags,
   scheme: {
     value: "S,S,...",
@@ -64,7 +86,12 @@ const flags = defineFlags({
     default: "auto",
   },
   "ftp-layers": planningFlags["ftp-layers"],
-  repeats: { value: "R", description: "timed requests per variant, after one warm-up", schema: flag.int("a count").refine((n) => n >= 1, "at least 1"), default: "3" },
+  repeats: {
+    value: "R",
+    description: "timed requests per variant, after one warm-up",
+    schema: flag.int("a count").refine((n) => n >= 1, "at least 1"),
+    default: "3",
+  },
   json: { description: "print one JSON record per timed request instead of the table" },
 });
 
@@ -77,12 +104,22 @@ export const labCommand = defineCommand({
     const cpuShare = o.cpu ?? defaultCpuShare(o.devices);
     const schemes = o.scheme.filter(isSchemeName).map((name) => scheme(name, o["ftp-layers"]));
     const log = (line: string): void => void process.stderr.write(`lab: ${line}\n`);
-    log(`${devicesText(o.devices)} at ${o.bandwidth} mbit, ${cpuShare} core each; ${schemes.map((s) => s.label).join(", ")}; ${o.repeats} timed request(s) after one warm-up`);
+    log(
+      `${devicesText(o.devices)} at ${o.bandwidth} mbit, ${cpuShare} core each; ${schemes.map((s) => s.label).join(", ")}; ${o.repeats} timed request(s) after one warm-up`,
+    );
     const records: RunRecord[] = await runLabExperiment({
-      devices: o.devices, bandwidthMbit: o.bandwidth, cpuShare, ...model, image: o.image, schemes, repeats: o.repeats, log,
+      devices: o.devices,
+      bandwidthMbit: o.bandwidth,
+      cpuShare,
+      ...model,
+      image: o.image,
+      schemes,
+      repeats: o.repeats,
+      log,
       onRecord: (r) => {
         if (o.json) console.log(JSON.stringify(r));
-        else log(`${r.scheme} #${r.repeat}: ${r.latencyMs.toFixed(0)} ms (lower bound ${r.lowerBoundMs.toFixed(0)} ms)`);
+        else
+          log(`${r.scheme} #${r.repeat}: ${r.latencyMs.toFixed(0)} ms (lower bound ${r.lowerBoundMs.toFixed(0)} ms)`);
       },
     });
     if (!o.json) console.log(formatTable(records));

@@ -34,10 +34,14 @@ describe("edgefuse net-probe", () => {
     });
     expect(closed).toBe("closed");
     expect(logged.join("\n")).toMatch(/bad request/);
-    expect((await measureNetProbe("127.0.0.1", port, { warmupMs: 50, durationMs: 150 })).download.bytes).toBeGreaterThan(0);
+    expect(
+      (await measureNetProbe("127.0.0.1", port, { warmupMs: 50, durationMs: 150 })).download.bytes,
+    ).toBeGreaterThan(0);
   });
 
   it("says which end it could not reach", async () => {
-    await expect(measureNetProbe("127.0.0.1", 1, { warmupMs: 50, durationMs: 150 })).rejects.toThrow(/net-probe upload 127\.0\.0\.1:1: connect ECONNREFUSED/);
+    await expect(measureNetProbe("127.0.0.1", 1, { warmupMs: 50, durationMs: 150 })).rejects.toThrow(
+      /net-probe upload 127\.0\.0\.1:1: connect ECONNREFUSED/,
+    );
   });
 });

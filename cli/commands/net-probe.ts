@@ -27,7 +27,11 @@ export const netProbeDefaults = { warmupMs: 500, durationMs: 3000 };
 const SLACK_MS = 10_000;
 
 const request = z.discriminatedUnion("direction", [
-  z.object({ direction: z.literal("upload"), warmupMs: z.number().int().nonnegative(), durationMs: z.number().int().positive() }),
+  z.object({
+    direction: z.literal("upload"),
+    warmupMs: z.number().int().nonnegative(),
+    durationMs: z.number().int().positive(),
+  }),
   z.object({ direction: z.literal("download") }),
 ]);
 type ProbeRequest = z.output<typeof request>;
@@ -115,12 +119,23 @@ async function answer(socket: Socket): Promise<void> {
 }
 
 /** One direction against a `serve` at host:port. */
-async function probeOnce(host: string, port: number, direction: "upload" | "download", warmupMs: number, durationMs: number): Promise<ProbeResult> {
+async function probeOnce(
+  host: string,
+  port: number,
+  direction: "upload" | "download",
+  warmupMs: number,
+  durationMs: number,
+): Promise<ProbeResult> {
   const what = `net-probe ${direction} ${host}:${port}`;
   const socket = connect(port, host);
-  const timer = setTimeout(() => socket.destroy(new LabError(`${what}: no result within ${warmupMs + durationMs + SLACK_MS} ms`)), warmupMs + durationMs + SLACK_MS);
+  const timer = setTimeout(
+    () => socket.destroy(new LabError(`${what}: no result within ${warmupMs + durationMs + SLACK_MS} ms`)),
+    warmupMs + durationMs + SLACK_MS,
+  );
   try {
-    const failed = new Promise<never>((_, reject) => socket.once("error", (err) => reject(err instanceof LabError ? err : new LabError(`${what}: ${err.message}`))));
+    const failed = new Promise<never>((_, reject) =>
+      socket.once("error", (err) => reject(err instanceof LabError ? err : new LabError(`${what}: ${err.message}`))),
+    );
     failed.catch(() => {}); // only raced below; the flood's EPIPE after a finished upload is expected
     await Promise.race([new Promise<void>((resolve) => socket.once("connect", resolve)), failed]);
     const req: ProbeRequest = direction === "upload" ? { direction, warmupMs, durationMs } : { direction };
@@ -136,7 +151,11 @@ async function probeOnce(host: string, port: number, direction: "upload" | "down
 }
 
 /** Both directions, one after the other, so they do not share the link. */
-export async function measureNetProbe(host: string, port = NET_PROBE_PORT, options: Partial<typeof netProbeDefaults> = {}): Promise<NetProbeReport> {
+export async function measureNetProbe(
+  host: string,
+  port = NET_PROBE_PORT,
+  options: Partial<typeof netProbeDefaults> = {},
+): Promise<NetProbeReport> {
   const { warmupMs, durationMs } = { ...netProbeDefaults, ...options };
   const upload = withMbit(await probeOnce(host, port, "upload", warmupMs, durationMs));
   const download = withMbit(await probeOnce(host, port, "download", warmupMs, durationMs));
@@ -144,10 +163,25 @@ export async function measureNetProbe(host: string, port = NET_PROBE_PORT, optio
 }
 
 const flags = defineFlags({
-  port: { value: "P", description: "the probe's TCP port (serve listens on it, measure connects to it)", schema: flag.int("a port number").pipe(z.number().min(1).max(65535, "must be at most 65535")), default: String(NET_PROBE_PORT) },
+  port: {
+    value: "P",
+    description: "the probe's TCP port (serve listens on it, measure connects to it)",
+    schema: flag.int("a port number").pipe(z.number().min(1).max(65535, "must be at most 65535")),
+    default: String(NET_PROBE_PORT),
+  },
   host: { value: "ADDRESS", description: "serve: the address to listen on", default: "0.0.0.0" },
-  "warmup-ms": { value: "MS", description: "measure: time before counting starts", schema: flag.int("milliseconds"), default: String(netProbeDefaults.warmupMs) },
-  "duration-ms": { value: "MS", description: "measure: time counted, each direction", schema: flag.int("milliseconds").pipe(z.number().min(100, "must be at least 100")), default: String(netProbeDefaults.durationMs) },
+  "warmup-ms": {
+    value: "MS",
+    description: "measure: time before counting starts",
+    schema: flag.int("milliseconds"),
+    default: String(netProbeDefaults.warmupMs),
+  },
+  "duration-ms": {
+    value: "MS",
+    description: "measure: time counted, each direction",
+    schema: flag.int("milliseconds").pipe(z.number().min(100, "must be at least 100")),
+    default: String(netProbeDefaults.durationMs),
+  },
   json: { description: "measure: print the report as JSON" },
 });
 
@@ -165,7 +199,8 @@ export const netProbeCommand = defineCommand({
     const [mode, target, ...extra] = o.positionals;
     if (extra.length) throw usageError(`unexpected arguments: ${extra.join(" ")}`, usage);
     if (mode === "serve") {
-      if (target !== undefined) throw usageError("serve takes no HOST (use --host to pick the address to listen on)", usage);
+      if (target !== undefined)
+        throw usageError("serve takes no HOST (use --host to pick the address to listen on)", usage);
       const server = await serveNetProbe(o.port, o.host, (line) => console.error(line));
       console.log(`edgefuse net-probe listening on ${o.host}:${(server.address() as AddressInfo).port}`);
       await untilSignal();
@@ -177,7 +212,8 @@ export const netProbeCommand = defineCommand({
     if (o.json) {
       console.log(JSON.stringify(report));
     } else {
-      const line = (label: string, r: Rate): string => `  ${label.padEnd(24)} ${r.mbit.toFixed(1).padStart(7)} Mbit/s  (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)`;
+      const line = (label: string, r: Rate): string =>
+        `  ${label.padEnd(24)} ${r.mbit.toFixed(1).padStart(7)} Mbit/s  (${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(2)} s)`;
       console.log(`link rate to ${target}:${o.port}`);
       console.log(line(`here → ${target}`, report.upload));
       console.log(line(`${target} → here`, report.download));

@@ -30,14 +30,29 @@ const devicesSchema = z.string().transform((s, ctx) => {
   const ids = s.split(",");
   const bad = ids.find((id) => !ID_PATTERN.test(id)) ?? ids.find((id, i) => ids.indexOf(id) !== i);
   if (bad === undefined) return ids;
-  ctx.addIssue({ code: "custom", message: ID_PATTERN.test(bad) ? `device id '${bad}' is listed twice` : `device id '${bad}': expected 1-64 of [A-Za-z0-9._:-]` });
+  ctx.addIssue({
+    code: "custom",
+    message: ID_PATTERN.test(bad)
+      ? `device id '${bad}' is listed twice`
+      : `device id '${bad}': expected 1-64 of [A-Za-z0-9._:-]`,
+  });
   return z.NEVER;
 });
 
 const flags = defineFlags({
   ...planningFlags,
-  devices: { value: "N|ID,ID,...", description: "the devices to plan for, the source included: a count, or their ids", schema: devicesSchema, required: true },
-  memory: { value: "MB", description: "megabytes of weights each device may hold", schema: flag.megabytes(), defaultText: "no limit" },
+  devices: {
+    value: "N|ID,ID,...",
+    description: "the devices to plan for, the source included: a count, or their ids",
+    schema: devicesSchema,
+    required: true,
+  },
+  memory: {
+    value: "MB",
+    description: "megabytes of weights each device may hold",
+    schema: flag.megabytes(),
+    defaultText: "no limit",
+  },
   compare: { description: "print every variant (all-LOP, fuse-all, the optimum, the authors' plan, …) side by side" },
   json: { description: "print the plan (or with --compare the variants) as JSON" },
   out: { value: "PLAN.json", description: "write the plan to this file" },
@@ -47,21 +62,38 @@ const flags = defineFlags({
 
 const rules: FlagRule<FlagValues<typeof flags>>[] = [
   pinsNeedAuto,
-  { flag: "shards", message: "--weights and --shards go together", holds: (o) => (o.weights === undefined) === (o.shards === undefined) },
-  { flag: "compare", message: "--compare prints the variants; --out and --shards write one plan", holds: (o) => !(o.compare && (o.out || o.shards)) },
+  {
+    flag: "shards",
+    message: "--weights and --shards go together",
+    holds: (o) => (o.weights === undefined) === (o.shards === undefined),
+  },
+  {
+    flag: "compare",
+    message: "--compare prints the variants; --out and --shards write one plan",
+    holds: (o) => !(o.compare && (o.out || o.shards)),
+  },
 ];
 
 type Flags = FlagValues<typeof flags>;
 
-const devicesOf = (o: Flags) => o.devices.map((workerId) => ({ workerId, ...(o.memory === undefined ? {} : { memoryBudgetBytes: Math.round(o.memory * 1e6) }) }));
+const devicesOf = (o: Flags) =>
+  o.devices.map((workerId) => ({
+    workerId,
+    ...(o.memory === undefined ? {} : { memoryBudgetBytes: Math.round(o.memory * 1e6) }),
+  }));
 
 async function writeShards(o: Flags, network: Network, plan: ReturnType<typeof makePlan>) {
   const dir = o.shards!;
   mkdirSync(dir, { recursive: true });
   const file = openWeights(o.weights!, network);
   try {
-    const built = await buildShards(plan, network, file, (sha, bytes) => writeFileSync(join(dir, `${sha}.shard`), bytes));
-    return { plan: built.plan, line: `wrote ${built.shards.count} shards (${(built.shards.bytes / 1e6).toFixed(1)} MB) to ${dir}` };
+    const built = await buildShards(plan, network, file, (sha, bytes) =>
+      writeFileSync(join(dir, `${sha}.shard`), bytes),
+    );
+    return {
+      plan: built.plan,
+      line: `wrote ${built.shards.count} shards (${(built.shards.bytes / 1e6).toFixed(1)} MB) to ${dir}`,
+    };
   } finally {
     file.close();
   }
@@ -73,7 +105,15 @@ function compare(o: Flags, network: Network): void {
     console.log(JSON.stringify(variants, null, 2));
     return;
   }
-  console.log(describeComparison(optimum.model.name, o.devices.length, variants, optimum.totals!.bytesPerElement, ftpChoiceText(optimum)));
+  console.log(
+    describeComparison(
+      optimum.model.name,
+      o.devices.length,
+      variants,
+      optimum.totals!.bytesPerElement,
+      ftpChoiceText(optimum),
+    ),
+  );
 }
 
 async function plan(o: Flags, network: Network): Promise<void> {
@@ -86,7 +126,15 @@ async function plan(o: Flags, network: Network): Promise<void> {
     return;
   }
   const ftp = plan.ftp ? { grid: plan.ftp.grid } : {};
-  const baseline = o.scheme === "lop" ? undefined : evaluateBoundary(network, plan.ftp?.end ?? 0, { ...ftp, strategy: "lop", pinned: new Map() }, plan.devices.length).elements;
+  const baseline =
+    o.scheme === "lop"
+      ? undefined
+      : evaluateBoundary(
+          network,
+          plan.ftp?.end ?? 0,
+          { ...ftp, strategy: "lop", pinned: new Map() },
+          plan.devices.length,
+        ).elements;
   console.log(describePlan(plan, network, baseline));
   if (shardLine) console.log(shardLine);
   if (o.out) console.log(`wrote ${o.out}`);

@@ -22,7 +22,8 @@ const flags = defineFlags({
   weights: { value: "FILE", description: "the darknet .weights file the shards are cut from", required: true },
   devices: {
     value: "N",
-    description: "devices to wait for before the first plan, the source counted (afterwards every arrival or departure re-plans)",
+    description:
+      "devices to wait for before the first plan, the source counted (afterwards every arrival or departure re-plans)",
     schema: flag.intIn("a device count", 1, 256),
     default: "1",
   },
@@ -38,10 +39,24 @@ export const plannerCommand = defineCommand({
   async run(o) {
     const network = loadNetwork(resolveCfg(o.cfg));
     const weights = openWeights(o.weights, network);
-    const bus = await connectBus(o.broker, { clientId: `planner-${o.deployment}`, username: o.username, password: process.env.EDGEFUSE_MQTT_PASSWORD });
+    const bus = await connectBus(o.broker, {
+      clientId: `planner-${o.deployment}`,
+      username: o.username,
+      password: process.env.EDGEFUSE_MQTT_PASSWORD,
+    });
     const log = (line: string) => console.error(`planner: ${line}`);
-    const planner = await startPlanner({ bus, deployment: o.deployment, network, weights, planning: planningOf(o), minDevices: o.devices, log });
-    log(`watching ${o.broker} deployment '${o.deployment}' for devices (model ${network.file}, first plan once ${devicesText(o.devices)} are present)`);
+    const planner = await startPlanner({
+      bus,
+      deployment: o.deployment,
+      network,
+      weights,
+      planning: planningOf(o),
+      minDevices: o.devices,
+      log,
+    });
+    log(
+      `watching ${o.broker} deployment '${o.deployment}' for devices (model ${network.file}, first plan once ${devicesText(o.devices)} are present)`,
+    );
     await untilSignal();
     await planner.stop();
     await bus.close();

@@ -17,7 +17,17 @@ const miniArgs = ["--cfg", cfgPath("yolov2-mini"), "--weights", join(mini.dir, m
 describe("edgefuse run", () => {
   it("--input --dump-layers writes every layer as darknet does", async () => {
     const dir = join(tmp, "dump");
-    const r = await edgefuse(["run", ...miniArgs, "--input", join(mini.dir, mini.input_file), "--dump-layers", dir, "--json", "--thresh", "0.01"]);
+    const r = await edgefuse([
+      "run",
+      ...miniArgs,
+      "--input",
+      join(mini.dir, mini.input_file),
+      "--dump-layers",
+      dir,
+      "--json",
+      "--thresh",
+      "0.01",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(mini.layers.map((l) => `layer${String(l.index).padStart(2, "0")}.f32`));
@@ -31,7 +41,17 @@ describe("edgefuse run", () => {
 
   it("--image --json --annotate: detections in image pixels and an annotated picture", async () => {
     const png = join(tmp, "dog.png");
-    const r = await edgefuse(["run", ...miniArgs, "--image", imagePath("dog.jpg"), "--json", "--thresh", "0.05", "--annotate", png]);
+    const r = await edgefuse([
+      "run",
+      ...miniArgs,
+      "--image",
+      imagePath("dog.jpg"),
+      "--json",
+      "--thresh",
+      "0.05",
+      "--annotate",
+      png,
+    ]);
     expect(r.code).toBe(0);
     const dets = DetectionsSchema.parse(JSON.parse(r.stdout).detections);
     expect(dets.length).toBeGreaterThan(0);
@@ -46,7 +66,16 @@ describe("edgefuse run", () => {
 
   it("a classifier prints its top-5 classes", async () => {
     const fc = readOracle("fc-mini-s3-dog");
-    const r = await edgefuse(["run", "--cfg", cfgPath("fc-mini"), "--weights", join(fc.dir, fc.weights), "--input", join(fc.dir, fc.input_file), "--json"]);
+    const r = await edgefuse([
+      "run",
+      "--cfg",
+      cfgPath("fc-mini"),
+      "--weights",
+      join(fc.dir, fc.weights),
+      "--input",
+      join(fc.dir, fc.input_file),
+      "--json",
+    ]);
     expect(r.code).toBe(0);
     const classes = ClassificationsSchema.parse(JSON.parse(r.stdout).detections);
     const softmax = readF32(join(fc.dir, "layer09.f32"));
@@ -61,7 +90,9 @@ describe("edgefuse run", () => {
       writeFileSync(bad, Buffer.alloc(100));
       const r = await edgefuse(["run", ...miniArgs, "--input", bad]);
       expect(r.code).toBe(1);
-      expect(r.stderr.trim()).toBe(`edgefuse run: ${bad}: expected a float32 3×96×96 tensor = 110592 bytes, got 100 bytes`);
+      expect(r.stderr.trim()).toBe(
+        `edgefuse run: ${bad}: expected a float32 3×96×96 tensor = 110592 bytes, got 100 bytes`,
+      );
     });
     it("a file that is not an image", async () => {
       const r = await edgefuse(["run", ...miniArgs, "--image", cfgPath("yolov2-mini")]);
@@ -69,9 +100,19 @@ describe("edgefuse run", () => {
       expect(r.stderr).toMatch(/^edgefuse run: .*yolov2-mini\.cfg: not a JPEG or PNG/);
     });
     it("weights that do not fit the cfg", async () => {
-      const r = await edgefuse(["run", "--cfg", cfgPath("yolov2-tiny"), "--weights", join(mini.dir, mini.weights), "--input", join(mini.dir, mini.input_file)]);
+      const r = await edgefuse([
+        "run",
+        "--cfg",
+        cfgPath("yolov2-tiny"),
+        "--weights",
+        join(mini.dir, mini.weights),
+        "--input",
+        join(mini.dir, mini.input_file),
+      ]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/^edgefuse run: .*yolov2-mini-s7\.weights: too short for .*yolov2-tiny\.cfg: expected \d+ bytes/);
+      expect(r.stderr).toMatch(
+        /^edgefuse run: .*yolov2-mini-s7\.weights: too short for .*yolov2-tiny\.cfg: expected \d+ bytes/,
+      );
     });
     it("both --image and --input, and an unknown flag", async () => {
       const both = await edgefuse(["run", ...miniArgs, "--image", "a.jpg", "--input", "b.f32"]);
@@ -79,7 +120,9 @@ describe("edgefuse run", () => {
       expect(both.stderr).toMatch(/--image: give exactly one of --image or --input/);
       const unknown = await edgefuse(["run", ...miniArgs, "--colour"]);
       expect(unknown.code).toBe(2);
-      expect(unknown.stderr).toBe("edgefuse run: --colour: unknown flag (edgefuse run --help lists them)\nusage: edgefuse run --cfg FILE --weights FILE [flags]\n");
+      expect(unknown.stderr).toBe(
+        "edgefuse run: --colour: unknown flag (edgefuse run --help lists them)\nusage: edgefuse run --cfg FILE --weights FILE [flags]\n",
+      );
     });
   });
 });
@@ -90,7 +133,18 @@ describe("edgefuse weights", () => {
     const w = await edgefuse(["weights", "--cfg", cfgPath("yolov2-mini"), "--seed", "3", "--out", out]);
     expect(w.code).toBe(0);
     expect(w.stdout).toMatch(/wrote .*mini\.weights: 1\.7 MB, 429656 parameters/);
-    const r = await edgefuse(["run", "--cfg", cfgPath("yolov2-mini"), "--weights", out, "--input", join(mini.dir, mini.input_file), "--json", "--dump-layers", join(tmp, "synthetic")]);
+    const r = await edgefuse([
+      "run",
+      "--cfg",
+      cfgPath("yolov2-mini"),
+      "--weights",
+      out,
+      "--input",
+      join(mini.dir, mini.input_file),
+      "--json",
+      "--dump-layers",
+      join(tmp, "synthetic"),
+    ]);
     expect(r.code).toBe(0);
     // Bounded activations all the way down: no layer blows up or dies out.
     for (let i = 0; i < 17; i++) {
@@ -111,11 +165,26 @@ describe("edgefuse weights", () => {
     // dog.jpg is 768×576: labels 17 px high with 4 px padding, so the banner is the bottom 25 rows.
     const bottomRowBlack = (png: string) => {
       const im = decodeImage(readFileSync(png), png);
-      return Array.from({ length: im.w }, (_, x) => [0, 1, 2].every((k) => im.data[k * im.w * im.h + (im.h - 1) * im.w + x] === 0)).every(Boolean);
+      return Array.from({ length: im.w }, (_, x) =>
+        [0, 1, 2].every((k) => im.data[k * im.w * im.h + (im.h - 1) * im.w + x] === 0),
+      ).every(Boolean);
     };
-    for (const [weights, synthetic] of [[marked, true], [unmarked, false]] as const) {
+    for (const [weights, synthetic] of [
+      [marked, true],
+      [unmarked, false],
+    ] as const) {
       const png = join(tmp, `${synthetic}.png`);
-      const args = ["run", "--cfg", cfgPath("yolov2-mini"), "--weights", weights, "--image", imagePath("dog.jpg"), "--thresh", "0.05"];
+      const args = [
+        "run",
+        "--cfg",
+        cfgPath("yolov2-mini"),
+        "--weights",
+        weights,
+        "--image",
+        imagePath("dog.jpg"),
+        "--thresh",
+        "0.05",
+      ];
       const json = await edgefuse([...args, "--json", "--annotate", png]);
       expect(json.code, json.stderr).toBe(0);
       expect(JSON.parse(json.stdout).synthetic).toBe(synthetic);

@@ -18,26 +18,56 @@ import { defineFlags, type FlagValues } from "../flags.js";
 const flags = defineFlags({
   cfg: { value: "FILE", description: "the darknet cfg", required: true },
   weights: { value: "FILE", description: "its darknet weights", required: true },
-  image: { value: "FILE", description: "a JPEG or PNG, letterboxed to the network's input as darknet does (or --input)" },
+  image: {
+    value: "FILE",
+    description: "a JPEG or PNG, letterboxed to the network's input as darknet does (or --input)",
+  },
   input: { value: "FILE.f32", description: "a raw float32 C×H×W tensor of the network's input size (or --image)" },
-  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(REGION_DEFAULTS.thresh) },
-  names: { value: "FILE", description: "class names, one a line", defaultText: "coco.names or voc.names by class count" },
+  thresh: {
+    value: "P",
+    description: "detection threshold",
+    schema: flag.probability(),
+    default: String(REGION_DEFAULTS.thresh),
+  },
+  names: {
+    value: "FILE",
+    description: "class names, one a line",
+    defaultText: "coco.names or voc.names by class count",
+  },
   json: { description: "print { detections, timings } as JSON" },
   annotate: { value: "OUT", description: "with --image: draw the detections into this PNG/JPEG" },
   "dump-layers": { value: "DIR", description: "write every layer's output as layerNN.f32 in darknet's memory order" },
-  threads: { value: "N", description: "onnxruntime threads", schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"), default: "1" },
-  fit: { value: FIT_MODES.join("|"), description: "how the image is fitted to the network's input", schema: z.enum(FIT_MODES), default: REGION_DEFAULTS.fit },
+  threads: {
+    value: "N",
+    description: "onnxruntime threads",
+    schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"),
+    default: "1",
+  },
+  fit: {
+    value: FIT_MODES.join("|"),
+    description: "how the image is fitted to the network's input",
+    schema: z.enum(FIT_MODES),
+    default: REGION_DEFAULTS.fit,
+  },
 });
 
 const rules: FlagRule<FlagValues<typeof flags>>[] = [
-  { flag: "image", message: "give exactly one of --image or --input", holds: (o) => (o.image === undefined) !== (o.input === undefined) },
+  {
+    flag: "image",
+    message: "give exactly one of --image or --input",
+    holds: (o) => (o.image === undefined) !== (o.input === undefined),
+  },
   { flag: "annotate", message: "--annotate needs --image", holds: (o) => !(o.annotate && !o.image) },
 ];
 
 function describe(result: Interpretation): string[] {
-  if (result.kind === "classes") return result.detections.map((c) => `${c.className}: ${(100 * c.probability).toFixed(2)}%`);
+  if (result.kind === "classes")
+    return result.detections.map((c) => `${c.className}: ${(100 * c.probability).toFixed(2)}%`);
   if (result.detections.length === 0) return ["no detections above the threshold"];
-  return result.detections.map((d) => `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})`);
+  return result.detections.map(
+    (d) =>
+      `${d.className}: ${Math.round(100 * d.probability)}%  (${d.box.left},${d.box.top})–(${d.box.right},${d.box.bottom})`,
+  );
 }
 
 export const runCommand = defineCommand({
@@ -60,23 +90,42 @@ export const runCommand = defineCommand({
         input = readTensorFile(o.input!, network.input);
       }
       const forward = await engine.forward(input);
-      const result = interpret(network, forward.output, image && { w: image.w, h: image.h }, { thresh: o.thresh, namesFile: o.names, fit: o.fit });
+      const result = interpret(network, forward.output, image && { w: image.w, h: image.h }, {
+        thresh: o.thresh,
+        namesFile: o.names,
+        fit: o.fit,
+      });
       if (dump) {
         mkdirSync(dump, { recursive: true });
-        forward.layers.forEach((out, i) => out && writeTensorFile(join(dump, `layer${String(i).padStart(2, "0")}.f32`), out));
+        forward.layers.forEach(
+          (out, i) => out && writeTensorFile(join(dump, `layer${String(i).padStart(2, "0")}.f32`), out),
+        );
       }
       if (o.annotate) {
         if (result.kind !== "detections") throw new UsageError("--annotate draws boxes; this network is a classifier");
         mkdirSync(dirname(o.annotate), { recursive: true });
         writeAnnotated(o.annotate, image!, result.detections, { classes: result.classes, synthetic });
       }
-      const timings = { loadMs: round(loadMs), forwardMs: round(forward.ms), totalMs: round(performance.now() - started), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
+      const timings = {
+        loadMs: round(loadMs),
+        forwardMs: round(forward.ms),
+        totalMs: round(performance.now() - started),
+        peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      };
       if (o.json) {
-        console.log(JSON.stringify({ model: o.cfg, kind: result.kind, synthetic, detections: result.detections, timings }, null, 2));
+        console.log(
+          JSON.stringify(
+            { model: o.cfg, kind: result.kind, synthetic, detections: result.detections, timings },
+            null,
+            2,
+          ),
+        );
       } else {
         if (synthetic) console.error(syntheticNote(result.kind === "detections" ? "boxes" : "classes"));
         for (const line of describe(result)) console.log(line);
-        console.error(`${network.layers.length} layers, ${(network.totalMults / 1e9).toFixed(2)} G multiplications: load ${timings.loadMs} ms, forward ${timings.forwardMs} ms`);
+        console.error(
+          `${network.layers.length} layers, ${(network.totalMults / 1e9).toFixed(2)} G multiplications: load ${timings.loadMs} ms, forward ${timings.forwardMs} ms`,
+        );
         if (o.annotate) console.error(`annotated image written to ${o.annotate}`);
       }
     } finally {

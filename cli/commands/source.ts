@@ -12,10 +12,25 @@ import { homeAssistantFlags } from "../home-assistant-flags.js";
 
 const flags = defineFlags({
   ...connectionFlags,
-  id: { value: "ID", description: "this device's id, the last level of its workers/<ID> presence", schema: idSchema, default: "source" },
-  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(sourceDefaults.thresh) },
+  id: {
+    value: "ID",
+    description: "this device's id, the last level of its workers/<ID> presence",
+    schema: idSchema,
+    default: "source",
+  },
+  thresh: {
+    value: "P",
+    description: "detection threshold",
+    schema: flag.probability(),
+    default: String(sourceDefaults.thresh),
+  },
   memory: memoryFlag,
-  "timeout-ms": { value: "MS", description: "a request's deadline", schema: flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100"), default: String(sourceDefaults.jobTimeoutMs) },
+  "timeout-ms": {
+    value: "MS",
+    description: "a request's deadline",
+    schema: flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100"),
+    default: String(sourceDefaults.jobTimeoutMs),
+  },
   ...homeAssistantFlags,
 });
 
@@ -29,14 +44,24 @@ export const sourceCommand = defineCommand({
     // A second connection for the deployment's status: a connection has one will, and this one's says offline.
     const statusBus = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
     const source = await startSource({
-      bus, statusBus, deployment: o.deployment, sourceId: o.id, runtime, gmacPerSec, thresh: o.thresh, jobTimeoutMs: o["timeout-ms"],
+      bus,
+      statusBus,
+      deployment: o.deployment,
+      sourceId: o.id,
+      runtime,
+      gmacPerSec,
+      thresh: o.thresh,
+      jobTimeoutMs: o["timeout-ms"],
       memoryBudgetBytes: Math.round(o.memory * 1e6),
-      ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
+      ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
+      publishAnnotated: o["publish-annotated"],
     }).catch(async (err: unknown) => {
       await Promise.all([bus.close(), statusBus.close()]); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
-    console.error(`source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.requests}`);
+    console.error(
+      `source ${o.id}: on ${o.broker} (deployment '${o.deployment}'); send images to ${topicsFor(o.deployment).filters.requests}`,
+    );
     await untilSignal();
     await source.stop();
     await statusBus.close();

@@ -13,18 +13,40 @@ const { cfg: planningCfg, ...planning } = planningFlags;
 
 /** The flags `up` and `demo` share: the devices and the embedded broker. */
 export const deviceFlags = defineFlags({
-  devices: { value: "N", description: "devices in all: the source and N−1 workers", schema: flag.intIn("a device count", 1, 64), default: "3" },
-  host: { value: "ADDRESS", description: "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (no authentication)", default: brokerDefaults.host },
-  port: { value: "P", description: "the embedded broker's TCP port (0 = any free port)", schema: flag.port(), default: String(brokerDefaults.port) },
+  devices: {
+    value: "N",
+    description: "devices in all: the source and N−1 workers",
+    schema: flag.intIn("a device count", 1, 64),
+    default: "3",
+  },
+  host: {
+    value: "ADDRESS",
+    description: "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (no authentication)",
+    default: brokerDefaults.host,
+  },
+  port: {
+    value: "P",
+    description: "the embedded broker's TCP port (0 = any free port)",
+    schema: flag.port(),
+    default: String(brokerDefaults.port),
+  },
 });
 
 const flags = defineFlags({
   ...deviceFlags,
   cfg: { ...planningCfg, required: false, defaultText: "YOLOv2 608 with seeded synthetic weights" },
   weights: { value: "FILE", description: "darknet weights for --cfg" },
-  thresh: { value: "P", description: "detection threshold", schema: flag.probability(), default: String(sourceDefaults.thresh) },
+  thresh: {
+    value: "P",
+    description: "detection threshold",
+    schema: flag.probability(),
+    default: String(sourceDefaults.thresh),
+  },
   ...planning,
-  memory: { ...memoryFlag, description: "each worker's whole memory: its process (~100 MB, measured) plus its weights" },
+  memory: {
+    ...memoryFlag,
+    description: "each worker's whole memory: its process (~100 MB, measured) plus its weights",
+  },
   "max-packet": maxPacketFlag,
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
@@ -36,7 +58,11 @@ type UpFlags = FlagValues<typeof flags>;
 
 const rules: FlagRule<UpFlags>[] = [
   pinsNeedAuto,
-  { flag: "cfg", message: "--cfg and --weights go together (neither: YOLOv2 with synthetic weights)", holds: (o) => (o.cfg === undefined) === (o.weights === undefined) },
+  {
+    flag: "cfg",
+    message: "--cfg and --weights go together (neither: YOLOv2 with synthetic weights)",
+    holds: (o) => (o.cfg === undefined) === (o.weights === undefined),
+  },
   { flag: "annotate", message: "--annotate goes with --infer", holds: (o) => !(o.annotate && !o.infer) },
 ];
 
@@ -54,7 +80,10 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
   await refuseTakenPort(o);
   // Only now the modules that take a while to load (onnxruntime, the image libraries).
   const [{ loadNetwork }, { cachedSyntheticWeights }, { startLocalSystem }, { inferCommand }] = await Promise.all([
-    import("../../dnn/network.js"), import("../../dnn/synthetic.js"), import("../../actors/system.js"), import("./infer.js"),
+    import("../../dnn/network.js"),
+    import("../../dnn/synthetic.js"),
+    import("../../actors/system.js"),
+    import("./infer.js"),
   ]);
   const cfg = o.cfg ? resolveCfg(o.cfg) : modelCfg("yolov2");
   const network = loadNetwork(cfg);
@@ -68,25 +97,48 @@ export async function runUp(name: string, o: UpFlags): Promise<number | void> {
     weightsPath = cached.path;
   }
   const system = await startLocalSystem({
-    network, weightsPath, devices: o.devices, host: o.host, port: o.port, thresh: o.thresh, workerMemoryMB: o.memory, maxPacketBytes: o["max-packet"],
+    network,
+    weightsPath,
+    devices: o.devices,
+    host: o.host,
+    port: o.port,
+    thresh: o.thresh,
+    workerMemoryMB: o.memory,
+    maxPacketBytes: o["max-packet"],
     planning: planningOf(o),
-    ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}), publishAnnotated: o["publish-annotated"],
+    ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
+    publishAnnotated: o["publish-annotated"],
   }).catch((err: unknown) => {
     throw withPortHint(err, { port: o.port });
   });
   try {
     const broker = system.broker!; // up always starts the embedded one
-    console.error(`edgefuse ${name}: broker listening on mqtt://${broker.listening} (${reachText(o.host, broker.port)})`);
+    console.error(
+      `edgefuse ${name}: broker listening on mqtt://${broker.listening} (${reachText(o.host, broker.port)})`,
+    );
     const plan = await system.source.ready(300_000);
     console.error(`edgefuse ${name}: ${deviceRoster(o.devices)}, deployment '${system.deployment}', plan ${plan}`);
     if (o.infer) {
-      return await inferCommand.run([o.infer, "--broker", system.brokerUrl, "--max-packet", String(o["max-packet"]), ...(o.annotate ? ["--annotate", o.annotate] : []), ...(o.json ? ["--json"] : [])]);
+      return await inferCommand.run([
+        o.infer,
+        "--broker",
+        system.brokerUrl,
+        "--max-packet",
+        String(o["max-packet"]),
+        ...(o.annotate ? ["--annotate", o.annotate] : []),
+        ...(o.json ? ["--json"] : []),
+      ]);
     }
-    console.error(`ready: try \`npx edgefuse infer models/images/dog.jpg --broker ${system.brokerUrl}\` or mosquitto_pub -t edgefuse/v1/default/infer/r1 -f dog.jpg; Ctrl-C stops`);
+    console.error(
+      `ready: try \`npx edgefuse infer models/images/dog.jpg --broker ${system.brokerUrl}\` or mosquitto_pub -t edgefuse/v1/default/infer/r1 -f dog.jpg; Ctrl-C stops`,
+    );
     await untilSignal();
     if (system.broker) {
       console.error("bytes per client (in = sent by the client, out = delivered to it):");
-      for (const [id, t] of Object.entries(system.broker.bytes())) console.error(`  ${id.padEnd(24)} in ${(t.bytesIn / 1e6).toFixed(1)} MB  out ${(t.bytesOut / 1e6).toFixed(1)} MB`);
+      for (const [id, t] of Object.entries(system.broker.bytes()))
+        console.error(
+          `  ${id.padEnd(24)} in ${(t.bytesIn / 1e6).toFixed(1)} MB  out ${(t.bytesOut / 1e6).toFixed(1)} MB`,
+        );
     }
   } finally {
     await system.stop();

@@ -15,11 +15,18 @@ const flags = defineFlags({
     value: "ID",
     description: "this device's id, the last level of its workers/<ID> presence",
     schema: idSchema,
-    default: `${hostname().replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 40)}-${process.pid}`,
+    default: `${hostname()
+      .replace(/[^A-Za-z0-9._:-]/g, "-")
+      .slice(0, 40)}-${process.pid}`,
     defaultText: "HOSTNAME-PID",
   },
   memory: memoryFlag,
-  threads: { value: "N", description: "onnxruntime threads", schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"), default: "1" },
+  threads: {
+    value: "N",
+    description: "onnxruntime threads",
+    schema: flag.int("a thread count").refine((n) => n >= 1, "must be ≥ 1"),
+    default: "1",
+  },
 });
 
 export const workerCommand = defineCommand({
@@ -31,14 +38,20 @@ export const workerCommand = defineCommand({
     const topics = topicsFor(o.deployment);
     const bus = await connect(o, `worker-${o.id}`, { will: presenceWill(topics, o.id) });
     const worker = await startWorker({
-      bus, deployment: o.deployment, workerId: o.id, runtime, gmacPerSec,
+      bus,
+      deployment: o.deployment,
+      workerId: o.id,
+      runtime,
+      gmacPerSec,
       memoryBudgetBytes: Math.round(o.memory * 1e6),
       log: (line) => console.error(line),
     }).catch(async (err: unknown) => {
       await bus.close(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
-    console.error(`worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB of memory`);
+    console.error(
+      `worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB of memory`,
+    );
     await untilSignal();
     await worker.stop();
     await bus.close();

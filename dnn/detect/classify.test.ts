@@ -35,7 +35,11 @@ describe("topK on fc-mini's softmax output (darknet oracle)", () => {
 
 describe("topK input checks", () => {
   it("ties keep the lower class id first", () => {
-    expect(topK(new Float32Array([0.25, 0.5, 0.25]), ["a", "b", "c"], 3).map((c) => c.className)).toEqual(["b", "a", "c"]);
+    expect(topK(new Float32Array([0.25, 0.5, 0.25]), ["a", "b", "c"], 3).map((c) => c.className)).toEqual([
+      "b",
+      "a",
+      "c",
+    ]);
   });
   it("refuses a bad k and a names/output mismatch", () => {
     expect(() => topK(new Float32Array(3), ["a", "b", "c"], 0)).toThrow(UsageError);

@@ -8,12 +8,18 @@ export const DEFAULT_TOP_K = 5;
  * Top-k of a softmax output. Ties keep the lower class id first; k larger than the
  * class count returns every class.
  */
-export function topK(probabilities: Float32Array, names: readonly string[], k: number = DEFAULT_TOP_K): Classification[] {
+export function topK(
+  probabilities: Float32Array,
+  names: readonly string[],
+  k: number = DEFAULT_TOP_K,
+): Classification[] {
   if (!Number.isInteger(k) || k < 1) throw new UsageError(`top-k must be a positive integer, got ${k}`);
   if (probabilities.length !== names.length) {
     throw new ShapeError(`classifier output has ${probabilities.length} values, there are ${names.length} class names`);
   }
   const ids = Array.from(probabilities.keys());
   ids.sort((a, b) => probabilities[b]! - probabilities[a]! || a - b);
-  return ids.slice(0, k).map((classId) => ({ classId, className: names[classId]!, probability: probabilities[classId]! }));
+  return ids
+    .slice(0, k)
+    .map((classId) => ({ classId, className: names[classId]!, probability: probabilities[classId]! }));
 }

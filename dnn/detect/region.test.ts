@@ -19,7 +19,20 @@ const PER = layer.coords + 1 + layer.classes;
 const blank = () => new Float32Array(layer.num * PER * PLANE);
 
 /** Put one prediction at cell (col, row), anchor n: box offsets, objectness and class probabilities. */
-function predict(out: Float32Array, o: { col: number; row: number; n: number; x?: number; y?: number; tw?: number; th?: number; obj: number; classes: Record<number, number> }) {
+function predict(
+  out: Float32Array,
+  o: {
+    col: number;
+    row: number;
+    n: number;
+    x?: number;
+    y?: number;
+    tw?: number;
+    th?: number;
+    obj: number;
+    classes: Record<number, number>;
+  },
+) {
   const at = (entry: number) => o.n * PER * PLANE + entry * PLANE + o.row * S + o.col;
   out[at(0)] = o.x ?? 0.5;
   out[at(1)] = o.y ?? 0.5;
@@ -48,7 +61,9 @@ describe("detectRegion on hand-made region outputs", () => {
     const wFrac = 9.77052 / 13;
     const hFrac = (9.16828 / 13) * (416 / 312);
     const n = d!.normalized;
-    expect([n.left, n.top, n.right, n.bottom].map((v) => v.toFixed(6))).toEqual([0.5 - wFrac / 2, 0.5 - hFrac / 2, 0.5 + wFrac / 2, 0.5 + hFrac / 2].map((v) => v.toFixed(6)));
+    expect([n.left, n.top, n.right, n.bottom].map((v) => v.toFixed(6))).toEqual(
+      [0.5 - wFrac / 2, 0.5 - hFrac / 2, 0.5 + wFrac / 2, 0.5 + hFrac / 2].map((v) => v.toFixed(6)),
+    );
     expect(d!.box).toEqual({
       left: Math.trunc((0.5 - wFrac / 2) * 832),
       right: Math.trunc((0.5 + wFrac / 2) * 832),
@@ -147,15 +162,23 @@ describe("detectRegion on darknet's region outputs (oracles)", () => {
         for (let i = 0; i < plane; i++) {
           const obj = out[n * per * plane + 4 * plane + i]!;
           if (obj <= thresh) continue;
-          for (let c = 0; c < region.classes; c++) candidates.add(Math.fround(obj * out[n * per * plane + (5 + c) * plane + i]!));
+          for (let c = 0; c < region.classes; c++)
+            candidates.add(Math.fround(obj * out[n * per * plane + (5 + c) * plane + i]!));
         }
       }
       expect(dets.filter((d) => !candidates.has(d.probability))).toEqual([]);
-      expect(dets.filter((d) => !(d.probability > thresh) || d.box.right >= image.w || d.box.bottom >= image.h)).toEqual([]);
+      expect(
+        dets.filter((d) => !(d.probability > thresh) || d.box.right >= image.w || d.box.bottom >= image.h),
+      ).toEqual([]);
       // The pixel box is the normalized one in pixels (truncated, the last pixel for an edge at 1).
       const px = (v: number, size: number) => Math.min(size - 1, Math.trunc(v * size));
       for (const { box, normalized: n } of dets) {
-        expect(box).toEqual({ left: px(n.left, image.w), top: px(n.top, image.h), right: px(n.right, image.w), bottom: px(n.bottom, image.h) });
+        expect(box).toEqual({
+          left: px(n.left, image.w),
+          top: px(n.top, image.h),
+          right: px(n.right, image.w),
+          bottom: px(n.bottom, image.h),
+        });
       }
       // Sorted, and no two boxes NMS kept for one class overlap beyond its threshold
       // (measured on darknet's unclipped boxes, as NMS does).
@@ -168,7 +191,8 @@ describe("detectRegion on darknet's region outputs (oracles)", () => {
       for (let k = 0; k < region.classes; k++) {
         const boxes = raw.filter((r) => r.prob[k]! > thresh).map((r) => r.bbox);
         kept += boxes.length;
-        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) worst = Math.max(worst, boxIou(boxes[i]!, boxes[j]!));
+        for (let i = 0; i < boxes.length; i++)
+          for (let j = i + 1; j < boxes.length; j++) worst = Math.max(worst, boxIou(boxes[i]!, boxes[j]!));
       }
       expect(kept).toBe(dets.length);
       expect(worst).toBeLessThanOrEqual(0.45);
@@ -179,7 +203,9 @@ describe("detectRegion on darknet's region outputs (oracles)", () => {
 describe("detectRegion input checks", () => {
   it("output of the wrong size", () => {
     expect(() => detectRegion(layer, new Float32Array(10), { w: 1, h: 1 }, NET, names)).toThrow(ShapeError);
-    expect(() => detectRegion(layer, new Float32Array(10), { w: 1, h: 1 }, NET, names)).toThrow(/10 floats, 5×\(4\+1\+80\)×13×13 = 71825 expected/);
+    expect(() => detectRegion(layer, new Float32Array(10), { w: 1, h: 1 }, NET, names)).toThrow(
+      /10 floats, 5×\(4\+1\+80\)×13×13 = 71825 expected/,
+    );
   });
   it("names that do not match the classes", () => {
     expect(() => detectRegion(layer, blank(), { w: 1, h: 1 }, NET, ["a"])).toThrow(/80 classes, 1 class names/);

@@ -57,7 +57,9 @@ export function detectRegion(
   const opts = { ...REGION_DEFAULTS, ...options };
   checkOptions(opts);
   if (names.length !== layer.classes) {
-    throw new ShapeError(`region layer ${layer.index} has ${layer.classes} classes, ${names.length} class names were given`);
+    throw new ShapeError(
+      `region layer ${layer.index} has ${layer.classes} classes, ${names.length} class names were given`,
+    );
   }
   const dets = regionDetections(layer, output, opts.thresh);
   correctRegionBoxes(dets, image, network, opts.fit);
@@ -77,7 +79,9 @@ export function regionDetections(layer: RegionLayer, output: Float32Array, thres
   if (coords !== 4) throw new ShapeError(`region layer ${layer.index}: coords=${coords}, only 4 is supported`);
   const expected = num * (coords + 1 + classes) * w * h;
   if (output.length !== expected) {
-    throw new ShapeError(`region layer ${layer.index}: output has ${output.length} floats, ${num}×(${coords}+1+${classes})×${h}×${w} = ${expected} expected`);
+    throw new ShapeError(
+      `region layer ${layer.index}: output has ${output.length} floats, ${num}×(${coords}+1+${classes})×${h}×${w} = ${expected} expected`,
+    );
   }
   const plane = w * h;
   // darknet entry_index(l, 0, n·w·h + i, entry) = n·w·h·(coords+classes+1) + entry·w·h + i
@@ -103,7 +107,17 @@ export function regionDetections(layer: RegionLayer, output: Float32Array, thres
 }
 
 /** darknet get_region_box: cell offset + sigmoid(x), anchor × exp(w), as fractions of the grid. */
-function regionBox(x: Float32Array, biases: readonly number[], n: number, index: number, i: number, j: number, w: number, h: number, stride: number): CentreBox {
+function regionBox(
+  x: Float32Array,
+  biases: readonly number[],
+  n: number,
+  index: number,
+  i: number,
+  j: number,
+  w: number,
+  h: number,
+  stride: number,
+): CentreBox {
   return {
     x: (i + x[index]!) / w,
     y: (j + x[index + stride]!) / h,
@@ -171,7 +185,12 @@ export function doNmsSort(dets: RawDetection[], classes: number, thresh: number)
  * then clamped to the image; the normalized box is the same corners as fractions of the
  * image, clipped to [0, 1] (darknet's box may reach past the image's edges).
  */
-export function toDetections(dets: readonly RawDetection[], image: Size, names: readonly string[], thresh: number): Detection[] {
+export function toDetections(
+  dets: readonly RawDetection[],
+  image: Size,
+  names: readonly string[],
+  thresh: number,
+): Detection[] {
   const out: Detection[] = [];
   for (const d of dets) {
     const b = d.bbox;
@@ -181,7 +200,12 @@ export function toDetections(dets: readonly RawDetection[], image: Size, names: 
     const right = clamp(Math.trunc((b.x + b.w / 2) * image.w), image.w - 1);
     const top = clamp(Math.trunc((b.y - b.h / 2) * image.h), image.h - 1);
     const bottom = clamp(Math.trunc((b.y + b.h / 2) * image.h), image.h - 1);
-    const normalized: NormalizedBox = { left: clamp(b.x - b.w / 2, 1), top: clamp(b.y - b.h / 2, 1), right: clamp(b.x + b.w / 2, 1), bottom: clamp(b.y + b.h / 2, 1) };
+    const normalized: NormalizedBox = {
+      left: clamp(b.x - b.w / 2, 1),
+      top: clamp(b.y - b.h / 2, 1),
+      right: clamp(b.x + b.w / 2, 1),
+      bottom: clamp(b.y + b.h / 2, 1),
+    };
     for (let j = 0; j < d.prob.length; j++) {
       const probability = d.prob[j]!;
       if (!(probability > thresh)) continue;

@@ -18,9 +18,15 @@ const W = 200;
 const H = 160;
 const GREY = [128, 128, 128];
 const grey = () => makeImage(W, H, 3, 128 / 255);
-const dog: Drawn = { classId: 16, className: "dog", probability: 0.87, box: { left: 20, top: 60, right: 120, bottom: 140 } };
+const dog: Drawn = {
+  classId: 16,
+  className: "dog",
+  probability: 0.87,
+  box: { left: 20, top: 60, right: 120, bottom: 140 },
+};
 const YELLOW = [255, 255, 0];
-const render = (detections: readonly Drawn[], options: Parameters<typeof annotateImage>[3]) => decodeImage(annotateImage(grey(), detections, "png", options), "annotated.png");
+const render = (detections: readonly Drawn[], options: Parameters<typeof annotateImage>[3]) =>
+  decodeImage(annotateImage(grey(), detections, "png", options), "annotated.png");
 
 /** How the pixels of `rect` split between the label's background, its text colour and anything else. */
 function census(im: FloatImage, rect: Rect, background: Rgb, text: Rgb) {
@@ -56,10 +62,14 @@ describe("annotateImage", () => {
 
   it("draws the box edges in the class colour, lineWidth pixels inwards", () => {
     for (const [x, y] of [
-      [20, 100], [22, 100], // left edge, 3 px wide
-      [120, 100], [118, 100], // right edge
-      [70, 140], [70, 138], // bottom edge
-      [115, 60], [115, 62], // top edge, right of the label (which starts at x = 20)
+      [20, 100],
+      [22, 100], // left edge, 3 px wide
+      [120, 100],
+      [118, 100], // right edge
+      [70, 140],
+      [70, 138], // bottom edge
+      [115, 60],
+      [115, 62], // top edge, right of the label (which starts at x = 20)
     ]) {
       expect(px(out, x!, y!), `(${x}, ${y})`).toEqual(YELLOW);
     }
@@ -91,7 +101,12 @@ describe("annotateImage", () => {
 
   it("two boxes at the same corner: labels apart, each in its class colour with readable text", () => {
     // COCO 47 (apple) is nearly pure blue: white text; the dog's yellow gets black text.
-    const apple: Drawn = { classId: 47, className: "apple", probability: 0.62, box: { ...dog.box, right: 90, bottom: 110 } };
+    const apple: Drawn = {
+      classId: 47,
+      className: "apple",
+      probability: 0.62,
+      box: { ...dog.box, right: 90, bottom: 110 },
+    };
     const options = { classes: 80, lineWidth: 3, fontPx: 16 };
     const layout = annotationLayout({ w: W, h: H }, [apple, dog], options);
     expect(layout.labels.map((l) => l.text)).toEqual(["dog 87%", "apple 62%"]);
@@ -104,7 +119,10 @@ describe("annotateImage", () => {
       expect(c.background / c.total, label.text).toBeGreaterThan(0.5);
       expect(c.text, label.text).toBeGreaterThan(20);
     }
-    expect(layout.labels.map((l) => l.foreground)).toEqual([[0, 0, 0], [1, 1, 1]]);
+    expect(layout.labels.map((l) => l.foreground)).toEqual([
+      [0, 0, 0],
+      [1, 1, 1],
+    ]);
   });
 
   it("leaves the input image unchanged", () => {
@@ -132,7 +150,8 @@ describe("the synthetic-weights banner", () => {
   it("runs along the bottom, black with white text, only for synthetic weights", () => {
     const im = render([], { ...options, synthetic: true });
     // Its edges (the padding around the note) are black across the whole width …
-    for (let x = 0; x < W; x++) for (const y of [H - 24, H - 1]) expect(px(im, x, y), `(${x}, ${y})`).toEqual([0, 0, 0]);
+    for (let x = 0; x < W; x++)
+      for (const y of [H - 24, H - 1]) expect(px(im, x, y), `(${x}, ${y})`).toEqual([0, 0, 0]);
     const marked = bottomRows(im);
     expect(marked.black).toBeGreaterThan(W * 12);
     expect(marked.white).toBeGreaterThan(100); // … with the note's glyphs inside

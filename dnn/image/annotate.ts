@@ -67,7 +67,8 @@ let fontReady = false;
 function ensureFont(): void {
   if (fontReady) return;
   const path = createRequire(import.meta.url).resolve(FONT_FILE);
-  if (GlobalFonts.registerFromPath(path, FONT_FAMILY) === null) throw new Error(`could not register label font ${path}`);
+  if (GlobalFonts.registerFromPath(path, FONT_FAMILY) === null)
+    throw new Error(`could not register label font ${path}`);
   fontReady = true;
 }
 
@@ -103,25 +104,38 @@ const toByte = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
 const cssColor = (rgb: Rgb) => `rgb(${rgb.map(toByte).join(",")})`;
 
 function checkOptions(image: { readonly w: number; readonly h: number }, options: AnnotateOptions): void {
-  if (!Number.isInteger(options.classes) || options.classes < 1) throw new UsageError(`classes must be a positive integer, got ${options.classes}`);
-  if (!Number.isInteger(image.w) || !Number.isInteger(image.h) || image.w < 1 || image.h < 1) throw new UsageError(`image size must be positive integers, got ${image.w}×${image.h}`);
+  if (!Number.isInteger(options.classes) || options.classes < 1)
+    throw new UsageError(`classes must be a positive integer, got ${options.classes}`);
+  if (!Number.isInteger(image.w) || !Number.isInteger(image.h) || image.w < 1 || image.h < 1)
+    throw new UsageError(`image size must be positive integers, got ${image.w}×${image.h}`);
 }
 
 /**
  * Where everything goes on a w×h picture: the banner (if synthetic) and every label's
  * rectangle and colours. annotateImage draws exactly this.
  */
-export function annotationLayout(image: { readonly w: number; readonly h: number }, detections: readonly Drawn[], options: AnnotateOptions): AnnotationLayout {
+export function annotationLayout(
+  image: { readonly w: number; readonly h: number },
+  detections: readonly Drawn[],
+  options: AnnotateOptions,
+): AnnotationLayout {
   checkOptions(image, options);
   const lineWidth = options.lineWidth ?? Math.max(1, Math.trunc(image.h * 0.006)); // darknet's 0 below 167 px would hide boxes
   const fontPx = options.fontPx ?? Math.max(10, Math.round(image.h * 0.03));
   const pad = Math.max(1, Math.round(fontPx * 0.25)); // darknet: border_image(label, label.h·.25)
   const labelH = fontPx + 2 * pad;
-  const banner = options.synthetic ? { x: 0, y: Math.max(0, image.h - labelH), w: image.w, h: Math.min(labelH, image.h) } : undefined;
+  const banner = options.synthetic
+    ? { x: 0, y: Math.max(0, image.h - labelH), w: image.w, h: Math.min(labelH, image.h) }
+    : undefined;
   const measure = measurer(fontPx);
   const texts = detections.map(labelText);
   const rects = layoutLabels(
-    detections.map((d, i) => ({ box: d.box, score: d.probability, w: Math.ceil(measure(texts[i]!)) + 2 * pad, h: labelH })),
+    detections.map((d, i) => ({
+      box: d.box,
+      score: d.probability,
+      w: Math.ceil(measure(texts[i]!)) + 2 * pad,
+      h: labelH,
+    })),
     image,
     { lineWidth, reserved: banner ? [banner] : [] },
   );
@@ -147,7 +161,8 @@ function measurer(fontPx: number): (text: string) => number {
 function withBoxes(image: FloatImage, detections: readonly Drawn[], lineWidth: number, classes: number): FloatImage {
   const boxed: FloatImage = { ...image, data: Float32Array.from(image.data) };
   const order = [...detections].sort((a, b) => a.probability - b.probability);
-  for (const d of order) drawBoxWidth(boxed, d.box.left, d.box.top, d.box.right, d.box.bottom, lineWidth, classColor(d.classId, classes));
+  for (const d of order)
+    drawBoxWidth(boxed, d.box.left, d.box.top, d.box.right, d.box.bottom, lineWidth, classColor(d.classId, classes));
   return boxed;
 }
 
@@ -176,7 +191,12 @@ function drawBanner(ctx: SKRSContext2D, banner: Rect, fontPx: number, pad: numbe
 }
 
 /** Encode the image with boxes and labels for `detections` (original-image pixel boxes). */
-export function annotateImage(image: FloatImage, detections: readonly Drawn[], format: AnnotationFormat, options: AnnotateOptions): Buffer {
+export function annotateImage(
+  image: FloatImage,
+  detections: readonly Drawn[],
+  format: AnnotationFormat,
+  options: AnnotateOptions,
+): Buffer {
   if (image.c !== 3) throw new UsageError(`can only annotate 3-channel images, got ${image.c} channels`);
   const layout = annotationLayout(image, detections, options);
   const canvas = createCanvas(image.w, image.h);
@@ -204,6 +224,11 @@ export function formatForPath(path: string): AnnotationFormat {
 }
 
 /** Write the annotated image to `path`, PNG or JPEG by its extension. */
-export function writeAnnotated(path: string, image: FloatImage, detections: readonly Drawn[], options: AnnotateOptions): void {
+export function writeAnnotated(
+  path: string,
+  image: FloatImage,
+  detections: readonly Drawn[],
+  options: AnnotateOptions,
+): void {
   writeFileSync(path, annotateImage(image, detections, formatForPath(path), options));
 }

@@ -16,7 +16,15 @@ const px = (im: FloatImage, x: number, y: number) =>
   [0, 1, 2].map((k) => Math.round(im.data[k * im.w * im.h + y * im.w + x]! * 255));
 
 /** A minimal PNG encoder (no filters), so tests control colour type, depth, palette and tRNS exactly. */
-function makePng(opts: { w: number; h: number; colorType: number; depth: number; samples: number[]; palette?: number[]; trns?: number[] }): Buffer {
+function makePng(opts: {
+  w: number;
+  h: number;
+  colorType: number;
+  depth: number;
+  samples: number[];
+  palette?: number[];
+  trns?: number[];
+}): Buffer {
   const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[opts.colorType]!;
   const rowBits = opts.w * channels * opts.depth;
   const rowBytes = Math.ceil(rowBits / 8);
@@ -99,7 +107,8 @@ describe("decodeImage: JPEG", () => {
     ctx.fillRect(0, 36, 64, 12);
     const im = decodeImage(canvas.toBuffer("image/jpeg", 100), "synthetic.jpg");
     expect([im.w, im.h]).toEqual([64, 48]);
-    const near = (got: number[], want: number[]) => got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(12));
+    const near = (got: number[], want: number[]) =>
+      got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(12));
     near(px(im, 8, 8), [255, 0, 0]);
     near(px(im, 56, 8), [0, 0, 255]);
     near(px(im, 32, 44), [0, 255, 0]);
@@ -152,7 +161,9 @@ describe("decodeImage: PNG, converted to RGB like stb_image with 3 channels", ()
 
   it("grey and grey+alpha: replicated into 3 channels", () => {
     expect(px(decodeImage(makePng({ w: 1, h: 1, colorType: 0, depth: 8, samples: [77] })), 0, 0)).toEqual([77, 77, 77]);
-    expect(px(decodeImage(makePng({ w: 1, h: 1, colorType: 4, depth: 8, samples: [66, 0] })), 0, 0)).toEqual([66, 66, 66]);
+    expect(px(decodeImage(makePng({ w: 1, h: 1, colorType: 4, depth: 8, samples: [66, 0] })), 0, 0)).toEqual([
+      66, 66, 66,
+    ]);
   });
 
   it("grey 2-bit: scaled to 0, 85, 170, 255", () => {
@@ -166,13 +177,25 @@ describe("decodeImage: PNG, converted to RGB like stb_image with 3 channels", ()
   });
 
   it("palette with tRNS: palette colours, alpha dropped", () => {
-    const im = decodeImage(makePng({ w: 2, h: 1, colorType: 3, depth: 8, samples: [1, 0], palette: [10, 20, 30, 40, 50, 60], trns: [255, 0] }));
+    const im = decodeImage(
+      makePng({
+        w: 2,
+        h: 1,
+        colorType: 3,
+        depth: 8,
+        samples: [1, 0],
+        palette: [10, 20, 30, 40, 50, 60],
+        trns: [255, 0],
+      }),
+    );
     expect(px(im, 0, 0)).toEqual([40, 50, 60]);
     expect(px(im, 1, 0)).toEqual([10, 20, 30]);
   });
 
   it("RGB with a tRNS colour: that colour survives (stb clears only alpha)", () => {
-    const im = decodeImage(makePng({ w: 2, h: 1, colorType: 2, depth: 8, samples: [5, 6, 7, 8, 9, 10], trns: [5, 6, 7] }));
+    const im = decodeImage(
+      makePng({ w: 2, h: 1, colorType: 2, depth: 8, samples: [5, 6, 7, 8, 9, 10], trns: [5, 6, 7] }),
+    );
     expect(px(im, 0, 0)).toEqual([5, 6, 7]);
     expect(px(im, 1, 0)).toEqual([8, 9, 10]);
   });
@@ -180,17 +203,29 @@ describe("decodeImage: PNG, converted to RGB like stb_image with 3 channels", ()
 
 describe("decodeImage: bad input is an InputError naming the source", () => {
   it("empty buffer", () => {
-    expectInputError(() => decodeImage(Buffer.alloc(0), "infer/r1"), "infer/r1", /infer\/r1: not a JPEG or PNG: it is empty \(0 bytes\)/);
+    expectInputError(
+      () => decodeImage(Buffer.alloc(0), "infer/r1"),
+      "infer/r1",
+      /infer\/r1: not a JPEG or PNG: it is empty \(0 bytes\)/,
+    );
   });
 
   it("bytes that are not an image, showing what they start with", () => {
-    const err = expectInputError(() => decodeImage(Buffer.from("hello world, not an image"), "upload"), "upload", /not a JPEG or PNG/);
+    const err = expectInputError(
+      () => decodeImage(Buffer.from("hello world, not an image"), "upload"),
+      "upload",
+      /not a JPEG or PNG/,
+    );
     expect(err.message).toContain("68 65 6c 6c 6f 20 77 6f");
     expect(err.message).toContain('"hello wo"');
   });
 
   it("another image format is named", () => {
-    expectInputError(() => decodeImage(Buffer.from("GIF89a\x01\x00\x01\x00", "latin1"), "cat.gif"), "cat.gif", /not a JPEG or PNG: .*looks like GIF/);
+    expectInputError(
+      () => decodeImage(Buffer.from("GIF89a\x01\x00\x01\x00", "latin1"), "cat.gif"),
+      "cat.gif",
+      /not a JPEG or PNG: .*looks like GIF/,
+    );
   });
 
   it("truncated JPEG at any length", () => {
@@ -201,12 +236,20 @@ describe("decodeImage: bad input is an InputError naming the source", () => {
 
   it("JPEG whose header is garbage", () => {
     const junk = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00]), Buffer.alloc(64, 0x42)]);
-    expectInputError(() => decodeImage(junk, "junk.jpg"), "junk.jpg", /corrupt or truncated JPEG .*expected a marker at byte 8/);
+    expectInputError(
+      () => decodeImage(junk, "junk.jpg"),
+      "junk.jpg",
+      /corrupt or truncated JPEG .*expected a marker at byte 8/,
+    );
   });
 
   it("truncated or corrupted PNG", () => {
     const png = makePng({ w: 8, h: 8, colorType: 2, depth: 8, samples: Array.from({ length: 192 }, (_, i) => i) });
-    expectInputError(() => decodeImage(png.subarray(0, png.length - 20), "cut.png"), "cut.png", /corrupt or truncated PNG/);
+    expectInputError(
+      () => decodeImage(png.subarray(0, png.length - 20), "cut.png"),
+      "cut.png",
+      /corrupt or truncated PNG/,
+    );
     const bad = Buffer.from(png);
     bad[40] = bad[40]! ^ 0xff; // inside IDAT: its CRC no longer matches
     expectInputError(() => decodeImage(bad, "bad.png"), "bad.png", /corrupt or truncated PNG/);
@@ -220,6 +263,10 @@ describe("decodeImage: bad input is an InputError naming the source", () => {
   });
 
   it("missing file", () => {
-    expectInputError(() => loadImage("/nonexistent/edgefuse.jpg"), "/nonexistent/edgefuse.jpg", /cannot read image file/);
+    expectInputError(
+      () => loadImage("/nonexistent/edgefuse.jpg"),
+      "/nonexistent/edgefuse.jpg",
+      /cannot read image file/,
+    );
   });
 });

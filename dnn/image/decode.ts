@@ -69,7 +69,10 @@ export function decodeImage(bytes: Uint8Array, source = "image"): FloatImage {
   } catch (err) {
     if (err instanceof InputError) throw err;
     // The decoders throw plain Errors (or worse) on corrupt data; one clear error instead.
-    throw new InputError(source, `corrupt or truncated ${format === "jpeg" ? "JPEG" : "PNG"} (${bytes.length} bytes): ${errorMessage(err)}`);
+    throw new InputError(
+      source,
+      `corrupt or truncated ${format === "jpeg" ? "JPEG" : "PNG"} (${bytes.length} bytes): ${errorMessage(err)}`,
+    );
   }
 }
 
@@ -95,7 +98,10 @@ function decodeJpeg(bytes: Uint8Array, source: string): FloatImage {
   const img = new Image();
   img.src = Buffer.from(frame.bytes.buffer, frame.bytes.byteOffset, frame.bytes.byteLength);
   if (img.width !== frame.width || img.height !== frame.height) {
-    throw new InputError(source, `corrupt JPEG: the decoder read ${img.width}×${img.height}, the frame header says ${frame.width}×${frame.height}`);
+    throw new InputError(
+      source,
+      `corrupt JPEG: the decoder read ${img.width}×${img.height}, the frame header says ${frame.width}×${frame.height}`,
+    );
   }
   const canvas = createCanvas(frame.width, frame.height);
   const ctx = canvas.getContext("2d");
@@ -118,7 +124,14 @@ function decodePng(bytes: Uint8Array, source: string): FloatImage {
   // byte (stbi__convert_16_to_8), so we scale ourselves below.
   const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { skipRescale: true });
   // pngjs's metadata, typed as it really is: colorType 3 for palettes, 16-bit data as Uint16Array.
-  const meta = png as unknown as { width: number; height: number; depth: number; colorType: number; transColor?: number[]; data: Uint8Array | Uint16Array };
+  const meta = png as unknown as {
+    width: number;
+    height: number;
+    depth: number;
+    colorType: number;
+    transColor?: number[];
+    data: Uint8Array | Uint16Array;
+  };
   const { width, height, depth, colorType, data } = meta;
   // Palette entries are already 8-bit; other samples are `depth` bits wide.
   const toByte =
@@ -135,7 +148,11 @@ function decodePng(bytes: Uint8Array, source: string): FloatImage {
  * pngjs blacks out pixels that match a tRNS colour (RGBA all 0); stb_image only clears
  * their alpha, and darknet then drops alpha, so those pixels keep the tRNS colour.
  */
-function restoreTransparentColour(data: Uint8Array | Uint16Array, trans: number[] | undefined, colorType: number): void {
+function restoreTransparentColour(
+  data: Uint8Array | Uint16Array,
+  trans: number[] | undefined,
+  colorType: number,
+): void {
   if (trans === undefined || colorType === 3) return;
   const rgb = trans.length === 1 ? [trans[0]!, trans[0]!, trans[0]!] : trans;
   for (let i = 0; i < data.length; i += 4) {

@@ -23,6 +23,7 @@ export function makeImage(w: number, h: number, c: number, fill = 0): FloatImage
 
 /** Wrap an existing C×H×W buffer, checking that its length fits the shape. */
 export function imageFrom(data: Float32Array, w: number, h: number, c: number): FloatImage {
-  if (data.length !== c * h * w) throw new ShapeError(`image buffer holds ${data.length} floats, ${c}×${h}×${w} needs ${c * h * w}`);
+  if (data.length !== c * h * w)
+    throw new ShapeError(`image buffer holds ${data.length} floats, ${c}×${h}×${w} needs ${c * h * w}`);
   return { c, h, w, data };
 }

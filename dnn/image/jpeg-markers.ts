@@ -35,7 +35,8 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
   let pos = 2;
   for (;;) {
     if (pos >= n) throw new JpegStructureError(`truncated: ends at byte ${n} before the EOI marker`);
-    if (bytes[pos] !== 0xff) throw new JpegStructureError(`expected a marker at byte ${pos}, found ${hex(bytes[pos]!)}`);
+    if (bytes[pos] !== 0xff)
+      throw new JpegStructureError(`expected a marker at byte ${pos}, found ${hex(bytes[pos]!)}`);
     while (pos + 1 < n && bytes[pos + 1] === 0xff) pos++; // fill bytes
     if (pos + 1 >= n) throw new JpegStructureError(`truncated: ends at byte ${n} inside a marker`);
     const marker = bytes[pos + 1]!;
@@ -53,11 +54,20 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
     if (pos + 4 > n) throw new JpegStructureError(`truncated: segment ${hex(marker)} at byte ${pos} has no length`);
     const length = u16(pos + 2);
     const end = pos + 2 + length;
-    if (length < 2 || end > n) throw new JpegStructureError(`truncated: segment ${hex(marker)} at byte ${pos} needs ${length} bytes, ${n - pos - 2} left`);
+    if (length < 2 || end > n)
+      throw new JpegStructureError(
+        `truncated: segment ${hex(marker)} at byte ${pos} needs ${length} bytes, ${n - pos - 2} left`,
+      );
     if (isSof(marker)) {
       if (length < 8) throw new JpegStructureError(`frame header at byte ${pos} is too short (${length} bytes)`);
-      frame = { height: u16(pos + 5), width: u16(pos + 7), components: bytes[pos + 9]!, progressive: marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce };
-      if (frame.width === 0 || frame.height === 0) throw new JpegStructureError(`frame size ${frame.width}×${frame.height} is not supported`);
+      frame = {
+        height: u16(pos + 5),
+        width: u16(pos + 7),
+        components: bytes[pos + 9]!,
+        progressive: marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce,
+      };
+      if (frame.width === 0 || frame.height === 0)
+        throw new JpegStructureError(`frame size ${frame.width}×${frame.height} is not supported`);
     }
     if (!DROPPED_APPS.has(marker)) kept.push([pos, end]);
     pos = end;
@@ -68,7 +78,10 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
     scans++;
     const start = pos;
     while (pos + 1 < n && !(bytes[pos] === 0xff && bytes[pos + 1] !== 0x00 && !isRst(bytes[pos + 1]!))) pos++;
-    if (pos + 1 >= n) throw new JpegStructureError(`truncated: scan ${scans} data runs to the end of the file (${n} bytes) without an EOI marker`);
+    if (pos + 1 >= n)
+      throw new JpegStructureError(
+        `truncated: scan ${scans} data runs to the end of the file (${n} bytes) without an EOI marker`,
+      );
     kept.push([start, pos]);
   }
 }

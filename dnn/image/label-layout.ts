@@ -44,10 +44,15 @@ export interface LayoutOptions {
   readonly reserved?: readonly Rect[];
 }
 
-export const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+export const overlaps = (a: Rect, b: Rect): boolean =>
+  a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
 /** One rectangle per request, in the requests' order; undefined where a label fits nowhere. */
-export function layoutLabels(requests: readonly LabelRequest[], frame: { readonly w: number; readonly h: number }, options: LayoutOptions): (Rect | undefined)[] {
+export function layoutLabels(
+  requests: readonly LabelRequest[],
+  frame: { readonly w: number; readonly h: number },
+  options: LayoutOptions,
+): (Rect | undefined)[] {
   const placed: Rect[] = [...(options.reserved ?? [])];
   const out: (Rect | undefined)[] = new Array(requests.length).fill(undefined);
   const byScore = requests.map((r, i) => ({ r, i })).sort((a, b) => b.r.score - a.r.score || a.i - b.i);
@@ -70,7 +75,15 @@ export function layoutLabels(requests: readonly LabelRequest[], frame: { readonl
 const clampX = (x: number, w: number, frameW: number) => Math.max(0, Math.min(x, frameW - w));
 
 /** The free row nearest the preferred one for a w×h label at column x, if any. */
-function placeInColumn(box: LabelBox, x: number, w: number, h: number, frameH: number, lineWidth: number, placed: readonly Rect[]): Rect | undefined {
+function placeInColumn(
+  box: LabelBox,
+  x: number,
+  w: number,
+  h: number,
+  frameH: number,
+  lineWidth: number,
+  placed: readonly Rect[],
+): Rect | undefined {
   const above = box.top + lineWidth - h;
   const preferred = above >= 0 ? above : box.top + lineWidth;
   const rows = [above, box.top + lineWidth, box.bottom + 1 - lineWidth, box.bottom + 1 - lineWidth - h, 0, frameH - h];

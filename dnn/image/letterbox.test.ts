@@ -28,7 +28,9 @@ describe("networkInput matches darknet's input.f32 for dog.jpg", () => {
       const want = readF32(join(oracle.dir, oracle.input_file));
       const letterboxed = compare(networkInput(dog, net.input, "letterbox"), want);
       const resized = compare(networkInput(dog, net.input, "resize"), want);
-      console.log(`${name} ${net.input.w}×${net.input.h}: letterbox mean ${letterboxed.mean.toExponential(2)} max ${letterboxed.max.toFixed(4)}; resize mean ${resized.mean.toExponential(2)}`);
+      console.log(
+        `${name} ${net.input.w}×${net.input.h}: letterbox mean ${letterboxed.mean.toExponential(2)} max ${letterboxed.max.toFixed(4)}; resize mean ${resized.mean.toExponential(2)}`,
+      );
       expect(letterboxed.mean).toBeLessThanOrEqual(0.01);
       // darknet decodes with stb_image (its default build) or, built with OpenCV as Debian's is,
       // with libjpeg, as the engine does: dog.jpg measured max 2.6/255 against the former
@@ -79,7 +81,12 @@ describe("resizeImage (darknet's two-pass bilinear)", () => {
 
 describe("letterboxImage", () => {
   it("embeds the scaled image centred on a 0.5 canvas", () => {
-    const im = imageFrom(Float32Array.from({ length: 4 * 2 }, (_, i) => i / 10), 4, 2, 1);
+    const im = imageFrom(
+      Float32Array.from({ length: 4 * 2 }, (_, i) => i / 10),
+      4,
+      2,
+      1,
+    );
     const out = letterboxImage(im, 4, 4);
     const rows = [0, 1, 2, 3].map((y) => Array.from(out.data.subarray(y * 4, y * 4 + 4)));
     expect(rows[0]).toEqual([0.5, 0.5, 0.5, 0.5]);

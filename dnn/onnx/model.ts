@@ -27,7 +27,12 @@ function floatTensor(name: string, dims: number[], data: Float32Array): ITensor 
   return { name, dims, dataType: FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 function int64Tensor(name: string, values: number[]): ITensor {
-  return { name, dims: [values.length], dataType: INT64, rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer) };
+  return {
+    name,
+    dims: [values.length],
+    dataType: INT64,
+    rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
+  };
 }
 function valueInfo(name: string, s: Shape): IValueInfo {
   const dims = [1, s.c, s.h, s.w].map((dimValue) => ({ dimValue }));
@@ -54,16 +59,29 @@ function emit(op: ComputeOp, i: number, from: string, out: Shape, nodes: INode[]
         inputs.push(t("b"));
       }
       nodes.push({
-        opType: "Conv", input: inputs, output: [t("conv")],
-        attribute: [ints("kernel_shape", [op.size, op.size]), ints("strides", [op.stride, op.stride]), ints("pads", onnxPads(op.pads)), int("group", op.groups)],
+        opType: "Conv",
+        input: inputs,
+        output: [t("conv")],
+        attribute: [
+          ints("kernel_shape", [op.size, op.size]),
+          ints("strides", [op.stride, op.stride]),
+          ints("pads", onnxPads(op.pads)),
+          int("group", op.groups),
+        ],
       });
       return activate(nodes, op.activation, t("conv"), t("act"));
     }
     case "maxpool":
       // ONNX pads MaxPool with −∞, as darknet skips out-of-map cells (forward_maxpool_layer).
       nodes.push({
-        opType: "MaxPool", input: [from], output: [t("pool")],
-        attribute: [ints("kernel_shape", [op.size, op.size]), ints("strides", [op.stride, op.stride]), ints("pads", onnxPads(op.pads))],
+        opType: "MaxPool",
+        input: [from],
+        output: [t("pool")],
+        attribute: [
+          ints("kernel_shape", [op.size, op.size]),
+          ints("strides", [op.stride, op.stride]),
+          ints("pads", onnxPads(op.pads)),
+        ],
       });
       return t("pool");
     case "avgpool":

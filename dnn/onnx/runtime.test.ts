@@ -4,7 +4,16 @@ import { runtimeContract } from "../runtime.contract.js";
 import { DEFAULT_RUNTIME_OPTIONS, DEVICE_RUNTIME_OPTIONS, layoutTransformPays, onnxRuntime } from "./runtime.js";
 
 const conv = (inC: number, outC: number): ConvOp => ({
-  kind: "conv", inC, outC, size: 3, stride: 1, groups: 1, pads: uniformPads(1), weights: new Float32Array(outC * inC * 9), bias: new Float32Array(outC), activation: "leaky",
+  kind: "conv",
+  inC,
+  outC,
+  size: 3,
+  stride: 1,
+  groups: 1,
+  pads: uniformPads(1),
+  weights: new Float32Array(outC * inC * 9),
+  bias: new Float32Array(outC),
+  activation: "leaky",
 });
 const pool: MaxpoolOp = { kind: "maxpool", size: 2, stride: 2, pads: uniformPads(0) };
 const stage = (...ops: (ConvOp | MaxpoolOp)[]) => ({ input: { c: 3, h: 608, w: 608 }, ops });

@@ -45,17 +45,26 @@ export interface RuntimeOptions {
  * by 8 with AVX2, so a multiple of 16 is whole on both.
  */
 const NCHWC_BLOCK = 16;
-export const DEFAULT_RUNTIME_OPTIONS = { threads: 1, layoutTransformMaxWeightBytes: Infinity, layoutTransformWholeBlocksOnly: false } satisfies RuntimeOptions;
+export const DEFAULT_RUNTIME_OPTIONS = {
+  threads: 1,
+  layoutTransformMaxWeightBytes: Infinity,
+  layoutTransformWholeBlocksOnly: false,
+} satisfies RuntimeOptions;
 /** What a device process (worker, or the source's own part) runs with. */
-export const DEVICE_RUNTIME_OPTIONS = { threads: 1, layoutTransformMaxWeightBytes: 4 << 20, layoutTransformWholeBlocksOnly: true } satisfies RuntimeOptions;
+export const DEVICE_RUNTIME_OPTIONS = {
+  threads: 1,
+  layoutTransformMaxWeightBytes: 4 << 20,
+  layoutTransformWholeBlocksOnly: true,
+} satisfies RuntimeOptions;
 
 /** Does the NCHWc layout transform pay for this stage under these options (see RuntimeOptions)? */
 export function layoutTransformPays(stage: Stage, opts: RuntimeOptions): boolean {
   const weightBytes = stage.ops.reduce((a, op) => a + ("weights" in op ? op.weights.byteLength : 0), 0);
   if (weightBytes > opts.layoutTransformMaxWeightBytes) return false;
-  return !opts.layoutTransformWholeBlocksOnly || stage.ops.every((op) => op.kind !== "conv" || op.outC % NCHWC_BLOCK === 0);
+  return (
+    !opts.layoutTransformWholeBlocksOnly || stage.ops.every((op) => op.kind !== "conv" || op.outC % NCHWC_BLOCK === 0)
+  );
 }
-
 
 export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
   const opts = { ...DEFAULT_RUNTIME_OPTIONS, ...options };
@@ -72,7 +81,10 @@ export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
       const shapes = stageShapes(stage);
       const outputs = exposed.map((i) => shapes[i]!);
       const graphOptimizationLevel = layoutTransformPays(stage, opts) ? "all" : "extended";
-      const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), { ...sessionOptions, graphOptimizationLevel });
+      const session = await ort.InferenceSession.create(stageToOnnx(stage, exposed), {
+        ...sessionOptions,
+        graphOptimizationLevel,
+      });
       // Only the shape is kept: holding `stage` would keep its weights alive in JS
       // after onnxruntime has copied them.
       const input = stage.input;
@@ -82,7 +94,9 @@ export function onnxRuntime(options: Partial<RuntimeOptions> = {}): Runtime {
         outputs,
         async run(x) {
           if (x.length !== shapeSize(input)) {
-            throw new ShapeError(`stage input: expected ${shapeText(input)} = ${shapeSize(input)} floats, got ${x.length}`);
+            throw new ShapeError(
+              `stage input: expected ${shapeText(input)} = ${shapeSize(input)} floats, got ${x.length}`,
+            );
           }
           const result = await session.run({ [INPUT_NAME]: new ort.Tensor("float32", x, dims) });
           return exposed.map((i) => result[outputName(i)]!.data as Float32Array);

@@ -22,11 +22,19 @@ export const LOP = scheme("lop", PAPER_FTP);
 export const OPTIMUM = scheme("auto", PAPER_FTP);
 export const OPTIMUM_OWN_FTP = scheme("auto", "auto-comm");
 export const TABLE1 = [LOP, OPTIMUM, OPTIMUM_OWN_FTP];
-export const TABLE2 = [LOP, scheme("lip", PAPER_FTP), scheme("fuse-all", PAPER_FTP), scheme("paper", PAPER_FTP), OPTIMUM];
+export const TABLE2 = [
+  LOP,
+  scheme("lip", PAPER_FTP),
+  scheme("fuse-all", PAPER_FTP),
+  scheme("paper", PAPER_FTP),
+  OPTIMUM,
+];
 /** One device has nothing to partition: every variant is the same whole network. */
 export const SINGLE: LabScheme = { label: "single device", planning: { strategy: "auto", ftpEnd: 0 } };
 
-const union = (...lists: (readonly LabScheme[])[]): LabScheme[] => [...new Map(lists.flat().map((s) => [s.label, s])).values()];
+const union = (...lists: (readonly LabScheme[])[]): LabScheme[] => [
+  ...new Map(lists.flat().map((s) => [s.label, s])).values(),
+];
 
 /** In run order: the 6-device lab first (100 mbit, the headline, then 1 gbit, then the slow 10 mbit), then the other device counts. */
 export function experimentGrid(quick: boolean): Setting[] {

@@ -11,12 +11,20 @@ import { summarize, toCsv, type Summary } from "../tables.js";
 import { LOP, OPTIMUM, OPTIMUM_OWN_FTP, SINGLE, TABLE2 } from "./grid.js";
 
 /** The paper's Table 1 (6 devices, YOLOv2): LOP / FUSE run time in s, by Mbit/s; memory per device in MB, by device count. */
-export const PAPER_RUNTIME_S: Readonly<Record<number, readonly [number, number]>> = { 10: [74.2, 64.2], 100: [11.6, 10.1], 1000: [5.92, 5.59] };
+export const PAPER_RUNTIME_S: Readonly<Record<number, readonly [number, number]>> = {
+  10: [74.2, 64.2],
+  100: [11.6, 10.1],
+  1000: [5.92, 5.59],
+};
 export const PAPER_MEMORY_MB: Readonly<Record<number, number>> = { 1: 204, 3: 68, 5: 41, 6: 34, 7: 29 };
 /** The paper's Table 2 (6 devices, 100 Mbit): C in MB. */
 export const PAPER_C_MB = { lop: 78.1, fused: 68.1 };
 
-export const PLOTS = { devices: "runtime-vs-devices.svg", bandwidth: "runtime-vs-bandwidth.svg", comm: "comm-vs-runtime.svg" } as const;
+export const PLOTS = {
+  devices: "runtime-vs-devices.svg",
+  bandwidth: "runtime-vs-bandwidth.svg",
+  comm: "comm-vs-runtime.svg",
+} as const;
 
 const MB = (b: number): string => (b / 1e6).toFixed(1);
 const sec = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : "–");
@@ -36,7 +44,9 @@ export function table1(records: readonly RunRecord[], totalWeightsBytes: number)
   for (const mbit of bw) {
     const [lop, opt, own] = [LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) => find(rows, 6, mbit, s.label));
     const paper = PAPER_RUNTIME_S[mbit];
-    lines.push(`| ${mbit} Mbit | ${sec(lop?.latencyMs ?? NaN)} | ${sec(opt?.latencyMs ?? NaN)} | ${lop && opt ? `${(lop.latencyMs / opt.latencyMs).toFixed(2)}×` : "–"} | ${sec(own?.latencyMs ?? NaN)} | ${sec(opt?.lowerBoundMs ?? NaN)} | ${sec(opt?.sourceEdgesMs ?? NaN)} | ${opt ? (opt.latencyMs / opt.lowerBoundMs).toFixed(2) : "–"} | ${paper ? `${paper[0]} / ${paper[1]} (${(paper[0] / paper[1]).toFixed(2)}×)` : "–"} |`);
+    lines.push(
+      `| ${mbit} Mbit | ${sec(lop?.latencyMs ?? NaN)} | ${sec(opt?.latencyMs ?? NaN)} | ${lop && opt ? `${(lop.latencyMs / opt.latencyMs).toFixed(2)}×` : "–"} | ${sec(own?.latencyMs ?? NaN)} | ${sec(opt?.lowerBoundMs ?? NaN)} | ${sec(opt?.sourceEdgesMs ?? NaN)} | ${opt ? (opt.latencyMs / opt.lowerBoundMs).toFixed(2) : "–"} | ${paper ? `${paper[0]} / ${paper[1]} (${(paper[0] / paper[1]).toFixed(2)}×)` : "–"} |`,
+    );
   }
   const devices = [...new Set(rows.filter((r) => r.bandwidthMbit === 100).map((r) => r.devices))].sort((a, b) => a - b);
   lines.push(
@@ -50,7 +60,9 @@ export function table1(records: readonly RunRecord[], totalWeightsBytes: number)
     const single = find(rows, n, 100, SINGLE.label);
     const [lop, opt, own] = [LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) => find(rows, n, 100, s.label));
     const weights = (opt ?? single)?.maxWeightsBytes;
-    lines.push(`| ${n} | ${sec((lop ?? single)?.latencyMs ?? NaN)} | ${sec((opt ?? single)?.latencyMs ?? NaN)} | ${lop && opt ? `${(lop.latencyMs / opt.latencyMs).toFixed(2)}×` : "–"} | ${sec(own?.latencyMs ?? NaN)} | ${weights ? MB(weights) : "–"} | ${MB(totalWeightsBytes / n)} | ${PAPER_MEMORY_MB[n] ?? "–"} |`);
+    lines.push(
+      `| ${n} | ${sec((lop ?? single)?.latencyMs ?? NaN)} | ${sec((opt ?? single)?.latencyMs ?? NaN)} | ${lop && opt ? `${(lop.latencyMs / opt.latencyMs).toFixed(2)}×` : "–"} | ${sec(own?.latencyMs ?? NaN)} | ${weights ? MB(weights) : "–"} | ${MB(totalWeightsBytes / n)} | ${PAPER_MEMORY_MB[n] ?? "–"} |`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -67,7 +79,9 @@ export function table2(records: readonly RunRecord[]): string {
     if (!r) continue;
     const paper = s === LOP ? PAPER_C_MB.lop : s.planning.strategy === "auto" ? PAPER_C_MB.fused : undefined;
     const vs = lop ? `${((r.planCostBytes / lop.planCostBytes - 1) * 100).toFixed(1)} %` : "–";
-    lines.push(`| ${s.label} | ${MB(r.modelledBytes)} | ${MB(r.measuredBytes)} | ${((r.measuredBytes / r.modelledBytes - 1) * 100).toFixed(2)} % | ${MB(r.planCostBytes)} | ${vs} | ${MB(r.bytesBusiestLink)} | ${sec(r.latencyMs)} | ${paper ?? "–"} |`);
+    lines.push(
+      `| ${s.label} | ${MB(r.modelledBytes)} | ${MB(r.measuredBytes)} | ${((r.measuredBytes / r.modelledBytes - 1) * 100).toFixed(2)} % | ${MB(r.planCostBytes)} | ${vs} | ${MB(r.bytesBusiestLink)} | ${sec(r.latencyMs)} | ${paper ?? "–"} |`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -79,26 +93,71 @@ export function plots(records: readonly RunRecord[]): Record<keyof typeof PLOTS,
     points: rows.filter((r) => r.scheme === label && pick(r)).map((r) => [x(r), r.latencyMs / 1000] as const),
   });
   const atOne = rows.find((r) => r.devices === 1);
-  const withSingle = (s: Series): Series => ({ ...s, points: atOne ? [[1, atOne.latencyMs / 1000], ...s.points] : s.points });
-  const t2 = TABLE2.flatMap((s) => rows.filter((r) => r.devices === 6 && r.bandwidthMbit === 100 && r.scheme === s.label));
+  const withSingle = (s: Series): Series => ({
+    ...s,
+    points: atOne ? [[1, atOne.latencyMs / 1000], ...s.points] : s.points,
+  });
+  const t2 = TABLE2.flatMap((s) =>
+    rows.filter((r) => r.devices === 6 && r.bandwidthMbit === 100 && r.scheme === s.label),
+  );
   return {
     devices: lineChart({
-      title: "YOLOv2 run time vs devices (100 Mbit)", xLabel: "devices", yLabel: "run time, s",
-      series: [LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) => withSingle(line(s.label, (r) => r.bandwidthMbit === 100, (r) => r.devices))),
+      title: "YOLOv2 run time vs devices (100 Mbit)",
+      xLabel: "devices",
+      yLabel: "run time, s",
+      series: [LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) =>
+        withSingle(
+          line(
+            s.label,
+            (r) => r.bandwidthMbit === 100,
+            (r) => r.devices,
+          ),
+        ),
+      ),
     }),
     bandwidth: lineChart({
-      title: "YOLOv2 run time vs bandwidth (6 devices)", xLabel: "Mbit/s (log)", yLabel: "run time, s", logX: true,
+      title: "YOLOv2 run time vs bandwidth (6 devices)",
+      xLabel: "Mbit/s (log)",
+      yLabel: "run time, s",
+      logX: true,
       series: [
-        ...[LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) => line(s.label, (r) => r.devices === 6, (r) => r.bandwidthMbit)),
-        { name: "lower bound (optimum)", points: rows.filter((r) => r.devices === 6 && r.scheme === OPTIMUM.label).map((r) => [r.bandwidthMbit, r.lowerBoundMs / 1000] as const) },
+        ...[LOP, OPTIMUM, OPTIMUM_OWN_FTP].map((s) =>
+          line(
+            s.label,
+            (r) => r.devices === 6,
+            (r) => r.bandwidthMbit,
+          ),
+        ),
+        {
+          name: "lower bound (optimum)",
+          points: rows
+            .filter((r) => r.devices === 6 && r.scheme === OPTIMUM.label)
+            .map((r) => [r.bandwidthMbit, r.lowerBoundMs / 1000] as const),
+        },
       ],
     }),
     comm: lineChart({
-      title: "Communication vs run time (6 devices, 100 Mbit)", xLabel: "MB", yLabel: "run time, s",
+      title: "Communication vs run time (6 devices, 100 Mbit)",
+      xLabel: "MB",
+      yLabel: "run time, s",
       series: [
-        { name: "modelled C", scatter: true, points: t2.map((r) => [r.modelledBytes / 1e6, r.latencyMs / 1000] as const), labels: t2.map((r) => r.scheme) },
-        { name: "measured bytes", scatter: true, points: t2.map((r) => [r.measuredBytes / 1e6, r.latencyMs / 1000] as const) },
-        { name: "busiest link", scatter: true, points: t2.map((r) => [r.bytesBusiestLink / 1e6, r.latencyMs / 1000] as const), labels: t2.map((r) => r.scheme) },
+        {
+          name: "modelled C",
+          scatter: true,
+          points: t2.map((r) => [r.modelledBytes / 1e6, r.latencyMs / 1000] as const),
+          labels: t2.map((r) => r.scheme),
+        },
+        {
+          name: "measured bytes",
+          scatter: true,
+          points: t2.map((r) => [r.measuredBytes / 1e6, r.latencyMs / 1000] as const),
+        },
+        {
+          name: "busiest link",
+          scatter: true,
+          points: t2.map((r) => [r.bytesBusiestLink / 1e6, r.latencyMs / 1000] as const),
+          labels: t2.map((r) => r.scheme),
+        },
       ],
     }),
   };
@@ -107,7 +166,7 @@ export function plots(records: readonly RunRecord[]): Record<keyof typeof PLOTS,
 export function writeReport(dir: string, records: readonly RunRecord[], totalWeightsBytes: number): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "runs.csv"), toCsv(records));
-  writeFileSync(join(dir, "runs.jsonl"), records.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  writeFileSync(join(dir, "runs.jsonl"), `${records.map((r) => JSON.stringify(r)).join("\n")}\n`);
   writeFileSync(join(dir, "table1.md"), table1(records, totalWeightsBytes));
   writeFileSync(join(dir, "table2.md"), table2(records));
   const svgs = plots(records);

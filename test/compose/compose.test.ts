@@ -66,7 +66,15 @@ describe("container stack: shaped device links", () => {
   it("limits each device to CPUS cores", async () => {
     for (const n of devices) {
       // cgroup v2 names quota and period in cpu.max; v1 in two files.
-      const quota = await stack!.run("worker", ["sh", "-c", "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"], n);
+      const quota = await stack!.run(
+        "worker",
+        [
+          "sh",
+          "-c",
+          "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)",
+        ],
+        n,
+      );
       const [max, period] = quota.trim().split(/\s+/).map(Number);
       expect(max! / period!, `device ${n}: ${quota.trim()}`).toBe(1);
     }
@@ -77,7 +85,17 @@ describe("container stack: shaped device links", () => {
     const failures: string[] = [];
     // One device at a time: the measurements would otherwise share this machine's CPUs.
     for (const n of devices) {
-      const out = await stack!.run("broker", ["edgefuse", "net-probe", "measure", addressOf(device(n)), "--json", "--warmup-ms", "500", "--duration-ms", "2000"]);
+      const out = await stack!.run("broker", [
+        "edgefuse",
+        "net-probe",
+        "measure",
+        addressOf(device(n)),
+        "--json",
+        "--warmup-ms",
+        "500",
+        "--duration-ms",
+        "2000",
+      ]);
       const report = JSON.parse(out) as NetProbeReport;
       for (const [label, rate] of [
         [`broker → device ${n}`, report.upload.mbit],
@@ -97,7 +115,15 @@ describe("container stack: shaped device links", () => {
     const tmp = mkdtempSync(join(tmpdir(), "edgefuse-compose-"));
     const local = join(tmp, `${MODEL}-s1.weights`);
     try {
-      const written = await edgefuse(["weights", "--cfg", join(ROOT, `models/cfg/${MODEL}.cfg`), "--seed", "1", "--out", local]);
+      const written = await edgefuse([
+        "weights",
+        "--cfg",
+        join(ROOT, `models/cfg/${MODEL}.cfg`),
+        "--seed",
+        "1",
+        "--out",
+        local,
+      ]);
       expect(written.code, written.stderr).toBe(0);
       // Same cfg and seed: the same bytes, in the volume as here.
       const [remoteSum] = (await stack!.run("worker", ["sha256sum", weights])).split(/\s+/);
@@ -105,8 +131,21 @@ describe("container stack: shaped device links", () => {
 
       // A low threshold, so the comparison covers a dozen detections rather than one.
       // (in the image, paths are relative to /app, the package root)
-      const args = (root: string, w: string) => ["run", "--cfg", join(root, `models/cfg/${MODEL}.cfg`), "--weights", w, "--image", join(root, "models/images/dog.jpg"), "--json", "--thresh", "0.05"];
-      const inContainer = JSON.parse(await stack!.run("worker", ["edgefuse", ...args("/app", weights)])) as { detections: unknown[] };
+      const args = (root: string, w: string) => [
+        "run",
+        "--cfg",
+        join(root, `models/cfg/${MODEL}.cfg`),
+        "--weights",
+        w,
+        "--image",
+        join(root, "models/images/dog.jpg"),
+        "--json",
+        "--thresh",
+        "0.05",
+      ];
+      const inContainer = JSON.parse(await stack!.run("worker", ["edgefuse", ...args("/app", weights)])) as {
+        detections: unknown[];
+      };
       const here = await edgefuse(args(ROOT, local));
       expect(here.code, here.stderr).toBe(0);
       const onHost = JSON.parse(here.stdout) as { detections: unknown[] };

@@ -33,8 +33,10 @@ function differences(got: readonly Detection[], want: readonly Detection[]): str
   return want.flatMap((w, i) => {
     const g = got[i]!;
     const problems: string[] = [];
-    if (g.classId !== w.classId || g.className !== w.className) problems.push(`class ${g.className} (${g.classId}), want ${w.className} (${w.classId})`);
-    if (Math.abs(g.probability - w.probability) > 1e-4) problems.push(`probability ${g.probability}, want ${w.probability}`);
+    if (g.classId !== w.classId || g.className !== w.className)
+      problems.push(`class ${g.className} (${g.classId}), want ${w.className} (${w.classId})`);
+    if (Math.abs(g.probability - w.probability) > 1e-4)
+      problems.push(`probability ${g.probability}, want ${w.probability}`);
     for (const edge of ["left", "top", "right", "bottom"] as const) {
       if (Math.abs(g.box[edge] - w.box[edge]) > 1) problems.push(`${edge} ${g.box[edge]}, want ${w.box[edge]}`);
     }
@@ -62,7 +64,17 @@ describe("container stack: one experiment", () => {
       ],
       oneShot: ["weights", "experiment"],
     });
-    const out = await stack.run("planner", ["edgefuse", "run", "--cfg", `models/cfg/${MODEL}.cfg`, "--weights", WEIGHTS, "--image", IMAGE, "--json"]);
+    const out = await stack.run("planner", [
+      "edgefuse",
+      "run",
+      "--cfg",
+      `models/cfg/${MODEL}.cfg`,
+      "--weights",
+      WEIGHTS,
+      "--image",
+      IMAGE,
+      "--json",
+    ]);
     single = (JSON.parse(out) as { detections: Detection[] }).detections;
     expect(single.length, "the single-device reference found nothing to compare").toBeGreaterThan(0);
   }, STACK_START_TIMEOUT_MS);
@@ -76,7 +88,9 @@ describe("container stack: one experiment", () => {
     const started = performance.now();
     const out = await stack!.run("broker", ["edgefuse", "infer", IMAGE, "--broker", "mqtt://127.0.0.1:1883", "--json"]);
     const distributed = (JSON.parse(out) as { detections: Detection[] }).detections;
-    console.log(`${WORKERS} workers at 100 mbit: ${distributed.length} detections in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `${WORKERS} workers at 100 mbit: ${distributed.length} detections in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     expect(differences(distributed, single)).toEqual([]);
   }, 300_000);
 

@@ -23,11 +23,14 @@ const composeFile = z.object({ services: z.record(z.string(), service) });
 
 /** compose's interpolation: `$$` is a `$`, `${VAR:-default}` and `${VAR}` read the environment. */
 function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\$|\$\{(\w+)(?::-([^}]*))?\}/g, (whole, name: string | undefined, fallback: string | undefined) => {
-    if (whole === "$$") return "$";
-    const value = env[name!];
-    return value !== undefined && value !== "" ? value : (fallback ?? "");
-  });
+  return text.replace(
+    /\$\$|\$\{(\w+)(?::-([^}]*))?\}/g,
+    (whole, name: string | undefined, fallback: string | undefined) => {
+      if (whole === "$$") return "$";
+      const value = env[name!];
+      return value !== undefined && value !== "" ? value : (fallback ?? "");
+    },
+  );
 }
 
 function loadCompose(env: Record<string, string>) {
@@ -58,14 +61,17 @@ function devicesStarted(compose: z.infer<typeof composeFile>): number {
 }
 
 describe("compose.yaml", () => {
-  it.each<Record<string, string>>([{}, { WORKERS: "3" }, { WORKERS: "1" }])("the planner's first plan waits for every device the stack starts (%j)", (env) => {
-    const compose = loadCompose(env);
-    const args = plannerArgs(compose);
-    expect(args[0]).toBe("planner");
-    const devices = args[args.indexOf("--devices") + 1];
-    expect(args).toContain("--devices");
-    const started = devicesStarted(compose);
-    expect(started).toBe(Number(env.WORKERS ?? 5) + 1); // the source and the workers
-    expect(Number(devices)).toBe(started);
-  });
+  it.each<Record<string, string>>([{}, { WORKERS: "3" }, { WORKERS: "1" }])(
+    "the planner's first plan waits for every device the stack starts (%j)",
+    (env) => {
+      const compose = loadCompose(env);
+      const args = plannerArgs(compose);
+      expect(args[0]).toBe("planner");
+      const devices = args[args.indexOf("--devices") + 1];
+      expect(args).toContain("--devices");
+      const started = devicesStarted(compose);
+      expect(started).toBe(Number(env.WORKERS ?? 5) + 1); // the source and the workers
+      expect(Number(devices)).toBe(started);
+    },
+  );
 });

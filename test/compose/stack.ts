@@ -11,7 +11,12 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment, type StartedTestContainer } from "testcontainers";
+import {
+  DockerComposeEnvironment,
+  Wait,
+  type StartedDockerComposeEnvironment,
+  type StartedTestContainer,
+} from "testcontainers";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -67,10 +72,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   if (executable) environment = environment.withClientOptions({ executable });
   // Health comes from compose.yaml's own checks.
   for (const [service, count] of options.healthy) {
-    for (let n = 1; n <= count; n++) for (const name of containerNames(project, service, n)) environment = environment.withWaitStrategy(name, Wait.forHealthCheck());
+    for (let n = 1; n <= count; n++)
+      for (const name of containerNames(project, service, n))
+        environment = environment.withWaitStrategy(name, Wait.forHealthCheck());
   }
   for (const service of options.oneShot ?? []) {
-    for (const name of containerNames(project, service, 1)) environment = environment.withWaitStrategy(name, Wait.forOneShotStartup());
+    for (const name of containerNames(project, service, 1))
+      environment = environment.withWaitStrategy(name, Wait.forOneShotStartup());
   }
 
   let started: StartedDockerComposeEnvironment;
@@ -95,7 +103,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         // not this naming scheme
       }
     }
-    throw new Error(`no running container ${n} of service ${service} in ${project} (tried ${containerNames(project, service, n).join(", ")})`);
+    throw new Error(
+      `no running container ${n} of service ${service} in ${project} (tried ${containerNames(project, service, n).join(", ")})`,
+    );
   };
 
   return {
@@ -103,7 +113,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     container,
     async run(service, argv, n = 1) {
       const result = await container(service, n).exec(argv);
-      if (result.exitCode !== 0) throw new Error(`\`${argv.join(" ")}\` in ${service} ${n} exited ${result.exitCode}:\n${result.output}`);
+      if (result.exitCode !== 0)
+        throw new Error(`\`${argv.join(" ")}\` in ${service} ${n} exited ${result.exitCode}:\n${result.output}`);
       return result.stdout;
     },
     async down() {

@@ -11,7 +11,9 @@ function main(argv: string[]): number {
     const started = performance.now();
     const m = makeOracle(req);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`${req.out}: ${m.layers.length} layers of ${m.cfg} on ${m.image}, weights ${m.weights} (seed ${m.weights_seed}), ${seconds} s`);
+    console.log(
+      `${req.out}: ${m.layers.length} layers of ${m.cfg} on ${m.image}, weights ${m.weights} (seed ${m.weights_seed}), ${seconds} s`,
+    );
     console.log(m.reference);
     return 0;
   } catch (err) {

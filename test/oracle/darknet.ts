@@ -51,11 +51,24 @@ export function buildDumper(darknet: Darknet): string {
   mkdirSync(join(ORACLE_CACHE, "bin"), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
   const dir = join(darknet.header, "..", "..");
-  const args = ["-O2", "-Wall", `-I${join(dir, "include")}`, DUMP_SOURCE, `-L${dir}`, "-ldarknet", `-Wl,-rpath,${dir}`, "-o", tmp];
+  const args = [
+    "-O2",
+    "-Wall",
+    `-I${join(dir, "include")}`,
+    DUMP_SOURCE,
+    `-L${dir}`,
+    "-ldarknet",
+    `-Wl,-rpath,${dir}`,
+    "-o",
+    tmp,
+  ];
   const gcc = spawnSync("gcc", args, { encoding: "utf8" });
   if (gcc.error) {
     const code = (gcc.error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new MissingToolError(`building test/oracle/darknet-dump.c needs gcc (not found on PATH): apt-get install gcc libc6-dev`);
+    if (code === "ENOENT")
+      throw new MissingToolError(
+        `building test/oracle/darknet-dump.c needs gcc (not found on PATH): apt-get install gcc libc6-dev`,
+      );
     throw gcc.error;
   }
   if (gcc.status !== 0) {
@@ -72,17 +85,25 @@ export function describeDarknet(darknet: Darknet): string {
   const version = dpkg.status === 0 && dpkg.stdout ? `Debian darknet ${dpkg.stdout}` : `darknet at ${darknet.library}`;
   // An OpenCV build's load_image_color reads files with OpenCV's imread (libjpeg), otherwise with stb_image.
   const opencv = readFileSync(darknet.library).includes("load_image_cv");
-  const decoder = opencv ? "built with OpenCV: images decoded by OpenCV imread (libjpeg)" : "images decoded by stb_image";
+  const decoder = opencv
+    ? "built with OpenCV: images decoded by OpenCV imread (libjpeg)"
+    : "images decoded by stb_image";
   return `${version} (pjreddie/darknet; ${decoder}), network_predict on one image through test/oracle/darknet-dump.c`;
 }
 
 /** Run the dump program; a failure carries darknet's last words. */
 export function runDumper(bin: string, args: { cfg: string; weights: string; image: string; out: string }): void {
   // cwd is the output folder: darknet writes a bad.list beside itself when an image will not load.
-  const run = spawnSync(bin, [args.cfg, args.weights, args.image, args.out], { cwd: args.out, encoding: "utf8", maxBuffer: 64 << 20 });
+  const run = spawnSync(bin, [args.cfg, args.weights, args.image, args.out], {
+    cwd: args.out,
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   if (run.error) throw run.error;
   if (run.status !== 0) {
     const last = run.stderr.trim().split("\n").slice(-3).join(" | ");
-    throw new Error(`darknet failed on ${args.cfg} with ${args.image} (${run.signal ?? `exit ${run.status}`}): ${last}`);
+    throw new Error(
+      `darknet failed on ${args.cfg} with ${args.image} (${run.signal ?? `exit ${run.status}`}): ${last}`,
+    );
   }
 }

@@ -6,7 +6,11 @@ export const USAGE = "npm run oracle -- --cfg FILE --seed N --image FILE --out D
 
 const flagsSchema = z.object({
   cfg: z.string({ error: "is required" }).min(1, "is empty"),
-  seed: z.string({ error: "is required" }).regex(/^\d+$/, "expected a non-negative integer").transform(Number).pipe(z.number().max(2 ** 32 - 1, "is over 2^32 - 1")),
+  seed: z
+    .string({ error: "is required" })
+    .regex(/^\d+$/, "expected a non-negative integer")
+    .transform(Number)
+    .pipe(z.number().max(2 ** 32 - 1, "is over 2^32 - 1")),
   image: z.string({ error: "is required" }).min(1, "is empty"),
   out: z.string({ error: "is required" }).min(1, "is empty"),
 });

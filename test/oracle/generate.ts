@@ -11,7 +11,16 @@ import { loadImage } from "../../dnn/image/decode.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { writeSyntheticWeights } from "../../dnn/synthetic.js";
 import { cfgPath, imagePath, oracleDir, REPO_ROOT, type OracleName } from "../shared.js";
-import { buildDumper, DUMP_SOURCE, describeDarknet, type Darknet, findDarknet, runDumper, sha256, sha256OfParts } from "./darknet.js";
+import {
+  buildDumper,
+  DUMP_SOURCE,
+  describeDarknet,
+  type Darknet,
+  findDarknet,
+  runDumper,
+  sha256,
+  sha256OfParts,
+} from "./darknet.js";
 import { dumpManifestSchema, LAYOUT, type OracleManifest, oracleManifestSchema } from "./manifest.js";
 import { ORACLE_SPECS } from "./specs.js";
 import { FLOAT32_BYTES } from "../../core/dtypes.js";
@@ -25,7 +34,11 @@ export interface OracleRequest {
 }
 
 /** The sources a reference depends on besides its inputs: the weights generator, this file and the dump program. */
-const GENERATOR_SOURCES = [join(REPO_ROOT, "dnn", "synthetic.ts"), join(REPO_ROOT, "test", "oracle", "generate.ts"), DUMP_SOURCE];
+const GENERATOR_SOURCES = [
+  join(REPO_ROOT, "dnn", "synthetic.ts"),
+  join(REPO_ROOT, "test", "oracle", "generate.ts"),
+  DUMP_SOURCE,
+];
 
 export function oracleKey(req: Omit<OracleRequest, "out">, darknet: Darknet): string {
   const files = [req.cfg, req.image, ...GENERATOR_SOURCES, darknet.library, darknet.header].map((p) => readFileSync(p));
@@ -35,7 +48,12 @@ export function oracleKey(req: Omit<OracleRequest, "out">, darknet: Darknet): st
 /** Make the reference folder `req.out` (replacing it) and return its manifest. */
 export function makeOracle(request: OracleRequest, darknet = findDarknet()): OracleManifest {
   // Absolute, because darknet runs in the folder it writes.
-  const req = { cfg: resolve(request.cfg), seed: request.seed, image: resolve(request.image), out: resolve(request.out) };
+  const req = {
+    cfg: resolve(request.cfg),
+    seed: request.seed,
+    image: resolve(request.image),
+    out: resolve(request.out),
+  };
   const dumper = buildDumper(darknet);
   const network = loadNetwork(req.cfg);
   const image = loadImage(req.image); // refuses what the engine could not read, with the reason
@@ -47,7 +65,8 @@ export function makeOracle(request: OracleRequest, darknet = findDarknet()): Ora
     writeSyntheticWeights(network, req.seed, weights);
     runDumper(dumper, { cfg: req.cfg, weights, image: req.image, out: tmp });
     const manifestFile = join(tmp, "manifest.json");
-    if (!existsSync(manifestFile)) throw new Error(`darknet stopped before writing its outputs for ${req.cfg} (see its messages above)`);
+    if (!existsSync(manifestFile))
+      throw new Error(`darknet stopped before writing its outputs for ${req.cfg} (see its messages above)`);
     const dumped = dumpManifestSchema.parse(JSON.parse(readFileSync(manifestFile, "utf8")));
     const { w, h } = dumped.image_size;
     if (w !== image.w || h !== image.h) throw new Error(`${req.image}: ${sizeMismatch({ w, h }, image)}`);
@@ -71,7 +90,8 @@ export function makeOracle(request: OracleRequest, darknet = findDarknet()): Ora
 function sizeMismatch(darknet: { w: number; h: number }, engine: { w: number; h: number }): string {
   const sizes = `darknet decoded it as ${darknet.w}×${darknet.h}, the engine as ${engine.w}×${engine.h}`;
   // An OpenCV build of darknet turns the image by its EXIF orientation; the engine, like stb_image, does not.
-  if (darknet.w === engine.h && darknet.h === engine.w) return `${sizes}: darknet applied the EXIF orientation, which the engine ignores; use an upright image`;
+  if (darknet.w === engine.h && darknet.h === engine.w)
+    return `${sizes}: darknet applied the EXIF orientation, which the engine ignores; use an upright image`;
   // load_image_color gives a blank 10×10 image for a file it cannot decode.
   return `${sizes}: darknet could not read it`;
 }
@@ -104,7 +124,9 @@ function cachedManifest(dir: string, key: string): OracleManifest | undefined {
   const m = parsed.data;
   const sizes: [string, number][] = [[m.input_file, FLOAT32_BYTES * m.input_size.c * m.input_size.h * m.input_size.w]];
   for (const l of m.layers) if (l.file) sizes.push([l.file, FLOAT32_BYTES * l.outputs]);
-  const complete = existsSync(join(dir, m.weights)) && sizes.every(([f, bytes]) => existsSync(join(dir, f)) && statSync(join(dir, f)).size === bytes);
+  const complete =
+    existsSync(join(dir, m.weights)) &&
+    sizes.every(([f, bytes]) => existsSync(join(dir, f)) && statSync(join(dir, f)).size === bytes);
   return complete ? m : undefined;
 }
 

@@ -11,6 +11,9 @@ export default function setup(): void {
   for (const name of ORACLES) {
     const started = performance.now();
     const { dir, created } = ensureOracle(name, darknet);
-    if (created) console.log(`darknet reference ${name}: made in ${((performance.now() - started) / 1000).toFixed(1)} s at ${dir}`);
+    if (created)
+      console.log(
+        `darknet reference ${name}: made in ${((performance.now() - started) / 1000).toFixed(1)} s at ${dir}`,
+      );
   }
 }

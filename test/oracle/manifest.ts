@@ -4,7 +4,11 @@
  */
 import { z } from "zod";
 
-const size = z.object({ w: z.number().int().positive(), h: z.number().int().positive(), c: z.number().int().positive() });
+const size = z.object({
+  w: z.number().int().positive(),
+  h: z.number().int().positive(),
+  c: z.number().int().positive(),
+});
 
 export const dumpedLayerSchema = z.object({
   index: z.number().int().nonnegative(),

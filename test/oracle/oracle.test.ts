@@ -38,7 +38,8 @@ describe("the suites' references", () => {
     expect(sha256(readFileSync(join(oracle.dir, oracle.weights)))).toBe(oracle.weights_sha256);
     expect(oracle.weights_seed).toBe(spec.seed);
     expect(oracle.layers.map((l) => l.index)).toEqual(network.layers.map((_, i) => i));
-    for (const l of oracle.layers) expect(readF32(join(oracle.dir, l.file!)).length, `layer ${l.index}`).toBe(l.outputs);
+    for (const l of oracle.layers)
+      expect(readF32(join(oracle.dir, l.file!)).length, `layer ${l.index}`).toBe(l.outputs);
   });
 });
 
@@ -75,13 +76,18 @@ describe("makeOracle", () => {
     writeFileSync(join(dir, "turned.jpg"), dog);
     const opencv = readFileSync(findDarknet().library).includes("load_image_cv");
     const make = () => makeOracle({ ...fcMini, image: join(dir, "turned.jpg"), seed: 3, out: join(dir, "out") });
-    if (opencv) expect(make).toThrow(/darknet decoded it as 576×768, the engine as 768×576: darknet applied the EXIF orientation/);
+    if (opencv)
+      expect(make).toThrow(
+        /darknet decoded it as 576×768, the engine as 768×576: darknet applied the EXIF orientation/,
+      );
     else expect(make().image_size).toEqual({ w: 768, h: 576, c: 3 }); // stb_image ignores it, as the engine does
   });
 
   it("names the package to install when darknet is missing, in one line", () => {
     expect(() => findDarknet("/nonexistent/darknet")).toThrow(MissingToolError);
-    expect(() => findDarknet("/nonexistent/darknet")).toThrow(/^darknet's reference outputs need Debian's darknet package \(.*\): apt-get install darknet/);
+    expect(() => findDarknet("/nonexistent/darknet")).toThrow(
+      /^darknet's reference outputs need Debian's darknet package \(.*\): apt-get install darknet/,
+    );
     try {
       findDarknet("/nonexistent/darknet");
     } catch (err) {
@@ -92,14 +98,22 @@ describe("makeOracle", () => {
 
 describe("npm run oracle flags", () => {
   it("parses a full request", () => {
-    expect(parseOracleFlags(["--cfg", "a.cfg", "--seed", "12", "--image", "b.jpg", "--out", "d"])).toEqual({ cfg: "a.cfg", seed: 12, image: "b.jpg", out: "d" });
+    expect(parseOracleFlags(["--cfg", "a.cfg", "--seed", "12", "--image", "b.jpg", "--out", "d"])).toEqual({
+      cfg: "a.cfg",
+      seed: 12,
+      image: "b.jpg",
+      out: "d",
+    });
   });
 
   it.each([
     [["--cfg", "a.cfg", "--image", "b.jpg", "--out", "d"], /^--seed: is required \(usage: npm run oracle/],
     [["--cfg", "a.cfg", "--seed=-1", "--image", "b.jpg", "--out", "d"], /^--seed: expected a non-negative integer/],
     [["--cfg", "a.cfg", "--seed", "4294967296", "--image", "b.jpg", "--out", "d"], /^--seed: is over 2\^32 - 1/],
-    [["--cfg", "a.cfg", "--seed", "1", "--image", "b.jpg", "--out", "d", "--weights", "w"], /Unknown option '--weights'/],
+    [
+      ["--cfg", "a.cfg", "--seed", "1", "--image", "b.jpg", "--out", "d", "--weights", "w"],
+      /Unknown option '--weights'/,
+    ],
   ])("refuses %j", (argv, message) => {
     expect(() => parseOracleFlags(argv)).toThrow(message);
   });

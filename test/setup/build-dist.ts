@@ -47,9 +47,13 @@ export default function setup(): void {
   if (stale === undefined) return;
   const started = Date.now();
   const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
-  const run = spawnSync(process.execPath, [tsc, "-p", join(REPO_ROOT, "tsconfig.json")], { cwd: REPO_ROOT, encoding: "utf8" });
+  const run = spawnSync(process.execPath, [tsc, "-p", join(REPO_ROOT, "tsconfig.json")], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+  });
   // Type errors still emit JavaScript; the type-check is `npm test`'s own step, so only
   // a build that leaves dist/ stale stops the run (a file saved during the build is not its fault).
   const still = staleSource(started);
-  if (still !== undefined) throw new Error(`building dist/ (${stale} was newer) left ${still} unbuilt:\n${run.stdout}${run.stderr}`);
+  if (still !== undefined)
+    throw new Error(`building dist/ (${stale} was newer) left ${still} unbuilt:\n${run.stdout}${run.stderr}`);
 }

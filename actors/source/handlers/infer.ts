@@ -15,7 +15,10 @@ import type { Current, RunningJob, SourceHandler, SourceState } from "../state.j
 
 export const handleInfer: SourceHandler = (state, topic, payload) => {
   const parsed = state.topics.parse(topic);
-  if (parsed?.kind !== "infer") return void state.log(`ignored a request on ${topic}: ${inferTopicProblem(state.options.deployment, topic) ?? "not an infer/<requestId> topic"}`);
+  if (parsed?.kind !== "infer")
+    return void state.log(
+      `ignored a request on ${topic}: ${inferTopicProblem(state.options.deployment, topic) ?? "not an infer/<requestId> topic"}`,
+    );
   void state.jobQueue(() => runJob(state, parsed.requestId, topic, payload));
 };
 
@@ -31,7 +34,8 @@ async function runJob(state: SourceState, requestId: string, topic: string, payl
   const job: RunningJob = { jobId: requestId, done: Promise.resolve(), reportedByWorker: false };
   let finish = () => {};
   try {
-    if (payload.byteLength === 0) throw new InputError(topic, "empty request: send JPEG or PNG bytes, or a tensor frame");
+    if (payload.byteLength === 0)
+      throw new InputError(topic, "empty request: send JPEG or PNG bytes, or a tensor frame");
     // Re-check after waking: a plan change may have started in between.
     while (state.notReady() !== null) await state.ready();
     const current = state.current!;
@@ -92,7 +96,14 @@ async function runWithDeadline(state: SourceState, current: Current, requestId: 
   const { dispatcher } = state;
   const { jobTimeoutMs } = state.options;
   const deadline = setTimeout(
-    () => dispatcher.fail(requestId, new EdgefuseError("timeout", `job ${requestId} did not finish within ${jobTimeoutMs} ms; waiting for ${dispatcher.waitingOn(requestId).join(", ") || "nothing"}`)),
+    () =>
+      dispatcher.fail(
+        requestId,
+        new EdgefuseError(
+          "timeout",
+          `job ${requestId} did not finish within ${jobTimeoutMs} ms; waiting for ${dispatcher.waitingOn(requestId).join(", ") || "nothing"}`,
+        ),
+      ),
     jobTimeoutMs,
   );
   try {

@@ -9,18 +9,25 @@ import { prepareSource } from "../../runtime/job.js";
 import { tasksOf } from "../../runtime/schedule.js";
 import { type SourceHandler, SourceState } from "../state.js";
 
-export const handlePlan: SourceHandler = (state, topic, payload) => state.planQueue(() => followNewPlan(state, topic, payload));
+export const handlePlan: SourceHandler = (state, topic, payload) =>
+  state.planQueue(() => followNewPlan(state, topic, payload));
 
 async function followNewPlan(state: SourceState, topic: string, payload: Buffer): Promise<void> {
   const followed = followPlan(payload, topic);
   if (followed?.plan.id === state.current?.followed.plan.id) return;
   const included = followed !== null && SourceState.includes(followed, state.sourceId);
-  if (followed && !included) state.log(`plan ${followed.plan.id} does not include this device; waiting for one that does`);
+  if (followed && !included)
+    state.log(`plan ${followed.plan.id} does not include this device; waiting for one that does`);
   await state.running?.done;
   await state.releaseCurrent();
   if (!followed || !included) return void (await state.announce());
   const { runtime, jobTimeoutMs } = state.options;
-  const executor = new TaskExecutor(followed.network, { runtime, fetchShard: state.fetchShard, memoryBudgetBytes: state.memory.budgetBytes, keptTtlMs: jobTimeoutMs * 2 });
+  const executor = new TaskExecutor(followed.network, {
+    runtime,
+    fetchShard: state.fetchShard,
+    memoryBudgetBytes: state.memory.budgetBytes,
+    keptTtlMs: jobTimeoutMs * 2,
+  });
   await executor.prepareAll(tasksOf(followed.schedule, state.sourceId));
   const prepared = await prepareSource(followed.network, followed.schedule, runtime, state.fetchShard);
   state.current = { followed, executor, prepared };

@@ -16,7 +16,13 @@ export const handlePresence: SourceHandler = (state, topic, payload) => {
   else state.roster.delete(deviceId);
   const { running, current } = state;
   if (!presence && running && current && SourceState.includes(current.followed, deviceId)) {
-    state.dispatcher.fail(running.jobId, new EdgefuseError("device-left", `device ${deviceId} left while job ${running.jobId} was running; the plan is being made again for the devices left`));
+    state.dispatcher.fail(
+      running.jobId,
+      new EdgefuseError(
+        "device-left",
+        `device ${deviceId} left while job ${running.jobId} was running; the plan is being made again for the devices left`,
+      ),
+    );
   }
   state.checkReady();
 };

@@ -20,12 +20,26 @@ export async function handlePlan(state: WorkerState, topic: string, payload: Buf
   if (!followed) return void (await announcePresence(state));
   const { options: o, memory, workerId } = state;
   const mine = tasksOf(followed.schedule, workerId);
-  const executor = new TaskExecutor(followed.network, { runtime: o.runtime, fetchShard: state.fetchShard, memoryBudgetBytes: memory.budgetBytes, keptTtlMs: o.keptTtlMs });
-  const plan: WorkerPlan = { followed, tasks: new Map(mine.map((t) => [t.id, t])), executor, placements: new WeakMap(), subscription: undefined, ready: false };
+  const executor = new TaskExecutor(followed.network, {
+    runtime: o.runtime,
+    fetchShard: state.fetchShard,
+    memoryBudgetBytes: memory.budgetBytes,
+    keptTtlMs: o.keptTtlMs,
+  });
+  const plan: WorkerPlan = {
+    followed,
+    tasks: new Map(mine.map((t) => [t.id, t])),
+    executor,
+    placements: new WeakMap(),
+    subscription: undefined,
+    ready: false,
+  };
   plan.subscription = mine.length ? await subscribeTasks(state, plan) : undefined;
   state.plan = plan;
   await executor.prepareAll(mine);
-  state.log(`${state.where}: ready for plan ${followed.plan.id} (${mine.length} tasks, ${(executor.weightBytes / 1e6).toFixed(1)} MB of weights)`);
+  state.log(
+    `${state.where}: ready for plan ${followed.plan.id} (${mine.length} tasks, ${(executor.weightBytes / 1e6).toFixed(1)} MB of weights)`,
+  );
   await announcePresence(state, followed.plan.id);
   plan.ready = true;
 }

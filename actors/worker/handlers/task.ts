@@ -53,25 +53,50 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
   const { topics, where, workerId } = state;
   const parsed = topics.parse(topic);
   // The filters fix layer and part, so only the job id can be wrong; then there is no errors topic to answer on.
-  if (parsed?.kind !== "partIn") return state.log(`${where}: ignored a task on ${topic}: the job id is not 1-64 of [A-Za-z0-9._:-]`);
+  if (parsed?.kind !== "partIn")
+    return state.log(`${where}: ignored a task on ${topic}: the job id is not 1-64 of [A-Za-z0-9._:-]`);
   const { jobId, layer, part } = parsed;
   const plan = state.plan;
   try {
     const task = plan?.tasks.get(`${layer}/${part}`);
-    if (!plan || !task) throw new WireError(topic, `no task for layer ${layer} part ${part} on ${workerId} in plan ${plan?.followed.plan.id ?? "(none)"}`);
-    if (placed && placed.task !== task) throw new WireError(topic, `the input arrived for the plan before ${plan.followed.plan.id}`);
-    const { data, ...frame } = placed ? { ...decodeFrameHeader(payload, FLOAT32_BYTES * shapeSize(task.receives), topic), data: placed.input } : decodeFrame(payload, topic);
+    if (!plan || !task)
+      throw new WireError(
+        topic,
+        `no task for layer ${layer} part ${part} on ${workerId} in plan ${plan?.followed.plan.id ?? "(none)"}`,
+      );
+    if (placed && placed.task !== task)
+      throw new WireError(topic, `the input arrived for the plan before ${plan.followed.plan.id}`);
+    const { data, ...frame } = placed
+      ? { ...decodeFrameHeader(payload, FLOAT32_BYTES * shapeSize(task.receives), topic), data: placed.input }
+      : decodeFrame(payload, topic);
     if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
-      throw new WireError(topic, `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`);
+      throw new WireError(
+        topic,
+        `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`,
+      );
     }
-    if (!isShape(frame.shape, task.receives)) throw new ShapeError(`${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`);
+    if (!isShape(frame.shape, task.receives))
+      throw new ShapeError(
+        `${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`,
+      );
     const { output, computeMs } = await plan.executor.run(task, jobId, data, placed !== undefined);
     const out = task.output;
-    await state.bus.publish(topics.partOut(jobId, layer, part), frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output), { qos: JOB_TENSOR_QOS });
+    await state.bus.publish(
+      topics.partOut(jobId, layer, part),
+      frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output),
+      { qos: JOB_TENSOR_QOS },
+    );
   } catch (err) {
     state.plan?.executor.dropJob(jobId);
     state.log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
-    await reportError(state.bus, topics, jobId, err, `${where}: job ${jobId} layer ${layer} part ${part}`, state.origin);
+    await reportError(
+      state.bus,
+      topics,
+      jobId,
+      err,
+      `${where}: job ${jobId} layer ${layer} part ${part}`,
+      state.origin,
+    );
   }
 }
 
@@ -79,5 +104,6 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
 async function reportFromTopic(state: WorkerState, topic: string, err: Error): Promise<void> {
   const parsed = state.topics.parse(topic);
   state.log(`${state.where}: ${errorMessage(err)}`);
-  if (parsed && "jobId" in parsed) await reportError(state.bus, state.topics, parsed.jobId, err, state.where, state.origin);
+  if (parsed && "jobId" in parsed)
+    await reportError(state.bus, state.topics, parsed.jobId, err, state.where, state.origin);
 }
