@@ -65,34 +65,95 @@ export interface RunningBroker {
 // aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3); its AuthErrorCode is a const enum.
 const BAD_USERNAME_OR_PASSWORD = 4;
 
+/** What the broker knows of its connections, shared by its hooks and event handlers. */
+interface Connections {
+  readonly log: (line: string) => void;
+  readonly userOf: WeakMap<Client, AuthUser>;
+  readonly socketOf: WeakMap<Duplex, Socket>;
+  /** Refusals logged where they happen; aedes then reports them again as client errors. */
+  readonly logged: WeakSet<Error>;
+}
+
 export async function startBroker(options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
   const opts = { ...brokerDefaults, ...options } satisfies BrokerOptions;
-  const { log } = opts;
   const traffic = new TrafficMeter();
-  const users = new Map((opts.auth?.users ?? []).map((u) => [u.username, u]));
-  const userOf = new WeakMap<Client, AuthUser>();
-  const socketOf = new WeakMap<Duplex, Socket>();
+  const conns: Connections = { log: opts.log, userOf: new WeakMap(), socketOf: new WeakMap(), logged: new WeakSet() };
   const sockets = new Set<Socket>();
-  /** Refusals logged where they happen; aedes then reports them again as client errors. */
-  const logged = new WeakSet<Error>();
-  for (const u of users.values())
-    if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
 
-  const describe = (client: Client | null) =>
-    client
-      ? `client ${client.id}${client.conn && socketOf.get(client.conn) ? ` (${remote(socketOf.get(client.conn)!)})` : ""}`
-      : "broker";
-
-  const aclOptions: Partial<AedesOptions> = opts.auth ? { authenticate, authorizePublish } : {};
   const aedes = await Aedes.createBroker({
-    ...aclOptions,
+    ...(opts.auth ? accessControl(opts.auth, conns) : {}),
     authorizeForward(client, packet) {
-      const user = userOf.get(client);
+      const user = conns.userOf.get(client);
       if (opts.auth && (!user || !mayRead(user, packet.topic))) return null;
       traffic.forwarded(client.id, packet.topic, packet.payload.length);
       return packet;
     },
   });
+  watchClients(aedes, traffic, conns);
+
+  const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
+    // Nagle's algorithm holds small writes (acks, the tail of a tensor) for up to 40 ms
+    // waiting for more; a request is many small round trips, so send at once.
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    conns.socketOf.set(conn, socket);
+    traffic.track(socket);
+    aedes.handle(conn, req);
+  };
+
+  const tcp = createServer((socket) => accept(socket, socket));
+  let port: number;
+  let ws: WebSocketListener | undefined;
+  try {
+    port = await listen(tcp, opts.port, opts.host, "mqtt");
+    if (opts.wsPort !== undefined) ws = await listenWebSocket(opts.wsPort, opts.host, accept);
+  } catch (err) {
+    tcp.close();
+    aedes.close(); // its timers would keep the process alive after the error
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    const closed = [once(tcp, "close"), ...(ws ? [once(ws.http, "close")] : [])];
+    tcp.close();
+    ws?.wss.close();
+    ws?.http.close();
+    await new Promise<void>((resolve) => aedes.close(resolve));
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(closed);
+  };
+  return {
+    url: `mqtt://${hostForUrl(connectHost(opts.host))}:${port}`,
+    listening: `${hostForUrl(opts.host)}:${port}`,
+    port,
+    ...(ws && {
+      wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${ws.port}`,
+      wsListening: `${hostForUrl(opts.host)}:${ws.port}`,
+      wsPort: ws.port,
+    }),
+    bytes: () => traffic.snapshot(),
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+/** The client's id and, once its socket is known, where it connects from; "broker" for the broker's own messages. */
+function describe(conns: Connections, client: Client | null): string {
+  if (!client) return "broker";
+  const socket = client.conn && conns.socketOf.get(client.conn);
+  return socket ? `client ${client.id} (${remote(socket)})` : `client ${client.id}`;
+}
+
+/** The login check and the publish ACL of auth.ts, as aedes hooks; each refusal leaves one log line. */
+function accessControl(auth: AuthFile, conns: Connections): Pick<AedesOptions, "authenticate" | "authorizePublish"> {
+  const { log, userOf, logged } = conns;
+  const users = new Map(auth.users.map((u) => [u.username, u]));
+  for (const u of users.values())
+    if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
 
   function authenticate(
     client: Client,
@@ -101,16 +162,22 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const refuse = (why: string) => {
-      log(`refused ${describe(client)}: ${why}`);
+      log(`refused ${describe(conns, client)}: ${why}`);
       const error = Object.assign(new Error(why), { returnCode: BAD_USERNAME_OR_PASSWORD }) as AuthenticateError;
       logged.add(error);
       done(error, false);
     };
     const user = username === undefined ? undefined : users.get(username);
-    if (!user) return refuse(username === undefined ? "no username" : `unknown user ${username}`);
+    if (!user) {
+      refuse(username === undefined ? "no username" : `unknown user ${username}`);
+      return;
+    }
     verifyPassword(password?.toString("utf8") ?? "", user.password).then(
       (ok) => {
-        if (!ok) return refuse(`wrong password for ${username}`);
+        if (!ok) {
+          refuse(`wrong password for ${username}`);
+          return;
+        }
         userOf.set(client, user);
         done(null, true);
       },
@@ -123,16 +190,28 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     packet: { topic: string },
     done: (error?: Error | null) => void,
   ): void {
-    if (!client) return done(null); // the broker's own $SYS messages
+    if (!client) {
+      done(null); // the broker's own $SYS messages
+      return;
+    }
     const user = userOf.get(client);
     const denial = user ? publishDenial(user, packet.topic) : "not logged in";
-    if (!denial) return done(null);
-    log(`denied publish on ${packet.topic} by ${describe(client)}: ${denial}`);
+    if (!denial) {
+      done(null);
+      return;
+    }
+    log(`denied publish on ${packet.topic} by ${describe(conns, client)}: ${denial}`);
     const error = new Error(denial);
     logged.add(error);
     done(error);
   }
 
+  return { authenticate, authorizePublish };
+}
+
+/** Counts each client's traffic under its id and logs every client dropped for a reason not logged already. */
+function watchClients(aedes: Aedes, traffic: TrafficMeter, conns: Connections): void {
+  const { log, logged, socketOf } = conns;
   aedes.on("client", (client) => {
     const socket = client.conn && socketOf.get(client.conn);
     if (socket) traffic.identify(socket, client.id);
@@ -140,72 +219,33 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   aedes.on("publish", (packet, client) => {
     if (client) traffic.published(client.id, packet.topic, packet.payload.length);
   });
-  aedes.on("clientError", (client, err) => logged.has(err) || log(`${describe(client)} dropped: ${err.message}`));
-  aedes.on(
-    "connectionError",
-    (client, err) => logged.has(err) || log(`connection ${describe(client)} dropped: ${err.message}`),
-  );
+  aedes.on("clientError", (client, err) => {
+    if (!logged.has(err)) log(`${describe(conns, client)} dropped: ${err.message}`);
+  });
+  aedes.on("connectionError", (client, err) => {
+    if (!logged.has(err)) log(`connection ${describe(conns, client)} dropped: ${err.message}`);
+  });
+}
 
-  const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
-    // Nagle's algorithm holds small writes (acks, the tail of a tensor) for up to 40 ms
-    // waiting for more; a request is many small round trips, so send at once.
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socketOf.set(conn, socket);
-    traffic.track(socket);
-    aedes.handle(conn, req);
-  };
+interface WebSocketListener {
+  readonly http: HttpServer;
+  readonly wss: WebSocketServer;
+  readonly port: number;
+}
 
-  const tcp = createServer((socket) => accept(socket, socket));
-  let port: number;
-  try {
-    port = await listen(tcp, opts.port, opts.host, "mqtt");
-  } catch (err) {
-    aedes.close(); // its timers would keep the process alive after the error
-    throw err;
-  }
-
-  let http: HttpServer | undefined;
-  let wss: WebSocketServer | undefined;
-  let wsPort: number | undefined;
-  if (opts.wsPort !== undefined) {
-    http = createHttpServer();
-    try {
-      wsPort = await listen(http, opts.wsPort, opts.host, "ws");
-    } catch (err) {
-      tcp.close();
-      aedes.close();
-      throw err;
-    }
-    // Only once listening: the WebSocket server re-emits its http server's errors, and one
-    // from a failed listen would be unhandled.
-    wss = new WebSocketServer({ server: http });
-    wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
-  }
-
-  let closing: Promise<void> | undefined;
-  return {
-    url: `mqtt://${hostForUrl(connectHost(opts.host))}:${port}`,
-    listening: `${hostForUrl(opts.host)}:${port}`,
-    port,
-    ...(wsPort !== undefined && {
-      wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${wsPort}`,
-      wsListening: `${hostForUrl(opts.host)}:${wsPort}`,
-      wsPort,
-    }),
-    bytes: () => traffic.snapshot(),
-    close: () =>
-      (closing ??= (async () => {
-        const closed = [once(tcp, "close"), ...(http ? [once(http, "close")] : [])];
-        tcp.close();
-        wss?.close();
-        http?.close();
-        await new Promise<void>((resolve) => aedes.close(resolve));
-        for (const socket of sockets) socket.destroy();
-        await Promise.all(closed);
-      })()),
-  };
+/** MQTT over WebSocket on its own HTTP server; each connection goes to `accept` as a stream. */
+async function listenWebSocket(
+  port: number,
+  host: string,
+  accept: (socket: Socket, conn: Duplex, req: IncomingMessage) => void,
+): Promise<WebSocketListener> {
+  const http = createHttpServer();
+  const listened = await listen(http, port, host, "ws");
+  // Only once listening: the WebSocket server re-emits its http server's errors, and one
+  // from a failed listen would be unhandled.
+  const wss = new WebSocketServer({ server: http });
+  wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
+  return { http, wss, port: listened };
 }
 
 /** Another process already listens on the port: the one listen failure a user fixes by choosing another. */
