@@ -24,8 +24,8 @@ export interface Command {
   readonly flags: FlagTable;
   /** Reads argv exactly as run does, and nothing more: a UsageError when it is bad. */
   parse(argv: string[]): unknown;
-  /** Resolves to the exit code (0 when nothing is returned). */
-  run(argv: string[]): Promise<number | void>;
+  /** Resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
 }
 
 /**
@@ -54,7 +54,8 @@ export interface CommandSpec<T extends FlagTable> {
   /** The positional arguments, as usage writes them (`IMAGE`); without it none are taken. */
   readonly positionals?: string;
   readonly rules?: readonly FlagRule<FlagValues<T>>[];
-  run(o: Parsed<T>, usage: string): Promise<number | void>;
+  /** Resolves to the exit code, or to nothing for 0 (most commands only succeed or throw). */
+  run(o: Parsed<T>, usage: string): Promise<void> | Promise<number | undefined>;
 }
 
 /** A command whose parse result is typed by its table (what defineCommand makes). */
@@ -66,7 +67,13 @@ export function defineCommand<T extends FlagTable>(spec: CommandSpec<T>): TypedC
   const usage = usageLine(spec.name, spec.flags, spec.positionals);
   const schema = flagSchema(spec.flags);
   const parse = (argv: string[]) => parseFlags(argv, spec, schema, usage);
-  return { name: spec.name, usage, flags: spec.flags, parse, run: async (argv) => spec.run(parse(argv), usage) };
+  return {
+    name: spec.name,
+    usage,
+    flags: spec.flags,
+    parse,
+    run: async (argv) => (await spec.run(parse(argv), usage)) ?? 0,
+  };
 }
 
 /** `edgefuse <command> --help`: the summary, the usage line and every flag of the command's table. */

@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(commandHelp(entry.summary, command));
       return 0;
     }
-    return (await command.run(rest)) ?? 0;
+    return await command.run(rest);
   } catch (err) {
     if (err instanceof EdgefuseError) {
       console.error(`edgefuse ${name}: ${err.message}`);

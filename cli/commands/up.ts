@@ -76,7 +76,7 @@ export const refuseTakenPort = (o: { host: string; port: number }): Promise<void
  * Starts the system and, with `infer`, sends that image; otherwise serves until
  * Ctrl-C. `name` is the command speaking (`up` or `demo`).
  */
-export async function runUp(name: string, o: UpFlags): Promise<number | void> {
+export async function runUp(name: string, o: UpFlags): Promise<number | undefined> {
   await refuseTakenPort(o);
   // Only now the modules that take a while to load (onnxruntime, the image libraries).
   const [{ loadNetwork }, { cachedSyntheticWeights }, { startLocalSystem }, { inferCommand }] = await Promise.all([
