@@ -105,7 +105,10 @@ async function benchVariant(o: {
     const answers: ((topic: string) => void)[] = [];
     await bus.subscribe(topics.filters.results(), { onMessage: (t) => answers.shift()?.(t), onError: () => undefined });
     await bus.subscribe(topics.filters.errors(), {
-      onMessage: (t, p) => (console.error(p.toString()), answers.shift()?.(t)),
+      onMessage: (t, p) => {
+        console.error(p.toString());
+        answers.shift()?.(t);
+      },
       onError: () => undefined,
     });
     await system.source.ready(300_000);

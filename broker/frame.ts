@@ -89,7 +89,7 @@ export function encodeFrameHeader(meta: FrameMeta): Buffer {
   header.writeUInt32LE(meta.layer, 8);
   header.writeUInt32LE(meta.part, 12);
   header.writeBigUInt64LE(BigInt(elementCount(meta.shape) * DTYPES.float32.bytes), 16);
-  meta.shape.forEach((d, i) => header.writeUInt32LE(d, 24 + 4 * i));
+  for (const [i, d] of meta.shape.entries()) header.writeUInt32LE(d, 24 + 4 * i);
   header.writeUInt8(meta.jobId.length, 56);
   header.writeUInt32LE(Math.min(0xffffffff, Math.max(0, Math.round((meta.computeMs ?? 0) * 1000))), 60);
   header.write(meta.jobId, 64, "ascii");

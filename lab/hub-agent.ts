@@ -143,7 +143,10 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
       () => reject(new Error(`request ${request.requestId}: no answer within ${request.timeoutMs / 1000} s`)),
       request.timeoutMs,
     );
-    answers.set(request.requestId, (outcome) => (clearTimeout(timer), resolve(outcome)));
+    answers.set(request.requestId, (outcome) => {
+      clearTimeout(timer);
+      resolve(outcome);
+    });
   });
   const before = broker.bytes();
   const started = performance.now();

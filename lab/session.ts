@@ -250,7 +250,10 @@ export class LabSession {
           ? undefined
           : new Promise<void>((resolve) => {
               const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-              child.once("exit", () => (clearTimeout(timer), resolve()));
+              child.once("exit", () => {
+                clearTimeout(timer);
+                resolve();
+              });
               child.kill("SIGTERM");
             }),
       ),

@@ -51,11 +51,22 @@ export function startEdgefuse(args: string[], options: { env?: NodeJS.ProcessEnv
   });
   const output = { stdout: "", stderr: "" };
   const listeners = new Set<() => void>();
-  const changed = () => listeners.forEach((l) => l());
-  child.stdout!.on("data", (d) => ((output.stdout += d), changed()));
-  child.stderr!.on("data", (d) => ((output.stderr += d), changed()));
+  const changed = () => {
+    for (const l of listeners) l();
+  };
+  child.stdout!.on("data", (d) => {
+    output.stdout += d;
+    changed();
+  });
+  child.stderr!.on("data", (d) => {
+    output.stderr += d;
+    changed();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("close", (code, signal) => (resolve({ code, signal }), changed())),
+    child.once("close", (code, signal) => {
+      resolve({ code, signal });
+      changed();
+    }),
   );
   let ended = false;
   void exited.then(() => (ended = true));

@@ -84,7 +84,7 @@ export function logBook() {
       const index = lines.length - 1;
       const done = waiters.filter((w) => index >= w.from && w.re.test(line));
       waiters = waiters.filter((w) => !done.includes(w));
-      done.forEach((w) => w.resolve(line));
+      for (const w of done) w.resolve(line);
     },
     waitFor(re: RegExp, from: number, timeoutMs = 5_000): Promise<string> {
       const found = lines.slice(from).find((l) => re.test(l));

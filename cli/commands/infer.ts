@@ -57,7 +57,10 @@ async function request(
 ): Promise<Answer> {
   let fail!: (err: unknown) => void;
   let answered!: (answer: Answer) => void;
-  const answer = new Promise<Answer>((resolve, reject) => ((answered = resolve), (fail = reject)));
+  const answer = new Promise<Answer>((resolve, reject) => {
+    answered = resolve;
+    fail = reject;
+  });
   answer.catch(() => undefined); // awaited below; a failure while still subscribing is not unhandled
   const timer = setTimeout(
     () => fail(new EdgefuseError("timeout", `no answer on ${topics.results(requestId)} within ${o["timeout-ms"]} ms`)),

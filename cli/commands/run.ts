@@ -97,9 +97,9 @@ export const runCommand = defineCommand({
       });
       if (dump) {
         mkdirSync(dump, { recursive: true });
-        forward.layers.forEach(
-          (out, i) => out && writeTensorFile(join(dump, `layer${String(i).padStart(2, "0")}.f32`), out),
-        );
+        for (const [i, out] of forward.layers.entries()) {
+          if (out) writeTensorFile(join(dump, `layer${String(i).padStart(2, "0")}.f32`), out);
+        }
       }
       if (o.annotate) {
         if (result.kind !== "detections") throw new UsageError("--annotate draws boxes; this network is a classifier");
