@@ -307,7 +307,8 @@ function parseLevels(levels: readonly string[]): EdgefuseTopic | null {
     const fits = pattern.every((p, i) => {
       const field = fieldOf(p);
       if (field === null) return p === levels[i];
-      return (value[field] = parseField(field, levels[i]!)) !== undefined;
+      value[field] = parseField(field, levels[i]!);
+      return value[field] !== undefined;
     });
     if (fits) return value as EdgefuseTopic;
   }

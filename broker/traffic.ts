@@ -58,6 +58,15 @@ const emptyTraffic = (): ClientTraffic => ({
 });
 const emptyCounters = (): MessageCounters => ({ messagesIn: 0, messagesOut: 0, payloadBytesIn: 0, payloadBytesOut: 0 });
 
+/** The value under `key`, made by `make` and kept there the first time it is asked for. */
+function entryOf<K extends PropertyKey, V>(table: Partial<Record<K, V>>, key: K, make: () => V): V {
+  const found = table[key];
+  if (found !== undefined) return found;
+  const made = make();
+  table[key] = made;
+  return made;
+}
+
 export const topicClass = (topic: string): TopicClass => parseTopic(topic)?.kind ?? "other";
 
 export class TrafficMeter {
@@ -107,7 +116,7 @@ export class TrafficMeter {
     const out: Record<string, ClientTraffic> = {};
     for (const [id, t] of this.totals) out[id] = structuredClone(t);
     for (const [socket, { clientId }] of this.open) {
-      const t = (out[clientId ?? UNIDENTIFIED_CLIENT] ??= emptyTraffic());
+      const t = entryOf(out, clientId ?? UNIDENTIFIED_CLIENT, emptyTraffic);
       t.bytesIn += socket.bytesRead;
       t.bytesOut += socket.bytesWritten;
     }
@@ -115,15 +124,17 @@ export class TrafficMeter {
   }
 
   private entry(clientId: string): ClientTraffic {
-    let t = this.totals.get(clientId);
-    if (!t) this.totals.set(clientId, (t = emptyTraffic()));
-    return t;
+    const found = this.totals.get(clientId);
+    if (found) return found;
+    const made = emptyTraffic();
+    this.totals.set(clientId, made);
+    return made;
   }
 
   /** The per-kind counters of a topic, and its per-layer ones for job tensors. */
   private counters(t: ClientTraffic, topic: string): MessageCounters[] {
     const parsed = parseTopic(topic);
-    const kind = (t.byTopicClass[parsed?.kind ?? "other"] ??= emptyCounters());
-    return parsed && "layer" in parsed ? [kind, (t.byLayer[parsed.layer] ??= emptyCounters())] : [kind];
+    const kind = entryOf(t.byTopicClass, parsed?.kind ?? "other", emptyCounters);
+    return parsed && "layer" in parsed ? [kind, entryOf(t.byLayer, parsed.layer, emptyCounters)] : [kind];
   }
 }

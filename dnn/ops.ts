@@ -95,7 +95,10 @@ export function opOutputShape(op: ComputeOp, input: Shape): Shape {
 export function stageShapes(stage: Stage): Shape[] {
   const shapes: Shape[] = [];
   let cur = stage.input;
-  for (const op of stage.ops) shapes.push((cur = opOutputShape(op, cur)));
+  for (const op of stage.ops) {
+    cur = opOutputShape(op, cur);
+    shapes.push(cur);
+  }
   return shapes;
 }
 

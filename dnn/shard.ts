@@ -91,10 +91,16 @@ export function decodeShard(bytes: Uint8Array, where = "shard"): ShardEntry[] {
     at0 % 4 === 0
       ? new Float32Array(buf.buffer, at0, floats)
       : new Float32Array(buf.buffer.slice(at0, buf.byteOffset + buf.length));
+  // The layers' arrays lie back to back in index order: each takes the next `count` floats.
   let at = 0;
+  const next = (count: number): Float32Array => {
+    const slice = data.subarray(at, at + count);
+    at += count;
+    return slice;
+  };
   return index.map((e) => {
-    const weights = data.subarray(at, (at += e.weights));
-    const bias = e.bias ? data.subarray(at, (at += e.bias)) : undefined;
+    const weights = next(e.weights);
+    const bias = e.bias ? next(e.bias) : undefined;
     return { layer: e.layer, cut: e.cut, params: { weights, bias } };
   });
 }

@@ -110,8 +110,9 @@ function lineReader(
     for (const w of waiting.splice(0)) w.reject(failure);
   };
   const deliver = (): void => {
-    let nl: number;
-    while (waiting.length && (nl = buffered.indexOf("\n")) >= 0) {
+    while (waiting.length) {
+      const nl = buffered.indexOf("\n");
+      if (nl < 0) return;
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       waiting.shift()!.resolve(line);

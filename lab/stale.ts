@@ -17,8 +17,10 @@ export function cleanupStale(prefix = DEFAULT_PREFIX): string[] {
   const ledgerFor = (name: string): Ledger | undefined => {
     const parsed = parseLabName(name, prefix);
     if (!parsed || isAlive(parsed.ownerPid)) return undefined;
-    let ledger = ledgers.get(parsed.labId);
-    if (!ledger) ledgers.set(parsed.labId, (ledger = new Ledger(parsed.labId)));
+    const found = ledgers.get(parsed.labId);
+    if (found) return found;
+    const ledger = new Ledger(parsed.labId);
+    ledgers.set(parsed.labId, ledger);
     return ledger;
   };
 
