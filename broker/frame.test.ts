@@ -14,7 +14,7 @@ const meta: FrameMeta = { jobId: "req-7:job", layer: 13, part: 4, shape: [3, 5, 
 const data = Float32Array.from({ length: 105 }, (_, i) => i * 0.5 - 20);
 
 /** A valid frame with one edit applied to a copy. */
-function tampered(edit: (frame: Buffer) => Buffer | void): Buffer {
+function tampered(edit: (frame: Buffer) => Buffer | undefined): Buffer {
   const frame = Buffer.from(encodeFrame(meta, data));
   return edit(frame) ?? frame;
 }

@@ -104,7 +104,9 @@ describe("runLabExperiment", () => {
     expect(single.detections.length).toBeGreaterThan(0);
     expect(distributed.map((d) => [d.classId, d.box])).toEqual(single.detections.map((d) => [d.classId, d.box]));
     // Partial sums add up in another order across devices: float32 rounding only.
-    distributed.forEach((d, i) => expect(d.probability).toBeCloseTo(single.detections[i]!.probability, 4));
+    for (const [i, d] of distributed.entries()) {
+      expect(d.probability).toBeCloseTo(single.detections[i]!.probability, 4);
+    }
   });
 
   it("moves the modelled bytes, within 0.1 %", () => {

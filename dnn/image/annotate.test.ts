@@ -178,7 +178,7 @@ describe("writeAnnotated", () => {
     expect([bytes[0], bytes[1]]).toEqual([0xff, 0xd8]);
     const im = decodeImage(bytes, jpg);
     // Lossy, so near the colour: the middle of a 6-px line.
-    px(im, 23, 100).forEach((v, i) => expect(Math.abs(v - YELLOW[i]!)).toBeLessThan(24));
+    for (const [i, v] of px(im, 23, 100).entries()) expect(Math.abs(v - YELLOW[i]!)).toBeLessThan(24);
     writeAnnotated(join(dir, "out.PNG"), grey(), [], { classes: 80 });
     expect(px(decodeImage(readFileSync(join(dir, "out.PNG"))), 5, 5)).toEqual(GREY);
   });

@@ -58,7 +58,10 @@ function makePng(opts: {
   if (opts.palette) chunks.push(chunk("PLTE", Buffer.from(opts.palette)));
   if (opts.trns) {
     const t = Buffer.alloc(opts.colorType === 3 ? opts.trns.length : opts.trns.length * 2);
-    opts.trns.forEach((v, i) => (opts.colorType === 3 ? (t[i] = v) : t.writeUInt16BE(v, 2 * i)));
+    for (const [i, v] of opts.trns.entries()) {
+      if (opts.colorType === 3) t[i] = v;
+      else t.writeUInt16BE(v, 2 * i);
+    }
     chunks.push(chunk("tRNS", t));
   }
   chunks.push(chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0)));
@@ -107,8 +110,9 @@ describe("decodeImage: JPEG", () => {
     ctx.fillRect(0, 36, 64, 12);
     const im = decodeImage(canvas.toBuffer("image/jpeg", 100), "synthetic.jpg");
     expect([im.w, im.h]).toEqual([64, 48]);
-    const near = (got: number[], want: number[]) =>
-      got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(12));
+    const near = (got: number[], want: number[]) => {
+      for (const [i, v] of got.entries()) expect(Math.abs(v - want[i]!)).toBeLessThan(12);
+    };
     near(px(im, 8, 8), [255, 0, 0]);
     near(px(im, 56, 8), [0, 0, 255]);
     near(px(im, 32, 44), [0, 255, 0]);

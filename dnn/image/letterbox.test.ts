@@ -65,7 +65,7 @@ describe("resizeImage (darknet's two-pass bilinear)", () => {
     const [a, b, c, d] = [0, 1, 0.5, 0.25];
     const out = resizeImage(imageFrom(new Float32Array([a, b, c, d]), 2, 2, 1), 3, 3).data;
     const want = [a, (a + b) / 2, b, (a + c) / 2, (a + b + c + d) / 4, (b + d) / 2, c, (c + d) / 2, d];
-    want.forEach((v, i) => expect(out[i]).toBeCloseTo(v, 6));
+    for (const [i, v] of want.entries()) expect(out[i]).toBeCloseTo(v, 6);
   });
 
   it("same size is the identity; channels are resized independently", () => {

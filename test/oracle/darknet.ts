@@ -81,6 +81,7 @@ export function buildDumper(darknet: Darknet): string {
 
 /** One line on which darknet this is: the package version and how it decodes images. */
 export function describeDarknet(darknet: Darknet): string {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field placeholder, not a JavaScript template
   const dpkg = spawnSync("dpkg-query", ["-W", "-f", "${Version}", "darknet"], { encoding: "utf8" });
   const version = dpkg.status === 0 && dpkg.stdout ? `Debian darknet ${dpkg.stdout}` : `darknet at ${darknet.library}`;
   // An OpenCV build's load_image_color reads files with OpenCV's imread (libjpeg), otherwise with stb_image.

@@ -15,16 +15,19 @@ const flagsSchema = z.object({
   out: z.string({ error: "is required" }).min(1, "is empty"),
 });
 
-/** The request from argv, or a one-line message naming the flag at fault. */
-export function parseOracleFlags(argv: string[]): z.output<typeof flagsSchema> {
-  let values;
+/** argv as flag values, still unchecked: an unknown flag or a missing value throws here. */
+function readFlagValues(argv: string[]): unknown {
   try {
     const str = { type: "string" } as const;
-    values = parseArgs({ args: argv, options: { cfg: str, seed: str, image: str, out: str }, strict: true }).values;
+    return parseArgs({ args: argv, options: { cfg: str, seed: str, image: str, out: str }, strict: true }).values;
   } catch (err) {
     throw new Error(`${(err as Error).message} (usage: ${USAGE})`);
   }
-  const parsed = flagsSchema.safeParse(values);
+}
+
+/** The request from argv, or a one-line message naming the flag at fault. */
+export function parseOracleFlags(argv: string[]): z.output<typeof flagsSchema> {
+  const parsed = flagsSchema.safeParse(readFlagValues(argv));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`--${String(issue.path[0])}: ${issue.message} (usage: ${USAGE})`);

@@ -21,7 +21,9 @@ const scratch = () => {
   scratchDirs.push(dir);
   return dir;
 };
-afterAll(() => scratchDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe("the suites' references", () => {
   it.each(ORACLES)("%s is cached: made again only when its inputs change", (name) => {
