@@ -11,7 +11,7 @@ import type { CompiledStage, Runtime } from "../../dnn/runtime.js";
 import { layerOp } from "../../dnn/slices.js";
 import type { StageTrace } from "../../broker/messages.js";
 import type { ShardFetcher } from "./executor.js";
-import type { Schedule, Stage, Task } from "./schedule.js";
+import type { DistributedStage, Schedule, Stage, Task } from "./schedule.js";
 import { cutForSend, paste } from "./tensors.js";
 
 export interface TaskOutcome {
@@ -130,16 +130,12 @@ export async function runSchedule(
   return { output: current, trace };
 }
 
-function assemble(
-  prepared: SourcePrepared,
-  stage: Extract<Stage, { kind: "distributed" }>,
-  parts: Float32Array[],
-): Float32Array {
+function assemble(prepared: SourcePrepared, stage: DistributedStage, parts: Float32Array[]): Float32Array {
   const out = stage.output;
   switch (stage.assemble.kind) {
     case "stitch": {
       const whole = new Float32Array(shapeSize(out));
-      stage.assemble.rects.forEach((rect, i) => paste(whole, out, parts[i]!, rect));
+      for (const [i, rect] of stage.assemble.rects.entries()) paste(whole, out, parts[i]!, rect);
       return whole;
     }
     case "concat": {

@@ -11,11 +11,11 @@
  *   partial outputs and add bias and activation), or run a layer itself.
  */
 import { PlanError } from "../../core/errors.js";
-import type { Activation, Network, Shape } from "../../dnn/network.js";
+import type { Activation, Layer, Network, Shape } from "../../dnn/network.js";
 import type { Pads } from "../../dnn/ops.js";
 import { type Cut, WHOLE } from "../../dnn/slices.js";
 import type { Rect } from "../../planner/ftp.js";
-import type { Plan, PartitionedStep } from "../../planner/schema.js";
+import type { PartitionedStep, Plan, PlanStep } from "../../planner/schema.js";
 import { closesFusePair, leavesSliceForNext, opensFusePair, splitsInput } from "../../planner/schemes.js";
 
 export interface OpSpec {
@@ -83,48 +83,40 @@ export interface Schedule {
 
 const rectShape = (c: number, r: Rect): Shape => ({ c, h: r.y1 - r.y0, w: r.x1 - r.x0 });
 
+export type DistributedStage = Extract<Stage, { kind: "distributed" }>;
+
+/** Looks up a layer the plan names, refusing one the network does not have. */
+type LayerOf = (index: number) => Layer;
+
+type Part = PartitionedStep["parts"][number];
+
+/**
+ * A partitioned step with the steps that run in the same stage: the channel-wise
+ * layers carried right after it and, after FUSE1, its FUSE2.
+ */
+interface StepGroup {
+  readonly step: PartitionedStep;
+  readonly carried: readonly number[];
+  readonly fuse2?: PartitionedStep;
+  /** Index in the plan's steps of the group's last step. */
+  readonly last: number;
+}
+
+/** What the tasks of one output-splitting stage (LOP, FUSE) share. */
+interface OutputSplit {
+  readonly plan: Plan;
+  readonly group: StepGroup;
+  readonly input: Shape;
+  /** The stage's whole output: the last layer's. */
+  readonly output: Shape;
+  /** The previous LOP stage's tasks by part: what each device kept. */
+  readonly kept: ReadonlyMap<number, Task> | undefined;
+  readonly keep: boolean;
+}
+
 export function buildSchedule(plan: Plan, network: Network): Schedule {
-  const stages: Stage[] = [];
-  const layerOf = (i: number) => {
-    const l = network.layers[i];
-    if (!l) throw new PlanError(`plan ${plan.id} names layer ${i}; the network has ${network.layers.length}`);
-    return l;
-  };
-
-  if (plan.ftp) {
-    const { ftp } = plan;
-    const last = layerOf(ftp.end - 1);
-    const tasks = ftp.tiles.map((tile): Task => {
-      const first = tile.steps[0]!;
-      return {
-        id: `0/${tile.index}`,
-        layer: 0,
-        part: tile.index,
-        workerId: tile.workerId,
-        send: { kind: "region", rect: first.input },
-        receives: rectShape(network.input.c, first.input),
-        input: rectShape(network.input.c, first.input),
-        ops: tile.steps.map((s) => ({
-          layer: s.layer,
-          cut: WHOLE,
-          pads: s.pad,
-          ...(layerOf(s.layer).stats.weights > 0 ? { shard: ftp.shard } : {}),
-        })),
-        output: rectShape(last.output.c, tile.output),
-        keep: false,
-      };
-    });
-    stages.push({
-      kind: "distributed",
-      scheme: "ftp",
-      layers: [0, ftp.end - 1],
-      input: network.input,
-      output: last.output,
-      tasks,
-      assemble: { kind: "stitch", rects: ftp.tiles.map((t) => t.output) },
-    });
-  }
-
+  const layerOf = layerLookup(plan, network);
+  const stages: Stage[] = plan.ftp ? [ftpStage(plan.ftp, network, layerOf)] : [];
   const steps = plan.steps;
   /** The previous LOP stage's tasks by part: what each device kept. */
   let kept: Map<number, Task> | undefined;
@@ -135,104 +127,192 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
       kept = undefined;
       continue;
     }
-    if (step.scheme === "carry" || closesFusePair(step.scheme)) {
-      throw new PlanError(
-        `plan ${plan.id}: layer ${step.layer} (${step.scheme}) does not follow the step it belongs to`,
-      );
-    }
-    // Channel-wise layers the devices run on their own slices right after this step.
-    const carried: number[] = [];
-    while (steps[k + 1]?.scheme === "carry") carried.push(steps[++k]!.layer);
-    let fuse2: PartitionedStep | undefined;
-    if (opensFusePair(step.scheme)) {
-      const next = steps[++k];
-      if (next === undefined || next.scheme === "carry" || next.scheme === "source" || !closesFusePair(next.scheme))
-        throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
-      fuse2 = next;
-    }
-    const layer = layerOf(step.layer);
-    const lastLayer = layerOf(fuse2?.layer ?? carried.at(-1) ?? step.layer);
-    const input = layer.input;
-    const nextPartitioned = steps.slice(k + 1).find((s) => s.scheme !== "carry");
-    const keep =
-      leavesSliceForNext(step.scheme) &&
-      nextPartitioned !== undefined &&
-      "reuse" in nextPartitioned &&
-      nextPartitioned.reuse;
-
-    const tasks = step.parts.map((part): Task => {
-      const { c0, c1 } = part.cut;
-      const base = { id: `${step.layer}/${part.part}`, layer: step.layer, part: part.part, workerId: part.workerId };
-      if (splitsInput(step.scheme)) {
-        const receives = { c: c1 - c0, h: input.h, w: input.w };
-        return {
-          ...base,
-          send: { kind: "channels", c0, c1 },
-          receives,
-          input: receives,
-          ops: [{ layer: step.layer, cut: part.cut, shard: part.shard }],
-          output: layer.output,
-          keep: false,
-        };
-      }
-      // LOP / FUSE1: every device needs the whole input, less the slice it kept (reuse).
-      const prev = step.reuse ? kept?.get(part.part) : undefined;
-      const held =
-        prev && prev.workerId === part.workerId && prev.output.c < input.c ? heldRange(prev, kept!) : undefined;
-      const ops: OpSpec[] = [
-        { layer: step.layer, cut: part.cut, shard: part.shard },
-        ...carried.map((l) => ({ layer: l, cut: WHOLE })),
-      ];
-      let output: Shape = { ...lastLayer.output, c: c1 - c0 };
-      if (fuse2) {
-        const cut = fuse2.parts.find((p) => p.part === part.part);
-        if (!cut || cut.workerId !== part.workerId || cut.cut.c0 !== c0 || cut.cut.c1 !== c1) {
-          throw new PlanError(
-            `plan ${plan.id}: FUSE part ${part.part} of layers ${step.layer}/${fuse2.layer} must keep the same worker and channels`,
-          );
-        }
-        ops.push({ layer: fuse2.layer, cut: cut.cut, shard: cut.shard });
-        output = lastLayer.output;
-      }
-      return {
-        ...base,
-        send: held ? { kind: "allBut", c0: held.c0, c1: held.c1 } : { kind: "all" },
-        receives: held ? { ...input, c: input.c - (held.c1 - held.c0) } : input,
-        input,
-        ...(held ? { held: { task: prev!.id, ...held } } : {}),
-        ops,
-        output,
-        keep: keep && !fuse2,
-      };
-    });
-    const mergeStep = splitsInput(step.scheme) ? step : fuse2;
-    let assemble: Assemble;
-    if (mergeStep) {
-      if (!mergeStep.biasShard)
-        throw new PlanError(`plan ${plan.id}: layer ${mergeStep.layer} merges partial sums but has no bias shard`);
-      const merged = layerOf(mergeStep.layer);
-      const activation: Activation =
-        merged.kind === "convolutional" || merged.kind === "connected" ? merged.activation : "linear";
-      assemble = { kind: "merge", layer: mergeStep.layer, biasShard: mergeStep.biasShard, activation };
-    } else {
-      assemble = { kind: "concat", ranges: step.parts.map((p) => [p.cut.c0, p.cut.c1] as const) };
-    }
-    stages.push({
-      kind: "distributed",
-      scheme: opensFusePair(step.scheme) ? "fuse" : (step.scheme as "lop" | "lip"),
-      layers: [step.layer, lastLayer.index],
-      input,
-      output: lastLayer.output,
-      tasks,
-      assemble,
-    });
-    kept = tasks.some((t) => t.keep) ? new Map(tasks.map((t) => [t.part, t])) : undefined;
+    const group = readGroup(plan, step, k);
+    k = group.last;
+    const stage = partitionedStage(plan, group, kept, layerOf);
+    stages.push(stage);
+    kept = stage.tasks.some((t) => t.keep) ? new Map(stage.tasks.map((t) => [t.part, t])) : undefined;
   }
   return { planId: plan.id, stages, tasks: stages.flatMap((s) => (s.kind === "distributed" ? s.tasks : [])) };
 }
 
+const layerLookup =
+  (plan: Plan, network: Network): LayerOf =>
+  (i) => {
+    const l = network.layers[i];
+    if (!l) throw new PlanError(`plan ${plan.id} names layer ${i}; the network has ${network.layers.length}`);
+    return l;
+  };
+
+/** FTP: each device computes a tile of the first layers' output from a region of the network's input. */
+function ftpStage(ftp: NonNullable<Plan["ftp"]>, network: Network, layerOf: LayerOf): DistributedStage {
+  const last = layerOf(ftp.end - 1);
+  const tasks = ftp.tiles.map((tile): Task => {
+    const first = tile.steps[0]!;
+    return {
+      id: `0/${tile.index}`,
+      layer: 0,
+      part: tile.index,
+      workerId: tile.workerId,
+      send: { kind: "region", rect: first.input },
+      receives: rectShape(network.input.c, first.input),
+      input: rectShape(network.input.c, first.input),
+      ops: tile.steps.map((s) => ({
+        layer: s.layer,
+        cut: WHOLE,
+        pads: s.pad,
+        ...(layerOf(s.layer).stats.weights > 0 ? { shard: ftp.shard } : {}),
+      })),
+      output: rectShape(last.output.c, tile.output),
+      keep: false,
+    };
+  });
+  return {
+    kind: "distributed",
+    scheme: "ftp",
+    layers: [0, ftp.end - 1],
+    input: network.input,
+    output: last.output,
+    tasks,
+    assemble: { kind: "stitch", rects: ftp.tiles.map((t) => t.output) },
+  };
+}
+
+/** The step at index k with what runs in its stage; refuses a carry or FUSE2 step with nothing before it. */
+function readGroup(plan: Plan, step: Exclude<PlanStep, { scheme: "source" }>, k: number): StepGroup {
+  if (step.scheme === "carry" || closesFusePair(step.scheme)) {
+    throw new PlanError(`plan ${plan.id}: layer ${step.layer} (${step.scheme}) does not follow the step it belongs to`);
+  }
+  const steps = plan.steps;
+  // Channel-wise layers the devices run on their own slices right after this step.
+  const carried: number[] = [];
+  let last = k;
+  while (steps[last + 1]?.scheme === "carry") {
+    last++;
+    carried.push(steps[last]!.layer);
+  }
+  if (!opensFusePair(step.scheme)) return { step, carried, last };
+  last++;
+  const next = steps[last];
+  if (next === undefined || next.scheme === "carry" || next.scheme === "source" || !closesFusePair(next.scheme))
+    throw new PlanError(`plan ${plan.id}: FUSE1 layer ${step.layer} is not followed by FUSE2`);
+  return { step, carried, fuse2: next, last };
+}
+
+/** The stage of one step group: a task per part, and how the source assembles their outputs. */
+function partitionedStage(
+  plan: Plan,
+  group: StepGroup,
+  kept: ReadonlyMap<number, Task> | undefined,
+  layerOf: LayerOf,
+): DistributedStage {
+  const { step, fuse2 } = group;
+  const layer = layerOf(step.layer);
+  const lastLayer = layerOf(fuse2?.layer ?? group.carried.at(-1) ?? step.layer);
+  const split: OutputSplit = {
+    plan,
+    group,
+    input: layer.input,
+    output: lastLayer.output,
+    kept,
+    keep: keepsOutputs(plan, group),
+  };
+  const tasks = step.parts.map((part) =>
+    splitsInput(step.scheme) ? inputSliceTask(step, part, layer) : outputSliceTask(split, part),
+  );
+  return {
+    kind: "distributed",
+    scheme: opensFusePair(step.scheme) ? "fuse" : (step.scheme as "lop" | "lip"),
+    layers: [step.layer, lastLayer.index],
+    input: layer.input,
+    output: lastLayer.output,
+    tasks,
+    assemble: assembleFor(plan, group, layerOf),
+  };
+}
+
+/** Whether a group's devices keep their outputs: a LOP step whose next partitioned step reuses them. */
+function keepsOutputs(plan: Plan, group: StepGroup): boolean {
+  const next = plan.steps.slice(group.last + 1).find((s) => s.scheme !== "carry");
+  return leavesSliceForNext(group.step.scheme) && next !== undefined && "reuse" in next && next.reuse;
+}
+
+const taskBase = (step: PartitionedStep, part: Part) => ({
+  id: `${step.layer}/${part.part}`,
+  layer: step.layer,
+  part: part.part,
+  workerId: part.workerId,
+});
+
+/** LIP: a device gets its slice of the input channels and computes a partial sum of the whole output. */
+function inputSliceTask(step: PartitionedStep, part: Part, layer: Layer): Task {
+  const { c0, c1 } = part.cut;
+  const receives = { c: c1 - c0, h: layer.input.h, w: layer.input.w };
+  return {
+    ...taskBase(step, part),
+    send: { kind: "channels", c0, c1 },
+    receives,
+    input: receives,
+    ops: [{ layer: step.layer, cut: part.cut, shard: part.shard }],
+    output: layer.output,
+    keep: false,
+  };
+}
+
+/** LOP / FUSE1: every device needs the whole input, less the slice it kept (reuse). */
+function outputSliceTask(split: OutputSplit, part: Part): Task {
+  const { input, kept } = split;
+  const { step, carried, fuse2 } = split.group;
+  const prev = step.reuse ? kept?.get(part.part) : undefined;
+  const held = prev && prev.workerId === part.workerId && prev.output.c < input.c ? heldRange(prev, kept!) : undefined;
+  const ops: OpSpec[] = [
+    { layer: step.layer, cut: part.cut, shard: part.shard },
+    ...carried.map((l) => ({ layer: l, cut: WHOLE })),
+  ];
+  let output: Shape = { ...split.output, c: part.cut.c1 - part.cut.c0 };
+  if (fuse2) {
+    ops.push(fuse2Op(split.plan, step, fuse2, part));
+    output = split.output;
+  }
+  return {
+    ...taskBase(step, part),
+    send: held ? { kind: "allBut", c0: held.c0, c1: held.c1 } : { kind: "all" },
+    receives: held ? { ...input, c: input.c - (held.c1 - held.c0) } : input,
+    input,
+    ...(held ? { held: { task: prev!.id, ...held } } : {}),
+    ops,
+    output,
+    keep: split.keep && !fuse2,
+  };
+}
+
+/** The FUSE2 op of a FUSE1 part's device, which must keep the part's worker and channels. */
+function fuse2Op(plan: Plan, fuse1: PartitionedStep, fuse2: PartitionedStep, part: Part): OpSpec {
+  const { c0, c1 } = part.cut;
+  const cut = fuse2.parts.find((p) => p.part === part.part);
+  if (!cut || cut.workerId !== part.workerId || cut.cut.c0 !== c0 || cut.cut.c1 !== c1) {
+    throw new PlanError(
+      `plan ${plan.id}: FUSE part ${part.part} of layers ${fuse1.layer}/${fuse2.layer} must keep the same worker and channels`,
+    );
+  }
+  return { layer: fuse2.layer, cut: cut.cut, shard: cut.shard };
+}
+
+/** How the source puts the outputs together: merge partial sums (LIP, FUSE) or concatenate channel slices (LOP). */
+function assembleFor(plan: Plan, group: StepGroup, layerOf: LayerOf): Assemble {
+  const { step, fuse2 } = group;
+  const mergeStep = splitsInput(step.scheme) ? step : fuse2;
+  if (!mergeStep) return { kind: "concat", ranges: step.parts.map((p) => [p.cut.c0, p.cut.c1] as const) };
+  if (!mergeStep.biasShard)
+    throw new PlanError(`plan ${plan.id}: layer ${mergeStep.layer} merges partial sums but has no bias shard`);
+  const merged = layerOf(mergeStep.layer);
+  const activation: Activation =
+    merged.kind === "convolutional" || merged.kind === "connected" ? merged.activation : "linear";
+  return { kind: "merge", layer: mergeStep.layer, biasShard: mergeStep.biasShard, activation };
+}
+
 /** The channels of the next layer's input that a LOP task's output covers: its cut, as the concat assembles it. */
-function heldRange(prev: Task, kept: Map<number, Task>): { c0: number; c1: number } {
+function heldRange(prev: Task, kept: ReadonlyMap<number, Task>): { c0: number; c1: number } {
   const ordered = [...kept.values()].sort((a, b) => a.part - b.part);
   let c0 = 0;
   for (const t of ordered) {
