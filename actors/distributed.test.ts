@@ -90,7 +90,8 @@ function expectSame(f: Fixture, got: { result: { detections: unknown[] }; output
   const single = interpret(f.network, f.reference, undefined).detections as { classId: number; probability: number }[];
   const distributed = got.result.detections as { classId: number; probability: number }[];
   expect(distributed.map((x) => x.classId)).toEqual(single.map((x) => x.classId));
-  distributed.forEach((x, i) => expect(Math.abs(x.probability - single[i]!.probability)).toBeLessThanOrEqual(1e-4));
+  for (const [i, x] of distributed.entries())
+    expect(Math.abs(x.probability - single[i]!.probability)).toBeLessThanOrEqual(1e-4);
 }
 
 /** The plan in force really is the variant asked for. */

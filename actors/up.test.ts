@@ -87,7 +87,7 @@ describe("edgefuse up + mosquitto_pub", () => {
       const expected = DetectionsSchema.parse(JSON.parse(single.stdout).detections);
       const got = DetectionsSchema.parse(result.detections);
       expect(got.map((d) => [d.classId, d.box])).toEqual(expected.map((d) => [d.classId, d.box]));
-      got.forEach((d, i) => expect(d.probability).toBeCloseTo(expected[i]!.probability, 4));
+      for (const [i, d] of got.entries()) expect(d.probability).toBeCloseTo(expected[i]!.probability, 4);
       expect(result.trace!.length).toBeGreaterThan(0);
     } finally {
       up.kill("SIGINT");

@@ -112,9 +112,8 @@ describe("makePlan on YOLOv2", () => {
       const sizes = step.parts.map((p) => p.cut.c1 - p.cut.c0);
       expect(sizes.every((size) => size === Math.floor(n / 7) || size === Math.ceil(n / 7))).toBe(true);
       if (new Set(sizes).size > 1) uneven++;
-      step.parts.forEach((p, i) =>
-        expect([p.part, p.workerId, p.cut.c0]).toEqual([i, `w${i + 1}`, i === 0 ? 0 : step.parts[i - 1]!.cut.c1]),
-      );
+      for (const [i, p] of step.parts.entries())
+        expect([p.part, p.workerId, p.cut.c0]).toEqual([i, `w${i + 1}`, i === 0 ? 0 : step.parts[i - 1]!.cut.c1]);
       // F_n of the layer is its largest part's share of Q
       expect(step.weightsPerDevice).toBe((layer.stats.weights / n) * Math.max(...sizes));
     }

@@ -49,9 +49,9 @@ function enumerate(units: readonly Unit[], devices: number, limit = Infinity): E
       if (s === "fuse1" && !unit.fusableWithNext) continue; // eq. (13) and sync points
       if ((s === "fuse2") !== (prev === "fuse1")) continue; // eq. (12)
       const reuse = prev === "lop" && units[k - 1]!.reusableByNext;
-      weights[k]![s].forEach((w, d) => (held[d]! += w));
+      for (const [d, w] of weights[k]![s].entries()) held[d]! += w;
       walk(k + 1, s, cost + layerCost(s, unit, devices, reuse));
-      weights[k]![s].forEach((w, d) => (held[d]! -= w));
+      for (const [d, w] of weights[k]![s].entries()) held[d]! -= w;
     }
   };
   walk(0, undefined, 0);

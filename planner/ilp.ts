@@ -217,6 +217,7 @@ export function slotWeights(
   base: readonly number[] = [],
 ): number[] {
   const held = Array.from({ length: slotCount(devices) }, (_, d) => base[d] ?? 0);
-  units.forEach((u, k) => partWeights(u, schemes[k]!, devices).forEach((w, d) => (held[d]! += w)));
+  for (const [k, u] of units.entries())
+    for (const [d, w] of partWeights(u, schemes[k]!, devices).entries()) held[d]! += w;
   return held;
 }

@@ -46,8 +46,13 @@ export function channelRanges(n: number, slots: Slots): [number, number][] {
   const order = ideal.map((x, p) => ({ p, rest: x - sizes[p]! })).sort((a, b) => b.rest - a.rest || a.p - b.p);
   for (let left = n - sizes.reduce((a, b) => a + b, 0), i = 0; left > 0; left--, i++)
     sizes[order[i % order.length]!.p]!++;
+  const ranges: [number, number][] = [];
   let c0 = 0;
-  return sizes.map((size) => [c0, (c0 += size)]);
+  for (const size of sizes) {
+    ranges.push([c0, c0 + size]);
+    c0 += size;
+  }
+  return ranges;
 }
 
 type Sized = Pick<Unit, "channelsIn" | "channelsOut">;

@@ -9,8 +9,11 @@ const plan = makePlan(yolov2, {
   devices: ["a", "b", "c"].map((workerId) => ({ workerId, memoryBudgetBytes: 100e6, gmacPerSec: 40 })),
   ftpEnd: 12,
 });
+/** What a tampered plan is: loose JSON, broken in ways the Plan type rightly forbids. */
+// biome-ignore lint/suspicious/noExplicitAny: the changes set wrong literals and delete required keys, which no precise type admits
+type LooseJson = any;
 /** A deep copy with one change, as a buggy or hostile sender would publish it. */
-const tampered = (change: (p: any) => void): unknown => {
+const tampered = (change: (p: LooseJson) => void): unknown => {
   const copy = JSON.parse(JSON.stringify(plan));
   change(copy);
   return copy;
@@ -22,7 +25,7 @@ describe("parsePlan", () => {
     expect(parsePlan(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
   });
 
-  it.each<[string, (p: any) => void, RegExp]>([
+  it.each<[string, (p: LooseJson) => void, RegExp]>([
     ["a newer version", (p) => (p.version = 2), /^plan: field version: /],
     ["a missing step", (p) => p.steps.splice(3, 1), /field steps: expected 20 steps \(layers 12\.\.31\), got 19/],
     [

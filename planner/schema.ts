@@ -210,21 +210,17 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
   plan.steps.forEach((step, k) => {
     if (step.layer !== first + k) issue(["steps", k, "layer"], `expected layer ${first + k}, got ${step.layer}`);
     if (step.scheme !== "source") {
-      step.parts.forEach(
-        (p, j) =>
-          known.has(p.workerId) || issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`),
-      );
+      for (const [j, p] of step.parts.entries())
+        if (!known.has(p.workerId)) issue(["steps", k, "parts", j, "workerId"], `unknown worker '${p.workerId}'`);
     }
     if (step.scheme !== "source" && step.scheme !== "carry") {
       const kind = splitsInput(step.scheme) ? "input" : "output";
-      step.parts.forEach(
-        (p, j) =>
-          p.cut.kind === kind ||
+      for (const [j, p] of step.parts.entries())
+        if (p.cut.kind !== kind)
           issue(
             ["steps", k, "parts", j, "cut", "kind"],
             `${step.scheme.toUpperCase()} splits ${kind} channels, got an ${p.cut.kind} cut`,
-          ),
-      );
+          );
     }
   });
   // FUSE2 must be the next partitioned step after FUSE1 (only carry steps between).
@@ -247,9 +243,8 @@ export const planSchema = planBody.extend({ id: z.string().regex(/^[0-9a-f]{16}$
   });
   const last = partitioned.at(-1)?.[0];
   if (last !== undefined && opensFusePair(last.scheme)) issue(["steps"], "the last partitioned step cannot be FUSE1");
-  plan.ftp?.tiles.forEach(
-    (t, j) => known.has(t.workerId) || issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`),
-  );
+  for (const [j, t] of (plan.ftp?.tiles ?? []).entries())
+    if (!known.has(t.workerId)) issue(["ftp", "tiles", j, "workerId"], `unknown worker '${t.workerId}'`);
 });
 
 export type Plan = z.infer<typeof planSchema>;

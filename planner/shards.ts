@@ -86,7 +86,10 @@ export async function buildShards(
   // The parts of one layer are cut from one read of it.
   const read = folder(weights);
   let last: { layer: number; params: FoldedParams | undefined } | undefined;
-  const fold: Fold = (layer) => (last?.layer === layer ? last : (last = { layer, params: read(layer) })).params;
+  const fold: Fold = (layer) => {
+    if (last?.layer !== layer) last = { layer, params: read(layer) };
+    return last.params;
+  };
   const emit = async (recipe: ShardRecipe): Promise<string> => {
     const blob = encodeShard(entriesOf(recipe, network, fold));
     const sha = shardId(blob);
@@ -118,11 +121,13 @@ export async function buildShards(
 /** Every shard id a plan refers to, with who needs it (for publishing and for checks). */
 export function shardsOf(plan: Plan): Map<string, string[]> {
   const users = new Map<string, string[]>();
-  const use = (sha: string | undefined, who: string) => sha && users.set(sha, [...(users.get(sha) ?? []), who]);
-  plan.ftp?.tiles.forEach((t) => use(plan.ftp!.shard, t.workerId));
+  const use = (sha: string | undefined, who: string) => {
+    if (sha) users.set(sha, [...(users.get(sha) ?? []), who]);
+  };
+  for (const t of plan.ftp?.tiles ?? []) use(plan.ftp?.shard, t.workerId);
   for (const step of plan.steps) {
     if (step.scheme === "source" || step.scheme === "carry") continue;
-    step.parts.forEach((p) => use(p.shard, p.workerId));
+    for (const p of step.parts) use(p.shard, p.workerId);
     use(step.biasShard, "source");
   }
   return users;

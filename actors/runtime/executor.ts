@@ -200,7 +200,7 @@ export class TaskExecutor {
       for (const spec of task.ops) {
         const layer = this.network.layers[spec.layer]!;
         if (isIdentity(layer)) continue; // no op at inference
-        let params;
+        let params: ShardEntry["params"] | undefined;
         if (spec.shard) {
           const entries = shards.get(spec.shard) ?? (await this.options.fetchShard(spec.shard));
           const left = usesLeft.get(spec.shard)! - 1;
@@ -297,7 +297,10 @@ export class TaskExecutor {
     const { input, pieces } = this.placeInput(task)!;
     const bytes = new Uint8Array(received.buffer, received.byteOffset, received.byteLength);
     let at = 0;
-    for (const piece of pieces) piece.set(bytes.subarray(at, (at += piece.byteLength)));
+    for (const piece of pieces) {
+      piece.set(bytes.subarray(at, at + piece.byteLength));
+      at += piece.byteLength;
+    }
     return this.putKeptBack(task, jobId, input);
   }
 

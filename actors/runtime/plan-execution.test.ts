@@ -72,7 +72,10 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
       if (!into) return executor.run(task, jobId, payload);
       let at = 0;
       const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-      for (const piece of into.pieces) piece.set(bytes.subarray(at, (at += piece.byteLength)));
+      for (const piece of into.pieces) {
+        piece.set(bytes.subarray(at, at + piece.byteLength));
+        at += piece.byteLength;
+      }
       expect(at).toBe(bytes.byteLength);
       return executor.run(task, jobId, into.input, true);
     });

@@ -166,7 +166,7 @@ export class SourceState {
       this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
-    waiters.forEach((w) => w());
+    for (const w of waiters) w();
   }
 
   /** Resolves with the plan's id when a plan is prepared and all its devices are ready. */
