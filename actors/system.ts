@@ -102,13 +102,9 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
   const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, {
     stdio: ["ignore", "inherit", "pipe"],
   });
-  child.stderr!.on("data", (d: Buffer) =>
-    d
-      .toString()
-      .split("\n")
-      .filter(Boolean)
-      .forEach((l) => o.log(`[${id}] ${l}`)),
-  );
+  child.stderr!.on("data", (d: Buffer) => {
+    for (const line of d.toString().split("\n")) if (line) o.log(`[${id}] ${line}`);
+  });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const signal = async (s: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(s);
@@ -189,13 +185,16 @@ async function devicesPresent(bus: Bus, deployment: string, count: number, timeo
   await unsubscribe();
 }
 
+/** What to undo when the system stops, in the order things started (stopped last first). */
+type Stops = (() => Promise<void>)[];
+
 export async function startLocalSystem(
   options: Pick<SystemOptions, "network" | "weightsPath" | "devices"> & Partial<SystemOptions>,
 ): Promise<LocalSystem> {
   const o = { ...systemDefaults, ...options } satisfies SystemOptions;
   if (!Number.isInteger(o.devices) || o.devices < 1)
     throw new EdgefuseError("usage", `devices must be a whole number ≥ 1, got ${o.devices}`);
-  const stops: (() => Promise<void>)[] = [];
+  const stops: Stops = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => o.log(`stopping: ${String(err)}`));
   };
@@ -204,84 +203,97 @@ export async function startLocalSystem(
     if (broker) stops.push(() => broker.close());
     const url = o.brokerUrl ?? broker!.url;
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
-    const topics = topicsFor(o.deployment);
-
-    const { maxPacketBytes } = o;
-    const bus = await connectBus(url, {
-      clientId: `source-${o.deployment}`,
-      will: presenceWill(topics, "source"),
-      maxPacketBytes,
-    });
-    stops.push(() => bus.close());
-    // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
-    const statusBus = await connectBus(url, {
-      clientId: `source-${o.deployment}-status`,
-      will: statusWill(topics),
-      maxPacketBytes,
-    });
-    stops.push(() => statusBus.close());
-    const source = await startSource({
-      bus,
-      statusBus,
-      deployment: o.deployment,
-      sourceId: "source",
-      runtime,
-      gmacPerSec: 50,
-      memoryBudgetBytes: o.workerMemoryMB * 1e6,
-      ...(o.workers === "inline" ? SHARED_PROCESS : {}),
-      thresh: o.thresh,
-      jobTimeoutMs: o.jobTimeoutMs,
-      log: o.log,
-      ...(o.onOutput ? { onOutput: o.onOutput } : {}),
-      ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}),
-      ...(o.publishAnnotated ? { publishAnnotated: true } : {}),
-    });
-    stops.push(() => source.stop());
-
-    const workers: WorkerHandle[] = [];
-    for (let i = 1; i < o.devices; i++) {
-      const id = `worker-${i}`;
-      const handle = o.workers === "inline" ? await inlineWorker(url, id, o, runtime) : processWorker(url, id, o);
-      workers.push(handle);
-      stops.push(() => handle.stop());
-    }
+    const source = await startSourceDevice(url, o, runtime, stops);
+    const workers = await startWorkers(url, o, runtime, stops);
 
     // Plan once every device is there, not for each one as it arrives.
-    const plannerBus = await connectBus(url, { clientId: `planner-${o.deployment}`, maxPacketBytes });
+    const plannerBus = await connectBus(url, { clientId: `planner-${o.deployment}`, maxPacketBytes: o.maxPacketBytes });
     stops.push(() => plannerBus.close());
     await devicesPresent(plannerBus, o.deployment, o.devices, 120_000);
     const weights = openWeights(o.weightsPath, o.network);
     stops.push(async () => weights.close());
     const plannerFor = (planning: Partial<Omit<PlanOptions, "devices">>) =>
       startPlanner({ bus: plannerBus, deployment: o.deployment, network: o.network, weights, planning, log: o.log });
-    let planner = await plannerFor(o.planning);
-    stops.push(() => system.planner.stop());
     const system: LocalSystem = {
       brokerUrl: url,
       broker,
       source,
-      planner,
+      planner: await plannerFor(o.planning),
       workers,
       deployment: o.deployment,
       stop: stopAll,
       async replan(planning) {
         await system.planner.stop({ keepPlan: true }); // the next planner takes its topic over
-        planner = system.planner = await plannerFor(planning);
-        const next = await planner.nextPlan();
-        if (!next) throw new EdgefuseError("plan", "the planner published no plan for these devices");
-        // Wait until the source has switched to it and every device is ready.
-        const deadline = Date.now() + 120_000;
-        while (source.readyPlanId() !== next.id) {
-          if (Date.now() > deadline)
-            throw new EdgefuseError("not-ready", `the source did not switch to plan ${next.id} within 120 s`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        return source.ready();
+        system.planner = await plannerFor(planning);
+        return switchedToNextPlan(source, system.planner);
       },
     };
+    stops.push(() => system.planner.stop());
     return system;
   } catch (err) {
     await stopAll();
     throw err;
   }
+}
+
+/** The N-th device, in this process: the source with its two connections (data, and the deployment's status). */
+async function startSourceDevice(url: string, o: SystemOptions, runtime: Runtime, stops: Stops): Promise<SourceActor> {
+  const topics = topicsFor(o.deployment);
+  const { maxPacketBytes } = o;
+  const bus = await connectBus(url, {
+    clientId: `source-${o.deployment}`,
+    will: presenceWill(topics, "source"),
+    maxPacketBytes,
+  });
+  stops.push(() => bus.close());
+  // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
+  const statusBus = await connectBus(url, {
+    clientId: `source-${o.deployment}-status`,
+    will: statusWill(topics),
+    maxPacketBytes,
+  });
+  stops.push(() => statusBus.close());
+  const source = await startSource({
+    bus,
+    statusBus,
+    deployment: o.deployment,
+    sourceId: "source",
+    runtime,
+    gmacPerSec: 50,
+    memoryBudgetBytes: o.workerMemoryMB * 1e6,
+    ...(o.workers === "inline" ? SHARED_PROCESS : {}),
+    thresh: o.thresh,
+    jobTimeoutMs: o.jobTimeoutMs,
+    log: o.log,
+    ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+    ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}),
+    ...(o.publishAnnotated ? { publishAnnotated: true } : {}),
+  });
+  stops.push(() => source.stop());
+  return source;
+}
+
+/** The devices − 1 workers, worker-1 onwards, as child processes or in this process. */
+async function startWorkers(url: string, o: SystemOptions, runtime: Runtime, stops: Stops): Promise<WorkerHandle[]> {
+  const workers: WorkerHandle[] = [];
+  for (let i = 1; i < o.devices; i++) {
+    const id = `worker-${i}`;
+    const handle = o.workers === "inline" ? await inlineWorker(url, id, o, runtime) : processWorker(url, id, o);
+    workers.push(handle);
+    stops.push(() => handle.stop());
+  }
+  return workers;
+}
+
+/** Waits for the planner's next plan, then until the source has switched to it and every device is ready; its id. */
+async function switchedToNextPlan(source: SourceActor, planner: PlannerActor): Promise<string> {
+  const next = await planner.nextPlan();
+  if (!next) throw new EdgefuseError("plan", "the planner published no plan for these devices");
+  const deadline = Date.now() + 120_000;
+  while (source.readyPlanId() !== next.id) {
+    if (Date.now() > deadline)
+      throw new EdgefuseError("not-ready", `the source did not switch to plan ${next.id} within 120 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return source.ready();
 }
