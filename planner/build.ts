@@ -23,9 +23,17 @@ import {
   preference,
 } from "./candidates.js";
 import { type Grid, tileSlot } from "./ftp.js";
-import { channelRanges } from "./parts.js";
+import { channelRanges, type Slots } from "./parts.js";
 import { type Scheme, splitsInput, type Strategy } from "./schemes.js";
-import { finishPlan, networkFingerprint, type Plan, type PlanBody, type PlanDevice } from "./schema.js";
+import {
+  finishPlan,
+  networkFingerprint,
+  type PartitionedStep,
+  type Plan,
+  type PlanBody,
+  type PlanDevice,
+  type PlanStep,
+} from "./schema.js";
 import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2 } from "./strategies.js";
 import { isWeighted } from "../dnn/layer-traits.js";
 
@@ -215,6 +223,7 @@ function shardWarnings(devices: readonly PlanDevice[], c: Candidate, bytesPerEle
 
 type FtpObjective = NonNullable<PlanBody["objective"]>["ftp"];
 
+/** Everything a plan records but its id. */
 function planBody(
   network: Network,
   opts: PlanOptions,
@@ -222,46 +231,6 @@ function planBody(
   c: Candidate,
   ftpObjective: FtpObjective,
 ): PlanBody {
-  const _N = devices.length;
-  const bpe = opts.bytesPerElement;
-  // Parts keep their worker's position as their number; an empty range (fewer channels than workers) is left out.
-  const ranges = (n: number) =>
-    channelRanges(n, c.split)
-      .map((range, p) => ({ part: p, workerId: devices[p]!.workerId, range }))
-      .filter((r) => r.range[0] < r.range[1]);
-  const cutParts = (n: number, kind: "output" | "input") =>
-    ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } }));
-  const carryParts = (n: number) =>
-    ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, c0, c1 }));
-  const steps: PlanBody["steps"] = [];
-  const unitAt = new Map(c.units.map((u, k) => [u.layer, k]));
-  const carriedBy = new Map<number, number>(); // carried layer → channel count of its slice
-  for (const layer of network.layers.slice(c.ftpEnd)) {
-    const k = unitAt.get(layer.index);
-    if (k !== undefined) {
-      const u = c.units[k]!;
-      const scheme = c.choice.schemes[k]!;
-      const input = splitsInput(scheme);
-      const reuse = k > 0 && c.choice.schemes[k - 1] === "lop" && c.units[k - 1]!.reusableByNext;
-      steps.push({
-        layer: layer.index,
-        scheme,
-        reuse,
-        elements: c.choice.perUnit[k]!,
-        weightsPerDevice: Math.max(...c.unitWeights[k]!),
-        multsOnPath: Math.max(...c.unitMults[k]!),
-        parts: input ? cutParts(u.channelsIn, "input") : cutParts(u.channelsOut, "output"),
-      });
-      if (!input) for (const l of u.carried) carriedBy.set(l, u.channelsOut);
-      continue;
-    }
-    const channels = carriedBy.get(layer.index);
-    steps.push(
-      channels !== undefined
-        ? { layer: layer.index, scheme: "carry", parts: carryParts(channels) }
-        : { layer: layer.index, scheme: "source" },
-    );
-  }
   return {
     format: "edgefuse-plan",
     version: 1,
@@ -274,55 +243,127 @@ function planBody(
       ...(opts.syntheticWeights ? { syntheticWeights: true } : {}),
     },
     devices: devices.map((d) => ({ ...d })),
-    ftp:
-      c.ftpEnd > 0
-        ? {
-            end: c.ftpEnd,
-            grid: c.grid,
-            elements: c.ftpElements,
-            weights: c.stackWeights,
-            tiles: c.tiles.map((t) => ({
-              index: t.index,
-              workerId: devices[tileSlot(t, c.ftpSlots)]!.workerId,
-              output: t.output,
-              steps: t.steps.map((s) => ({ ...s })),
-              mults: t.mults,
-            })),
-            perDevice: c.ftp.map((f, d) => ({ workerId: devices[d]!.workerId, ...f })),
-          }
-        : null,
-    steps,
-    cost: {
-      elements: c.elements,
-      bytes: c.elements * bpe,
-      perDevice: devices.map((d, i) => ({
-        workerId: d.workerId,
-        weights: Math.round(c.weights[i]!),
-        shardBytes: Math.round(c.params[i]!) * bpe,
-        mults: Math.round(c.mults[i]!),
-        featureElements: Math.round(c.features[i]!),
-      })),
-    },
-    warnings: shardWarnings(devices, c, bpe),
+    ftp: planFtp(devices, c),
+    steps: planSteps(network, devices, c),
+    cost: planCost(devices, c, opts.bytesPerElement),
+    warnings: shardWarnings(devices, c, opts.bytesPerElement),
     inputs: {
       strategy: opts.strategy,
       ftpLayers: opts.ftpEnd,
       grid: opts.grid ?? null,
       pinned: [...opts.pinned].map(([layer, scheme]) => ({ layer, scheme })),
-      bytesPerElement: bpe,
+      bytesPerElement: opts.bytesPerElement,
     },
     objective: {
       schemes: opts.strategy === "auto" ? "min-comm" : "fixed",
       ftp: ftpObjective,
       largestMemoryElements: Math.round(c.largestMemory),
     },
-    totals: {
-      commElements: c.elements,
-      commBytes: c.elements * bpe,
-      weightsPerDevice: Math.round(c.largestWeights),
-      multiplications: c.multsOnPath,
-      memoryPerDevice: Math.round(c.largestMemory),
-      bytesPerElement: bpe,
-    },
+    totals: planTotals(c, opts.bytesPerElement),
+  };
+}
+
+/** The FTP stage: its boundary, grid and tiles with the worker of each; null without one. */
+function planFtp(devices: readonly PlanDevice[], c: Candidate): PlanBody["ftp"] {
+  if (c.ftpEnd <= 0) return null;
+  return {
+    end: c.ftpEnd,
+    grid: c.grid,
+    elements: c.ftpElements,
+    weights: c.stackWeights,
+    tiles: c.tiles.map((t) => ({
+      index: t.index,
+      workerId: devices[tileSlot(t, c.ftpSlots)]!.workerId,
+      output: t.output,
+      steps: t.steps.map((s) => ({ ...s })),
+      mults: t.mults,
+    })),
+    perDevice: c.ftp.map((f, d) => ({ workerId: devices[d]!.workerId, ...f })),
+  };
+}
+
+/** The parts of a layer cut by the candidate's split, one per device slot. */
+interface SlotParts {
+  cut(n: number, kind: "output" | "input"): PartitionedStep["parts"];
+  carry(n: number): Extract<PlanStep, { scheme: "carry" }>["parts"];
+}
+
+function slotParts(devices: readonly PlanDevice[], split: Slots): SlotParts {
+  // Parts keep their worker's position as their number; an empty range (fewer channels than workers) is left out.
+  const ranges = (n: number) =>
+    channelRanges(n, split)
+      .map((range, p) => ({ part: p, workerId: devices[p]!.workerId, range }))
+      .filter((r) => r.range[0] < r.range[1]);
+  return {
+    cut: (n, kind) =>
+      ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, cut: { kind, c0, c1 } })),
+    carry: (n) => ranges(n).map(({ part, workerId, range: [c0, c1] }) => ({ part, workerId, c0, c1 })),
+  };
+}
+
+/** One step per layer from the FTP boundary on: partitioned, carried on the slices of the step before, or on the source. */
+function planSteps(network: Network, devices: readonly PlanDevice[], c: Candidate): PlanBody["steps"] {
+  const parts = slotParts(devices, c.split);
+  const steps: PlanBody["steps"] = [];
+  const unitAt = new Map(c.units.map((u, k) => [u.layer, k]));
+  const carriedBy = new Map<number, number>(); // carried layer → channel count of its slice
+  for (const layer of network.layers.slice(c.ftpEnd)) {
+    const k = unitAt.get(layer.index);
+    if (k !== undefined) {
+      const u = c.units[k]!;
+      steps.push(partitionedStep(c, k, parts));
+      if (!splitsInput(c.choice.schemes[k]!)) for (const l of u.carried) carriedBy.set(l, u.channelsOut);
+      continue;
+    }
+    const channels = carriedBy.get(layer.index);
+    steps.push(
+      channels !== undefined
+        ? { layer: layer.index, scheme: "carry", parts: parts.carry(channels) }
+        : { layer: layer.index, scheme: "source" },
+    );
+  }
+  return steps;
+}
+
+/** Unit k's step: its scheme, whether it reuses the slices the LOP step before left, its modelled costs and parts. */
+function partitionedStep(c: Candidate, k: number, parts: SlotParts): PlanBody["steps"][number] {
+  const u = c.units[k]!;
+  const scheme = c.choice.schemes[k]!;
+  const reuse = k > 0 && c.choice.schemes[k - 1] === "lop" && c.units[k - 1]!.reusableByNext;
+  return {
+    layer: u.layer,
+    scheme,
+    reuse,
+    elements: c.choice.perUnit[k]!,
+    weightsPerDevice: Math.max(...c.unitWeights[k]!),
+    multsOnPath: Math.max(...c.unitMults[k]!),
+    parts: splitsInput(scheme) ? parts.cut(u.channelsIn, "input") : parts.cut(u.channelsOut, "output"),
+  };
+}
+
+/** C in elements and bytes, and what each device holds and computes. */
+function planCost(devices: readonly PlanDevice[], c: Candidate, bpe: number): PlanBody["cost"] {
+  return {
+    elements: c.elements,
+    bytes: c.elements * bpe,
+    perDevice: devices.map((d, i) => ({
+      workerId: d.workerId,
+      weights: Math.round(c.weights[i]!),
+      shardBytes: Math.round(c.params[i]!) * bpe,
+      mults: Math.round(c.mults[i]!),
+      featureElements: Math.round(c.features[i]!),
+    })),
+  };
+}
+
+/** The plan's modelled totals: C, the fullest device's weights and memory, and T. */
+function planTotals(c: Candidate, bpe: number): PlanBody["totals"] {
+  return {
+    commElements: c.elements,
+    commBytes: c.elements * bpe,
+    weightsPerDevice: Math.round(c.largestWeights),
+    multiplications: c.multsOnPath,
+    memoryPerDevice: Math.round(c.largestMemory),
+    bytesPerElement: bpe,
   };
 }
