@@ -3,7 +3,7 @@
  * TypeScript on whole tensors (darknet memory order C×H×W), exactly as darknet does.
  */
 import { ShapeError } from "../core/errors.js";
-import type { Activation, Layer, RegionLayer, Shape, SoftmaxLayer } from "./network.js";
+import type { Activation, Layer, RegionLayer, Shape, SoftmaxLayer } from "./layers.js";
 
 /** darknet src/reorg_layer.c forward_reorg_layer → reorg_cpu(input, w, h, c, batch, stride, forward=0, output). */
 export function reorg(x: Float32Array, input: Shape, stride: number): Float32Array {

@@ -10,7 +10,7 @@
  * - host: moves data rather than multiplying (plain JavaScript, never onnxruntime).
  * - identity: returns its input unchanged at inference (no op at all).
  */
-import type { ConnectedLayer, ConvLayer, Layer } from "./network.js";
+import type { ConnectedLayer, ConvLayer, Layer } from "./layers.js";
 
 export interface LayerTraits {
   readonly weighted: boolean;

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { CfgError } from "../core/errors.js";
 import { cfgPath, readOracle, ORACLES } from "../test/shared.js";
 import { parseCfgText } from "./cfg.js";
-import { buildNetwork, loadNetwork, shapeSize } from "./network.js";
+import { shapeSize } from "./layers.js";
+import { buildNetwork, loadNetwork } from "./network.js";
 
 const net = (body: string) => buildNetwork(parseCfgText(`[net]\nwidth=8\nheight=8\nchannels=3\n${body}`, "t.cfg"));
 const cfgError = (body: string) => {

@@ -5,7 +5,7 @@
  * compiles through one path.
  */
 import { ShapeError } from "../core/errors.js";
-import type { Activation, Shape } from "./network.js";
+import type { Activation, Shape } from "./layers.js";
 
 /** Zero (conv) or −∞ (maxpool) padding on each side, in input pixels. */
 export interface Pads {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ShapeError } from "../core/errors.js";
-import type { Activation, Shape } from "./network.js";
+import type { Activation, Shape } from "./layers.js";
 import {
   type ComputeOp,
   type ConvOp,

@@ -3,7 +3,7 @@
  * onnxruntime-node implements it (onnx/runtime.ts); any other backend (a wasm build,
  * a GPU) plugs in here and must pass the same contract suite (runtime.contract.ts).
  */
-import type { Shape } from "./network.js";
+import type { Shape } from "./layers.js";
 import type { Stage } from "./ops.js";
 
 export interface CompiledStage {

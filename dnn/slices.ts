@@ -10,7 +10,7 @@
  */
 import { ShapeError } from "../core/errors.js";
 import type { FoldedParams } from "./fold.js";
-import type { Layer } from "./network.js";
+import type { Layer } from "./layers.js";
 import { type ComputeOp, type Pads, uniformPads } from "./ops.js";
 import { isWeighted } from "./layer-traits.js";
 

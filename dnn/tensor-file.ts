@@ -1,7 +1,7 @@
 /** Raw float32 little-endian tensors on disk (darknet memory order C×H×W), as --input and --dump-layers use. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { InputError } from "../core/errors.js";
-import { type Shape, shapeSize, shapeText } from "./network.js";
+import { type Shape, shapeSize, shapeText } from "./layers.js";
 import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 export function readTensorFile(path: string, shape: Shape): Float32Array {

@@ -12,7 +12,8 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { WeightsError } from "../core/errors.js";
 import { isWeighted, type WeightedLayer } from "./layer-traits.js";
-import type { Layer, Network } from "./network.js";
+import type { Layer } from "./layers.js";
+import type { Network } from "./network.js";
 import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 export interface WeightsHeader {

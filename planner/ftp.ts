@@ -9,7 +9,8 @@
  * neighbouring pixels are part of the region instead.
  */
 import { PlanError } from "../core/errors.js";
-import type { Layer, Network } from "../dnn/network.js";
+import type { Layer } from "../dnn/layers.js";
+import type { Network } from "../dnn/network.js";
 import { routedLayers } from "./units.js";
 import { isSpatiallyLocal } from "../dnn/layer-traits.js";
 

@@ -5,7 +5,8 @@
  * Workers and the source's own device share it.
  */
 import { ShapeError } from "../../core/errors.js";
-import { type Network, shapeSize, shapeText } from "../../dnn/network.js";
+import { shapeSize, shapeText } from "../../dnn/layers.js";
+import type { Network } from "../../dnn/network.js";
 import { DEVICE_RUNTIME_OPTIONS } from "../../dnn/onnx/runtime.js";
 import type { CompiledStage, Runtime } from "../../dnn/runtime.js";
 import type { ComputeOp } from "../../dnn/ops.js";

@@ -6,7 +6,8 @@
 import { ShapeError } from "../../core/errors.js";
 import { mergePartials, runHostLayer } from "../../dnn/host.js";
 import { isIdentity, runsOnHost } from "../../dnn/layer-traits.js";
-import { type Network, shapeSize } from "../../dnn/network.js";
+import { shapeSize } from "../../dnn/layers.js";
+import type { Network } from "../../dnn/network.js";
 import type { CompiledStage, Runtime } from "../../dnn/runtime.js";
 import { layerOp } from "../../dnn/slices.js";
 import type { StageTrace } from "../../broker/messages.js";

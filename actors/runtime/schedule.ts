@@ -11,7 +11,8 @@
  *   partial outputs and add bias and activation), or run a layer itself.
  */
 import { PlanError } from "../../core/errors.js";
-import type { Activation, Layer, Network, Shape } from "../../dnn/network.js";
+import type { Activation, Layer, Shape } from "../../dnn/layers.js";
+import type { Network } from "../../dnn/network.js";
 import type { Pads } from "../../dnn/ops.js";
 import { type Cut, WHOLE } from "../../dnn/slices.js";
 import type { Rect } from "../../planner/ftp.js";

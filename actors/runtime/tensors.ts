@@ -1,6 +1,6 @@
 /** Cutting a C×H×W tensor for tasks and putting task outputs back together. */
 import { ShapeError } from "../../core/errors.js";
-import { type Shape, shapeSize, shapeText } from "../../dnn/network.js";
+import { type Shape, shapeSize, shapeText } from "../../dnn/layers.js";
 import type { Rect, Send } from "./schedule.js";
 
 /**

@@ -5,7 +5,7 @@
  * (deadline, a device that left, a worker's error): every waiter rejects at once.
  */
 import { WireError } from "../../core/errors.js";
-import { shapeText } from "../../dnn/network.js";
+import { shapeText } from "../../dnn/layers.js";
 import type { Bus } from "../../broker/bus.js";
 import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";

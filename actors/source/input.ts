@@ -4,7 +4,8 @@ import { FRAME_MAGIC, decodeFrame } from "../../broker/frame.js";
 import { decodeImage } from "../../dnn/image/decode.js";
 import type { FloatImage } from "../../dnn/image/image.js";
 import { networkInput } from "../../dnn/image/letterbox.js";
-import { type Network, shapeText } from "../../dnn/network.js";
+import { shapeText } from "../../dnn/layers.js";
+import type { Network } from "../../dnn/network.js";
 import { isShape } from "../runtime/tensors.js";
 
 export interface RequestInput {

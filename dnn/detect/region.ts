@@ -9,7 +9,7 @@
  */
 import { ShapeError, UsageError } from "../../core/errors.js";
 import { type FitMode, letterboxGeometry } from "../image/letterbox.js";
-import type { RegionLayer } from "../network.js";
+import type { RegionLayer } from "../layers.js";
 import type { Detection, NormalizedBox } from "./detection.js";
 
 const f32 = Math.fround;

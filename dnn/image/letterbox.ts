@@ -8,7 +8,7 @@
  * shifts every activation downstream. Each step rounds to float32 as darknet's C does.
  */
 import { ShapeError } from "../../core/errors.js";
-import type { Shape } from "../network.js";
+import type { Shape } from "../layers.js";
 import { type FloatImage, makeImage } from "./image.js";
 
 const f32 = Math.fround;

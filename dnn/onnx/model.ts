@@ -3,7 +3,7 @@
  * Built with onnx-proto's generated protobuf classes.
  */
 import onnxProto from "onnx-proto";
-import type { Activation, Shape } from "../network.js";
+import type { Activation, Shape } from "../layers.js";
 import { type ComputeOp, type Pads, type Stage, stageShapes } from "../ops.js";
 
 const { onnx } = onnxProto;

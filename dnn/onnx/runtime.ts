@@ -4,7 +4,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { ShapeError } from "../../core/errors.js";
-import { shapeSize, shapeText } from "../network.js";
+import { shapeSize, shapeText } from "../layers.js";
 import type { Runtime } from "../runtime.js";
 import { type Stage, stageShapes } from "../ops.js";
 import { INPUT_NAME, outputName, stageToOnnx } from "./model.js";

@@ -5,7 +5,7 @@
  */
 import { errorMessage, ShapeError, WireError } from "../../../core/errors.js";
 import { FLOAT32_BYTES } from "../../../core/dtypes.js";
-import { shapeSize, shapeText } from "../../../dnn/network.js";
+import { shapeSize, shapeText } from "../../../dnn/layers.js";
 import type { Placement } from "../../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../../broker/client.js";
 import { decodeFrame, decodeFrameHeader, FRAME_HEADER_BYTES, frameParts } from "../../../broker/frame.js";
