@@ -14,11 +14,12 @@ import type { Network } from "../dnn/network.js";
 import { isSyntheticWeights, type WeightsHeader, type WeightsSource } from "../dnn/weights.js";
 import type { Bus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
-import { topicsFor } from "../broker/topics.js";
+import { type Topics, topicsFor } from "../broker/topics.js";
 import { makePlan, type PlanOptions } from "./build.js";
 import type { Plan } from "./schema.js";
 import { rosterDevices } from "./roster.js";
 import { startShardServer } from "./serve-shards.js";
+import { settledRunner } from "./settled-runner.js";
 import { buildShards, type ShardRecipe } from "./shards.js";
 
 export interface PlannerOptions {
@@ -66,74 +67,26 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const opts = { ...plannerDefaults, ...options } satisfies PlannerOptions;
   const { bus, log } = opts;
   const topics = topicsFor(opts.deployment);
+  const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
 
   const roster = new Map<string, Presence>();
   const shards = await startShardServer({ bus, topics, network: opts.network, weights: opts.weights, log });
+  const publishPlan = retainedPlan(bus, topics);
+  const outcomes = outcomeWaiters();
   let current: Plan | undefined;
-  let planChunks = 0;
   let draftId: string | undefined;
-  let waiters: ((p: Plan | null) => void)[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
   /** A plan has been published once (so minDevices no longer holds planning back). */
   let planned = false;
   /** The retained plan topic is empty: nothing to clear while waiting. */
   let cleared = false;
 
-  const settle = (outcome: Plan | null) => {
-    const done = waiters;
-    waiters = [];
-    done.forEach((w) => w(outcome));
-  };
-
-  // ---- the steps of one re-plan ----
-
-  const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
-  const draft = (): Plan | null => {
-    const { devices, refused } = rosterDevices(roster.values());
-    refused.forEach(log);
-    if (devices.length === 0) return null;
-    if (!planned && devices.length < opts.minDevices) {
-      log(`waiting for ${opts.minDevices} devices before the first plan (${devices.length} present)`);
-      return null;
-    }
-    try {
-      return makePlan(opts.network, { ...opts.planning, devices, syntheticWeights });
-    } catch (err) {
-      if (!(err instanceof PlanError)) throw err;
-      log(`cannot plan for ${devices.map((d) => d.workerId).join(", ")}: ${err.message}`);
-      return null;
-    }
-  };
-
-  /** The plan with its shard ids, and how to cut each shard again when a device asks. */
-  const cutShards = async (draft: Plan): Promise<{ plan: Plan; recipes: Map<string, ShardRecipe> }> => {
-    const recipes = new Map<string, ShardRecipe>();
-    const built = await buildShards(
-      draft,
-      opts.network,
-      opts.weights,
-      (sha, _bytes, recipe) => void recipes.set(sha, recipe),
-    );
-    return { plan: built.plan, recipes };
-  };
-
-  const publishPlan = async (plan: Plan | null) => {
-    // A retained chunked plan must be cleared before a different one takes its topic;
-    // a plan sent whole is simply replaced.
-    if (planChunks > 0 || !plan) await bus.clearRetained(topics.plan(), planChunks);
-    planChunks = plan
-      ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount
-      : 0;
-  };
-
+  // Roster → draft plan → shard ids → offer the shards → plan.
   const replan = async (): Promise<void> => {
-    const next = draft();
-    if (next !== null && next.id === draftId) return settle(current ?? null); // the same roster in effect: nothing to do
-    if (next === null && current === undefined && cleared) return settle(null); // still nothing to publish
-    const cut = next && (await cutShards(next));
+    const next = draftPlan(opts, roster.values(), !planned, syntheticWeights);
+    // The same roster in effect, or still nothing to publish: nothing to do.
+    if (next !== null && next.id === draftId) return outcomes.settle(current ?? null);
+    if (next === null && current === undefined && cleared) return outcomes.settle(null);
+    const cut = next && (await cutShards(next, opts));
     // Offered before the plan is out: its devices ask for their shards as soon as they see it.
     shards.offer(cut?.recipes ?? new Map());
     const plan = cut?.plan ?? null;
@@ -147,34 +100,110 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
         ? `published plan ${plan.id} for ${plan.devices.map((d) => d.workerId).join(", ")} (${cut!.recipes.size} shards)`
         : "cleared the plan",
     );
-    settle(plan);
+    outcomes.settle(plan);
   };
+  const replans = settledRunner(opts.settleMs, replan, (err) => log(`re-plan failed: ${errorMessage(err)}`));
 
-  // ---- scheduling: one re-plan at a time, after the roster settles ----
+  const subscription = await bus.subscribe(topics.filters.worker(), {
+    onMessage: presenceTracker(topics, roster, replans.request),
+    onError: (err, topic) =>
+      log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
+  });
+  // With no worker retained on the broker, say so once: a stale retained plan must not outlive its workers.
+  replans.request();
 
-  const run = () => {
-    timer = undefined;
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = replan()
-      .catch((err: unknown) => log(`re-plan failed: ${errorMessage(err)}`))
-      .finally(() => {
-        running = undefined;
-        if (again && !stopped) {
-          again = false;
-          schedule();
-        }
-      });
+  return {
+    roster,
+    current: () => current,
+    nextPlan: outcomes.wait,
+    shardsSent: () => shards.sent,
+    async stop({ keepPlan = false } = {}) {
+      if (replans.halted) return;
+      replans.halt();
+      await subscription.unsubscribe();
+      await replans.idle();
+      await shards.stop();
+      if (!keepPlan && bus.connected) {
+        await publishPlan(null);
+        current = undefined;
+      }
+      outcomes.settle(current ?? null);
+    },
   };
-  const schedule = () => {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(run, opts.settleMs);
-  };
+}
 
-  const onPresence = (topic: string, payload: Buffer) => {
+/** Callers waiting for the outcome of the next re-plan: the plan published, or null when cleared. */
+function outcomeWaiters() {
+  let waiters: ((p: Plan | null) => void)[] = [];
+  return {
+    wait: () => new Promise<Plan | null>((resolve) => waiters.push(resolve)),
+    settle(outcome: Plan | null) {
+      const done = waiters;
+      waiters = [];
+      for (const w of done) w(outcome);
+    },
+  };
+}
+
+/**
+ * A plan for the workers present, or null: none present, fewer than minDevices before
+ * the first plan, or they cannot hold the model (logged, as are workers refused).
+ */
+function draftPlan(
+  opts: PlannerOptions,
+  present: Iterable<Presence>,
+  first: boolean,
+  syntheticWeights: boolean,
+): Plan | null {
+  const { log } = opts;
+  const { devices, refused } = rosterDevices(present);
+  for (const line of refused) log(line);
+  if (devices.length === 0) return null;
+  if (first && devices.length < opts.minDevices) {
+    log(`waiting for ${opts.minDevices} devices before the first plan (${devices.length} present)`);
+    return null;
+  }
+  try {
+    return makePlan(opts.network, { ...opts.planning, devices, syntheticWeights });
+  } catch (err) {
+    if (!(err instanceof PlanError)) throw err;
+    log(`cannot plan for ${devices.map((d) => d.workerId).join(", ")}: ${err.message}`);
+    return null;
+  }
+}
+
+/** The plan with its shard ids, and how to cut each shard again when a device asks. */
+async function cutShards(
+  draft: Plan,
+  { network, weights }: Pick<PlannerOptions, "network" | "weights">,
+): Promise<{ plan: Plan; recipes: Map<string, ShardRecipe> }> {
+  const recipes = new Map<string, ShardRecipe>();
+  const built = await buildShards(draft, network, weights, (sha, _bytes, recipe) => {
+    recipes.set(sha, recipe);
+  });
+  return { plan: built.plan, recipes };
+}
+
+/** Publishes the retained plan, or clears it with null. */
+function retainedPlan(bus: Bus, topics: Topics): (plan: Plan | null) => Promise<void> {
+  let planChunks = 0;
+  return async (plan) => {
+    // A retained chunked plan must be cleared before a different one takes its topic;
+    // a plan sent whole is simply replaced.
+    if (planChunks > 0 || !plan) await bus.clearRetained(topics.plan(), planChunks);
+    planChunks = plan
+      ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount
+      : 0;
+  };
+}
+
+/** Keeps the roster to the workers' presence messages, calling `changed` when it may differ. */
+function presenceTracker(
+  topics: Topics,
+  roster: Map<string, Presence>,
+  changed: () => void,
+): (topic: string, payload: Buffer) => void {
+  return (topic, payload) => {
     const parsed = topics.parse(topic);
     if (parsed?.kind !== "worker") return;
     const presence = decodePresence(topic, payload);
@@ -183,34 +212,6 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     const before = roster.get(parsed.workerId);
     if (presence) roster.set(parsed.workerId, presence);
     else roster.delete(parsed.workerId);
-    if (before !== undefined || presence !== null) schedule();
-  };
-
-  const subscription = await bus.subscribe(topics.filters.worker(), {
-    onMessage: onPresence,
-    onError: (err, topic) =>
-      log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
-  });
-  // With no worker retained on the broker, say so once: a stale retained plan must not outlive its workers.
-  schedule();
-
-  return {
-    roster,
-    current: () => current,
-    nextPlan: () => new Promise((resolve) => waiters.push(resolve)),
-    shardsSent: () => shards.sent,
-    async stop({ keepPlan = false } = {}) {
-      if (stopped) return;
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await subscription.unsubscribe();
-      await running;
-      await shards.stop();
-      if (!keepPlan && bus.connected) {
-        await publishPlan(null);
-        current = undefined;
-      }
-      settle(current ?? null);
-    },
+    if (before !== undefined || presence !== null) changed();
   };
 }
