@@ -3,12 +3,14 @@
  * their sections of BENCHMARKS.md. See bench/README.md for what each measures.
  */
 import { benchDistributed } from "./distributed.js";
+import { benchPlanner } from "./planner.js";
 import { benchSingleDevice } from "./single-device.js";
 import { BENCHMARKS_FILE } from "./report.js";
 
 const benchmarks: Record<string, () => Promise<void>> = {
   "single-device": () => benchSingleDevice({ forwards: 7, processes: 3 }),
   distributed: () => benchDistributed({ requests: 5, devices: [1, 3, 6] }),
+  planner: () => benchPlanner({ runs: 5 }),
 };
 
 const wanted = process.argv.slice(2);

@@ -13,11 +13,9 @@ const workers = (n: number, budgetMb?: number) =>
   }));
 
 describe("compareVariants on YOLOv2, 6 devices", () => {
-  it("costs every variant in well under a second, each against all-LOP on its own FTP stage", () => {
-    compareVariants(yolov2, { devices: workers(6) }); // load the paper's cfg and warm up once
-    const started = performance.now();
+  // How fast is `npm run bench -- planner`'s to say.
+  it("costs every variant, each against all-LOP on its own FTP stage", () => {
     const { variants, optimum } = compareVariants(yolov2, { devices: workers(6) });
-    expect(performance.now() - started).toBeLessThan(1000);
     const at = (name: string) => variants.find((v) => v.variant === name)!;
     expect(at("optimum").commElements).toBe(optimum.totals!.commElements);
     // the paper's row: its own FTP (0–11), measured against all-LOP there

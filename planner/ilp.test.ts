@@ -190,11 +190,9 @@ describe("scheme ILP against exhaustive enumeration", () => {
     }
   });
 
-  it("solves the whole of YOLOv2 (no FTP) in well under a second", () => {
+  it("solves the whole of YOLOv2 (no FTP); how fast, npm run bench -- planner says", () => {
     const units = partitionUnits(loadNetwork(cfgPath("yolov2")), 0);
-    const started = performance.now();
     const ilp = optimalSchemes(units, 6);
-    expect(performance.now() - started).toBeLessThan(1000);
     // route 25 reads layer 16, so 16 cannot be FUSE1, and its maxpool 17 runs at the source.
     expect(ilp.schemes[units.findIndex((u) => u.layer === 16)]).not.toBe("fuse1");
     expect(units.find((u) => u.layer === 16)!.carried).toEqual([]);

@@ -1,0 +1,45 @@
+/**
+ * Planning speed on YOLOv2 608, 6 devices: the ILP over every weighted layer (no FTP),
+ * a whole plan with the default FTP search, and `plan --compare`'s variants. The planner
+ * runs again whenever a device comes or goes, so these times are part of a re-plan.
+ */
+import { modelCfg } from "../core/paths.js";
+import { loadNetwork } from "../dnn/network.js";
+import { makePlan } from "../planner/build.js";
+import { compareVariants } from "../planner/compare.js";
+import { optimalSchemes } from "../planner/ilp.js";
+import { partitionUnits } from "../planner/units.js";
+import { machine, median, writeSection } from "./report.js";
+
+const DEVICES = 6;
+
+function timeMs(runs: number, work: () => unknown): number {
+  work(); // warm-up: the cfg's fingerprint, JIT
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    work();
+    times.push(performance.now() - started);
+  }
+  return median(times);
+}
+
+export async function benchPlanner(o: { runs: number }): Promise<void> {
+  const network = loadNetwork(modelCfg("yolov2"));
+  const devices = Array.from({ length: DEVICES }, (_, i) => ({ workerId: `w${i + 1}` }));
+  const rows: [string, number][] = [
+    [
+      "ILP over all 23 weighted layers (no FTP)",
+      timeMs(o.runs, () => optimalSchemes(partitionUnits(network, 0), DEVICES)),
+    ],
+    ["whole plan, default FTP search (depth × grid)", timeMs(o.runs, () => makePlan(network, { devices }))],
+    ["`plan --compare`: every variant", timeMs(o.runs, () => compareVariants(network, { devices }))],
+  ];
+  for (const [what, ms] of rows) console.log(`${what}: ${ms.toFixed(0)} ms`);
+  writeSection(
+    "planner",
+    `## Planner: YOLOv2 608, ${DEVICES} devices\n\n${new Date().toISOString().slice(0, 10)} · ${machine()}\n\n` +
+      `Median of ${o.runs} runs in one process after a warm-up (the goal: well under a second each, since every arrival or departure re-plans).\n\n` +
+      `| work | median |\n|---|---|\n${rows.map(([what, ms]) => `| ${what} | ${ms.toFixed(0)} ms |`).join("\n")}\n`,
+  );
+}
