@@ -27,11 +27,9 @@ function timeMs(runs: number, work: () => unknown): number {
 export async function benchPlanner(o: { runs: number }): Promise<void> {
   const network = loadNetwork(modelCfg("yolov2"));
   const devices = Array.from({ length: DEVICES }, (_, i) => ({ workerId: `w${i + 1}` }));
+  const units = partitionUnits(network, 0);
   const rows: [string, number][] = [
-    [
-      "ILP over all 23 weighted layers (no FTP)",
-      timeMs(o.runs, () => optimalSchemes(partitionUnits(network, 0), DEVICES)),
-    ],
+    [`ILP over all ${units.length} weighted layers (no FTP)`, timeMs(o.runs, () => optimalSchemes(units, DEVICES))],
     ["whole plan, default FTP search (depth × grid)", timeMs(o.runs, () => makePlan(network, { devices }))],
     ["`plan --compare`: every variant", timeMs(o.runs, () => compareVariants(network, { devices }))],
   ];
