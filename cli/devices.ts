@@ -3,6 +3,7 @@
  * the plan, the source included, so N devices are the source and N−1 workers.
  */
 import { flag } from "./command.js";
+import { idSchema } from "./connection.js";
 import { DEFAULT_DEVICE_MEMORY_MB } from "../actors/defaults.js";
 
 /** "1 detection", "3 detections". */
@@ -14,6 +15,16 @@ export const devicesText = (n: number): string => plural(n, "device");
 /** "1 device (the source)", "3 devices (source + 2 workers)". */
 export const deviceRoster = (n: number): string =>
   `${devicesText(n)} (${n === 1 ? "the source" : `source + ${plural(n - 1, "worker")}`})`;
+
+/** `--id`, as every device command takes it; `defaultText` shows a default computed at start-up. */
+export const deviceIdFlag = (defaultId: string, defaultText?: string) =>
+  ({
+    value: "ID",
+    description: "this device's id, the last level of its workers/<ID> presence",
+    schema: idSchema,
+    default: defaultId,
+    ...(defaultText === undefined ? {} : { defaultText }),
+  }) as const;
 
 /**
  * `--memory MB`, as every device command takes it: the device's whole memory for

@@ -5,19 +5,14 @@ import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { statusWill } from "../../actors/source/availability.js";
 import { sourceDefaults, startSource } from "../../actors/source/source.js";
 import { defineCommand, flag } from "../command.js";
-import { connect, connectionFlags, idSchema, untilSignal } from "../connection.js";
-import { memoryFlag } from "../devices.js";
+import { connect, connectionFlags, untilSignal } from "../connection.js";
+import { deviceIdFlag, memoryFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
 
 const flags = defineFlags({
   ...connectionFlags,
-  id: {
-    value: "ID",
-    description: "this device's id, the last level of its workers/<ID> presence",
-    schema: idSchema,
-    default: "source",
-  },
+  id: deviceIdFlag("source"),
   thresh: {
     value: "P",
     description: "detection threshold",

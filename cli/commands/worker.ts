@@ -5,21 +5,18 @@ import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { startWorker } from "../../actors/worker/worker.js";
 import { defineCommand, flag } from "../command.js";
-import { connect, connectionFlags, idSchema, untilSignal } from "../connection.js";
-import { memoryFlag } from "../devices.js";
+import { connect, connectionFlags, untilSignal } from "../connection.js";
+import { deviceIdFlag, memoryFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
 
 const flags = defineFlags({
   ...connectionFlags,
-  id: {
-    value: "ID",
-    description: "this device's id, the last level of its workers/<ID> presence",
-    schema: idSchema,
-    default: `${hostname()
+  id: deviceIdFlag(
+    `${hostname()
       .replace(/[^A-Za-z0-9._:-]/g, "-")
       .slice(0, 40)}-${process.pid}`,
-    defaultText: "HOSTNAME-PID",
-  },
+    "HOSTNAME-PID",
+  ),
   memory: memoryFlag,
   threads: {
     value: "N",
