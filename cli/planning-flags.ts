@@ -36,11 +36,9 @@ export const planningFlags = defineFlags({
   scheme: {
     value: STRATEGIES.join("|"),
     description: `how the later layers are split: ${STRATEGIES.map((s) => `${s} = ${STRATEGY_TEXT[s]}`).join("; ")}`,
-    schema: z
-      .string()
-      .refine((s): s is Strategy => (STRATEGIES as readonly string[]).includes(s), {
-        error: (i) => `unknown scheme '${String(i.input)}': expected one of ${STRATEGIES.join(", ")}`,
-      }),
+    schema: z.string().refine((s): s is Strategy => (STRATEGIES as readonly string[]).includes(s), {
+      error: (i) => `unknown scheme '${String(i.input)}': expected one of ${STRATEGIES.join(", ")}`,
+    }),
     default: "auto",
   },
   pin: {
