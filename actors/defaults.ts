@@ -6,3 +6,10 @@
 
 /** A device's memory for edgefuse (`--memory`) unless told: its process and the weights it is given. */
 export const DEFAULT_DEVICE_MEMORY_MB = 1024;
+
+/** What every device (source and worker) starts with unless told. */
+export const DEVICE_DEFAULTS = {
+  /** Give up on a weight shard when nothing of it has arrived for this long (fetch-shard.ts). */
+  shardTimeoutMs: 30_000,
+  log: (line: string) => console.error(line),
+} as const;

@@ -97,6 +97,35 @@ export const presenceWill = (topics: Topics, deviceId: string) => ({
   qos: 1 as const,
 });
 
+/** What a device says of itself in every presence it publishes: its options' memory and speed, its measured baseline. */
+export interface DeviceIdentity {
+  readonly deviceId: string;
+  readonly role: "source" | "worker";
+  readonly options: { readonly memoryBudgetBytes: number; readonly gmacPerSec: number };
+  readonly memory: Pick<DeviceMemory, "baselineBytes">;
+  readonly startedAt: string;
+}
+
+/** A device's presence; with `ready`, it says the device is ready for that plan (and, for a worker, the weights it holds). */
+export function presenceOf(
+  device: DeviceIdentity,
+  ready?: { readonly planId: string; readonly weightBytes?: number },
+): Presence {
+  const { deviceId, role, options, memory, startedAt } = device;
+  return {
+    workerId: deviceId,
+    memoryBudgetBytes: options.memoryBudgetBytes,
+    baselineBytes: memory.baselineBytes,
+    gmacPerSec: options.gmacPerSec,
+    startedAt,
+    version: VERSION,
+    role,
+    ...(ready
+      ? { readyPlanId: ready.planId, ...(ready.weightBytes === undefined ? {} : { weightBytes: ready.weightBytes }) }
+      : {}),
+  };
+}
+
 export async function announce(bus: Bus, topics: Topics, presence: Presence): Promise<void> {
   await bus.publish(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { qos: 1, retain: true });
 }

@@ -2,6 +2,7 @@
 import type { Bus } from "../../broker/bus.js";
 import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
+import { DEVICE_DEFAULTS } from "../defaults.js";
 
 export interface SourceOptions {
   /** Its main connection, connected with presenceWill (runtime/device.ts): its last will clears the presence. */
@@ -40,8 +41,7 @@ export const sourceDefaults = {
   thresh: REGION_DEFAULTS.thresh,
   jobTimeoutMs: 30_000,
   planWaitMs: 60_000,
-  shardTimeoutMs: 30_000,
-  log: (line: string) => console.error(line),
+  ...DEVICE_DEFAULTS,
 } satisfies Partial<SourceOptions>;
 
 /** What a caller must give; the rest has defaults (sourceDefaults) or is optional. */

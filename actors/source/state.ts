@@ -9,7 +9,7 @@ import type { Bus } from "../../broker/bus.js";
 import type { ErrorOrigin, Presence } from "../../broker/messages.js";
 import { type Topics, topicsFor } from "../../broker/topics.js";
 import { EdgefuseError, errorMessage } from "../../core/errors.js";
-import { announce, type DeviceMemory, deviceMemory, type Followed, VERSION } from "../runtime/device.js";
+import { announce, type DeviceMemory, deviceMemory, type Followed, presenceOf } from "../runtime/device.js";
 import type { ShardFetcher, TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { releaseSource, type SourcePrepared } from "../runtime/job.js";
@@ -117,17 +117,14 @@ export class SourceState {
 
   /** Publishes this device's presence, ready for `readyPlanId` when given. */
   announce(readyPlanId?: string): Promise<void> {
-    const o = this.options;
-    return announce(this.bus, this.topics, {
-      workerId: o.sourceId,
-      memoryBudgetBytes: o.memoryBudgetBytes,
-      baselineBytes: this.memory.baselineBytes,
-      gmacPerSec: o.gmacPerSec,
-      startedAt: this.startedAt,
-      version: VERSION,
+    const identity = {
+      deviceId: this.options.sourceId,
       role: "source",
-      ...(readyPlanId ? { readyPlanId } : {}),
-    });
+      options: this.options,
+      memory: this.memory,
+      startedAt: this.startedAt,
+    } as const;
+    return announce(this.bus, this.topics, presenceOf(identity, readyPlanId ? { planId: readyPlanId } : undefined));
   }
 
   /** Reports a request's failure on errors/<requestId>, signed as this source. */

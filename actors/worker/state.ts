@@ -12,11 +12,12 @@ import type { Placement } from "../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../broker/client.js";
 import type { ErrorOrigin } from "../../broker/messages.js";
 import { type Topics, topicsFor } from "../../broker/topics.js";
-import { announce, type DeviceMemory, deviceMemory, type Followed, VERSION } from "../runtime/device.js";
+import { announce, type DeviceMemory, deviceMemory, type Followed, presenceOf } from "../runtime/device.js";
 import type { ShardFetcher, TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { serialQueue } from "../runtime/report.js";
 import type { Task } from "../runtime/schedule.js";
+import { DEVICE_DEFAULTS } from "../defaults.js";
 
 export interface WorkerOptions {
   readonly bus: Bus;
@@ -34,9 +35,8 @@ export interface WorkerOptions {
   readonly log: (line: string) => void;
 }
 export const workerDefaults = {
-  shardTimeoutMs: 30_000,
+  ...DEVICE_DEFAULTS,
   keptTtlMs: 60_000,
-  log: (line: string) => console.error(line),
 } satisfies Partial<WorkerOptions>;
 
 export type RequiredWorkerOptions = Pick<
@@ -114,17 +114,15 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
 
 /** The worker's retained presence; with `readyPlanId`, it says the worker is ready for that plan and what weights it holds. */
 export function announcePresence(state: WorkerState, readyPlanId?: string): Promise<void> {
-  const o = state.options;
-  return announce(state.bus, state.topics, {
-    workerId: state.workerId,
-    memoryBudgetBytes: o.memoryBudgetBytes,
-    baselineBytes: state.memory.baselineBytes,
-    gmacPerSec: o.gmacPerSec,
-    startedAt: state.startedAt,
-    version: VERSION,
+  const identity = {
+    deviceId: state.workerId,
     role: "worker",
-    ...(readyPlanId ? { readyPlanId, weightBytes: state.plan?.executor.weightBytes ?? 0 } : {}),
-  });
+    options: state.options,
+    memory: state.memory,
+    startedAt: state.startedAt,
+  } as const;
+  const ready = readyPlanId ? { planId: readyPlanId, weightBytes: state.plan?.executor.weightBytes ?? 0 } : undefined;
+  return announce(state.bus, state.topics, presenceOf(identity, ready));
 }
 
 /** Stops following the current plan: its task topics unsubscribed, its stages and kept slices released. */

@@ -12,10 +12,10 @@ import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
 import { writeReport } from "../../lab/experiments/report.js";
 import { LabSession } from "../../lab/session.js";
 import { defaultCpuShare } from "../../lab/setup.js";
-import { defineCommand, flag } from "../command.js";
+import { defineCommand } from "../command.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
-import { labModelFlags, modelTogether, prepareLab } from "./lab.js";
+import { labModelFlags, modelTogether, prepareLab, repeatsFlag } from "./lab.js";
 
 const flags = defineFlags({
   out: {
@@ -23,12 +23,7 @@ const flags = defineFlags({
     description: "where runs.csv, table1.md, table2.md and the plots go",
     default: join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10)),
   },
-  repeats: {
-    value: "R",
-    description: "timed requests per plan variant, after one warm-up",
-    schema: flag.int("a count").refine((n) => n >= 1, "at least 1"),
-    default: "3",
-  },
+  repeats: repeatsFlag("timed requests per plan variant, after one warm-up"),
   quick: { description: "a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
   ...labModelFlags,
 });

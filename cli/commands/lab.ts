@@ -24,6 +24,10 @@ import { defineFlags } from "../flags.js";
 import { planningFlags } from "../planning-flags.js";
 
 /** The flags `lab` and `experiment` share: CPU per device, the model and the image. */
+/** `--repeats R`, as the lab and the experiment take it. */
+export const repeatsFlag = (description: string) =>
+  ({ value: "R", description, schema: flag.int("a count").refine((n) => n >= 1, "at least 1"), default: "3" }) as const;
+
 export const labModelFlags = defineFlags({
   cpu: {
     value: "SHARE",
@@ -86,12 +90,7 @@ const flags = defineFlags({
     default: "auto",
   },
   "ftp-layers": planningFlags["ftp-layers"],
-  repeats: {
-    value: "R",
-    description: "timed requests per variant, after one warm-up",
-    schema: flag.int("a count").refine((n) => n >= 1, "at least 1"),
-    default: "3",
-  },
+  repeats: repeatsFlag("timed requests per variant, after one warm-up"),
   json: { description: "print one JSON record per timed request instead of the table" },
 });
 
