@@ -13,16 +13,17 @@ import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
 import { MOSQUITTO_PUB_BIN, inbox, useTeardown, type StartTestBroker, type TestBroker } from "../test/brokers.js";
-import { imagePath } from "../test/shared.js";
+import { imagePath } from "../test/fixtures.js";
 import { type Bus, connectBus } from "./bus.js";
 import { chunkDataBytes, splitIntoChunks } from "./chunking.js";
 import type { ConnectOptions } from "./client.js";
 import { decodeFrame, frameParts } from "./frame.js";
 import { anyResultSchema, decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
 import { chunkTopic, topicsFor } from "./topics.js";
+import { DEFAULT_MAX_PACKET_BYTES } from "./client.js";
 
 /** Packet size every transfer here is chunked to (and the limited Mosquitto enforces). */
-export const CONTRACT_MAX_PACKET_BYTES = 256 * 1024;
+export const CONTRACT_MAX_PACKET_BYTES = DEFAULT_MAX_PACKET_BYTES;
 
 interface Received {
   topic: string;

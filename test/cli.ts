@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { REPO_ROOT } from "./shared.js";
+import { REPO_ROOT } from "./fixtures.js";
 
 export interface CliResult {
   code: number | null;

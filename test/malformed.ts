@@ -14,7 +14,7 @@ import { beforeAll, expect } from "vitest";
 import { inbox, type Teardown, startEmbedded, useTeardown } from "./brokers.js";
 import { diff } from "./compare.js";
 import { holdableRuntime, logBook } from "./faults.js";
-import { cfgPath, imagePath, readF32, readOracle } from "./shared.js";
+import { cfgPath, imagePath, readF32, readOracle } from "./fixtures.js";
 import { type Bus, busOver, connectBus } from "../broker/bus.js";
 import { encodeFrame } from "../broker/frame.js";
 import { decodeJson, type ErrorMessage, errorMessageSchema } from "../broker/messages.js";
@@ -32,6 +32,7 @@ import { onnxRuntime } from "../dnn/onnx/runtime.js";
 import { readWeights } from "../dnn/weights.js";
 import type { PlanOptions } from "../planner/build.js";
 import type { Plan } from "../planner/schema.js";
+import { REGION_DEFAULTS } from "../dnn/detect/region.js";
 
 export const DEPLOYMENT = "malformed";
 /** The suite's own worker: its runtime can hold a run, which keeps a job in flight. */
@@ -109,7 +110,8 @@ export function useMalformedDeployment() {
     const result = decodeJson(topics.results(id), r.payload, resultsSchema);
     const dist = diff(outputs.get(id)!, d.reference);
     expect(dist.relative, `max |a−b| = ${dist.maxAbs}`).toBeLessThanOrEqual(1e-4);
-    const single = interpret(d.network, d.reference, undefined, { thresh: 0.24 }).detections as Detection[];
+    const single = interpret(d.network, d.reference, undefined, { thresh: REGION_DEFAULTS.thresh })
+      .detections as Detection[];
     const got = result.detections as Detection[];
     expect(got.map((x) => x.classId)).toEqual(single.map((x) => x.classId));
     for (const [i, x] of got.entries())

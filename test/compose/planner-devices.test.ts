@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { z } from "zod";
-import { REPO_ROOT } from "../shared.js";
+import { REPO_ROOT } from "../fixtures.js";
 
 const service = z.object({
   entrypoint: z.array(z.string()).optional(),

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ORACLE_CACHE, REPO_ROOT } from "../shared.js";
+import { ORACLE_CACHE, REPO_ROOT } from "../fixtures.js";
 
 export const DARKNET_DIR = "/usr/lib/darknet";
 export const DUMP_SOURCE = join(REPO_ROOT, "test", "oracle", "darknet-dump.c");

@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { loadImage } from "../../dnn/image/decode.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { writeSyntheticWeights } from "../../dnn/synthetic.js";
-import { cfgPath, imagePath, oracleDir, REPO_ROOT, type OracleName } from "../shared.js";
+import { cfgPath, imagePath, oracleDir, REPO_ROOT, type OracleName } from "../fixtures.js";
 import {
   buildDumper,
   DUMP_SOURCE,

@@ -2,7 +2,7 @@
  * vitest globalSetup: make darknet's reference outputs the suites compare with, once
  * (a second run finds them in .cache/oracle/ and only checks their key).
  */
-import { ORACLES } from "../shared.js";
+import { ORACLES } from "../fixtures.js";
 import { findDarknet } from "./darknet.js";
 import { ensureOracle } from "./generate.js";
 

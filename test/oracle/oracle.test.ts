@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadNetwork } from "../../dnn/network.js";
 import { writeSyntheticWeights } from "../../dnn/synthetic.js";
-import { cfgPath, imagePath, ORACLES, readF32, readOracle } from "../shared.js";
+import { cfgPath, imagePath, ORACLES, readF32, readOracle } from "../fixtures.js";
 import { findDarknet, MissingToolError, sha256 } from "./darknet.js";
 import { parseOracleFlags } from "./flags.js";
 import { ensureOracle, makeOracle, oracleKey } from "./generate.js";

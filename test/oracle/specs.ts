@@ -1,5 +1,5 @@
 /** What each reference the suites use is made from: a cfg in models/cfg, a weights seed, an image in models/images. */
-import type { OracleName } from "../shared.js";
+import type { OracleName } from "../fixtures.js";
 
 export interface OracleSpec {
   /** models/cfg/<cfg>.cfg */

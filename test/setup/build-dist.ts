@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { REPO_ROOT } from "../shared.js";
+import { REPO_ROOT } from "../fixtures.js";
 
 /** The directories tsconfig.json compiles. */
 const SOURCE_DIRS = ["core", "dnn", "planner", "broker", "actors", "cli", "lab", "bench", "test"];
