@@ -14,7 +14,7 @@ import { encodeFrame } from "../broker/frame.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork, type Network } from "../dnn/network.js";
 import { inbox, startMosquitto, type TestBroker } from "../test/brokers.js";
-import { cfgPath, readF32, readOracle } from "../test/shared.js";
+import { cfgPath, readF32, readOracle } from "../test/fixtures.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 
 const DEPLOYMENT = "shared";

@@ -18,7 +18,7 @@ import type { PlanOptions } from "../planner/build.js";
 import { maxFtpEnd } from "../planner/ftp.js";
 import { diff } from "../test/compare.js";
 import { inbox, startMosquitto, type TestBroker } from "../test/brokers.js";
-import { cfgPath, readF32, readOracle } from "../test/shared.js";
+import { cfgPath, readF32, readOracle } from "../test/fixtures.js";
 import { resultsSchema } from "./source/source.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 

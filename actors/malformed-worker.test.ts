@@ -14,7 +14,7 @@ import { shapeSize } from "../dnn/layers.js";
 import type { PartitionedStep } from "../planner/schema.js";
 import type { Task } from "./runtime/schedule.js";
 import { inbox } from "../test/brokers.js";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { HELD, PLANNING, junkChunk, literal, patched, topics, useMalformedDeployment } from "../test/malformed.js";
 
 describe("malformed messages to the workers", () => {

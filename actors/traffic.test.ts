@@ -10,7 +10,7 @@ import { connectBus } from "../broker/bus.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { inbox } from "../test/brokers.js";
-import { cfgPath, imagePath, readOracle } from "../test/shared.js";
+import { cfgPath, imagePath, readOracle } from "../test/fixtures.js";
 import { compareTraffic } from "./runtime/traffic.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 import { workerClientId } from "../broker/traffic.js";

@@ -14,7 +14,7 @@ import { loadNetwork } from "../dnn/network.js";
 import { DetectionsSchema } from "../dnn/detect/detection.js";
 import { edgefuse } from "../test/cli.js";
 import { freePort, inbox, MOSQUITTO_PUB_BIN } from "../test/brokers.js";
-import { cfgPath, imagePath, readOracle, REPO_ROOT } from "../test/shared.js";
+import { cfgPath, imagePath, readOracle, REPO_ROOT } from "../test/fixtures.js";
 import { resultsSchema } from "./source/source.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 import { readFileSync } from "node:fs";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../core/errors.js";
 import { edgefuse } from "../test/cli.js";
-import { REPO_ROOT } from "../test/shared.js";
+import { REPO_ROOT } from "../test/fixtures.js";
 import { commandHelp, type Command } from "./command.js";
 import { commands } from "./commands/index.js";
 import { flagSyntax, isSwitch, type FlagSpec } from "./flags.js";

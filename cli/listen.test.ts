@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connectBroker } from "../broker/client.js";
 import { useTeardown } from "../test/brokers.js";
 import { edgefuse, startEdgefuse, type RunningCli } from "../test/cli.js";
-import { cfgPath, imagePath, readOracle } from "../test/shared.js";
+import { cfgPath, imagePath, readOracle } from "../test/fixtures.js";
 
 const taken: Server[] = [];
 afterEach(async () => {

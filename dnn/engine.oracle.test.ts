@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { diff } from "../test/compare.js";
-import { cfgPath, ORACLES, readF32, readOracle } from "../test/shared.js";
+import { cfgPath, ORACLES, readF32, readOracle } from "../test/fixtures.js";
 import { createEngine, type Engine } from "./engine.js";
 import { loadNetwork } from "./network.js";
 import { readWeights } from "./weights.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CfgError } from "../core/errors.js";
-import { cfgPath, readOracle, ORACLES } from "../test/shared.js";
+import { cfgPath, readOracle, ORACLES } from "../test/fixtures.js";
 import { parseCfgText } from "./cfg.js";
 import { shapeSize } from "./layers.js";
 import { buildNetwork, loadNetwork } from "./network.js";

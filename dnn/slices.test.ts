@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { diff } from "../test/compare.js";
-import { cfgPath, readF32, readOracle } from "../test/shared.js";
+import { cfgPath, readF32, readOracle } from "../test/fixtures.js";
 import { foldBatchNorm, type FoldedParams } from "./fold.js";
 import { concat, mergePartials } from "./host.js";
 import type { Layer } from "./layers.js";

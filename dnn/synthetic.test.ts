@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WeightsError } from "../core/errors.js";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { loadNetwork } from "./network.js";
 import { cachedSyntheticWeights, writeSyntheticWeights } from "./synthetic.js";
 import { isSyntheticWeights, isWeighted, readWeights, readWeightsHeader, SYNTHETIC_SEEN } from "./weights.js";

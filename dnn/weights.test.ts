@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WeightsError } from "../core/errors.js";
-import { cfgPath, readOracle } from "../test/shared.js";
+import { cfgPath, readOracle } from "../test/fixtures.js";
 import { loadNetwork } from "./network.js";
 import { writeSyntheticWeights } from "./synthetic.js";
 import { expectedWeightsBytes, openWeights, readWeights } from "./weights.js";

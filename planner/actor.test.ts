@@ -13,7 +13,7 @@ import { loadNetwork } from "../dnn/network.js";
 import { shardId } from "../dnn/shard.js";
 import { readWeights } from "../dnn/weights.js";
 import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
-import { cfgPath, readOracle } from "../test/shared.js";
+import { cfgPath, readOracle } from "../test/fixtures.js";
 import { type PlannerOptions, startPlanner } from "./actor.js";
 import { parsePlan, type Plan } from "./schema.js";
 import { shardsOf } from "./shards.js";

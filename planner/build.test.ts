@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { parseCfgText } from "../dnn/cfg.js";
 import { buildNetwork, loadNetwork } from "../dnn/network.js";
 import { evaluateBoundary, makePlan } from "./build.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadNetwork } from "../dnn/network.js";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { makePlan } from "./build.js";
 import { compareVariants } from "./compare.js";
 import { describeComparison, ftpChoiceText } from "./describe.js";

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCfgText } from "../dnn/cfg.js";
 import { buildNetwork, loadNetwork } from "../dnn/network.js";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { makePlan } from "./build.js";
 import { layerCost } from "./costs.js";
 import { SCHEMES, type Scheme } from "./schemes.js";

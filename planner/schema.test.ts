@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cfgPath } from "../test/shared.js";
+import { cfgPath } from "../test/fixtures.js";
 import { loadNetwork } from "../dnn/network.js";
 import { makePlan } from "./build.js";
 import { checkPlanForNetwork, networkFingerprint, parsePlan, type Plan } from "./schema.js";

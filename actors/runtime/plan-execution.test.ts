@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { diff } from "../../test/compare.js";
-import { cfgPath, readF32, readOracle } from "../../test/shared.js";
+import { cfgPath, readF32, readOracle } from "../../test/fixtures.js";
 import { createEngine, type Engine } from "../../dnn/engine.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { onnxRuntime } from "../../dnn/onnx/runtime.js";

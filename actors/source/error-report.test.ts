@@ -23,7 +23,7 @@ import { parsePlan } from "../../planner/schema.js";
 import { startPlanner } from "../../planner/actor.js";
 import { startEmbedded, useTeardown } from "../../test/brokers.js";
 import { logBook } from "../../test/faults.js";
-import { cfgPath } from "../../test/shared.js";
+import { cfgPath } from "../../test/fixtures.js";
 import { announce, presenceWill, VERSION } from "../runtime/device.js";
 import { startSource } from "./source.js";
 

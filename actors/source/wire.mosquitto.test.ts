@@ -26,7 +26,7 @@ import { openWeights } from "../../dnn/weights.js";
 import { type PlannerActor, startPlanner } from "../../planner/actor.js";
 import { inbox, startMosquitto, type TestBroker, Teardown } from "../../test/brokers.js";
 import { haImageConfigSchema, haSensorConfigSchema } from "../../test/home-assistant.js";
-import { cfgPath, imagePath, REPO_ROOT } from "../../test/shared.js";
+import { cfgPath, imagePath, REPO_ROOT } from "../../test/fixtures.js";
 import { VERSION } from "../runtime/device.js";
 import { latestResultSchema, resultsSchema } from "./schemas.js";
 

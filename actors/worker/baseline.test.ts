@@ -11,7 +11,7 @@ import { decodePresence, type Presence } from "../../broker/messages.js";
 import { topicsFor } from "../../broker/topics.js";
 import { inbox, startEmbedded, useTeardown } from "../../test/brokers.js";
 import { edgefuse } from "../../test/cli.js";
-import { REPO_ROOT } from "../../test/shared.js";
+import { REPO_ROOT } from "../../test/fixtures.js";
 
 describe("a worker's memory", () => {
   const teardown = useTeardown();

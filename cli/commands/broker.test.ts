@@ -8,7 +8,7 @@ import { connectBroker } from "../../broker/client.js";
 import { topicsFor } from "../../broker/topics.js";
 import { UsageError } from "../../core/errors.js";
 import { useTeardown } from "../../test/brokers.js";
-import { REPO_ROOT } from "../../test/shared.js";
+import { REPO_ROOT } from "../../test/fixtures.js";
 import { brokerCommand, serveBroker, trafficTable, type BrokerFlags } from "./broker.js";
 
 const flags = (extra: Partial<BrokerFlags> = {}): BrokerFlags => ({

@@ -9,7 +9,7 @@ import { STATUS } from "../../broker/messages.js";
 import { topicPrefix, topicsFor } from "../../broker/topics.js";
 import { startEmbedded, useTeardown } from "../../test/brokers.js";
 import { edgefuse } from "../../test/cli.js";
-import { imagePath } from "../../test/shared.js";
+import { imagePath } from "../../test/fixtures.js";
 import { STATUS_GRACE_MS } from "../source-status.js";
 
 const topics = topicsFor("default");

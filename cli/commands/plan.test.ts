@@ -8,7 +8,7 @@ import type { Variant } from "../../planner/compare.js";
 import { parsePlan } from "../../planner/schema.js";
 import { shardsOf } from "../../planner/shards.js";
 import { edgefuse } from "../../test/cli.js";
-import { cfgPath, readOracle } from "../../test/shared.js";
+import { cfgPath, readOracle } from "../../test/fixtures.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "edgefuse-plan-"));
 const yolov2 = loadNetwork(cfgPath("yolov2"));

@@ -7,7 +7,7 @@ import { topicsFor } from "../../broker/topics.js";
 import { parsePlan } from "../../planner/schema.js";
 import { inbox, startEmbedded, useTeardown } from "../../test/brokers.js";
 import { edgefuse } from "../../test/cli.js";
-import { cfgPath, readOracle, REPO_ROOT } from "../../test/shared.js";
+import { cfgPath, readOracle, REPO_ROOT } from "../../test/fixtures.js";
 
 describe("edgefuse planner", () => {
   const teardown = useTeardown();

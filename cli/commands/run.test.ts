@@ -7,7 +7,7 @@ import { decodeImage } from "../../dnn/image/decode.js";
 import { SYNTHETIC_NOTE } from "../../dnn/synthetic.js";
 import { edgefuse } from "../../test/cli.js";
 import { diff } from "../../test/compare.js";
-import { cfgPath, imagePath, readF32, readOracle } from "../../test/shared.js";
+import { cfgPath, imagePath, readF32, readOracle } from "../../test/fixtures.js";
 import { readFileSync } from "node:fs";
 
 const tmp = mkdtempSync(join(tmpdir(), "edgefuse-run-"));

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ShapeError, UsageError } from "../../core/errors.js";
-import { readF32, readOracle } from "../../test/shared.js";
+import { readF32, readOracle } from "../../test/fixtures.js";
 import { topK } from "./classify.js";
 import { ClassificationsSchema } from "./detection.js";
 import { classNames } from "./names.js";

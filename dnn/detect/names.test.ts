@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
-import { namesPath } from "../../test/shared.js";
+import { namesPath } from "../../test/fixtures.js";
 import { COCO_NAMES, VOC_NAMES } from "./builtin-names.js";
 import { classNames, parseNames, readNames } from "./names.js";
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ShapeError, UsageError } from "../../core/errors.js";
-import { cfgPath, readF32, readOracle } from "../../test/shared.js";
+import { cfgPath, readF32, readOracle } from "../../test/fixtures.js";
 import type { RegionLayer } from "../layers.js";
 import { loadNetwork } from "../network.js";
 import { DetectionsSchema } from "./detection.js";

@@ -5,7 +5,7 @@ import { crc32, deflateSync } from "node:zlib";
 import { createCanvas } from "@napi-rs/canvas";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
-import { imagePath } from "../../test/shared.js";
+import { imagePath } from "../../test/fixtures.js";
 import { decodeImage, loadImage, sniffFormat } from "./decode.js";
 import type { FloatImage } from "./image.js";
 

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ShapeError } from "../../core/errors.js";
-import { cfgPath, imagePath, ORACLES, readF32, readOracle } from "../../test/shared.js";
+import { cfgPath, imagePath, ORACLES, readF32, readOracle } from "../../test/fixtures.js";
 import { loadNetwork } from "../network.js";
 import { loadImage } from "./decode.js";
 import { imageFrom } from "./image.js";
