@@ -39,7 +39,7 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
     // the stack fits on two devices only: the other four take more channels (uneven parts)
     ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9 }],
   ] as const)(
-    "%s: broker-counted bytes on worker links are within 0.1 %% of the modelled bytes",
+    "%s: broker-counted bytes on worker links are within a thousandth (0.1 percent) of the modelled bytes",
     async (label, planning) => {
       await system.replan(planning as never);
       const plan = system.planner.current()!;
