@@ -21,7 +21,7 @@ export const statusWill = (topics: Topics) => ({
 });
 
 export interface Availability {
-  /** Ready to take requests: publishes `online` (once; again after a reconnect, since the broker sent the will). */
+  /** Taking requests (held until the plan's devices are ready): publishes `online` (once; again after a reconnect, since the broker sent the will). */
   online(): Promise<void>;
   /** A graceful stop: publishes `offline` and stops following reconnects. */
   offline(): Promise<void>;

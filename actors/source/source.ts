@@ -70,7 +70,9 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
           { prefix: ha, deployment: state.options.deployment, topics, version: VERSION },
           (line) => state.log(line),
         );
-  state.accepting = true;
+  // Online as soon as it takes requests: one that arrives before the plan's devices are
+  // ready waits for them (planWaitMs), so a client need not know whether they are.
+  await state.sayOnline();
   state.checkReady();
 
   return {

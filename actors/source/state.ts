@@ -57,8 +57,6 @@ export class SourceState {
   readonly jobQueue: (work: () => Promise<void>) => Promise<void>;
   current: Current | undefined;
   running: RunningJob | undefined;
-  /** Set once the infer subscription is up: only then is the deployment online. */
-  accepting = false;
   private readyWaiters: (() => void)[] = [];
 
   /** Checks the options and measures the device's memory before anything is published. */
@@ -156,11 +154,14 @@ export class SourceState {
     return missing.length ? `plan ${plan.id}: waiting for ${missing.join(", ")} to be ready` : null;
   }
 
-  /** Once every device is ready: says online (when taking requests) and wakes who waits. */
+  /** Publishes `online` on the status topic (when the source has a status connection). */
+  async sayOnline(): Promise<void> {
+    await this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
+  }
+
+  /** Once every device is ready: wakes who waits for them. */
   checkReady(): void {
     if (this.notReady() !== null) return;
-    if (this.accepting)
-      this.status?.online().catch((err: unknown) => this.log(`could not publish online: ${errorMessage(err)}`));
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w();
