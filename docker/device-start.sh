@@ -107,4 +107,10 @@ else
   say "$dev not shaped (BANDWIDTH is empty)"
 fi
 
+# Knobs for the device's role, as flags; unset, the CLI's own defaults apply (one home each).
+case "${1:-}" in
+  source) if [ -n "${THRESH:-}" ]; then set -- "$@" --thresh "$THRESH"; fi ;;
+  worker) if [ -n "${MEMORY_MB:-}" ]; then set -- "$@" --memory "$MEMORY_MB"; fi ;;
+esac
+
 exec edgefuse "$@"

@@ -53,6 +53,27 @@ function plannerArgs(compose: z.infer<typeof composeFile>): string[] {
   return run.stdout.trimEnd().split("\n");
 }
 
+/**
+ * What a device service hands to edgefuse through the image's entry point
+ * (docker/device-start.sh), with its link left unshaped (BANDWIDTH empty) so it can run here.
+ */
+function deviceArgs(compose: z.infer<typeof composeFile>, name: string): string[] {
+  const device = compose.services[name]!;
+  const bin = mkdtempSync(join(tmpdir(), "edgefuse-compose-"));
+  writeFileSync(join(bin, "edgefuse"), '#!/bin/sh\nprintf "%s\\n" "$@"\n');
+  chmodSync(join(bin, "edgefuse"), 0o755);
+  const env = Object.fromEntries(Object.entries(device.environment ?? {}).map(([k, v]) => [k, String(v ?? "")]));
+  const run = spawnSync(join(REPO_ROOT, "docker", "device-start.sh"), device.command ?? [], {
+    env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, ...env, BANDWIDTH: "", DELAY: "" },
+    encoding: "utf8",
+  });
+  expect(run.status, run.stderr).toBe(0);
+  return run.stdout
+    .trimEnd()
+    .split("\n")
+    .filter((l) => !l.startsWith("device-start:"));
+}
+
 /** The device containers: every service that shapes its own link, times its replicas. */
 function devicesStarted(compose: z.infer<typeof composeFile>): number {
   return Object.values(compose.services)
@@ -74,4 +95,16 @@ describe("compose.yaml", () => {
       expect(Number(devices)).toBe(started);
     },
   );
+
+  it.each<[string, Record<string, string>, string[]]>([
+    ["source", { THRESH: "0.5" }, ["--thresh", "0.5"]],
+    ["source", {}, []],
+    ["worker", { MEMORY_MB: "300" }, ["--memory", "300"]],
+    ["worker", {}, []],
+  ])("the %s's knobs %j reach it as flags, and unset leave the CLI's defaults", (name, env, flags) => {
+    const args = deviceArgs(loadCompose(env), name);
+    expect(args[0]).toBe(name);
+    expect(args.slice(args.length - flags.length)).toEqual(flags);
+    for (const flag of ["--thresh", "--memory"]) if (!flags.includes(flag)) expect(args).not.toContain(flag);
+  });
 });
