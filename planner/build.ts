@@ -12,7 +12,7 @@
  */
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
-import { BYTES_PER_ELEMENT } from "./costs.js";
+import { BYTES_PER_ELEMENT, reuses } from "./costs.js";
 import {
   account,
   type Candidate,
@@ -329,7 +329,7 @@ function planSteps(network: Network, devices: readonly PlanDevice[], c: Candidat
 function partitionedStep(c: Candidate, k: number, parts: SlotParts): PlanBody["steps"][number] {
   const u = c.units[k]!;
   const scheme = c.choice.schemes[k]!;
-  const reuse = k > 0 && c.choice.schemes[k - 1] === "lop" && c.units[k - 1]!.reusableByNext;
+  const reuse = reuses(c.units, c.choice.schemes, k);
   return {
     layer: u.layer,
     scheme,

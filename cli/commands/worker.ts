@@ -8,6 +8,7 @@ import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, untilSignal } from "../connection.js";
 import { deviceIdFlag, memoryFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
+import { workerClientId } from "../../broker/traffic.js";
 
 const flags = defineFlags({
   ...connectionFlags,
@@ -33,7 +34,7 @@ export const workerCommand = defineCommand({
     const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
     const gmacPerSec = await measureGmacPerSec(runtime);
     const topics = topicsFor(o.deployment);
-    const bus = await connect(o, `worker-${o.id}`, { will: presenceWill(topics, o.id) });
+    const bus = await connect(o, workerClientId(o.id), { will: presenceWill(topics, o.id) });
     const worker = await startWorker({
       bus,
       deployment: o.deployment,
