@@ -18,6 +18,7 @@ import { startLocalSystem } from "../actors/system.js";
 import { machine, median, writeSection } from "./report.js";
 import { workerClientId } from "../broker/traffic.js";
 import { PAPER_YOLOV2 } from "../planner/strategies.js";
+import { FLOAT32_BYTES } from "../core/dtypes.js";
 
 type Planning = Partial<Omit<PlanOptions, "devices">>;
 const VARIANTS: [string, Planning][] = [
@@ -67,7 +68,7 @@ export async function benchDistributed(options: { requests: number; devices: rea
       );
     }
   }
-  report(rows, (network.totalParams * 4) / 1e6);
+  report(rows, (network.totalParams * FLOAT32_BYTES) / 1e6);
 }
 
 async function benchVariant(o: {

@@ -16,6 +16,7 @@ import { defineCommand } from "../command.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { labModelFlags, modelTogether, prepareLab, repeatsFlag } from "./lab.js";
+import { FLOAT32_BYTES } from "../../core/dtypes.js";
 
 const flags = defineFlags({
   out: {
@@ -41,7 +42,7 @@ export const experimentCommand = defineCommand({
   rules: [modelTogether],
   async run(o) {
     const model = prepareLab("experiment", o);
-    const totalWeightsBytes = loadNetwork(model.cfg).totalParams * 4;
+    const totalWeightsBytes = loadNetwork(model.cfg).totalParams * FLOAT32_BYTES;
     const grid = experimentGrid(o.quick);
     const total = grid.reduce((a, s) => a + s.schemes.length * o.repeats, 0);
     const records: RunRecord[] = [];
