@@ -18,6 +18,22 @@ function fail(ctx: Ctx, key: string | undefined, problem: string): never {
   throw new CfgError(ctx.file, ctx.section.options.get(key ?? "")?.line ?? ctx.section.line, key, problem);
 }
 
+/** Where a layer is, its shapes and statistics: what every builder records (input: the previous layer's output unless given). */
+function placed(ctx: Ctx, output: Shape, o: { weights?: number; params?: number; mults?: number; input?: Shape } = {}) {
+  const { weights = 0, params = 0, mults = 0, input = ctx.input } = o;
+  return {
+    index: ctx.index,
+    line: ctx.section.line,
+    input,
+    output,
+    stats: stats(weights, params, mults, input, output),
+  };
+}
+
+/** A weighted layer's parameters in the .weights file: its weights, and per output a bias — with batch norm also scale, mean and variance. */
+const paramsOf = (weights: number, outputs: number, batchNormalize: boolean): number =>
+  weights + outputs * (batchNormalize ? 4 : 1);
+
 export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer } = {
   convolutional(ctx) {
     const o = parseSection(ctx.file, ctx.section, "convolutional");
@@ -32,14 +48,10 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
       fail(ctx, "size", `kernel ${o.size} with padding ${pad} does not fit input ${shapeText(input)}`);
     const output = { c: o.filters, h: outH, w: outW };
     const weights = o.filters * (input.c / o.groups) * o.size * o.size;
-    const params = weights + o.filters * (o.batch_normalize ? 4 : 1);
+    const params = paramsOf(weights, o.filters, o.batch_normalize);
     return {
       kind: "convolutional",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(weights, params, weights * outH * outW, input, output),
+      ...placed(ctx, output, { weights, params, mults: weights * outH * outW }),
       filters: o.filters,
       size: o.size,
       stride: o.stride,
@@ -60,11 +72,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
     const output = { c: input.c, h: outH, w: outW };
     return {
       kind: "maxpool",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(0, 0, 0, input, output),
+      ...placed(ctx, output),
       size,
       stride: o.stride,
       padding,
@@ -76,11 +84,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
     const output = { c: input.c, h: 1, w: 1 };
     return {
       kind: "avgpool",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(0, 0, 0, input, output),
+      ...placed(ctx, output),
     };
   },
   route(ctx) {
@@ -101,14 +105,11 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
         );
     }
     const output = { c: shapes.reduce((a, s) => a + s.c, 0), h: first.h, w: first.w };
+    // Its input is the concatenation it makes, not the previous layer's output.
     const input = { c: output.c, h: output.h, w: output.w };
     return {
       kind: "route",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(0, 0, 0, input, output),
+      ...placed(ctx, output, { input }),
       layers,
     };
   },
@@ -122,11 +123,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
     const output = { c: input.c * s * s, h: input.h / s, w: input.w / s };
     return {
       kind: "reorg",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(0, 0, 0, input, output),
+      ...placed(ctx, output),
       stride: s,
     };
   },
@@ -135,14 +132,10 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
     const { input } = ctx;
     const output = { c: o.output, h: 1, w: 1 };
     const weights = shapeSize(input) * o.output;
-    const params = weights + o.output * (o.batch_normalize ? 4 : 1);
+    const params = paramsOf(weights, o.output, o.batch_normalize);
     return {
       kind: "connected",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output,
-      stats: stats(weights, params, weights, input, output),
+      ...placed(ctx, output, { weights, params, mults: weights }),
       batchNormalize: o.batch_normalize,
       activation: o.activation,
     };
@@ -152,11 +145,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
     const { input } = ctx;
     return {
       kind: "dropout",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output: input,
-      stats: stats(0, 0, 0, input, input),
+      ...placed(ctx, input),
     };
   },
   softmax(ctx) {
@@ -167,11 +156,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
       fail(ctx, "groups", `groups=${o.groups} must divide ${shapeSize(input)} inputs`);
     return {
       kind: "softmax",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output: input,
-      stats: stats(0, 0, 0, input, input),
+      ...placed(ctx, input),
       groups: o.groups,
       temperature: o.temperature,
     };
@@ -193,11 +178,7 @@ export const builders: { [T in Exclude<SectionType, "net">]: (ctx: Ctx) => Layer
       );
     return {
       kind: "region",
-      index: ctx.index,
-      line: ctx.section.line,
-      input,
-      output: input,
-      stats: stats(0, 0, 0, input, input),
+      ...placed(ctx, input),
       anchors: o.anchors,
       classes: o.classes,
       coords: o.coords,
