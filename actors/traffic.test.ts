@@ -4,29 +4,20 @@
  * claim): what the model leaves out is only the frame and chunk headers.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus } from "../broker/bus.js";
 import { topicsFor } from "../broker/topics.js";
-import { loadNetwork } from "../dnn/network.js";
 import { inbox } from "../test/brokers.js";
-import { cfgPath, imagePath, readOracle } from "../test/fixtures.js";
+import { imagePath } from "../test/fixtures.js";
 import { compareTraffic } from "./runtime/traffic.js";
-import { type LocalSystem, startLocalSystem } from "./system.js";
+import type { LocalSystem } from "./system.js";
 import { workerClientId } from "../broker/traffic.js";
+import { startTinySystem } from "../test/systems.js";
 
 describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () => {
-  const tiny = readOracle("yolov2-tiny-s1-dog");
   let system: LocalSystem;
   beforeAll(async () => {
-    system = await startLocalSystem({
-      network: loadNetwork(cfgPath("yolov2-tiny")),
-      weightsPath: join(tiny.dir, tiny.weights),
-      devices: 6,
-      port: 0,
-      workers: "inline",
-      log: () => undefined,
-    });
+    system = await startTinySystem({ devices: 6, workers: "inline" });
     await system.source.ready();
   });
   afterAll(async () => system?.stop());

@@ -10,14 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBus } from "../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
-import { loadNetwork } from "../dnn/network.js";
 import { DetectionsSchema } from "../dnn/detect/detection.js";
 import { edgefuse } from "../test/cli.js";
 import { freePort, inbox, MOSQUITTO_PUB_BIN } from "../test/brokers.js";
 import { cfgPath, imagePath, readOracle, REPO_ROOT } from "../test/fixtures.js";
 import { resultsSchema } from "./source/source.js";
-import { type LocalSystem, startLocalSystem } from "./system.js";
+import type { LocalSystem } from "./system.js";
 import { readFileSync } from "node:fs";
+import { startTinySystem } from "../test/systems.js";
 
 const mini = readOracle("yolov2-mini-s7-dog");
 const miniWeights = join(mini.dir, mini.weights);
@@ -98,18 +98,13 @@ describe("edgefuse up + mosquitto_pub", () => {
 });
 
 describe("a worker killed in the middle of a request", () => {
-  const tiny = readOracle("yolov2-tiny-s1-dog");
   let system: LocalSystem;
   beforeAll(async () => {
-    system = await startLocalSystem({
-      network: loadNetwork(cfgPath("yolov2-tiny")),
-      weightsPath: join(tiny.dir, tiny.weights),
+    system = await startTinySystem({
       devices: 3,
-      port: 0,
       workers: "process",
       jobTimeoutMs: 10_000,
       planning: { strategy: "lop", ftpEnd: 0 },
-      log: () => undefined,
     });
     await system.source.ready(120_000);
   });

@@ -7,4 +7,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=test/setup/services.sh
 . test/setup/services.sh
 npx tsc -p tsconfig.json
-npx vitest run "$@"
+if [ $# -gt 0 ]; then
+  npx vitest run "$@"
+else
+  npx vitest run --project unit --project integration
+  # Alone, once the rest is done: these suites time a process (vitest.config.ts TIMED).
+  npx vitest run --project timed
+fi

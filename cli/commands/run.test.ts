@@ -12,7 +12,14 @@ import { readFileSync } from "node:fs";
 
 const tmp = mkdtempSync(join(tmpdir(), "edgefuse-run-"));
 const mini = readOracle("yolov2-mini-s7-dog");
-const miniArgs = ["--cfg", cfgPath("yolov2-mini"), "--weights", join(mini.dir, mini.weights)];
+/** `--cfg` and `--weights` for a cfg of models/ and a weights file in a reference folder. */
+const modelArgs = (cfg: string, dir: string, weights: string) => [
+  "--cfg",
+  cfgPath(cfg),
+  "--weights",
+  join(dir, weights),
+];
+const miniArgs = modelArgs("yolov2-mini", mini.dir, mini.weights);
 
 describe("edgefuse run", () => {
   it("--input --dump-layers writes every layer as darknet does", async () => {
@@ -68,10 +75,7 @@ describe("edgefuse run", () => {
     const fc = readOracle("fc-mini-s3-dog");
     const r = await edgefuse([
       "run",
-      "--cfg",
-      cfgPath("fc-mini"),
-      "--weights",
-      join(fc.dir, fc.weights),
+      ...modelArgs("fc-mini", fc.dir, fc.weights),
       "--input",
       join(fc.dir, fc.input_file),
       "--json",
@@ -102,10 +106,7 @@ describe("edgefuse run", () => {
     it("weights that do not fit the cfg", async () => {
       const r = await edgefuse([
         "run",
-        "--cfg",
-        cfgPath("yolov2-tiny"),
-        "--weights",
-        join(mini.dir, mini.weights),
+        ...modelArgs("yolov2-tiny", mini.dir, mini.weights),
         "--input",
         join(mini.dir, mini.input_file),
       ]);
