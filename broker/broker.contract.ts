@@ -12,8 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
-import { MOSQUITTO_PUB_BIN, inbox, useTeardown, type StartTestBroker, type TestBroker } from "../test/brokers.js";
-import { imagePath } from "../test/fixtures.js";
+import { sampleImage } from "../core/paths.js";
 import { type Bus, connectBus } from "./bus.js";
 import { chunkDataBytes, splitIntoChunks } from "./chunking.js";
 import type { ConnectOptions } from "./client.js";
@@ -21,6 +20,7 @@ import { decodeFrame, frameParts } from "./frame.js";
 import { anyResultSchema, decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
 import { chunkTopic, topicsFor } from "./topics.js";
 import { DEFAULT_MAX_PACKET_BYTES } from "./client.js";
+import { inbox, MOSQUITTO_PUB_BIN, type StartTestBroker, type TestBroker, useTeardown } from "./test-support.js";
 
 /** Packet size every transfer here is chunked to (and the limited Mosquitto enforces). */
 export const CONTRACT_MAX_PACKET_BYTES = DEFAULT_MAX_PACKET_BYTES;
@@ -134,11 +134,11 @@ export function brokerContract(start: StartTestBroker): void {
         "-t",
         topics.infer("cam-1"),
         "-f",
-        imagePath("dog.jpg"),
+        sampleImage("dog.jpg"),
       ]);
       expect(sent).toEqual({ code: 0, stderr: "" });
       const image = await sink.messages.next();
-      expect([image.topic, image.payload.equals(readFileSync(imagePath("dog.jpg")))]).toEqual([
+      expect([image.topic, image.payload.equals(readFileSync(sampleImage("dog.jpg")))]).toEqual([
         topics.infer("cam-1"),
         true,
       ]);

@@ -15,19 +15,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { MqttClient } from "mqtt";
-import { afterAll, afterEach } from "vitest";
 import { startBroker, type BrokerOptions, type RunningBroker } from "../broker/server.js";
+import type { TestBroker } from "../broker/test-support.js";
 
-export interface TestBroker {
-  readonly name: string;
-  readonly url: string;
-  /** The packet limit the broker enforces, when it enforces one. */
-  readonly maxPacketBytes?: number;
-  close(): Promise<void>;
-}
-
-export type StartTestBroker = () => Promise<TestBroker>;
+// The broker's shape, the teardown and the message queue live beside the broker contract.
+export type { StartTestBroker, TestBroker } from "../broker/test-support.js";
+export { inbox, MOSQUITTO_PUB_BIN, Teardown, useTeardown } from "../broker/test-support.js";
 
 // ---------------------------------------------------------------------------
 // embedded aedes
@@ -44,8 +37,6 @@ export async function startEmbedded(
 // Mosquitto
 
 export const MOSQUITTO_BIN = process.env.EDGEFUSE_MOSQUITTO ?? "/usr/sbin/mosquitto";
-/** From the mosquitto-clients package, installed beside Mosquitto. */
-export const MOSQUITTO_PUB_BIN = "/usr/bin/mosquitto_pub";
 
 export interface MosquittoOptions {
   /** The mosquitto binary; MOSQUITTO_BIN by default. */
@@ -148,84 +139,4 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 2_000);
   await exited;
   clearTimeout(timer);
-}
-
-// ---------------------------------------------------------------------------
-// teardown
-
-/**
- * Collects everything a test opens and closes it afterwards, last opened first,
- * even when some close fails (then it throws all the failures together).
- */
-export class Teardown {
-  private readonly steps: (() => unknown)[] = [];
-
-  add(step: () => unknown): void {
-    this.steps.push(step);
-  }
-
-  /** Closes the client (forcefully: tests need not wait for in-flight acks). */
-  client<C extends MqttClient>(client: C): C {
-    this.add(() => client.endAsync(true));
-    return client;
-  }
-
-  broker<B extends { close(): Promise<void> }>(broker: B): B {
-    this.add(() => broker.close());
-    return broker;
-  }
-
-  async run(): Promise<void> {
-    const errors: unknown[] = [];
-    while (this.steps.length) {
-      try {
-        await this.steps.pop()!();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length === 1) throw errors[0];
-    if (errors.length) throw new AggregateError(errors, `${errors.length} teardown steps failed`);
-  }
-}
-
-/** A Teardown that runs after each test ("each") or after the file's tests ("all"). */
-export function useTeardown(when: "each" | "all" = "each"): Teardown {
-  const teardown = new Teardown();
-  (when === "each" ? afterEach : afterAll)(() => teardown.run());
-  return teardown;
-}
-
-// ---------------------------------------------------------------------------
-// waiting for messages
-
-/**
- * A queue to await values pushed by callbacks: `const got = inbox<Msg>();
- * subscribe(..., (m) => got.push(m)); expect(await got.next()).toEqual(...)`.
- */
-export function inbox<T>() {
-  const items: T[] = [];
-  const waiters: ((value: T) => void)[] = [];
-  return {
-    items,
-    push(value: T): void {
-      const waiter = waiters.shift();
-      if (waiter) waiter(value);
-      else items.push(value);
-    },
-    next(timeoutMs = 5_000, what = "message"): Promise<T> {
-      if (items.length) return Promise.resolve(items.shift()!);
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(done), 1);
-          reject(new Error(`no ${what} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const done = (value: T) => {
-          clearTimeout(timer);
-          resolve(value);
-        };
-        waiters.push(done);
-      });
-    },
-  };
 }
