@@ -9,7 +9,7 @@ import { connectBus } from "../broker/bus.js";
 import { topicsFor } from "../broker/topics.js";
 import { inbox } from "../test/brokers.js";
 import { imagePath } from "../test/fixtures.js";
-import { compareTraffic } from "./runtime/traffic.js";
+import { compareTraffic } from "../planner/traffic.js";
 import type { LocalSystem } from "./system.js";
 import { workerClientId } from "../broker/traffic.js";
 import { startTinySystem } from "../test/systems.js";

@@ -13,7 +13,7 @@ import { connectBus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
-import { compareTraffic } from "../actors/runtime/traffic.js";
+import { compareTraffic } from "../planner/traffic.js";
 import { startLocalSystem } from "../actors/system.js";
 import { machine, median, writeSection } from "./report.js";
 import { workerClientId } from "../broker/traffic.js";

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { compareTraffic } from "../actors/runtime/traffic.js";
+import { compareTraffic } from "../planner/traffic.js";
 import { type Bus, connectBus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { startBroker } from "../broker/server.js";

@@ -3,8 +3,8 @@
  * weight-partitioned layers (broker counters of the workers' connections, by layer),
  * and the plan's modelled C for the same layers.
  */
-import type { ClientTraffic } from "../../broker/traffic.js";
-import type { Plan } from "../../planner/schema.js";
+import type { ClientTraffic } from "../broker/traffic.js";
+import type { Plan } from "./schema.js";
 
 export interface TrafficComparison {
   /** Σ C_l × 4 over the plan's partitioned steps (paper eqs. 7–10). */
