@@ -33,8 +33,11 @@ export const presenceSchema = z.object({
    * first session made, the MQTT client. Absent (an older device): counted as 0.
    */
   baselineBytes: z.number().int().nonnegative().optional(),
-  /** Measured compute speed, billions of multiply-accumulates per second. */
+  /** Measured compute speed, billions of multiply-accumulates per second, sustained under the device's CPU quota. */
   gmacPerSec: z.number().positive(),
+  /** The device's link rates, bits per second, as given (`--uplink`, `--downlink`); absent: not limited or not known. */
+  uplinkBitsPerSec: z.number().positive().optional(),
+  downlinkBitsPerSec: z.number().positive().optional(),
   startedAt: z.iso.datetime({ offset: true }),
   /** Software version of the worker (package.json version). */
   version: z.string().min(1).max(64),

@@ -30,6 +30,7 @@ import {
   networkFingerprint,
   type PartitionedStep,
   type Plan,
+  type BrokerPlacement,
   type PlanBody,
   type PlanDevice,
   type PlanStep,
@@ -57,12 +58,25 @@ export interface PlanOptions {
   readonly syntheticWeights?: boolean;
   /** Bytes per tensor element and weight (4 for float32): turns C and budgets into bytes. */
   readonly bytesPerElement: number;
+  /** "latency": least predicted time on the devices' speeds and links (latency.ts); "comm": the paper's least C. */
+  readonly objective: Objective;
+  /** Where the broker runs: on the source device (the embedded default) or on a host with its own link rate. */
+  readonly broker: BrokerPlacement;
+  /** How the partitioned layers are divided: "auto" as the objective prefers, "even" the same weights on every device. */
+  readonly split: SplitChoice;
 }
+export const OBJECTIVES = ["latency", "comm"] as const;
+export type Objective = (typeof OBJECTIVES)[number];
+export const SPLIT_CHOICES = ["auto", "even"] as const;
+export type SplitChoice = (typeof SPLIT_CHOICES)[number];
 export const planDefaults = {
   ftpEnd: "auto",
   strategy: "auto",
   pinned: new Map(),
   bytesPerElement: BYTES_PER_ELEMENT,
+  objective: "latency",
+  broker: "source",
+  split: "auto",
 } satisfies Omit<PlanOptions, "devices">;
 
 /** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */

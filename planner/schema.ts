@@ -54,9 +54,45 @@ export const deviceSchema = z.object({
   /** From the worker's presence; absent when planning offline without a budget. */
   memoryBudgetBytes: count.optional(),
   gmacPerSec: z.number().positive().optional(),
+  /** Link rates from the device's presence, bits per second; absent: not limited (latency.ts). */
+  uplinkBitsPerSec: z.number().positive().optional(),
+  downlinkBitsPerSec: z.number().positive().optional(),
   /** The device that holds the input (it takes slot 0). */
   role: z.literal("source").optional(),
 });
+
+/** Where the broker is: on the source device (every byte passes the source's link), or on a host of its own. */
+export const brokerPlacementSchema = z.union([
+  z.literal("source"),
+  z.object({ bitsPerSec: z.number().positive() }),
+]);
+export type BrokerPlacement = z.infer<typeof brokerPlacementSchema>;
+
+/** One stage of the predicted time: scatter, compute, gather, the fixed cost of its messages, and what bounds it. */
+const predictedStageSchema = z.object({
+  /** First and last layer the stage computes. */
+  layers: z.tuple([index, index]),
+  scheme: z.enum(["ftp", "lop", "lip", "fuse", "source"]),
+  seconds: z.number().nonnegative(),
+  scatterSeconds: z.number().nonnegative(),
+  computeSeconds: z.number().nonnegative(),
+  gatherSeconds: z.number().nonnegative(),
+  messageSeconds: z.number().nonnegative(),
+  /** Bytes the stage moves: to the devices, and back. */
+  scatterBytes: z.number().nonnegative(),
+  gatherBytes: z.number().nonnegative(),
+  /** "compute on w3", "source uplink", "w2 downlink", … */
+  bound: z.string().min(1),
+});
+
+export const predictionSchema = z.object({
+  /** What the plan's choices minimised: predicted time ("latency") or the paper's C ("comm"). */
+  objective: z.enum(["latency", "comm"]),
+  broker: brokerPlacementSchema,
+  seconds: z.number().nonnegative(),
+  stages: z.array(predictedStageSchema),
+});
+export type Prediction = z.infer<typeof predictionSchema>;
 
 const tileSchema = z.object({
   index,
@@ -180,6 +216,8 @@ const planBody = z.object({
       largestMemoryElements: index,
     })
     .optional(),
+  /** Predicted time per stage on the devices' speeds and links (latency.ts); absent in older plans. */
+  prediction: predictionSchema.optional(),
   /** The modelled totals (paper eqs. 6–10 plus the FTP stage). */
   totals: z
     .object({
