@@ -2,7 +2,8 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { modelCfg } from "../core/paths.js";
-import type { PlanOptions } from "../planner/build.js";
+import { OBJECTIVES, type PlanOptions, SPLIT_CHOICES } from "../planner/build.js";
+import { parseRate, RATE_SYNTAX } from "../core/rates.js";
 import { SCHEMES, type Scheme, STRATEGIES, STRATEGY_TEXT, type Strategy } from "../planner/schemes.js";
 import { flag, type FlagRule } from "./command.js";
 import { defineFlags, type FlagValues } from "./flags.js";
@@ -41,6 +42,28 @@ export const planningFlags = defineFlags({
     }),
     default: "auto",
   },
+  objective: {
+    value: OBJECTIVES.join("|"),
+    description: "what the plan minimises: latency = predicted time on the devices' speeds and links; comm = the paper's C",
+    schema: z.enum(OBJECTIVES, { error: (i) => `unknown objective '${String(i.input)}': expected ${OBJECTIVES.join(" or ")}` }),
+    default: "latency",
+  },
+  split: {
+    value: SPLIT_CHOICES.join("|"),
+    description: "how the later layers are divided: auto = as the objective prefers (by speed, fewer devices when links bound); even = the same weights on every device",
+    schema: z.enum(SPLIT_CHOICES, { error: (i) => `unknown split '${String(i.input)}': expected ${SPLIT_CHOICES.join(" or ")}` }),
+    default: "auto",
+  },
+  "broker-link": {
+    value: "RATE",
+    description: `the broker runs on a host of its own behind a link of this rate, ${RATE_SYNTAX}`,
+    defaultText: "the broker runs on the source device",
+    schema: z.string().transform((s, ctx) => {
+      const bits = parseRate(s);
+      if (bits === null) ctx.addIssue({ code: "custom", message: `expected ${RATE_SYNTAX}, got '${s}'` });
+      return bits ?? 0;
+    }),
+  },
   pin: {
     value: "L=SCHEME,...",
     description: `fix layer L's scheme inside the ILP (${SCHEMES.join(", ")}); --scheme auto only`,
@@ -72,4 +95,7 @@ export const planningOf = (o: PlanningFlags): Omit<PlanOptions, "devices" | "nam
   ...(o.grid ? { grid: { rows: o.grid[0], cols: o.grid[1] } } : {}),
   strategy: o.scheme,
   pinned: new Map<number, Scheme>(o.pin ?? []),
+  objective: o.objective,
+  split: o.split,
+  broker: o["broker-link"] ? { bitsPerSec: o["broker-link"] } : "source",
 });
