@@ -132,6 +132,7 @@ async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<Pla
     devices: next.devices.map((d) => d.workerId),
     shardBytes: next.cost.perDevice.map((d) => d.shardBytes),
     presenceWeightBytes: next.devices.map((d) => presences.get(d.workerId)?.weightBytes ?? null),
+    predictedSeconds: next.prediction?.seconds ?? null,
   };
 }
 

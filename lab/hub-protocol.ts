@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { StageTrace } from "../broker/messages.js";
 import { FTP_CHOICES } from "../planner/schema.js";
 import { STRATEGIES } from "../planner/schemes.js";
+import { OBJECTIVES, SPLIT_CHOICES } from "../planner/build.js";
 
 /** The environment variable that carries the agent's configuration. */
 export const HUB_AGENT_ENV = "EDGEFUSE_LAB_HUB";
@@ -26,6 +27,9 @@ export type HubAgentConfig = z.infer<typeof HubAgentConfig>;
 const planning = z.object({
   strategy: z.enum(STRATEGIES),
   ftpEnd: z.union([z.number().int().nonnegative(), z.enum(FTP_CHOICES)]),
+  /** Absent: the planner's defaults (least predicted time, split as it prefers). */
+  objective: z.enum(OBJECTIVES).optional(),
+  split: z.enum(SPLIT_CHOICES).optional(),
 });
 export type LabPlanning = z.infer<typeof planning>;
 
@@ -45,6 +49,8 @@ export interface PlanReply {
   readonly shardBytes: readonly number[];
   /** Per device: weights it announced holding (workers announce it; null if not). */
   readonly presenceWeightBytes: readonly (number | null)[];
+  /** The plan's predicted time (planner/latency.ts), seconds; null for a plan without one. */
+  readonly predictedSeconds: number | null;
 }
 
 export interface InferReply {
