@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Presence } from "../broker/messages.js";
 import { budgetOf, rosterDevices } from "./roster.js";
+import { deviceSchema } from "./schema.js";
 
 const presence = (
   workerId: string,
@@ -30,6 +31,21 @@ describe("roster → devices", () => {
       { workerId: "pi-2", memoryBudgetBytes: 414.5e6, gmacPerSec: 40 },
     ]);
     expect(refused).toEqual([]);
+  });
+
+  it("carries each device's link rates into its plan device, and none for a device that announces none", () => {
+    const { devices } = rosterDevices([
+      { ...presence("pi-1", 256, 90), uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 100e6 },
+      { ...presence("cam", 512, 100, "source"), uplinkBitsPerSec: 1e9 },
+      presence("pi-2", 256, 90),
+    ]);
+    expect(devices).toEqual([
+      { workerId: "cam", memoryBudgetBytes: 412e6, gmacPerSec: 40, uplinkBitsPerSec: 1e9, role: "source" },
+      { workerId: "pi-1", memoryBudgetBytes: 166e6, gmacPerSec: 40, uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 100e6 },
+      { workerId: "pi-2", memoryBudgetBytes: 166e6, gmacPerSec: 40 },
+    ]);
+    expect(Object.keys(devices[2]!)).not.toContain("uplinkBitsPerSec");
+    expect(devices.map((d) => deviceSchema.parse(d))).toEqual(devices);
   });
 
   it("counts no baseline for a device that announces none", () => {

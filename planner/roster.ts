@@ -36,6 +36,9 @@ export function rosterDevices(roster: Iterable<Presence>): RosterDevices {
       workerId: p.workerId,
       memoryBudgetBytes: budget,
       gmacPerSec: p.gmacPerSec,
+      // Link rates as announced; absent stays absent (not limited or not known).
+      ...(p.uplinkBitsPerSec === undefined ? {} : { uplinkBitsPerSec: p.uplinkBitsPerSec }),
+      ...(p.downlinkBitsPerSec === undefined ? {} : { downlinkBitsPerSec: p.downlinkBitsPerSec }),
       ...(p.role === "source" ? { role: "source" as const } : {}),
     });
   }

@@ -97,11 +97,14 @@ export const presenceWill = (topics: Topics, deviceId: string) => ({
   qos: 1 as const,
 });
 
-/** What a device says of itself in every presence it publishes: its options' memory and speed, its measured baseline. */
+/** A device's link rates, bits per second, as given (`--uplink`, `--downlink`); one absent: not limited or not known. */
+export type DeviceLinks = Pick<Presence, "uplinkBitsPerSec" | "downlinkBitsPerSec">;
+
+/** What a device says of itself in every presence it publishes: its options' memory, speed and links, its measured baseline. */
 export interface DeviceIdentity {
   readonly deviceId: string;
   readonly role: "source" | "worker";
-  readonly options: { readonly memoryBudgetBytes: number; readonly gmacPerSec: number };
+  readonly options: { readonly memoryBudgetBytes: number; readonly gmacPerSec: number } & DeviceLinks;
   readonly memory: Pick<DeviceMemory, "baselineBytes">;
   readonly startedAt: string;
 }
@@ -117,6 +120,7 @@ export function presenceOf(
     memoryBudgetBytes: options.memoryBudgetBytes,
     baselineBytes: memory.baselineBytes,
     gmacPerSec: options.gmacPerSec,
+    ...linksOf(options),
     startedAt,
     version: VERSION,
     role,
@@ -125,6 +129,12 @@ export function presenceOf(
       : {}),
   };
 }
+
+/** The rates a device was given, and nothing for those it was not (absent in the presence, not undefined). */
+export const linksOf = (links: DeviceLinks): DeviceLinks => ({
+  ...(links.uplinkBitsPerSec === undefined ? {} : { uplinkBitsPerSec: links.uplinkBitsPerSec }),
+  ...(links.downlinkBitsPerSec === undefined ? {} : { downlinkBitsPerSec: links.downlinkBitsPerSec }),
+});
 
 export async function announce(bus: Bus, topics: Topics, presence: Presence): Promise<void> {
   await bus.publish(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { qos: 1, retain: true });

@@ -3,8 +3,10 @@ import type { Bus } from "../../broker/bus.js";
 import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { DEVICE_DEFAULTS } from "../defaults.js";
+import type { DeviceLinks } from "../runtime/device.js";
 
-export interface SourceOptions {
+/** Its link rates (DeviceLinks) go into its presence as given. */
+export interface SourceOptions extends DeviceLinks {
   /** Its main connection, connected with presenceWill (runtime/device.ts): its last will clears the presence. */
   readonly bus: Bus;
   readonly deployment: string;

@@ -12,14 +12,22 @@ import type { Placement } from "../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../broker/client.js";
 import type { ErrorOrigin } from "../../broker/messages.js";
 import { type Topics, topicsFor } from "../../broker/topics.js";
-import { announce, type DeviceMemory, deviceMemory, type Followed, presenceOf } from "../runtime/device.js";
+import {
+  announce,
+  type DeviceLinks,
+  type DeviceMemory,
+  deviceMemory,
+  type Followed,
+  presenceOf,
+} from "../runtime/device.js";
 import type { ShardFetcher, TaskExecutor } from "../runtime/executor.js";
 import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { serialQueue } from "../runtime/report.js";
 import type { Task } from "../runtime/schedule.js";
 import { DEVICE_DEFAULTS } from "../defaults.js";
 
-export interface WorkerOptions {
+/** Its link rates (DeviceLinks) go into its presence as given. */
+export interface WorkerOptions extends DeviceLinks {
   readonly bus: Bus;
   readonly deployment: string;
   readonly workerId: string;
