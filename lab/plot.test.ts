@@ -76,3 +76,52 @@ describe("lineChart", () => {
     expect(ticks(0, 0.9)).toEqual([0, 0.2, 0.4, 0.6, 0.8]);
   });
 });
+
+describe("an identity chart", () => {
+  const svg = lineChart({
+    title: "predicted vs measured",
+    xLabel: "measured, s",
+    yLabel: "predicted, s",
+    logX: true,
+    logY: true,
+    identity: { band: 0.2 },
+    series: [
+      {
+        name: "plans",
+        scatter: true,
+        points: [
+          [2, 2.2],
+          [20, 12],
+        ],
+      },
+    ],
+  });
+
+  const circle = (i: number): [number, number] => {
+    const m = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)][i]!;
+    return [Number(m[1]), Number(m[2])];
+  };
+
+  it("puts both axes on one range, so a point where prediction equals measurement lies on the dashed diagonal", () => {
+    const line = /<line x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)" stroke="#666"/.exec(svg)!;
+    const [x1, y1, x2, y2] = line.slice(1).map(Number) as [number, number, number, number];
+    // The diagonal runs from the bottom-left to the top-right corner of the plot area: one decade is as long on both axes.
+    expect(x2 - x1).toBeCloseTo(((y1 - y2) * (640 - 70 - 170)) / (400 - 40 - 55), 0);
+    // Decade ticks on both axes: 1 and 100 cover 2 and 20.
+    for (const t of ["1", "10", "100"]) expect(svg.split(`>${t}</text>`).length - 1).toBe(2);
+  });
+
+  it("draws the ±band polygon behind the points, and a point 40 % under its measurement falls outside it", () => {
+    expect(svg.indexOf('<g class="identity"')).toBeLessThan(svg.indexOf('<g class="series"'));
+    expect(svg).toContain("±20 %");
+    const [x20, y20] = circle(1);
+    // At x = 20 s the band's lower edge is at 16 s; the point (12 s) is below it, i.e. further down the picture.
+    const polygon = /<polygon points="([^"]+)"/
+      .exec(svg)![1]!
+      .split(" ")
+      .map((p) => p.split(",").map(Number));
+    const lower = polygon.slice(polygon.length / 2);
+    const nearest = lower.reduce((best, p) => (Math.abs(p[0]! - x20) < Math.abs(best[0]! - x20) ? p : best));
+    expect(y20).toBeGreaterThan(nearest[1]!);
+  });
+});

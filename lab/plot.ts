@@ -21,6 +21,13 @@ export interface Chart {
   readonly series: readonly Series[];
   /** Bandwidths span decades. */
   readonly logX?: boolean;
+  /** Latencies across bandwidths span decades too. */
+  readonly logY?: boolean;
+  /**
+   * Predicted against measured: both axes on one range, the line y = x and the band
+   * within ±`band` (a fraction) of it, behind the points.
+   */
+  readonly identity?: { readonly band: number };
 }
 
 const W = 640;
@@ -48,18 +55,57 @@ export function ticks(lo: number, hi: number): number[] {
   return out;
 }
 
+interface Axis {
+  readonly lo: number;
+  readonly hi: number;
+  readonly log: boolean;
+}
+
+/** The range an axis covers: decades for a log axis, from 0 with headroom for a linear y. */
+function axisOf(values: readonly number[], log: boolean, fromZero: boolean): Axis {
+  const vs = log ? values.filter((v) => v > 0).map(Math.log10) : values;
+  if (!vs.length) return { lo: 0, hi: 1, log };
+  let [lo, hi] = [Math.min(...vs), Math.max(...vs)];
+  if (log) [lo, hi] = [Math.floor(lo), Math.ceil(hi)];
+  else if (fromZero) [lo, hi] = [0, Math.max(1e-9, hi) * 1.1];
+  if (lo === hi) [lo, hi] = [lo - 1, hi + 1];
+  return { lo, hi, log };
+}
+
+const tickValues = (a: Axis): number[] =>
+  a.log
+    ? Array.from({ length: Math.floor(a.hi) - Math.ceil(a.lo) + 1 }, (_, i) => 10 ** (Math.ceil(a.lo) + i))
+    : ticks(a.lo, a.hi);
+
+/** The band within ±band of y = x (a polygon sampled along x, so it bends correctly on log axes) and the line itself. */
+function identityGuide(band: number, x: Axis, px: (v: number) => number, py: (v: number) => number): string {
+  const steps = 32;
+  const xs = Array.from({ length: steps + 1 }, (_, i) => {
+    const t = x.lo + ((x.hi - x.lo) * i) / steps;
+    return x.log ? 10 ** t : t;
+  });
+  const at = (v: number, f: number): string => `${px(v).toFixed(1)},${py(v * f).toFixed(1)}`;
+  const polygon = [...xs.map((v) => at(v, 1 + band)), ...[...xs].reverse().map((v) => at(v, 1 - band))].join(" ");
+  const [a, b] = [xs[0]!, xs[steps]!];
+  return [
+    `<clipPath id="plot-area"><rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}"/></clipPath>`,
+    `<g class="identity" clip-path="url(#plot-area)"><polygon points="${polygon}" fill="#999" fill-opacity="0.15" stroke="none"><title>±${Math.round(band * 100)} %</title></polygon>`,
+    `<line x1="${px(a).toFixed(1)}" y1="${py(a).toFixed(1)}" x2="${px(b).toFixed(1)}" y2="${py(b).toFixed(1)}" stroke="#666" stroke-dasharray="4 3"><title>y = x</title></line></g>`,
+  ].join("\n");
+}
+
 export function lineChart(chart: Chart): string {
   const pts = chart.series.flatMap((s) => s.points);
-  const tx = (x: number): number => (chart.logX ? Math.log10(x) : x);
-  const xs = pts.map(([x]) => tx(x));
-  let [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
-  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
-  const y1 = Math.max(1e-9, ...pts.map(([, y]) => y)) * 1.1;
-  const px = (x: number): number => M.left + ((tx(x) - x0) / (x1 - x0)) * (W - M.left - M.right);
-  const py = (y: number): number => H - M.bottom - (y / y1) * (H - M.top - M.bottom);
-  const xTicks = chart.logX
-    ? Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => 10 ** (Math.ceil(x0) + i))
-    : ticks(x0, x1);
+  const logX = chart.logX ?? false;
+  const logY = chart.logY ?? false;
+  // On an identity chart both axes show the same range, so y = x is the diagonal.
+  const shared = chart.identity ? pts.flatMap(([x, y]) => [x, y]) : undefined;
+  const xAxis = axisOf(shared ?? pts.map(([x]) => x), logX, shared !== undefined);
+  const yAxis = axisOf(shared ?? pts.map(([, y]) => y), logY, true);
+  const scale = (a: Axis, v: number): number => ((a.log ? Math.log10(Math.max(v, 1e-300)) : v) - a.lo) / (a.hi - a.lo);
+  const px = (x: number): number => M.left + scale(xAxis, x) * (W - M.left - M.right);
+  const py = (y: number): number => H - M.bottom - scale(yAxis, y) * (H - M.top - M.bottom);
+  const xTicks = tickValues(xAxis);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -71,7 +117,8 @@ export function lineChart(chart: Chart): string {
     out.push(
       `<line x1="${px(t)}" y1="${H - M.bottom}" x2="${px(t)}" y2="${H - M.bottom + 5}" stroke="black"/><text x="${px(t)}" y="${H - M.bottom + 18}" text-anchor="middle">${fmt(t)}</text>`,
     );
-  for (const t of ticks(0, y1)) {
+  if (chart.identity) out.push(identityGuide(chart.identity.band, xAxis, px, py));
+  for (const t of tickValues(yAxis)) {
     out.push(
       `<line x1="${M.left - 5}" y1="${py(t)}" x2="${W - M.right}" y2="${py(t)}" stroke="#ddd"/><text x="${M.left - 8}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
     );
