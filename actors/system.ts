@@ -16,7 +16,8 @@ import { brokerDefaults, type RunningBroker, startBroker } from "../broker/serve
 import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
-import { presenceWill } from "./runtime/device.js";
+import { type DeviceLinks, presenceWill } from "./runtime/device.js";
+import { measureGmacPerSec } from "./runtime/speed.js";
 import { statusWill } from "./source/availability.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
@@ -47,6 +48,14 @@ export interface SystemOptions {
   /** Home Assistant discovery under this prefix (the source's homeAssistantPrefix). */
   readonly homeAssistantPrefix?: string;
   readonly publishAnnotated?: boolean;
+  /**
+   * The speed every device announces. Unless given, this process measures it once
+   * (runtime/speed.ts) and gives it to every device it starts: they share this
+   * machine's cores, and N probes at once would each see a fraction of them.
+   */
+  readonly gmacPerSec?: number;
+  /** Each device's link rates, the source first, then worker-1 onwards; a device beyond the list announces none. */
+  readonly links?: readonly DeviceLinks[];
 }
 export const systemDefaults = {
   host: brokerDefaults.host,
@@ -82,10 +91,31 @@ export interface LocalSystem {
   stop(): Promise<void>;
 }
 
+/** What every device started here is given: the speed it announces and its link rates (by device index, the source 0). */
+interface Started {
+  readonly gmacPerSec: number;
+  readonly links: (index: number) => DeviceLinks;
+}
+
+let measuredHere: Promise<number> | undefined;
+/** This machine's speed, measured once however many systems this process starts (tests start several). */
+const machineSpeed = (runtime: Runtime): Promise<number> => (measuredHere ??= measureGmacPerSec(runtime));
+
+/** The flags that tell a worker process its speed and links (the worker command's). */
+function deviceArgs(started: Started, index: number): string[] {
+  const links = started.links(index);
+  return [
+    "--gmac-per-sec",
+    String(started.gmacPerSec),
+    ...(links.uplinkBitsPerSec === undefined ? [] : ["--uplink", String(links.uplinkBitsPerSec)]),
+    ...(links.downlinkBitsPerSec === undefined ? [] : ["--downlink", String(links.downlinkBitsPerSec)]),
+  ];
+}
+
 /** Devices in this process share it: its memory is not one device's baseline (each counts 0). */
 const SHARED_PROCESS = { baselineBytes: 0 };
 
-function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle {
+function processWorker(url: string, id: string, o: SystemOptions, device: Started, index: number): WorkerHandle {
   const args = [
     "worker",
     "--broker",
@@ -98,6 +128,7 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
     String(o.workerMemoryMB),
     "--max-packet",
     String(o.maxPacketBytes),
+    ...deviceArgs(device, index),
   ];
   const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, {
     stdio: ["ignore", "inherit", "pipe"],
@@ -113,7 +144,14 @@ function processWorker(url: string, id: string, o: SystemOptions): WorkerHandle 
   return { id, pid: child.pid, kill: () => signal("SIGKILL"), stop: () => signal("SIGTERM") };
 }
 
-async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: Runtime): Promise<WorkerHandle> {
+async function inlineWorker(
+  url: string,
+  id: string,
+  o: SystemOptions,
+  runtime: Runtime,
+  device: Started,
+  index: number,
+): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
   const bus = await connectBus(url, {
     clientId: workerClientId(id),
@@ -126,7 +164,8 @@ async function inlineWorker(url: string, id: string, o: SystemOptions, runtime: 
     deployment: o.deployment,
     workerId: id,
     runtime,
-    gmacPerSec: 50,
+    gmacPerSec: device.gmacPerSec,
+    ...device.links(index),
     memoryBudgetBytes: o.workerMemoryMB * 1e6,
     ...SHARED_PROCESS,
     log: o.log,
@@ -203,8 +242,12 @@ export async function startLocalSystem(
     if (broker) stops.push(() => broker.close());
     const url = o.brokerUrl ?? broker!.url;
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
-    const source = await startSourceDevice(url, o, runtime, stops);
-    const workers = await startWorkers(url, o, runtime, stops);
+    const device: Started = {
+      gmacPerSec: o.gmacPerSec ?? (await machineSpeed(runtime)),
+      links: (index) => o.links?.[index] ?? {},
+    };
+    const source = await startSourceDevice(url, o, runtime, device, stops);
+    const workers = await startWorkers(url, o, runtime, device, stops);
 
     // Plan once every device is there, not for each one as it arrives.
     const plannerBus = await connectBus(url, { clientId: `planner-${o.deployment}`, maxPacketBytes: o.maxPacketBytes });
@@ -237,7 +280,13 @@ export async function startLocalSystem(
 }
 
 /** The N-th device, in this process: the source with its two connections (data, and the deployment's status). */
-async function startSourceDevice(url: string, o: SystemOptions, runtime: Runtime, stops: Stops): Promise<SourceActor> {
+async function startSourceDevice(
+  url: string,
+  o: SystemOptions,
+  runtime: Runtime,
+  device: Started,
+  stops: Stops,
+): Promise<SourceActor> {
   const topics = topicsFor(o.deployment);
   const { maxPacketBytes } = o;
   const bus = await connectBus(url, {
@@ -259,7 +308,8 @@ async function startSourceDevice(url: string, o: SystemOptions, runtime: Runtime
     deployment: o.deployment,
     sourceId: "source",
     runtime,
-    gmacPerSec: 50,
+    gmacPerSec: device.gmacPerSec,
+    ...device.links(0),
     memoryBudgetBytes: o.workerMemoryMB * 1e6,
     ...(o.workers === "inline" ? SHARED_PROCESS : {}),
     thresh: o.thresh,
@@ -274,11 +324,18 @@ async function startSourceDevice(url: string, o: SystemOptions, runtime: Runtime
 }
 
 /** The devices − 1 workers, worker-1 onwards, as child processes or in this process. */
-async function startWorkers(url: string, o: SystemOptions, runtime: Runtime, stops: Stops): Promise<WorkerHandle[]> {
+async function startWorkers(
+  url: string,
+  o: SystemOptions,
+  runtime: Runtime,
+  device: Started,
+  stops: Stops,
+): Promise<WorkerHandle[]> {
   const workers: WorkerHandle[] = [];
   for (let i = 1; i < o.devices; i++) {
     const id = `worker-${i}`;
-    const handle = o.workers === "inline" ? await inlineWorker(url, id, o, runtime) : processWorker(url, id, o);
+    const handle =
+      o.workers === "inline" ? await inlineWorker(url, id, o, runtime, device, i) : processWorker(url, id, o, device, i);
     workers.push(handle);
     stops.push(() => handle.stop());
   }

@@ -6,7 +6,7 @@ import { statusWill } from "../../actors/source/availability.js";
 import { sourceDefaults, startSource } from "../../actors/source/source.js";
 import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, untilSignal } from "../connection.js";
-import { deviceIdFlag, memoryFlag } from "../devices.js";
+import { deviceIdFlag, linkFlags, linksGiven, memoryFlag, speedFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
 
@@ -20,6 +20,8 @@ const flags = defineFlags({
     default: String(sourceDefaults.thresh),
   },
   memory: memoryFlag,
+  ...linkFlags,
+  "gmac-per-sec": speedFlag,
   "timeout-ms": {
     value: "MS",
     description: "a request's deadline",
@@ -34,7 +36,7 @@ export const sourceCommand = defineCommand({
   flags,
   async run(o) {
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
-    const gmacPerSec = await measureGmacPerSec(runtime);
+    const gmacPerSec = o["gmac-per-sec"] ?? (await measureGmacPerSec(runtime));
     const bus = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
     // A second connection for the deployment's status: a connection has one will, and this one's says offline.
     const statusBus = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
@@ -45,6 +47,7 @@ export const sourceCommand = defineCommand({
       sourceId: o.id,
       runtime,
       gmacPerSec,
+      ...linksGiven(o),
       thresh: o.thresh,
       jobTimeoutMs: o["timeout-ms"],
       memoryBudgetBytes: Math.round(o.memory * 1e6),

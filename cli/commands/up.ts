@@ -3,7 +3,7 @@ import { assertCanListen, brokerDefaults } from "../../broker/server.js";
 import { sourceDefaults } from "../../actors/source/source.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { maxPacketFlag, untilSignal } from "../connection.js";
-import { deviceRoster, memoryFlag } from "../devices.js";
+import { deviceLinkFlags, deviceRoster, linkListRules, memoryFlag, perDeviceLinks } from "../devices.js";
 import { reachText, withPortHint } from "../listen.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
@@ -47,6 +47,7 @@ const flags = defineFlags({
     ...memoryFlag,
     description: "each worker's whole memory: its process (~100 MB, measured) plus its weights",
   },
+  ...deviceLinkFlags,
   "max-packet": maxPacketFlag,
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
@@ -58,6 +59,7 @@ type UpFlags = FlagValues<typeof flags>;
 
 const rules: FlagRule<UpFlags>[] = [
   pinsNeedAuto,
+  ...linkListRules,
   {
     flag: "cfg",
     message: "--cfg and --weights go together (neither: YOLOv2 with synthetic weights)",
@@ -104,6 +106,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     port: o.port,
     thresh: o.thresh,
     workerMemoryMB: o.memory,
+    links: perDeviceLinks(o),
     maxPacketBytes: o["max-packet"],
     planning: planningOf(o),
     ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),

@@ -6,7 +6,7 @@ import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { startWorker } from "../../actors/worker/worker.js";
 import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, untilSignal } from "../connection.js";
-import { deviceIdFlag, memoryFlag } from "../devices.js";
+import { deviceIdFlag, linkFlags, linksGiven, linksText, memoryFlag, speedFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { workerClientId } from "../../broker/traffic.js";
 
@@ -19,6 +19,8 @@ const flags = defineFlags({
     "HOSTNAME-PID",
   ),
   memory: memoryFlag,
+  ...linkFlags,
+  "gmac-per-sec": speedFlag,
   threads: {
     value: "N",
     description: "onnxruntime threads",
@@ -32,15 +34,17 @@ export const workerCommand = defineCommand({
   flags,
   async run(o) {
     const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
-    const gmacPerSec = await measureGmacPerSec(runtime);
+    const gmacPerSec = o["gmac-per-sec"] ?? (await measureGmacPerSec(runtime));
     const topics = topicsFor(o.deployment);
     const bus = await connect(o, workerClientId(o.id), { will: presenceWill(topics, o.id) });
+    const links = linksGiven(o);
     const worker = await startWorker({
       bus,
       deployment: o.deployment,
       workerId: o.id,
       runtime,
       gmacPerSec,
+      ...links,
       memoryBudgetBytes: Math.round(o.memory * 1e6),
       log: (line) => console.error(line),
     }).catch(async (err: unknown) => {
@@ -48,7 +52,7 @@ export const workerCommand = defineCommand({
       throw err;
     });
     console.error(
-      `worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s, ${o.memory} MB of memory`,
+      `worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s${linksText(links)}, ${o.memory} MB of memory`,
     );
     await untilSignal();
     await worker.stop();
