@@ -36,7 +36,7 @@ describe("a local system's device profile", () => {
   });
 
   it("without a speed, announces the one this process measured for every device", async () => {
-    system = await startTinySystem({ devices: 2, workers: "inline" });
+    system = await startTinySystem({ devices: 2, workers: "inline", gmacPerSec: undefined });
     await system.source.ready(120_000);
     const speeds = system.planner.current()!.devices.map((d) => d.gmacPerSec);
     expect(speeds).toHaveLength(2);

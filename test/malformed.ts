@@ -192,6 +192,7 @@ async function startDeployment(
     deployment: DEPLOYMENT,
     workers: "inline",
     planning: PLANNING,
+    gmacPerSec: 50, // as the held worker announces: devices of one speed, not this machine's probe
     log: d.logs.push,
     onOutput,
   });

@@ -13,6 +13,8 @@ export function startTinySystem(
     weightsPath: join(tiny.dir, tiny.weights),
     port: 0,
     log: () => undefined,
+    // One speed for every device unless a suite says otherwise (undefined: measured): plans that do not vary with the machine's load, and no probe.
+    gmacPerSec: 50,
     ...options,
   });
 }
