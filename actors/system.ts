@@ -335,7 +335,9 @@ async function startWorkers(
   for (let i = 1; i < o.devices; i++) {
     const id = `worker-${i}`;
     const handle =
-      o.workers === "inline" ? await inlineWorker(url, id, o, runtime, device, i) : processWorker(url, id, o, device, i);
+      o.workers === "inline"
+        ? await inlineWorker(url, id, o, runtime, device, i)
+        : processWorker(url, id, o, device, i);
     workers.push(handle);
     stops.push(() => handle.stop());
   }

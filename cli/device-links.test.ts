@@ -39,7 +39,9 @@ describe.each([
 
   it.each(["uplink", "downlink"])("refuses a bad --%s in one line naming it", (flag) => {
     expect(problem(command, [...BROKER, `--${flag}`, "fast"])).toBe(`--${flag}: ${BAD_RATE}`);
-    expect(problem(command, [...BROKER, `--${flag}`, "0mbit"])).toBe(`--${flag}: expected RATE (e.g. 100mbit, 1gbit, 512kbit), got '0mbit'`);
+    expect(problem(command, [...BROKER, `--${flag}`, "0mbit"])).toBe(
+      `--${flag}: expected RATE (e.g. 100mbit, 1gbit, 512kbit), got '0mbit'`,
+    );
   });
 
   it("takes a speed to announce instead of measuring one, and refuses one that is not positive", () => {
@@ -78,7 +80,9 @@ describe("up --uplink / --downlink", () => {
 
 describe("a device's start-up line", () => {
   it("names the rates it was given, and none when it was given none", () => {
-    expect(linksText({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 1e9 })).toBe(", uplink 10 Mbit/s, downlink 1 Gbit/s");
+    expect(linksText({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 1e9 })).toBe(
+      ", uplink 10 Mbit/s, downlink 1 Gbit/s",
+    );
     expect(linksText({})).toBe("");
   });
 });

@@ -42,8 +42,8 @@ export const memoryFlag = {
   default: String(DEFAULT_DEVICE_MEMORY_MB),
 } as const;
 
-/** A rate as core/rates.ts reads it (`100mbit`), in bits per second; a bad one is named with what a rate looks like. */
-const rateSchema = z.string().transform((s, ctx) => {
+/** A flag's rate as core/rates.ts reads it (`100mbit`), in bits per second; a bad one is named with what a rate looks like. */
+export const rateSchema = z.string().transform((s, ctx) => {
   const bits = parseRate(s);
   if (bits === null) ctx.addIssue({ code: "custom", message: `expected ${RATE_SYNTAX}, got '${s}'` });
   return bits ?? 0;
@@ -115,7 +115,8 @@ export function perDeviceLinks(o: LinkLists): DeviceLinks[] {
  */
 export const speedFlag = {
   value: "N",
-  description: "announce this compute speed, billions of multiply-accumulates per second, instead of measuring it (~0.6 s)",
+  description:
+    "announce this compute speed, billions of multiply-accumulates per second, instead of measuring it (~0.6 s)",
   schema: flag.number("GMAC/s").refine((n) => n > 0, "must be > 0"),
   defaultText: "measured at start-up",
 } as const;

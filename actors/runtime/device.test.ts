@@ -12,8 +12,14 @@ const identity = (links: { uplinkBitsPerSec?: number | undefined; downlinkBitsPe
 
 describe("a device's presence", () => {
   it("announces the link rates it was given, and the wire's schema takes them", () => {
-    const presence = presenceOf(identity({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 100e6 }), { planId: "0123456789abcdef" });
-    expect(presence).toMatchObject({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 100e6, readyPlanId: "0123456789abcdef" });
+    const presence = presenceOf(identity({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 100e6 }), {
+      planId: "0123456789abcdef",
+    });
+    expect(presence).toMatchObject({
+      uplinkBitsPerSec: 10e6,
+      downlinkBitsPerSec: 100e6,
+      readyPlanId: "0123456789abcdef",
+    });
     expect(presenceSchema.parse(JSON.parse(JSON.stringify(presence)))).toEqual(presence);
   });
 
