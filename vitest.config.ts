@@ -13,7 +13,7 @@ const INTEGRATION = [
   "broker/{contract.*,server,client}.test.ts",
   "cli/flags.test.ts",
   "cli/commands/{broker,infer,plan,planner,run}.test.ts",
-  "lab/{cpu,experiment,linkrate,netns}.test.ts",
+  "lab/{cpu,experiment,linkrate,netns,paper}.test.ts",
   "planner/actor.test.ts",
   "test/compose/**/*.test.ts",
 ];

@@ -41,6 +41,7 @@ describe("runLabExperiment", () => {
     progress = [];
     const records = await runLabExperiment({
       devices: 3,
+      topology: "hub",
       bandwidthMbit: MBIT,
       cpuShare: 0.5,
       cfg,
@@ -61,7 +62,7 @@ describe("runLabExperiment", () => {
 
   it("records every field of a run", () => {
     expect(record).toMatchObject({ scheme: "optimum", devices: 3, bandwidthMbit: MBIT, cpuShare: 0.5, repeat: 1 });
-    expect(Object.keys(record.linkBytes).sort()).toEqual(["worker-w1", "worker-w2"]);
+    expect(Object.keys(record.linkBytes).sort()).toEqual(["w1", "w2"]);
     expect(record.bytesBusiestLink).toBe(Math.max(...Object.values(record.linkBytes)));
     for (const key of [
       "latencyMs",

@@ -5,8 +5,7 @@
  */
 import type { InferReply, LabPlanning, PlanReply } from "./hub-protocol.js";
 import type { LinkRate } from "./linkrate.js";
-import { LabSession, labDeviceOfWorker, type SessionOptions } from "./session.js";
-import { deviceOfWorkerClient } from "../broker/traffic.js";
+import { LabSession, type SessionOptions, type SessionSettings } from "./session.js";
 
 export interface LabScheme {
   readonly label: string;
@@ -22,7 +21,7 @@ export interface ExperimentOptions extends Omit<SessionOptions, "log"> {
   readonly onRecord?: (record: RunRecord) => void;
 }
 
-export interface RunRecord {
+export interface RunRecord extends SessionSettings {
   readonly scheme: string;
   readonly strategy: LabPlanning["strategy"];
   readonly ftpEnd: LabPlanning["ftpEnd"];
@@ -33,6 +32,8 @@ export interface RunRecord {
   readonly planId: string;
   /** Request published → result received, at the hub. */
   readonly latencyMs: number;
+  /** The plan's own prediction of latencyMs (planner/latency.ts); null for a plan without one. */
+  readonly predictedMs: number | null;
   /** The source's own timing of the request. */
   readonly sourceTotalMs: number;
   /** Socket bytes in + out of each worker's link during the request. */
@@ -65,7 +66,7 @@ export interface RunRecord {
   readonly weightsPerDeviceBytes: readonly number[];
   /** What the workers announced holding. */
   readonly presenceWeightBytes: readonly (number | null)[];
-  /** Each worker link's measured rate, "up" and "down" (device → hub, hub → device). */
+  /** Each link's measured rate by its name (source, w1, …, gateway), "up" and "down" (towards the switch, from it). */
   readonly measuredLinkMbit: readonly { readonly link: string; readonly up: number; readonly down: number }[];
   readonly detections: readonly unknown[];
 }
@@ -96,34 +97,32 @@ export function recordOf(o: {
   scheme: LabScheme;
   plan: PlanReply;
   reply: InferReply;
-  session: Pick<LabSession, "linkRates" | "bandwidthMbit">;
+  session: Pick<LabSession, "linkRates" | "bandwidthMbit" | "linkDevice" | "measuredLinkMbit" | "settings">;
   devices: number;
-  cpuShare: number;
   repeat: number;
 }): RunRecord {
   const { reply, plan, session } = o;
   const links = Object.entries(reply.linkBytes);
-  // Worker wK's link is lab device K−1 (session.ts).
   const busiest = links.reduce<[string, number] | undefined>(
     (best, l) => (!best || l[1] > best[1] ? l : best),
     undefined,
   );
-  const busiestDevice = busiest ? labDeviceOfWorker(deviceOfWorkerClient(busiest[0]) ?? "") : -1;
+  const busiestDevice = busiest ? session.linkDevice(busiest[0]) : -1;
   const bytesBusiestLink = busiest?.[1] ?? 0;
   const transferMs = busiest
     ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3)
     : 0;
   const compute = criticalComputeMs(reply);
-  const byDevice = new Map<number, { up: number; down: number }>();
-  for (const r of session.linkRates)
-    byDevice.set(r.device, { ...(byDevice.get(r.device) ?? { up: 0, down: 0 }), [r.direction]: r.mbit });
   return {
+    // What the lab really was: topology, gateway and every device's rate, share and memory.
+    ...session.settings,
+    predictedMs: plan.predictedSeconds === null ? null : plan.predictedSeconds * 1000,
     scheme: o.scheme.label,
     strategy: o.scheme.planning.strategy,
     ftpEnd: o.scheme.planning.ftpEnd,
     devices: o.devices,
     bandwidthMbit: session.bandwidthMbit,
-    cpuShare: o.cpuShare,
+    cpuShare: Math.min(...session.settings.deviceCpuShare),
     repeat: o.repeat,
     planId: plan.planId,
     latencyMs: reply.latencyMs,
@@ -140,7 +139,7 @@ export function recordOf(o: {
     stages: stagesOf(reply),
     weightsPerDeviceBytes: plan.shardBytes,
     presenceWeightBytes: plan.presenceWeightBytes,
-    measuredLinkMbit: [...byDevice].map(([k, r]) => ({ link: `w${k + 1}`, ...r })),
+    measuredLinkMbit: session.measuredLinkMbit,
     detections: reply.result.detections,
   };
 }
@@ -158,7 +157,7 @@ export async function runSchemes(
     await session.infer(`${tag}-warm`);
     for (let repeat = 1; repeat <= o.repeats; repeat++) {
       const reply = await session.infer(`${tag}-${repeat}`);
-      const record = recordOf({ scheme, plan, reply, session, devices: o.devices, cpuShare: o.cpuShare, repeat });
+      const record = recordOf({ scheme, plan, reply, session, devices: o.devices, repeat });
       records.push(record);
       o.onRecord?.(record);
     }

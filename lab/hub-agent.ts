@@ -1,11 +1,11 @@
 /**
- * The hub's side of a lab experiment, run as its own process inside the hub
- * namespace (the experiment driver lives in the root namespace and cannot reach the
- * lab's bridge). It runs the broker and the planner, and answers the driver over
- * stdio, one JSON line each way (hub-protocol.ts): "plan" (re-plan and wait until
- * every device is ready) and "infer" (one timed request with the broker's byte
- * counters around it). The source runs beside it as its own process under a CPU
- * quota, like every other device.
+ * The broker's side of a lab experiment, run as its own process where the topology
+ * puts the broker (topology.ts: the source device, a gateway, or the hub itself; the
+ * experiment driver lives in the root namespace and cannot reach the lab's bridge).
+ * It runs the broker and the planner, and answers the driver over stdio, one JSON line
+ * each way (hub-protocol.ts): "plan" (re-plan and wait until every device is ready)
+ * and "infer" (one timed request with the broker's byte counters around it). The
+ * source runs beside it or elsewhere as its own process, like every other device.
  */
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -27,7 +27,7 @@ import {
   type InferReply,
   type PlanReply,
 } from "./hub-protocol.js";
-import { workerClientId } from "../broker/traffic.js";
+import { type ClientTraffic, UNIDENTIFIED_CLIENT, workerClientId } from "../broker/traffic.js";
 
 const config = HubAgentConfig.parse(JSON.parse(process.env[HUB_AGENT_ENV] ?? "null"));
 const log = (line: string): void => void process.stderr.write(`hub: ${line}\n`);
@@ -36,12 +36,14 @@ const reply = (r: HubReply): void => void process.stdout.write(`${JSON.stringify
 const network = loadNetwork(config.cfg);
 const weights = openWeights(config.weights, network);
 const image = readFileSync(config.image);
-// Every address of the hub namespace: workers come over the bridge, the source over loopback.
+// Every address of its namespace: devices come over the bridge, what shares the namespace over loopback.
 const broker = await startBroker({ port: config.port, host: "0.0.0.0", log });
 const topics = topicsFor(config.deployment);
 const brokerUrl = `mqtt://127.0.0.1:${broker.port}`;
 const { maxPacketBytes } = config;
-const bus = await connectBus(brokerUrl, { clientId: "lab-hub", maxPacketBytes });
+const AGENT_CLIENT = "lab-hub";
+const PLANNER_CLIENT = "lab-planner";
+const bus = await connectBus(brokerUrl, { clientId: AGENT_CLIENT, maxPacketBytes });
 
 const presences = new Map<string, Presence>();
 await bus.subscribe(topics.filters.worker(), {
@@ -101,13 +103,13 @@ async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<Pla
   await stopPlanner();
   // Its own connection: the planner subscribes to presence too, and its unsubscribe on
   // stop would end this agent's subscription to the same filter.
-  plannerBus = await connectBus(brokerUrl, { clientId: "lab-planner", maxPacketBytes });
+  plannerBus = await connectBus(brokerUrl, { clientId: PLANNER_CLIENT, maxPacketBytes });
   planner = await startPlanner({
     bus: plannerBus,
     deployment: config.deployment,
     network,
     weights,
-    planning: request.planning,
+    planning: { ...request.planning, broker: config.broker },
     minDevices: config.devices,
     log,
   });
@@ -156,21 +158,40 @@ async function infer(request: Extract<HubRequest, { op: "infer" }>): Promise<Inf
   const latencyMs = performance.now() - started;
   const after = broker.bytes();
   if (!outcome.ok) throw new Error(`request ${request.requestId} failed: ${outcome.payload.toString()}`);
-  const workerClients = current.devices
-    .map((d) => d.workerId)
-    .filter((id) => presences.get(id)?.role !== "source")
-    .map(workerClientId);
-  const delta = (id: string): number =>
-    (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
+  const workers = current.devices.map((d) => d.workerId).filter((id) => presences.get(id)?.role !== "source");
+  const workerClients = workers.map(workerClientId);
   const traffic = compareTraffic(current, before, after, workerClients);
   return {
     op: "infer",
     latencyMs,
     result: JSON.parse(outcome.payload.toString()) as InferReply["result"],
-    linkBytes: Object.fromEntries(workerClients.map((id) => [id, delta(id)])),
+    linkBytes: linkBytesOf(workers, before, after),
     modelledBytes: traffic.modelledBytes,
     measuredBytes: traffic.measuredBytes,
   };
+}
+
+/**
+ * Bytes that crossed each link during a request: its workers' connections, and the
+ * source's (every connection that is neither a worker's nor this agent's own).
+ */
+function linkBytesOf(
+  workers: readonly string[],
+  before: Record<string, ClientTraffic>,
+  after: Record<string, ClientTraffic>,
+): Record<string, number> {
+  const delta = (id: string): number =>
+    (after[id]?.bytesIn ?? 0) + (after[id]?.bytesOut ?? 0) - (before[id]?.bytesIn ?? 0) - (before[id]?.bytesOut ?? 0);
+  const workerClients = new Set(workers.map(workerClientId));
+  const own = new Set([AGENT_CLIENT, PLANNER_CLIENT, UNIDENTIFIED_CLIENT]);
+  const sourceClients = Object.keys(after).filter((id) => !workerClients.has(id) && !own.has(id));
+  const sum = (ids: Iterable<string>): number => [...ids].reduce((a, id) => a + delta(id), 0);
+  return Object.fromEntries(
+    config.links.map((link) => {
+      const theirs = link.workers === "all" ? workerClients : link.workers.map(workerClientId);
+      return [link.name, sum(theirs) + (link.source ? sum(sourceClients) : 0)];
+    }),
+  );
 }
 
 reply({ id: 0, ok: true, body: { op: "listening", port: broker.port } });

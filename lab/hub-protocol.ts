@@ -8,6 +8,16 @@ import type { StageTrace } from "../broker/messages.js";
 import { FTP_CHOICES } from "../planner/schema.js";
 import { STRATEGIES } from "../planner/schemes.js";
 import { OBJECTIVES, SPLIT_CHOICES } from "../planner/build.js";
+import { brokerPlacementSchema } from "../planner/schema.js";
+
+/** A link and whose bytes cross it: some workers' connections (or all of them), and the source's. */
+export const LinkCarriage = z.object({
+  /** The device's id ("source", "w1", …) or "gateway". */
+  name: z.string(),
+  workers: z.union([z.literal("all"), z.array(z.string())]),
+  source: z.boolean(),
+});
+export type LinkCarriage = z.infer<typeof LinkCarriage>;
 
 /** The environment variable that carries the agent's configuration. */
 export const HUB_AGENT_ENV = "EDGEFUSE_LAB_HUB";
@@ -21,6 +31,10 @@ export const HubAgentConfig = z.object({
   deployment: z.string(),
   port: z.number().int().min(0).max(65535),
   maxPacketBytes: z.number().int().positive(),
+  /** What the planner is told of the broker's placement (topology.ts). */
+  broker: brokerPlacementSchema,
+  /** Each link and whose connections' bytes cross it (topology.ts LinkSpec). */
+  links: z.array(LinkCarriage),
 });
 export type HubAgentConfig = z.infer<typeof HubAgentConfig>;
 
@@ -62,7 +76,10 @@ export interface InferReply {
     timings: { totalMs: number; preprocessMs?: number; postprocessMs?: number };
     trace?: StageTrace[];
   };
-  /** Socket bytes in + out of each worker's connection during the request (its link). */
+  /**
+   * Socket bytes in + out that crossed each link during the request, by link name
+   * (the device's id, or "gateway"): the connections the topology routes over it.
+   */
   readonly linkBytes: Readonly<Record<string, number>>;
   readonly modelledBytes: number;
   readonly measuredBytes: number;

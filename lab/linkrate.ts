@@ -41,7 +41,7 @@ export async function measureLinkRate(
   const what = `device ${device} ${direction}`;
   const deviceAddress = lab.addressOf(device); // also rejects a device the lab does not have
   const [receiverAt, senderAt]: [Place, Place] = direction === "up" ? ["hub", device] : [device, "hub"];
-  const host = direction === "up" ? lab.brokerAddress : deviceAddress;
+  const host = direction === "up" ? lab.hubAddress : deviceAddress;
   const setMbit = lab.devices[device]!.mbit;
 
   const spawned: ChildProcess[] = [];

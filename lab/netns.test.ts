@@ -28,7 +28,7 @@ describe("lab namespaces", () => {
 
   it("puts each device in its own namespace, address, shaped link and cgroup", async () => {
     const lab = await createLab({ devices: 2, bandwidthMbit: [100, 10], cpuShare: 0.5 });
-    expect(lab.brokerAddress).toBe("10.77.0.1");
+    expect(lab.hubAddress).toBe("10.77.0.1");
     expect([lab.addressOf(0), lab.addressOf(1)]).toEqual(["10.77.0.2", "10.77.0.3"]);
     expect(() => lab.addressOf(2)).toThrow(/no device 2/);
 

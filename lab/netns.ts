@@ -1,9 +1,8 @@
 /**
- * The lab: one hub namespace holding a bridge, and one namespace per device joined
- * to the bridge by a veth. The broker runs in the hub itself, on the bridge's
- * address: the hub is the network's centre, so its own link is not a bottleneck and
- * every device reaches it over exactly its own shaped link (another namespace for the
- * broker would add an unshaped hop and nothing else).
+ * The lab: one hub namespace holding a bridge (the switch, with an address of its
+ * own), and one namespace per device joined to the bridge by a veth. What runs where
+ * (the broker in a device, on a gateway namespace or in the hub itself) is the
+ * topology's business (topology.ts); this module only builds the network.
  *
  * Each device link is shaped both ways with tbf, one qdisc on each veth end: the
  * device side shapes what the device sends, the bridge side what it receives. Both
@@ -24,7 +23,7 @@ import { run as defaultRun, type Runner } from "./sh.js";
 import { gsoArgv, gsoMaxBytes, tbfArgv } from "./shaping.js";
 import { Ledger, teardownSync } from "./teardown.js";
 
-/** Where a process runs: device k (0-based) or the hub, where the broker lives. */
+/** Where a process runs: device namespace k (0-based) or the hub. */
 export type Place = number | "hub";
 
 export interface ExecOptions {
@@ -43,7 +42,8 @@ export interface ExecOptions {
 export interface Lab {
   readonly id: string;
   readonly hubNamespace: string;
-  readonly brokerAddress: string;
+  /** The bridge's address in the hub namespace. */
+  readonly hubAddress: string;
   readonly devices: readonly DevicePlan[];
   addressOf(device: number): string;
   namespaceOf(place: Place): string;
@@ -106,7 +106,7 @@ async function build(plan: LabPlan, ledger: Ledger, run: Runner): Promise<void> 
   ledger.add({ kind: "netns", name: hub });
   await settleNamespace(run, hub);
   await run(["ip", "-n", hub, "link", "add", BRIDGE, "type", "bridge"]);
-  await run(["ip", "-n", hub, "addr", "add", cidr(plan.brokerAddress), "dev", BRIDGE]);
+  await run(["ip", "-n", hub, "addr", "add", cidr(plan.hubAddress), "dev", BRIDGE]);
   await run(["ip", "-n", hub, "link", "set", BRIDGE, "up"]);
 
   for (const d of plan.devices) {
@@ -184,8 +184,8 @@ class NamespaceLab implements Lab {
   get hubNamespace(): string {
     return this.plan.hubNamespace;
   }
-  get brokerAddress(): string {
-    return this.plan.brokerAddress;
+  get hubAddress(): string {
+    return this.plan.hubAddress;
   }
   get devices(): readonly DevicePlan[] {
     return this.plan.devices.map((d) => ({ ...d, mbit: this.rates[d.index]! }));

@@ -10,7 +10,7 @@ describe("lab plan", () => {
       "x-42-abcdef",
     );
     expect(plan.hubNamespace).toBe("x-42-abcdef-hub");
-    expect(plan.brokerAddress).toBe("192.168.9.1");
+    expect(plan.hubAddress).toBe("192.168.9.1");
     expect(plan.cgroup).toBe("/sys/fs/cgroup/cpu/x-42-abcdef");
     expect(plan.devices.map((d) => [d.namespace, d.address, d.mbit, d.cpuShare, d.cgroup])).toEqual([
       ["x-42-abcdef-d0", "192.168.9.2", 10, 0.5, "/sys/fs/cgroup/cpu/x-42-abcdef/d0"],

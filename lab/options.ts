@@ -29,8 +29,8 @@ export const LabOptions = z.object({
   devices: z.number().int().min(1).max(MAX_DEVICES),
   /** Link rate in each direction, Mbit/s; one number for every device or one per device. */
   bandwidthMbit: z.union([mbit, z.array(mbit)]),
-  /** CPU per device as a fraction of one core; null means no limit. */
-  cpuShare: z.union([share, z.array(share), z.null()]).default(null),
+  /** CPU per device as a fraction of one core; null means no limit (for all, or for one device in a list). */
+  cpuShare: z.union([share, z.array(share.nullable()), z.null()]).default(null),
   /**
    * CPU for processes run in the hub with `cpuLimit: true` (a device that lives beside
    * the broker, such as the source); null: the hub has no quota cgroup of its own.
@@ -71,7 +71,8 @@ export interface LabPlan {
   readonly cgroup: string;
   /** Quota cgroup for hub processes run with cpuLimit: true; null when hubCpuShare is null. */
   readonly hubCpu: { readonly cgroup: string; readonly share: number } | null;
-  readonly brokerAddress: string;
+  /** The bridge's own address in the hub: the far end of every link probe, and the broker's in the hub topology. */
+  readonly hubAddress: string;
   readonly prefixLength: 24;
   readonly devices: readonly DevicePlan[];
 }
@@ -98,7 +99,7 @@ export function planLab(input: LabOptions, labId?: string): LabPlan {
     hubNamespace: hubNamespace(id),
     cgroup: labCgroup(id),
     hubCpu: o.hubCpuShare === null ? null : { cgroup: `${labCgroup(id)}/hub`, share: o.hubCpuShare },
-    brokerAddress: `${net}1`,
+    hubAddress: `${net}1`,
     prefixLength: 24,
     devices: rates.map((rate, k) => ({
       index: k,

@@ -1,9 +1,10 @@
 /**
- * One deployment inside one namespace lab, in the paper's star through the source:
- * the hub namespace holds the broker and planner (hub-agent.ts, no quota) and the
- * source (a device: it computes its part, under the hub's CPU quota); each worker
- * k = 1..N−1 runs in device namespace k−1 behind its own shaped link. With N = 1 the
- * lab still has one device namespace (a lab needs one); nothing runs in it.
+ * One deployment inside one namespace lab, laid out by its topology (topology.ts):
+ * `paper` puts every device, the source included, behind its own shaped link with the
+ * broker and planner on the source device; `hub` keeps the broker, planner and source
+ * on the unshaped centre; `gateway` gives the broker and planner a host and link of
+ * their own. Every device process is told its link's rates (`--uplink`, `--downlink`),
+ * so the plan knows each link.
  *
  * The processes are started per bandwidth: a TCP connection keeps the packet size of
  * the rate it was opened at (lab.setBandwidth), so a new rate gets new connections.
@@ -25,13 +26,28 @@ import {
 import { measureLinkRate, type LinkRate } from "./linkrate.js";
 import { createLab, type Lab, type Place } from "./netns.js";
 import { publishChunkedDefaults } from "../broker/client.js";
+import {
+  type DeviceLayout,
+  layoutOf,
+  type PerDevice,
+  perDevice,
+  type Topology,
+  type TopologyLayout,
+} from "./topology.js";
 
 export interface SessionOptions {
   /** Devices in all, the source included. */
   readonly devices: number;
-  readonly bandwidthMbit: number;
-  /** CPU per device (the source too), fraction of one core. */
-  readonly cpuShare: number;
+  /** Where the broker, planner and source sit (topology.ts); default "paper". */
+  readonly topology?: Topology;
+  /** The gateway's link rate, both ways, Mbit/s (the gateway topology only). */
+  readonly gatewayMbit?: number;
+  /** Each device's link rate, both ways: one for all, or one per device (source first). */
+  readonly bandwidthMbit: PerDevice<number>;
+  /** CPU per device (the source too), fraction of one core: one for all, or one per device. */
+  readonly cpuShare: PerDevice<number>;
+  /** Each device's `--memory`, MB: one for all, or one per device; default LAB_MEMORY_MB. */
+  readonly memoryMb?: PerDevice<number>;
   readonly cfg: string;
   readonly weights: string;
   readonly image: string;
@@ -44,42 +60,46 @@ export interface SessionOptions {
   readonly log?: (line: string) => void;
 }
 
+/** What a record says of the lab it ran in. */
+export interface SessionSettings {
+  readonly topology: Topology;
+  readonly gatewayMbit: number | null;
+  /** Per device, source first: link rate as set (Mbit/s; the hub topology leaves the source's link unlimited), CPU quota, --memory. */
+  readonly deviceBandwidthMbit: readonly number[];
+  readonly deviceCpuShare: readonly number[];
+  readonly deviceMemoryMb: readonly number[];
+}
+
+/** Generous: the lab measures time, not what fits; set it per device to study memory. */
+export const LAB_MEMORY_MB = 4096;
 const BROKER_PORT = 1883;
 const MAX_PACKET_BYTES = publishChunkedDefaults.maxPacketBytes;
 /** Kept per process for error messages: a crash is explained by its last lines. */
 const TAIL_LINES = 20;
 const EDGEFUSE = join(PACKAGE_ROOT, "bin", "edgefuse");
 const AGENT = join(PACKAGE_ROOT, "dist", "lab", "hub-agent.js");
-
-export const workerId = (k: number): string => `w${k}`;
-/** The lab device (0-based) whose link worker wK uses, from its worker id; -1 for anything else. */
-export const labDeviceOfWorker = (id: string): number => (/^w[1-9]\d*$/.test(id) ? Number(id.slice(1)) - 1 : -1);
+const AGENT_NAME = "broker";
 
 export class LabSession {
   private processes: { name: string; child: ChildProcess; tail: string[] }[] = [];
   private pending = new Map<number, { resolve: (r: HubReply) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private agent: ChildProcess | undefined;
-  /** Measured rate of every worker link, up and down, at the current bandwidth. */
+  /** Measured rate of every link (lab device index), up and down, at the current bandwidth. */
   linkRates: LinkRate[] = [];
-  bandwidthMbit: number;
+  /** The one rate setBandwidth gave every device link, replacing the options' rates. */
+  private rateOverride: number | undefined;
 
   private constructor(
     readonly lab: Lab,
     private readonly o: SessionOptions,
-  ) {
-    this.bandwidthMbit = o.bandwidthMbit;
-  }
+    private layout: TopologyLayout,
+  ) {}
 
   static async open(o: SessionOptions): Promise<LabSession> {
-    const lab = await createLab({
-      devices: Math.max(1, o.devices - 1),
-      bandwidthMbit: o.bandwidthMbit,
-      cpuShare: o.cpuShare,
-      hubCpuShare: o.cpuShare,
-      ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}),
-    });
-    const session = new LabSession(lab, o);
+    const layout = sessionLayout(o);
+    const lab = await createLab({ ...layout.lab, ...(o.namePrefix ? { namePrefix: o.namePrefix } : {}) });
+    const session = new LabSession(lab, o, layout);
     try {
       await session.measureLinks();
       await session.start();
@@ -94,6 +114,42 @@ export class LabSession {
     return this.o.devices - 1;
   }
 
+  get topology(): Topology {
+    return this.layout.topology;
+  }
+
+  /** The slowest limited device link, Mbit/s (every device's rate when they share one). */
+  get bandwidthMbit(): number {
+    return Math.min(...this.limitedMbit());
+  }
+
+  get settings(): SessionSettings {
+    const devices = this.layout.devices;
+    return {
+      topology: this.layout.topology,
+      gatewayMbit: this.layout.gatewayMbit,
+      deviceBandwidthMbit: [...this.deviceMbit],
+      deviceCpuShare: devices.map((d) => d.cpuShare),
+      deviceMemoryMb: devices.map((d) => d.memoryMb),
+    };
+  }
+
+  /** The lab device whose veth carries the named link ("source", "w1", "gateway"), or -1. */
+  linkDevice(name: string): number {
+    return this.layout.links.find((l) => l.name === name)?.labDevice ?? -1;
+  }
+
+  /** Each link's measured rate by name, "up" (towards the switch) and "down". */
+  get measuredLinkMbit(): { link: string; up: number; down: number }[] {
+    const rate = (k: number, direction: "up" | "down"): number =>
+      this.linkRates.find((r) => r.device === k && r.direction === direction)?.mbit ?? Number.NaN;
+    return this.layout.links.map((l) => ({
+      link: l.name,
+      up: rate(l.labDevice, "up"),
+      down: rate(l.labDevice, "down"),
+    }));
+  }
+
   /** Re-plan and wait until every device holds its shards (not timed: start-up). */
   async plan(planning: LabPlanning): Promise<PlanReply> {
     return (await this.ask({ op: "plan", planning, timeoutMs: this.o.planTimeoutMs ?? 600_000 })) as PlanReply;
@@ -103,11 +159,13 @@ export class LabSession {
     return (await this.ask({ op: "infer", requestId, timeoutMs: this.o.requestTimeoutMs ?? 600_000 })) as InferReply;
   }
 
-  /** Stop the deployment, change every link's rate, measure the links, start afresh. */
+  /** Stop the deployment, set every device's link (not the gateway's) to one rate, measure the links, start afresh. */
   async setBandwidth(mbit: number): Promise<void> {
     await this.stopProcesses();
-    await this.lab.setBandwidth(mbit);
-    this.bandwidthMbit = mbit;
+    this.rateOverride = mbit;
+    this.layout = sessionLayout({ ...this.o, bandwidthMbit: mbit });
+    for (const link of this.layout.links.filter((l) => l.name !== "gateway"))
+      await this.lab.setBandwidth(mbit, link.labDevice);
     await this.measureLinks();
     await this.start();
   }
@@ -117,11 +175,23 @@ export class LabSession {
     await this.lab.destroy();
   }
 
+  /** The rates as set, per device (source first). */
+  private get deviceMbit(): readonly number[] {
+    return perDevice("bandwidthMbit", this.rateOverride ?? this.o.bandwidthMbit, this.o.devices);
+  }
+
+  private limitedMbit(): number[] {
+    const rates = this.layout.devices.flatMap((d) => (d.mbit === null ? [] : [d.mbit]));
+    return rates.length ? rates : [...this.layout.lab.bandwidthMbit];
+  }
+
   private async measureLinks(): Promise<void> {
     this.linkRates = [];
-    for (let k = 0; k < this.workers; k++) {
+    for (const link of this.layout.links) {
       for (const direction of ["up", "down"] as const) {
-        this.linkRates.push(await measureLinkRate(this.lab, k, direction, { durationMs: this.o.linkProbeMs ?? 1000 }));
+        this.linkRates.push(
+          await measureLinkRate(this.lab, link.labDevice, direction, { durationMs: this.o.linkProbeMs ?? 1000 }),
+        );
       }
     }
   }
@@ -135,8 +205,15 @@ export class LabSession {
       deployment: "lab",
       port: BROKER_PORT,
       maxPacketBytes: MAX_PACKET_BYTES,
+      broker: this.layout.plannerBroker,
+      links: this.layout.links.map(({ name, workers, source }) => ({
+        name,
+        workers: workers === "all" ? "all" : [...workers],
+        source,
+      })),
     };
-    const agent = this.spawn("hub", "hub", [process.execPath, AGENT], {
+    // The broker's own process: under the quota of the device it runs on, none in the hub.
+    const agent = this.spawn(AGENT_NAME, this.layout.broker, [process.execPath, AGENT], {
       env: { [HUB_AGENT_ENV]: JSON.stringify(config) },
     });
     this.agent = agent;
@@ -146,48 +223,37 @@ export class LabSession {
       try {
         reply = JSON.parse(line) as HubReply;
       } catch {
-        return this.o.log?.(`hub: ${line}`);
+        return this.o.log?.(`${AGENT_NAME}: ${line}`);
       }
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       waiting?.resolve(reply);
     });
     agent.once("exit", (code, signal) => {
-      const err = new LabError(`the hub agent exited (${code ?? signal}): ${this.tailOf("hub")}`);
+      const err = new LabError(`the broker's agent exited (${code ?? signal}): ${this.tailOf(AGENT_NAME)}`);
       for (const w of this.pending.values()) w.reject(err);
       this.pending.clear();
     });
     await this.reply(0); // listening
-
-    const common = ["--deployment", "lab", "--max-packet", String(MAX_PACKET_BYTES), "--memory", "4096"];
-    // The source sits beside the broker: loopback, no link of its own (it holds the input).
-    this.spawn(
-      "source",
-      "hub",
-      [
-        EDGEFUSE,
-        "source",
-        "--broker",
-        `mqtt://127.0.0.1:${BROKER_PORT}`,
-        "--id",
-        "source",
-        "--timeout-ms",
-        String(this.o.requestTimeoutMs ?? 600_000),
-        ...common,
-      ],
-      { cpuLimit: true },
-    );
-    for (let k = 1; k < this.o.devices; k++) {
-      this.spawn(workerId(k), k - 1, [
-        EDGEFUSE,
-        "worker",
-        "--broker",
-        `mqtt://${this.lab.brokerAddress}:${BROKER_PORT}`,
-        "--id",
-        workerId(k),
-        ...common,
-      ]);
+    for (const device of this.layout.devices) {
+      // In the hub the source runs under the hub's quota, beside the unlimited broker.
+      this.spawn(device.id, device.place, this.deviceArgv(device), device.place === "hub" ? { cpuLimit: true } : {});
     }
+  }
+
+  /** `edgefuse source|worker` for one device: its broker, id, memory and link rates. */
+  private deviceArgv(device: DeviceLayout): string[] {
+    const brokerHost =
+      device.place === this.layout.broker
+        ? "127.0.0.1"
+        : this.layout.broker === "hub"
+          ? this.lab.hubAddress
+          : this.lab.addressOf(this.layout.broker);
+    const argv = [EDGEFUSE, device.role, "--broker", `mqtt://${brokerHost}:${BROKER_PORT}`, "--id", device.id];
+    if (device.role === "source") argv.push("--timeout-ms", String(this.o.requestTimeoutMs ?? 600_000));
+    argv.push("--deployment", "lab", "--max-packet", String(MAX_PACKET_BYTES), "--memory", String(device.memoryMb));
+    if (device.mbit !== null) argv.push("--uplink", `${device.mbit}mbit`, "--downlink", `${device.mbit}mbit`);
+    return argv;
   }
 
   private spawn(
@@ -203,7 +269,7 @@ export class LabSession {
       entry.tail.push(line);
       if (entry.tail.length > TAIL_LINES) entry.tail.shift();
     });
-    if (name !== "hub") child.stdout!.resume();
+    if (name !== AGENT_NAME) child.stdout!.resume();
     child.once("exit", (code, signal) => {
       if (this.processes.includes(entry)) {
         const err = new LabError(`${name} exited (${code ?? signal}) during the experiment: ${this.tailOf(name)}`);
@@ -233,7 +299,8 @@ export class LabSession {
   private reply(id: number): Promise<Extract<HubReply, { ok: true }>> {
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
-        resolve: (r) => (r.ok ? resolve(r) : reject(new LabError(`hub: ${r.error}\n  ${this.tailOf("hub")}`))),
+        resolve: (r) =>
+          r.ok ? resolve(r) : reject(new LabError(`${AGENT_NAME}: ${r.error}\n  ${this.tailOf(AGENT_NAME)}`)),
         reject,
       });
     });
@@ -259,4 +326,17 @@ export class LabSession {
       ),
     );
   }
+}
+
+/** The session's options as a layout: every per-device list resolved and checked against the device count. */
+export function sessionLayout(o: SessionOptions): TopologyLayout {
+  return layoutOf(
+    o.topology ?? "paper",
+    {
+      mbit: perDevice("bandwidthMbit", o.bandwidthMbit, o.devices),
+      cpuShare: perDevice("cpuShare", o.cpuShare, o.devices),
+      memoryMb: perDevice("memoryMb", o.memoryMb ?? LAB_MEMORY_MB, o.devices),
+    },
+    o.gatewayMbit,
+  );
 }

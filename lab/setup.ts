@@ -1,6 +1,6 @@
 /**
  * What `edgefuse lab` and `edgefuse experiment` share: the scheme names, the default
- * CPU share, the model (YOLOv2 with seeded synthetic weights unless given), and the
+ * CPU shares, the model (YOLOv2 with seeded synthetic weights unless given), and the
  * root check that comes before any flag is acted on.
  */
 import { CACHE_DIR, modelCfg } from "../core/paths.js";
@@ -17,7 +17,9 @@ export { STRATEGIES };
 export type SchemeName = Strategy;
 export const isSchemeName = (s: string): s is SchemeName => (STRATEGIES as readonly string[]).includes(s);
 
-/** The CPU the lab's devices share: 1.6 of this machine's 2 cores (the rest runs the broker, planner and this process). */
+/** Each device's CPU unless told: a fixed quarter of a core, so 7 devices fit this 2-core machine and N devices can be set beside one of the same kind. */
+export const DEFAULT_CPU_SHARE = 0.25;
+/** `--cpu shared`: the CPU the lab's devices share, 1.6 of this machine's 2 cores (the rest runs the broker, planner and this process), divided among them. */
 export const CPU_BUDGET = 1.6;
 export const defaultCpuShare = (devices: number): number =>
   Math.max(0.2, Math.round((CPU_BUDGET / devices) * 100) / 100);

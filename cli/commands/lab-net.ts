@@ -1,31 +1,47 @@
 /**
- * `edgefuse lab-net`: build a namespace lab, measure every device link both ways,
- * print what each carries against its set rate, and tear the lab down. A check that
- * the emulated network on this machine is what an experiment will assume.
+ * `edgefuse lab-net`: build a namespace lab as `edgefuse lab` lays it out for a
+ * topology, measure every link both ways, print what each carries against its set
+ * rate, and tear the lab down. A check that the emulated network on this machine is
+ * what an experiment will assume.
  */
+import { z } from "zod";
 import { createLab } from "../../lab/netns.js";
 import { measureLinkRate, type Direction } from "../../lab/linkrate.js";
+import { sessionLayout } from "../../lab/session.js";
 import { cleanupStale } from "../../lab/stale.js";
+import { TOPOLOGIES } from "../../lab/topology.js";
 import { defineCommand, flag } from "../command.js";
 import { deviceRoster } from "../devices.js";
 import { defineFlags } from "../flags.js";
-import { labModelFlags, rateSchema } from "./lab.js";
+import { rateSchema } from "./lab.js";
 
 const flags = defineFlags({
   devices: {
     value: "N",
-    description:
-      "devices in all, as `edgefuse lab` counts them: the source in the hub and N−1 workers, each behind its own shaped link",
-    schema: flag.intIn("a device count", 2, 17),
+    description: "devices in all, as `edgefuse lab` counts them: the source and N−1 workers",
+    schema: flag.intIn("a device count", 1, 16),
     required: true,
+  },
+  topology: {
+    value: TOPOLOGIES.join("|"),
+    description:
+      "the links `edgefuse lab --topology` builds: paper = every device's, hub = the workers', gateway = every device's and the gateway's",
+    schema: z.enum(TOPOLOGIES, {
+      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
+    }),
+    default: "paper",
+  },
+  "gateway-mbit": {
+    value: "R",
+    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
+    schema: flag.number("Mbit/s").refine((r) => r > 0 && r <= 10_000, "between 0 and 10000 Mbit/s"),
   },
   bandwidth: {
     value: "RATE",
-    description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)",
+    description: "each device link's rate, both ways (tc units: 100mbit, 1gbit)",
     schema: rateSchema,
     required: true,
   },
-  cpu: { ...labModelFlags.cpu, defaultText: "no quota" },
   "duration-s": {
     value: "S",
     description: "seconds each direction of each link is measured",
@@ -37,26 +53,44 @@ const flags = defineFlags({
 export const labNet = defineCommand({
   name: "lab-net",
   flags,
+  rules: [
+    {
+      flag: "gateway-mbit",
+      message: "is the gateway's link rate: required with --topology gateway, and for it alone",
+      holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
+    },
+  ],
   async run(o) {
     const stale = cleanupStale();
     if (stale.length) console.log(`removed ${stale.length} lab(s) left by dead runs: ${stale.join(", ")}`);
-
-    // As LabSession builds it: the source shares the hub with the broker, so only the workers have links.
-    const lab = await createLab({ devices: o.devices - 1, bandwidthMbit: o.bandwidth, cpuShare: o.cpu ?? null });
+    const gateway = o["gateway-mbit"];
+    // No CPU quota: the probes run outside it anyway, and no device runs here.
+    const layout = sessionLayout({
+      devices: o.devices,
+      topology: o.topology,
+      ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
+      bandwidthMbit: o.bandwidth,
+      cpuShare: 1,
+      cfg: "",
+      weights: "",
+      image: "",
+    });
+    const lab = await createLab({ ...layout.lab, cpuShare: null, hubCpuShare: null });
     try {
       console.log(
-        `lab ${lab.id}: broker ${lab.brokerAddress}, ${deviceRoster(o.devices)}, worker links at ${o.bandwidth} mbit${o.cpu ? `, ${o.cpu} core each` : ""}`,
+        `lab ${lab.id}: ${o.topology} topology, switch ${lab.hubAddress}, ${deviceRoster(o.devices)}, device links at ${o.bandwidth} mbit${gateway === undefined ? "" : `, gateway at ${gateway} mbit`}`,
       );
-      const head = ["device", "address", "set mbit", "up mbit", "up %", "down mbit", "down %"];
+      const head = ["link", "address", "set mbit", "up mbit", "up %", "down mbit", "down %"];
       console.log(head.join("\t"));
-      for (const d of lab.devices) {
+      for (const link of layout.links) {
+        const d = lab.devices[link.labDevice]!;
         // One link at a time: parallel runs would share this machine's CPU and blur the numbers.
         const measure = (dir: Direction) => measureLinkRate(lab, d.index, dir, { durationMs: o["duration-s"] * 1000 });
         const up = await measure("up");
         const down = await measure("down");
         const pct = (r: number) => (r * 100).toFixed(1);
         console.log(
-          [d.index, d.address, d.mbit, up.mbit.toFixed(1), pct(up.ratio), down.mbit.toFixed(1), pct(down.ratio)].join(
+          [link.name, d.address, d.mbit, up.mbit.toFixed(1), pct(up.ratio), down.mbit.toFixed(1), pct(down.ratio)].join(
             "\t",
           ),
         );

@@ -1,8 +1,9 @@
 /**
- * `edgefuse lab`: one experiment setting in a namespace lab — N devices (the source
- * beside the broker in the hub, N−1 workers behind shaped links), a CPU quota each —
- * and the chosen plan variants, each planned, warmed up and timed. Prints a table,
- * or with --json one record per timed request. Progress goes to stderr.
+ * `edgefuse lab`: one experiment setting in a namespace lab — N devices laid out by a
+ * topology (lab/topology.ts), each with its link rate, CPU quota and memory — and the
+ * chosen plan variants, each planned, warmed up and timed. Prints a table, or with
+ * --json one record per timed request (measured latency beside the plan's predicted
+ * one). Progress goes to stderr.
  */
 import { z } from "zod";
 import { sampleImage } from "../../core/paths.js";
@@ -11,23 +12,26 @@ import { parseRate } from "../../lab/shaping.js";
 import {
   assertRoot,
   CPU_BUDGET,
+  DEFAULT_CPU_SHARE,
   defaultCpuShare,
   isSchemeName,
   resolveModel,
   scheme,
   STRATEGIES,
 } from "../../lab/setup.js";
+import { LAB_MEMORY_MB } from "../../lab/session.js";
 import { formatTable } from "../../lab/tables.js";
+import { TOPOLOGIES, type Topology } from "../../lab/topology.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { planningFlags } from "../planning-flags.js";
 
-/** The flags `lab` and `experiment` share: CPU per device, the model and the image. */
 /** `--repeats R`, as the lab and the experiment take it. */
 export const repeatsFlag = (description: string) =>
   ({ value: "R", description, schema: flag.int("a count").refine((n) => n >= 1, "at least 1"), default: "3" }) as const;
 
+/** The flags `lab` and `experiment` share: CPU per device (one share; `lab` takes lists), the model and the image. */
 export const labModelFlags = defineFlags({
   cpu: {
     value: "SHARE",
@@ -66,20 +70,66 @@ export function prepareLab(command: string, o: { cfg?: string; weights?: string 
   return resolveModel(o.cfg, o.weights);
 }
 
+/** `A` or `A,B,…` with each part read by `one`: one value for every device, or one per device. */
+const listOf = <T>(one: z.ZodType<T, string>) =>
+  z.string().transform((s, ctx) => {
+    const values: T[] = [];
+    for (const part of s.split(",")) {
+      const parsed = one.safeParse(part.trim());
+      if (!parsed.success) {
+        ctx.addIssue({ code: "custom", message: `'${part}': ${parsed.error.issues[0]!.message}` });
+        return z.NEVER;
+      }
+      values.push(parsed.data);
+    }
+    return values;
+  });
+
+const cpuShareSchema = flag
+  .number("a fraction of one core")
+  .refine((c) => c >= 0.05 && c <= 2, "between 0.05 and 2 cores");
+
 const flags = defineFlags({
   devices: {
     value: "N",
-    description: "devices in all: the source (in the hub) and N−1 workers behind shaped links",
+    description: "devices in all: the source and N−1 workers",
     schema: flag.intIn("a device count", 1, 16),
     default: "3",
   },
+  topology: {
+    value: TOPOLOGIES.join("|"),
+    description:
+      "paper = every device, the source too, behind its own shaped link, the broker and planner on the source device under its CPU quota; hub = the broker, planner and source on the unshaped centre, only the workers behind links; gateway = the broker and planner on a host of their own behind a link of --gateway-mbit, the source behind its link like the workers",
+    schema: z.enum(TOPOLOGIES, {
+      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
+    }),
+    default: "paper",
+  },
+  "gateway-mbit": {
+    value: "R",
+    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
+    schema: flag.number("Mbit/s").refine((r) => r > 0 && r <= 10_000, "between 0 and 10000 Mbit/s"),
+  },
   bandwidth: {
-    value: "RATE",
-    description: "each worker link's rate, both ways (tc units: 100mbit, 1gbit)",
-    schema: rateSchema,
+    value: "RATE[,RATE…]",
+    description:
+      "each device's link rate, both ways (tc units: 100mbit, 1gbit): one for every device or one per device, the source first",
+    schema: listOf(rateSchema),
     default: "100mbit",
   },
   ...labModelFlags,
+  cpu: {
+    value: "SHARE[,SHARE…]|shared",
+    description: `each device's CPU quota in cores: one for every device or one per device, the source first; shared = ${CPU_BUDGET} cores divided among the devices (at least 0.2)`,
+    schema: z.union([z.literal("shared"), listOf(cpuShareSchema)]),
+    default: String(DEFAULT_CPU_SHARE),
+  },
+  memory: {
+    value: "MB[,MB…]",
+    description: "each device's --memory: one for every device or one per device, the source first",
+    schema: listOf(flag.megabytes()),
+    default: String(LAB_MEMORY_MB),
+  },
   scheme: {
     value: "S,S,...",
     description: `the plan variants to time, comma-separated: ${STRATEGIES.join(", ")}`,
@@ -90,26 +140,59 @@ const flags = defineFlags({
     default: "auto",
   },
   "ftp-layers": planningFlags["ftp-layers"],
+  objective: planningFlags.objective,
+  split: planningFlags.split,
   repeats: repeatsFlag("timed requests per variant, after one warm-up"),
   json: { description: "print one JSON record per timed request instead of the table" },
 });
 
+type Lists = { devices: number; bandwidth: number[]; cpu: "shared" | number[]; memory: number[] };
+/** A list gives one value for every device or one each: any other length is refused. */
+const listRules: FlagRule<Lists>[] = (["bandwidth", "cpu", "memory"] as const).map((name) => ({
+  flag: name,
+  message: "give one value for every device or one per device (the source first), as many as --devices",
+  holds: (o) => {
+    const values = o[name];
+    return values === "shared" || values.length === 1 || values.length === o.devices;
+  },
+}));
+
+const gatewayRule: FlagRule<{ topology: Topology; "gateway-mbit"?: number | undefined }> = {
+  flag: "gateway-mbit",
+  message: "is the gateway's link rate: required with --topology gateway, and for it alone",
+  holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
+};
+
+/** One value as a number, several as the per-device list. */
+const oneOrEach = (values: number[]): number | number[] => (values.length === 1 ? values[0]! : values);
+const listText = (values: number | number[], unit: string): string =>
+  typeof values === "number" ? `${values} ${unit} each` : `${values.join("/")} ${unit}`;
+
 export const labCommand = defineCommand({
   name: "lab",
   flags,
-  rules: [modelTogether],
+  rules: [modelTogether, gatewayRule, ...listRules],
   async run(o) {
     const model = prepareLab("lab", o);
-    const cpuShare = o.cpu ?? defaultCpuShare(o.devices);
-    const schemes = o.scheme.filter(isSchemeName).map((name) => scheme(name, o["ftp-layers"]));
+    const cpuShare = o.cpu === "shared" ? defaultCpuShare(o.devices) : oneOrEach(o.cpu);
+    const bandwidthMbit = oneOrEach(o.bandwidth);
+    const memoryMb = oneOrEach(o.memory);
+    const schemes = o.scheme
+      .filter(isSchemeName)
+      .map((name) => scheme(name, o["ftp-layers"]))
+      .map((s) => ({ ...s, planning: { ...s.planning, objective: o.objective, split: o.split } }));
     const log = (line: string): void => void process.stderr.write(`lab: ${line}\n`);
+    const gateway = o["gateway-mbit"];
     log(
-      `${devicesText(o.devices)} at ${o.bandwidth} mbit, ${cpuShare} core each; ${schemes.map((s) => s.label).join(", ")}; ${o.repeats} timed request(s) after one warm-up`,
+      `${devicesText(o.devices)}, ${o.topology} topology${gateway === undefined ? "" : ` (gateway ${gateway} mbit)`}, ${listText(bandwidthMbit, "mbit")}, ${listText(cpuShare, "core")}, ${listText(memoryMb, "MB")}; ${schemes.map((s) => s.label).join(", ")}; ${o.repeats} timed request(s) after one warm-up`,
     );
     const records: RunRecord[] = await runLabExperiment({
       devices: o.devices,
-      bandwidthMbit: o.bandwidth,
+      topology: o.topology,
+      ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
+      bandwidthMbit,
       cpuShare,
+      memoryMb,
       ...model,
       image: o.image,
       schemes,
@@ -117,10 +200,15 @@ export const labCommand = defineCommand({
       log,
       onRecord: (r) => {
         if (o.json) console.log(JSON.stringify(r));
-        else
-          log(`${r.scheme} #${r.repeat}: ${r.latencyMs.toFixed(0)} ms (lower bound ${r.lowerBoundMs.toFixed(0)} ms)`);
+        else log(`${r.scheme} #${r.repeat}: ${recordText(r)}`);
       },
     });
     if (!o.json) console.log(formatTable(records));
   },
 });
+
+/** "812 ms (predicted 790 ms, lower bound 640 ms)". */
+function recordText(r: RunRecord): string {
+  const predicted = r.predictedMs === null ? "no prediction" : `predicted ${r.predictedMs.toFixed(0)} ms`;
+  return `${r.latencyMs.toFixed(0)} ms (${predicted}, lower bound ${r.lowerBoundMs.toFixed(0)} ms)`;
+}
