@@ -67,7 +67,7 @@ describe("a deployment on a shared Mosquitto", () => {
       brokerUrl: broker.url,
       deployment: DEPLOYMENT,
       workers: "inline",
-      planning: { strategy: "lop", ftpEnd: 0 },
+      planning: { strategy: "lop", ftpEnd: 0, objective: "comm" },
       log: (line) => logs.push(line),
     });
     await system.source.ready();

@@ -23,12 +23,12 @@ describe("measured traffic against the cost model (yolov2-tiny, 6 devices)", () 
   afterAll(async () => system?.stop());
 
   it.each([
-    ["all-LOP", { strategy: "lop", ftpEnd: 0 }],
-    ["all-LIP", { strategy: "lip", ftpEnd: 0 }],
-    ["ILP optimum", { strategy: "auto", ftpEnd: 0 }],
-    ["FTP on layers 0–5, then the optimum", { strategy: "auto", ftpEnd: 6 }],
+    ["all-LOP", { strategy: "lop", ftpEnd: 0, objective: "comm" }],
+    ["all-LIP", { strategy: "lip", ftpEnd: 0, objective: "comm" }],
+    ["ILP optimum", { strategy: "auto", ftpEnd: 0, objective: "comm" }],
+    ["FTP on layers 0–5, then the optimum", { strategy: "auto", ftpEnd: 6, objective: "comm" }],
     // the stack fits on two devices only: the other four take more channels (uneven parts)
-    ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9 }],
+    ["FTP on layers 0–8 on 2 devices, then the optimum", { strategy: "auto", ftpEnd: 9, objective: "comm" }],
   ] as const)(
     "%s: broker-counted bytes on worker links are within a thousandth (0.1 percent) of the modelled bytes",
     async (label, planning) => {

@@ -104,7 +104,7 @@ describe("a worker killed in the middle of a request", () => {
       devices: 3,
       workers: "process",
       jobTimeoutMs: 10_000,
-      planning: { strategy: "lop", ftpEnd: 0 },
+      planning: { strategy: "lop", ftpEnd: 0, objective: "comm" },
     });
     await system.source.ready(120_000);
   });

@@ -194,7 +194,8 @@ describe("planner actor", () => {
   });
 
   it("ignores a malformed presence, and clears the plan when no worker can hold the model", async () => {
-    const { topics, planner, worker, retained, connect, logLines } = await setup();
+    // Least C gives every device a part, so a device that can hold none makes every plan impossible.
+    const { topics, planner, worker, retained, connect, logLines } = await setup({ planning: { objective: "comm" } });
     const first = planner.nextPlan();
     await worker("w1");
     expect((await first)!.devices).toHaveLength(1);
@@ -216,6 +217,21 @@ describe("planner actor", () => {
       ),
     );
     expect((await retained()).plan).toBeUndefined();
+  });
+
+  it("leaves a device that can hold nothing out of the fastest plan, and says what it predicts", async () => {
+    const { planner, worker } = await setup();
+    const first = planner.nextPlan();
+    await worker("w1");
+    await first;
+    const next = planner.nextPlan();
+    await worker("tiny", 1000); // 1 kB: no shard of any plan fits
+    const plan = (await next)!;
+    expect(plan.devices.map((d) => d.workerId).sort()).toEqual(["tiny", "w1"]);
+    const tiny = plan.cost.perDevice.find((d) => d.workerId === "tiny")!;
+    expect(tiny.shardBytes).toBe(0);
+    expect(plan.prediction?.objective).toBe("latency");
+    expect(plan.prediction!.seconds).toBeGreaterThan(0);
   });
 
   it("waits for minDevices devices before the first plan, then re-plans on every change", async () => {

@@ -37,6 +37,9 @@ import {
 } from "./schema.js";
 import { checkPaperNetwork, chooseSchemes, leastNeededWeights, PAPER_YOLOV2 } from "./strategies.js";
 import { isWeighted } from "../dnn/layer-traits.js";
+import { fastestPlan } from "./fastest-plan.js";
+import { networkProfile } from "./latency.js";
+import { predictCandidate } from "./predict.js";
 
 export type { FtpChoice } from "./candidates.js";
 export { evaluateBoundary } from "./candidates.js";
@@ -215,11 +218,17 @@ export function makePlan(network: Network, options: Pick<PlanOptions, "devices">
     }
   }
   const ftpEnd = opts.strategy === "paper" ? PAPER_YOLOV2.ftpEnd : opts.ftpEnd;
-  const best = bestCandidate(network, { ...opts, ftpEnd }, devices);
   // What picked b and the grid: the criterion asked for, or nothing when both were given.
   const given = typeof ftpEnd === "number" && (ftpEnd === 0 || opts.grid !== undefined);
+  // "auto-comm" asks for the FTP stage with least C: the paper's objective throughout.
+  if (opts.objective === "latency" && ftpEnd !== "auto-comm") {
+    const fast = fastestPlan(network, { ...opts, ftpEnd }, devices);
+    if (fast)
+      return finishPlan(planBody(network, opts, fast.devices, fast.candidate, given ? "given" : "min-latency", "latency"));
+  }
+  const best = bestCandidate(network, { ...opts, ftpEnd }, devices);
   const ftpObjective = given ? "given" : ftpEnd === "auto-comm" ? "min-comm" : "min-largest-memory";
-  return finishPlan(planBody(network, opts, devices, best, ftpObjective));
+  return finishPlan(planBody(network, opts, devices, best, ftpObjective, "comm"));
 }
 
 /** The budget warnings that do not stop a plan: biases on top of the weights that fit. */
@@ -244,6 +253,8 @@ function planBody(
   devices: readonly PlanDevice[],
   c: Candidate,
   ftpObjective: FtpObjective,
+  /** What chose the candidate: the latency search, or the paper's C (asked for, or where no division fits the budgets). */
+  chosenBy: Objective,
 ): PlanBody {
   return {
     format: "edgefuse-plan",
@@ -267,9 +278,19 @@ function planBody(
       grid: opts.grid ?? null,
       pinned: [...opts.pinned].map(([layer, scheme]) => ({ layer, scheme })),
       bytesPerElement: opts.bytesPerElement,
+      objective: opts.objective,
+      split: opts.split,
+      broker: opts.broker,
     },
+    prediction: predictCandidate(
+      network,
+      c,
+      networkProfile(devices, opts.broker, opts.bytesPerElement),
+      chosenBy,
+      opts.broker,
+    ),
     objective: {
-      schemes: opts.strategy === "auto" ? "min-comm" : "fixed",
+      schemes: opts.strategy !== "auto" ? "fixed" : chosenBy === "latency" ? "min-latency" : "min-comm",
       ftp: ftpObjective,
       largestMemoryElements: Math.round(c.largestMemory),
     },

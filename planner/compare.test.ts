@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { loadNetwork } from "../dnn/network.js";
 import { cfgPath } from "../test/fixtures.js";
-import { makePlan } from "./build.js";
+import { makePlan as makeAnyPlan } from "./build.js";
+
+/** The paper's objective (least C), as compareVariants plans every variant. */
+const makePlan: typeof makeAnyPlan = (network, o) => makeAnyPlan(network, { objective: "comm", ...o });
 import { compareVariants } from "./compare.js";
 import { describeComparison, ftpChoiceText } from "./describe.js";
 

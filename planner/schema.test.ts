@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { cfgPath } from "../test/fixtures.js";
 import { loadNetwork } from "../dnn/network.js";
-import { makePlan } from "./build.js";
+import { makePlan as makeAnyPlan } from "./build.js";
+
+/** The paper's objective (least C): what these tests check; planner/latency.test.ts checks the latency objective. */
+const makePlan: typeof makeAnyPlan = (network, o) => makeAnyPlan(network, { objective: "comm", ...o });
 import { checkPlanForNetwork, networkFingerprint, parsePlan, type Plan } from "./schema.js";
 
 const yolov2 = loadNetwork(cfgPath("yolov2"));
@@ -86,7 +89,16 @@ describe("parsePlan", () => {
   });
 
   it("records what produced it: the strategy, FTP choice, grid, pins, element size and objective", () => {
-    expect(plan.inputs).toEqual({ strategy: "auto", ftpLayers: 12, grid: null, pinned: [], bytesPerElement: 4 });
+    expect(plan.inputs).toEqual({
+      strategy: "auto",
+      ftpLayers: 12,
+      grid: null,
+      pinned: [],
+      bytesPerElement: 4,
+      objective: "comm",
+      split: "auto",
+      broker: "source",
+    });
     expect(plan.objective).toMatchObject({ schemes: "min-comm", ftp: "min-largest-memory" });
     expect(plan.totals).toMatchObject({
       commElements: plan.cost.elements,

@@ -89,7 +89,9 @@ export const predictionSchema = z.object({
   /** What the plan's choices minimised: predicted time ("latency") or the paper's C ("comm"). */
   objective: z.enum(["latency", "comm"]),
   broker: brokerPlacementSchema,
+  /** Σ stages plus the source's work before the first (decoding, letterboxing) and after the last (detections). */
   seconds: z.number().nonnegative(),
+  prePostSeconds: z.number().nonnegative(),
   stages: z.array(predictedStageSchema),
 });
 export type Prediction = z.infer<typeof predictionSchema>;
@@ -203,15 +205,19 @@ const planBody = z.object({
       grid: gridSchema.nullable(),
       pinned: z.array(z.object({ layer: index, scheme: z.enum(SCHEMES) })),
       bytesPerElement: count,
+      /** Absent in older plans: "comm", the broker on the source, the even split. */
+      objective: z.enum(["latency", "comm"]).optional(),
+      split: z.enum(["auto", "even"]).optional(),
+      broker: brokerPlacementSchema.optional(),
     })
     .optional(),
   /** What the choices minimised. */
   objective: z
     .object({
       /** "min-comm": the paper's ILP, least C (eqs. 10–13); "fixed": the strategy sets them. */
-      schemes: z.enum(["min-comm", "fixed"]),
+      schemes: z.enum(["min-comm", "min-latency", "fixed"]),
       /** "min-largest-memory": DeepThings' criterion; "min-comm": least C; "given": asked for. */
-      ftp: z.enum(["min-largest-memory", "min-comm", "given"]),
+      ftp: z.enum(["min-largest-memory", "min-comm", "min-latency", "given"]),
       /** Weights plus peak feature elements on the fullest device: what "min-largest-memory" minimised. */
       largestMemoryElements: index,
     })
@@ -231,6 +237,10 @@ const planBody = z.object({
       /** Weights plus peak feature elements on the fullest device. */
       memoryPerDevice: index,
       bytesPerElement: count,
+      /** Absent in older plans: "comm", the broker on the source, the even split. */
+      objective: z.enum(["latency", "comm"]).optional(),
+      split: z.enum(["auto", "even"]).optional(),
+      broker: brokerPlacementSchema.optional(),
     })
     .optional(),
 });

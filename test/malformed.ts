@@ -37,7 +37,8 @@ import { REGION_DEFAULTS } from "../dnn/detect/region.js";
 export const DEPLOYMENT = "malformed";
 /** The suite's own worker: its runtime can hold a run, which keeps a job in flight. */
 export const HELD = "worker-held";
-export const PLANNING: Partial<Omit<PlanOptions, "devices">> = { strategy: "lop", ftpEnd: 0 };
+/** Every device takes a part (least C; the fastest plan may rightly keep a net this small on fewer). */
+export const PLANNING: Partial<Omit<PlanOptions, "devices">> = { strategy: "lop", ftpEnd: 0, objective: "comm" };
 export const topics = topicsFor(DEPLOYMENT);
 
 /** A regexp that matches `text` literally. */

@@ -13,6 +13,7 @@ import { onnxRuntime } from "../../dnn/onnx/runtime.js";
 import { decodeShard } from "../../dnn/shard.js";
 import { readWeights } from "../../dnn/weights.js";
 import { makePlan } from "../../planner/build.js";
+import type { PlanDevice } from "../../planner/schema.js";
 import { buildShards } from "../../planner/shards.js";
 import { TaskExecutor } from "./executor.js";
 import { localDispatcher, prepareSource, releaseSource, runSchedule } from "./job.js";
@@ -42,9 +43,15 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
   };
 
   /** `placed`: a task that reuses a kept slice gets its input as a worker reassembles it, straight into placeInput's pieces. */
-  const execute = async (n: number, strategy: "auto" | "lop", ftpEnd: 0 | "auto", placed: boolean) => {
-    const devices = Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
-    const draft = makePlan(network, { devices, strategy, ftpEnd });
+  const execute = async (
+    n: number,
+    strategy: "auto" | "lop",
+    ftpEnd: 0 | "auto",
+    placed: boolean,
+    given?: { devices: PlanDevice[]; objective: "latency" },
+  ) => {
+    const devices = given?.devices ?? Array.from({ length: n }, (_, i) => ({ workerId: `w${i}` }));
+    const draft = makePlan(network, { devices, strategy, ftpEnd, objective: given?.objective ?? "comm" });
     const shards = new Map<string, Buffer>();
     const { plan } = await buildShards(
       draft,
@@ -87,7 +94,7 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
       Array.from({ length: t.layers[1] - t.layers[0] + 1 }, (_, i) => t.layers[0] + i),
     );
     expect(covered).toEqual(network.layers.map((l) => l.index));
-    return schedule;
+    return { schedule, plan };
   };
 
   it.each([
@@ -106,10 +113,32 @@ describe.each(cases)("%s: a plan run task by task equals the single-device run",
     [3, "auto", 0],
     [6, "auto", 0],
   ] as const)("N = %i, %s, FTP layers %s, reused inputs reassembled in place", async (n, strategy, ftpEnd) => {
-    const schedule = await execute(n, strategy, ftpEnd, true);
+    const { schedule } = await execute(n, strategy, ftpEnd, true);
     expect(
       schedule.tasks.some((t) => t.held),
       "a task that reuses a kept slice",
+    ).toBe(true);
+  });
+
+  it("the fastest plan for uneven devices (budgets, speeds and links of their own) equals the single-device output", async () => {
+    const weights = network.totalParams * 4;
+    // No device can hold the model; one is slow, one has a slow link: parts of uneven size, and a device may be left out.
+    const devices: PlanDevice[] = [10, 5, 10, 10].map((gmac, i) => ({
+      workerId: `w${i}`,
+      ...(i === 0 ? { role: "source" as const } : {}),
+      memoryBudgetBytes: Math.round(weights * 0.6),
+      gmacPerSec: gmac,
+      uplinkBitsPerSec: i === 3 ? 1e6 : 1e7,
+      downlinkBitsPerSec: i === 3 ? 1e6 : 1e7,
+    }));
+    const { plan } = await execute(4, "auto", "auto", true, { devices, objective: "latency" });
+    expect(plan.prediction?.objective).toBe("latency");
+    const sizes = plan.steps.flatMap((s) =>
+      s.scheme === "source" || s.scheme === "carry" ? [] : [s.parts.map((p) => p.cut.c1 - p.cut.c0)],
+    );
+    expect(
+      sizes.some((parts) => parts.length < 4 || Math.max(...parts) - Math.min(...parts) > 1),
+      `parts per layer: ${JSON.stringify(sizes)}`,
     ).toBe(true);
   });
 });

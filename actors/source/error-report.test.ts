@@ -88,7 +88,7 @@ describe("the source tells its own error reports from its workers' by who sent t
       deployment: DEPLOYMENT,
       network,
       weights,
-      planning: { strategy: "lop", ftpEnd: 0 },
+      planning: { strategy: "lop", ftpEnd: 0, objective: "comm" },
       minDevices: 2,
       log: () => undefined,
     });

@@ -1,0 +1,204 @@
+/**
+ * The search for the plan with the least predicted time (latency.ts): jointly the FTP
+ * boundary and grid, the devices that take part, how the partitioned layers are
+ * divided among them, and the scheme of every partitioned layer (fastest-schemes.ts),
+ * under every device's memory budget.
+ *
+ * - Devices: the source first, then the others by how long an even share of the work
+ *   would take them (compute at their speed, bytes at their link rate), so the first m
+ *   slots are the m best; every m from 1 to N is tried. A device left out holds nothing.
+ * - Split: the partitioned layers' weights are divided among the m devices in one of
+ *   a few ways — in proportion to speed, in proportion to the work rate above, or the
+ *   same weights everywhere (what `split: "even"` and the comm objective use) — each
+ *   also with the source taking as much as its budget allows first: its own share never
+ *   crosses a link. Every division is capped by the budgets (water filling).
+ * - FTP: every boundary and grid the options allow, the tiles on the first slots.
+ */
+import { PlanError } from "../core/errors.js";
+import type { Network } from "../dnn/network.js";
+import type { Grid } from "./ftp.js";
+import { account, balancedSplit, type Candidate, type Layout, layout, layoutsToTry } from "./candidates.js";
+import { chainCost } from "./costs.js";
+import { chainSeconds, fastestSchemes } from "./fastest-schemes.js";
+import type { PlanOptions } from "./build.js";
+import { type NetworkProfile, networkProfile } from "./latency.js";
+import { partWeights } from "./parts.js";
+import { ftpStageTime } from "./predict.js";
+import type { PlanDevice } from "./schema.js";
+import type { Scheme } from "./schemes.js";
+import { fixedSchemes } from "./strategies.js";
+import type { Unit } from "./units.js";
+
+export interface FastestPlan {
+  readonly candidate: Candidate;
+  /** The devices in slot order (source first, then the best). */
+  readonly devices: PlanDevice[];
+  readonly profile: NetworkProfile;
+  readonly seconds: number;
+}
+
+type Weighting = "speed" | "rate" | "weights";
+const WEIGHTINGS: readonly Weighting[] = ["speed", "rate", "weights"];
+
+/** Seconds an even share of every unit would take on device d: its compute, and LOP's traffic on its links. */
+function evenShareSeconds(units: readonly Unit[], p: NetworkProfile, d: number, N: number): number {
+  const slot = p.slots[d]!;
+  return units.reduce(
+    (t, u) =>
+      t +
+      u.mults / N / slot.macPerSec +
+      (u.inputs * p.bytesPerElement) / slot.downBytesPerSec +
+      (u.carriedOutputs * p.bytesPerElement) / N / slot.upBytesPerSec,
+    0,
+  );
+}
+
+/** The source first, then the devices whose even share takes least, then by id. */
+function orderDevices(devices: readonly PlanDevice[], network: Network, opts: PlanOptions): PlanDevice[] {
+  const units = layout(network, 0, { rows: 1, cols: 1 }, devices.length).units;
+  const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
+  const score = new Map(devices.map((d, i) => [d.workerId, evenShareSeconds(units, profile, i, devices.length)]));
+  return [...devices].sort(
+    (a, b) =>
+      Number(b.role === "source") - Number(a.role === "source") ||
+      score.get(a.workerId)! - score.get(b.workerId)! ||
+      (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0),
+  );
+}
+
+/** Fractions ∝ want over the slots, none above its cap; null when the caps cannot hold everything. */
+function waterFill(want: readonly number[], caps: readonly number[]): number[] | null {
+  if (caps.reduce((a, b) => a + b, 0) < 1 - 1e-12) return null;
+  const f = want.map(() => 0);
+  let open = want.map((w, d) => w > 0 && caps[d]! > 0);
+  let left = 1;
+  while (left > 1e-12 && open.some(Boolean)) {
+    const total = want.reduce((a, w, d) => a + (open[d] ? w : 0), 0);
+    if (total <= 0) break;
+    const capped: boolean[] = open.map(() => false);
+    let used = 0;
+    want.forEach((w, d) => {
+      if (!open[d]) return;
+      const add = Math.min((left * w) / total, caps[d]! - f[d]!);
+      if (add >= caps[d]! - f[d]! - 1e-15) capped[d] = true;
+      f[d]! += add;
+      used += add;
+    });
+    left -= used;
+    open = open.map((o, d) => o && !capped[d]);
+  }
+  return left > 1e-9 ? null : f;
+}
+
+export interface SplitContext {
+  readonly base: readonly number[];
+  readonly limits: readonly number[];
+  readonly totalWeights: number;
+  readonly profile: NetworkProfile;
+  readonly rate: readonly number[];
+}
+
+/** The divisions of the partitioned layers over the first m slots that the search tries. */
+export function splitsFor(m: number, ctx: SplitContext): number[][] {
+  const N = ctx.base.length;
+  const inSet = (d: number) => d < m;
+  const caps = ctx.base.map((b, d) =>
+    inSet(d) ? Math.max(0, (ctx.limits[d]! - b) / Math.max(1, ctx.totalWeights)) : 0,
+  );
+  const out: number[][] = [];
+  for (const weighting of WEIGHTINGS) {
+    const want =
+      weighting === "weights"
+        ? padded(balancedSplit(ctx.base.slice(0, m), ctx.totalWeights), m, N)
+        : ctx.base.map((_, d) => (inSet(d) ? (weighting === "speed" ? ctx.profile.slots[d]!.macPerSec : ctx.rate[d]!) : 0));
+    for (const sourceFirst of [false, true]) {
+      let f: number[] | null;
+      if (sourceFirst && m > 1) {
+        const own = Math.min(1, caps[0]!);
+        const rest = waterFill(
+          want.map((w, d) => (d === 0 ? 0 : w)),
+          caps.map((c, d) => (d === 0 ? 0 : c / Math.max(1e-12, 1 - own))),
+        );
+        f = rest && own < 1 ? rest.map((x, d) => (d === 0 ? own : x * (1 - own))) : null;
+      } else if (!sourceFirst) f = waterFill(want, caps);
+      else continue;
+      if (f && !out.some((g) => g.every((x, d) => Math.abs(x - f![d]!) < 1e-9))) out.push(f);
+    }
+  }
+  return out;
+}
+
+const padded = (slots: number | readonly number[], m: number, N: number): number[] =>
+  Array.from({ length: N }, (_, d) => (d >= m ? 0 : typeof slots === "number" ? 1 / m : slots[d]!));
+
+/** Whether every slot's weights fit its limit whatever the schemes (LOP and LIP cut differently). */
+export function fitsAnyScheme(units: readonly Unit[], split: readonly number[], ctx: SplitContext): boolean {
+  const held = [...ctx.base];
+  for (const u of units) {
+    const lop = partWeights(u, "lop", split);
+    const lip = partWeights(u, "lip", split);
+    held.forEach((_, d) => {
+      held[d]! += Math.max(lop[d]!, lip[d]!);
+    });
+  }
+  return held.every((w, d) => w <= ctx.limits[d]!);
+}
+
+/** The fastest plan the options allow, or null when no division fits the budgets (the comm path then explains why). */
+export function fastestPlan(network: Network, opts: PlanOptions, given: readonly PlanDevice[]): FastestPlan | null {
+  const devices = orderDevices(given, network, opts);
+  const N = devices.length;
+  const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
+  const limits = devices.map((d) =>
+    d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement),
+  );
+  let best: { seconds: number; layout: Layout; split: number[]; schemes: readonly Scheme[] } | null = null;
+  const seen = new Map<string, { seconds: number; schemes: readonly Scheme[] }>();
+  const layouts = layoutsToTry(network, opts.ftpEnd, opts.grid, N);
+  for (const { ftpEnd, grid } of layouts) {
+    const l = tryLayout(network, ftpEnd, grid, N, layouts.length > 1);
+    if (!l) continue;
+    const ftp = ftpStageTime(network, l, profile)?.seconds ?? 0;
+    const totalWeights = l.units.reduce((a, u) => a + u.weights, 0);
+    const rate = devices.map((_, d) => 1 / Math.max(1e-12, evenShareSeconds(l.units, profile, d, N)));
+    const ctx: SplitContext = { base: l.base, limits, totalWeights, profile, rate };
+    const counts = opts.split === "even" ? [N] : Array.from({ length: N }, (_, i) => i + 1);
+    for (const m of counts.filter((m) => m >= l.ftpSlots)) {
+      const splits = opts.split === "even" ? [padded(l.split, N, N)] : splitsFor(m, ctx);
+      for (const split of splits) {
+        if (!fitsAnyScheme(l.units, split, ctx)) continue;
+        const key = `${ftpEnd}:${l.ftpSlots}:${split.join(",")}`;
+        if (!seen.has(key)) seen.set(key, chainChoice(l.units, split, profile, opts));
+        const chain = seen.get(key)!;
+        const seconds = ftp + chain.seconds;
+        if (!best || seconds < best.seconds * (1 - 1e-9)) best = { seconds, layout: l, split, schemes: chain.schemes };
+      }
+    }
+  }
+  if (!best) return null;
+  const chosen = { ...best.layout, split: best.split };
+  const choice = { schemes: best.schemes, ...chainCost(chosen.units, best.schemes, best.split) };
+  return { candidate: account(network, chosen, choice, N), devices, profile, seconds: best.seconds };
+}
+
+/** The layout, or null for one that cannot exist (a grid finer than the map) while searching; the comm path explains a given one. */
+function tryLayout(network: Network, ftpEnd: number, grid: Grid, N: number, searching: boolean): Layout | null {
+  try {
+    return layout(network, ftpEnd, grid, N);
+  } catch (err) {
+    if (searching && err instanceof PlanError) return null;
+    throw err;
+  }
+}
+
+/** The strategy's schemes on one division: the fastest for "auto", else the fixed ones. */
+function chainChoice(
+  units: readonly Unit[],
+  split: readonly number[],
+  profile: NetworkProfile,
+  opts: PlanOptions,
+): { seconds: number; schemes: readonly Scheme[] } {
+  if (opts.strategy === "auto") return fastestSchemes(units, split, profile, opts.pinned);
+  const schemes = fixedSchemes(opts.strategy, units);
+  return { schemes, seconds: chainSeconds(units, schemes, split, profile) };
+}

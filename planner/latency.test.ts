@@ -1,0 +1,164 @@
+/**
+ * The latency model and its search: a two-device example computed by hand, and the
+ * dynamic program against exhaustive enumeration on random chains with random speeds,
+ * link rates and budgets.
+ */
+import { describe, expect, it } from "vitest";
+import { parseCfgText } from "../dnn/cfg.js";
+import { buildNetwork, loadNetwork } from "../dnn/network.js";
+import { cfgPath } from "../test/fixtures.js";
+import { makePlan } from "./build.js";
+import { checkSchemes } from "./costs.js";
+import { chainSeconds, fastestSchemes } from "./fastest-schemes.js";
+import { fitsAnyScheme, type SplitContext, splitsFor } from "./fastest-plan.js";
+import { ASSEMBLY_MACS_PER_ELEMENT, MESSAGE_SECONDS, type NetworkProfile, stageTime, TCP_IP_OVERHEAD } from "./latency.js";
+import { random, randomChain } from "./random-chains.js";
+import { SCHEMES, type Scheme } from "./schemes.js";
+import { unitCuts, unitFlows } from "./stage-flows.js";
+import type { Unit } from "./units.js";
+
+/** One 3×3 convolution, 4 → 8 channels on a 10×10 map. */
+const conv: Unit = {
+  layer: 0,
+  kind: "convolutional",
+  inputs: 400,
+  outputs: 800,
+  weights: 288,
+  mults: 28_800,
+  channelsIn: 4,
+  channelsOut: 8,
+  carried: [],
+  carriedOutputs: 800,
+  reusableByNext: false,
+  fusableWithNext: false,
+};
+/** The source computes 1 MMAC/s and sends 1000 B/s, receives 2000 B/s; the worker twice as fast, 500 B/s up, 4000 B/s down. */
+const twoDevices: NetworkProfile = {
+  slots: [
+    { workerId: "source", macPerSec: 1e6, upBytesPerSec: 1000, downBytesPerSec: 2000 },
+    { workerId: "w1", macPerSec: 2e6, upBytesPerSec: 500, downBytesPerSec: 4000 },
+  ],
+  brokerBytesPerSec: null,
+  bytesPerElement: 4,
+};
+
+describe("latency model, by hand", () => {
+  const o = TCP_IP_OVERHEAD;
+  const messages = 2 * MESSAGE_SECONDS;
+  it("LOP on two devices: 1600 B out on the source's uplink, 14 400 MACs on the source, 1600 B back on w1's uplink", () => {
+    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), twoDevices);
+    expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 1000, 12); // the source's uplink, not w1's 4000 B/s downlink
+    expect(t.computeSeconds).toBeCloseTo(14_400 / 1e6, 12); // the source, the slower of the two
+    expect(t.gatherSeconds).toBeCloseTo((1600 * o) / 500, 12); // w1's uplink, not the source's 2000 B/s downlink
+    expect(t.messageSeconds).toBeCloseTo(messages + (800 * ASSEMBLY_MACS_PER_ELEMENT) / 1e6, 12);
+    expect(t.seconds).toBeCloseTo(4.8 * o + 0.0144 + messages + 0.048, 12);
+    expect(t.bound).toBe("w1 uplink");
+    expect([t.scatterBytes, t.gatherBytes]).toEqual([1600, 1600]);
+  });
+  it("LIP on two devices: half the input out, the whole output back as partial sums, which the source adds", () => {
+    const t = stageTime(unitFlows([conv], 0, "lip", false, unitCuts([conv], 2)), twoDevices);
+    expect(t.seconds).toBeCloseTo((800 * o) / 1000 + 0.0144 + (3200 * o) / 500 + messages + (1600 * 60) / 1e6, 12);
+  });
+  it("the broker on a host of its own carries every byte: its link bounds when it is the slowest", () => {
+    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), { ...twoDevices, brokerBytesPerSec: 100 });
+    expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 100, 12);
+    expect(t.bound).toBe("broker link");
+  });
+  it("the search picks LOP for the one layer: its 4.8 s of links beat LIP's 7.2 s", () => {
+    expect(fastestSchemes([conv], 2, twoDevices).schemes).toEqual(["lop"]);
+  });
+});
+
+/** Every valid assignment's predicted time: the least, by depth-first enumeration of what eqs. (11)–(13) allow. */
+function bruteForce(units: readonly Unit[], split: readonly number[], p: NetworkProfile): number {
+  let best = Infinity;
+  const walk = (prefix: Scheme[]) => {
+    const k = prefix.length;
+    if (k === units.length) {
+      checkSchemes(units, prefix);
+      best = Math.min(best, chainSeconds(units, prefix, split, p));
+      return;
+    }
+    for (const s of SCHEMES) {
+      if (s === "fuse1" && !(units[k]!.fusableWithNext && k + 1 < units.length)) continue;
+      if ((s === "fuse2") !== (prefix[k - 1] === "fuse1")) continue;
+      walk([...prefix, s]);
+    }
+  };
+  walk([]);
+  return best;
+}
+
+function randomProfile(rand: () => number, devices: number): NetworkProfile {
+  const rate = () => (rand() < 0.2 ? Infinity : 50 + rand() * 5000);
+  return {
+    slots: Array.from({ length: devices }, (_, d) => ({
+      workerId: `d${d}`,
+      macPerSec: 1e4 * (0.2 + rand() * 5),
+      upBytesPerSec: rate(),
+      downBytesPerSec: rate(),
+    })),
+    brokerBytesPerSec: rand() < 0.3 ? 100 + rand() * 20000 : null,
+    bytesPerElement: 4,
+  };
+}
+
+describe("latency search against exhaustive enumeration", () => {
+  it("on 150 random chains of 2–8 layers, 2–5 devices, random speeds, rates and budgets: the same least time", () => {
+    const rand = random(20261201);
+    let divisions = 0;
+    for (let trial = 0; trial < 150; trial++) {
+      const units = randomChain(rand, 2 + Math.floor(rand() * 7));
+      const N = 2 + Math.floor(rand() * 4);
+      const profile = randomProfile(rand, N);
+      const total = units.reduce((a, u) => a + u.weights, 0);
+      const limits = Array.from({ length: N }, () => (rand() < 0.3 ? Infinity : total * (0.2 + rand())));
+      const ctx: SplitContext = { base: new Array(N).fill(0), limits, totalWeights: total, profile, rate: profile.slots.map((s) => s.macPerSec) };
+      let search = Infinity;
+      let brute = Infinity;
+      for (let m = 1; m <= N; m++)
+        for (const split of splitsFor(m, ctx).filter((s) => fitsAnyScheme(units, s, ctx))) {
+          divisions++;
+          search = Math.min(search, fastestSchemes(units, split, profile).seconds);
+          brute = Math.min(brute, bruteForce(units, split, profile));
+          // Every division the search keeps fits every budget, whatever the schemes.
+          expect(split.reduce((a, b) => a + b, 0), `trial ${trial}`).toBeCloseTo(1, 9);
+        }
+      if (brute === Infinity) expect(search, `trial ${trial}`).toBe(Infinity);
+      else expect(search, `trial ${trial}: ${units.length} layers, N = ${N}`).toBeCloseTo(brute, 9);
+    }
+    expect(divisions).toBeGreaterThan(300);
+  });
+});
+
+describe("planning for time", () => {
+  const yolov2 = loadNetwork(cfgPath("yolov2"));
+  const devices = (n: number, mbit: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      workerId: i === 0 ? "source" : `w${i}`,
+      ...(i === 0 ? { role: "source" as const } : {}),
+      memoryBudgetBytes: 120e6,
+      gmacPerSec: 12,
+      uplinkBitsPerSec: mbit * 1e6,
+      downlinkBitsPerSec: mbit * 1e6,
+    }));
+  it("predicts the default plan no slower than the paper's C plan, all-LOP and the authors' plan on the same devices", () => {
+    for (const mbit of [10, 100, 1000]) {
+      const mine = makePlan(yolov2, { devices: devices(6, mbit) }).prediction!;
+      expect(mine.objective).toBe("latency");
+      for (const other of [
+        makePlan(yolov2, { devices: devices(6, mbit), objective: "comm" }),
+        makePlan(yolov2, { devices: devices(6, mbit), objective: "comm", strategy: "lop", ftpEnd: 12 }),
+        makePlan(yolov2, { devices: devices(6, mbit), objective: "comm", strategy: "paper" }),
+      ])
+        expect(mine.seconds, `${mbit} mbit vs ${other.inputs?.strategy}`).toBeLessThanOrEqual(other.prediction!.seconds);
+    }
+  });
+  it("plans a chain of 100 convolutions (where the ILP's branch and bound takes minutes)", () => {
+    const layers = Array.from({ length: 100 }, () => "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky").join("\n\n");
+    const chain = `[net]\nwidth=32\nheight=32\nchannels=64\n\n${layers}\n`;
+    const net = buildNetwork(parseCfgText(chain, "chain100.cfg"));
+    const plan = makePlan(net, { devices: devices(4, 100), ftpEnd: 0 });
+    expect(plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry")).toHaveLength(100);
+  });
+});

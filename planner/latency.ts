@@ -1,0 +1,188 @@
+/**
+ * The latency model: how long one inference takes on the devices and links that are
+ * really there, stage by stage, as the source runs a schedule (actors/runtime/job.ts).
+ *
+ * A distributed stage is three phases in sequence, because the source sends every
+ * remote part its input at once, waits for every output, then assembles:
+ * - scatter: the inputs travel source → broker → devices. Every link carries what passes
+ *   it: with the broker on the source device (the embedded default) the source's uplink
+ *   carries the sum of every remote input and each device's downlink its own; with the
+ *   broker on a host of its own, its link carries the sum in both directions (in from the
+ *   source, out to the devices) and the source's uplink the sum too. The phase lasts as
+ *   long as the busiest link needs: parallel TCP streams share a bottleneck and all end
+ *   with it.
+ * - compute: the slowest device's multiplications at its sustained speed, the source's
+ *   own part included;
+ * - gather: the outputs back, the same links in the other direction;
+ * plus a fixed cost per exchange (one broker hop each way, measured) and the source's
+ * assembly (copying or summing what it gathered). A stage the source runs alone costs
+ * its work at the source's speed.
+ *
+ * Bytes on a link are payload × TCP_IP_OVERHEAD: a link's rate counts IP packets.
+ */
+import type { BrokerPlacement, PlanDevice } from "./schema.js";
+
+/** What the model knows of one device slot: speed in MAC/s, link rates in bytes/s (Infinity: not limited). */
+export interface SlotProfile {
+  readonly workerId: string;
+  readonly macPerSec: number;
+  readonly upBytesPerSec: number;
+  readonly downBytesPerSec: number;
+}
+
+export interface NetworkProfile {
+  /** Slot 0 is the source. */
+  readonly slots: readonly SlotProfile[];
+  /** The broker's own link, bytes/s each way; null: the broker runs on the source device. */
+  readonly brokerBytesPerSec: number | null;
+  readonly bytesPerElement: number;
+}
+
+/** What one stage moves and computes, per device slot (slot 0's own part never travels). */
+export interface StageFlows {
+  /** Elements sent to each slot, and gathered from it. */
+  readonly scatter: readonly number[];
+  readonly gather: readonly number[];
+  readonly mults: readonly number[];
+  /** Elements the source copies or sums while assembling the stage's output. */
+  readonly assembled: number;
+}
+
+export interface StageTime {
+  readonly seconds: number;
+  readonly scatterSeconds: number;
+  readonly computeSeconds: number;
+  readonly gatherSeconds: number;
+  readonly messageSeconds: number;
+  readonly scatterBytes: number;
+  readonly gatherBytes: number;
+  readonly bound: string;
+}
+
+/** 1500-byte IP packets carry 1448 bytes of TCP payload (20 IP + 32 TCP with timestamps). */
+export const TCP_IP_OVERHEAD = 1500 / 1448;
+
+/**
+ * The fixed cost of one exchange through the broker (publish → broker → subscriber,
+ * both event loops), whatever its size: measured in the lab at 0.25 core per device,
+ * small tasks round trip in about 2 × this.
+ */
+export const MESSAGE_SECONDS = 0.004;
+
+/** The cost of one element the source copies or adds while assembling, in multiply-accumulates of its measured speed. */
+export const ASSEMBLY_MACS_PER_ELEMENT = 60;
+
+/** Assumed when a device announces no speed (planning offline): about a quarter of a core here. */
+export const ASSUMED_GMAC_PER_SEC = 10;
+
+const bytesPerSec = (bitsPerSec: number | undefined): number =>
+  bitsPerSec === undefined ? Infinity : bitsPerSec / 8;
+
+/** The profile of the plan's devices in slot order. */
+export function networkProfile(
+  devices: readonly PlanDevice[],
+  broker: BrokerPlacement,
+  bytesPerElement: number,
+): NetworkProfile {
+  return {
+    slots: devices.map((d) => ({
+      workerId: d.workerId,
+      macPerSec: (d.gmacPerSec ?? ASSUMED_GMAC_PER_SEC) * 1e9,
+      upBytesPerSec: bytesPerSec(d.uplinkBitsPerSec),
+      downBytesPerSec: bytesPerSec(d.downlinkBitsPerSec),
+    })),
+    brokerBytesPerSec: broker === "source" ? null : broker.bitsPerSec / 8,
+    bytesPerElement,
+  };
+}
+
+/** The busiest link of one direction of an exchange: its time, and which link (-1 the source's, -2 the broker's, else a slot). */
+interface Phase {
+  readonly seconds: number;
+  readonly bytes: number;
+  readonly link: number;
+}
+
+function phase(elements: readonly number[], p: NetworkProfile, scatter: boolean): Phase {
+  let total = 0;
+  let seconds = 0;
+  let link = -1;
+  for (let d = 1; d < elements.length; d++) {
+    const bytes = elements[d]! * p.bytesPerElement * TCP_IP_OVERHEAD;
+    if (bytes === 0) continue;
+    total += bytes;
+    const slot = p.slots[d]!;
+    const t = bytes / (scatter ? slot.downBytesPerSec : slot.upBytesPerSec);
+    if (t > seconds) [seconds, link] = [t, d];
+  }
+  const source = p.slots[0]!;
+  const atSource = total / (scatter ? source.upBytesPerSec : source.downBytesPerSec);
+  if (atSource >= seconds) [seconds, link] = [atSource, -1];
+  // The broker's host forwards everything: in on its downlink, out on its uplink.
+  if (p.brokerBytesPerSec !== null && total / p.brokerBytesPerSec > seconds)
+    [seconds, link] = [total / p.brokerBytesPerSec, -2];
+  return { seconds, bytes: total / TCP_IP_OVERHEAD, link };
+}
+
+const linkName = (link: number, p: NetworkProfile, scatter: boolean): string => {
+  if (link === -2) return "broker link";
+  const up = (link === -1) === scatter; // the source sends on its uplink; a device receives on its downlink
+  return `${p.slots[Math.max(0, link)]!.workerId} ${up ? "uplink" : "downlink"}`;
+};
+
+/** The slowest device's compute and which slot it is. */
+function compute(mults: readonly number[], p: NetworkProfile): { seconds: number; slot: number } {
+  let seconds = 0;
+  let slot = 0;
+  mults.forEach((m, d) => {
+    const t = m / p.slots[d]!.macPerSec;
+    if (t > seconds) [seconds, slot] = [t, d];
+  });
+  return { seconds, slot };
+}
+
+/** The predicted time of one distributed stage, and what bounds it. */
+export function stageTime(flows: StageFlows, p: NetworkProfile): StageTime {
+  const scatter = phase(flows.scatter, p, true);
+  const gather = phase(flows.gather, p, false);
+  const work = compute(flows.mults, p);
+  const remote = scatter.bytes > 0 || gather.bytes > 0;
+  const messageSeconds = (remote ? 2 * MESSAGE_SECONDS : 0) + sourceWork(flows.assembled, p);
+  const largest = Math.max(scatter.seconds, work.seconds, gather.seconds);
+  const bound =
+    largest === work.seconds
+      ? `compute on ${p.slots[work.slot]!.workerId}`
+      : largest === scatter.seconds
+        ? linkName(scatter.link, p, true)
+        : linkName(gather.link, p, false);
+  return {
+    seconds: scatter.seconds + work.seconds + gather.seconds + messageSeconds,
+    scatterSeconds: scatter.seconds,
+    computeSeconds: work.seconds,
+    gatherSeconds: gather.seconds,
+    messageSeconds,
+    scatterBytes: scatter.bytes,
+    gatherBytes: gather.bytes,
+    bound,
+  };
+}
+
+/** Seconds the source spends copying or summing `elements` at its speed. */
+export function sourceWork(elements: number, p: NetworkProfile): number {
+  return (elements * ASSEMBLY_MACS_PER_ELEMENT) / p.slots[0]!.macPerSec;
+}
+
+/** A stage the source runs alone (route, reorg, region: weightless, elementwise). */
+export function sourceStageTime(elements: number, p: NetworkProfile): StageTime {
+  const seconds = sourceWork(elements, p);
+  return {
+    seconds,
+    scatterSeconds: 0,
+    computeSeconds: seconds,
+    gatherSeconds: 0,
+    messageSeconds: 0,
+    scatterBytes: 0,
+    gatherBytes: 0,
+    bound: `compute on ${p.slots[0]!.workerId}`,
+  };
+}

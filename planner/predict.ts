@@ -1,0 +1,80 @@
+/**
+ * A candidate plan's predicted time, stage by stage, in the order the source runs them
+ * (actors/runtime/schedule.ts): the FTP stage, then per partitioned layer its stage (a
+ * FUSE pair is one), with the layers the devices carry inside it, and the layers the
+ * source runs alone (route, reorg, region, and the channel-wise layers after an input
+ * cut) as stages of their own.
+ */
+import type { Network } from "../dnn/network.js";
+import type { Candidate } from "./candidates.js";
+import { unitStageTime } from "./fastest-schemes.js";
+import { type NetworkProfile, type StageTime, sourceStageTime, stageTime } from "./latency.js";
+import type { Prediction } from "./schema.js";
+import { splitsInput } from "./schemes.js";
+import { ftpFlows, unitCuts } from "./stage-flows.js";
+
+/**
+ * The source's work before the first stage (decoding the image, letterboxing it) and
+ * after the last (region decoding, NMS), per element of the network's input and
+ * output, in multiply-accumulates of its measured speed.
+ */
+export const PRE_POST_MACS_PER_ELEMENT = 120;
+
+type PredictedStage = Prediction["stages"][number];
+
+const stage = (layers: [number, number], scheme: PredictedStage["scheme"], t: StageTime): PredictedStage => ({
+  layers,
+  scheme,
+  ...t,
+});
+
+/** The FTP stage's time alone (the search adds it to the chain's). */
+export function ftpStageTime(network: Network, c: Pick<Candidate, "ftpEnd" | "ftp">, p: NetworkProfile): StageTime | null {
+  if (c.ftpEnd <= 0) return null;
+  return stageTime(ftpFlows(c.ftp, network.layers[c.ftpEnd - 1]!.stats.outputs), p);
+}
+
+/** The source's work before and after the stages. */
+export function prePostSeconds(network: Network, p: NetworkProfile): number {
+  const last = network.layers.at(-1)!;
+  const elements = network.input.c * network.input.h * network.input.w + last.stats.outputs;
+  return (elements * PRE_POST_MACS_PER_ELEMENT) / p.slots[0]!.macPerSec;
+}
+
+export function predictCandidate(
+  network: Network,
+  c: Candidate,
+  p: NetworkProfile,
+  objective: Prediction["objective"],
+  broker: Prediction["broker"],
+): Prediction {
+  const stages: PredictedStage[] = [];
+  const ftp = ftpStageTime(network, c, p);
+  if (ftp) stages.push(stage([0, c.ftpEnd - 1], "ftp", ftp));
+  const unitAt = new Map(c.units.map((u, k) => [u.layer, k]));
+  const cuts = unitCuts(c.units, c.split);
+  const onDevices = new Set<number>(); // carried layers that run inside a stage
+  for (const layer of network.layers.slice(c.ftpEnd)) {
+    const k = unitAt.get(layer.index);
+    if (k === undefined) {
+      if (!onDevices.has(layer.index))
+        stages.push(stage([layer.index, layer.index], "source", sourceStageTime(layer.stats.outputs, p)));
+      continue;
+    }
+    const u = c.units[k]!;
+    const scheme = c.choice.schemes[k]!;
+    if (!splitsInput(scheme)) for (const l of u.carried) onDevices.add(l);
+    if (scheme === "fuse2") continue;
+    const t = unitStageTime(c.units, k, scheme, c.choice.schemes[k - 1], cuts, p);
+    const last = scheme === "fuse1" ? c.units[k + 1]!.layer : (u.carried.at(-1) ?? u.layer);
+    stages.push(stage([u.layer, scheme === "lip" ? u.layer : last], scheme === "fuse1" ? "fuse" : scheme, t));
+  }
+  const prePost = prePostSeconds(network, p);
+  return {
+    objective,
+    broker,
+    seconds: stages.reduce((a, s) => a + s.seconds, 0) + prePost,
+    prePostSeconds: prePost,
+    stages,
+  };
+}
