@@ -1,11 +1,13 @@
 /**
- * One lab setting (devices, bandwidth, CPU share), several plan variants, repeated
- * requests: one record per timed request, with the bytes that crossed each worker's
- * link beside the plan's model and beside what the link could have carried.
+ * One lab setting (topology, devices, each device's bandwidth and CPU share), several
+ * plan variants, repeated requests: one record per timed request, with the plan's
+ * predicted time beside the measured one, and the bytes that crossed each link beside
+ * the plan's model and beside what the link could have carried.
  */
 import type { InferReply, LabPlanning, PlanReply } from "./hub-protocol.js";
 import type { LinkRate } from "./linkrate.js";
 import { LabSession, type SessionOptions, type SessionSettings } from "./session.js";
+import { errorMessage } from "../core/errors.js";
 
 export interface LabScheme {
   readonly label: string;
@@ -21,11 +23,21 @@ export interface ExperimentOptions extends Omit<SessionOptions, "log"> {
   readonly onRecord?: (record: RunRecord) => void;
 }
 
-export interface RunRecord extends SessionSettings {
+/** What a record says of its setting: the lab as it was (topology, every device's rate, share, memory) and the profile it came from. */
+export interface SettingLabel extends SessionSettings {
+  /** "identical" devices, or one slower in CPU and one in bandwidth (experiments/planner-check.ts). */
+  readonly profile: string;
+}
+
+export interface RunRecord extends SettingLabel {
   readonly scheme: string;
   readonly strategy: LabPlanning["strategy"];
   readonly ftpEnd: LabPlanning["ftpEnd"];
+  /** Absent: the planner's default. */
+  readonly objective?: LabPlanning["objective"];
+  readonly split?: LabPlanning["split"];
   readonly devices: number;
+  /** The setting's nominal rate and share: the highest of the devices' (in a heterogeneous profile all but the slow ones have it). */
   readonly bandwidthMbit: number;
   readonly cpuShare: number;
   readonly repeat: number;
@@ -92,48 +104,61 @@ export function criticalComputeMs(reply: InferReply): number {
   return stagesOf(reply).reduce((sum, stage) => sum + stage.computeMs, preprocessMs + postprocessMs);
 }
 
+type RecordSession = Pick<LabSession, "linkRates" | "bandwidthMbit" | "settings" | "measuredLinkMbit" | "linkDevice">;
+
+/** The busiest link by bytes, and its transfer time at its measured rate. */
+function busiestLink(reply: InferReply, session: RecordSession): { bytes: number; transferMs: number } {
+  const busiest = Object.entries(reply.linkBytes).reduce<[string, number] | undefined>(
+    (best, l) => (!best || l[1] > best[1] ? l : best),
+    undefined,
+  );
+  if (!busiest) return { bytes: 0, transferMs: 0 };
+  const mbit = linkMbit(session.linkRates, session.linkDevice(busiest[0]), session.bandwidthMbit);
+  return { bytes: busiest[1], transferMs: (busiest[1] * 8) / (mbit * 1e3) };
+}
+
+const highest = (xs: readonly number[]): number => Math.max(0, ...xs);
+
 /** Make one record from a plan and one timed request. */
 export function recordOf(o: {
   scheme: LabScheme;
   plan: PlanReply;
   reply: InferReply;
-  session: Pick<LabSession, "linkRates" | "bandwidthMbit" | "linkDevice" | "measuredLinkMbit" | "settings">;
+  session: RecordSession;
   devices: number;
   repeat: number;
+  /** Default: "identical". */
+  profile?: string;
 }): RunRecord {
   const { reply, plan, session } = o;
-  const links = Object.entries(reply.linkBytes);
-  const busiest = links.reduce<[string, number] | undefined>(
-    (best, l) => (!best || l[1] > best[1] ? l : best),
-    undefined,
-  );
-  const busiestDevice = busiest ? session.linkDevice(busiest[0]) : -1;
-  const bytesBusiestLink = busiest?.[1] ?? 0;
-  const transferMs = busiest
-    ? (bytesBusiestLink * 8) / (linkMbit(session.linkRates, busiestDevice, session.bandwidthMbit) * 1e3)
-    : 0;
+  // What the lab really was: topology, gateway and every device's rate, share and memory.
+  const settings = session.settings;
+  const busiest = busiestLink(reply, session);
   const compute = criticalComputeMs(reply);
+  const { objective, split } = o.scheme.planning;
   return {
-    // What the lab really was: topology, gateway and every device's rate, share and memory.
-    ...session.settings,
-    predictedMs: plan.predictedSeconds === null ? null : plan.predictedSeconds * 1000,
+    ...settings,
+    profile: o.profile ?? "identical",
     scheme: o.scheme.label,
     strategy: o.scheme.planning.strategy,
     ftpEnd: o.scheme.planning.ftpEnd,
+    ...(objective ? { objective } : {}),
+    ...(split ? { split } : {}),
     devices: o.devices,
-    bandwidthMbit: session.bandwidthMbit,
-    cpuShare: Math.min(...session.settings.deviceCpuShare),
+    bandwidthMbit: highest(settings.deviceBandwidthMbit) || session.bandwidthMbit,
+    cpuShare: highest(settings.deviceCpuShare),
     repeat: o.repeat,
     planId: plan.planId,
     latencyMs: reply.latencyMs,
+    predictedMs: plan.predictedSeconds === null ? null : plan.predictedSeconds * 1000,
     sourceTotalMs: reply.result.timings.totalMs,
     linkBytes: reply.linkBytes,
-    bytesBusiestLink,
+    bytesBusiestLink: busiest.bytes,
     modelledBytes: reply.modelledBytes,
     measuredBytes: reply.measuredBytes,
     planCostBytes: plan.costBytes,
     criticalComputeMs: compute,
-    lowerBoundMs: transferMs + compute,
+    lowerBoundMs: busiest.transferMs + compute,
     preprocessMs: reply.result.timings.preprocessMs,
     postprocessMs: reply.result.timings.postprocessMs,
     stages: stagesOf(reply),
@@ -147,17 +172,40 @@ export function recordOf(o: {
 /** Every scheme on one session: plan (untimed start-up), one warm-up request, then `repeats` timed ones. */
 export async function runSchemes(
   session: LabSession,
-  o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "cpuShare" | "log" | "onRecord">,
+  o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "log" | "onRecord"> & {
+    /** What the records call the devices' settings; default "identical". */
+    readonly profile?: string;
+    /** Called instead of failing when a variant cannot be planned or run; absent: the error propagates. */
+    readonly onRefused?: (scheme: LabScheme, message: string) => void;
+  },
 ): Promise<RunRecord[]> {
   const records: RunRecord[] = [];
   for (const scheme of o.schemes) {
-    o.log?.(`${o.devices} devices, ${session.bandwidthMbit} mbit, ${scheme.label}: planning and sending shards`);
-    const plan = await session.plan(scheme.planning);
+    o.log?.(
+      `${o.devices} devices, ${highest(session.settings.deviceBandwidthMbit)} mbit, ${scheme.label}: planning and sending shards`,
+    );
+    let plan: PlanReply;
+    try {
+      plan = await session.plan(scheme.planning);
+    } catch (err) {
+      // A variant the planner refuses (an FTP depth this network cannot tile, a budget) is reported, the others still run.
+      if (!o.onRefused) throw err;
+      o.onRefused(scheme, errorMessage(err));
+      continue;
+    }
     const tag = `${o.devices}d${session.bandwidthMbit}m-${plan.planId.slice(0, 6)}-${Date.now().toString(36)}`;
     await session.infer(`${tag}-warm`);
     for (let repeat = 1; repeat <= o.repeats; repeat++) {
       const reply = await session.infer(`${tag}-${repeat}`);
-      const record = recordOf({ scheme, plan, reply, session, devices: o.devices, repeat });
+      const record = recordOf({
+        scheme,
+        plan,
+        reply,
+        session,
+        devices: o.devices,
+        repeat,
+        ...(o.profile ? { profile: o.profile } : {}),
+      });
       records.push(record);
       o.onRecord?.(record);
     }

@@ -1,15 +1,20 @@
 /**
- * Records → what people read: one summary row per (devices, bandwidth, scheme) with
- * medians over the repeats, a plain-text table for the terminal, and CSV.
+ * Records → what people read: one summary row per (topology, profile, devices,
+ * bandwidth, scheme) with medians over the repeats, a plain-text table for the
+ * terminal, and CSV.
  */
 import type { RunRecord } from "./experiment.js";
 
 export interface Summary {
+  readonly topology: string;
+  readonly profile: string;
   readonly devices: number;
   readonly bandwidthMbit: number;
   readonly scheme: string;
   readonly runs: number;
   readonly latencyMs: number;
+  /** The plan's prediction of latencyMs; null for a plan without one. */
+  readonly predictedMs: number | null;
   readonly lowerBoundMs: number;
   /** The source's decoding before the first stage and interpreting after the last (part of the bound's compute). */
   readonly sourceEdgesMs: number;
@@ -37,18 +42,21 @@ export const meanLinkMbit = (r: RunRecord): number => {
 export function summarize(records: readonly RunRecord[]): Summary[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of records) {
-    const key = `${r.devices}|${r.bandwidthMbit}|${r.scheme}`;
+    const key = `${r.topology}|${r.profile}|${r.devices}|${r.bandwidthMbit}|${r.scheme}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   return [...groups.values()].map((rs) => {
     const first = rs[0]!;
     const med = (f: (r: RunRecord) => number): number => median(rs.map(f));
     return {
+      topology: first.topology,
+      profile: first.profile,
       devices: first.devices,
       bandwidthMbit: first.bandwidthMbit,
       scheme: first.scheme,
       runs: rs.length,
       latencyMs: med((r) => r.latencyMs),
+      predictedMs: first.predictedMs,
       lowerBoundMs: med((r) => r.lowerBoundMs),
       sourceEdgesMs: med((r) => (r.preprocessMs ?? 0) + (r.postprocessMs ?? 0)),
       bytesBusiestLink: med((r) => r.bytesBusiestLink),
@@ -98,15 +106,24 @@ export function formatTable(records: readonly RunRecord[]): string {
 }
 
 const CSV_COLUMNS = [
+  "topology",
+  "profile",
   "devices",
   "bandwidthMbit",
   "cpuShare",
+  "gatewayMbit",
+  "deviceBandwidthMbit",
+  "deviceCpuShare",
+  "deviceMemoryMb",
   "scheme",
   "strategy",
   "ftpEnd",
+  "objective",
+  "split",
   "repeat",
   "planId",
   "latencyMs",
+  "predictedMs",
   "sourceTotalMs",
   "lowerBoundMs",
   "criticalComputeMs",
@@ -121,8 +138,11 @@ const CSV_COLUMNS = [
 export function toCsv(records: readonly RunRecord[]): string {
   const cell = (r: RunRecord, c: (typeof CSV_COLUMNS)[number]): string => {
     if (c === "maxWeightsBytes") return String(Math.max(...r.weightsPerDeviceBytes));
+    // Per-device lists in one cell, the source first; ";" keeps the row's commas for columns.
+    if (c === "deviceBandwidthMbit" || c === "deviceCpuShare" || c === "deviceMemoryMb") return r[c].join(";");
     if (c === "measuredLinkMbit") return Number.isNaN(meanLinkMbit(r)) ? "" : meanLinkMbit(r).toFixed(2);
     const v = r[c];
+    if (v === undefined || v === null) return "";
     return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : String(v);
   };
   return `${[CSV_COLUMNS.join(","), ...records.map((r) => CSV_COLUMNS.map((c) => cell(r, c)).join(","))].join("\n")}\n`;
