@@ -8,10 +8,13 @@
 import type { LabScheme } from "../experiment.js";
 import { scheme } from "../setup.js";
 import { PAPER_YOLOV2 } from "../../planner/strategies.js";
+import type { Profile } from "./planner-check.js";
 
 export interface Setting {
   readonly devices: number;
+  /** Every link's rate, or in a heterogeneous profile the rate of all but one (planner-check.ts deviceSettings). */
   readonly bandwidthMbit: number;
+  readonly profile: Profile;
   readonly schemes: readonly LabScheme[];
 }
 
@@ -42,12 +45,15 @@ export function experimentGrid(quick: boolean): Setting[] {
     devices === 1 ? [SINGLE] : devices === 6 && mbit === 100 ? union(TABLE1, TABLE2) : [...TABLE1];
   if (quick) {
     return [
-      { devices: 6, bandwidthMbit: 100, schemes: [LOP, OPTIMUM, scheme("paper", PAPER_FTP)] },
-      { devices: 3, bandwidthMbit: 100, schemes: [LOP, OPTIMUM] },
+      { devices: 6, bandwidthMbit: 100, profile: "identical", schemes: [LOP, OPTIMUM, scheme("paper", PAPER_FTP)] },
+      { devices: 3, bandwidthMbit: 100, profile: "identical", schemes: [LOP, OPTIMUM] },
     ];
   }
-  return [
-    ...[100, 1000, 10].map((mbit) => ({ devices: 6, bandwidthMbit: mbit, schemes: schemesFor(6, mbit) })),
-    ...[1, 3, 5, 7].map((devices) => ({ devices, bandwidthMbit: 100, schemes: schemesFor(devices, 100) })),
-  ];
+  const setting = (devices: number, bandwidthMbit: number): Setting => ({
+    devices,
+    bandwidthMbit,
+    profile: "identical",
+    schemes: schemesFor(devices, bandwidthMbit),
+  });
+  return [...[100, 1000, 10].map((mbit) => setting(6, mbit)), ...[1, 3, 5, 7].map((devices) => setting(devices, 100))];
 }
