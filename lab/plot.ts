@@ -99,7 +99,7 @@ export function lineChart(chart: Chart): string {
   const logX = chart.logX ?? false;
   const logY = chart.logY ?? false;
   // On an identity chart both axes show the same range, so y = x is the diagonal.
-  const shared = chart.identity ? pts.flatMap(([x, y]) => [x, y]) : undefined;
+  const shared = chart.identity ? pts.flat() : undefined;
   const xAxis = axisOf(shared ?? pts.map(([x]) => x), logX, shared !== undefined);
   const yAxis = axisOf(shared ?? pts.map(([, y]) => y), logY, true);
   const scale = (a: Axis, v: number): number => ((a.log ? Math.log10(Math.max(v, 1e-300)) : v) - a.lo) / (a.hi - a.lo);

@@ -1,13 +1,15 @@
 /**
- * The experiment's output files from its records: table1.md and table2.md beside the
- * paper's numbers, runs.csv, and three SVG plots. Written after every setting, so an
- * interrupted run still leaves what it measured.
+ * The experiment's output files from its records: runs.csv and runs.jsonl, predicted
+ * against measured latency, and either table1.md and table2.md beside the paper's
+ * numbers with three more plots, or the planner check (check-report.ts). Written after
+ * every setting, so an interrupted run still leaves what it measured.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunRecord } from "../experiment.js";
 import { lineChart, type Series } from "../plot.js";
 import { summarize, toCsv, type Summary } from "../tables.js";
+import { CHECK_PLOTS, checkReport, predictedVsMeasured, runtimeVsDevices } from "./check-report.js";
 import { LOP, OPTIMUM, OPTIMUM_OWN_FTP, SINGLE, TABLE2 } from "./grid.js";
 
 /** The paper's Table 1 (6 devices, YOLOv2): LOP / FUSE run time in s, by Mbit/s; memory per device in MB, by device count. */
@@ -26,6 +28,13 @@ export const PLOTS = {
   comm: "comm-vs-runtime.svg",
 } as const;
 
+/** "paper topology, 0.25 core per device": what every table of one run shares. */
+function topologyOf(records: readonly RunRecord[]): string {
+  const topologies = [...new Set(records.map((r) => r.topology))];
+  const shares = [...new Set(records.map((r) => r.cpuShare))];
+  return `${topologies.join(" + ")} topology, ${shares.join(" / ")} core per device`;
+}
+
 const MB = (b: number): string => (b / 1e6).toFixed(1);
 const sec = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : "–");
 const find = (rows: readonly Summary[], devices: number, mbit: number, label: string): Summary | undefined =>
@@ -35,8 +44,9 @@ const find = (rows: readonly Summary[], devices: number, mbit: number, label: st
 export function table1(records: readonly RunRecord[], totalWeightsBytes: number): string {
   const rows = summarize(records);
   const bw = [...new Set(rows.filter((r) => r.devices === 6).map((r) => r.bandwidthMbit))].sort((a, b) => a - b);
+  const topology = topologyOf(records);
   const lines = [
-    "### Run time, 6 devices",
+    `### Run time, 6 devices (${topology})`,
     "",
     `| bandwidth | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | optimum, own FTP s | lower bound (optimum) s | of which source decode + detect s | optimum ÷ bound | paper LOP / FUSE s |`,
     "|---|---|---|---|---|---|---|---|---|",
@@ -51,7 +61,7 @@ export function table1(records: readonly RunRecord[], totalWeightsBytes: number)
   const devices = [...new Set(rows.filter((r) => r.bandwidthMbit === 100).map((r) => r.devices))].sort((a, b) => a - b);
   lines.push(
     "",
-    "### Run time and weights per device, 100 Mbit",
+    `### Run time and weights per device, 100 Mbit (${topology})`,
     "",
     "| devices | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | optimum, own FTP s | weights, fullest device MB (optimum) | total ÷ N MB | paper memory MB |",
     "|---|---|---|---|---|---|---|---|",
@@ -71,6 +81,8 @@ export function table2(records: readonly RunRecord[]): string {
   const rows = summarize(records);
   const lop = find(rows, 6, 100, LOP.label);
   const lines = [
+    `${topologyOf(records)}:`,
+    "",
     "| plan (6 devices, 100 Mbit) | modelled C, partitioned layers MB | measured on worker links MB | deviation | plan C incl. FTP MB | vs all-LOP | busiest link MB | run time s | paper C MB |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
@@ -163,12 +175,29 @@ export function plots(records: readonly RunRecord[]): Record<keyof typeof PLOTS,
   };
 }
 
-export function writeReport(dir: string, records: readonly RunRecord[], totalWeightsBytes: number): void {
+/** What a report is of: the paper's tables, or the planner check; with the variants that could not be run. */
+export interface ReportOptions {
+  readonly grid: "tables" | "planner-check";
+  /** The whole model's weights, for table 1's total ÷ N. */
+  readonly totalWeightsBytes: number;
+  /** "label at setting: why", one per variant that was not run. */
+  readonly refused?: readonly string[];
+}
+
+/** Every file of the report from the records so far; safe to call after every setting. */
+export function writeReport(dir: string, records: readonly RunRecord[], o: ReportOptions): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "runs.csv"), toCsv(records));
-  writeFileSync(join(dir, "runs.jsonl"), `${records.map((r) => JSON.stringify(r)).join("\n")}\n`);
-  writeFileSync(join(dir, "table1.md"), table1(records, totalWeightsBytes));
-  writeFileSync(join(dir, "table2.md"), table2(records));
+  const write = (name: string, text: string): void => writeFileSync(join(dir, name), text);
+  write("runs.csv", toCsv(records));
+  write("runs.jsonl", `${records.map((r) => JSON.stringify(r)).join("\n")}\n`);
+  write(CHECK_PLOTS.predicted, predictedVsMeasured(records));
+  if (o.grid === "planner-check") {
+    write("check.md", checkReport(records, o.refused));
+    write(CHECK_PLOTS.devices, runtimeVsDevices(records));
+    return;
+  }
+  write("table1.md", table1(records, o.totalWeightsBytes));
+  write("table2.md", table2(records));
   const svgs = plots(records);
-  for (const key of Object.keys(PLOTS) as (keyof typeof PLOTS)[]) writeFileSync(join(dir, PLOTS[key]), svgs[key]);
+  for (const key of Object.keys(PLOTS) as (keyof typeof PLOTS)[]) write(PLOTS[key], svgs[key]);
 }
