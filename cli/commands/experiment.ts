@@ -1,95 +1,139 @@
 /**
- * `edgefuse experiment`: the paper's Tables 1 and 2 in namespace labs. One lab per
- * device count; its bandwidths run one after another (lab.setBandwidth, processes
- * restarted). Each timed request prints one progress line with an ETA; the output
- * directory is rewritten after every setting, so an interrupted run keeps its data.
+ * `edgefuse experiment`: the paper's Tables 1 and 2, or the planner check
+ * (`--planner-check`), in namespace labs. It says the grid's size and a rough time up
+ * front, prints one progress line per timed request with an ETA, and rewrites the
+ * output directory after every setting, so an interrupted run keeps its data.
  */
-import { join } from "node:path";
-import { PACKAGE_ROOT } from "../../core/paths.js";
+import { basename, join } from "node:path";
+import { existsSync } from "node:fs";
+import { z } from "zod";
+import { CACHE_DIR, modelCfg, PACKAGE_ROOT } from "../../core/paths.js";
 import { loadNetwork } from "../../dnn/network.js";
-import { runSchemes, type RunRecord } from "../../lab/experiment.js";
+import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
+import { estimateGrid, estimateText, networkSize, settingSeconds } from "../../lab/experiments/estimate.js";
 import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
-import { writeReport } from "../../lab/experiments/report.js";
-import { LabSession } from "../../lab/session.js";
-import { defaultCpuShare } from "../../lab/setup.js";
-import { defineCommand } from "../command.js";
-import { devicesText } from "../devices.js";
+import { plannerCheckGrid } from "../../lab/experiments/planner-check.js";
+import { runGrid } from "../../lab/experiments/run-grid.js";
+import { assertRoot, DEFAULT_CPU_SHARE, resolveModel } from "../../lab/setup.js";
+import { TOPOLOGIES } from "../../lab/topology.js";
+import { maxFtpEnd } from "../../planner/ftp.js";
+import { isPaperNetwork } from "../../planner/strategies.js";
+import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags } from "../flags.js";
-import { labModelFlags, modelTogether, prepareLab, repeatsFlag } from "./lab.js";
-import { FLOAT32_BYTES } from "../../core/dtypes.js";
+import { labModelFlags, modelTogether, repeatsFlag } from "./lab.js";
+
+const today = (): string => new Date().toISOString().slice(0, 10);
 
 const flags = defineFlags({
+  "planner-check": {
+    description:
+      "the planner check instead of the paper's tables: 10/100/1000 mbit × 3 and 6 devices × identical or heterogeneous devices, the default plan beside every fixed alternative",
+  },
+  quick: { description: "the paper's tables on a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
+  topology: {
+    value: TOPOLOGIES.join("|"),
+    description:
+      "where the broker, planner and source sit (edgefuse lab --help): paper = every device behind its own link, the broker on the source; hub = broker, planner and source on the unshaped centre",
+    schema: z.enum(TOPOLOGIES, {
+      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
+    }),
+    default: "paper",
+  },
+  "gateway-mbit": {
+    value: "MBIT",
+    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
+    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
+  },
+  model: {
+    value: "NAME",
+    description:
+      "a cfg of models/cfg (yolov2, yolov2-tiny, …) with seeded synthetic weights, instead of --cfg and --weights",
+    schema: z
+      .string()
+      .refine(
+        (name) => /^[\w.-]+$/.test(name) && existsSync(modelCfg(name)),
+        "expected the name of a cfg in models/cfg",
+      ),
+    defaultText: "yolov2",
+  },
   out: {
     value: "DIR",
-    description: "where runs.csv, table1.md, table2.md and the plots go",
-    default: join(PACKAGE_ROOT, "docs", "results", new Date().toISOString().slice(0, 10)),
+    description: "where runs.csv, runs.jsonl, the tables and the plots go",
+    defaultText: "docs/results/<today>/<tables|planner-check>-<topology>",
   },
   repeats: repeatsFlag("timed requests per plan variant, after one warm-up"),
-  quick: { description: "a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
+  "dry-run": { description: "print the grid (every setting and its variants) and the time estimate, run nothing" },
   ...labModelFlags,
+  cpu: {
+    ...labModelFlags.cpu,
+    description: "every device's CPU quota, in cores (a heterogeneous setting halves one device's)",
+    defaultText: String(DEFAULT_CPU_SHARE),
+  },
 });
 
-/** Settings grouped by device count, in grid order: one lab each. */
-function byDevices(grid: readonly Setting[]): Setting[][] {
-  const groups = new Map<number, Setting[]>();
-  for (const s of grid) groups.set(s.devices, [...(groups.get(s.devices) ?? []), s]);
-  return [...groups.values()];
+const gatewayRule: FlagRule<{ topology: string; "gateway-mbit"?: number | undefined }> = {
+  flag: "gateway-mbit",
+  message: "is the gateway's link rate: required with --topology gateway, and for it alone",
+  holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
+};
+const oneModel: FlagRule<{ model?: string | undefined; cfg?: string | undefined }> = {
+  flag: "model",
+  message: "names a built-in cfg: give it or --cfg with --weights, not both",
+  holds: (o) => o.model === undefined || o.cfg === undefined,
+};
+
+/** A built-in cfg with seeded weights (cached), the cfg and weights given, or YOLOv2. */
+function experimentModel(o: { model?: string; cfg?: string; weights?: string }): { cfg: string; weights: string } {
+  if (o.model === undefined) return resolveModel(o.cfg, o.weights);
+  const cfg = modelCfg(o.model);
+  return { cfg, weights: cachedSyntheticWeights(loadNetwork(cfg), 1, CACHE_DIR).path };
+}
+
+function gridLines(grid: readonly Setting[], time: (s: Setting) => number): string[] {
+  return grid.map(
+    (s) =>
+      `  ${s.devices} devices, ${s.bandwidthMbit} mbit, ${s.profile} (~${Math.ceil(time(s) / 60)} min): ${s.schemes.map((v) => v.label).join(", ")}`,
+  );
 }
 
 export const experimentCommand = defineCommand({
   name: "experiment",
   flags,
-  rules: [modelTogether],
+  rules: [modelTogether, gatewayRule, oneModel],
   async run(o) {
-    const model = prepareLab("experiment", o);
-    const totalWeightsBytes = loadNetwork(model.cfg).totalParams * FLOAT32_BYTES;
-    const grid = experimentGrid(o.quick);
-    const total = grid.reduce((a, s) => a + s.schemes.length * o.repeats, 0);
-    const records: RunRecord[] = [];
-    const started = Date.now();
+    const dryRun = o["dry-run"];
+    if (!dryRun) assertRoot("experiment");
+    const model = experimentModel(o);
+    const network = loadNetwork(model.cfg);
+    const kind = o["planner-check"] ? "planner-check" : "tables";
+    const grid =
+      kind === "planner-check"
+        ? plannerCheckGrid({ paperPlan: isPaperNetwork(network), maxFtpEnd: maxFtpEnd(network) })
+        : experimentGrid(o.quick);
+    const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
+    const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
+    const size = networkSize(network);
+    const estimate = { repeats: o.repeats, cpuShare };
     const log = (line: string): void => void process.stderr.write(`${line}\n`);
-    log(`experiment: ${grid.length} settings, ${total} timed runs (+ one warm-up per plan) → ${o.out}`);
-    const progress = (r: RunRecord): void => {
-      records.push(r);
-      const elapsed = (Date.now() - started) / 1000;
-      const eta = (elapsed / records.length) * (total - records.length);
-      log(
-        `[${records.length}/${total}] N=${r.devices} ${r.bandwidthMbit} mbit ${r.scheme} #${r.repeat}: ${(r.latencyMs / 1000).toFixed(2)} s (bound ${(r.lowerBoundMs / 1000).toFixed(2)} s, busiest link ${(r.bytesBusiestLink / 1e6).toFixed(1)} MB) · elapsed ${(elapsed / 60).toFixed(1)} min, ETA ${(eta / 60).toFixed(1)} min`,
-      );
-    };
-
-    for (const settings of byDevices(grid)) {
-      const devices = settings[0]!.devices;
-      const cpuShare = o.cpu ?? defaultCpuShare(devices);
-      const session = await LabSession.open({
-        devices,
-        bandwidthMbit: settings[0]!.bandwidthMbit,
-        cpuShare,
+    log(
+      `experiment (${kind}, ${o.topology} topology, ${basename(model.cfg)}, ${cpuShare} core per device): ${estimateText(estimateGrid(grid, size, estimate))} → ${out}`,
+    );
+    for (const line of gridLines(grid, (s) => settingSeconds(s, size, estimate))) log(line);
+    if (dryRun) return;
+    const gateway = o["gateway-mbit"];
+    await runGrid({
+      grid,
+      repeats: o.repeats,
+      cpuShare,
+      session: {
+        topology: o.topology,
+        ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
         ...model,
         image: o.image,
-        log,
-      });
-      try {
-        for (const setting of settings) {
-          if (setting.bandwidthMbit !== session.bandwidthMbit) await session.setBandwidth(setting.bandwidthMbit);
-          const rates = session.linkRates.map((r) => r.mbit);
-          log(
-            `lab ${session.lab.id}: ${devicesText(devices)}, ${setting.bandwidthMbit} mbit (measured ${rates.length ? `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}` : "no links"}), ${cpuShare} core each`,
-          );
-          await runSchemes(session, {
-            schemes: setting.schemes,
-            repeats: o.repeats,
-            devices,
-            cpuShare,
-            log,
-            onRecord: progress,
-          });
-          writeReport(o.out, records, totalWeightsBytes);
-        }
-      } finally {
-        await session.close();
-      }
-    }
-    log(`experiment: done in ${((Date.now() - started) / 60000).toFixed(1)} min; results in ${o.out}`);
+      },
+      report: { grid: kind, totalWeightsBytes: size.weightBytes },
+      out,
+      log,
+    });
   },
 });
