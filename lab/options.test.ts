@@ -19,6 +19,11 @@ describe("lab plan", () => {
     ]);
   });
 
+  it("leaves one device of a list without a quota (a gateway beside the devices)", () => {
+    const plan = planLab({ devices: 2, bandwidthMbit: [100, 50], cpuShare: [0.25, null] });
+    expect(plan.devices.map((d) => d.cpuShare)).toEqual([0.25, null]);
+  });
+
   it("gives every lab a fresh id carrying its owner pid", () => {
     const a = planLab({ devices: 1, bandwidthMbit: 10 });
     const b = planLab({ devices: 1, bandwidthMbit: 10 });
