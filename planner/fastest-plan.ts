@@ -53,17 +53,23 @@ function evenShareSeconds(units: readonly Unit[], p: NetworkProfile, d: number, 
   );
 }
 
-/** The source first, then the devices whose even share takes least, then by id. */
+/**
+ * Slot 0 stays (the source, or the first device when none is marked: the cost model's
+ * holder of the input); the rest by how long an even share would take them, then by id.
+ */
 function orderDevices(devices: readonly PlanDevice[], network: Network, opts: PlanOptions): PlanDevice[] {
   const units = layout(network, 0, { rows: 1, cols: 1 }, devices.length).units;
   const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
   const score = new Map(devices.map((d, i) => [d.workerId, evenShareSeconds(units, profile, i, devices.length)]));
-  return [...devices].sort(
-    (a, b) =>
-      Number(b.role === "source") - Number(a.role === "source") ||
-      score.get(a.workerId)! - score.get(b.workerId)! ||
-      (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0),
-  );
+  const [first, ...rest] = devices;
+  return [
+    first!,
+    ...rest.sort(
+      (a, b) =>
+        score.get(a.workerId)! - score.get(b.workerId)! ||
+        (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0),
+    ),
+  ];
 }
 
 /** Fractions ∝ want over the slots, none above its cap; null when the caps cannot hold everything. */

@@ -13,7 +13,10 @@ import { loadNetwork, type Network } from "../../dnn/network.js";
 import { openWeights } from "../../dnn/weights.js";
 import { evaluateBoundary, makePlan } from "../../planner/build.js";
 import { compareVariants } from "../../planner/compare.js";
-import { describeComparison, describePlan, ftpChoiceText } from "../../planner/describe.js";
+import { describeComparison, describePlan, describePrediction, ftpChoiceText } from "../../planner/describe.js";
+import { ASSUMED_GMAC_PER_SEC } from "../../planner/latency.js";
+import type { PlanDevice } from "../../planner/schema.js";
+import { deviceLinkFlags, perDeviceLinks } from "../devices.js";
 import { buildShards } from "../../planner/shards.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags, type FlagValues } from "../flags.js";
@@ -53,6 +56,17 @@ const flags = defineFlags({
     schema: flag.megabytes(),
     defaultText: "no limit",
   },
+  "gmac-per-sec": {
+    value: "N|N,N,...",
+    description: "each device's compute speed, GMAC/s: one for all, or one per device (the source first)",
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map(Number))
+      .refine((xs) => xs.every((x) => Number.isFinite(x) && x > 0), "expected positive numbers, e.g. 12 or 12,6,12"),
+    defaultText: `${ASSUMED_GMAC_PER_SEC} (assumed)`,
+  },
+  ...deviceLinkFlags,
+  explain: { description: "print the predicted time of every stage and what bounds it (which device's compute, which link)" },
   compare: { description: "print every variant (all-LOP, fuse-all, the optimum, the authors' plan, …) side by side" },
   json: { description: "print the plan (or with --compare the variants) as JSON" },
   out: { value: "PLAN.json", description: "write the plan to this file" },
@@ -62,6 +76,14 @@ const flags = defineFlags({
 
 const rules: FlagRule<FlagValues<typeof flags>>[] = [
   pinsNeedAuto,
+  ...(["gmac-per-sec", "uplink", "downlink"] as const).map((name) => ({
+    flag: name,
+    message: "give one value for every device or one per device (the source first), as many as --devices",
+    holds: (o: Flags) => {
+      const n = o[name]?.length;
+      return n === undefined || n === 1 || n === o.devices.length;
+    },
+  })),
   {
     flag: "shards",
     message: "--weights and --shards go together",
@@ -76,11 +98,18 @@ const rules: FlagRule<FlagValues<typeof flags>>[] = [
 
 type Flags = FlagValues<typeof flags>;
 
-const devicesOf = (o: Flags) =>
-  o.devices.map((workerId) => ({
+/** The devices as given, the first the source, with what each announces. */
+const devicesOf = (o: Flags): PlanDevice[] => {
+  const links = perDeviceLinks({ devices: o.devices.length, uplink: o.uplink, downlink: o.downlink });
+  const speeds = o["gmac-per-sec"];
+  return o.devices.map((workerId, i) => ({
     workerId,
+    ...(i === 0 ? { role: "source" as const } : {}),
     ...(o.memory === undefined ? {} : { memoryBudgetBytes: Math.round(o.memory * 1e6) }),
+    ...(speeds ? { gmacPerSec: speeds[i] ?? speeds[0]! } : {}),
+    ...links[i],
   }));
+};
 
 async function writeShards(o: Flags, network: Network, plan: ReturnType<typeof makePlan>) {
   const dir = o.shards!;
@@ -136,6 +165,7 @@ async function plan(o: Flags, network: Network): Promise<void> {
           plan.devices.length,
         ).elements;
   console.log(describePlan(plan, network, baseline));
+  if (o.explain) console.log(`\n${describePrediction(plan)}`);
   if (shardLine) console.log(shardLine);
   if (o.out) console.log(`wrote ${o.out}`);
 }
