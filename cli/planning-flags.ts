@@ -17,7 +17,8 @@ export const planningFlags = defineFlags({
   },
   "ftp-layers": {
     value: "auto|auto-comm|B",
-    description: "FTP on layers 0..B-1 (0 = none); auto: least memory per device, auto-comm: least traffic",
+    description:
+      "FTP on layers 0..B-1 (0 = none); auto: as the objective prefers (least time; with --objective comm least memory per device), auto-comm: least traffic",
     schema: z
       .string()
       .regex(/^(auto|auto-comm|\d+)$/, "expected auto, auto-comm or a layer count B (FTP on layers 0..B-1; 0 = none)")

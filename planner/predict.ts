@@ -14,11 +14,15 @@ import { splitsInput } from "./schemes.js";
 import { ftpFlows, unitCuts } from "./stage-flows.js";
 
 /**
- * The source's work before the first stage (decoding the image, letterboxing it) and
- * after the last (region decoding, NMS), per element of the network's input and
- * output, in multiply-accumulates of its measured speed.
+ * The source's work before the first stage and after the last, in multiply-accumulates
+ * of its measured speed: decoding the image and letterboxing it, per element of the
+ * network's input (dog.jpg into YOLOv2 608: 35 ms here at full speed, where the probe
+ * runs 40 GMAC/s: ~1300 per element; into yolov2-tiny 416: ~2100), and region
+ * decoding with NMS, per element of the last layer's output (synthetic weights leave
+ * many boxes: 0.15–0.8 µs per element here, ~6000–32 000).
  */
-export const PRE_POST_MACS_PER_ELEMENT = 120;
+export const PRE_MACS_PER_INPUT_ELEMENT = 1800;
+export const POST_MACS_PER_OUTPUT_ELEMENT = 12_000;
 
 type PredictedStage = Prediction["stages"][number];
 
@@ -36,9 +40,9 @@ export function ftpStageTime(network: Network, c: Pick<Candidate, "ftpEnd" | "ft
 
 /** The source's work before and after the stages. */
 export function prePostSeconds(network: Network, p: NetworkProfile): number {
-  const last = network.layers.at(-1)!;
-  const elements = network.input.c * network.input.h * network.input.w + last.stats.outputs;
-  return (elements * PRE_POST_MACS_PER_ELEMENT) / p.slots[0]!.macPerSec;
+  const input = network.input.c * network.input.h * network.input.w;
+  const output = network.layers.at(-1)!.stats.outputs;
+  return (input * PRE_MACS_PER_INPUT_ELEMENT + output * POST_MACS_PER_OUTPUT_ELEMENT) / p.slots[0]!.macPerSec;
 }
 
 export function predictCandidate(

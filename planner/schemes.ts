@@ -39,7 +39,7 @@ export type Strategy = (typeof STRATEGIES)[number];
 
 /** What each strategy does, for plan descriptions and `--help`. */
 export const STRATEGY_TEXT = {
-  auto: "the paper's ILP: least C",
+  auto: "chosen for the objective: least predicted time, or the paper's ILP (least C) with --objective comm",
   lop: "LOP on every layer",
   lip: "LIP on every layer",
   "fuse-all": "pairs (1,2), (3,4), … of every fusable run",

@@ -45,7 +45,7 @@ describe("edgefuse plan", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /^plan [0-9a-f]{16}: yolov2 on 6 workers \(w1, w2, w3, w4, w5, w6\)\nscheme: auto \(the paper's ILP: least C\)\nFTP: layers 0–11 on a 3×2 grid, as given\n/,
+      /^plan [0-9a-f]{16}: yolov2 on 6 workers \(w1, w2, w3, w4, w5, w6\)\nscheme: auto \(chosen for the objective: least predicted time, or the paper's ILP \(least C\) with --objective comm\)\nFTP: layers 0–11 on a 3×2 grid, as given\n/,
     );
     for (const layer of yolov2.layers) {
       const { inputs: M, outputs: K, weights: Q } = layer.stats;
