@@ -169,6 +169,9 @@ export function recordOf(o: {
   };
 }
 
+/** The pause before each timed request: the time of one request, not of a stream. */
+export const SETTLE_MS = 1000;
+
 /** Every scheme on one session: plan (untimed start-up), one warm-up request, then `repeats` timed ones. */
 export async function runSchemes(
   session: LabSession,
@@ -196,6 +199,9 @@ export async function runSchemes(
     const tag = `${o.devices}d${session.bandwidthMbit}m-${plan.planId.slice(0, 6)}-${Date.now().toString(36)}`;
     await session.infer(`${tag}-warm`);
     for (let repeat = 1; repeat <= o.repeats; repeat++) {
+      // Each timed request finds the devices idle: after a result the source still draws
+      // and encodes the annotated image, which on a quarter core would delay the next one.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       const reply = await session.infer(`${tag}-${repeat}`);
       const record = recordOf({
         scheme,

@@ -54,6 +54,14 @@ export interface Lab {
    * Connections opened before keep the packet size they started with.
    */
   setBandwidth(mbit: number, device?: number): Promise<void>;
+  /**
+   * Change only the rate of one device's link (both directions), keeping the packet
+   * size it was set up for: a link can carry start-up traffic fast and then return to
+   * its own rate without its connections changing.
+   */
+  setRateOnly(mbit: number, device: number): Promise<void>;
+  /** The rate device k's link is set to now, Mbit/s. */
+  rateOf(device: number): number;
   /** SIGTERM the lab's processes, SIGKILL what is left after graceMs, then remove everything. */
   destroy(graceMs?: number): Promise<void>;
 }
@@ -224,6 +232,17 @@ class NamespaceLab implements Lab {
       this.rates[d.index] = mbit;
     }
     await this.run(bridgeGsoArgv(this.plan, this.rates));
+  }
+
+  rateOf(device: number): number {
+    return this.rates[this.device(device).index]!;
+  }
+
+  async setRateOnly(mbit: number, device: number): Promise<void> {
+    if (!(mbit > 0)) throw new LabError(`setRateOnly: rate must be positive, got ${mbit}`);
+    const d = this.device(device);
+    await this.run(tbfArgv(d.namespace, DEVICE_IFACE, mbit, "replace"));
+    await this.run(tbfArgv(this.plan.hubNamespace, hubPort(d.index), mbit, "replace"));
   }
 
   async destroy(graceMs = 1000): Promise<void> {

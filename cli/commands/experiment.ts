@@ -7,6 +7,7 @@
 import { basename, join } from "node:path";
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { UsageError } from "../../core/errors.js";
 import { CACHE_DIR, modelCfg, PACKAGE_ROOT } from "../../core/paths.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
@@ -23,6 +24,10 @@ import { defineFlags } from "../flags.js";
 import { labModelFlags, modelTogether, repeatsFlag } from "./lab.js";
 
 const today = (): string => new Date().toISOString().slice(0, 10);
+
+/** The experiment's default memory per device: a device process (~170 MB measured in the lab) and 60 % of the weights. */
+const EXPERIMENT_PROCESS_MB = 170;
+const EXPERIMENT_WEIGHT_SHARE = 0.6;
 
 const flags = defineFlags({
   "planner-check": {
@@ -63,6 +68,29 @@ const flags = defineFlags({
   },
   repeats: repeatsFlag("timed requests per plan variant, after one warm-up"),
   "dry-run": { description: "print the grid (every setting and its variants) and the time estimate, run nothing" },
+  memory: {
+    value: "MB",
+    description:
+      "every device's --memory, its process included; the default leaves each device room for 60 % of the model's weights beyond a ~170 MB process, so no device holds the whole model",
+    schema: flag.megabytes(),
+    defaultText: "170 + 0.6 × the weights in MB",
+  },
+  mbit: {
+    value: "MBIT,MBIT,...",
+    description: "run only the grid's settings at these link rates (e.g. 100,1000)",
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map(Number))
+      .refine((xs) => xs.every((x) => Number.isFinite(x) && x > 0), "expected rates in Mbit/s, e.g. 100,1000"),
+    defaultText: "every rate of the grid",
+  },
+  "shard-mbit": {
+    value: "MBIT",
+    description:
+      "links run at least this fast while a plan's shards travel (start-up, not timed), then at the setting's own rate",
+    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
+    default: "1000",
+  },
   ...labModelFlags,
   cpu: {
     ...labModelFlags.cpu,
@@ -106,10 +134,12 @@ export const experimentCommand = defineCommand({
     const model = experimentModel(o);
     const network = loadNetwork(model.cfg);
     const kind = o["planner-check"] ? "planner-check" : "tables";
-    const grid =
+    const grid = (
       kind === "planner-check"
         ? plannerCheckGrid({ paperPlan: isPaperNetwork(network), maxFtpEnd: maxFtpEnd(network) })
-        : experimentGrid(o.quick);
+        : experimentGrid(o.quick)
+    ).filter((s) => o.mbit === undefined || o.mbit.includes(s.bandwidthMbit));
+    if (grid.length === 0) throw new UsageError(`--mbit ${o.mbit!.join(",")}: the grid has no setting at these rates`);
     const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
     const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
     const size = networkSize(network);
@@ -127,6 +157,8 @@ export const experimentCommand = defineCommand({
       cpuShare,
       session: {
         topology: o.topology,
+        memoryMb: o.memory ?? Math.round(EXPERIMENT_PROCESS_MB + EXPERIMENT_WEIGHT_SHARE * (size.weightBytes / 1e6)),
+        shardMbit: o["shard-mbit"],
         ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
         ...model,
         image: o.image,

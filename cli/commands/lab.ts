@@ -130,6 +130,13 @@ const flags = defineFlags({
     schema: listOf(flag.megabytes()),
     default: String(LAB_MEMORY_MB),
   },
+  "shard-mbit": {
+    value: "MBIT",
+    description:
+      "links run at least this fast while a plan's shards travel (start-up, not timed), then at their own rate",
+    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
+    defaultText: "every link at its own rate throughout",
+  },
   scheme: {
     value: "S,S,...",
     description: `the plan variants to time, comma-separated: ${STRATEGIES.join(", ")}`,
@@ -193,6 +200,7 @@ export const labCommand = defineCommand({
       bandwidthMbit,
       cpuShare,
       memoryMb,
+      ...(o["shard-mbit"] === undefined ? {} : { shardMbit: o["shard-mbit"] }),
       ...model,
       image: o.image,
       schemes,
