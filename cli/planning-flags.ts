@@ -45,14 +45,20 @@ export const planningFlags = defineFlags({
   },
   objective: {
     value: OBJECTIVES.join("|"),
-    description: "what the plan minimises: latency = predicted time on the devices' speeds and links; comm = the paper's C",
-    schema: z.enum(OBJECTIVES, { error: (i) => `unknown objective '${String(i.input)}': expected ${OBJECTIVES.join(" or ")}` }),
+    description:
+      "what the plan minimises: latency = predicted time on the devices' speeds and links; comm = the paper's C",
+    schema: z.enum(OBJECTIVES, {
+      error: (i) => `unknown objective '${String(i.input)}': expected ${OBJECTIVES.join(" or ")}`,
+    }),
     default: "latency",
   },
   split: {
     value: SPLIT_CHOICES.join("|"),
-    description: "how the later layers are divided: auto = as the objective prefers (by speed, fewer devices when links bound); even = the same weights on every device",
-    schema: z.enum(SPLIT_CHOICES, { error: (i) => `unknown split '${String(i.input)}': expected ${SPLIT_CHOICES.join(" or ")}` }),
+    description:
+      "how the later layers are divided: auto = as the objective prefers (by speed, fewer devices when links bound); even = the same weights on every device",
+    schema: z.enum(SPLIT_CHOICES, {
+      error: (i) => `unknown split '${String(i.input)}': expected ${SPLIT_CHOICES.join(" or ")}`,
+    }),
     default: "auto",
   },
   "broker-link": {

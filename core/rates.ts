@@ -18,6 +18,10 @@ export function parseRate(text: string): number | null {
 /** 100 Mbit/s, 1.5 Gbit/s, 512 kbit/s: for people. */
 export function rateText(bitsPerSec: number): string {
   const [value, unit] =
-    bitsPerSec >= 1e9 ? [bitsPerSec / 1e9, "Gbit/s"] : bitsPerSec >= 1e6 ? [bitsPerSec / 1e6, "Mbit/s"] : [bitsPerSec / 1e3, "kbit/s"];
+    bitsPerSec >= 1e9
+      ? [bitsPerSec / 1e9, "Gbit/s"]
+      : bitsPerSec >= 1e6
+        ? [bitsPerSec / 1e6, "Mbit/s"]
+        : [bitsPerSec / 1e3, "kbit/s"];
   return `${Number(value.toFixed(2))} ${unit}`;
 }

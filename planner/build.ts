@@ -224,7 +224,9 @@ export function makePlan(network: Network, options: Pick<PlanOptions, "devices">
   if (opts.objective === "latency" && ftpEnd !== "auto-comm") {
     const fast = fastestPlan(network, { ...opts, ftpEnd }, devices);
     if (fast)
-      return finishPlan(planBody(network, opts, fast.devices, fast.candidate, given ? "given" : "min-latency", "latency"));
+      return finishPlan(
+        planBody(network, opts, fast.devices, fast.candidate, given ? "given" : "min-latency", "latency"),
+      );
   }
   const best = bestCandidate(network, { ...opts, ftpEnd }, devices);
   const ftpObjective = given ? "given" : ftpEnd === "auto-comm" ? "min-comm" : "min-largest-memory";

@@ -179,17 +179,14 @@ export function describePrediction(plan: Plan): string {
       fixed((s.scatterBytes + s.gatherBytes) / MB, 2),
       s.bound,
     ]);
-  const broker = p.broker === "source" ? "on the source device" : `on its own host at ${fixed(p.broker.bitsPerSec / 1e6, 1)} Mbit/s`;
+  const broker =
+    p.broker === "source" ? "on the source device" : `on its own host at ${fixed(p.broker.bitsPerSec / 1e6, 1)} Mbit/s`;
   const busiest = new Map<string, number>();
   for (const s of p.stages) busiest.set(s.bound, (busiest.get(s.bound) ?? 0) + s.seconds);
   const [bound, boundSeconds] = [...busiest].sort((a, b) => b[1] - a[1])[0] ?? ["nothing", 0];
   return [
     `predicted time (${p.objective === "latency" ? "the plan minimises it" : "the plan minimises C"}; broker ${broker}):`,
-    ...table(
-      ["layers", "stage", "scatter", "compute", "gather", "fixed", "ms", "MB", "bound by"],
-      rows,
-      "llrrrrrrl",
-    ),
+    ...table(["layers", "stage", "scatter", "compute", "gather", "fixed", "ms", "MB", "bound by"], rows, "llrrrrrrl"),
     `source before and after the stages: ${ms(p.prePostSeconds)} ms`,
     `total: ${ms(p.seconds)} ms; most of it bound by ${bound} (${ms(boundSeconds)} ms over its stages)`,
   ].join("\n");

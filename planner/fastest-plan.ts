@@ -8,8 +8,8 @@
  *   would take them (compute at their speed, bytes at their link rate), so the first m
  *   slots are the m best; every m from 1 to N is tried. A device left out holds nothing.
  * - Split: the partitioned layers' weights are divided among the m devices in one of
- *   a few ways — in proportion to speed, in proportion to the work rate above, or the
- *   same weights everywhere (what `split: "even"` and the comm objective use) — each
+ *   a few ways — in proportion to speed, in proportion to the work rate above, or (on
+ *   all N) the same weights everywhere (what `split: "even"` and the comm objective use) — each
  *   also with the source taking as much as its budget allows first: its own share never
  *   crosses a link. Every division is capped by the budgets (water filling).
  * - FTP: every boundary and grid the options allow, the tiles on the first slots.
@@ -19,15 +19,15 @@ import type { Network } from "../dnn/network.js";
 import type { Grid } from "./ftp.js";
 import { account, balancedSplit, type Candidate, type Layout, layout, layoutsToTry } from "./candidates.js";
 import { chainCost } from "./costs.js";
-import { chainSeconds, fastestSchemes } from "./fastest-schemes.js";
+import { chainSeconds, type FastestSchemes, fastestSuffixes } from "./fastest-schemes.js";
 import type { PlanOptions } from "./build.js";
 import { type NetworkProfile, networkProfile } from "./latency.js";
 import { partWeights } from "./parts.js";
 import { ftpStageTime } from "./predict.js";
 import type { PlanDevice } from "./schema.js";
-import type { Scheme } from "./schemes.js";
+import type { Scheme, Strategy } from "./schemes.js";
 import { fixedSchemes } from "./strategies.js";
-import type { Unit } from "./units.js";
+import { partitionUnits, type Unit } from "./units.js";
 
 export interface FastestPlan {
   readonly candidate: Candidate;
@@ -112,11 +112,14 @@ export function splitsFor(m: number, ctx: SplitContext): number[][] {
     inSet(d) ? Math.max(0, (ctx.limits[d]! - b) / Math.max(1, ctx.totalWeights)) : 0,
   );
   const out: number[][] = [];
-  for (const weighting of WEIGHTINGS) {
+  // The same weights everywhere is the comm objective's division, on every device; by speed or work rate covers the rest.
+  for (const weighting of WEIGHTINGS.filter((w) => w !== "weights" || m === N)) {
     const want =
       weighting === "weights"
         ? padded(balancedSplit(ctx.base.slice(0, m), ctx.totalWeights), m, N)
-        : ctx.base.map((_, d) => (inSet(d) ? (weighting === "speed" ? ctx.profile.slots[d]!.macPerSec : ctx.rate[d]!) : 0));
+        : ctx.base.map((_, d) =>
+            inSet(d) ? (weighting === "speed" ? ctx.profile.slots[d]!.macPerSec : ctx.rate[d]!) : 0,
+          );
     for (const sourceFirst of [false, true]) {
       let f: number[] | null;
       if (sourceFirst && m > 1) {
@@ -139,15 +142,7 @@ const padded = (slots: number | readonly number[], m: number, N: number): number
 
 /** Whether every slot's weights fit its limit whatever the schemes (LOP and LIP cut differently). */
 export function fitsAnyScheme(units: readonly Unit[], split: readonly number[], ctx: SplitContext): boolean {
-  const held = [...ctx.base];
-  for (const u of units) {
-    const lop = partWeights(u, "lop", split);
-    const lip = partWeights(u, "lip", split);
-    held.forEach((_, d) => {
-      held[d]! += Math.max(lop[d]!, lip[d]!);
-    });
-  }
-  return held.every((w, d) => w <= ctx.limits[d]!);
+  return divisionTables(units, ctx.profile, new Map()).of(split).fits(0, ctx.base, ctx.limits);
 }
 
 /** The fastest plan the options allow, or null when no division fits the budgets (the comm path then explains why). */
@@ -159,12 +154,24 @@ export function fastestPlan(network: Network, opts: PlanOptions, given: readonly
     d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement),
   );
   let best: { seconds: number; layout: Layout; split: number[]; schemes: readonly Scheme[] } | null = null;
-  const seen = new Map<string, { seconds: number; schemes: readonly Scheme[] }>();
+  // Every FTP boundary leaves a suffix of the same units: one table per division serves them all.
+  const allUnits = partitionUnits(network, 0);
+  const divisions = divisionTables(allUnits, profile, opts.pinned);
   const layouts = layoutsToTry(network, opts.ftpEnd, opts.grid, N);
+  const allSpeed = profile.slots.reduce((a, s) => a + s.macPerSec, 0);
+  const multsBefore = prefixSums(network.layers.map((l) => l.stats.mults));
+  const fastestFirst = prefixSums(profile.slots.map((s) => s.macPerSec));
   for (const { ftpEnd, grid } of layouts) {
+    // Before building the layout: its tiles cannot beat their devices computing the stack in parallel.
+    const tiles = Math.min(N, grid.rows * grid.cols);
+    const stackFloor = ftpEnd > 0 ? multsBefore[ftpEnd]! / fastestFirst[tiles]! : 0;
+    if (best && stackFloor + (multsBefore.at(-1)! - multsBefore[ftpEnd]!) / allSpeed >= best.seconds) continue;
     const l = tryLayout(network, ftpEnd, grid, N, layouts.length > 1);
     if (!l) continue;
     const ftp = ftpStageTime(network, l, profile)?.seconds ?? 0;
+    // No chain after this FTP stage can beat every device computing in parallel with nothing on the links.
+    const floor = ftp + l.units.reduce((a, u) => a + u.mults, 0) / allSpeed;
+    if (best && floor >= best.seconds) continue;
     const totalWeights = l.units.reduce((a, u) => a + u.weights, 0);
     const rate = devices.map((_, d) => 1 / Math.max(1e-12, evenShareSeconds(l.units, profile, d, N)));
     const ctx: SplitContext = { base: l.base, limits, totalWeights, profile, rate };
@@ -172,10 +179,10 @@ export function fastestPlan(network: Network, opts: PlanOptions, given: readonly
     for (const m of counts.filter((m) => m >= l.ftpSlots)) {
       const splits = opts.split === "even" ? [padded(l.split, N, N)] : splitsFor(m, ctx);
       for (const split of splits) {
-        if (!fitsAnyScheme(l.units, split, ctx)) continue;
-        const key = `${ftpEnd}:${l.ftpSlots}:${split.join(",")}`;
-        if (!seen.has(key)) seen.set(key, chainChoice(l.units, split, profile, opts));
-        const chain = seen.get(key)!;
+        const division = divisions.of(split);
+        const from = allUnits.length - l.units.length;
+        if (!division.fits(from, l.base, limits)) continue;
+        const chain = opts.strategy === "auto" ? division.fastest(from) : fixedChoice(l.units, split, profile, opts);
         const seconds = ftp + chain.seconds;
         if (!best || seconds < best.seconds * (1 - 1e-9)) best = { seconds, layout: l, split, schemes: chain.schemes };
       }
@@ -185,6 +192,13 @@ export function fastestPlan(network: Network, opts: PlanOptions, given: readonly
   const chosen = { ...best.layout, split: best.split };
   const choice = { schemes: best.schemes, ...chainCost(chosen.units, best.schemes, best.split) };
   return { candidate: account(network, chosen, choice, N), devices, profile, seconds: best.seconds };
+}
+
+/** [0, x0, x0 + x1, …]: the sum of the first k values at k. */
+function prefixSums(xs: readonly number[]): number[] {
+  const out = [0];
+  for (const x of xs) out.push(out.at(-1)! + x);
+  return out;
 }
 
 /** The layout, or null for one that cannot exist (a grid finer than the map) while searching; the comm path explains a given one. */
@@ -197,14 +211,54 @@ function tryLayout(network: Network, ftpEnd: number, grid: Grid, N: number, sear
   }
 }
 
-/** The strategy's schemes on one division: the fastest for "auto", else the fixed ones. */
-function chainChoice(
+/** A fixed strategy's schemes on one division (they depend on where the suffix starts: FUSE pairs). */
+function fixedChoice(
   units: readonly Unit[],
   split: readonly number[],
   profile: NetworkProfile,
   opts: PlanOptions,
 ): { seconds: number; schemes: readonly Scheme[] } {
-  if (opts.strategy === "auto") return fastestSchemes(units, split, profile, opts.pinned);
-  const schemes = fixedSchemes(opts.strategy, units);
+  const schemes = fixedSchemes(opts.strategy as Exclude<Strategy, "auto">, units);
   return { schemes, seconds: chainSeconds(units, schemes, split, profile) };
+}
+
+interface DivisionTable {
+  /** The fastest schemes of units[from..]. */
+  fastest(from: number): FastestSchemes;
+  /** Whether every slot's weights for units[from..] fit its limit beyond `base`, whatever the schemes. */
+  fits(from: number, base: readonly number[], limits: readonly number[]): boolean;
+}
+
+/** Per division of the layers (a split), computed once: the fastest suffixes and each slot's weights per suffix. */
+function divisionTables(
+  units: readonly Unit[],
+  profile: NetworkProfile,
+  pinned: ReadonlyMap<number, Scheme>,
+): { of(split: readonly number[]): DivisionTable } {
+  const tables = new Map<string, DivisionTable>();
+  return {
+    of(split) {
+      const key = split.join(",");
+      let table = tables.get(key);
+      if (!table) {
+        // held[k][d]: slot d's most weights for units[k..] (LOP and LIP cut differently).
+        const held = [split.map(() => 0)];
+        for (let k = units.length - 1; k >= 0; k--) {
+          const lop = partWeights(units[k]!, "lop", split);
+          const lip = partWeights(units[k]!, "lip", split);
+          held.unshift(held[0]!.map((w, d) => w + Math.max(lop[d]!, lip[d]!)));
+        }
+        let fastest: ((from: number) => FastestSchemes) | undefined;
+        table = {
+          fastest: (from) => {
+            fastest ??= fastestSuffixes(units, split, profile, pinned);
+            return fastest(from);
+          },
+          fits: (from, base, limits) => held[from]!.every((w, d) => base[d]! + w <= limits[d]!),
+        };
+        tables.set(key, table);
+      }
+      return table;
+    },
+  };
 }

@@ -15,7 +15,7 @@ import type { Unit } from "./units.js";
 
 /** Whether unit k reuses the slice a LOP unit k−1 left (the paper's o_{k−1}). */
 const reusesAfter = (units: readonly Unit[], k: number, prev: Scheme | undefined): boolean =>
-  prev !== undefined && leavesSliceForNext(prev) && units[k - 1]!.reusableByNext;
+  k > 0 && prev !== undefined && leavesSliceForNext(prev) && units[k - 1]!.reusableByNext;
 
 /** The stage that unit k opens under `scheme` (FUSE2 opens none: it is FUSE1's stage). */
 export function unitStageTime(
@@ -72,34 +72,60 @@ export function fastestSchemes(
   profile: NetworkProfile,
   pinned: ReadonlyMap<number, Scheme> = new Map(),
 ): FastestSchemes {
-  // best.get(s): least seconds for units [0, k] with unit k on scheme s, and the way there.
-  type Entry = { seconds: number; schemes: Scheme[] };
-  // A stage's time depends on (k, scheme, reuse) only: each is computed once.
-  const memo = new Float64Array(units.length * 6).fill(-1);
+  return fastestSuffixes(units, split, profile, pinned)(0);
+}
+
+const PREVIOUS = ["none", "lop", "lip", "fuse1", "fuse2"] as const;
+type Previous = (typeof PREVIOUS)[number];
+
+/**
+ * The fastest assignment of every suffix units[k..] that starts a plan (no unit before
+ * it: what an FTP stage ending at unit k's layer leaves), from one backward pass:
+ * rest[k][p] is the least time of units k.. when unit k−1 ran p. Every FTP boundary of
+ * a search shares it, so a network of L layers costs O(L), not O(L²).
+ */
+export function fastestSuffixes(
+  units: readonly Unit[],
+  split: Slots,
+  profile: NetworkProfile,
+  pinned: ReadonlyMap<number, Scheme> = new Map(),
+): (k: number) => FastestSchemes {
   const cuts = unitCuts(units, split);
-  const timeOf = (k: number, scheme: StageScheme, prev: Scheme | undefined): number => {
-    const key = k * 6 + (scheme === "lop" ? 0 : scheme === "lip" ? 2 : 4) + Number(reusesAfter(units, k, prev));
-    if (memo[key]! < 0) memo[key] = unitStageTime(units, k, scheme, prev, cuts, profile).seconds;
-    return memo[key]!;
-  };
-  let best = new Map<Scheme | "start", Entry>([["start", { seconds: 0, schemes: [] }]]);
-  units.forEach((_, k) => {
-    const next = new Map<Scheme | "start", Entry>();
-    for (const scheme of allowedAt(units, k, pinned)) {
-      for (const [prev, entry] of best) {
-        const p = prev === "start" ? undefined : prev;
+  const U = units.length;
+  const rest: number[][] = Array.from({ length: U + 1 }, () => PREVIOUS.map(() => Infinity));
+  const choice: (Scheme | undefined)[][] = Array.from({ length: U }, () => PREVIOUS.map(() => undefined));
+  // FUSE1 must be closed by FUSE2: nothing may end after it.
+  rest[U] = PREVIOUS.map((p) => (p === "fuse1" ? Infinity : 0));
+  const stageSeconds = new Map<string, number>();
+  for (let k = U - 1; k >= 0; k--) {
+    const allowed = allowedAt(units, k, pinned);
+    PREVIOUS.forEach((p, i) => {
+      const prev = p === "none" ? undefined : p;
+      for (const scheme of allowed) {
         // FUSE2 exactly after FUSE1, and FUSE1 always closed by FUSE2 (eqs. 12–13).
-        if ((scheme === "fuse2") !== (p === "fuse1")) continue;
-        const cost = scheme === "fuse2" ? 0 : timeOf(k, scheme, p);
-        const seconds = entry.seconds + cost;
-        const held = next.get(scheme);
-        if (!held || seconds < held.seconds) next.set(scheme, { seconds, schemes: [...entry.schemes, scheme] });
+        if ((scheme === "fuse2") !== (prev === "fuse1")) continue;
+        let cost = 0;
+        if (scheme !== "fuse2") {
+          const key = `${k}:${scheme}:${reusesAfter(units, k, prev)}`;
+          cost = stageSeconds.get(key) ?? unitStageTime(units, k, scheme, prev, cuts, profile).seconds;
+          stageSeconds.set(key, cost);
+        }
+        const total = cost + rest[k + 1]![PREVIOUS.indexOf(scheme)]!;
+        if (total < rest[k]![i]!) [rest[k]![i], choice[k]![i]] = [total, scheme];
       }
+    });
+  }
+  return (start) => {
+    const seconds = rest[start]![0]!;
+    if (!Number.isFinite(seconds))
+      throw new PlanError(`no valid scheme assignment for ${U - start} layers with the pinned schemes`);
+    const schemes: Scheme[] = [];
+    let p: Previous = "none";
+    for (let k = start; k < U; k++) {
+      const s: Scheme = choice[k]![PREVIOUS.indexOf(p)]!;
+      schemes.push(s);
+      p = s;
     }
-    best = next;
-  });
-  const ends = [...best].filter(([s]) => s !== "fuse1").map(([, e]) => e);
-  if (ends.length === 0)
-    throw new PlanError(`no valid scheme assignment for ${units.length} layers with the pinned schemes`);
-  return ends.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    return { schemes, seconds };
+  };
 }

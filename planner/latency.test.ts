@@ -9,9 +9,15 @@ import { buildNetwork, loadNetwork } from "../dnn/network.js";
 import { cfgPath } from "../test/fixtures.js";
 import { makePlan } from "./build.js";
 import { checkSchemes } from "./costs.js";
-import { chainSeconds, fastestSchemes } from "./fastest-schemes.js";
+import { chainSeconds, fastestSchemes, fastestSuffixes } from "./fastest-schemes.js";
 import { fitsAnyScheme, type SplitContext, splitsFor } from "./fastest-plan.js";
-import { ASSEMBLY_MACS_PER_ELEMENT, MESSAGE_SECONDS, type NetworkProfile, stageTime, TCP_IP_OVERHEAD } from "./latency.js";
+import {
+  ASSEMBLY_MACS_PER_ELEMENT,
+  MESSAGE_SECONDS,
+  type NetworkProfile,
+  stageTime,
+  TCP_IP_OVERHEAD,
+} from "./latency.js";
 import { random, randomChain } from "./random-chains.js";
 import { SCHEMES, type Scheme } from "./schemes.js";
 import { unitCuts, unitFlows } from "./stage-flows.js";
@@ -60,7 +66,10 @@ describe("latency model, by hand", () => {
     expect(t.seconds).toBeCloseTo((800 * o) / 1000 + 0.0144 + (3200 * o) / 500 + messages + (1600 * 60) / 1e6, 12);
   });
   it("the broker on a host of its own carries every byte: its link bounds when it is the slowest", () => {
-    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), { ...twoDevices, brokerBytesPerSec: 100 });
+    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), {
+      ...twoDevices,
+      brokerBytesPerSec: 100,
+    });
     expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 100, 12);
     expect(t.bound).toBe("broker link");
   });
@@ -113,7 +122,13 @@ describe("latency search against exhaustive enumeration", () => {
       const profile = randomProfile(rand, N);
       const total = units.reduce((a, u) => a + u.weights, 0);
       const limits = Array.from({ length: N }, () => (rand() < 0.3 ? Infinity : total * (0.2 + rand())));
-      const ctx: SplitContext = { base: new Array(N).fill(0), limits, totalWeights: total, profile, rate: profile.slots.map((s) => s.macPerSec) };
+      const ctx: SplitContext = {
+        base: new Array(N).fill(0),
+        limits,
+        totalWeights: total,
+        profile,
+        rate: profile.slots.map((s) => s.macPerSec),
+      };
       let search = Infinity;
       let brute = Infinity;
       for (let m = 1; m <= N; m++)
@@ -122,12 +137,32 @@ describe("latency search against exhaustive enumeration", () => {
           search = Math.min(search, fastestSchemes(units, split, profile).seconds);
           brute = Math.min(brute, bruteForce(units, split, profile));
           // Every division the search keeps fits every budget, whatever the schemes.
-          expect(split.reduce((a, b) => a + b, 0), `trial ${trial}`).toBeCloseTo(1, 9);
+          expect(
+            split.reduce((a, b) => a + b, 0),
+            `trial ${trial}`,
+          ).toBeCloseTo(1, 9);
         }
       if (brute === Infinity) expect(search, `trial ${trial}`).toBe(Infinity);
       else expect(search, `trial ${trial}: ${units.length} layers, N = ${N}`).toBeCloseTo(brute, 9);
     }
     expect(divisions).toBeGreaterThan(300);
+  });
+});
+
+describe("the suffix table every FTP boundary shares", () => {
+  it("gives each suffix the same least time as a search on that suffix alone", () => {
+    const rand = random(7);
+    for (let trial = 0; trial < 60; trial++) {
+      const units = randomChain(rand, 2 + Math.floor(rand() * 10));
+      const N = 2 + Math.floor(rand() * 4);
+      const profile = randomProfile(rand, N);
+      const table = fastestSuffixes(units, N, profile);
+      for (let k = 0; k < units.length; k++) {
+        const alone = fastestSchemes(units.slice(k), N, profile);
+        expect(table(k).seconds, `trial ${trial}, suffix ${k}`).toBeCloseTo(alone.seconds, 9);
+        expect(chainSeconds(units.slice(k), table(k).schemes, N, profile)).toBeCloseTo(alone.seconds, 9);
+      }
+    }
   });
 });
 
@@ -151,11 +186,16 @@ describe("planning for time", () => {
         makePlan(yolov2, { devices: devices(6, mbit), objective: "comm", strategy: "lop", ftpEnd: 12 }),
         makePlan(yolov2, { devices: devices(6, mbit), objective: "comm", strategy: "paper" }),
       ])
-        expect(mine.seconds, `${mbit} mbit vs ${other.inputs?.strategy}`).toBeLessThanOrEqual(other.prediction!.seconds);
+        expect(mine.seconds, `${mbit} mbit vs ${other.inputs?.strategy}`).toBeLessThanOrEqual(
+          other.prediction!.seconds,
+        );
     }
   });
   it("plans a chain of 100 convolutions (where the ILP's branch and bound takes minutes)", () => {
-    const layers = Array.from({ length: 100 }, () => "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky").join("\n\n");
+    const layers = Array.from(
+      { length: 100 },
+      () => "[convolutional]\nfilters=64\nsize=3\nstride=1\npad=1\nactivation=leaky",
+    ).join("\n\n");
     const chain = `[net]\nwidth=32\nheight=32\nchannels=64\n\n${layers}\n`;
     const net = buildNetwork(parseCfgText(chain, "chain100.cfg"));
     const plan = makePlan(net, { devices: devices(4, 100), ftpEnd: 0 });

@@ -69,14 +69,25 @@ export const TCP_IP_OVERHEAD = 1500 / 1448;
  */
 export const MESSAGE_SECONDS = 0.004;
 
+/**
+ * The CPU a byte costs where it passes, in multiply-accumulates of that device's measured
+ * speed: framing, chunking, copying and the broker's routing. A device's own MQTT client
+ * pays CLIENT_MACS_PER_BYTE for what it sends and receives; the device that runs the
+ * broker pays BROKER_MACS_PER_BYTE for every byte it forwards, in and out. On a quarter
+ * core this, not the link, bounds a fast network: in the lab at 1 Gbit, 0.25 core per
+ * device (7.3 GMAC/s), yolov2-tiny's plans took 43–60 ns longer per byte through the
+ * source than their links need, about 360 multiply-accumulates of its speed.
+ */
+export const CLIENT_MACS_PER_BYTE = 60;
+export const BROKER_MACS_PER_BYTE = 150;
+
 /** The cost of one element the source copies or adds while assembling, in multiply-accumulates of its measured speed. */
 export const ASSEMBLY_MACS_PER_ELEMENT = 60;
 
 /** Assumed when a device announces no speed (planning offline): about a quarter of a core here. */
 export const ASSUMED_GMAC_PER_SEC = 10;
 
-const bytesPerSec = (bitsPerSec: number | undefined): number =>
-  bitsPerSec === undefined ? Infinity : bitsPerSec / 8;
+const bytesPerSec = (bitsPerSec: number | undefined): number => (bitsPerSec === undefined ? Infinity : bitsPerSec / 8);
 
 /** The profile of the plan's devices in slot order. */
 export function networkProfile(
@@ -96,7 +107,14 @@ export function networkProfile(
   };
 }
 
-/** The busiest link of one direction of an exchange: its time, and which link (-1 the source's, -2 the broker's, else a slot). */
+/** Phase.link for a device's CPU moving the bytes: CPU_OF_SLOT − slot. */
+const CPU_OF_SLOT = -10;
+
+/**
+ * The busiest link of one direction of an exchange, or the CPU that moves its bytes:
+ * its time, and which (-1 the source's link, -2 the broker's, d ≥ 1 slot d's link,
+ * CPU_OF_SLOT − d slot d's CPU).
+ */
 interface Phase {
   readonly seconds: number;
   readonly bytes: number;
@@ -114,6 +132,8 @@ function phase(elements: readonly number[], p: NetworkProfile, scatter: boolean)
     const slot = p.slots[d]!;
     const t = bytes / (scatter ? slot.downBytesPerSec : slot.upBytesPerSec);
     if (t > seconds) [seconds, link] = [t, d];
+    const cpu = (bytes * CLIENT_MACS_PER_BYTE) / slot.macPerSec;
+    if (cpu > seconds) [seconds, link] = [cpu, CPU_OF_SLOT - d];
   }
   const source = p.slots[0]!;
   const atSource = total / (scatter ? source.upBytesPerSec : source.downBytesPerSec);
@@ -121,11 +141,16 @@ function phase(elements: readonly number[], p: NetworkProfile, scatter: boolean)
   // The broker's host forwards everything: in on its downlink, out on its uplink.
   if (p.brokerBytesPerSec !== null && total / p.brokerBytesPerSec > seconds)
     [seconds, link] = [total / p.brokerBytesPerSec, -2];
+  // The source's client handles every byte; with the broker on the source, so does the broker, twice.
+  const perByte = CLIENT_MACS_PER_BYTE + (p.brokerBytesPerSec === null ? 2 * BROKER_MACS_PER_BYTE : 0);
+  const sourceCpu = (total * perByte) / source.macPerSec;
+  if (sourceCpu > seconds) [seconds, link] = [sourceCpu, CPU_OF_SLOT];
   return { seconds, bytes: total / TCP_IP_OVERHEAD, link };
 }
 
 const linkName = (link: number, p: NetworkProfile, scatter: boolean): string => {
   if (link === -2) return "broker link";
+  if (link <= CPU_OF_SLOT) return `moving bytes on ${p.slots[CPU_OF_SLOT - link]!.workerId}`;
   const up = (link === -1) === scatter; // the source sends on its uplink; a device receives on its downlink
   return `${p.slots[Math.max(0, link)]!.workerId} ${up ? "uplink" : "downlink"}`;
 };

@@ -17,12 +17,13 @@ import { ftpFlows, unitCuts } from "./stage-flows.js";
  * The source's work before the first stage and after the last, in multiply-accumulates
  * of its measured speed: decoding the image and letterboxing it, per element of the
  * network's input (dog.jpg into YOLOv2 608: 35 ms here at full speed, where the probe
- * runs 40 GMAC/s: ~1300 per element; into yolov2-tiny 416: ~2100), and region
- * decoding with NMS, per element of the last layer's output (synthetic weights leave
- * many boxes: 0.15–0.8 µs per element here, ~6000–32 000).
+ * runs 40 GMAC/s: ~1300 per element; into yolov2-tiny 416: ~2100; in the lab at 0.25
+ * core the median came to ~1400), and region decoding with NMS, per element of the last
+ * layer's output (synthetic weights leave many boxes: 0.15–0.8 µs per element at full
+ * speed; the lab's median at 0.25 core ~8000).
  */
-export const PRE_MACS_PER_INPUT_ELEMENT = 1800;
-export const POST_MACS_PER_OUTPUT_ELEMENT = 12_000;
+export const PRE_MACS_PER_INPUT_ELEMENT = 1400;
+export const POST_MACS_PER_OUTPUT_ELEMENT = 8000;
 
 type PredictedStage = Prediction["stages"][number];
 
@@ -33,7 +34,11 @@ const stage = (layers: [number, number], scheme: PredictedStage["scheme"], t: St
 });
 
 /** The FTP stage's time alone (the search adds it to the chain's). */
-export function ftpStageTime(network: Network, c: Pick<Candidate, "ftpEnd" | "ftp">, p: NetworkProfile): StageTime | null {
+export function ftpStageTime(
+  network: Network,
+  c: Pick<Candidate, "ftpEnd" | "ftp">,
+  p: NetworkProfile,
+): StageTime | null {
   if (c.ftpEnd <= 0) return null;
   return stageTime(ftpFlows(c.ftp, network.layers[c.ftpEnd - 1]!.stats.outputs), p);
 }

@@ -50,4 +50,3 @@ export function randomChain(rand: () => number, length: number): Unit[] {
     return unit;
   });
 }
-

@@ -62,10 +62,7 @@ export const deviceSchema = z.object({
 });
 
 /** Where the broker is: on the source device (every byte passes the source's link), or on a host of its own. */
-export const brokerPlacementSchema = z.union([
-  z.literal("source"),
-  z.object({ bitsPerSec: z.number().positive() }),
-]);
+export const brokerPlacementSchema = z.union([z.literal("source"), z.object({ bitsPerSec: z.number().positive() })]);
 export type BrokerPlacement = z.infer<typeof brokerPlacementSchema>;
 
 /** One stage of the predicted time: scatter, compute, gather, the fixed cost of its messages, and what bounds it. */

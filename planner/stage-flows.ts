@@ -28,8 +28,8 @@ export function unitCuts(units: readonly Unit[], split: Slots): UnitCuts {
   const out = new Map<number, number[]>();
   const into = new Map<number, number[]>();
   const cached = (m: Map<number, number[]>, k: number, scheme: "lop" | "lip") => {
-    let f = m.get(k);
-    if (!f) m.set(k, (f = shares(units[k]!, scheme, split)));
+    const f = m.get(k) ?? shares(units[k]!, scheme, split);
+    m.set(k, f);
     return f;
   };
   return { output: (k) => cached(out, k, "lop"), input: (k) => cached(into, k, "lip") };

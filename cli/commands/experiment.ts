@@ -84,6 +84,15 @@ const flags = defineFlags({
       .refine((xs) => xs.every((x) => Number.isFinite(x) && x > 0), "expected rates in Mbit/s, e.g. 100,1000"),
     defaultText: "every rate of the grid",
   },
+  devices: {
+    value: "N,N,...",
+    description: "run only the grid's settings with these device counts (e.g. 6)",
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map(Number))
+      .refine((xs) => xs.every((x) => Number.isInteger(x) && x > 0), "expected device counts, e.g. 3,6"),
+    defaultText: "every count of the grid",
+  },
   "shard-mbit": {
     value: "MBIT",
     description:
@@ -138,8 +147,12 @@ export const experimentCommand = defineCommand({
       kind === "planner-check"
         ? plannerCheckGrid({ paperPlan: isPaperNetwork(network), maxFtpEnd: maxFtpEnd(network) })
         : experimentGrid(o.quick)
-    ).filter((s) => o.mbit === undefined || o.mbit.includes(s.bandwidthMbit));
-    if (grid.length === 0) throw new UsageError(`--mbit ${o.mbit!.join(",")}: the grid has no setting at these rates`);
+    ).filter(
+      (s) =>
+        (o.mbit === undefined || o.mbit.includes(s.bandwidthMbit)) &&
+        (o.devices === undefined || o.devices.includes(s.devices)),
+    );
+    if (grid.length === 0) throw new UsageError("--mbit and --devices leave no setting of the grid to run");
     const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
     const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
     const size = networkSize(network);

@@ -66,7 +66,9 @@ const flags = defineFlags({
     defaultText: `${ASSUMED_GMAC_PER_SEC} (assumed)`,
   },
   ...deviceLinkFlags,
-  explain: { description: "print the predicted time of every stage and what bounds it (which device's compute, which link)" },
+  explain: {
+    description: "print the predicted time of every stage and what bounds it (which device's compute, which link)",
+  },
   compare: { description: "print every variant (all-LOP, fuse-all, the optimum, the authors' plan, …) side by side" },
   json: { description: "print the plan (or with --compare the variants) as JSON" },
   out: { value: "PLAN.json", description: "write the plan to this file" },
