@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { WireError } from "../core/errors.js";
+import { DTYPES, type Dtype } from "../core/dtypes.js";
 import {
   FRAME_HEADER_BYTES,
   decodeFrame,
   decodeFrameHeader,
+  decodeFrameInto,
   encodeFrame,
   encodeFrameHeader,
   frameParts,
@@ -76,6 +78,7 @@ describe("tensor frames", () => {
     ["wrong magic", tampered((f) => void f.write("PNG!", 0)), /bad magic "PNG!", expected "EFT1"/],
     ["unknown version", tampered((f) => void f.writeUInt16LE(2, 4)), /unsupported frame version 2/],
     ["unknown dtype", tampered((f) => void f.writeUInt8(9, 6)), /unknown dtype code 9/],
+    ["dtype 0", tampered((f) => void f.writeUInt8(0, 6)), /unknown dtype code 0/],
     ["rank 0", tampered((f) => void f.writeUInt8(0, 7)), /rank 0 outside 1..8/],
     ["rank 9", tampered((f) => void f.writeUInt8(9, 7)), /rank 9 outside 1..8/],
     ["zero dimension", tampered((f) => void f.writeUInt32LE(0, 28)), /shape \[3, 0, 7\] has a zero dimension/],
@@ -114,5 +117,64 @@ describe("tensor frames", () => {
     expect(() => encodeFrameHeader({ ...meta, shape: [2, 0] })).toThrow(/shape\[1\] = 0/);
     expect(() => encodeFrameHeader({ ...meta, jobId: "x/y" })).toThrow(/invalid jobId/);
     expect(() => encodeFrameHeader({ ...meta, layer: -1 })).toThrow(/invalid layer -1/);
+  });
+});
+
+describe("tensor frames in other dtypes", () => {
+  // 3·5·7 = 105 elements: three whole q8 blocks and one of 9.
+  const sizes: Record<Dtype, number> = { float32: 420, float16: 210, q8: 3 * 34 + 2 + 9, uint8: 105 };
+  const pixels = Float32Array.from({ length: 105 }, (_, i) => (i * 2) / 255);
+
+  it.each(Object.entries(sizes) as [Dtype, number][])("%s: exact size, its code, float32 back", (dtype, bytes) => {
+    const values = dtype === "uint8" ? pixels : data;
+    const frame = encodeFrame({ ...meta, dtype }, values);
+    expect(frame.byteLength).toBe(FRAME_HEADER_BYTES + bytes);
+    expect(frame.readUInt8(6)).toBe(DTYPES[dtype].code);
+    expect(frame.readBigUInt64LE(16)).toBe(BigInt(bytes));
+    const decoded = decodeFrame(frame, "t");
+    expect(decoded.dtype).toBe(dtype);
+    expect(decoded.shape).toEqual(meta.shape);
+    expect(decoded.data).toBeInstanceOf(Float32Array);
+    expect(decoded.data.length).toBe(105);
+    // Halves of integers up to 32 and k/255 pixels are exact but in q8, whose blocks' max |x| ≤ 32
+    // give scales of at most 32/127 rounded up to a half (one half-ulp, 2^-10, above).
+    const worst = Math.max(...decoded.data.map((v, i) => Math.abs(v - values[i]!)));
+    expect(worst).toBeLessThanOrEqual(dtype === "q8" ? ((32 / 127) * (1 + 2 ** -10)) / 2 : 0);
+  });
+
+  it("decodes a frame of any dtype into a given array at an offset, in place", () => {
+    for (const dtype of Object.keys(sizes) as Dtype[]) {
+      const values = dtype === "uint8" ? pixels : data;
+      const target = new Float32Array(110).fill(-7);
+      const header = decodeFrameInto(encodeFrame({ ...meta, dtype }, values), target, 3, "t");
+      expect(header).toEqual({ ...meta, dtype, computeMs: 0 });
+      expect(target.subarray(3, 108)).toEqual(decodeFrame(encodeFrame({ ...meta, dtype }, values)).data);
+      expect([...target.subarray(0, 3), ...target.subarray(108)]).toEqual([-7, -7, -7, -7, -7]);
+    }
+    expect(() => decodeFrameInto(encodeFrame(meta, data), new Float32Array(105), 1, "t")).toThrow(
+      /^t: shape \[3, 5, 7\] = 105 elements do not fit at 1 of 105$/,
+    );
+  });
+
+  it("refuses a q8 frame whose scales are missing or whose length does not match", () => {
+    const frame = encodeFrame({ ...meta, dtype: "q8" }, data);
+    const short = Buffer.from(frame.subarray(0, frame.byteLength - 11)); // the last block's scale and values gone
+    short.writeBigUInt64LE(BigInt(short.byteLength - FRAME_HEADER_BYTES), 16);
+    expect(() => decodeFrame(short, "t")).toThrow(/^t: shape \[3, 5, 7\] × q8 = 113 bytes, payload is 102$/);
+    expect(() => decodeFrame(frame.subarray(0, frame.byteLength - 1), "t")).toThrow(
+      /header says 113 payload bytes, frame carries 112/,
+    );
+    // A float32 frame relabelled as float16 has twice the bytes its shape needs.
+    const relabelled = Buffer.from(encodeFrame(meta, data));
+    relabelled.writeUInt8(DTYPES.float16.code, 6);
+    expect(() => decodeFrame(relabelled, "t")).toThrow(/shape \[3, 5, 7\] × float16 = 210 bytes, payload is 420/);
+  });
+
+  it("refuses to send a value its dtype cannot carry, naming the frame", () => {
+    const bad = Float32Array.from(data);
+    bad[7] = Number.NaN;
+    expect(() => frameParts({ ...meta, dtype: "float16" }, bad)).toThrow(
+      /^frame req-7:job\/13\/4: element 7 is NaN: float16 holds finite values/,
+    );
   });
 });

@@ -7,7 +7,8 @@
  * |-------:|------:|--------------|----------------------------------------------------|
  * |      0 |     4 | magic        | ASCII "EFT1"                                       |
  * |      4 |     2 | version      | u16, 1                                             |
- * |      6 |     1 | dtype        | u8, 1 = float32 (0 invalid; 2+ reserved)           |
+ * |      6 |     1 | dtype        | u8, core/dtypes.ts codes: 1 float32, 2 float16,    |
+ * |        |       |              | 3 q8, 4 uint8 (0 invalid; others reserved)         |
  * |      7 |     1 | rank         | u8, 1..8                                           |
  * |      8 |     4 | layer        | u32, the network layer the tensor belongs to       |
  * |     12 |     4 | part         | u32, partition index within the layer (0 if whole) |
@@ -17,10 +18,14 @@
  * |     57 |     3 | reserved     | 0                                                  |
  * |     60 |     4 | computeUs    | u32, µs the sender computed to make it (0: unknown) |
  * |     64 |    64 | jobId        | ASCII (topics.ts ID_PATTERN), zero-padded          |
- * |    128 |     … | data         | payloadBytes = product(shape) × dtype size         |
+ * |    128 |     … | data         | payloadBytes = encodedBytes(dtype, product(shape)) |
  *
  * Why 128 bytes: fixed offsets keep decoding trivial, and a multiple of 8 keeps the
  * data aligned for a zero-copy Float32Array (or a later float64) view.
+ *
+ * The data is encoded as codecs.ts says for its dtype; a receiver always gets float32
+ * back (decodeFrame, decodeFrameInto). float32, the default, travels as it is and
+ * decodes to a view without a copy.
  *
  * A frame always holds a whole tensor. A frame larger than the broker's packet
  * limit is split by chunking.ts, whose chunk header carries the chunk index/count
@@ -29,7 +34,8 @@
 import { endianness } from "node:os";
 import { WireError } from "../core/errors.js";
 import { ID_PATTERN } from "./topics.js";
-import { DTYPES, type Dtype } from "../core/dtypes.js";
+import { DTYPES, encodedBytes, type Dtype } from "../core/dtypes.js";
+import { decodeInto, encodeTensor } from "./codecs.js";
 
 export const FRAME_MAGIC = "EFT1";
 export const FRAME_VERSION = 1;
@@ -51,10 +57,17 @@ export interface FrameMeta {
   shape: readonly number[];
   /** Time the sender spent computing this tensor (for traces); whole microseconds on the wire. */
   computeMs?: number;
+  /** How the data travels (codecs.ts); float32 when absent. */
+  dtype?: Dtype;
 }
 
-export interface Frame extends FrameMeta {
+/** A frame's header, decoded: everything but the data. */
+export interface FrameHeader extends FrameMeta {
   dtype: Dtype;
+}
+
+/** A decoded frame; `data` is float32 whatever the dtype on the wire. */
+export interface Frame extends FrameHeader {
   data: Float32Array;
 }
 
@@ -78,17 +91,20 @@ function metaProblem({ jobId, layer, part, shape }: FrameMeta): string | null {
   return null;
 }
 
-/** Writes the 128-byte header for a float32 tensor of `meta.shape`. */
+const frameName = (meta: FrameMeta) => `frame ${meta.jobId}/${meta.layer}/${meta.part}`;
+
+/** Writes the 128-byte header for a tensor of `meta.shape` sent as `meta.dtype` (default float32). */
 export function encodeFrameHeader(meta: FrameMeta): Buffer {
-  checkMeta(meta, `frame ${meta.jobId}/${meta.layer}/${meta.part}`);
+  checkMeta(meta, frameName(meta));
+  const dtype = meta.dtype ?? "float32";
   const header = Buffer.alloc(FRAME_HEADER_BYTES);
   header.write(FRAME_MAGIC, 0, "ascii");
   header.writeUInt16LE(FRAME_VERSION, 4);
-  header.writeUInt8(DTYPES.float32.code, 6);
+  header.writeUInt8(DTYPES[dtype].code, 6);
   header.writeUInt8(meta.shape.length, 7);
   header.writeUInt32LE(meta.layer, 8);
   header.writeUInt32LE(meta.part, 12);
-  header.writeBigUInt64LE(BigInt(elementCount(meta.shape) * DTYPES.float32.bytes), 16);
+  header.writeBigUInt64LE(BigInt(encodedBytes(dtype, elementCount(meta.shape))), 16);
   for (const [i, d] of meta.shape.entries()) header.writeUInt32LE(d, 24 + 4 * i);
   header.writeUInt8(meta.jobId.length, 56);
   header.writeUInt32LE(Math.min(0xffffffff, Math.max(0, Math.round((meta.computeMs ?? 0) * 1000))), 60);
@@ -97,18 +113,22 @@ export function encodeFrameHeader(meta: FrameMeta): Buffer {
 }
 
 /**
- * A frame as two buffers: the header and a view of `data`'s own memory (no copy).
- * Hand both to publishChunked, which copies each byte once into its packets.
+ * A frame as two buffers: the header and the data as `meta.dtype`, which for float32
+ * is a view of `data`'s own memory (no copy) and otherwise its encoding. Hand both to
+ * publishChunked, which copies each byte once into its packets. A value the dtype
+ * cannot carry is a WireError naming the frame and the element (codecs.ts).
  */
 export function frameParts(meta: FrameMeta, data: Float32Array): [header: Buffer, data: Buffer] {
   const expected = elementCount(meta.shape);
   if (data.length !== expected) {
     throw new WireError(
-      `frame ${meta.jobId}/${meta.layer}/${meta.part}`,
+      frameName(meta),
       `shape [${meta.shape.join(", ")}] needs ${expected} elements, data has ${data.length}`,
     );
   }
-  return [encodeFrameHeader(meta), Buffer.from(data.buffer, data.byteOffset, data.byteLength)];
+  const header = encodeFrameHeader(meta);
+  const encoded = encodeTensor(meta.dtype ?? "float32", data, frameName(meta));
+  return [header, Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)];
 }
 
 /** A frame as one buffer (one copy of the data). */
@@ -118,19 +138,40 @@ export function encodeFrame(meta: FrameMeta, data: Float32Array): Buffer {
 
 /**
  * Reads and fully validates a frame. `where` (usually the topic) names the source
- * in every WireError. The returned data is a view of `bytes` when it is 4-byte
- * aligned, otherwise a copy.
+ * in every WireError. The data is float32 for every dtype: for float32 a view of
+ * `bytes` when it is 4-byte aligned, otherwise (and for every other dtype) a new array.
  */
 export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
   const dataBytes = bytes.byteLength - FRAME_HEADER_BYTES;
   // A frame shorter than its header gets decodeFrameHeader's "truncated frame" error.
-  const meta = decodeFrameHeader(bytes.subarray(0, FRAME_HEADER_BYTES), dataBytes, where);
+  const header = decodeFrameHeader(bytes.subarray(0, FRAME_HEADER_BYTES), dataBytes, where);
   const dataOffset = bytes.byteOffset + FRAME_HEADER_BYTES;
-  const data =
-    dataOffset % 4 === 0
-      ? new Float32Array(bytes.buffer, dataOffset, dataBytes / 4)
-      : new Float32Array(new Uint8Array(bytes.buffer, dataOffset, dataBytes).slice().buffer);
-  return { ...meta, data };
+  if (header.dtype === "float32" && dataOffset % 4 === 0) {
+    return { ...header, data: new Float32Array(bytes.buffer, dataOffset, dataBytes / 4) };
+  }
+  const data = new Float32Array(elementCount(header.shape));
+  decodeInto(header.dtype, bytes.subarray(FRAME_HEADER_BYTES), data.length, { target: data }, where);
+  return { ...header, data };
+}
+
+/**
+ * Reads and fully validates a frame and decodes its data into `target` from index
+ * `at` on, whatever its dtype, without an array of its own. A target too short for
+ * the frame is a WireError (the frame is not what the receiver expects). To place a
+ * tensor around a slice already held, decode its header alone (decodeFrameHeader)
+ * and each run of its elements with codecs.ts decodeInto.
+ */
+export function decodeFrameInto(bytes: Uint8Array, target: Float32Array, at = 0, where = "frame"): FrameHeader {
+  const header = decodeFrameHeader(bytes.subarray(0, FRAME_HEADER_BYTES), bytes.byteLength - FRAME_HEADER_BYTES, where);
+  const elements = elementCount(header.shape);
+  if (at < 0 || at + elements > target.length) {
+    throw new WireError(
+      where,
+      `shape [${header.shape.join(", ")}] = ${elements} elements do not fit at ${at} of ${target.length}`,
+    );
+  }
+  decodeInto(header.dtype, bytes.subarray(FRAME_HEADER_BYTES), elements, { target, at }, where);
+  return header;
 }
 
 /**
@@ -138,7 +179,7 @@ export function decodeFrame(bytes: Uint8Array, where = "frame"): Frame {
  * follow it (or that went elsewhere: a message reassembled into place, see
  * chunking.ts Placement).
  */
-export function decodeFrameHeader(header: Uint8Array, dataBytes: number, where = "frame"): Omit<Frame, "data"> {
+export function decodeFrameHeader(header: Uint8Array, dataBytes: number, where = "frame"): FrameHeader {
   const fail = (problem: string): never => {
     throw new WireError(where, problem);
   };
@@ -168,7 +209,7 @@ export function decodeFrameHeader(header: Uint8Array, dataBytes: number, where =
   if (payloadBytes !== BigInt(dataBytes)) {
     fail(`header says ${payloadBytes} payload bytes, frame carries ${dataBytes}`);
   }
-  const shapeBytes = elementCount(shape) * DTYPES[dtype].bytes;
+  const shapeBytes = encodedBytes(dtype, elementCount(shape));
   if (shapeBytes !== dataBytes) {
     fail(`shape [${shape.join(", ")}] × ${dtype} = ${shapeBytes} bytes, payload is ${dataBytes}`);
   }
