@@ -41,6 +41,8 @@ export function ftpChoiceText(plan: Plan): string {
       return `FTP: ${where}, chosen to minimise the largest per-device memory, weights + peak feature maps (DeepThings' criterion): ${fixed((plan.objective.largestMemoryElements * bytes) / MB, 1)} MB`;
     case "min-comm":
       return `FTP: ${where}, chosen to minimise the modelled communication C`;
+    case "min-latency":
+      return `FTP: ${where}, chosen with the devices, the division and the schemes for the least predicted time: ${fixed((plan.prediction?.seconds ?? 0) * 1000, 0)} ms`;
     default:
       return `FTP: ${where}${plan.ftp ? ", as given" : ""}`;
   }

@@ -93,6 +93,12 @@ const flags = defineFlags({
       .refine((xs) => xs.every((x) => Number.isInteger(x) && x > 0), "expected device counts, e.g. 3,6"),
     defaultText: "every count of the grid",
   },
+  variants: {
+    value: "LABEL,LABEL,...",
+    description: "run only these plan variants of each setting (their labels, e.g. default,paper)",
+    schema: z.string().transform((s) => s.split(",")),
+    defaultText: "every variant",
+  },
   "shard-mbit": {
     value: "MBIT",
     description:
@@ -151,8 +157,10 @@ export const experimentCommand = defineCommand({
       (s) =>
         (o.mbit === undefined || o.mbit.includes(s.bandwidthMbit)) &&
         (o.devices === undefined || o.devices.includes(s.devices)),
-    );
-    if (grid.length === 0) throw new UsageError("--mbit and --devices leave no setting of the grid to run");
+    )
+      .map((s) => ({ ...s, schemes: s.schemes.filter((v) => o.variants === undefined || o.variants.includes(v.label)) }))
+      .filter((s) => s.schemes.length > 0);
+    if (grid.length === 0) throw new UsageError("--mbit, --devices and --variants leave nothing of the grid to run");
     const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
     const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
     const size = networkSize(network);

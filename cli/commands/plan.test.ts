@@ -78,6 +78,10 @@ describe("edgefuse plan", () => {
     const r = await edgefuse(["plan", "--cfg", "yolov2", "--devices", "6"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
+      /^FTP: (layers 0–\d+ on a \d×\d grid|none), chosen with the devices, the division and the schemes for the least predicted time: \d+ ms$/m,
+    );
+    const byMemory = await edgefuse(["plan", "--cfg", "yolov2", "--devices", "6", "--objective", "comm"]);
+    expect(byMemory.stdout).toMatch(
       /^FTP: layers 0–\d+ on a \d×\d grid, chosen to minimise the largest per-device memory, weights \+ peak feature maps \(DeepThings' criterion\): [\d.]+ MB$/m,
     );
     const byComm = await edgefuse(["plan", "--cfg", "yolov2", "--devices", "6", "--ftp-layers", "auto-comm"]);

@@ -39,7 +39,7 @@ describe("the planner check grid", () => {
     expect(byLabel.get("all-LOP")).toMatchObject({ strategy: "lop", ftpEnd: "auto" });
     expect(byLabel.get("fuse-all")).toMatchObject({ strategy: "fuse-all", ftpEnd: "auto" });
     expect(byLabel.get("ILP-C")).toEqual({ strategy: "auto", ftpEnd: "auto", objective: "comm" });
-    expect(byLabel.get("paper")).toEqual({ strategy: "paper", ftpEnd: PAPER_YOLOV2.ftpEnd });
+    expect(byLabel.get("paper")).toEqual({ strategy: "paper", ftpEnd: PAPER_YOLOV2.ftpEnd, objective: "comm" });
     for (const b of [0, 3, 12]) expect(byLabel.get(`FTP ${b}`)).toMatchObject({ strategy: "auto", ftpEnd: b });
     expect(byLabel.get("auto-comm")).toEqual({ strategy: "auto", ftpEnd: "auto-comm", objective: "comm" });
     expect(byLabel.get("default (even split)")).toEqual({ ...DEFAULT_PLAN.planning, split: "even" });

@@ -63,7 +63,10 @@ export function alternatives(o: { paperPlan: boolean; maxFtpEnd: number }): LabS
     // The paper's objective: least communication (what the planner did before it predicted time).
     { label: "ILP-C", planning: { strategy: "auto", ftpEnd: "auto", objective: "comm" } },
     { label: "fuse-all", planning: { ...latency, strategy: "fuse-all" } },
-    ...(o.paperPlan ? [{ label: "paper", planning: { strategy: "paper", ftpEnd: PAPER_YOLOV2.ftpEnd } } as const] : []),
+    // The authors' plan as published: their schemes on every device, the weights shared evenly.
+    ...(o.paperPlan
+      ? [{ label: "paper", planning: { strategy: "paper", ftpEnd: PAPER_YOLOV2.ftpEnd, objective: "comm" } } as const]
+      : []),
     ...CHECK_FTP_BOUNDARIES.filter((b) => b <= o.maxFtpEnd).map(
       (b): LabScheme => ({ label: `FTP ${b}`, planning: { strategy: "auto", ftpEnd: b, objective: "latency" } }),
     ),
