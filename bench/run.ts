@@ -2,6 +2,7 @@
  * `npm run bench [-- NAME ...]`: runs the benchmarks (all by default) and writes
  * their sections of BENCHMARKS.md. See bench/README.md for what each measures.
  */
+import { benchCodecs } from "./codecs.js";
 import { benchDistributed } from "./distributed.js";
 import { benchPlanner } from "./planner.js";
 import { benchSingleDevice } from "./single-device.js";
@@ -11,6 +12,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   "single-device": () => benchSingleDevice({ forwards: 7, processes: 3 }),
   distributed: () => benchDistributed({ requests: 5, devices: [1, 3, 6] }),
   planner: () => benchPlanner({ runs: 5 }),
+  codecs: () => benchCodecs({ runs: 20 }),
 };
 
 const wanted = process.argv.slice(2);
