@@ -4,6 +4,7 @@
  */
 export * from "./topics.js";
 export * from "./frame.js";
+export * from "./codecs.js";
 export * from "./chunking.js";
 export * from "./messages.js";
 export * from "./client.js";
