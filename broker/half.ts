@@ -16,7 +16,7 @@ const REBIAS = (15 - 127) << 23;
 export const HALF_INFINITY = 0x7c00;
 export const HALF_MAX = 65504;
 
-/** Half bits of the float32 with bits `u` (see the file comment for non-finite values). */
+/** Half bits of the float32 with bits `u`, as int32 or uint32 (see the file comment for non-finite values). */
 export function halfFromFloatBits(u: number): number {
   const sign = (u >>> 16) & 0x8000;
   const magnitude = u & 0x7fffffff;
@@ -67,7 +67,7 @@ export function halfToFloatTable(): Float32Array {
 }
 
 const scratchFloat = new Float32Array(1);
-const scratchBits = new Uint32Array(scratchFloat.buffer);
+const scratchBits = new Int32Array(scratchFloat.buffer);
 
 /** Half bits of a number (first rounded to float32, as every tensor value already is). */
 export function halfBits(x: number): number {
