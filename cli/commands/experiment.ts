@@ -139,6 +139,19 @@ function gridLines(grid: readonly Setting[], time: (s: Setting) => number): stri
   );
 }
 
+/** The part of a grid that --mbit, --devices and --variants leave; refused when nothing is left. */
+function gridPart(
+  grid: readonly Setting[],
+  o: { readonly mbit?: number[]; readonly devices?: number[]; readonly variants?: string[] },
+): Setting[] {
+  const kept = grid
+    .filter((s) => (o.mbit?.includes(s.bandwidthMbit) ?? true) && (o.devices?.includes(s.devices) ?? true))
+    .map((s) => ({ ...s, schemes: s.schemes.filter((v) => o.variants?.includes(v.label) ?? true) }))
+    .filter((s) => s.schemes.length > 0);
+  if (kept.length === 0) throw new UsageError("--mbit, --devices and --variants leave nothing of the grid to run");
+  return kept;
+}
+
 export const experimentCommand = defineCommand({
   name: "experiment",
   flags,
@@ -149,18 +162,12 @@ export const experimentCommand = defineCommand({
     const model = experimentModel(o);
     const network = loadNetwork(model.cfg);
     const kind = o["planner-check"] ? "planner-check" : "tables";
-    const grid = (
+    const grid = gridPart(
       kind === "planner-check"
         ? plannerCheckGrid({ paperPlan: isPaperNetwork(network), maxFtpEnd: maxFtpEnd(network) })
-        : experimentGrid(o.quick)
-    ).filter(
-      (s) =>
-        (o.mbit === undefined || o.mbit.includes(s.bandwidthMbit)) &&
-        (o.devices === undefined || o.devices.includes(s.devices)),
-    )
-      .map((s) => ({ ...s, schemes: s.schemes.filter((v) => o.variants === undefined || o.variants.includes(v.label)) }))
-      .filter((s) => s.schemes.length > 0);
-    if (grid.length === 0) throw new UsageError("--mbit, --devices and --variants leave nothing of the grid to run");
+        : experimentGrid(o.quick),
+      o,
+    );
     const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
     const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
     const size = networkSize(network);
