@@ -16,11 +16,11 @@ import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
 import { plannerCheckGrid } from "../../lab/experiments/planner-check.js";
 import { runGrid } from "../../lab/experiments/run-grid.js";
 import { assertRoot, DEFAULT_CPU_SHARE, resolveModel } from "../../lab/setup.js";
-import { TOPOLOGIES } from "../../lab/topology.js";
 import { maxFtpEnd } from "../../planner/ftp.js";
 import { isPaperNetwork } from "../../planner/strategies.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags } from "../flags.js";
+import { gatewayMbitFlag, gatewayRule, shardMbitFlag, topologyFlag } from "../lab-flags.js";
 import { labModelFlags, modelTogether, repeatsFlag } from "./lab.js";
 
 const today = (): string => new Date().toISOString().slice(0, 10);
@@ -35,20 +35,10 @@ const flags = defineFlags({
       "the planner check instead of the paper's tables: 10/100/1000 mbit × 3 and 6 devices × identical or heterogeneous devices, the default plan beside every fixed alternative",
   },
   quick: { description: "the paper's tables on a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
-  topology: {
-    value: TOPOLOGIES.join("|"),
-    description:
-      "where the broker, planner and source sit (edgefuse lab --help): paper = every device behind its own link, the broker on the source; hub = broker, planner and source on the unshaped centre",
-    schema: z.enum(TOPOLOGIES, {
-      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
-    }),
-    default: "paper",
-  },
-  "gateway-mbit": {
-    value: "MBIT",
-    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
-    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
-  },
+  topology: topologyFlag(
+    "where the broker, planner and source sit (edgefuse lab --help): paper = every device behind its own link, the broker on the source; hub = broker, planner and source on the unshaped centre",
+  ),
+  "gateway-mbit": gatewayMbitFlag,
   model: {
     value: "NAME",
     description:
@@ -99,13 +89,7 @@ const flags = defineFlags({
     schema: z.string().transform((s) => s.split(",")),
     defaultText: "every variant",
   },
-  "shard-mbit": {
-    value: "MBIT",
-    description:
-      "links run at least this fast while a plan's shards travel (start-up, not timed), then at the setting's own rate",
-    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
-    default: "1000",
-  },
+  "shard-mbit": shardMbitFlag({ default: "1000" }),
   ...labModelFlags,
   cpu: {
     ...labModelFlags.cpu,
@@ -114,11 +98,6 @@ const flags = defineFlags({
   },
 });
 
-const gatewayRule: FlagRule<{ topology: string; "gateway-mbit"?: number | undefined }> = {
-  flag: "gateway-mbit",
-  message: "is the gateway's link rate: required with --topology gateway, and for it alone",
-  holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
-};
 const oneModel: FlagRule<{ model?: string | undefined; cfg?: string | undefined }> = {
   flag: "model",
   message: "names a built-in cfg: give it or --cfg with --weights, not both",

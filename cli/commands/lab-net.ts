@@ -4,12 +4,11 @@
  * rate, and tear the lab down. A check that the emulated network on this machine is
  * what an experiment will assume.
  */
-import { z } from "zod";
 import { createLab } from "../../lab/netns.js";
 import { measureLinkRate, type Direction } from "../../lab/linkrate.js";
 import { sessionLayout } from "../../lab/session.js";
 import { cleanupStale } from "../../lab/stale.js";
-import { TOPOLOGIES } from "../../lab/topology.js";
+import { gatewayMbitFlag, gatewayRule, topologyFlag } from "../lab-flags.js";
 import { defineCommand, flag } from "../command.js";
 import { deviceRoster } from "../devices.js";
 import { defineFlags } from "../flags.js";
@@ -22,20 +21,10 @@ const flags = defineFlags({
     schema: flag.intIn("a device count", 1, 16),
     required: true,
   },
-  topology: {
-    value: TOPOLOGIES.join("|"),
-    description:
-      "the links `edgefuse lab --topology` builds: paper = every device's, hub = the workers', gateway = every device's and the gateway's",
-    schema: z.enum(TOPOLOGIES, {
-      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
-    }),
-    default: "paper",
-  },
-  "gateway-mbit": {
-    value: "R",
-    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
-    schema: flag.number("Mbit/s").refine((r) => r > 0 && r <= 10_000, "between 0 and 10000 Mbit/s"),
-  },
+  topology: topologyFlag(
+    "the links `edgefuse lab --topology` builds: paper = every device's, hub = the workers', gateway = every device's and the gateway's",
+  ),
+  "gateway-mbit": gatewayMbitFlag,
   bandwidth: {
     value: "RATE",
     description: "each device link's rate, both ways (tc units: 100mbit, 1gbit)",
@@ -53,13 +42,7 @@ const flags = defineFlags({
 export const labNet = defineCommand({
   name: "lab-net",
   flags,
-  rules: [
-    {
-      flag: "gateway-mbit",
-      message: "is the gateway's link rate: required with --topology gateway, and for it alone",
-      holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
-    },
-  ],
+  rules: [gatewayRule],
   async run(o) {
     const stale = cleanupStale();
     if (stale.length) console.log(`removed ${stale.length} lab(s) left by dead runs: ${stale.join(", ")}`);

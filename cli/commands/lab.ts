@@ -21,7 +21,7 @@ import {
 } from "../../lab/setup.js";
 import { LAB_MEMORY_MB } from "../../lab/session.js";
 import { formatTable } from "../../lab/tables.js";
-import { TOPOLOGIES, type Topology } from "../../lab/topology.js";
+import { gatewayMbitFlag, gatewayRule, shardMbitFlag, topologyFlag } from "../lab-flags.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
@@ -96,20 +96,10 @@ const flags = defineFlags({
     schema: flag.intIn("a device count", 1, 16),
     default: "3",
   },
-  topology: {
-    value: TOPOLOGIES.join("|"),
-    description:
-      "paper = every device, the source too, behind its own shaped link, the broker and planner on the source device under its CPU quota; hub = the broker, planner and source on the unshaped centre, only the workers behind links; gateway = the broker and planner on a host of their own behind a link of --gateway-mbit, the source behind its link like the workers",
-    schema: z.enum(TOPOLOGIES, {
-      error: (i) => `unknown topology '${String(i.input)}': expected ${TOPOLOGIES.join(", ")}`,
-    }),
-    default: "paper",
-  },
-  "gateway-mbit": {
-    value: "R",
-    description: "the gateway's link rate both ways, Mbit/s (--topology gateway)",
-    schema: flag.number("Mbit/s").refine((r) => r > 0 && r <= 10_000, "between 0 and 10000 Mbit/s"),
-  },
+  topology: topologyFlag(
+    "paper = every device, the source too, behind its own shaped link, the broker and planner on the source device under its CPU quota; hub = the broker, planner and source on the unshaped centre, only the workers behind links; gateway = the broker and planner on a host of their own behind a link of --gateway-mbit, the source behind its link like the workers",
+  ),
+  "gateway-mbit": gatewayMbitFlag,
   bandwidth: {
     value: "RATE[,RATE…]",
     description:
@@ -130,13 +120,7 @@ const flags = defineFlags({
     schema: listOf(flag.megabytes()),
     default: String(LAB_MEMORY_MB),
   },
-  "shard-mbit": {
-    value: "MBIT",
-    description:
-      "links run at least this fast while a plan's shards travel (start-up, not timed), then at their own rate",
-    schema: flag.number("a rate in Mbit/s").refine((m) => m > 0 && m <= 10_000, "between 0 and 10000 Mbit/s"),
-    defaultText: "every link at its own rate throughout",
-  },
+  "shard-mbit": shardMbitFlag({ defaultText: "every link at its own rate throughout" }),
   scheme: {
     value: "S,S,...",
     description: `the plan variants to time, comma-separated: ${STRATEGIES.join(", ")}`,
@@ -163,12 +147,6 @@ const listRules: FlagRule<Lists>[] = (["bandwidth", "cpu", "memory"] as const).m
     return values === "shared" || values.length === 1 || values.length === o.devices;
   },
 }));
-
-const gatewayRule: FlagRule<{ topology: Topology; "gateway-mbit"?: number | undefined }> = {
-  flag: "gateway-mbit",
-  message: "is the gateway's link rate: required with --topology gateway, and for it alone",
-  holds: (o) => (o.topology === "gateway") === (o["gateway-mbit"] !== undefined),
-};
 
 /** One value as a number, several as the per-device list. */
 const oneOrEach = (values: number[]): number | number[] => (values.length === 1 ? values[0]! : values);
