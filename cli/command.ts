@@ -144,4 +144,18 @@ export const flag = {
   probability: () => flag.number("a probability").refine((p) => p >= 0 && p <= 1, "must be between 0 and 1"),
   port: (what = "a TCP port (0 = any free port)") => flag.int(what).refine((n) => n <= 65535, "must be at most 65535"),
   megabytes: () => flag.number("megabytes").refine((n) => n > 0, "must be > 0"),
+  /** `A` or `A,B,…` with each part read by `one`; a bad part is named with what is wrong with it. */
+  list: <T>(one: z.ZodType<T, string>) =>
+    z.string().transform((s, ctx) => {
+      const values: T[] = [];
+      for (const part of s.split(",")) {
+        const parsed = one.safeParse(part.trim());
+        if (!parsed.success) {
+          ctx.addIssue({ code: "custom", message: `'${part}': ${parsed.error.issues[0]!.message}` });
+          return z.NEVER;
+        }
+        values.push(parsed.data);
+      }
+      return values;
+    }),
 };

@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { z } from "zod";
 import { modelCfg } from "../core/paths.js";
 import { OBJECTIVES, type PlanOptions, SPLIT_CHOICES } from "../planner/build.js";
-import { parseRate, RATE_SYNTAX } from "../core/rates.js";
+import { RATE_SYNTAX } from "../core/rates.js";
+import { rateSchema } from "./devices.js";
 import { SCHEMES, type Scheme, STRATEGIES, STRATEGY_TEXT, type Strategy } from "../planner/schemes.js";
 import { flag, type FlagRule } from "./command.js";
 import { defineFlags, type FlagValues } from "./flags.js";
@@ -65,11 +66,7 @@ export const planningFlags = defineFlags({
     value: "RATE",
     description: `the broker runs on a host of its own behind a link of this rate, ${RATE_SYNTAX}`,
     defaultText: "the broker runs on the source device",
-    schema: z.string().transform((s, ctx) => {
-      const bits = parseRate(s);
-      if (bits === null) ctx.addIssue({ code: "custom", message: `expected ${RATE_SYNTAX}, got '${s}'` });
-      return bits ?? 0;
-    }),
+    schema: rateSchema,
   },
   pin: {
     value: "L=SCHEME,...",

@@ -20,7 +20,7 @@ import { maxFtpEnd } from "../../planner/ftp.js";
 import { isPaperNetwork } from "../../planner/strategies.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags } from "../flags.js";
-import { gatewayMbitFlag, gatewayRule, shardMbitFlag, topologyFlag } from "../lab-flags.js";
+import { gatewayMbitFlag, gatewayRule, mbitSchema, shardMbitFlag, topologyFlag } from "../lab-flags.js";
 import { labModelFlags, modelTogether, repeatsFlag } from "./lab.js";
 
 const today = (): string => new Date().toISOString().slice(0, 10);
@@ -68,19 +68,13 @@ const flags = defineFlags({
   mbit: {
     value: "MBIT,MBIT,...",
     description: "run only the grid's settings at these link rates (e.g. 100,1000)",
-    schema: z
-      .string()
-      .transform((s) => s.split(",").map(Number))
-      .refine((xs) => xs.every((x) => Number.isFinite(x) && x > 0), "expected rates in Mbit/s, e.g. 100,1000"),
+    schema: flag.list(mbitSchema),
     defaultText: "every rate of the grid",
   },
   devices: {
     value: "N,N,...",
     description: "run only the grid's settings with these device counts (e.g. 6)",
-    schema: z
-      .string()
-      .transform((s) => s.split(",").map(Number))
-      .refine((xs) => xs.every((x) => Number.isInteger(x) && x > 0), "expected device counts, e.g. 3,6"),
+    schema: flag.list(flag.int("a device count").refine((n) => n > 0, "at least 1")),
     defaultText: "every count of the grid",
   },
   variants: {

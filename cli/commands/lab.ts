@@ -70,21 +70,6 @@ export function prepareLab(command: string, o: { cfg?: string; weights?: string 
   return resolveModel(o.cfg, o.weights);
 }
 
-/** `A` or `A,B,…` with each part read by `one`: one value for every device, or one per device. */
-const listOf = <T>(one: z.ZodType<T, string>) =>
-  z.string().transform((s, ctx) => {
-    const values: T[] = [];
-    for (const part of s.split(",")) {
-      const parsed = one.safeParse(part.trim());
-      if (!parsed.success) {
-        ctx.addIssue({ code: "custom", message: `'${part}': ${parsed.error.issues[0]!.message}` });
-        return z.NEVER;
-      }
-      values.push(parsed.data);
-    }
-    return values;
-  });
-
 const cpuShareSchema = flag
   .number("a fraction of one core")
   .refine((c) => c >= 0.05 && c <= 2, "between 0.05 and 2 cores");
@@ -104,20 +89,20 @@ const flags = defineFlags({
     value: "RATE[,RATE…]",
     description:
       "each device's link rate, both ways (tc units: 100mbit, 1gbit): one for every device or one per device, the source first",
-    schema: listOf(rateSchema),
+    schema: flag.list(rateSchema),
     default: "100mbit",
   },
   ...labModelFlags,
   cpu: {
     value: "SHARE[,SHARE…]|shared",
     description: `each device's CPU quota in cores: one for every device or one per device, the source first; shared = ${CPU_BUDGET} cores divided among the devices (at least 0.2)`,
-    schema: z.union([z.literal("shared"), listOf(cpuShareSchema)]),
+    schema: z.union([z.literal("shared"), flag.list(cpuShareSchema)]),
     default: String(DEFAULT_CPU_SHARE),
   },
   memory: {
     value: "MB[,MB…]",
     description: "each device's --memory: one for every device or one per device, the source first",
-    schema: listOf(flag.megabytes()),
+    schema: flag.list(flag.megabytes()),
     default: String(LAB_MEMORY_MB),
   },
   "shard-mbit": shardMbitFlag({ defaultText: "every link at its own rate throughout" }),

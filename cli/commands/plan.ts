@@ -16,7 +16,7 @@ import { compareVariants } from "../../planner/compare.js";
 import { describeComparison, describePlan, describePrediction, ftpChoiceText } from "../../planner/describe.js";
 import { ASSUMED_GMAC_PER_SEC } from "../../planner/latency.js";
 import type { PlanDevice } from "../../planner/schema.js";
-import { deviceLinkFlags, perDeviceLinks } from "../devices.js";
+import { deviceLinkFlags, perDeviceLinks, speedFlag } from "../devices.js";
 import { buildShards } from "../../planner/shards.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { defineFlags, type FlagValues } from "../flags.js";
@@ -59,10 +59,7 @@ const flags = defineFlags({
   "gmac-per-sec": {
     value: "N|N,N,...",
     description: "each device's compute speed, GMAC/s: one for all, or one per device (the source first)",
-    schema: z
-      .string()
-      .transform((s) => s.split(",").map(Number))
-      .refine((xs) => xs.every((x) => Number.isFinite(x) && x > 0), "expected positive numbers, e.g. 12 or 12,6,12"),
+    schema: flag.list(speedFlag.schema),
     defaultText: `${ASSUMED_GMAC_PER_SEC} (assumed)`,
   },
   ...deviceLinkFlags,
