@@ -57,8 +57,7 @@ function evenShareSeconds(units: readonly Unit[], p: NetworkProfile, d: number, 
  * Slot 0 stays (the source, or the first device when none is marked: the cost model's
  * holder of the input); the rest by how long an even share would take them, then by id.
  */
-function orderDevices(devices: readonly PlanDevice[], network: Network, opts: PlanOptions): PlanDevice[] {
-  const units = layout(network, 0, { rows: 1, cols: 1 }, devices.length).units;
+function orderDevices(devices: readonly PlanDevice[], units: readonly Unit[], opts: PlanOptions): PlanDevice[] {
   const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
   const score = new Map(devices.map((d, i) => [d.workerId, evenShareSeconds(units, profile, i, devices.length)]));
   const [first, ...rest] = devices;
@@ -147,15 +146,15 @@ export function fitsAnyScheme(units: readonly Unit[], split: readonly number[], 
 
 /** The fastest plan the options allow, or null when no division fits the budgets (the comm path then explains why). */
 export function fastestPlan(network: Network, opts: PlanOptions, given: readonly PlanDevice[]): FastestPlan | null {
-  const devices = orderDevices(given, network, opts);
+  // Every FTP boundary leaves a suffix of the same units: one table per division serves them all.
+  const allUnits = partitionUnits(network, 0);
+  const devices = orderDevices(given, allUnits, opts);
   const N = devices.length;
   const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
   const limits = devices.map((d) =>
     d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement),
   );
   let best: { seconds: number; layout: Layout; split: number[]; schemes: readonly Scheme[] } | null = null;
-  // Every FTP boundary leaves a suffix of the same units: one table per division serves them all.
-  const allUnits = partitionUnits(network, 0);
   const divisions = divisionTables(allUnits, profile, opts.pinned);
   const layouts = layoutsToTry(network, opts.ftpEnd, opts.grid, N);
   const allSpeed = profile.slots.reduce((a, s) => a + s.macPerSec, 0);
