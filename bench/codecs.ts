@@ -6,20 +6,11 @@
  */
 import { type Dtype, encodedBytes } from "../core/dtypes.js";
 import { decodeInto, encodeTensor } from "../broker/codecs.js";
-import { machine, median, writeSection } from "./report.js";
+import { machine, medianMs, writeSection } from "./report.js";
 
 const SHAPE = [3, 608, 608] as const;
-
-function timeMs(runs: number, work: () => unknown): number {
-  for (let i = 0; i < 3; i++) work(); // warm-up: JIT, the half table
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    work();
-    times.push(performance.now() - started);
-  }
-  return median(times);
-}
+/** Untimed runs first: the JIT, and float16's lookup table. */
+const CODEC_WARMUPS = 3;
 
 /** Activation-like values: mostly small, some large, a leaky ReLU's negatives. */
 function activations(n: number): Float32Array {
@@ -40,8 +31,12 @@ export async function benchCodecs(o: { runs: number }): Promise<void> {
   const gbPerSec = (ms: number) => values.byteLength / 1e9 / (ms / 1000);
   const rows = (["float16", "q8"] as Dtype[]).map((dtype) => {
     const encoded = encodeTensor(dtype, values, "bench");
-    const encodeMs = timeMs(o.runs, () => encodeTensor(dtype, values, "bench"));
-    const decodeMs = timeMs(o.runs, () => decodeInto(dtype, encoded, values.length, { target }, "bench"));
+    const encodeMs = medianMs(o.runs, () => encodeTensor(dtype, values, "bench"), CODEC_WARMUPS);
+    const decodeMs = medianMs(
+      o.runs,
+      () => decodeInto(dtype, encoded, values.length, { target }, "bench"),
+      CODEC_WARMUPS,
+    );
     return { dtype, bytes: encodedBytes(dtype, values.length), encodeMs, decodeMs };
   });
   for (const r of rows)

@@ -9,29 +9,18 @@ import { makePlan } from "../planner/build.js";
 import { compareVariants } from "../planner/compare.js";
 import { optimalSchemes } from "../planner/ilp.js";
 import { partitionUnits } from "../planner/units.js";
-import { machine, median, writeSection } from "./report.js";
+import { machine, medianMs, writeSection } from "./report.js";
 
 const DEVICES = 6;
-
-function timeMs(runs: number, work: () => unknown): number {
-  work(); // warm-up: the cfg's fingerprint, JIT
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    work();
-    times.push(performance.now() - started);
-  }
-  return median(times);
-}
 
 export async function benchPlanner(o: { runs: number }): Promise<void> {
   const network = loadNetwork(modelCfg("yolov2"));
   const devices = Array.from({ length: DEVICES }, (_, i) => ({ workerId: `w${i + 1}` }));
   const units = partitionUnits(network, 0);
   const rows: [string, number][] = [
-    [`ILP over all ${units.length} weighted layers (no FTP)`, timeMs(o.runs, () => optimalSchemes(units, DEVICES))],
-    ["whole plan, default FTP search (depth × grid)", timeMs(o.runs, () => makePlan(network, { devices }))],
-    ["`plan --compare`: every variant", timeMs(o.runs, () => compareVariants(network, { devices }))],
+    [`ILP over all ${units.length} weighted layers (no FTP)`, medianMs(o.runs, () => optimalSchemes(units, DEVICES))],
+    ["whole plan, default FTP search (depth × grid)", medianMs(o.runs, () => makePlan(network, { devices }))],
+    ["`plan --compare`: every variant", medianMs(o.runs, () => compareVariants(network, { devices }))],
   ];
   for (const [what, ms] of rows) console.log(`${what}: ${ms.toFixed(0)} ms`);
   writeSection(

@@ -32,3 +32,15 @@ export const median = (xs: readonly number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+
+/** The median of `runs` timings of a synchronous `work`, in ms, after `warmups` untimed runs (JIT, caches). */
+export function medianMs(runs: number, work: () => unknown, warmups = 1): number {
+  for (let i = 0; i < warmups; i++) work();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    work();
+    times.push(performance.now() - started);
+  }
+  return median(times);
+}
