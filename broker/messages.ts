@@ -21,23 +21,39 @@ const deviceRole = z.enum(["worker", "source"]);
 // ---------------------------------------------------------------------------
 // workers/<workerId> — retained presence; an empty payload (the last will) means gone
 
+/**
+ * Upper bounds on what a device may claim, far above any device edgefuse runs on, so
+ * that a spoofed or corrupt presence cannot draw the whole network onto one claimed
+ * giant (the planner gives the most work to the fastest, largest device).
+ */
+export const PRESENCE_LIMITS = {
+  /** 16 TiB of memory. */
+  bytes: 2 ** 44,
+  /** 1e6 GMAC/s: a petaMAC per second, beyond any single accelerator. */
+  gmacPerSec: 1e6,
+  /** 1 Tbit/s. */
+  bitsPerSec: 1e12,
+} as const;
+const bytesClaim = z.number().int().max(PRESENCE_LIMITS.bytes, "more than 16 TiB: not a real device");
+const rateClaim = z.number().positive().max(PRESENCE_LIMITS.bitsPerSec, "more than 1 Tbit/s: not a real link");
+
 export const presenceSchema = z.object({
   workerId: id,
   /**
    * The device's whole memory for edgefuse (`--memory`): the process itself (baselineBytes)
    * plus the weights and activations it may hold. The planner plans with the difference.
    */
-  memoryBudgetBytes: z.number().int().positive(),
+  memoryBudgetBytes: bytesClaim.positive(),
   /**
    * Resident memory of the device's process before any shard: node, onnxruntime with a
    * first session made, the MQTT client. Absent (an older device): counted as 0.
    */
-  baselineBytes: z.number().int().nonnegative().optional(),
+  baselineBytes: bytesClaim.nonnegative().optional(),
   /** Measured compute speed, billions of multiply-accumulates per second, sustained under the device's CPU quota. */
-  gmacPerSec: z.number().positive(),
+  gmacPerSec: z.number().positive().max(PRESENCE_LIMITS.gmacPerSec, "more than 1e6 GMAC/s: not a real device"),
   /** The device's link rates, bits per second, as given (`--uplink`, `--downlink`); absent: not limited or not known. */
-  uplinkBitsPerSec: z.number().positive().optional(),
-  downlinkBitsPerSec: z.number().positive().optional(),
+  uplinkBitsPerSec: rateClaim.optional(),
+  downlinkBitsPerSec: rateClaim.optional(),
   startedAt: z.iso.datetime({ offset: true }),
   /** Software version of the worker (package.json version). */
   version: z.string().min(1).max(64),
@@ -45,7 +61,7 @@ export const presenceSchema = z.object({
   /** The plan whose tasks this device has subscribed to and prepared: the source starts jobs only when every device is ready. */
   readyPlanId: planId.optional(),
   /** Weight bytes its prepared tasks hold in memory (observability: set beside the plan's share). */
-  weightBytes: z.number().int().nonnegative().optional(),
+  weightBytes: bytesClaim.nonnegative().optional(),
 });
 export type Presence = z.infer<typeof presenceSchema>;
 
