@@ -27,6 +27,20 @@ function feed(reassembler: Reassembler, chunks: Buffer[], order: number[]): Buff
   return order.flatMap((i) => reassembler.push(at(i), chunks[i]!)?.payload ?? []);
 }
 
+/** A single chunk whose header says whatever it is given, as a forger would send it. */
+function forgedChunk(h: { messageId: number; chunkCount: number; chunkBytes: number; totalBytes: number }): Buffer {
+  const size = Math.min(h.chunkBytes, h.totalBytes);
+  const chunk = Buffer.alloc(CHUNK_HEADER_BYTES + size);
+  chunk.write("EFC1", 0, "ascii");
+  chunk.writeUInt16LE(1, 4);
+  chunk.writeUInt32LE(h.messageId, 8);
+  chunk.writeUInt32LE(0, 12);
+  chunk.writeUInt32LE(h.chunkCount, 16);
+  chunk.writeUInt32LE(h.chunkBytes, 20);
+  chunk.writeBigUInt64LE(BigInt(h.totalBytes), 24);
+  return chunk;
+}
+
 describe("chunking", () => {
   afterEach(() => vi.useRealTimers());
 
@@ -224,17 +238,53 @@ describe("chunking", () => {
     const big = splitIntoChunks(message, { chunkBytes: 1_000, messageId: 1 });
     feed(reassembler, big, [0, 1, 2]);
     expect(errors.map((e) => e.message)).toEqual([
-      `${topic}: chunk 0/10 of message 0x00000001: message of 10000 bytes exceeds maxMessageBytes 8000`,
+      `${topic}: chunk 0/10 of message 0x00000001: message of 10000 bytes is over this receiver's limit of 8000 bytes per message (maxMessageBytes)`,
     ]); // one error per message, not per chunk
 
     const a = splitIntoChunks(randomBytes(8_000), { chunkBytes: 1_000, messageId: 2 });
     const b = splitIntoChunks(randomBytes(8_000), { chunkBytes: 1_000, messageId: 3 });
     reassembler.push(at(0), a[0]!);
     reassembler.push(at(0), b[0]!);
-    expect(reassembler.pendingBytes).toBe(8_000);
-    expect(errors[1]!.message).toMatch(
-      /8000 more bytes would exceed maxPendingBytes 15000 \(8000 held by 1 incomplete messages\)/,
+    expect(reassembler.pendingBytes).toBe(8_001); // the buffer and one bit for each of its 8 chunks
+    expect(errors[1]!.message).toBe(
+      `${topic}: chunk 0/8 of message 0x00000003: 8001 more bytes would exceed this receiver's limit of 15000 bytes ` +
+        "for messages being reassembled at once (maxPendingBytes; 8001 bytes held by 1 incomplete message)",
     );
+    // Once the first message completes, its room is free for the next one (the refused one stays refused).
+    expect(feed(reassembler, a, [1, 2, 3, 4, 5, 6, 7])).toHaveLength(1);
+    reassembler.push(at(1), b[1]!);
+    reassembler.push(at(0), splitIntoChunks(randomBytes(8_000), { chunkBytes: 1_000, messageId: 4 })[0]!);
+    expect([reassembler.pendingBytes, reassembler.pendingMessages, errors.length]).toEqual([8_001, 1, 2]);
+  });
+
+  it("holds no more than the receiver's budget for headers that claim huge messages in 1-byte chunks", () => {
+    const budget = 4 * 1024 * 1024;
+    const { reassembler, errors } = setup({ maxMessageBytes: budget });
+    expect(reassembler.options.maxPendingBytes).toBe(budget); // one budget for everything in flight
+    // What a forger sends: a 41-byte packet per message, each header claiming 3 MiB in 1-byte chunks.
+    const claimed = 3 * 1024 * 1024;
+    for (let id = 0; id < 1000; id++) {
+      reassembler.push(at(0), forgedChunk({ messageId: id, chunkCount: claimed, chunkBytes: 1, totalBytes: claimed }));
+    }
+    expect(reassembler.pendingMessages).toBe(1);
+    expect(reassembler.pendingBytes).toBe(claimed + claimed / 8);
+    expect(reassembler.pendingBytes).toBeLessThanOrEqual(budget);
+    expect(errors).toHaveLength(999);
+    expect(errors[0]!.message).toMatch(
+      /would exceed this receiver's limit of 4194304 bytes for messages being reassembled at once/,
+    );
+
+    // A claim over the budget is refused outright, and a real message still gets through after the stall.
+    reassembler.push(
+      at(0),
+      forgedChunk({ messageId: 5000, chunkCount: 1, chunkBytes: budget + 1, totalBytes: budget + 1 }),
+    );
+    expect(errors.at(-1)!.message).toMatch(
+      /message of 4194305 bytes is over this receiver's limit of 4194304 bytes per message/,
+    );
+    reassembler.close();
+    const real = splitIntoChunks(message, { chunkBytes: 1_000, messageId: 6000 });
+    expect(feed(reassembler, real, [...real.keys()])[0]!.equals(message)).toBe(true);
   });
 
   it("close() drops incomplete messages quietly", () => {

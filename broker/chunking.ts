@@ -26,6 +26,9 @@
  *
  * Every chunk repeats count, size and CRC, so chunks may arrive in any order, the
  * first one to arrive sizes the buffer, and each later one is checked against it.
+ * That first header is only a claim, so the receiver bounds what it will reserve for
+ * claims (ReassemblerOptions: per message and for all incomplete ones together, tied
+ * to its memory budget) and refuses the rest before allocating anything.
  * A retained message gets a content-derived messageId (its CRC), so republishing the
  * same shard rewrites identical chunks and a reader never sees two versions mixed.
  */
@@ -186,9 +189,18 @@ export function decodeChunk(bytes: Uint8Array, where = "chunk"): Chunk {
 export interface ReassemblerOptions {
   /** An incomplete message that gets no new chunk for this long is dropped with an error. */
   idleTimeoutMs: number;
-  /** Largest message accepted (its totalBytes); larger ones are refused at their first chunk. */
+  /**
+   * Largest message accepted (its totalBytes); larger ones are refused at their first
+   * chunk. A device gives its memory budget here: what a chunk header claims is
+   * reserved at that first chunk, so the claim must be bounded by what the receiver has.
+   */
   maxMessageBytes: number;
-  /** Bound on the buffers of all incomplete messages together; a message past it is refused. */
+  /**
+   * Bound on the memory of all incomplete messages together (their buffers and the
+   * record of which chunks arrived); a message past it is refused at its first chunk.
+   * Defaults to maxMessageBytes: one receiver's budget bounds everything it is
+   * reassembling at once, not each message on its own.
+   */
   maxPendingBytes: number;
   /** How many finished (or refused) messages to remember, so their late duplicates are ignored. */
   rememberSettled: number;
@@ -210,13 +222,25 @@ export interface ReassemblerOptions {
  */
 export type Placement = readonly Uint8Array[];
 
+/**
+ * For a receiver that does not say what memory it has: room for the largest shard a
+ * device of a few GB is sent whole, and, as maxPendingBytes defaults to it, for
+ * everything being reassembled at once. Devices pass their budget instead.
+ */
 export const reassemblerDefaults = {
   // A 20 MB shard over 10 Mbit/s takes ~16 s; the clock restarts at every chunk.
   idleTimeoutMs: 30_000,
   maxMessageBytes: 512 * 1024 * 1024,
-  maxPendingBytes: 1024 * 1024 * 1024,
   rememberSettled: 1024,
-} satisfies ReassemblerOptions;
+} satisfies Omit<ReassemblerOptions, "maxPendingBytes">;
+
+/**
+ * Memory a message holds while it is reassembled: its buffer and one bit per chunk
+ * that says whether it arrived (which a header of 1-byte chunks makes as large as
+ * an eighth of the message).
+ */
+export const reassemblyBytes = (chunk: Pick<Chunk, "totalBytes" | "chunkCount">): number =>
+  chunk.totalBytes + Math.ceil(chunk.chunkCount / 8);
 
 /**
  * A message put back together. `topic` is the base topic (without `/c/<i>`). When the
@@ -235,8 +259,11 @@ interface Pending {
   /** The message's memory: one fresh buffer, or the pieces of a placement. */
   pieces: Placement;
   placed: boolean;
-  received: Uint8Array; // 1 per chunk that arrived
+  /** One bit per chunk, set when it arrived. */
+  received: Uint8Array;
   receivedCount: number;
+  /** What the message counts against maxPendingBytes (reassemblyBytes). */
+  heldBytes: number;
   timer: NodeJS.Timeout;
 }
 
@@ -245,7 +272,8 @@ interface Pending {
  * it returns the whole message when the last chunk lands. Out-of-order and
  * duplicate chunks are fine. Each problem goes to `onError` as a WireError naming
  * the topic and what is wrong: a malformed or inconsistent chunk is dropped (its
- * message may still complete), an oversize message is refused at its first chunk,
+ * message may still complete), a message over the receiver's limits (maxMessageBytes,
+ * maxPendingBytes) is refused at its first chunk, before anything is allocated for it,
  * a message that stalls for idleTimeoutMs is dropped, and a message whose CRC
  * does not match is dropped. Nothing else is affected.
  */
@@ -259,10 +287,12 @@ export class Reassembler {
     private readonly onError: (error: WireError) => void,
     options: Partial<ReassemblerOptions> = {},
   ) {
-    this.options = { ...reassemblerDefaults, ...options };
+    const { maxPendingBytes, ...rest } = options;
+    const merged = { ...reassemblerDefaults, ...rest };
+    this.options = { ...merged, maxPendingBytes: maxPendingBytes ?? merged.maxMessageBytes };
   }
 
-  /** Bytes held by incomplete messages. */
+  /** Bytes held by incomplete messages (their buffers and chunk records). */
   get pendingBytes(): number {
     return this.pendingBytesNow;
   }
@@ -303,8 +333,8 @@ export class Reassembler {
       if (mismatch) return this.report(new WireError(base, `${label}: inconsistent with earlier chunks: ${mismatch}`));
       entry.timer.refresh();
     }
-    if (entry.received[chunk.chunkIndex]) return undefined; // duplicate chunk (QoS 1 redelivery, retained replay)
-    entry.received[chunk.chunkIndex] = 1;
+    if (hasBit(entry.received, chunk.chunkIndex)) return undefined; // duplicate chunk (QoS 1 redelivery, retained replay)
+    setBit(entry.received, chunk.chunkIndex);
     entry.receivedCount++;
     writeAt(entry.pieces, chunk.chunkIndex * chunk.chunkBytes, chunk.data);
     if (entry.receivedCount < chunk.chunkCount) return undefined;
@@ -331,12 +361,15 @@ export class Reassembler {
     this.pendingBytesNow = 0;
   }
 
+  /** Why a message whose first chunk is `chunk` cannot be taken in, naming the limit; null when it can. */
   private admissionProblem(chunk: Chunk): string | null {
     const { maxMessageBytes, maxPendingBytes } = this.options;
     if (chunk.totalBytes > maxMessageBytes)
-      return `message of ${chunk.totalBytes} bytes exceeds maxMessageBytes ${maxMessageBytes}`;
-    if (this.pendingBytesNow + chunk.totalBytes > maxPendingBytes) {
-      return `${chunk.totalBytes} more bytes would exceed maxPendingBytes ${maxPendingBytes} (${this.pendingBytesNow} held by ${this.pending.size} incomplete messages)`;
+      return `message of ${chunk.totalBytes} bytes is over this receiver's limit of ${maxMessageBytes} bytes per message (maxMessageBytes)`;
+    const needs = reassemblyBytes(chunk);
+    if (this.pendingBytesNow + needs > maxPendingBytes) {
+      const held = `${this.pendingBytesNow} bytes held by ${this.pending.size} incomplete message${this.pending.size === 1 ? "" : "s"}`;
+      return `${needs} more bytes would exceed this receiver's limit of ${maxPendingBytes} bytes for messages being reassembled at once (maxPendingBytes; ${held})`;
     }
     return null;
   }
@@ -351,12 +384,13 @@ export class Reassembler {
       first,
       pieces: placement ?? [Buffer.allocUnsafe(first.totalBytes)],
       placed: placement !== undefined,
-      received: new Uint8Array(first.chunkCount),
+      received: new Uint8Array(Math.ceil(first.chunkCount / 8)),
       receivedCount: 0,
+      heldBytes: reassemblyBytes(first),
       timer,
     };
     this.pending.set(key, entry);
-    this.pendingBytesNow += first.totalBytes;
+    this.pendingBytesNow += entry.heldBytes;
     return entry;
   }
 
@@ -375,7 +409,8 @@ export class Reassembler {
     const entry = this.pending.get(key);
     if (!entry) return;
     const missing: number[] = [];
-    for (let i = 0; i < entry.received.length && missing.length < 10; i++) if (!entry.received[i]) missing.push(i);
+    for (let i = 0; i < entry.first.chunkCount && missing.length < 10; i++)
+      if (!hasBit(entry.received, i)) missing.push(i);
     const more = entry.first.chunkCount - entry.receivedCount > missing.length ? ", …" : "";
     this.refuse(
       key,
@@ -397,7 +432,7 @@ export class Reassembler {
     if (entry) {
       clearTimeout(entry.timer);
       this.pending.delete(key);
-      this.pendingBytesNow -= entry.first.totalBytes;
+      this.pendingBytesNow -= entry.heldBytes;
     }
     this.settled.set(key, outcome);
     if (this.settled.size > this.options.rememberSettled) this.settled.delete(this.settled.keys().next().value!);
@@ -408,6 +443,11 @@ export class Reassembler {
     return undefined;
   }
 }
+
+const hasBit = (bits: Uint8Array, i: number) => (bits[i >>> 3]! & (1 << (i & 7))) !== 0;
+const setBit = (bits: Uint8Array, i: number) => {
+  bits[i >>> 3] = bits[i >>> 3]! | (1 << (i & 7));
+};
 
 /** Copies `data` to byte `offset` of the message laid out in `pieces` (a chunk may span pieces). */
 function writeAt(pieces: Placement, offset: number, data: Uint8Array): void {

@@ -205,6 +205,11 @@ export interface ChunkedMessageInfo {
   placement?: Placement;
 }
 
+/**
+ * The reassembler's limits ride along: a device passes `maxMessageBytes: <its memory
+ * budget>`, which also bounds everything the subscription reassembles at once
+ * (maxPendingBytes defaults to it), so forged chunk headers cannot claim more.
+ */
 export interface SubscribeChunkedOptions extends Partial<ReassemblerOptions> {
   /** Gets every whole message: ones sent whole and ones rebuilt from chunks. */
   onMessage: (topic: string, payload: Buffer, info: ChunkedMessageInfo) => void | Promise<void>;
