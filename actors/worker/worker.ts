@@ -1,9 +1,9 @@
 /**
- * The worker actor: stateless but for caches. It announces itself, follows the
- * retained plan, subscribes to the input topics of its own tasks, prepares them
- * (shards fetched on demand, stages compiled), says it is ready, and then runs each
- * task that arrives and publishes its output. Everything bad from the network is
- * reported on `errors/<jobId>` (or logged when there is no job) and dropped.
+ * The worker actor: stateless but for caches. It announces itself (again after every
+ * reconnection), follows the retained plan, subscribes to the input topics of its own
+ * tasks, prepares them (shards fetched on demand, stages compiled), says it is ready,
+ * and then runs each task that arrives and publishes its output. Everything bad from
+ * the network is reported on `errors/<jobId>` (or logged when there is no job) and dropped.
  *
  * This file wires it up: its state (state.ts) and one handler per topic kind it reads
  * (handlers/plan.ts for the plan, handlers/task.ts for its tasks' inputs). Its shards
@@ -45,6 +45,12 @@ export async function startWorker(options: RequiredWorkerOptions & Partial<Worke
   const stopScavenging = bus.onPacket((_topic, payload) => scavenge(payload.byteLength));
 
   await announcePresence(state);
+  // After a reconnection the presence may be gone: a broker restarted without persistence
+  // has forgotten it, one that saw the link drop has published the will. Say it again, with
+  // the plan this worker is ready for (queued, so it never overtakes a plan being followed).
+  const stopReannouncing = bus.onReconnect(() => {
+    if (!state.stopped) void state.enqueue(() => announcePresence(state, readyPlanIdOf(state)));
+  });
   const planSubscription = await bus.subscribe(topics.plan(), {
     onMessage: (topic, payload) => state.enqueue(() => handlePlan(state, topic, payload)),
     onError: (err) => log(`${where}: ignored a plan message: ${errorMessage(err)}`),
@@ -57,6 +63,7 @@ export async function startWorker(options: RequiredWorkerOptions & Partial<Worke
     async stop() {
       if (state.stopped) return;
       state.stopped = true;
+      stopReannouncing();
       await planSubscription.unsubscribe().catch(() => undefined);
       stopScavenging();
       await state.enqueue(() => dropPlan(state));
