@@ -89,6 +89,7 @@ async function stopSource(
   subscriptions: ChunkedSubscription[],
   discovery: Discovery | undefined,
 ): Promise<void> {
+  state.stopFollowingReconnects();
   await state.status?.offline().catch(() => undefined);
   await discovery?.stop();
   for (const s of subscriptions.reverse()) await s.unsubscribe().catch(() => undefined);

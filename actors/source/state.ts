@@ -58,6 +58,8 @@ export class SourceState {
   current: Current | undefined;
   running: RunningJob | undefined;
   private readyWaiters: (() => void)[] = [];
+  /** Stops following reconnections (see reconnected): a stopping source withdraws its presence. */
+  readonly stopFollowingReconnects: () => void;
 
   /** Checks the options and measures the device's memory before anything is published. */
   static async create(options: SourceOptions): Promise<SourceState> {
@@ -94,6 +96,7 @@ export class SourceState {
     this.dispatcher = new MqttDispatcher(bus, this.topics, sourceId, () => this.current!.executor);
     this.planQueue = serialQueue((err) => this.log(`ignored a plan: ${errorMessage(err)}`));
     this.jobQueue = serialQueue((err) => this.log(errorMessage(err)));
+    this.stopFollowingReconnects = bus.onReconnect(() => this.reconnected());
   }
 
   get bus(): Bus {
@@ -123,6 +126,19 @@ export class SourceState {
       startedAt: this.startedAt,
     } as const;
     return announce(this.bus, this.topics, presenceOf(identity, readyPlanId ? { planId: readyPlanId } : undefined));
+  }
+
+  /**
+   * After a reconnection the broker's retained presences are the truth again: the roster
+   * is rebuilt from those it hands over on resubscribing (mqtt.js resubscribes before this
+   * runs, they arrive after), so a device that vanished while the link was down no longer
+   * counts as ready; and this device says again who it is and what it is ready for (a
+   * broker restarted without persistence has forgotten it, one that saw the link drop has
+   * published its will).
+   */
+  private reconnected(): void {
+    this.roster.clear();
+    void this.planQueue(() => this.announce(this.current?.followed.plan.id));
   }
 
   /** Reports a request's failure on errors/<requestId>, signed as this source. */
