@@ -7,14 +7,15 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Bus, connectBus } from "../broker/bus.js";
-import { encodeJson, presenceSchema, shardRequestSchema } from "../broker/messages.js";
+import { encodeJson, type Presence, presenceSchema, shardRequestSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { shardId } from "../dnn/shard.js";
 import { readWeights } from "../dnn/weights.js";
 import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
+import { logBook } from "../test/faults.js";
 import { cfgPath, readOracle } from "../test/fixtures.js";
-import { type PlannerOptions, startPlanner } from "./actor.js";
+import { type PlannerActor, type PlannerOptions, startPlanner } from "./actor.js";
 import { parsePlan, type Plan } from "./schema.js";
 import { shardsOf } from "./shards.js";
 
@@ -23,7 +24,7 @@ const oracle = readOracle("yolov2-mini-s7-dog");
 const network = loadNetwork(cfgPath("yolov2-mini"));
 const weights = readWeights(join(oracle.dir, oracle.weights), network);
 
-async function setup(options: Partial<PlannerOptions> = {}) {
+async function setup(options: Partial<PlannerOptions> = {}, plannerConnection: Parameters<typeof connectBus>[1] = {}) {
   const broker = teardown.broker(await startEmbedded());
   const topics = topicsFor(`t${Math.random().toString(36).slice(2, 8)}`);
   const logLines: string[] = [];
@@ -32,8 +33,9 @@ async function setup(options: Partial<PlannerOptions> = {}) {
     teardown.client(bus.client);
     return bus;
   };
+  const plannerBus = await connect({ clientId: "planner", ...plannerConnection });
   const planner = await startPlanner({
-    bus: await connect({ clientId: "planner" }),
+    bus: plannerBus,
     deployment: topics.deployment,
     network,
     weights,
@@ -42,18 +44,43 @@ async function setup(options: Partial<PlannerOptions> = {}) {
     ...options,
   });
   teardown.add(() => planner.stop());
+  const presenceOf = (id: string, budgetBytes = 64e6, baselineBytes?: number): Presence => ({
+    workerId: id,
+    memoryBudgetBytes: budgetBytes,
+    ...(baselineBytes === undefined ? {} : { baselineBytes }),
+    gmacPerSec: 40,
+    startedAt: new Date().toISOString(),
+    version: "0.1.0",
+    role: "worker",
+  });
+  const announceOn = (c: Bus, presence: Presence) =>
+    c.publish(topics.worker(presence.workerId), encodeJson(presenceSchema, presence), { retain: true });
+  const deviceBus = (id: string) =>
+    connect({ clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } });
   const worker = async (id: string, budgetBytes = 64e6, baselineBytes?: number): Promise<Bus> => {
-    const c = await connect({ clientId: id, will: { topic: topics.worker(id), payload: "", retain: true } });
-    const presence = {
-      workerId: id,
-      memoryBudgetBytes: budgetBytes,
-      ...(baselineBytes === undefined ? {} : { baselineBytes }),
-      gmacPerSec: 40,
-      startedAt: new Date().toISOString(),
-      version: "0.1.0",
-    };
-    await c.publish(topics.worker(id), encodeJson(presenceSchema, presence), { retain: true });
+    const c = await deviceBus(id);
+    await announceOn(c, presenceOf(id, budgetBytes, baselineBytes));
     return c;
+  };
+  /** A worker that says it is ready for every plan it is given, as a real one does once it has prepared its tasks. */
+  const readyWorker = async (id: string): Promise<Bus> => {
+    const c = await deviceBus(id);
+    const presence = presenceOf(id);
+    await announceOn(c, presence);
+    await c.subscribe(topics.plan(), {
+      onMessage: (t, p) =>
+        p.byteLength
+          ? announceOn(c, { ...presence, readyPlanId: parsePlan(JSON.parse(p.toString()), t).id })
+          : undefined,
+      onError: () => undefined,
+    });
+    return c;
+  };
+  /** A retained presence no device stands behind: published by a client that leaves without a will. */
+  const ghost = async (id: string, startedAt: string): Promise<void> => {
+    const c = await connectBus(broker.url, { clientId: `ghost-${Math.random().toString(36).slice(2, 8)}` });
+    await announceOn(c, { ...presenceOf(id, 8e9), gmacPerSec: 500, startedAt });
+    await c.close();
   };
   /** What a client connecting now finds retained in the deployment: the plan, and the kinds of everything else. */
   const retained = async (waitMs = 300): Promise<{ plan: Plan | undefined; others: string[] }> => {
@@ -92,8 +119,34 @@ async function setup(options: Partial<PlannerOptions> = {}) {
       await c.close({ force: true });
     }
   };
-  return { topics, planner, worker, retained, ask, connect, logLines };
+  return { topics, planner, plannerBus, worker, readyWorker, ghost, retained, ask, connect, logLines };
 }
+
+const deviceIds = (plan: Plan | null | undefined) => plan?.devices.map((d) => d.workerId) ?? [];
+
+/** The planner's plan once it is for exactly these devices (the current one, or one of the next). */
+async function planFor(planner: PlannerActor, devices: readonly string[], timeoutMs = 5_000): Promise<Plan> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`no plan for ${devices.join(", ")} within ${timeoutMs} ms (now: ${deviceIds(planner.current())})`),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    let plan = planner.current() ?? null;
+    while (deviceIds(plan).join() !== devices.join()) plan = await Promise.race([planner.nextPlan(), timeout]);
+    return plan!;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A regexp that matches `text` literally. */
+const literal = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
 
 /** Every shard the plan names reaches the device that asks for it, byte for byte its hash. */
 const expectServed = async (plan: Plan, ask: (deviceId: string, sha: string) => Promise<Buffer>) => {
@@ -250,5 +303,99 @@ describe("planner actor", () => {
     const after = planner.nextPlan();
     w3.client.stream.destroy(); // below minDevices now, but the first plan is out: plan for who is left
     expect((await after)!.devices.map((d) => d.workerId)).toEqual(["w1", "w2"]);
+  });
+});
+
+describe("planner actor, keeping the deployment recoverable", () => {
+  it("publishes its plan again when the plan topic is cleared, or holds bytes that are not a plan, or another plan", async () => {
+    const logs = logBook();
+    const { topics, planner, worker, retained, connect } = await setup({ log: logs.push });
+    const first = planner.nextPlan();
+    await worker("w1");
+    const plan = (await first)!;
+    const rogue = await connect();
+    const cases: [string, string][] = [
+      ["", "an empty message (the plan cleared)"],
+      ["plan: yes", "9 bytes that are not a plan"],
+      [JSON.stringify({ ...plan, id: "00000000000000b2" }), "another plan (00000000000000b2)"],
+    ];
+    for (const [payload, held] of cases) {
+      const from = logs.mark();
+      await rogue.client.publishAsync(topics.plan(), Buffer.from(payload), { qos: 1, retain: true });
+      await logs.waitFor(literal(`the plan topic held ${held}, not plan ${plan.id}: published it again`), from);
+      expect((await retained()).plan).toEqual(plan);
+    }
+    expect(planner.current()).toEqual(plan);
+  });
+
+  it("publishes its plan again after a reconnection when the broker no longer has it", async () => {
+    const logs = logBook();
+    const { topics, planner, plannerBus, worker, retained, connect } = await setup(
+      { log: logs.push },
+      { reconnectPeriodMs: 300 },
+    );
+    const first = planner.nextPlan();
+    await worker("w1");
+    const plan = (await first)!;
+    const rogue = await connect();
+    const from = logs.mark();
+    const down = new Promise((resolve) => plannerBus.client.once("close", resolve));
+    plannerBus.client.stream.destroy();
+    await down;
+    // While the planner is away the broker loses the plan, as one restarted without persistence does.
+    await rogue.client.publishAsync(topics.plan(), Buffer.alloc(0), { qos: 1, retain: true });
+    await logs.waitFor(
+      literal(
+        `the plan topic held nothing known (the connection to the broker was lost), not plan ${plan.id}: published it again`,
+      ),
+      from,
+    );
+    expect((await retained()).plan).toEqual(plan);
+  });
+
+  it("plans without a device that does not become ready within the bound, until it restarts", async () => {
+    const logs = logBook();
+    // Least C gives every device a part, so the ghost is in the first plan whatever it claims.
+    const { planner, readyWorker, ghost } = await setup({
+      log: logs.push,
+      readyTimeoutMs: 500,
+      planning: { objective: "comm" },
+    });
+    await readyWorker("w1");
+    await ghost("ghost", "2026-12-01T10:00:00.000Z");
+    const haunted = await planFor(planner, ["ghost", "w1"]);
+    const without = await planFor(planner, ["w1"]);
+    await logs.waitFor(
+      literal(
+        `device ghost was not ready for plan ${haunted.id} within 500 ms and asked for no shard meanwhile: planning without it until it restarts or leaves`,
+      ),
+      0,
+    );
+    expect([...planner.roster.keys()].sort()).toEqual(["ghost", "w1"]); // still present, left out
+
+    await ghost("ghost", "2026-12-01T10:05:00.000Z"); // it restarted: another startedAt
+    expect((await planFor(planner, ["ghost", "w1"])).id).toBe(haunted.id);
+    expect(without.id).not.toBe(haunted.id);
+  });
+
+  it("keeps waiting for a device that is still asking for its shards, however long past the bound", async () => {
+    const logs = logBook();
+    const { planner, readyWorker, worker, ask } = await setup({
+      log: logs.push,
+      readyTimeoutMs: 400,
+      planning: { objective: "comm" },
+    });
+    await readyWorker("w1");
+    await worker("slow");
+    const plan = await planFor(planner, ["slow", "w1"]);
+    const [sha] = [...shardsOf(plan)].find(([, users]) => users.includes("slow"))!;
+    // A device on a slow link asks, is sent its shard, and asks for the next, for three bounds.
+    const until = performance.now() + 1_200;
+    while (performance.now() < until) {
+      expect(shardId(await ask("slow", sha))).toBe(sha);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(planner.current()?.id).toBe(plan.id);
+    expect(logs.lines.filter((l) => l.startsWith("device slow"))).toEqual([]);
   });
 });

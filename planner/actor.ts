@@ -5,6 +5,12 @@
  * plans again when the roster changes. Stopped, it clears the plan: nothing of the
  * deployment stays on the broker.
  *
+ * It keeps the deployment recoverable: it watches its own plan topic and publishes the
+ * plan again when something else is retained there or the broker may have forgotten it
+ * (plan-topic.ts), and it leaves out of the next plan a device that does not become ready
+ * within a bound (readiness.ts), so a presence no live device stands behind cannot hold
+ * planning up for ever. After a reconnection it counts only presences heard since.
+ *
  * One re-plan runs at a time; presence that arrives meanwhile is folded into the
  * next one. A re-plan is a short list of steps: roster → draft plan → shard ids →
  * offer the shards → plan. Anything bad from the network is logged and dropped.
@@ -16,9 +22,11 @@ import type { Bus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { type Topics, topicsFor } from "../broker/topics.js";
 import { makePlan, type PlanOptions } from "./build.js";
+import { type PlanTopic, watchPlanTopic } from "./plan-topic.js";
+import { type Readiness, readiness } from "./readiness.js";
 import type { Plan } from "./schema.js";
 import { rosterDevices } from "./roster.js";
-import { startShardServer } from "./serve-shards.js";
+import { type ShardServer, startShardServer } from "./serve-shards.js";
 import { settledRunner } from "./settled-runner.js";
 import { buildShards, type ShardRecipe } from "./shards.js";
 
@@ -35,12 +43,20 @@ export interface PlannerOptions {
   readonly settleMs: number;
   /** Devices (the source counts as one) to wait for before the first plan; afterwards every roster change re-plans. */
   readonly minDevices: number;
+  /**
+   * A device of the plan that is not ready for it, and has neither asked for a shard nor
+   * been sent one, for this long is left out of the next plan (readiness.ts).
+   */
+  readonly readyTimeoutMs: number;
   readonly log: (line: string) => void;
 }
 export const plannerDefaults = {
   planning: {},
   settleMs: 250,
   minDevices: 1,
+  // A device's own shard fetch gives up after 30 s without news of its shards
+  // (DEVICE_DEFAULTS.shardTimeoutMs): one silent that long is not coming.
+  readyTimeoutMs: 30_000,
   log: (line: string) => console.error(`planner: ${line}`),
 } satisfies Partial<PlannerOptions>;
 
@@ -70,8 +86,9 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
 
   const roster = new Map<string, Presence>();
-  const shards = await startShardServer({ bus, topics, network: opts.network, weights: opts.weights, log });
-  const publishPlan = retainedPlan(bus, topics);
+  // Set once the runner exists; the parts call it only once messages flow.
+  let requestRun = () => {};
+  const { ready, shards, planTopic } = await startParts(opts, topics, roster, () => requestRun());
   const outcomes = outcomeWaiters();
   let current: Plan | undefined;
   let draftId: string | undefined;
@@ -82,15 +99,21 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
 
   // Roster → draft plan → shard ids → offer the shards → plan.
   const replan = async (): Promise<void> => {
-    const next = draftPlan(opts, roster.values(), !planned, syntheticWeights);
-    // The same roster in effect, or still nothing to publish: nothing to do.
-    if (next !== null && next.id === draftId) return outcomes.settle(current ?? null);
-    if (next === null && current === undefined && cleared) return outcomes.settle(null);
+    const eligible = [...roster.values()].filter((p) => !ready.leftOut(p));
+    const next = draftPlan(opts, eligible, !planned, syntheticWeights);
+    // The same roster in effect, or still nothing to publish: nothing new, but what the
+    // topic holds may have been replaced or forgotten since.
+    const unchanged = next !== null ? next.id === draftId : current === undefined && cleared;
+    if (unchanged) {
+      await planTopic.restore();
+      return outcomes.settle(current ?? null);
+    }
     const cut = next && (await cutShards(next, opts));
     // Offered before the plan is out: its devices ask for their shards as soon as they see it.
     shards.offer(cut?.recipes ?? new Map());
     const plan = cut?.plan ?? null;
-    await publishPlan(plan);
+    await planTopic.publish(plan);
+    ready.watch(plan);
     draftId = next?.id; // only once published, so a failed attempt is retried in full
     current = plan ?? undefined;
     planned ||= plan !== null;
@@ -103,9 +126,17 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     outcomes.settle(plan);
   };
   const replans = settledRunner(opts.settleMs, replan, (err) => log(`re-plan failed: ${errorMessage(err)}`));
+  requestRun = replans.request;
+  // After a reconnection the presences heard before may be stale (a device may have died
+  // while the link was down, its will unsent): the plan's devices must say again that they
+  // are ready, and the plan topic is checked (plan-topic.ts marks it stale itself).
+  const stopFollowing = bus.onReconnect(() => {
+    ready.watch(current ?? null, { fresh: true });
+    replans.request();
+  });
 
   const subscription = await bus.subscribe(topics.filters.worker(), {
-    onMessage: presenceTracker(topics, roster, replans.request),
+    onMessage: presenceTracker(topics, roster, ready, replans.request),
     onError: (err, topic) =>
       log(`ignored a message: ${err.message.startsWith(topic) ? "" : `${topic}: `}${err.message}`),
   });
@@ -120,16 +151,50 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     async stop({ keepPlan = false } = {}) {
       if (replans.halted) return;
       replans.halt();
+      stopFollowing();
+      ready.stop();
       await subscription.unsubscribe();
       await replans.idle();
       await shards.stop();
+      await planTopic.stop();
       if (!keepPlan && bus.connected) {
-        await publishPlan(null);
+        await planTopic.publish(null);
         current = undefined;
       }
       outcomes.settle(current ?? null);
     },
   };
+}
+
+/**
+ * What a re-plan works with beside the roster: the readiness bound, the shard server
+ * (whose traffic tells the bound a device is working) and the watched plan topic; the
+ * bound and the topic ask for a re-plan through `request` when they must.
+ */
+async function startParts(
+  opts: PlannerOptions,
+  topics: Topics,
+  roster: ReadonlyMap<string, Presence>,
+  request: () => void,
+): Promise<{ ready: Readiness; shards: ShardServer; planTopic: PlanTopic }> {
+  const { bus, log } = opts;
+  const ready = readiness({
+    timeoutMs: opts.readyTimeoutMs,
+    presenceOf: (id) => roster.get(id),
+    owedShard: (id) => shards.owes(id),
+    onLeftOut: request,
+    log,
+  });
+  const shards = await startShardServer({
+    bus,
+    topics,
+    network: opts.network,
+    weights: opts.weights,
+    log,
+    onActivity: (id) => ready.active(id),
+  });
+  const planTopic = await watchPlanTopic({ bus, topics, onStale: request, log });
+  return { ready, shards, planTopic };
 }
 
 /** Callers waiting for the outcome of the next re-plan: the plan published, or null when cleared. */
@@ -184,23 +249,11 @@ async function cutShards(
   return { plan: built.plan, recipes };
 }
 
-/** Publishes the retained plan, or clears it with null. */
-function retainedPlan(bus: Bus, topics: Topics): (plan: Plan | null) => Promise<void> {
-  let planChunks = 0;
-  return async (plan) => {
-    // A retained chunked plan must be cleared before a different one takes its topic;
-    // a plan sent whole is simply replaced.
-    if (planChunks > 0 || !plan) await bus.clearRetained(topics.plan(), planChunks);
-    planChunks = plan
-      ? (await bus.publish(topics.plan(), JSON.stringify(plan), { qos: 1, retain: true })).chunkCount
-      : 0;
-  };
-}
-
-/** Keeps the roster to the workers' presence messages, calling `changed` when it may differ. */
+/** Keeps the roster to the workers' presence messages, telling `ready` and calling `changed` when it may differ. */
 function presenceTracker(
   topics: Topics,
   roster: Map<string, Presence>,
+  ready: Readiness,
   changed: () => void,
 ): (topic: string, payload: Buffer) => void {
   return (topic, payload) => {
@@ -212,6 +265,7 @@ function presenceTracker(
     const before = roster.get(parsed.workerId);
     if (presence) roster.set(parsed.workerId, presence);
     else roster.delete(parsed.workerId);
+    ready.heard(parsed.workerId, presence);
     if (before !== undefined || presence !== null) changed();
   };
 }

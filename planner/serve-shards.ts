@@ -26,6 +26,8 @@ export interface ShardServerOptions {
   readonly network: Network;
   readonly weights: WeightsSource;
   readonly log: (line: string) => void;
+  /** A device asked for a shard, or was sent one: it is working on the plan (planner/readiness.ts). */
+  readonly onActivity?: (deviceId: string) => void;
 }
 
 export interface ShardServer {
@@ -33,6 +35,8 @@ export interface ShardServer {
   offer(recipes: ReadonlyMap<string, ShardRecipe>): void;
   /** Shards sent since the start (one per device and shard), for logs and tests. */
   readonly sent: number;
+  /** Whether this device has asked for a shard that it has not been sent yet (queued, being cut or on its way). */
+  owes(deviceId: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -44,6 +48,8 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
   /** Devices waiting for each shard, shards in the order first asked for. A repeated ask while queued adds nothing. */
   const waiting = new Map<string, Set<string>>();
   let serving: Promise<void> | undefined;
+  /** The devices the shard being served goes to and has not reached yet. */
+  const sending = new Set<string>();
   let stopped = false;
   let sent = 0;
 
@@ -70,6 +76,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       log(`cannot cut shard ${short(sha)} for ${devices.join(", ")}: ${errorMessage(err)}: answered empty`);
       bytes = Buffer.alloc(0);
     }
+    for (const device of devices) sending.add(device);
     for (const device of devices) {
       if (stopped) return;
       try {
@@ -78,6 +85,8 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
       } catch (err) {
         log(`sending shard ${short(sha)} to ${device} failed: ${errorMessage(err)}`);
       }
+      sending.delete(device);
+      o.onActivity?.(device);
     }
   };
 
@@ -105,6 +114,7 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     const { sha256 } = decodeJson(topic, payload, shardRequestSchema);
     const devices = waiting.get(sha256) ?? new Set<string>();
     waiting.set(sha256, devices.add(parsed.deviceId));
+    o.onActivity?.(parsed.deviceId);
     pump();
   };
 
@@ -122,9 +132,11 @@ export async function startShardServer(o: ShardServerOptions): Promise<ShardServ
     get sent() {
       return sent;
     },
+    owes: (deviceId) => sending.has(deviceId) || [...waiting.values()].some((devices) => devices.has(deviceId)),
     async stop() {
       stopped = true;
       waiting.clear();
+      sending.clear();
       await subscription.unsubscribe();
       await serving;
     },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { presenceSchema } from "../../broker/messages.js";
+import { WireError } from "../../core/errors.js";
+import { decodePresence, presenceSchema } from "../../broker/messages.js";
 import { type DeviceIdentity, presenceOf } from "./device.js";
 
 const identity = (links: { uplinkBitsPerSec?: number | undefined; downlinkBitsPerSec?: number }): DeviceIdentity => ({
@@ -40,5 +41,25 @@ describe("a device's presence", () => {
   it("a rate that is not a positive number is refused by the wire's schema", () => {
     const presence = { ...presenceOf(identity({})), uplinkBitsPerSec: 0 };
     expect(presenceSchema.safeParse(presence).success).toBe(false);
+  });
+
+  it.each([
+    ["1 PB of memory", { memoryBudgetBytes: 1e15 }, "field memoryBudgetBytes: more than 16 TiB: not a real device"],
+    ["a baseline of 1 PB", { baselineBytes: 1e15 }, "field baselineBytes: more than 16 TiB: not a real device"],
+    ["1e9 GMAC/s", { gmacPerSec: 1e9 }, "field gmacPerSec: more than 1e6 GMAC/s: not a real device"],
+    ["a 10 Tbit/s uplink", { uplinkBitsPerSec: 1e13 }, "field uplinkBitsPerSec: more than 1 Tbit/s: not a real link"],
+  ])("a presence claiming %s is refused on the wire, naming the field", (_label, claim, problem) => {
+    const topic = "edgefuse/v1/default/workers/ghost";
+    const payload = Buffer.from(JSON.stringify({ ...presenceOf(identity({})), workerId: "ghost", ...claim }));
+    expect(() => decodePresence(topic, payload)).toThrow(new WireError(topic, problem));
+  });
+
+  it("a presence at the bounds (16 TiB, 1e6 GMAC/s, 1 Tbit/s) is taken", () => {
+    const presence = {
+      ...presenceOf(identity({ uplinkBitsPerSec: 1e12 })),
+      memoryBudgetBytes: 2 ** 44,
+      gmacPerSec: 1e6,
+    };
+    expect(presenceSchema.parse(presence)).toEqual(presence);
   });
 });
