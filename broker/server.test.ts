@@ -6,6 +6,7 @@ import { connectBroker, publishChunked, subscribeChunked, type MqttClient } from
 import { BrokerError } from "./errors.js";
 import { assertCanListen, PortInUseError, startBroker } from "./server.js";
 import { topicsFor } from "./topics.js";
+import { EARLIER_CLIENTS } from "./traffic.js";
 
 const t = topicsFor("lab");
 const MiB = 1024 * 1024;
@@ -122,6 +123,135 @@ describe("embedded broker", () => {
     await closed;
     expect(logLines.join("\n")).toMatch(/dropped: /);
     await connect(broker.url, "still-fine");
+  });
+});
+
+describe("embedded broker limits", () => {
+  const teardown = useTeardown();
+  const connect = async (url: string, clientId: string) =>
+    teardown.client(await connectBroker(url, { clientId, reconnectPeriodMs: 0 }));
+  const collect = async (client: MqttClient, filter: string) => {
+    const got = inbox<{ topic: string; payload: Buffer; retain: boolean }>();
+    await subscribeChunked(client, filter, {
+      onMessage: (topic, payload, { retain }) => got.push({ topic, payload, retain }),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    return got;
+  };
+
+  it("drops a client whose packet is over maxPacketBytes, while chunks to that size get through", async () => {
+    const limit = 64 * 1024;
+    const { broker, logLines } = teardown.broker(await startEmbedded({ limits: { maxPacketBytes: limit } }));
+    const got = await collect(await connect(broker.url, "source"), t.filters.requests);
+    const big = await connect(broker.url, "camera");
+    const closed = new Promise<void>((resolve) => big.once("close", () => resolve()));
+    big.publish(t.infer("whole"), Buffer.alloc(limit), { qos: 0 });
+    await closed;
+    const packetBytes = 1 + 3 + 2 + t.infer("whole").length + limit; // type, 3 length bytes, topic length, topic, payload
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^client camera \\(127\\.0\\.0\\.1:\\d+\\) dropped: a packet of ${packetBytes} bytes is over the broker's limit of ${limit} \\(maxPacketBytes\\)$`,
+        ),
+      ),
+    );
+
+    const image = Buffer.alloc(300 * 1024, 9);
+    const report = await publishChunked(await connect(broker.url, "chunked"), t.infer("chunked"), image, {
+      maxPacketBytes: limit,
+    });
+    expect(report.chunkCount).toBe(5);
+    const rebuilt = await got.next();
+    expect([rebuilt.topic, rebuilt.payload.equals(image)]).toEqual([t.infer("chunked"), true]);
+  });
+
+  it("refuses a client id over maxClientIdBytes with 'identifier rejected', and takes one at the limit", async () => {
+    const { broker, logLines } = teardown.broker(await startEmbedded());
+    await expect(connect(broker.url, "x".repeat(60_000))).rejects.toThrow(/Identifier rejected/);
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        /^refused client x{64}… \(60000 bytes\) \(127\.0\.0\.1:\d+\): client id of 60000 bytes is over the broker's limit of 256 \(maxClientIdBytes\)$/,
+      ),
+    );
+    await connect(broker.url, "y".repeat(256));
+    expect(Object.keys(broker.bytes()).some((id) => id.length > 256)).toBe(false);
+  });
+
+  it("delivers but does not retain a message that would take retained bytes past maxRetainedBytes", async () => {
+    const { broker, logLines } = teardown.broker(await startEmbedded({ limits: { maxRetainedBytes: 100_000 } }));
+    const live = await collect(await connect(broker.url, "watcher"), t.filters.worker());
+    const pub = await connect(broker.url, "planner");
+    await pub.publishAsync(t.worker("a"), Buffer.alloc(60_000, 1), { qos: 1, retain: true });
+    await pub.publishAsync(t.worker("b"), Buffer.alloc(60_000, 2), { qos: 1, retain: true });
+    expect((await live.next()).topic).toBe(t.worker("a"));
+    expect((await live.next()).topic).toBe(t.worker("b")); // b still reached who was listening
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        /^not retained: 60000 bytes on edgefuse\/v1\/lab\/workers\/b by client planner \(.*\) would take retained messages past the broker's limit of 100000 bytes \(maxRetainedBytes; 60\d{3} held\); delivered live only$/,
+      ),
+    );
+
+    const late = await collect(await connect(broker.url, "late"), t.filters.worker());
+    const first = await late.next();
+    expect([first.topic, first.retain, first.payload.length]).toEqual([t.worker("a"), true, 60_000]);
+    // Clearing a frees its room: b fits now.
+    await pub.publishAsync(t.worker("a"), Buffer.alloc(0), { qos: 1, retain: true });
+    await pub.publishAsync(t.worker("b"), Buffer.alloc(60_000, 2), { qos: 1, retain: true });
+    const later = await collect(await connect(broker.url, "later"), t.filters.worker());
+    const only = await later.next();
+    expect([only.topic, only.retain]).toEqual([t.worker("b"), true]);
+  });
+
+  it("paces a client that floods requests, so another client's request is not queued behind the flood", async () => {
+    const flood = 200;
+    const { broker } = teardown.broker(await startEmbedded({ limits: { requestRate: { perSecond: 100, burst: 10 } } }));
+    const arrivals: string[] = [];
+    const all = inbox<void>();
+    await subscribeChunked(await connect(broker.url, "source"), t.filters.requests, {
+      onMessage: (topic) => {
+        arrivals.push(topic);
+        all.push();
+      },
+      onError: (e) => {
+        throw e;
+      },
+    });
+    const flooder = await connect(broker.url, "flooder");
+    for (let i = 0; i < flood; i++) flooder.publish(t.infer(`flood-${i}`), "not an image", { qos: 0 });
+    await all.next(); // the flood has reached the broker
+    await (await connect(broker.url, "camera")).publishAsync(t.infer("real"), "image", { qos: 1 });
+    await vi.waitFor(() => expect(arrivals).toContain(t.infer("real")));
+    // Unpaced, all 200 are forwarded before it (they came first, in one read); paced, at most the burst and a few more.
+    expect(arrivals.indexOf(t.infer("real"))).toBeLessThan(flood / 2);
+    // Paced, not dropped: every flood message arrives, in order.
+    await vi.waitFor(() => expect(arrivals).toHaveLength(flood + 1), { timeout: 20_000, interval: 100 });
+    expect(arrivals.filter((a) => a !== t.infer("real"))).toEqual(
+      Array.from({ length: flood }, (_, i) => t.infer(`flood-${i}`)),
+    );
+  });
+
+  it("keeps the counters of the last clients to leave and adds older ones up under EARLIER_CLIENTS", async () => {
+    const { broker } = teardown.broker(await startEmbedded({ rememberDepartedClients: 3 }));
+    const stays = await connect(broker.url, "stays");
+    await stays.publishAsync(t.infer("s"), "x", { qos: 1 });
+    for (let i = 0; i < 6; i++) {
+      const client = await connectBroker(broker.url, { clientId: `tool-${i}`, reconnectPeriodMs: 0 });
+      await client.publishAsync(t.infer(`r${i}`), Buffer.alloc(1000), { qos: 1 });
+      await client.endAsync();
+      await vi.waitFor(() => expect(broker.bytes()[`tool-${i}`]?.bytesIn ?? 0).toBeGreaterThan(1000));
+    }
+    await vi.waitFor(() =>
+      expect(Object.keys(broker.bytes()).sort()).toEqual([EARLIER_CLIENTS, "stays", "tool-3", "tool-4", "tool-5"]),
+    );
+    const bytes = broker.bytes();
+    // Nothing is lost: the earlier three's counters are all there, added up.
+    expect(bytes[EARLIER_CLIENTS]!.messagesIn).toBe(3);
+    expect(bytes[EARLIER_CLIENTS]!.byTopicClass.infer!.payloadBytesIn).toBe(3000);
+    expect(bytes[EARLIER_CLIENTS]!.bytesIn).toBe(
+      bytes["tool-3"]!.bytesIn + bytes["tool-4"]!.bytesIn + bytes["tool-5"]!.bytesIn,
+    ); // same packets, ids of the same length
   });
 });
 

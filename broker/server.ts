@@ -14,16 +14,31 @@
  * A bad client never takes the broker down: malformed packets, refused logins and
  * denied publishes drop that client (MQTT 3.1.1 has no negative PUBACK, so a
  * denied publish ends the connection, as aedes does) and leave one log line.
+ *
+ * Nor can one client make it hold without bound (limits.ts, BrokerOptions.limits): a
+ * packet over maxPacketBytes drops its sender, a client id over maxClientIdBytes is
+ * refused, a retained message past maxRetainedBytes is delivered but not retained,
+ * and a client's requests (`infer/…`) are paced to requestRate, so a flood waits in
+ * its own socket instead of ahead of everyone's requests.
  */
 import { once } from "node:events";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { EdgefuseError, errorMessage } from "../core/errors.js";
 import { isHashed, mayRead, publishDenial, verifyPassword, type AuthFile, type AuthUser } from "./auth.js";
 import { BrokerError } from "./errors.js";
+import {
+  brokerLimitDefaults,
+  isRequestTopic,
+  RetainedBudget,
+  TokenBucket,
+  watchPacketSizes,
+  type BrokerLimits,
+} from "./limits.js";
+import { splitChunkTopic } from "./topics.js";
 import { TrafficMeter, type ClientTraffic } from "./traffic.js";
 
 export interface BrokerOptions {
@@ -36,6 +51,10 @@ export interface BrokerOptions {
   auth?: AuthFile;
   /** Where refusals and client errors are reported, one line each. */
   log: (line: string) => void;
+  /** What one client may make the broker hold (limits.ts); each one not given keeps its default. */
+  limits?: Partial<BrokerLimits>;
+  /** How many clients that left the traffic meter keeps by name (traffic.ts); older ones are added up. */
+  rememberDepartedClients?: number;
 }
 
 export const brokerDefaults = {
@@ -63,25 +82,41 @@ export interface RunningBroker {
 }
 
 // aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3); its AuthErrorCode is a const enum.
+const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
+/** aedes' own rule, kept by our authorizePublish: clients may not publish the broker's $SYS topics. */
+const SYS_PREFIX = "$SYS/";
 
 /** What the broker knows of its connections, shared by its hooks and event handlers. */
 interface Connections {
   readonly log: (line: string) => void;
+  readonly limits: BrokerLimits;
   readonly userOf: WeakMap<Client, AuthUser>;
   readonly socketOf: WeakMap<Duplex, Socket>;
+  /** The client on a connection, once it has sent CONNECT. */
+  readonly clientOf: WeakMap<Duplex, Client>;
   /** Refusals logged where they happen; aedes then reports them again as client errors. */
   readonly logged: WeakSet<Error>;
 }
 
 export async function startBroker(options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
   const opts = { ...brokerDefaults, ...options } satisfies BrokerOptions;
-  const traffic = new TrafficMeter();
-  const conns: Connections = { log: opts.log, userOf: new WeakMap(), socketOf: new WeakMap(), logged: new WeakSet() };
+  const limits: BrokerLimits = { ...brokerLimitDefaults, ...opts.limits };
+  const traffic = new TrafficMeter(
+    opts.rememberDepartedClients === undefined ? {} : { rememberDeparted: opts.rememberDepartedClients },
+  );
+  const conns: Connections = {
+    log: opts.log,
+    limits,
+    userOf: new WeakMap(),
+    socketOf: new WeakMap(),
+    clientOf: new WeakMap(),
+    logged: new WeakSet(),
+  };
   const sockets = new Set<Socket>();
 
   const aedes = await Aedes.createBroker({
-    ...(opts.auth ? accessControl(opts.auth, conns) : {}),
+    ...admission(opts.auth, conns),
     authorizeForward(client, packet) {
       const user = conns.userOf.get(client);
       if (opts.auth && (!user || !mayRead(user, packet.topic))) return null;
@@ -100,6 +135,14 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     conns.socketOf.set(conn, socket);
     traffic.track(socket);
     aedes.handle(conn, req);
+    // After handle: aedes' `readable` listener must be there first, so this one only listens (limits.ts).
+    watchPacketSizes(conn, limits.maxPacketBytes, (bytes) => {
+      opts.log(
+        `${describeConn(conns, conn)} dropped: a packet of ${bytes} bytes is over the broker's limit of ${limits.maxPacketBytes} (maxPacketBytes)`,
+      );
+      conn.destroy();
+      socket.destroy();
+    });
   };
 
   const tcp = createServer((socket) => accept(socket, socket));
@@ -144,75 +187,153 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
 /** The client's id and, once its socket is known, where it connects from; "broker" for the broker's own messages. */
 function describe(conns: Connections, client: Client | null): string {
   if (!client) return "broker";
-  const socket = client.conn && conns.socketOf.get(client.conn);
-  return socket ? `client ${client.id} (${remote(socket)})` : `client ${client.id}`;
+  const where = socketOfClient(conns, client);
+  return where ? `client ${shortId(client.id)} (${where})` : `client ${shortId(client.id)}`;
 }
 
-/** The login check and the publish ACL of auth.ts, as aedes hooks; each refusal leaves one log line. */
-function accessControl(auth: AuthFile, conns: Connections): Pick<AedesOptions, "authenticate" | "authorizePublish"> {
-  const { log, userOf, logged } = conns;
-  const users = new Map(auth.users.map((u) => [u.username, u]));
+/** Where a client connects from, when its socket is known. */
+function socketOfClient(conns: Connections, client: Client): string | undefined {
+  const socket = client.conn && conns.socketOf.get(client.conn);
+  return socket ? remote(socket) : undefined;
+}
+
+/** A client id short enough to print in a log line (null before CONNECT: aedes types it string, but it is not yet). */
+const shortId = (id: string | null) =>
+  id !== null && id.length > 64 ? `${id.slice(0, 64)}… (${Buffer.byteLength(id)} bytes)` : String(id);
+
+/** The connection's client, once aedes has one for it, else just where it connects from. */
+function describeConn(conns: Connections, conn: Duplex): string {
+  const client = conns.clientOf.get(conn);
+  if (client) return describe(conns, client);
+  const socket = conns.socketOf.get(conn);
+  return socket ? `connection from ${remote(socket)}` : "a connection";
+}
+
+/** Who may connect and what they may publish, as aedes hooks; each refusal leaves one log line. */
+function admission(
+  auth: AuthFile | undefined,
+  conns: Connections,
+): Pick<AedesOptions, "authenticate" | "authorizePublish"> {
+  return { authenticate: connectCheck(auth, conns), authorizePublish: publishCheck(auth, conns) };
+}
+
+/** The client-id limit and, with users, the login check. */
+function connectCheck(auth: AuthFile | undefined, conns: Connections): AedesOptions["authenticate"] {
+  const { log, userOf, logged, limits } = conns;
+  const users = new Map((auth?.users ?? []).map((u) => [u.username, u]));
   for (const u of users.values())
     if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
 
-  function authenticate(
+  return function authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    const refuse = (why: string) => {
+    const refuse = (why: string, returnCode: number) => {
       log(`refused ${describe(conns, client)}: ${why}`);
-      const error = Object.assign(new Error(why), { returnCode: BAD_USERNAME_OR_PASSWORD }) as AuthenticateError;
+      const error = Object.assign(new Error(why), { returnCode }) as AuthenticateError;
       logged.add(error);
       done(error, false);
     };
+    const idBytes = Buffer.byteLength(client.id);
+    if (idBytes > limits.maxClientIdBytes) {
+      refuse(
+        `client id of ${idBytes} bytes is over the broker's limit of ${limits.maxClientIdBytes} (maxClientIdBytes)`,
+        IDENTIFIER_REJECTED,
+      );
+      return;
+    }
+    if (!auth) {
+      done(null, true);
+      return;
+    }
     const user = username === undefined ? undefined : users.get(username);
     if (!user) {
-      refuse(username === undefined ? "no username" : `unknown user ${username}`);
+      refuse(username === undefined ? "no username" : `unknown user ${username}`, BAD_USERNAME_OR_PASSWORD);
       return;
     }
     verifyPassword(password?.toString("utf8") ?? "", user.password).then(
       (ok) => {
         if (!ok) {
-          refuse(`wrong password for ${username}`);
+          refuse(`wrong password for ${username}`, BAD_USERNAME_OR_PASSWORD);
           return;
         }
         userOf.set(client, user);
         done(null, true);
       },
-      (err: unknown) => refuse(`password check failed: ${errorMessage(err)}`),
+      (err: unknown) => refuse(`password check failed: ${errorMessage(err)}`, BAD_USERNAME_OR_PASSWORD),
+    );
+  };
+}
+
+/** The publish ACL of auth.ts (with users), the retained-bytes bound and the request pacing. */
+function publishCheck(auth: AuthFile | undefined, conns: Connections): AedesOptions["authorizePublish"] {
+  const { log, userOf, logged, limits } = conns;
+  const retained = new RetainedBudget(limits.maxRetainedBytes);
+  /** The base topic whose refusal to be retained was logged last: one line per chunked message, not per chunk. */
+  let lastUnretained: string | undefined;
+  const buckets = new WeakMap<Client, TokenBucket>();
+
+  /** null when `client` may publish on `topic`, else why not. */
+  function denial(client: Client, topic: string): string | null {
+    if (topic.startsWith(SYS_PREFIX)) return `${SYS_PREFIX} topics are the broker's`;
+    if (!auth) return null;
+    const user = userOf.get(client);
+    return user ? publishDenial(user, topic) : "not logged in";
+  }
+
+  /** Past the retained bound, the message still goes to its subscribers, only not into the store. */
+  function keepRetainedWithinBound(client: Client, packet: PublishPacket): void {
+    const bytes = Buffer.byteLength(packet.payload);
+    if (!packet.retain || retained.admit(packet.topic, bytes)) return;
+    packet.retain = false;
+    const base = splitChunkTopic(packet.topic)?.base ?? packet.topic;
+    if (base === lastUnretained) return;
+    lastUnretained = base;
+    log(
+      `not retained: ${bytes} bytes on ${packet.topic} by ${describe(conns, client)} would take retained messages ` +
+        `past the broker's limit of ${limits.maxRetainedBytes} bytes (maxRetainedBytes; ${retained.bytes} held); delivered live only`,
     );
   }
 
-  function authorizePublish(
+  return function authorizePublish(
     client: Client | null,
-    packet: { topic: string },
+    packet: PublishPacket,
     done: (error?: Error | null) => void,
   ): void {
     if (!client) {
       done(null); // the broker's own $SYS messages
       return;
     }
-    const user = userOf.get(client);
-    const denial = user ? publishDenial(user, packet.topic) : "not logged in";
-    if (!denial) {
+    const why = denial(client, packet.topic);
+    if (why) {
+      log(`denied publish on ${packet.topic} by ${describe(conns, client)}: ${why}`);
+      const error = new Error(why);
+      logged.add(error);
+      done(error);
+      return;
+    }
+    keepRetainedWithinBound(client, packet);
+    if (!isRequestTopic(packet.topic)) {
       done(null);
       return;
     }
-    log(`denied publish on ${packet.topic} by ${describe(conns, client)}: ${denial}`);
-    const error = new Error(denial);
-    logged.add(error);
-    done(error);
-  }
-
-  return { authenticate, authorizePublish };
+    // Pacing holds this packet, and with it the reads of this client's socket (aedes
+    // reads on once a batch of packets is through): a flood waits in its own TCP buffers.
+    const bucket = buckets.get(client) ?? new TokenBucket(limits.requestRate);
+    buckets.set(client, bucket);
+    const waitMs = bucket.take();
+    if (waitMs === 0) done(null);
+    else setTimeout(() => done(null), waitMs);
+  };
 }
 
 /** Counts each client's traffic under its id and logs every client dropped for a reason not logged already. */
 function watchClients(aedes: Aedes, traffic: TrafficMeter, conns: Connections): void {
-  const { log, logged, socketOf } = conns;
+  const { log, logged, socketOf, clientOf } = conns;
   aedes.on("client", (client) => {
+    if (client.conn) clientOf.set(client.conn, client);
     const socket = client.conn && socketOf.get(client.conn);
     if (socket) traffic.identify(socket, client.id);
   });
