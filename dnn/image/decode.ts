@@ -14,6 +14,9 @@ import { PNG } from "pngjs";
 import { errorMessage, InputError } from "../../core/errors.js";
 import { type FloatImage, makeImage } from "./image.js";
 import { readJpegFrame } from "./jpeg-markers.js";
+import { checkJpegScans } from "./jpeg-scan.js";
+import { checkDecodeSize, DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./limits.js";
+import { checkPngInflation, pngDataBytes, pngSampleBytes, readPngHeader } from "./png-header.js";
 
 export type ImageFormat = "jpeg" | "png";
 
@@ -31,12 +34,6 @@ const OTHER_FORMATS: readonly { name: string; magic: readonly number[] }[] = [
   { name: "ZIP", magic: [0x50, 0x4b, 0x03, 0x04] },
   { name: "PDF", magic: [0x25, 0x50, 0x44, 0x46] },
 ];
-
-/**
- * Guard against decompression bombs: darknet would happily allocate anything, but an
- * edge device must not. 50 MP is beyond any camera frame we expect and already 600 MB as floats.
- */
-const MAX_PIXELS = 50_000_000;
 
 const startsWith = (bytes: Uint8Array, magic: readonly number[]) =>
   bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
@@ -59,13 +56,18 @@ export function describeBytes(bytes: Uint8Array): string {
 
 /**
  * Decode an image payload. `source` names where the bytes came from (a path, a topic)
- * and leads every error message.
+ * and leads every error message. Darknet would allocate whatever a header asks for; an
+ * edge device must not, so the header is checked against `limits` before decoding.
  */
-export function decodeImage(bytes: Uint8Array, source = "image"): FloatImage {
+export function decodeImage(
+  bytes: Uint8Array,
+  source = "image",
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): FloatImage {
   const format = sniffFormat(bytes);
   if (format === undefined) throw new InputError(source, `not a JPEG or PNG: ${describeBytes(bytes)}`);
   try {
-    return format === "jpeg" ? decodeJpeg(bytes, source) : decodePng(bytes, source);
+    return format === "jpeg" ? decodeJpeg(bytes, source, limits) : decodePng(bytes, source, limits);
   } catch (err) {
     if (err instanceof InputError) throw err;
     // The decoders throw plain Errors (or worse) on corrupt data; one clear error instead.
@@ -76,14 +78,14 @@ export function decodeImage(bytes: Uint8Array, source = "image"): FloatImage {
   }
 }
 
-export function loadImage(path: string): FloatImage {
+export function loadImage(path: string, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): FloatImage {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (err) {
     throw new InputError(path, `cannot read image file: ${errorMessage(err)}`);
   }
-  return decodeImage(bytes, path);
+  return decodeImage(bytes, path, limits);
 }
 
 /**
@@ -92,9 +94,15 @@ export function loadImage(path: string): FloatImage {
  * within 3e-4 mean of darknet's input; jpeg-js (nearest-neighbour chroma, own IDCT)
  * was 2e-3 and 5–10× slower.
  */
-function decodeJpeg(bytes: Uint8Array, source: string): FloatImage {
+function decodeJpeg(bytes: Uint8Array, source: string, limits: DecodeLimits): FloatImage {
   const frame = readJpegFrame(bytes); // JpegStructureError → "corrupt or truncated JPEG" below
-  checkPixels(source, frame.width, frame.height);
+  const { width, height } = frame;
+  checkDecodeSize(
+    source,
+    { format: "JPEG", width, height, bytes: 4 * width * height, bytesWhat: "RGBA pixels" },
+    limits,
+  );
+  checkJpegScans(frame); // within the limits now: a progressive image's check holds a byte per coefficient
   const img = new Image();
   img.src = Buffer.from(frame.bytes.buffer, frame.bytes.byteOffset, frame.bytes.byteLength);
   if (img.width !== frame.width || img.height !== frame.height) {
@@ -110,16 +118,26 @@ function decodeJpeg(bytes: Uint8Array, source: string): FloatImage {
   return planarFromInterleaved(rgba, frame.width, frame.height, 4, (v) => v);
 }
 
-function checkPixels(source: string, w: number, h: number): void {
-  if (w * h > MAX_PIXELS) throw new InputError(source, `image is ${w}×${h}, over the ${MAX_PIXELS / 1e6} MP limit`);
-}
-
-function decodePng(bytes: Uint8Array, source: string): FloatImage {
+function decodePng(bytes: Uint8Array, source: string, limits: DecodeLimits): FloatImage {
   // IHDR is the first chunk (PNG spec): check the size before inflating anything.
-  if (bytes.length >= 24) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    checkPixels(source, view.getUint32(16), view.getUint32(20));
-  }
+  const header = readPngHeader(bytes); // PngStructureError → "corrupt or truncated PNG" below
+  const inflated = pngDataBytes(header);
+  const samples = pngSampleBytes(header);
+  checkDecodeSize(
+    source,
+    {
+      format: "PNG",
+      width: header.width,
+      height: header.height,
+      ...(inflated > samples
+        ? { bytes: inflated, bytesWhat: "inflated data" }
+        : { bytes: samples, bytesWhat: "RGBA samples" }),
+    },
+    limits,
+  );
+  // pngjs inflates an interlaced image without any bound, and stops a plain one at its
+  // header's size with an error that says nothing ("have should not go down").
+  checkPngInflation(bytes, header);
   // skipRescale: pngjs would round 16-bit samples (v·255/65535); stb_image keeps the high
   // byte (stbi__convert_16_to_8), so we scale ourselves below.
   const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { skipRescale: true });

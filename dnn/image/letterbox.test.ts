@@ -4,7 +4,7 @@ import { ShapeError } from "../../core/errors.js";
 import { cfgPath, imagePath, ORACLES, readF32, readOracle } from "../../test/fixtures.js";
 import { loadNetwork } from "../network.js";
 import { loadImage } from "./decode.js";
-import { imageFrom } from "./image.js";
+import { imageFrom, makeImage } from "./image.js";
 import { letterboxGeometry, letterboxImage, networkInput, resizeImage } from "./letterbox.js";
 
 function compare(got: Float32Array, want: Float32Array) {
@@ -52,6 +52,14 @@ describe("letterboxGeometry (darknet's integer rules)", () => {
   it("integer division truncates, odd margins put the extra pixel after", () => {
     // 773×512 → 96: new_h = 512·96/773 = 63.58 → 63, dy = (96−63)/2 = 16
     expect(letterboxGeometry(773, 512, 96, 96)).toEqual({ w: 96, h: 63, dx: 0, dy: 16 });
+  });
+  it("an image so thin it letterboxes to 0 px is refused, where darknet would see only grey", () => {
+    expect(letterboxGeometry(1, 5000, 608, 608)).toMatchObject({ w: 0, h: 608 });
+    const thin = makeImage(1, 5000, 3, 0.25);
+    expect(() => letterboxImage(thin, 608, 608)).toThrow(
+      new ShapeError("a 1×5000 image letterboxes to 0×608 in a 608×608 input: too thin to see"),
+    );
+    expect(letterboxImage(makeImage(1, 608, 3, 0.25), 608, 608).data.includes(0.25)).toBe(true); // 1 px wide still is
   });
 });
 

@@ -108,6 +108,9 @@ export function embedImage(source: FloatImage, dest: FloatImage, dx: number, dy:
 /** darknet letterbox_image: scale preserving aspect, centre on a canvas of 0.5. */
 export function letterboxImage(im: FloatImage, w: number, h: number): FloatImage {
   const g = letterboxGeometry(im.w, im.h, w, h);
+  // darknet would embed nothing and see a grey input: an image this thin is refused instead.
+  if (g.w < 1 || g.h < 1)
+    throw new ShapeError(`a ${im.w}×${im.h} image letterboxes to ${g.w}×${g.h} in a ${w}×${h} input: too thin to see`);
   const resized = resizeImage(im, g.w, g.h);
   const boxed = makeImage(w, h, im.c, 0.5);
   embedImage(resized, boxed, g.dx, g.dy);
