@@ -76,6 +76,35 @@ describe("edgefuse broker", () => {
     );
   });
 
+  it("drops a client whose packet is over --max-packet, and refuses a limit below the devices' smallest", async () => {
+    const lines: string[] = [];
+    const logLines: string[] = [];
+    let stop!: () => void;
+    const serving = serveBroker(
+      flags({ "max-packet": 8192 }),
+      new Promise<void>((r) => (stop = r)),
+      (l) => lines.push(l),
+      (l) => logLines.push(l),
+    );
+    await expect.poll(() => lines.length).toBe(1);
+    const url = lines[0]!.match(/(mqtt:\S+)/)![1]!;
+    const client = teardown.client(await connectBroker(url, { clientId: "cam", reconnectPeriodMs: 0 }));
+    await client.publishAsync(t.infer("small"), Buffer.alloc(8000), { qos: 1 });
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+    client.publish(t.infer("big"), Buffer.alloc(9000), { qos: 0 });
+    await closed;
+    expect(logLines).toEqual([
+      expect.stringMatching(
+        /^client cam \(.*\) dropped: a packet of \d+ bytes is over the broker's limit of 8192 \(maxPacketBytes\)$/,
+      ),
+    ]);
+    stop();
+    await serving;
+    await expect(brokerCommand.run(["--max-packet", "1000"])).rejects.toThrow(
+      /^--max-packet: must be ≥ 4096 bytes, the smallest device --max-packet/,
+    );
+  });
+
   it("prints an empty table when no client came", () => {
     expect(trafficTable({})).toEqual(["  (no clients)"]);
   });

@@ -7,6 +7,7 @@
  */
 import { createInterface } from "node:readline";
 import { loadAuthFile, hashPassword } from "../../broker/auth.js";
+import { brokerLimitDefaults } from "../../broker/limits.js";
 import { brokerDefaults, startBroker, type BrokerOptions } from "../../broker/server.js";
 import type { ClientTraffic } from "../../broker/traffic.js";
 import { defineCommand, flag } from "../command.js";
@@ -32,6 +33,16 @@ const flags = defineFlags({
     description: "also serve MQTT over WebSocket on this port (0 = any free port)",
     schema: flag.port(),
   },
+  "max-packet": {
+    value: "BYTES",
+    description: `largest MQTT packet a client may send; a client that sends a bigger one is dropped (default ${brokerLimitDefaults.maxPacketBytes}; devices' --max-packet must not exceed it)`,
+    schema: flag.int("a byte count").refine((n) => n >= 4096, "must be ≥ 4096 bytes, the smallest device --max-packet"),
+  },
+  "max-retained": {
+    value: "BYTES",
+    description: `bound on all retained messages together; past it a message is delivered but not retained (default ${brokerLimitDefaults.maxRetainedBytes})`,
+    schema: flag.int("a byte count"),
+  },
   "hash-password": { description: "read a password on stdin, print its scrypt hash for --auth files, and exit" },
 });
 
@@ -53,6 +64,10 @@ export async function serveBroker(
     host: flags.host,
     ...(flags["ws-port"] !== undefined && { wsPort: flags["ws-port"] }),
     ...(flags.auth && { auth: await loadAuthFile(flags.auth) }),
+    limits: {
+      ...(flags["max-packet"] !== undefined && { maxPacketBytes: flags["max-packet"] }),
+      ...(flags["max-retained"] !== undefined && { maxRetainedBytes: flags["max-retained"] }),
+    },
   };
   const broker = await startBroker(options).catch((err: unknown) => {
     throw withPortHint(err, { port: flags.port, "ws-port": flags["ws-port"] });
