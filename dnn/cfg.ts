@@ -21,19 +21,31 @@ export interface CfgFile {
   readonly sections: readonly CfgSection[];
 }
 
+/**
+ * Sections a cfg may hold, [net] and its layers: darknet's largest networks have a few
+ * hundred layers; a cfg of millions of sections would exhaust the heap before any
+ * layer is built, so the parser stops at the first one too many.
+ */
+export const MAX_CFG_SECTIONS = 1001;
+
 export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
   const sections: { type: string; line: number; options: Map<string, { value: string; line: number }> }[] = [];
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, i) => {
-    const lineNo = i + 1;
+  for (const [raw, lineNo] of linesOf(text)) {
     // darknet strips all whitespace from a line before reading it (strip() in utils.c).
     const line = raw.replace(/\s+/g, "");
-    if (line === "" || line.startsWith("#") || line.startsWith(";")) return;
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
     if (line.startsWith("[")) {
       if (!line.endsWith("]") || line.length < 3)
         throw new CfgError(file, lineNo, undefined, `malformed section header '${raw.trim()}'`);
+      if (sections.length === MAX_CFG_SECTIONS)
+        throw new CfgError(
+          file,
+          lineNo,
+          undefined,
+          `more than ${MAX_CFG_SECTIONS} sections ([net] and ${MAX_CFG_SECTIONS - 1} layers), the limit of a cfg`,
+        );
       sections.push({ type: line.slice(1, -1).toLowerCase(), line: lineNo, options: new Map() });
-      return;
+      continue;
     }
     const eq = line.indexOf("=");
     if (eq <= 0) throw new CfgError(file, lineNo, undefined, `expected 'key=value', got '${raw.trim()}'`);
@@ -48,9 +60,21 @@ export function parseCfgText(text: string, file = "<cfg>"): CfgFile {
         `duplicate key in [${current.type}] (first at line ${current.options.get(key)!.line})`,
       );
     current.options.set(key, { value: line.slice(eq + 1), line: lineNo });
-  });
+  }
   if (sections.length === 0) throw new CfgError(file, 1, undefined, "no sections found");
   return { file, text, sections };
+}
+
+/** Each line and its 1-based number, one at a time: a cfg too long is refused before the rest is split. */
+function* linesOf(text: string): Generator<[string, number]> {
+  let lineNo = 1;
+  for (let start = 0; ; lineNo++) {
+    const end = text.indexOf("\n", start);
+    const line = text.slice(start, end < 0 ? text.length : end);
+    yield [line.endsWith("\r") ? line.slice(0, -1) : line, lineNo];
+    if (end < 0) return;
+    start = end + 1;
+  }
 }
 
 export function readCfgFile(path: string): CfgFile {

@@ -18,9 +18,30 @@ function fail(ctx: Ctx, key: string | undefined, problem: string): never {
   throw new CfgError(ctx.file, ctx.section.options.get(key ?? "")?.line ?? ctx.section.line, key, problem);
 }
 
+/**
+ * Values one tensor may hold: a layer's output and its weights, 1 GiB as float32.
+ * YOLOv2 608's largest is 11.8 M; a cfg that asks for more is refused while its shapes
+ * are computed, before anything is allocated for it (a Float32Array that large would
+ * be a RangeError, or the heap).
+ */
+export const MAX_TENSOR_VALUES = 2 ** 28;
+
 /** Where a layer is, its shapes and statistics: what every builder records (input: the previous layer's output unless given). */
 function placed(ctx: Ctx, output: Shape, o: { weights?: number; params?: number; mults?: number; input?: Shape } = {}) {
   const { weights = 0, params = 0, mults = 0, input = ctx.input } = o;
+  const kind = ctx.section.type;
+  if (shapeSize(output) > MAX_TENSOR_VALUES)
+    fail(
+      ctx,
+      undefined,
+      `[${kind}] layer ${ctx.index} outputs ${shapeText(output)} = ${shapeSize(output)} values, over the limit of ${MAX_TENSOR_VALUES} a tensor may hold`,
+    );
+  if (weights > MAX_TENSOR_VALUES)
+    fail(
+      ctx,
+      undefined,
+      `[${kind}] layer ${ctx.index} has ${weights} weights, over the limit of ${MAX_TENSOR_VALUES} a tensor may hold`,
+    );
   return {
     index: ctx.index,
     line: ctx.section.line,

@@ -114,4 +114,63 @@ describe("darknet cfg → network", () => {
       expect(() => loadNetwork("/nonexistent/x.cfg")).toThrow("/nonexistent/x.cfg:0: cannot read: ENOENT");
     });
   });
+
+  describe("limits: a hostile cfg is refused, line and limit named, before anything is allocated", () => {
+    const sized = (w: string, h = "8", c = "3") =>
+      buildNetwork(parseCfgText(`[net]\nwidth=${w}\nheight=${h}\nchannels=${c}\n[dropout]`, "t.cfg"));
+    const refusal = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        expect(err).toBeInstanceOf(CfgError);
+        expect((err as Error).message).not.toContain("\n");
+        return (err as Error).message;
+      }
+      throw new Error("expected a CfgError");
+    };
+
+    it("an integer past 2^53 − 1, which a double would round", () => {
+      expect(refusal(() => sized("99999999999999999999999"))).toBe(
+        "t.cfg:2 [width]: must be an integer within ±9007199254740991, got '99999999999999999999999'",
+      );
+      // 2^53 − 1 itself reads exactly, and is then refused as an input too large.
+      expect(refusal(() => sized("9007199254740991", "1", "1"))).toMatch(
+        /^t\.cfg:1: the input width × height × channels = 1×1×9007199254740991 = 9007199254740991 values, over the limit/,
+      );
+    });
+
+    it("a number that is not finite, or not an integer", () => {
+      expect(refusal(() => net("[dropout]\nprobability=1e999"))).toBe(
+        "t.cfg:6 [probability]: must be a finite number, got '1e999'",
+      );
+      expect(refusal(() => sized("608.5"))).toBe("t.cfg:2 [width]: expected an integer, got '608.5'");
+    });
+
+    it("an input of more values than a tensor may hold", () => {
+      expect(refusal(() => sized("100000", "100000"))).toBe(
+        "t.cfg:1: the input width × height × channels = 3×100000×100000 = 30000000000 values, over the limit of 268435456 a tensor may hold",
+      );
+    });
+
+    it("a layer whose output is larger than that: width=100000 and 1024 filters", () => {
+      const cfg = "[net]\nwidth=100000\nheight=8\nchannels=3\n[convolutional]\nfilters=1024\nsize=1\nactivation=linear";
+      expect(refusal(() => buildNetwork(parseCfgText(cfg, "t.cfg")))).toBe(
+        "t.cfg:5: [convolutional] layer 0 outputs 1024×8×100000 = 819200000 values, over the limit of 268435456 a tensor may hold",
+      );
+    });
+
+    it("a layer with more weights than that", () => {
+      expect(refusal(() => net("[connected]\noutput=2000000\nactivation=linear"))).toBe(
+        "t.cfg:5: [connected] layer 0 has 384000000 weights, over the limit of 268435456 a tensor may hold",
+      );
+    });
+
+    it("more sections than a cfg may hold: parsing stops at the first one too many", () => {
+      const text = `[net]\nwidth=8\nheight=8\nchannels=3\n${"[dropout]\n".repeat(1_000_000)}`;
+      expect(refusal(() => parseCfgText(text, "t.cfg"))).toBe(
+        "t.cfg:1005: more than 1001 sections ([net] and 1000 layers), the limit of a cfg",
+      );
+      expect(net("[dropout]\n".repeat(1000)).layers.length).toBe(1000);
+    });
+  });
 });

@@ -4,8 +4,8 @@
  */
 import { CfgError } from "../core/errors.js";
 import { type CfgFile, readCfgFile } from "./cfg.js";
-import { builders } from "./layer-builders.js";
-import type { Layer, LayerStats, Shape } from "./layers.js";
+import { builders, MAX_TENSOR_VALUES } from "./layer-builders.js";
+import { type Layer, type LayerStats, type Shape, shapeSize, shapeText } from "./layers.js";
 import { isSectionType, parseSection } from "./section-options.js";
 
 export interface Network {
@@ -28,6 +28,13 @@ export function buildNetwork(cfg: CfgFile): Network {
   }
   const net = parseSection(cfg.file, netSection, "net");
   const input: Shape = { c: net.channels, h: net.height, w: net.width };
+  if (shapeSize(input) > MAX_TENSOR_VALUES)
+    throw new CfgError(
+      cfg.file,
+      netSection.line,
+      undefined,
+      `the input width × height × channels = ${shapeText(input)} = ${shapeSize(input)} values, over the limit of ${MAX_TENSOR_VALUES} a tensor may hold`,
+    );
   if (layerSections.length === 0) throw new CfgError(cfg.file, netSection.line, undefined, "no layers after [net]");
   const layers: Layer[] = [];
   let current = input;

@@ -8,17 +8,21 @@ import { CfgError } from "../core/errors.js";
 import type { CfgSection } from "./cfg.js";
 import { ACTIVATIONS } from "./layers.js";
 
+// Beyond 2^53 − 1 a double no longer holds every integer: 99999999999999999999999 would
+// read as 1e23, so such a value is refused rather than rounded.
 const int = z
   .string()
   .regex(/^[+-]?\d+$/, "expected an integer")
-  .transform(Number);
+  .transform(Number)
+  .refine(Number.isSafeInteger, `must be an integer within ±${Number.MAX_SAFE_INTEGER}`);
 const positive = int.refine((n) => n > 0, "must be > 0");
 const nonNegative = int.refine((n) => n >= 0, "must be ≥ 0");
 const flag = int.refine((n) => n === 0 || n === 1, "must be 0 or 1").transform((n) => n === 1);
 const float = z
   .string()
   .regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, "expected a number")
-  .transform(Number);
+  .transform(Number)
+  .refine(Number.isFinite, "must be a finite number"); // 1e999 reads as Infinity
 const floatList = z
   .string()
   .transform((s) => s.split(",").filter((p) => p !== ""))
