@@ -37,9 +37,11 @@ export const brokerLimitDefaults = {
   maxClientIdBytes: 256,
   // A request is a whole inference on the source; the source answers a bad one at
   // ~700/s. 200 packets/s keeps a flooding client well below that while carrying a few
-  // chunked images per second (a 3 MB image is 13 packets at 256 KiB); the burst takes
-  // one image even at --max-packet 4096 (750 packets) without waiting.
-  requestRate: { perSecond: 200, burst: 1000 },
+  // chunked images per second (a 3 MB image is 13 packets at 256 KiB). The burst is what
+  // a flood puts ahead of another client's request at once: 200 of them, ~0.3 s of the
+  // source's work (a burst of 1000 measured 1.7 s); an image sent at --max-packet 4096
+  // (750 packets) is paced over ~3 s.
+  requestRate: { perSecond: 200, burst: 200 },
 } satisfies BrokerLimits;
 
 // ---------------------------------------------------------------------------
