@@ -68,10 +68,9 @@ async function setup(options: Partial<PlannerOptions> = {}, plannerConnection: P
     const presence = presenceOf(id);
     await announceOn(c, presence);
     await c.subscribe(topics.plan(), {
-      onMessage: (t, p) =>
-        p.byteLength
-          ? announceOn(c, { ...presence, readyPlanId: parsePlan(JSON.parse(p.toString()), t).id })
-          : undefined,
+      onMessage: async (t, p) => {
+        if (p.byteLength) await announceOn(c, { ...presence, readyPlanId: parsePlan(JSON.parse(p.toString()), t).id });
+      },
       onError: () => undefined,
     });
     return c;
@@ -339,7 +338,7 @@ describe("planner actor, keeping the deployment recoverable", () => {
     const plan = (await first)!;
     const rogue = await connect();
     const from = logs.mark();
-    const down = new Promise((resolve) => plannerBus.client.once("close", resolve));
+    const down = new Promise<void>((resolve) => plannerBus.client.once("close", () => resolve()));
     plannerBus.client.stream.destroy();
     await down;
     // While the planner is away the broker loses the plan, as one restarted without persistence does.
