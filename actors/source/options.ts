@@ -22,6 +22,12 @@ export interface SourceOptions extends DeviceLinks {
   readonly thresh: number;
   /** A job that has not finished after this long fails. */
   readonly jobTimeoutMs: number;
+  /**
+   * The largest request on `infer/<id>`, in bytes: a chunked one is refused at its first
+   * chunk, before anything is buffered; one sent whole, before it is queued or decoded.
+   * Its image is then bounded by dnn/image/limits.ts before it is decoded.
+   */
+  readonly maxRequestBytes: number;
   /** How long a request waits for a plan whose devices are all ready. */
   readonly planWaitMs: number;
   readonly shardTimeoutMs: number;
@@ -42,6 +48,8 @@ export interface SourceOptions extends DeviceLinks {
 export const sourceDefaults = {
   thresh: REGION_DEFAULTS.thresh,
   jobTimeoutMs: 30_000,
+  // A 40 MP camera JPEG is 10–20 MB, YOLOv2's 608×608 input as a tensor frame 4.4 MB.
+  maxRequestBytes: 32 * 1024 * 1024,
   planWaitMs: 60_000,
   ...DEVICE_DEFAULTS,
 } satisfies Partial<SourceOptions>;

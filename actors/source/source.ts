@@ -12,8 +12,9 @@
  * This file only wires it up: the state is one object (state.ts), and each topic kind
  * the source reads has a handler of its own (handlers/).
  */
+import type { ReassemblerOptions } from "../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../broker/client.js";
-import { errorMessage } from "../../core/errors.js";
+import { errorMessage, InputError } from "../../core/errors.js";
 import { VERSION, withdraw } from "../runtime/device.js";
 import { handleErrorReport } from "./handlers/error.js";
 import { handleBadRequest, handleInfer } from "./handlers/infer.js";
@@ -45,12 +46,14 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
     what: string,
     handler: SourceHandler,
     onError?: (err: Error, topic: string) => void,
+    limits?: Partial<ReassemblerOptions>,
   ) => {
     const logIgnored = (err: Error, topic: string) => state.log(`ignored ${what} on ${topic}: ${errorMessage(err)}`);
     subscriptions.push(
       await bus.subscribe(filter, {
         onMessage: (topic, payload) => handler(state, topic, payload),
         onError: onError ?? logIgnored,
+        ...limits,
       }),
     );
   };
@@ -60,7 +63,29 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
   await follow(topics.filters.errors(), "an error report", handleErrorReport);
   await state.announce();
   await follow(topics.plan(), "a plan", handlePlan);
-  await follow(topics.filters.requests, "a request", handleInfer, (err, topic) => handleBadRequest(state, err, topic));
+  // A request larger than maxRequestBytes is refused at its first chunk, before anything
+  // is buffered; the ones being received at once hold at most four of the largest (a fifth
+  // is refused, and told so). One sent whole has been received already (the broker's packet
+  // limit bounds it): it is refused before it is queued or decoded.
+  const { maxRequestBytes } = state.options;
+  const handleRequest: SourceHandler = (s, topic, payload) =>
+    payload.byteLength > maxRequestBytes
+      ? handleBadRequest(
+          s,
+          new InputError(topic, `request of ${payload.byteLength} bytes exceeds maxRequestBytes ${maxRequestBytes}`),
+          topic,
+        )
+      : handleInfer(s, topic, payload);
+  await follow(
+    topics.filters.requests,
+    "a request",
+    handleRequest,
+    (err, topic) => handleBadRequest(state, err, topic),
+    {
+      maxMessageBytes: maxRequestBytes,
+      maxPendingBytes: 4 * maxRequestBytes,
+    },
+  );
   const ha = state.options.homeAssistantPrefix;
   const discovery =
     ha === undefined

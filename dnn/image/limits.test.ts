@@ -5,8 +5,6 @@
  * images of the same kinds (interlaced PNGs, progressive JPEGs, Motion-JPEG frames
  * without Huffman tables) must still decode exactly.
  */
-import { crc32, deflateSync } from "node:zlib";
-import { createCanvas } from "@napi-rs/canvas";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
 import { imagePath } from "../../test/fixtures.js";
@@ -14,6 +12,7 @@ import { decodeImage } from "./decode.js";
 import type { FloatImage } from "./image.js";
 import { readJpegFrame } from "./jpeg-markers.js";
 import { DEFAULT_DECODE_LIMITS } from "./limits.js";
+import { claimingJpeg, cutWithEoi, interlacedBomb, markerAt, pngWith } from "./test-support.js";
 import { readFileSync } from "node:fs";
 
 const dogBytes = readFileSync(imagePath("dog.jpg"));
@@ -32,34 +31,6 @@ function refusal(bytes: Uint8Array, limits = DEFAULT_DECODE_LIMITS): string {
     return message;
   }
   throw new Error("expected the image to be refused");
-}
-
-// ---------------------------------------------------------------------------
-// PNG bytes
-
-const chunk = (type: string, data: Uint8Array) => {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), 8 + data.length);
-  return out;
-};
-
-/** An 8- or 16-bit PNG of colour type `colorType` whose IDAT is `raw`, deflated (what its header allows or not). */
-function pngWith(w: number, h: number, opts: { colorType: number; depth: number; interlaced?: boolean }, raw: Buffer) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = opts.depth;
-  ihdr[9] = opts.colorType;
-  ihdr[12] = opts.interlaced ? 1 : 0;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(raw)),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
 }
 
 /** An 8-bit RGB image, pixel (x, y) = rgb(x, y), as rows of filter 0, Adam7-interlaced when asked. */
@@ -131,7 +102,7 @@ describe("PNG: inflating is bounded by what the header allows", () => {
   it("an interlaced 64 × 64 whose data inflates to 8 MB is refused at its 16504 bytes", () => {
     // Adam7 passes of 64×64 RGBA: 8·(1+32) + 8·(1+32) + 8·(1+64) + 16·(1+64) + 16·(1+128)
     // + 32·(1+128) + 32·(1+256) = 16504 bytes; pngjs alone would inflate all 8 MB (or 4 GB).
-    const bomb = pngWith(64, 64, { colorType: 6, depth: 8, interlaced: true }, Buffer.alloc(8 * 1024 * 1024));
+    const bomb = interlacedBomb(8 * 1024 * 1024);
     expect(bomb.length).toBeLessThan(16 * 1024);
     expect(refusal(bomb)).toBe(
       `cam: corrupt or truncated PNG (${bomb.length} bytes): image data inflates past the 16504 bytes its 64×64 header allows`,
@@ -159,33 +130,6 @@ describe("PNG: inflating is bounded by what the header allows", () => {
     expect(plain.data[w * h - 1]).toBeCloseTo(rgb(w - 1, h - 1)[0]! / 255, 6);
   });
 });
-
-// ---------------------------------------------------------------------------
-// JPEG bytes
-
-const markerAt = (bytes: Uint8Array, marker: number) => {
-  for (let at = 2; at + 4 <= bytes.length; ) {
-    if (bytes[at + 1] === marker) return at;
-    at += 2 + ((bytes[at + 2]! << 8) | bytes[at + 3]!);
-  }
-  throw new Error(`no marker ${marker.toString(16)}`);
-};
-
-/** A small real JPEG whose frame header claims w × h: a few hundred bytes of scan data for millions of blocks. */
-function claimingJpeg(w: number, h: number): Buffer {
-  const canvas = createCanvas(64, 64);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "rgb(200,40,40)";
-  ctx.fillRect(0, 0, 64, 64);
-  const jpeg = Buffer.from(canvas.toBuffer("image/jpeg", 90));
-  const sof = markerAt(jpeg, 0xc0);
-  jpeg.writeUInt16BE(h, sof + 5);
-  jpeg.writeUInt16BE(w, sof + 7);
-  return jpeg;
-}
-
-/** `bytes` cut after `n` bytes, with an EOI marker put back: what passes a walk that only looks for EOI. */
-const cutWithEoi = (bytes: Uint8Array, n: number) => Buffer.concat([bytes.subarray(0, n), Buffer.from([0xff, 0xd9])]);
 
 /**
  * 48×32, made by `jpegtran -progressive -restart 2B` (10 scans: DC first and refinement,
