@@ -325,7 +325,9 @@ function publishCheck(auth: AuthFile | undefined, conns: Connections): AedesOpti
     buckets.set(client, bucket);
     const waitMs = bucket.take();
     if (waitMs === 0) done(null);
-    else setTimeout(() => done(null), waitMs);
+    // A client that left meanwhile: its held packets go nowhere (acking one would fail and
+    // log the client as dropped once per packet).
+    else setTimeout(() => client.closed || done(null), waitMs);
   };
 }
 
