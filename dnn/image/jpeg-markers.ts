@@ -30,6 +30,14 @@ const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 
 const SUPPORTED_SOF = new Set([0xc0, 0xc1, 0xc2]);
 const isRst = (m: number) => m >= 0xd0 && m <= 0xd7;
 const DROPPED_APPS = new Set([0xe1, 0xe2]);
+/**
+ * A JPEG has a few dozen segments and a progressive one about 10 scans (libjpeg's
+ * default); each scan is read through over every block (jpeg-scan.ts), so 30-byte
+ * scans by the million would be hours of work, and tiny segments by the million a
+ * heap of ranges. Far past what encoders write, and refused.
+ */
+const MAX_SEGMENTS = 10_000;
+const MAX_SCANS = 100;
 const DHT = 0xc4;
 const DRI = 0xdd;
 const SOS = 0xda;
@@ -47,6 +55,8 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
   let pos = 2;
   for (;;) {
     if (pos >= n) throw new JpegStructureError(`truncated: ends at byte ${n} before the EOI marker`);
+    if (kept.length > MAX_SEGMENTS)
+      throw new JpegStructureError(`more than ${MAX_SEGMENTS} marker segments before byte ${pos}, the limit of a JPEG`);
     if (bytes[pos] !== 0xff)
       throw new JpegStructureError(`expected a marker at byte ${pos}, found ${hex(bytes[pos]!)}`);
     while (pos + 1 < n && bytes[pos + 1] === 0xff) pos++; // fill bytes
@@ -83,7 +93,8 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
     // Entropy-coded data follows SOS: skip to the next marker that is neither a stuffed
     // 0xFF00 nor a restart marker.
     if (frame === undefined) throw new JpegStructureError(`scan at byte ${pos} comes before any frame header`);
-    scans++;
+    if (++scans > MAX_SCANS)
+      throw new JpegStructureError(`more than ${MAX_SCANS} scans at byte ${at}, the limit of a JPEG`);
     const start = pos;
     while (pos + 1 < n && !(bytes[pos] === 0xff && bytes[pos + 1] !== 0x00 && !isRst(bytes[pos + 1]!))) pos++;
     if (pos + 1 >= n)

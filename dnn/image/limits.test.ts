@@ -241,6 +241,21 @@ describe("JPEG: the frame is checked before decoding, and a scan that ends early
     expect(refusal(cutWithEoi(noTables, noTables.length - 1000))).toMatch(/truncated: scan 1 /);
   });
 
+  it("more scans or segments than any encoder writes are refused before any scan is read", () => {
+    // PROGRESSIVE's last scan, 100 more times: each would be read over every block again.
+    const last = readJpegFrame(PROGRESSIVE).segments.findLast((seg) => seg.kind === "sos")!.at;
+    const eoi = PROGRESSIVE.length - 2;
+    const scans = Buffer.concat([
+      PROGRESSIVE.subarray(0, eoi),
+      ...Array.from({ length: 100 }, () => PROGRESSIVE.subarray(last, eoi)),
+      PROGRESSIVE.subarray(eoi),
+    ]);
+    expect(refusal(scans)).toMatch(/: more than 100 scans at byte \d+, the limit of a JPEG$/);
+    const comment = Buffer.from([0xff, 0xfe, 0x00, 0x02]); // an empty COM segment, 4 bytes
+    const comments = Buffer.concat([dogBytes.subarray(0, 2), ...Array(10_001).fill(comment), dogBytes.subarray(2)]);
+    expect(refusal(comments)).toMatch(/: more than 10000 marker segments before byte 40002, the limit of a JPEG$/);
+  });
+
   it("an arithmetic-coded frame, which darknet's stb_image cannot read, is refused", () => {
     const arithmetic = Buffer.from(dogBytes);
     arithmetic[markerAt(dogBytes, 0xc0) + 1] = 0xc9;
