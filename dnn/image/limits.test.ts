@@ -116,6 +116,15 @@ describe("PNG: inflating is bounded by what the header allows", () => {
     );
   });
 
+  it("more chunks than any encoder writes are refused before they are inflated", () => {
+    const png = rgbPng(8, 8, () => [1, 2, 3]);
+    const iend = png.length - 12;
+    const empty = Buffer.from([0, 0, 0, 0, 0x49, 0x44, 0x41, 0x54, 0x35, 0xaf, 0x06, 0x1e]); // IDAT, no data, its CRC
+    const many = Buffer.concat([png.subarray(0, iend), ...Array(100_000).fill(empty), png.subarray(iend)]);
+    expect(refusal(many)).toMatch(/: more than 100000 chunks, the limit of a PNG$/);
+    expect(decodeImage(Buffer.concat([png.subarray(0, iend), empty, png.subarray(iend)]), "cam").w).toBe(8);
+  });
+
   it.each([
     [13, 7],
     [3, 2],

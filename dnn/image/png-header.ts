@@ -36,6 +36,11 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ] as const;
 const SIGNATURE_BYTES = 8;
+/**
+ * Encoders write IDAT chunks of 8–64 KB: a 120 MB image is a few thousand. Millions of
+ * empty 12-byte chunks would each be held by pngjs (and here) until the image ends.
+ */
+const MAX_CHUNKS = 100_000;
 
 export function readPngHeader(bytes: Uint8Array): PngHeader {
   if (bytes.length < SIGNATURE_BYTES + 8 + 13) throw new PngStructureError(`truncated: ${bytes.length} bytes, no IHDR`);
@@ -81,8 +86,9 @@ export const pngSampleBytes = (h: PngHeader): number => h.width * h.height * 4 *
  */
 export function checkPngInflation(bytes: Uint8Array, header: PngHeader): void {
   const allowed = pngDataBytes(header);
+  const data = idatData(bytes);
   try {
-    inflateSync(idatData(bytes), { maxOutputLength: allowed });
+    inflateSync(data, { maxOutputLength: allowed });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
       throw new PngStructureError(
@@ -95,7 +101,8 @@ export function checkPngInflation(bytes: Uint8Array, header: PngHeader): void {
 function idatData(bytes: Uint8Array): Buffer {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
-  for (let at = SIGNATURE_BYTES; at + 8 <= bytes.length; ) {
+  for (let at = SIGNATURE_BYTES, count = 0; at + 8 <= bytes.length; count++) {
+    if (count === MAX_CHUNKS) throw new PngStructureError(`more than ${MAX_CHUNKS} chunks, the limit of a PNG`);
     const length = view.getUint32(at);
     const type = chunkType(bytes, at + 4);
     const end = at + 8 + length;
