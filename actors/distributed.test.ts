@@ -4,85 +4,29 @@
  * through the embedded broker; and a subset through a real Mosquitto, with and
  * without a 256 KiB packet limit (chunking for real).
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus } from "../broker/bus.js";
-import { encodeFrame } from "../broker/frame.js";
-import { decodeJson } from "../broker/messages.js";
-import { topicsFor } from "../broker/topics.js";
-import { createEngine } from "../dnn/engine.js";
-import { loadNetwork, type Network } from "../dnn/network.js";
-import { readWeights } from "../dnn/weights.js";
+import type { Network } from "../dnn/network.js";
 import { interpret } from "../dnn/interpret.js";
 import type { PlanOptions } from "../planner/build.js";
 import { maxFtpEnd } from "../planner/ftp.js";
 import { diff } from "../test/compare.js";
-import { inbox, startMosquitto, type TestBroker } from "../test/brokers.js";
-import { cfgPath, readF32, readOracle } from "../test/fixtures.js";
-import { resultsSchema } from "./source/source.js";
+import { startMosquitto, type TestBroker } from "../test/brokers.js";
+import { type Fixture, fixture, inferTensor } from "../test/systems.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 
 type Planning = Partial<Omit<PlanOptions, "devices">>;
+// Tensors as float32 throughout: what darknet computes, to the last float (wire.test.ts covers the others).
 const PLANS: [string, Planning][] = [
   // The paper's schemes on every device (least C: the latency objective would rightly keep a net this small on one device).
-  ["all-LOP", { strategy: "lop", ftpEnd: 0, objective: "comm" }],
-  ["all-LIP", { strategy: "lip", ftpEnd: 0, objective: "comm" } as Planning],
-  ["ILP optimum", { strategy: "auto", ftpEnd: 0, objective: "comm" }],
+  ["all-LOP", { strategy: "lop", ftpEnd: 0, objective: "comm", wire: "f32" }],
+  ["all-LIP", { strategy: "lip", ftpEnd: 0, objective: "comm", wire: "f32" } as Planning],
+  ["ILP optimum", { strategy: "auto", ftpEnd: 0, objective: "comm", wire: "f32" }],
   // FTP over every layer it may cover ("auto" may rightly choose none for a small net).
-  ["FTP + optimum", { strategy: "auto", ftpEnd: "max" as unknown as number, objective: "comm" }],
+  ["FTP + optimum", { strategy: "auto", ftpEnd: "max" as unknown as number, objective: "comm", wire: "f32" }],
 ];
 /** "max" → the network's largest FTP boundary. */
 const resolve = (planning: Planning, network: Network): Planning =>
   (planning.ftpEnd as unknown) === "max" ? { ...planning, ftpEnd: maxFtpEnd(network) } : planning;
-
-interface Fixture {
-  network: Network;
-  weightsPath: string;
-  input: Float32Array;
-  reference: Float32Array;
-}
-
-async function fixture(name: string): Promise<Fixture> {
-  const oracle = readOracle(name);
-  const network = loadNetwork(cfgPath(oracle.cfg.replace(/\.cfg$/, "")));
-  const weightsPath = join(oracle.dir, oracle.weights);
-  const input = readF32(join(oracle.dir, oracle.input_file));
-  const engine = await createEngine(network, readWeights(weightsPath, network));
-  const reference = (await engine.forward(input)).output;
-  await engine.release();
-  return { network, weightsPath, input, reference };
-}
-
-/** Sends the input as a tensor frame on infer/<id>; resolves with the result JSON and the source's output tensor. */
-async function infer(
-  system: LocalSystem,
-  outputs: Map<string, Float32Array>,
-  input: Float32Array,
-  network: Network,
-  requestId: string,
-) {
-  const topics = topicsFor(system.deployment);
-  const bus = await connectBus(system.brokerUrl, { clientId: `test-${requestId}` });
-  try {
-    const answers = inbox<{ topic: string; payload: Buffer }>();
-    await bus.subscribe([topics.results(requestId), topics.errors(requestId)], {
-      onMessage: (topic, payload) => answers.push({ topic, payload }),
-      onError: (err, topic) =>
-        answers.push({ topic: `a broken message on ${topic}`, payload: Buffer.from(err.message) }),
-    });
-    const { c, h, w } = network.input;
-    // A whole-tensor request, chunked like any large message.
-    await bus.publish(
-      topics.infer(requestId),
-      encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input),
-    );
-    const { topic, payload } = await answers.next(60_000, `an answer to ${requestId}`);
-    expect(topic, payload.toString()).toBe(topics.results(requestId));
-    return { result: decodeJson(topic, payload, resultsSchema), output: outputs.get(requestId)! };
-  } finally {
-    await bus.close();
-  }
-}
 
 function expectSame(f: Fixture, got: { result: { detections: unknown[] }; output: Float32Array }) {
   const d = diff(got.output, f.reference);
@@ -124,7 +68,7 @@ describe.each(["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"])("%
         devices,
         port: 0,
         workers: "inline",
-        planning: { strategy: "lop", ftpEnd: 0, objective: "comm" },
+        planning: PLANS[0]![1],
         log: () => undefined,
         onOutput: (id, out) => outputs.set(id, out),
       });
@@ -135,7 +79,7 @@ describe.each(["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"])("%
     it.each(PLANS)("%s equals the single-device output", async (label, planning) => {
       await system.replan(resolve(planning, f.network));
       expectVariant(system, label);
-      expectSame(f, await infer(system, outputs, f.input, f.network, nextId()));
+      expectSame(f, await inferTensor(system, outputs, f.input, f.network, nextId()));
     });
   });
 });
@@ -158,7 +102,7 @@ describe.each([
       brokerUrl: broker.url,
       deployment: `mq${++counter}`,
       workers: "inline",
-      planning: { strategy: "auto", ftpEnd: 0, objective: "comm" },
+      planning: PLANS[2]![1],
       log: () => undefined,
       onOutput: (id, out) => outputs.set(id, out),
     });
@@ -172,6 +116,6 @@ describe.each([
   it.each([PLANS[3]!, PLANS[1]!])("%s equals the single-device output", async (label, planning) => {
     await system.replan(resolve(planning, f.network));
     expectVariant(system, label);
-    expectSame(f, await infer(system, outputs, f.input, f.network, nextId()));
+    expectSame(f, await inferTensor(system, outputs, f.input, f.network, nextId()));
   });
 });

@@ -9,6 +9,8 @@ import {
   encodeFrame,
   encodeFrameHeader,
   frameParts,
+  framePartsOrFloat32,
+  isFrame,
   type FrameMeta,
 } from "./frame.js";
 
@@ -176,5 +178,25 @@ describe("tensor frames in other dtypes", () => {
     expect(() => frameParts({ ...meta, dtype: "float16" }, bad)).toThrow(
       /^frame req-7:job\/13\/4: element 7 is NaN: float16 holds finite values/,
     );
+  });
+
+  it("sends as float32 what the asked dtype cannot carry, and says so in the header", () => {
+    const fits = framePartsOrFloat32({ ...meta, dtype: "float16" }, data);
+    expect(fits.dtype).toBe("float16");
+    expect(decodeFrame(Buffer.concat(fits.parts)).dtype).toBe("float16");
+    const big = Float32Array.from(data);
+    big[3] = 1e6; // beyond the largest half, 65504
+    const sent = framePartsOrFloat32({ ...meta, dtype: "float16" }, big);
+    expect(sent.dtype).toBe("float32");
+    const back = decodeFrame(Buffer.concat(sent.parts));
+    expect([back.dtype, back.data[3]]).toEqual(["float32", 1e6]);
+    // A frame that does not fit its shape is refused whatever the dtype.
+    expect(() => framePartsOrFloat32({ ...meta, dtype: "float16" }, data.subarray(1))).toThrow(/needs 105 elements/);
+  });
+
+  it("tells a frame from an encoded image by its magic", () => {
+    expect(isFrame(encodeFrame(meta, data))).toBe(true);
+    expect(isFrame(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0]))).toBe(false); // a JPEG
+    expect(isFrame(Buffer.from("EFT"))).toBe(false);
   });
 });

@@ -93,6 +93,10 @@ function metaProblem({ jobId, layer, part, shape }: FrameMeta): string | null {
 
 const frameName = (meta: FrameMeta) => `frame ${meta.jobId}/${meta.layer}/${meta.part}`;
 
+/** Do these bytes start as a frame does (its magic)? What tells a frame from an encoded image on the same topic. */
+export const isFrame = (bytes: Uint8Array): boolean =>
+  bytes.byteLength >= 4 && Buffer.from(bytes.buffer, bytes.byteOffset, 4).toString("latin1") === FRAME_MAGIC;
+
 /** Writes the 128-byte header for a tensor of `meta.shape` sent as `meta.dtype` (default float32). */
 export function encodeFrameHeader(meta: FrameMeta): Buffer {
   checkMeta(meta, frameName(meta));
@@ -129,6 +133,25 @@ export function frameParts(meta: FrameMeta, data: Float32Array): [header: Buffer
   const header = encodeFrameHeader(meta);
   const encoded = encodeTensor(meta.dtype ?? "float32", data, frameName(meta));
   return [header, Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)];
+}
+
+/**
+ * frameParts as `meta.dtype` when every value fits that type, and otherwise as float32,
+ * which carries any value (a float16 cannot hold 1e5 or NaN): the header says which
+ * went, and the receiver decodes either. What a plan asks for is a size, not a rounding
+ * the tensor cannot take.
+ */
+export function framePartsOrFloat32(
+  meta: FrameMeta,
+  data: Float32Array,
+): { parts: [header: Buffer, data: Buffer]; dtype: Dtype } {
+  const dtype = meta.dtype ?? "float32";
+  try {
+    return { parts: frameParts(meta, data), dtype };
+  } catch (err) {
+    if (dtype === "float32" || !(err instanceof WireError)) throw err;
+    return { parts: frameParts({ ...meta, dtype: "float32" }, data), dtype: "float32" };
+  }
 }
 
 /** A frame as one buffer (one copy of the data). */

@@ -83,6 +83,8 @@ export const deviceTraceSchema = z.object({
   computeMs: nonNegative,
   bytesSent: nonNegative,
   bytesReceived: nonNegative,
+  /** How the task's input and output travelled: a frame dtype (float32, float16, q8) or "image"; absent on the source's own device. */
+  wire: z.object({ input: z.string().min(1), output: z.string().min(1) }).optional(),
 });
 
 /** One stage of the schedule: a layer or a fused run of layers. */

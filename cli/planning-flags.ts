@@ -6,6 +6,7 @@ import { OBJECTIVES, type PlanOptions, SPLIT_CHOICES } from "../planner/build.js
 import { RATE_SYNTAX } from "../core/rates.js";
 import { rateSchema } from "./devices.js";
 import { SCHEMES, type Scheme, STRATEGIES, STRATEGY_TEXT, type Strategy } from "../planner/schemes.js";
+import { WIRE_CHOICES } from "../planner/wire.js";
 import { flag, type FlagRule } from "./command.js";
 import { defineFlags, type FlagValues } from "./flags.js";
 
@@ -68,6 +69,15 @@ export const planningFlags = defineFlags({
     defaultText: "the broker runs on the source device",
     schema: rateSchema,
   },
+  wire: {
+    value: WIRE_CHOICES.join("|"),
+    description:
+      "how tensors travel: f32 as darknet computes them; f16 or q8 for every activation (FTP tiles may get the image itself); auto = the faster of f32 and f16 per exchange",
+    schema: z.enum(WIRE_CHOICES, {
+      error: (i) => `unknown wire type '${String(i.input)}': expected one of ${WIRE_CHOICES.join(", ")}`,
+    }),
+    default: "auto",
+  },
   pin: {
     value: "L=SCHEME,...",
     description: `fix layer L's scheme inside the ILP (${SCHEMES.join(", ")}); --scheme auto only`,
@@ -102,4 +112,5 @@ export const planningOf = (o: PlanningFlags): Omit<PlanOptions, "devices" | "nam
   objective: o.objective,
   split: o.split,
   broker: o["broker-link"] ? { bitsPerSec: o["broker-link"] } : "source",
+  wire: o.wire,
 });

@@ -22,6 +22,10 @@ export type Dtype = keyof typeof DTYPES;
 /** Bytes of one float32: weights, activations, and 4·C for the cost model. */
 export const FLOAT32_BYTES = DTYPES.float32.bytes;
 
+/** The types an activation (a stage's input, output or partial sums) may travel as. */
+export const ACTIVATION_DTYPES = ["float32", "float16", "q8"] as const satisfies readonly Dtype[];
+export type ActivationDtype = (typeof ACTIVATION_DTYPES)[number];
+
 /** The short names flags and plans use for the wire types. */
 export const WIRE_DTYPES = { f32: "float32", f16: "float16", q8: "q8", u8: "uint8" } as const satisfies Record<
   string,

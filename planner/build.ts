@@ -40,6 +40,7 @@ import { isWeighted } from "../dnn/layer-traits.js";
 import { fastestPlan } from "./fastest-plan.js";
 import { networkProfile } from "./latency.js";
 import { predictCandidate } from "./predict.js";
+import { type WireChoice, wireProfile } from "./wire.js";
 
 export type { FtpChoice } from "./candidates.js";
 export { evaluateBoundary } from "./candidates.js";
@@ -67,6 +68,8 @@ export interface PlanOptions {
   readonly broker: BrokerPlacement;
   /** How the partitioned layers are divided: "auto" as the objective prefers, "even" the same weights on every device. */
   readonly split: SplitChoice;
+  /** How tensors travel (wire.ts): f32, f16 or q8 throughout, or auto (the faster per phase of f32 and f16). */
+  readonly wire: WireChoice;
 }
 export const OBJECTIVES = ["latency", "comm"] as const;
 export type Objective = (typeof OBJECTIVES)[number];
@@ -80,6 +83,7 @@ export const planDefaults = {
   objective: "latency",
   broker: "source",
   split: "auto",
+  wire: "auto",
 } satisfies Omit<PlanOptions, "devices">;
 
 /** 34.0 MB, 6.5 kB; `asGiven` drops a trailing .0, for budgets as the user wrote them (16 MB). */
@@ -258,6 +262,8 @@ function planBody(
   /** What chose the candidate: the latency search, or the paper's C (asked for, or where no division fits the budgets). */
   chosenBy: Objective,
 ): PlanBody {
+  const profile = networkProfile(devices, opts.broker, wireProfile(opts.wire));
+  const { prediction, wire } = predictCandidate(network, c, profile, chosenBy, opts.broker);
   return {
     format: "edgefuse-plan",
     version: 1,
@@ -284,13 +290,8 @@ function planBody(
       split: opts.split,
       broker: opts.broker,
     },
-    prediction: predictCandidate(
-      network,
-      c,
-      networkProfile(devices, opts.broker, opts.bytesPerElement),
-      chosenBy,
-      opts.broker,
-    ),
+    prediction,
+    wire: { choice: opts.wire, stages: wire },
     objective: {
       schemes: opts.strategy !== "auto" ? "fixed" : chosenBy === "latency" ? "min-latency" : "min-comm",
       ftp: ftpObjective,

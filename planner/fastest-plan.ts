@@ -14,6 +14,7 @@
  *   crosses a link. Every division is capped by the budgets (water filling).
  * - FTP: every boundary and grid the options allow, the tiles on the first slots.
  */
+import { DTYPES } from "../core/dtypes.js";
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import type { Grid } from "./ftp.js";
@@ -28,6 +29,7 @@ import type { PlanDevice } from "./schema.js";
 import type { Scheme, Strategy } from "./schemes.js";
 import { fixedSchemes } from "./strategies.js";
 import { partitionUnits, type Unit } from "./units.js";
+import { wireProfile } from "./wire.js";
 
 export interface FastestPlan {
   readonly candidate: Candidate;
@@ -43,12 +45,13 @@ const WEIGHTINGS: readonly Weighting[] = ["speed", "rate", "weights"];
 /** Seconds an even share of every unit would take on device d: its compute, and LOP's traffic on its links. */
 function evenShareSeconds(units: readonly Unit[], p: NetworkProfile, d: number, N: number): number {
   const slot = p.slots[d]!;
+  const bytes = Math.min(...p.wire.activations.map((t) => DTYPES[t].bytes));
   return units.reduce(
     (t, u) =>
       t +
       u.mults / N / slot.macPerSec +
-      (u.inputs * p.bytesPerElement) / slot.downBytesPerSec +
-      (u.carriedOutputs * p.bytesPerElement) / N / slot.upBytesPerSec,
+      (u.inputs * bytes) / slot.downBytesPerSec +
+      (u.carriedOutputs * bytes) / N / slot.upBytesPerSec,
     0,
   );
 }
@@ -58,7 +61,7 @@ function evenShareSeconds(units: readonly Unit[], p: NetworkProfile, d: number, 
  * holder of the input); the rest by how long an even share would take them, then by id.
  */
 function orderDevices(devices: readonly PlanDevice[], units: readonly Unit[], opts: PlanOptions): PlanDevice[] {
-  const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
+  const profile = networkProfile(devices, opts.broker, wireProfile(opts.wire));
   const score = new Map(devices.map((d, i) => [d.workerId, evenShareSeconds(units, profile, i, devices.length)]));
   const [first, ...rest] = devices;
   return [
@@ -150,7 +153,7 @@ export function fastestPlan(network: Network, opts: PlanOptions, given: readonly
   const allUnits = partitionUnits(network, 0);
   const devices = orderDevices(given, allUnits, opts);
   const N = devices.length;
-  const profile = networkProfile(devices, opts.broker, opts.bytesPerElement);
+  const profile = networkProfile(devices, opts.broker, wireProfile(opts.wire));
   const limits = devices.map((d) =>
     d.memoryBudgetBytes === undefined ? Infinity : Math.floor(d.memoryBudgetBytes / opts.bytesPerElement),
   );

@@ -13,6 +13,9 @@ import { chainSeconds, fastestSchemes, fastestSuffixes } from "./fastest-schemes
 import { fitsAnyScheme, type SplitContext, splitsFor } from "./fastest-plan.js";
 import {
   ASSEMBLY_MACS_PER_ELEMENT,
+  ASSUMED_IMAGE_BYTES,
+  CODEC_MACS_PER_ELEMENT,
+  FLOAT32_WIRE,
   MESSAGE_SECONDS,
   type NetworkProfile,
   stageTime,
@@ -20,7 +23,8 @@ import {
 } from "./latency.js";
 import { random, randomChain } from "./random-chains.js";
 import { SCHEMES, type Scheme } from "./schemes.js";
-import { unitCuts, unitFlows } from "./stage-flows.js";
+import { ftpFlows, unitCuts, unitFlows } from "./stage-flows.js";
+import { wireProfile } from "./wire.js";
 import type { Unit } from "./units.js";
 
 /** One 3×3 convolution, 4 → 8 channels on a 10×10 map. */
@@ -45,7 +49,7 @@ const twoDevices: NetworkProfile = {
     { workerId: "w1", macPerSec: 2e6, upBytesPerSec: 500, downBytesPerSec: 4000 },
   ],
   brokerBytesPerSec: null,
-  bytesPerElement: 4,
+  wire: FLOAT32_WIRE,
 };
 
 describe("latency model, by hand", () => {
@@ -72,6 +76,40 @@ describe("latency model, by hand", () => {
     });
     expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 100, 12);
     expect(t.bound).toBe("broker link");
+  });
+  it("LOP as float16: half the bytes on every link, plus encoding at the sender and decoding at the receiver", () => {
+    const f16 = { ...twoDevices, wire: wireProfile("f16") };
+    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), f16);
+    const { encode, decode } = CODEC_MACS_PER_ELEMENT.float16;
+    // 400 elements each way: the source encodes and w1 decodes the input, w1 encodes and the source decodes its output.
+    expect(t.scatterSeconds).toBeCloseTo((800 * o) / 1000 + (400 * encode) / 1e6 + (400 * decode) / 2e6, 12);
+    expect(t.gatherSeconds).toBeCloseTo((800 * o) / 500 + (400 * encode) / 2e6 + (400 * decode) / 1e6, 12);
+    expect([t.scatterBytes, t.gatherBytes, t.scatterWire, t.gatherWire]).toEqual([800, 800, "float16", "float16"]);
+  });
+  it("auto takes, per phase, the faster of float32 and float16: float16 where links bound, float32 where the CPU does", () => {
+    const flows = unitFlows([conv], 0, "lop", false, unitCuts([conv], 2));
+    expect(stageTime(flows, { ...twoDevices, wire: wireProfile("auto") })).toMatchObject({
+      scatterWire: "float16",
+      gatherWire: "float16",
+    });
+    const fastLinks = twoDevices.slots.map((s) => ({ ...s, upBytesPerSec: 1e9, downBytesPerSec: 1e9 }));
+    // Links of 1 GB/s and the broker on a host of its own: float32's 4 B per element through the
+    // clients cost less than float16's 2 B plus coding them.
+    const t = stageTime(flows, { slots: fastLinks, brokerBytesPerSec: 1e9, wire: wireProfile("auto") });
+    expect([t.scatterWire, t.gatherWire]).toEqual(["float32", "float32"]);
+  });
+  it("FTP: each tile device gets the request's image instead of its regions when that is faster, and decodes it itself", () => {
+    const ftp = [
+      { tiles: [0], scatterElements: 0, gatherElements: 0, peakElements: 0, mults: 1e5 },
+      { tiles: [1], scatterElements: 200_000, gatherElements: 1000, peakElements: 0, mults: 1e5 },
+    ];
+    const flows = ftpFlows(ftp, 2000, 4e5);
+    const t = stageTime(flows, { ...twoDevices, wire: wireProfile("auto") });
+    expect(t.scatterImage).toBe(true);
+    expect(t.scatterBytes).toBe(ASSUMED_IMAGE_BYTES);
+    expect(t.scatterSeconds).toBeCloseTo((ASSUMED_IMAGE_BYTES * o) / 1000 + 4e5 / 2e6, 9);
+    // float32 never sends the image: what the plan asked for is tensors as darknet computes them.
+    expect(stageTime(flows, twoDevices).scatterImage).toBe(false);
   });
   it("the search picks LOP for the one layer: its 4.8 s of links beat LIP's 7.2 s", () => {
     expect(fastestSchemes([conv], 2, twoDevices).schemes).toEqual(["lop"]);
@@ -108,7 +146,8 @@ function randomProfile(rand: () => number, devices: number): NetworkProfile {
       downBytesPerSec: rate(),
     })),
     brokerBytesPerSec: rand() < 0.3 ? 100 + rand() * 20000 : null,
-    bytesPerElement: 4,
+    // Any of the wire's choices: each phase takes its fastest dtype, which the search must see as the enumeration does.
+    wire: wireProfile((["auto", "f32", "f16", "q8"] as const)[Math.floor(rand() * 4)]!),
   };
 }
 

@@ -19,7 +19,15 @@
  * its work at the source's speed.
  *
  * Bytes on a link are payload × TCP_IP_OVERHEAD: a link's rate counts IP packets.
+ *
+ * How each phase's tensors travel is the wire's choice (core/dtypes.ts): each phase
+ * takes the fastest of the dtypes the profile allows — fewer bytes on the links against
+ * the CPU that encodes them at the sender and decodes them at the receiver — and an FTP
+ * stage's scatter may send each tile device the request's encoded image instead, which
+ * the device decodes and letterboxes itself. Scatter and gather choose independently:
+ * the source decodes what it gathers into float32 and encodes what it scatters anew.
  */
+import { type ActivationDtype, encodedBytes } from "../core/dtypes.js";
 import type { BrokerPlacement, PlanDevice } from "./schema.js";
 
 /** What the model knows of one device slot: speed in MAC/s, link rates in bytes/s (Infinity: not limited). */
@@ -30,13 +38,24 @@ export interface SlotProfile {
   readonly downBytesPerSec: number;
 }
 
+/** How tensors may travel: what the plan's `wire` choice allows. */
+export interface WireProfile {
+  /** The dtypes an activation may travel as; each phase takes the fastest. */
+  readonly activations: readonly ActivationDtype[];
+  /** An FTP stage's tile inputs travel as the request's encoded image: never, when the model predicts it faster, or always. */
+  readonly image: "never" | "faster" | "always";
+}
+
 export interface NetworkProfile {
   /** Slot 0 is the source. */
   readonly slots: readonly SlotProfile[];
   /** The broker's own link, bytes/s each way; null: the broker runs on the source device. */
   readonly brokerBytesPerSec: number | null;
-  readonly bytesPerElement: number;
+  readonly wire: WireProfile;
 }
+
+/** Tensors as float32 alone, the image never: what plans were before the wire had a choice. */
+export const FLOAT32_WIRE: WireProfile = { activations: ["float32"], image: "never" };
 
 /** What one stage moves and computes, per device slot (slot 0's own part never travels). */
 export interface StageFlows {
@@ -46,6 +65,8 @@ export interface StageFlows {
   readonly mults: readonly number[];
   /** Elements the source copies or sums while assembling the stage's output. */
   readonly assembled: number;
+  /** FTP: the tile devices could take the request's image instead (the slots with a tile, and the work of decoding it). */
+  readonly image?: { readonly slots: readonly boolean[]; readonly decodeMacs: number };
 }
 
 export interface StageTime {
@@ -57,6 +78,11 @@ export interface StageTime {
   readonly scatterBytes: number;
   readonly gatherBytes: number;
   readonly bound: string;
+  /** How the scatter's and the gather's tensors travel. */
+  readonly scatterWire: ActivationDtype;
+  readonly gatherWire: ActivationDtype;
+  /** FTP: each tile device gets the request's encoded image instead (a tensor request's tiles go as `scatterWire`). */
+  readonly scatterImage: boolean;
 }
 
 /** 1500-byte IP packets carry 1448 bytes of TCP payload (20 IP + 32 TCP with timestamps). */
@@ -84,6 +110,24 @@ export const BROKER_MACS_PER_BYTE = 150;
 /** The cost of one element the source copies or adds while assembling, in multiply-accumulates of its measured speed. */
 export const ASSEMBLY_MACS_PER_ELEMENT = 60;
 
+/**
+ * The CPU one element costs to encode (sender) and decode (receiver), in
+ * multiply-accumulates of that device's measured speed: `npm run bench -- codecs` (one
+ * thread: float16 0.41 / 0.99 GB/s of float32, q8 0.35 / 0.96) where the speed probe
+ * measures ~30 GMAC/s. float32 travels as it is.
+ */
+export const CODEC_MACS_PER_ELEMENT: Record<ActivationDtype, { encode: number; decode: number }> = {
+  float32: { encode: 0, decode: 0 },
+  float16: { encode: 290, decode: 120 },
+  q8: { encode: 340, decode: 125 },
+};
+
+/**
+ * The request's encoded image as the model assumes it: a camera JPEG of a few hundred
+ * kB (the sample images are 114–164 kB). What arrives is sent as it is, whatever its size.
+ */
+export const ASSUMED_IMAGE_BYTES = 200_000;
+
 /** Assumed when a device announces no speed (planning offline): about a quarter of a core here. */
 export const ASSUMED_GMAC_PER_SEC = 10;
 
@@ -93,7 +137,7 @@ const bytesPerSec = (bitsPerSec: number | undefined): number => (bitsPerSec === 
 export function networkProfile(
   devices: readonly PlanDevice[],
   broker: BrokerPlacement,
-  bytesPerElement: number,
+  wire: WireProfile,
 ): NetworkProfile {
   return {
     slots: devices.map((d) => ({
@@ -103,7 +147,7 @@ export function networkProfile(
       downBytesPerSec: bytesPerSec(d.downlinkBitsPerSec),
     })),
     brokerBytesPerSec: broker === "source" ? null : broker.bitsPerSec / 8,
-    bytesPerElement,
+    wire,
   };
 }
 
@@ -121,18 +165,23 @@ interface Phase {
   readonly link: number;
 }
 
-function phase(elements: readonly number[], p: NetworkProfile, scatter: boolean): Phase {
+/**
+ * One direction of an exchange: `bytes[d]` of payload to (scatter) or from slot d,
+ * through the links and the CPUs that move them; the sender's encoding and the
+ * receiver's decoding (`codecSeconds`) come before and after.
+ */
+function phase(bytes: readonly number[], p: NetworkProfile, scatter: boolean, codecSeconds: number): Phase {
   let total = 0;
   let seconds = 0;
   let link = -1;
-  for (let d = 1; d < elements.length; d++) {
-    const bytes = elements[d]! * p.bytesPerElement * TCP_IP_OVERHEAD;
-    if (bytes === 0) continue;
-    total += bytes;
+  for (let d = 1; d < bytes.length; d++) {
+    const onLink = bytes[d]! * TCP_IP_OVERHEAD;
+    if (onLink === 0) continue;
+    total += onLink;
     const slot = p.slots[d]!;
-    const t = bytes / (scatter ? slot.downBytesPerSec : slot.upBytesPerSec);
+    const t = onLink / (scatter ? slot.downBytesPerSec : slot.upBytesPerSec);
     if (t > seconds) [seconds, link] = [t, d];
-    const cpu = (bytes * CLIENT_MACS_PER_BYTE) / slot.macPerSec;
+    const cpu = (onLink * CLIENT_MACS_PER_BYTE) / slot.macPerSec;
     if (cpu > seconds) [seconds, link] = [cpu, CPU_OF_SLOT - d];
   }
   const source = p.slots[0]!;
@@ -145,7 +194,52 @@ function phase(elements: readonly number[], p: NetworkProfile, scatter: boolean)
   const perByte = CLIENT_MACS_PER_BYTE + (p.brokerBytesPerSec === null ? 2 * BROKER_MACS_PER_BYTE : 0);
   const sourceCpu = (total * perByte) / source.macPerSec;
   if (sourceCpu > seconds) [seconds, link] = [sourceCpu, CPU_OF_SLOT];
-  return { seconds, bytes: total / TCP_IP_OVERHEAD, link };
+  return { seconds: seconds + codecSeconds, bytes: total / TCP_IP_OVERHEAD, link };
+}
+
+/** The slowest of the slots' work, `macs[d]` at slot d's speed (slot 0 included when `fromSlot` is 0). */
+function slowest(macs: (d: number) => number, p: NetworkProfile, fromSlot: number): number {
+  let seconds = 0;
+  for (let d = fromSlot; d < p.slots.length; d++) seconds = Math.max(seconds, macs(d) / p.slots[d]!.macPerSec);
+  return seconds;
+}
+
+/**
+ * `elements[d]` as `dtype` to slot d (scatter) or from it (gather). Scatter: the source
+ * encodes every remote part, each device decodes its own; gather the other way round.
+ */
+function tensorPhase(elements: readonly number[], p: NetworkProfile, scatter: boolean, dtype: ActivationDtype): Phase {
+  const codec = CODEC_MACS_PER_ELEMENT[dtype];
+  const remote = elements.slice(1).reduce((a, b) => a + b, 0);
+  const atSource = (remote * (scatter ? codec.encode : codec.decode)) / p.slots[0]!.macPerSec;
+  const atDevices = slowest((d) => elements[d]! * (scatter ? codec.decode : codec.encode), p, 1);
+  const bytes = elements.map((e) => (e > 0 ? encodedBytes(dtype, e) : 0));
+  return phase(bytes, p, scatter, atSource + atDevices);
+}
+
+/** The fastest dtype the profile allows for a phase's tensors. */
+function fastestTensorPhase(
+  elements: readonly number[],
+  p: NetworkProfile,
+  scatter: boolean,
+): Phase & { wire: ActivationDtype } {
+  let best: (Phase & { wire: ActivationDtype }) | undefined;
+  for (const dtype of p.wire.activations) {
+    const t = tensorPhase(elements, p, scatter, dtype);
+    if (!best || t.seconds < best.seconds) best = { ...t, wire: dtype };
+  }
+  return best!;
+}
+
+/** The scatter as the fastest dtype, or as the request's image to every tile device when that is faster. */
+function fastestScatter(flows: StageFlows, p: NetworkProfile): Phase & { wire: ActivationDtype; image: boolean } {
+  const tensor = { ...fastestTensorPhase(flows.scatter, p, true), image: false };
+  const image = flows.image;
+  if (!image || p.wire.image === "never") return tensor;
+  const bytes = image.slots.map((has, d) => (has && d > 0 ? ASSUMED_IMAGE_BYTES : 0));
+  const decoding = slowest((d) => (image.slots[d] && d > 0 ? image.decodeMacs : 0), p, 1);
+  const t = phase(bytes, p, true, decoding);
+  return p.wire.image === "always" || t.seconds < tensor.seconds ? { ...t, wire: tensor.wire, image: true } : tensor;
 }
 
 const linkName = (link: number, p: NetworkProfile, scatter: boolean): string => {
@@ -168,8 +262,8 @@ function compute(mults: readonly number[], p: NetworkProfile): { seconds: number
 
 /** The predicted time of one distributed stage, and what bounds it. */
 export function stageTime(flows: StageFlows, p: NetworkProfile): StageTime {
-  const scatter = phase(flows.scatter, p, true);
-  const gather = phase(flows.gather, p, false);
+  const scatter = fastestScatter(flows, p);
+  const gather = fastestTensorPhase(flows.gather, p, false);
   const work = compute(flows.mults, p);
   const remote = scatter.bytes > 0 || gather.bytes > 0;
   const messageSeconds = (remote ? 2 * MESSAGE_SECONDS : 0) + sourceWork(flows.assembled, p);
@@ -189,6 +283,9 @@ export function stageTime(flows: StageFlows, p: NetworkProfile): StageTime {
     scatterBytes: scatter.bytes,
     gatherBytes: gather.bytes,
     bound,
+    scatterWire: scatter.wire,
+    gatherWire: gather.wire,
+    scatterImage: scatter.image,
   };
 }
 
@@ -209,5 +306,8 @@ export function sourceStageTime(elements: number, p: NetworkProfile): StageTime 
     scatterBytes: 0,
     gatherBytes: 0,
     bound: `compute on ${p.slots[0]!.workerId}`,
+    scatterWire: "float32",
+    gatherWire: "float32",
+    scatterImage: false,
   };
 }

@@ -5,11 +5,13 @@
  * source runs alone (route, reorg, region, and the channel-wise layers after an input
  * cut) as stages of their own.
  */
+import { shapeSize } from "../dnn/layers.js";
 import type { Network } from "../dnn/network.js";
 import type { Candidate } from "./candidates.js";
 import { unitStageTime } from "./fastest-schemes.js";
 import { type NetworkProfile, type StageTime, sourceStageTime, stageTime } from "./latency.js";
 import type { Prediction } from "./schema.js";
+import { type PlanWire, wireStage } from "./wire.js";
 import { splitsInput } from "./schemes.js";
 import { ftpFlows, unitCuts } from "./stage-flows.js";
 
@@ -27,11 +29,12 @@ export const POST_MACS_PER_OUTPUT_ELEMENT = 8000;
 
 type PredictedStage = Prediction["stages"][number];
 
-const stage = (layers: [number, number], scheme: PredictedStage["scheme"], t: StageTime): PredictedStage => ({
-  layers,
-  scheme,
-  ...t,
-});
+/** A stage of the prediction, and how the model chose its tensors to travel (the plan's `wire`). */
+const stage = (
+  layers: [number, number],
+  scheme: PredictedStage["scheme"],
+  { scatterWire: _s, gatherWire: _g, scatterImage: _i, ...t }: StageTime,
+): PredictedStage => ({ layers, scheme, ...t });
 
 /** The FTP stage's time alone (the search adds it to the chain's). */
 export function ftpStageTime(
@@ -40,26 +43,33 @@ export function ftpStageTime(
   p: NetworkProfile,
 ): StageTime | null {
   if (c.ftpEnd <= 0) return null;
-  return stageTime(ftpFlows(c.ftp, network.layers[c.ftpEnd - 1]!.stats.outputs), p);
+  const decoding = shapeSize(network.input) * PRE_MACS_PER_INPUT_ELEMENT;
+  return stageTime(ftpFlows(c.ftp, network.layers[c.ftpEnd - 1]!.stats.outputs, decoding), p);
 }
 
 /** The source's work before and after the stages. */
 export function prePostSeconds(network: Network, p: NetworkProfile): number {
-  const input = network.input.c * network.input.h * network.input.w;
+  const input = shapeSize(network.input);
   const output = network.layers.at(-1)!.stats.outputs;
   return (input * PRE_MACS_PER_INPUT_ELEMENT + output * POST_MACS_PER_OUTPUT_ELEMENT) / p.slots[0]!.macPerSec;
 }
 
+/** The candidate's predicted time, and how its stages' tensors travel (the faster way the profile allows). */
 export function predictCandidate(
   network: Network,
   c: Candidate,
   p: NetworkProfile,
   objective: Prediction["objective"],
   broker: Prediction["broker"],
-): Prediction {
+): { prediction: Prediction; wire: PlanWire["stages"] } {
   const stages: PredictedStage[] = [];
+  const wire: PlanWire["stages"] = [];
+  const distributed = (layers: [number, number], scheme: PredictedStage["scheme"], t: StageTime) => {
+    stages.push(stage(layers, scheme, t));
+    wire.push(wireStage(layers, t));
+  };
   const ftp = ftpStageTime(network, c, p);
-  if (ftp) stages.push(stage([0, c.ftpEnd - 1], "ftp", ftp));
+  if (ftp) distributed([0, c.ftpEnd - 1], "ftp", ftp);
   const unitAt = new Map(c.units.map((u, k) => [u.layer, k]));
   const cuts = unitCuts(c.units, c.split);
   const onDevices = new Set<number>(); // carried layers that run inside a stage
@@ -76,14 +86,9 @@ export function predictCandidate(
     if (scheme === "fuse2") continue;
     const t = unitStageTime(c.units, k, scheme, c.choice.schemes[k - 1], cuts, p);
     const last = scheme === "fuse1" ? c.units[k + 1]!.layer : (u.carried.at(-1) ?? u.layer);
-    stages.push(stage([u.layer, scheme === "lip" ? u.layer : last], scheme === "fuse1" ? "fuse" : scheme, t));
+    distributed([u.layer, scheme === "lip" ? u.layer : last], scheme === "fuse1" ? "fuse" : scheme, t);
   }
   const prePost = prePostSeconds(network, p);
-  return {
-    objective,
-    broker,
-    seconds: stages.reduce((a, s) => a + s.seconds, 0) + prePost,
-    prePostSeconds: prePost,
-    stages,
-  };
+  const seconds = stages.reduce((a, s) => a + s.seconds, 0) + prePost;
+  return { prediction: { objective, broker, seconds, prePostSeconds: prePost, stages }, wire };
 }

@@ -18,6 +18,8 @@ import { z } from "zod";
 import { PlanError } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
 import { ID_PATTERN } from "../broker/topics.js";
+import { ACTIVATION_DTYPES } from "../core/dtypes.js";
+import { WIRE_CHOICES } from "./wire.js";
 import {
   closesFusePair,
   LEGACY_STRATEGY_NAMES,
@@ -80,6 +82,26 @@ const predictedStageSchema = z.object({
   gatherBytes: z.number().nonnegative(),
   /** "compute on w3", "source uplink", "w2 downlink", … */
   bound: z.string().min(1),
+});
+
+const activationDtype = z.enum(ACTIVATION_DTYPES);
+
+/** How the tensors of each distributed stage travel (planner/wire.ts); absent: float32 throughout. */
+const wireSchema = z.object({
+  /** What was asked for: f32, f16, q8, or auto (the model's choice per phase). */
+  choice: z.enum(WIRE_CHOICES),
+  stages: z.array(
+    z.object({
+      /** First and last layer of the stage (the schedule's stage that starts at layers[0]). */
+      layers: z.tuple([index, index]),
+      /** Each task's input. */
+      input: activationDtype,
+      /** Each task's output: finished channels, or LIP/FUSE partial sums (added up in float32 at the source). */
+      output: activationDtype,
+      /** FTP: tile devices get the request's encoded image and cut their own regions (a tensor request's go as `input`). */
+      image: z.literal(true).optional(),
+    }),
+  ),
 });
 
 export const predictionSchema = z.object({
@@ -221,6 +243,7 @@ const planBody = z.object({
     .optional(),
   /** Predicted time per stage on the devices' speeds and links (latency.ts); absent in older plans. */
   prediction: predictionSchema.optional(),
+  wire: wireSchema.optional(),
   /** The modelled totals (paper eqs. 6–10 plus the FTP stage). */
   totals: z
     .object({

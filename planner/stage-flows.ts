@@ -35,13 +35,18 @@ export function unitCuts(units: readonly Unit[], split: Slots): UnitCuts {
   return { output: (k) => cached(out, k, "lop"), input: (k) => cached(into, k, "lip") };
 }
 
-/** The FTP stage: its tiles' regions in and out, their multiplications; the source stitches the gathered output. */
-export function ftpFlows(ftp: readonly FtpDevice[], gatheredElements: number): StageFlows {
+/**
+ * The FTP stage: its tiles' regions in and out, their multiplications; the source
+ * stitches the gathered output. Or each tile device decodes the request's image itself
+ * (`imageDecodeMacs`) and cuts its regions from it.
+ */
+export function ftpFlows(ftp: readonly FtpDevice[], gatheredElements: number, imageDecodeMacs: number): StageFlows {
   return {
     scatter: ftp.map((d) => d.scatterElements),
     gather: ftp.map((d) => d.gatherElements),
     mults: ftp.map((d) => d.mults),
     assembled: gatheredElements,
+    image: { slots: ftp.map((d) => d.scatterElements > 0), decodeMacs: imageDecodeMacs },
   };
 }
 

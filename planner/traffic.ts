@@ -1,13 +1,14 @@
 /**
  * Measured traffic beside the model: the bytes that crossed device links for the
  * weight-partitioned layers (broker counters of the workers' connections, by layer),
- * and the plan's modelled C for the same layers.
+ * and the plan's modelled bytes for the same layers: C (paper eqs. 7–10) as the dtypes
+ * the plan's wire chose, which is the prediction's bytes per stage (latency.ts).
  */
 import type { ClientTraffic } from "../broker/traffic.js";
 import type { Plan } from "./schema.js";
 
 export interface TrafficComparison {
-  /** Σ C_l × 4 over the plan's partitioned steps (paper eqs. 7–10). */
+  /** The prediction's scatter + gather bytes over the plan's partitioned stages: Σ C_l × 4 for float32. */
   readonly modelledBytes: number;
   /** Payload bytes to and from the workers on those steps' job topics, frame and chunk headers included. */
   readonly measuredBytes: number;
@@ -15,11 +16,11 @@ export interface TrafficComparison {
   readonly deviation: number;
 }
 
-const partitioned = (plan: Plan) =>
-  plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry") as Extract<
-    Plan["steps"][number],
-    { elements: number }
-  >[];
+/** The predicted stages of the weight-partitioned layers (not FTP, not the source's own). */
+function partitionedStages(plan: Plan) {
+  if (!plan.prediction) throw new Error(`plan ${plan.id} has no prediction to compare traffic with`);
+  return plan.prediction.stages.filter((s) => s.scheme !== "ftp" && s.scheme !== "source");
+}
 
 /**
  * `before`/`after`: broker.bytes() snapshots around one request. Only the workers'
@@ -31,11 +32,11 @@ export function compareTraffic(
   before: Record<string, ClientTraffic>,
   after: Record<string, ClientTraffic>,
   workerClientIds: readonly string[],
-  bytesPerElement = 4,
 ): TrafficComparison {
-  const steps = partitioned(plan);
-  const layers = new Set(steps.map((s) => s.layer));
-  const modelledBytes = steps.reduce((a, s) => a + s.elements * bytesPerElement, 0);
+  const stages = partitionedStages(plan);
+  // A stage's messages travel on the job topics of its first layer.
+  const layers = new Set(stages.map((s) => s.layers[0]));
+  const modelledBytes = stages.reduce((a, s) => a + s.scatterBytes + s.gatherBytes, 0);
   let measuredBytes = 0;
   for (const id of workerClientIds) {
     for (const layer of layers) {

@@ -21,11 +21,14 @@ export interface TaskOutcome {
   /** Bytes the device sent and received for this task over its link (0 on the source's own device). */
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** How its input and output travelled: a frame's dtype, or "image" (none on the source's own device). */
+  readonly wire?: { readonly input: string; readonly output: string };
 }
 
 /** Gets a task done somewhere: on this device or on the worker the plan names. */
 export interface Dispatcher {
-  run(task: Task, jobId: string, payload: Float32Array): Promise<TaskOutcome>;
+  /** `image`: the request's encoded image, which an FTP task whose wire says so gets instead of `payload`. */
+  run(task: Task, jobId: string, payload: Float32Array, image?: Uint8Array): Promise<TaskOutcome>;
 }
 
 /** What the source prepares once per plan. */
@@ -73,11 +76,13 @@ export interface JobResult {
 
 const schemeName = (stage: Stage) => (stage.kind === "source" ? "SOURCE" : stage.scheme.toUpperCase());
 
+/** Runs the job; `image`: the request's encoded image, when it came as one (FTP tile devices may decode it themselves). */
 export async function runSchedule(
   prepared: SourcePrepared,
   dispatcher: Dispatcher,
   jobId: string,
   input: Float32Array,
+  image?: Uint8Array,
 ): Promise<JobResult> {
   const { network } = prepared;
   if (input.length !== shapeSize(network.input))
@@ -108,7 +113,14 @@ export async function runSchedule(
       continue;
     }
     const results = await Promise.all(
-      stage.tasks.map((task) => dispatcher.run(task, jobId, cutForSend(current, stage.input, task.send))),
+      stage.tasks.map((task) =>
+        dispatcher.run(
+          task,
+          jobId,
+          cutForSend(current, stage.input, task.send),
+          stage.scheme === "ftp" ? image : undefined,
+        ),
+      ),
     );
     current = assemble(
       prepared,
@@ -125,6 +137,7 @@ export async function runSchedule(
         computeMs: results[i]!.computeMs,
         bytesSent: results[i]!.bytesSent,
         bytesReceived: results[i]!.bytesReceived,
+        ...(results[i]!.wire ? { wire: results[i]!.wire } : {}),
       })),
     });
   }

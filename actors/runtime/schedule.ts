@@ -10,6 +10,7 @@
  *   outputs, and assemble them (stitch tiles, concatenate channel slices, or sum
  *   partial outputs and add bias and activation), or run a layer itself.
  */
+import type { ActivationDtype } from "../../core/dtypes.js";
 import { PlanError } from "../../core/errors.js";
 import type { Activation, Layer, Shape } from "../../dnn/layers.js";
 import type { Network } from "../../dnn/network.js";
@@ -18,6 +19,7 @@ import { type Cut, WHOLE } from "../../dnn/slices.js";
 import type { Rect } from "../../planner/ftp.js";
 import type { PartitionedStep, Plan, PlanStep } from "../../planner/schema.js";
 import { closesFusePair, leavesSliceForNext, opensFusePair, splitsInput } from "../../planner/schemes.js";
+import { stageWire } from "../../planner/wire.js";
 
 export interface OpSpec {
   readonly layer: number;
@@ -55,6 +57,15 @@ export interface Task {
   readonly output: Shape;
   /** Keep the output: the next stage reuses it. */
   readonly keep: boolean;
+  /** How its input and output travel (the plan's `wire`): the dtype each sender tries first. */
+  readonly wire: TaskWire;
+}
+
+/** The dtypes of a task's two edges; `image`: an FTP task gets the request's encoded image when the request is one. */
+export interface TaskWire {
+  readonly input: ActivationDtype;
+  readonly output: ActivationDtype;
+  readonly image: boolean;
 }
 
 export type Assemble =
@@ -117,7 +128,7 @@ interface OutputSplit {
 
 export function buildSchedule(plan: Plan, network: Network): Schedule {
   const layerOf = layerLookup(plan, network);
-  const stages: Stage[] = plan.ftp ? [ftpStage(plan.ftp, network, layerOf)] : [];
+  const stages: Stage[] = plan.ftp ? [wired(plan, ftpStage(plan.ftp, network, layerOf))] : [];
   const steps = plan.steps;
   /** The previous LOP stage's tasks by part: what each device kept. */
   let kept: Map<number, Task> | undefined;
@@ -130,11 +141,22 @@ export function buildSchedule(plan: Plan, network: Network): Schedule {
     }
     const group = readGroup(plan, step, k);
     k = group.last;
-    const stage = partitionedStage(plan, group, kept, layerOf);
+    const stage = wired(plan, partitionedStage(plan, group, kept, layerOf));
     stages.push(stage);
     kept = stage.tasks.some((t) => t.keep) ? new Map(stage.tasks.map((t) => [t.part, t])) : undefined;
   }
   return { planId: plan.id, stages, tasks: stages.flatMap((s) => (s.kind === "distributed" ? s.tasks : [])) };
+}
+
+/** A task and its stage as the plan's steps make them, before the plan's `wire` says how they travel. */
+type UnwiredTask = Omit<Task, "wire">;
+type UnwiredStage = Omit<DistributedStage, "tasks"> & { readonly tasks: readonly UnwiredTask[] };
+
+/** The stage with each task's edges as the plan's `wire` says (float32 when it says nothing). */
+function wired(plan: Plan, stage: UnwiredStage): DistributedStage {
+  const { input, output, image } = stageWire(plan, stage.layers[0]);
+  const wire: TaskWire = { input, output, image: image === true && stage.scheme === "ftp" };
+  return { ...stage, tasks: stage.tasks.map((t) => ({ ...t, wire })) };
 }
 
 const layerLookup =
@@ -146,9 +168,9 @@ const layerLookup =
   };
 
 /** FTP: each device computes a tile of the first layers' output from a region of the network's input. */
-function ftpStage(ftp: NonNullable<Plan["ftp"]>, network: Network, layerOf: LayerOf): DistributedStage {
+function ftpStage(ftp: NonNullable<Plan["ftp"]>, network: Network, layerOf: LayerOf): UnwiredStage {
   const last = layerOf(ftp.end - 1);
-  const tasks = ftp.tiles.map((tile): Task => {
+  const tasks = ftp.tiles.map((tile): UnwiredTask => {
     const first = tile.steps[0]!;
     return {
       id: `0/${tile.index}`,
@@ -206,7 +228,7 @@ function partitionedStage(
   group: StepGroup,
   kept: ReadonlyMap<number, Task> | undefined,
   layerOf: LayerOf,
-): DistributedStage {
+): UnwiredStage {
   const { step, fuse2 } = group;
   const layer = layerOf(step.layer);
   const lastLayer = layerOf(fuse2?.layer ?? group.carried.at(-1) ?? step.layer);
@@ -246,7 +268,7 @@ const taskBase = (step: PartitionedStep, part: Part) => ({
 });
 
 /** LIP: a device gets its slice of the input channels and computes a partial sum of the whole output. */
-function inputSliceTask(step: PartitionedStep, part: Part, layer: Layer): Task {
+function inputSliceTask(step: PartitionedStep, part: Part, layer: Layer): UnwiredTask {
   const { c0, c1 } = part.cut;
   const receives = { c: c1 - c0, h: layer.input.h, w: layer.input.w };
   return {
@@ -261,7 +283,7 @@ function inputSliceTask(step: PartitionedStep, part: Part, layer: Layer): Task {
 }
 
 /** LOP / FUSE1: every device needs the whole input, less the slice it kept (reuse). */
-function outputSliceTask(split: OutputSplit, part: Part): Task {
+function outputSliceTask(split: OutputSplit, part: Part): UnwiredTask {
   const { input, kept } = split;
   const { step, carried, fuse2 } = split.group;
   const prev = step.reuse ? kept?.get(part.part) : undefined;

@@ -19,6 +19,7 @@ const remoteTask: Task = {
   ops: [],
   output: shape,
   keep: false,
+  wire: { input: "float32", output: "float32", image: false },
 };
 
 describe("MqttDispatcher", () => {

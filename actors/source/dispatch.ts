@@ -7,16 +7,23 @@
 import { WireError } from "../../core/errors.js";
 import { shapeText } from "../../dnn/layers.js";
 import type { Bus } from "../../broker/bus.js";
-import { decodeFrame, FRAME_HEADER_BYTES, frameParts } from "../../broker/frame.js";
+import { decodeFrame, framePartsOrFloat32 } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
 import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
 import type { Task } from "../runtime/schedule.js";
 import { isShape } from "../runtime/tensors.js";
 
+interface Arrived {
+  data: Float32Array;
+  computeMs: number;
+  bytes: number;
+  dtype: string;
+}
+
 interface Waiter {
   readonly task: Task;
-  resolve(frame: { data: Float32Array; computeMs: number; bytes: number }): void;
+  resolve(frame: Arrived): void;
   reject(err: Error): void;
 }
 
@@ -31,7 +38,7 @@ export class MqttDispatcher implements Dispatcher {
     private readonly executor: () => TaskExecutor,
   ) {}
 
-  async run(task: Task, jobId: string, payload: Float32Array): Promise<TaskOutcome> {
+  async run(task: Task, jobId: string, payload: Float32Array, image?: Uint8Array): Promise<TaskOutcome> {
     const failure = this.failed.get(jobId);
     if (failure) throw failure;
     if (task.workerId === this.selfId) {
@@ -39,24 +46,27 @@ export class MqttDispatcher implements Dispatcher {
       return { output, computeMs, bytesSent: 0, bytesReceived: 0 };
     }
     const key = `${jobId}/${task.layer}/${task.part}`;
-    const arrived = new Promise<{ data: Float32Array; computeMs: number; bytes: number }>((resolve, reject) =>
-      this.waiters.set(key, { task, resolve, reject }),
-    );
+    const arrived = new Promise<Arrived>((resolve, reject) => this.waiters.set(key, { task, resolve, reject }));
     // The job can fail while its input is still being published (a device leaves mid-send):
     // mark the rejection handled now; the await below still throws it.
     arrived.catch(() => undefined);
     const r = task.receives;
-    await this.bus.publish(
-      this.topics.partIn(jobId, task.layer, task.part),
-      frameParts({ jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w] }, payload),
-      { qos: JOB_TENSOR_QOS },
-    );
+    // The request's image as it came (a few hundred kB) instead of the tile's float32 pixels: the device cuts its own.
+    const { parts, dtype } =
+      task.wire.image && image !== undefined
+        ? { parts: [image], dtype: "image" }
+        : framePartsOrFloat32(
+            { jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w], dtype: task.wire.input },
+            payload,
+          );
+    await this.bus.publish(this.topics.partIn(jobId, task.layer, task.part), parts, { qos: JOB_TENSOR_QOS });
     const out = await arrived;
     return {
       output: out.data,
       computeMs: out.computeMs,
-      bytesReceived: FRAME_HEADER_BYTES + payload.byteLength,
+      bytesReceived: parts.reduce((n, p) => n + p.byteLength, 0),
       bytesSent: out.bytes,
+      wire: { input: dtype, output: out.dtype },
     };
   }
 
@@ -80,7 +90,12 @@ export class MqttDispatcher implements Dispatcher {
       throw new WireError(topic, `output [${frame.shape.join(", ")}] is not the task's ${shapeText(want)}`);
     }
     this.waiters.delete(key);
-    waiter.resolve({ data: frame.data, computeMs: frame.computeMs ?? 0, bytes: payload.byteLength });
+    waiter.resolve({
+      data: frame.data,
+      computeMs: frame.computeMs ?? 0,
+      bytes: payload.byteLength,
+      dtype: frame.dtype,
+    });
   }
 
   /** Fails every task of a job that is still waiting, and any it would start later. */

@@ -9,7 +9,7 @@ import { inferTopicProblem } from "../../../broker/topics.js";
 import { EdgefuseError, errorMessage, InputError } from "../../../core/errors.js";
 import { interpret } from "../../../dnn/interpret.js";
 import { runSchedule } from "../../runtime/job.js";
-import { readRequest } from "../input.js";
+import { type RequestInput, readRequest } from "../input.js";
 import { resultsSchema, type SourceResult } from "../schemas.js";
 import type { Current, RunningJob, SourceHandler, SourceState } from "../state.js";
 
@@ -67,7 +67,7 @@ async function answer(state: SourceState, current: Current, request: Request): P
   const { prepared, followed } = current;
   const input = readRequest(payload, topic, prepared.network);
   const preprocessMs = performance.now() - received;
-  const result = await runWithDeadline(state, current, requestId, input.tensor);
+  const result = await runWithDeadline(state, current, requestId, input);
   state.options.onOutput?.(requestId, result.output, followed.plan.id);
   const post = performance.now();
   const image = input.image && { w: input.image.w, h: input.image.h };
@@ -92,7 +92,7 @@ async function answer(state: SourceState, current: Current, request: Request): P
 }
 
 /** The schedule's run, failed by the dispatcher when it has not finished within the job timeout. */
-async function runWithDeadline(state: SourceState, current: Current, requestId: string, tensor: Float32Array) {
+async function runWithDeadline(state: SourceState, current: Current, requestId: string, input: RequestInput) {
   const { dispatcher } = state;
   const { jobTimeoutMs } = state.options;
   const deadline = setTimeout(
@@ -107,7 +107,7 @@ async function runWithDeadline(state: SourceState, current: Current, requestId: 
     jobTimeoutMs,
   );
   try {
-    return await runSchedule(current.prepared, dispatcher, requestId, tensor);
+    return await runSchedule(current.prepared, dispatcher, requestId, input.tensor, input.encoded);
   } finally {
     clearTimeout(deadline);
   }

@@ -8,7 +8,16 @@ import { FLOAT32_BYTES } from "../../../core/dtypes.js";
 import { shapeSize, shapeText } from "../../../dnn/layers.js";
 import type { Placement } from "../../../broker/chunking.js";
 import type { ChunkedSubscription } from "../../../broker/client.js";
-import { decodeFrame, decodeFrameHeader, FRAME_HEADER_BYTES, frameParts } from "../../../broker/frame.js";
+import { decodeInto } from "../../../broker/codecs.js";
+import {
+  decodeFrame,
+  decodeFrameHeader,
+  FRAME_HEADER_BYTES,
+  framePartsOrFloat32,
+  isFrame,
+} from "../../../broker/frame.js";
+import { tileFromImage } from "../../runtime/image-input.js";
+import type { Task } from "../../runtime/schedule.js";
 import { JOB_TENSOR_QOS } from "../../../broker/topics.js";
 import { reportError } from "../../runtime/report.js";
 import { isShape } from "../../runtime/tensors.js";
@@ -66,26 +75,14 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
       );
     if (placed && placed.task !== task)
       throw new WireError(topic, `the input arrived for the plan before ${plan.followed.plan.id}`);
-    const { data, ...frame } = placed
-      ? { ...decodeFrameHeader(payload, FLOAT32_BYTES * shapeSize(task.receives), topic), data: placed.input }
-      : decodeFrame(payload, topic);
-    if (frame.jobId !== jobId || frame.layer !== layer || frame.part !== part) {
-      throw new WireError(
-        topic,
-        `frame is for job ${frame.jobId} layer ${frame.layer} part ${frame.part}, the topic for job ${jobId} layer ${layer} part ${part}`,
-      );
-    }
-    if (!isShape(frame.shape, task.receives))
-      throw new ShapeError(
-        `${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`,
-      );
-    const { output, computeMs } = await plan.executor.run(task, jobId, data, placed !== undefined);
+    const { data, whole } = readInput(plan, task, { topic, jobId, layer, part }, payload, placed);
+    const { output, computeMs } = await plan.executor.run(task, jobId, data, whole);
     const out = task.output;
-    await state.bus.publish(
-      topics.partOut(jobId, layer, part),
-      frameParts({ jobId, layer, part, shape: [out.c, out.h, out.w], computeMs }, output),
-      { qos: JOB_TENSOR_QOS },
+    const { parts } = framePartsOrFloat32(
+      { jobId, layer, part, shape: [out.c, out.h, out.w], computeMs, dtype: task.wire.output },
+      output,
     );
+    await state.bus.publish(topics.partOut(jobId, layer, part), parts, { qos: JOB_TENSOR_QOS });
   } catch (err) {
     state.plan?.executor.dropJob(jobId);
     state.log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
@@ -98,6 +95,51 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
       state.origin,
     );
   }
+}
+
+/**
+ * A task's input from its message, checked against the task: a frame of any dtype, or
+ * (an FTP task whose wire says so) the request's encoded image, from which the device
+ * cuts its own region. `whole`: `data` is the task's whole input, the slice it kept
+ * already around the channels that arrived (placed by the reassembler, or decoded
+ * around it here), not just what was received.
+ */
+function readInput(
+  plan: WorkerPlan,
+  task: Task,
+  at: { topic: string; jobId: string; layer: number; part: number },
+  payload: Buffer,
+  placed: Placed | undefined,
+): { data: Float32Array; whole: boolean } {
+  const { topic } = at;
+  if (task.wire.image && !placed && !isFrame(payload)) {
+    if (task.send.kind !== "region")
+      throw new WireError(topic, `task ${task.id} takes no image: it is not an FTP tile`);
+    return { data: tileFromImage(payload, topic, plan.followed.network.input, task.send.rect), whole: false };
+  }
+  const dataBytes = placed ? FLOAT32_BYTES * shapeSize(task.receives) : payload.byteLength - FRAME_HEADER_BYTES;
+  const header = decodeFrameHeader(payload.subarray(0, FRAME_HEADER_BYTES), dataBytes, topic);
+  if (header.jobId !== at.jobId || header.layer !== at.layer || header.part !== at.part) {
+    throw new WireError(
+      topic,
+      `frame is for job ${header.jobId} layer ${header.layer} part ${header.part}, the topic for job ${at.jobId} layer ${at.layer} part ${at.part}`,
+    );
+  }
+  if (!isShape(header.shape, task.receives))
+    throw new ShapeError(
+      `${topic}: frame shape [${header.shape.join(", ")}] is not the task's ${shapeText(task.receives)}`,
+    );
+  if (placed) return { data: placed.input, whole: true };
+  const into = plan.executor.placeInput(task);
+  const body = payload.subarray(FRAME_HEADER_BYTES);
+  if (!into) return { data: decodeFrame(payload, topic).data, whole: false }; // float32: a view, no copy
+  // Around the kept slice, straight into the input it runs on: no float32 copy of what arrived.
+  const held = task.held!;
+  const hw = task.input.h * task.input.w;
+  const elements = shapeSize(task.receives);
+  decodeInto(header.dtype, body, elements, { target: into.input, first: 0, count: held.c0 * hw }, topic);
+  decodeInto(header.dtype, body, elements, { target: into.input, at: held.c1 * hw, first: held.c0 * hw }, topic);
+  return { data: into.input, whole: true };
 }
 
 /** A message on a task topic that never became a whole input (a bad or stalled chunk): logged, and reported to its job. */
