@@ -6,10 +6,11 @@
  * - a retained presence that no device stands behind (`workers/ghost`, made part of every
  *   plan, which then waited for it): the planner plans without a device that does not
  *   become ready within its bound;
- * - Mosquitto restarted without persistence while idle (the broker forgot every presence
- *   and the plan, so a device that came back afterwards never got the plan): on
- *   reconnecting the devices announce themselves again and the planner publishes its plan
- *   again.
+ * - Mosquitto killed while idle and started again without persistence (it forgot every
+ *   presence and the plan and sent no will, so a device that came back afterwards never
+ *   got the plan): on reconnecting the devices announce themselves again and the planner
+ *   publishes its plan again. Measured here: the next request served about 2 s after the
+ *   broker listens again (mqtt.js retries every second; the planner settles 250 ms).
  *
  * The planner, the source and two workers run in this process, each on a connection of
  * its own with its last will, as on separate devices; every request's output is checked
@@ -281,22 +282,22 @@ async function restartableMosquitto(teardown: Teardown) {
     await listening(child);
     return child;
   };
-  const stop = async (child: ChildProcess) => {
+  const stop = async (child: ChildProcess, signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
+    child.kill(signal);
     await exited;
   };
   let child = await launch();
   teardown.add(async () => {
-    await stop(child);
+    await stop(child, "SIGTERM");
     await rm(dir, { recursive: true, force: true });
   });
   return {
     url: `mqtt://127.0.0.1:${port}`,
-    /** Stops the broker (forgetting everything), then starts it again once its clients have noticed. */
+    /** Kills the broker (it forgets everything and sends no will), then starts it again after `downMs`. */
     async restart(downMs: number) {
-      await stop(child);
+      await stop(child, "SIGKILL");
       await sleep(downMs);
       child = await launch();
     },
@@ -304,10 +305,13 @@ async function restartableMosquitto(teardown: Teardown) {
 }
 
 describe("a deployment on Mosquitto restarted without persistence", () => {
-  const teardown = useTeardown("all");
+  const teardown = useTeardown("each");
   const logs = logBook();
 
-  it("while idle: the devices announce themselves again, the plan comes back, and the next requests are served", async () => {
+  // Killed, as a crash or a power cut stops it: no will is sent. (Stopped gracefully,
+  // Mosquitto sends its clients' wills first, and the devices' answer to the cleared
+  // plan was to announce themselves, which recovered even before they did so on reconnecting.)
+  it("killed while idle: the devices announce themselves again, the plan comes back, and the next requests are served", async () => {
     const broker = await restartableMosquitto(teardown);
     const d = await startDeployment(broker.url, teardown, logs);
     await d.expectServed("before-restart");
@@ -323,9 +327,6 @@ describe("a deployment on Mosquitto restarted without persistence", () => {
       performance.now() - back < 10_000
     )
       retained = await retainedOn(broker.url);
-    logs.push(
-      `test: presences and plan back ${Math.round(performance.now() - back)} ms after the broker listened again`,
-    );
     expect(retained.plan).toBe(JSON.stringify(plan));
     expect([...retained.presences.values()].map((p) => [p.workerId, p.readyPlanId]).sort()).toEqual(
       DEVICES.map((id) => [id, plan.id]),
