@@ -36,6 +36,7 @@ export interface RunRecord extends SettingLabel {
   /** Absent: the planner's default. */
   readonly objective?: LabPlanning["objective"];
   readonly split?: LabPlanning["split"];
+  readonly wire?: LabPlanning["wire"];
   readonly devices: number;
   /** The setting's nominal rate and share: the highest of the devices' (in a heterogeneous profile all but the slow ones have it). */
   readonly bandwidthMbit: number;
@@ -67,13 +68,22 @@ export interface RunRecord extends SettingLabel {
   /** The source's time before the first stage (decoding, letterboxing) and after the last (region, detections), when it reports them. */
   readonly preprocessMs?: number;
   readonly postprocessMs?: number;
-  /** Per stage of the trace: its layers, scheme, wall time at the source and the slowest device's compute: where a run's time beyond the bound goes. */
+  /**
+   * Per stage of the trace: its layers, scheme, wall time at the source and the slowest
+   * device's compute (where a run's time beyond the bound goes), the bytes its tasks
+   * received and sent, and how they travelled (the first remote task's dtypes, or "image").
+   */
   readonly stages: readonly {
     readonly layers: readonly [number, number];
     readonly scheme: string;
     readonly wallMs: number;
     readonly computeMs: number;
+    readonly inputBytes: number;
+    readonly outputBytes: number;
+    readonly wire?: { readonly input: string; readonly output: string };
   }[];
+  /** What the FTP stage's tile devices received: the tiles' input regions, or the image itself (0 without FTP). */
+  readonly ftpInputBytes: number;
   /** Weight shards per device in the plan (source first as the plan lists them). */
   readonly weightsPerDeviceBytes: readonly number[];
   /** What the workers announced holding. */
@@ -91,12 +101,18 @@ export function linkMbit(rates: readonly LinkRate[], device: number, setMbit: nu
 
 /** The trace's stages with the slowest device's compute each. */
 export function stagesOf(reply: InferReply): RunRecord["stages"] {
-  return (reply.result.trace ?? []).map((t) => ({
-    layers: t.layers,
-    scheme: t.scheme,
-    wallMs: t.wallMs,
-    computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)),
-  }));
+  return (reply.result.trace ?? []).map((t) => {
+    const wire = t.devices.find((d) => d.wire)?.wire;
+    return {
+      layers: t.layers,
+      scheme: t.scheme,
+      wallMs: t.wallMs,
+      computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)),
+      inputBytes: t.devices.reduce((n, d) => n + d.bytesReceived, 0),
+      outputBytes: t.devices.reduce((n, d) => n + d.bytesSent, 0),
+      ...(wire ? { wire } : {}),
+    };
+  });
 }
 
 export function criticalComputeMs(reply: InferReply): number {
@@ -135,7 +151,8 @@ export function recordOf(o: {
   const settings = session.settings;
   const busiest = busiestLink(reply, session);
   const compute = criticalComputeMs(reply);
-  const { objective, split } = o.scheme.planning;
+  const { objective, split, wire } = o.scheme.planning;
+  const stages = stagesOf(reply);
   return {
     ...settings,
     profile: o.profile ?? "identical",
@@ -144,6 +161,7 @@ export function recordOf(o: {
     ftpEnd: o.scheme.planning.ftpEnd,
     ...(objective ? { objective } : {}),
     ...(split ? { split } : {}),
+    ...(wire ? { wire } : {}),
     devices: o.devices,
     bandwidthMbit: highest(settings.deviceBandwidthMbit) || session.bandwidthMbit,
     cpuShare: highest(settings.deviceCpuShare),
@@ -161,7 +179,8 @@ export function recordOf(o: {
     lowerBoundMs: busiest.transferMs + compute,
     preprocessMs: reply.result.timings.preprocessMs,
     postprocessMs: reply.result.timings.postprocessMs,
-    stages: stagesOf(reply),
+    stages,
+    ftpInputBytes: stages.find((st) => st.scheme === "FTP")?.inputBytes ?? 0,
     weightsPerDeviceBytes: plan.shardBytes,
     presenceWeightBytes: plan.presenceWeightBytes,
     measuredLinkMbit: session.measuredLinkMbit,

@@ -4,6 +4,7 @@
  * zod on the agent's side checks what arrives; the driver trusts its own child.
  */
 import { z } from "zod";
+import { WIRE_CHOICES } from "../planner/wire.js";
 import type { StageTrace } from "../broker/messages.js";
 import { FTP_CHOICES } from "../planner/schema.js";
 import { STRATEGIES } from "../planner/schemes.js";
@@ -44,6 +45,8 @@ const planning = z.object({
   /** Absent: the planner's defaults (least predicted time, split as it prefers). */
   objective: z.enum(OBJECTIVES).optional(),
   split: z.enum(SPLIT_CHOICES).optional(),
+  /** How tensors travel (planner/wire.ts); absent: the planner's default. */
+  wire: z.enum(WIRE_CHOICES).optional(),
 });
 export type LabPlanning = z.infer<typeof planning>;
 

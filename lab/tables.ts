@@ -19,6 +19,8 @@ export interface Summary {
   /** The source's decoding before the first stage and interpreting after the last (part of the bound's compute). */
   readonly sourceEdgesMs: number;
   readonly bytesBusiestLink: number;
+  /** What the FTP tile devices received (regions, or the image itself). */
+  readonly ftpInputBytes: number;
   readonly modelledBytes: number;
   readonly measuredBytes: number;
   readonly planCostBytes: number;
@@ -60,6 +62,7 @@ export function summarize(records: readonly RunRecord[]): Summary[] {
       lowerBoundMs: med((r) => r.lowerBoundMs),
       sourceEdgesMs: med((r) => (r.preprocessMs ?? 0) + (r.postprocessMs ?? 0)),
       bytesBusiestLink: med((r) => r.bytesBusiestLink),
+      ftpInputBytes: med((r) => r.ftpInputBytes),
       modelledBytes: first.modelledBytes,
       measuredBytes: med((r) => r.measuredBytes),
       planCostBytes: first.planCostBytes,
@@ -81,7 +84,8 @@ export function formatTable(records: readonly RunRecord[]): string {
     "latency s",
     "lower bound s",
     "busiest link MB",
-    "modelled C MB",
+    "FTP in MB",
+    "modelled MB",
     "measured MB",
     "max weights MB",
     "link mbit",
@@ -95,6 +99,7 @@ export function formatTable(records: readonly RunRecord[]): string {
       s(r.latencyMs),
       s(r.lowerBoundMs),
       MB(r.bytesBusiestLink),
+      MB(r.ftpInputBytes),
       MB(r.modelledBytes),
       MB(r.measuredBytes),
       MB(r.maxWeightsBytes),
@@ -120,6 +125,7 @@ const CSV_COLUMNS = [
   "ftpEnd",
   "objective",
   "split",
+  "wire",
   "repeat",
   "planId",
   "latencyMs",
@@ -128,6 +134,7 @@ const CSV_COLUMNS = [
   "lowerBoundMs",
   "criticalComputeMs",
   "bytesBusiestLink",
+  "ftpInputBytes",
   "modelledBytes",
   "measuredBytes",
   "planCostBytes",

@@ -8,6 +8,7 @@ import type { Variant } from "./compare.js";
 import type { Grid } from "./ftp.js";
 import type { Plan } from "./schema.js";
 import { STRATEGY_TEXT } from "./schemes.js";
+import { stageWire, WIRE_NAME } from "./wire.js";
 
 /** "1 tile", "4 tiles". */
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
@@ -168,11 +169,17 @@ export function describePrediction(plan: Plan): string {
   const p = plan.prediction;
   if (!p) return "no prediction: the plan was made before edgefuse predicted time";
   const ms = (s: number) => fixed(s * 1000, 1);
+  const wireOf = (first: number, scheme: string): string => {
+    if (scheme === "source") return "";
+    const w = stageWire(plan, first);
+    return `${w.image ? "image" : WIRE_NAME[w.input]} → ${WIRE_NAME[w.output]}`;
+  };
   const rows = p.stages
     .filter((s) => s.seconds >= 0.0005 || s.scheme !== "source")
     .map((s) => [
       s.layers[0] === s.layers[1] ? String(s.layers[0]) : `${s.layers[0]}–${s.layers[1]}`,
       s.scheme.toUpperCase(),
+      wireOf(s.layers[0], s.scheme),
       ms(s.scatterSeconds),
       ms(s.computeSeconds),
       ms(s.gatherSeconds),
@@ -187,8 +194,12 @@ export function describePrediction(plan: Plan): string {
   for (const s of p.stages) busiest.set(s.bound, (busiest.get(s.bound) ?? 0) + s.seconds);
   const [bound, boundSeconds] = [...busiest].sort((a, b) => b[1] - a[1])[0] ?? ["nothing", 0];
   return [
-    `predicted time (${p.objective === "latency" ? "the plan minimises it" : "the plan minimises C"}; broker ${broker}):`,
-    ...table(["layers", "stage", "scatter", "compute", "gather", "fixed", "ms", "MB", "bound by"], rows, "llrrrrrrl"),
+    `predicted time (${p.objective === "latency" ? "the plan minimises it" : "the plan minimises C"}; broker ${broker}; wire ${plan.wire?.choice ?? "f32"}):`,
+    ...table(
+      ["layers", "stage", "wire", "scatter", "compute", "gather", "fixed", "ms", "MB", "bound by"],
+      rows,
+      "lllrrrrrrl",
+    ),
     `source before and after the stages: ${ms(p.prePostSeconds)} ms`,
     `total: ${ms(p.seconds)} ms; most of it bound by ${bound} (${ms(boundSeconds)} ms over its stages)`,
   ].join("\n");

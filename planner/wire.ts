@@ -15,7 +15,7 @@
  * Whatever the plan says, a sender whose tensor holds a value the dtype cannot carry
  * (float16: beyond ±65504, NaN) sends that frame as float32: every frame says its dtype.
  */
-import { WIRE_DTYPES } from "../core/dtypes.js";
+import { type ActivationDtype, WIRE_DTYPES } from "../core/dtypes.js";
 import { FLOAT32_WIRE, type StageTime, type WireProfile } from "./latency.js";
 import type { Plan } from "./schema.js";
 
@@ -28,6 +28,12 @@ export function wireProfile(choice: WireChoice): WireProfile {
   if (choice === "auto") return { activations: ["float32", "float16"], image: "faster" };
   return { activations: [WIRE_DTYPES[choice]], image: "always" };
 }
+
+/** The short name of a dtype (float16 → f16), as flags and tables write it. */
+export const WIRE_NAME = Object.fromEntries(Object.entries(WIRE_DTYPES).map(([name, d]) => [d, name])) as Record<
+  ActivationDtype,
+  string
+>;
 
 export type PlanWire = NonNullable<Plan["wire"]>;
 type WireStage = PlanWire["stages"][number];

@@ -37,8 +37,16 @@ import { REGION_DEFAULTS } from "../dnn/detect/region.js";
 export const DEPLOYMENT = "malformed";
 /** The suite's own worker: its runtime can hold a run, which keeps a job in flight. */
 export const HELD = "worker-held";
-/** Every device takes a part (least C; the fastest plan may rightly keep a net this small on fewer). */
-export const PLANNING: Partial<Omit<PlanOptions, "devices">> = { strategy: "lop", ftpEnd: 0, objective: "comm" };
+/**
+ * Every device takes a part (least C; the fastest plan may rightly keep a net this small
+ * on fewer), and tensors travel as float32: answers are compared with one device's to 1e-4.
+ */
+export const PLANNING: Partial<Omit<PlanOptions, "devices">> = {
+  strategy: "lop",
+  ftpEnd: 0,
+  objective: "comm",
+  wire: "f32",
+};
 export const topics = topicsFor(DEPLOYMENT);
 
 /** A regexp that matches `text` literally. */

@@ -25,6 +25,7 @@ import { gatewayMbitFlag, gatewayRule, shardMbitFlag, topologyFlag } from "../la
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
+import { WIRE_CHOICES } from "../../planner/wire.js";
 import { planningFlags } from "../planning-flags.js";
 
 /** `--repeats R`, as the lab and the experiment take it. */
@@ -118,6 +119,12 @@ const flags = defineFlags({
   "ftp-layers": planningFlags["ftp-layers"],
   objective: planningFlags.objective,
   split: planningFlags.split,
+  wire: {
+    value: "W,W,...",
+    description: `how tensors travel, each timed as its own variant beside the schemes: ${WIRE_CHOICES.join(", ")} (edgefuse plan --help says what each means)`,
+    schema: flag.list(z.enum(WIRE_CHOICES)),
+    default: "auto",
+  },
   repeats: repeatsFlag("timed requests per variant, after one warm-up"),
   json: { description: "print one JSON record per timed request instead of the table" },
 });
@@ -147,10 +154,16 @@ export const labCommand = defineCommand({
     const cpuShare = o.cpu === "shared" ? defaultCpuShare(o.devices) : oneOrEach(o.cpu);
     const bandwidthMbit = oneOrEach(o.bandwidth);
     const memoryMb = oneOrEach(o.memory);
+    // Every scheme as every wire type asked for; a label names the wire only when more than one is timed.
     const schemes = o.scheme
       .filter(isSchemeName)
       .map((name) => scheme(name, o["ftp-layers"]))
-      .map((s) => ({ ...s, planning: { ...s.planning, objective: o.objective, split: o.split } }));
+      .flatMap((s) =>
+        o.wire.map((wire) => ({
+          label: o.wire.length > 1 ? `${s.label}@${wire}` : s.label,
+          planning: { ...s.planning, objective: o.objective, split: o.split, wire },
+        })),
+      );
     const log = (line: string): void => void process.stderr.write(`lab: ${line}\n`);
     const gateway = o["gateway-mbit"];
     log(

@@ -41,6 +41,7 @@ function run(o: {
     criticalComputeMs: 0,
     lowerBoundMs: 0,
     stages: [],
+    ftpInputBytes: 0,
     weightsPerDeviceBytes: [1, 1, 1],
     presenceWeightBytes: [null, null, null],
     measuredLinkMbit: [],

@@ -55,7 +55,8 @@ describe("container stack: one experiment", () => {
       prefix: "edgefuse-exp",
       files: ["compose.yaml"],
       services: ["experiment"],
-      env: { WORKERS: String(WORKERS), BANDWIDTH: "100mbit", CPUS: "1", MODEL, SEED: "1" },
+      // Tensors as float32 (WIRE): what one device computes, to the last float bits.
+      env: { WORKERS: String(WORKERS), BANDWIDTH: "100mbit", CPUS: "1", MODEL, SEED: "1", WIRE: "f32" },
       healthy: [
         ["broker", 1],
         ["planner", 1],
