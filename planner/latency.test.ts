@@ -86,6 +86,15 @@ describe("latency model, by hand", () => {
     expect(t.gatherSeconds).toBeCloseTo((800 * o) / 500 + (400 * encode) / 2e6 + (400 * decode) / 1e6, 12);
     expect([t.scatterBytes, t.gatherBytes, t.scatterWire, t.gatherWire]).toEqual([800, 800, "float16", "float16"]);
   });
+  it("LOP on three devices as float16: the source encodes the input every part shares once", () => {
+    const three = { ...twoDevices, slots: [...twoDevices.slots, { ...twoDevices.slots[1]!, workerId: "w2" }] };
+    const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 3)), {
+      ...three,
+      wire: wireProfile("f16"),
+    });
+    const { encode, decode } = CODEC_MACS_PER_ELEMENT.float16;
+    expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 1000 + (400 * encode) / 1e6 + (400 * decode) / 2e6, 12);
+  });
   it("auto takes, per phase, the faster of float32 and float16: float16 where links bound, float32 where the CPU does", () => {
     const flows = unitFlows([conv], 0, "lop", false, unitCuts([conv], 2));
     expect(stageTime(flows, { ...twoDevices, wire: wireProfile("auto") })).toMatchObject({

@@ -65,6 +65,8 @@ export interface StageFlows {
   readonly mults: readonly number[];
   /** Elements the source copies or sums while assembling the stage's output. */
   readonly assembled: number;
+  /** Every remote part gets the same whole tensor (LOP, FUSE without a kept slice): the source encodes it once. */
+  readonly sharedScatter?: boolean;
   /** FTP: the tile devices could take the request's image instead (the slots with a tile, and the work of decoding it). */
   readonly image?: { readonly slots: readonly boolean[]; readonly decodeMacs: number };
 }
@@ -206,11 +208,20 @@ function slowest(macs: (d: number) => number, p: NetworkProfile, fromSlot: numbe
 
 /**
  * `elements[d]` as `dtype` to slot d (scatter) or from it (gather). Scatter: the source
- * encodes every remote part, each device decodes its own; gather the other way round.
+ * encodes every remote part (`shared`: one tensor for all), each device decodes its own;
+ * gather the other way round.
  */
-function tensorPhase(elements: readonly number[], p: NetworkProfile, scatter: boolean, dtype: ActivationDtype): Phase {
+function tensorPhase(
+  elements: readonly number[],
+  p: NetworkProfile,
+  scatter: boolean,
+  dtype: ActivationDtype,
+  shared = false,
+): Phase {
   const codec = CODEC_MACS_PER_ELEMENT[dtype];
-  const remote = elements.slice(1).reduce((a, b) => a + b, 0);
+  const parts = elements.slice(1);
+  // What the source encodes (scatter) or decodes (gather): a tensor every part shares is encoded once.
+  const remote = shared ? Math.max(0, ...parts) : parts.reduce((a, b) => a + b, 0);
   const atSource = (remote * (scatter ? codec.encode : codec.decode)) / p.slots[0]!.macPerSec;
   const atDevices = slowest((d) => elements[d]! * (scatter ? codec.decode : codec.encode), p, 1);
   const bytes = elements.map((e) => (e > 0 ? encodedBytes(dtype, e) : 0));
@@ -222,10 +233,11 @@ function fastestTensorPhase(
   elements: readonly number[],
   p: NetworkProfile,
   scatter: boolean,
+  shared = false,
 ): Phase & { wire: ActivationDtype } {
   let best: (Phase & { wire: ActivationDtype }) | undefined;
   for (const dtype of p.wire.activations) {
-    const t = tensorPhase(elements, p, scatter, dtype);
+    const t = tensorPhase(elements, p, scatter, dtype, shared);
     if (!best || t.seconds < best.seconds) best = { ...t, wire: dtype };
   }
   return best!;
@@ -233,7 +245,7 @@ function fastestTensorPhase(
 
 /** The scatter as the fastest dtype, or as the request's image to every tile device when that is faster. */
 function fastestScatter(flows: StageFlows, p: NetworkProfile): Phase & { wire: ActivationDtype; image: boolean } {
-  const tensor = { ...fastestTensorPhase(flows.scatter, p, true), image: false };
+  const tensor = { ...fastestTensorPhase(flows.scatter, p, true, flows.sharedScatter), image: false };
   const image = flows.image;
   if (!image || p.wire.image === "never") return tensor;
   const bytes = image.slots.map((has, d) => (has && d > 0 ? ASSUMED_IMAGE_BYTES : 0));

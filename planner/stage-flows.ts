@@ -69,6 +69,7 @@ export function unitFlows(
     const f = cuts.output(k);
     return {
       scatter: f.map(wholeInput),
+      sharedScatter: !kept,
       gather: f.map((x) => u.carriedOutputs * x),
       mults: f.map((x) => u.mults * x),
       assembled: u.carriedOutputs,
@@ -90,6 +91,7 @@ export function unitFlows(
   const parts = f2.filter((x) => x > 0).length;
   return {
     scatter: f1.map(wholeInput),
+    sharedScatter: !kept,
     gather: f2.map((x) => (x > 0 ? next.outputs : 0)),
     mults: f1.map((x, d) => u.mults * x + next.mults * f2[d]!),
     assembled: next.outputs * parts,

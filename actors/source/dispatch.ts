@@ -7,7 +7,8 @@
 import { WireError } from "../../core/errors.js";
 import { shapeText } from "../../dnn/layers.js";
 import type { Bus } from "../../broker/bus.js";
-import { decodeFrame, framePartsOrFloat32 } from "../../broker/frame.js";
+import type { Dtype } from "../../core/dtypes.js";
+import { decodeFrame, encodeFrameHeader, type FrameMeta, framePartsOrFloat32 } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
 import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
@@ -29,6 +30,11 @@ interface Waiter {
 
 export class MqttDispatcher implements Dispatcher {
   private readonly waiters = new Map<string, Waiter>();
+  /**
+   * A stage's tasks that take the same whole tensor (LOP and FUSE without a kept slice)
+   * share its encoding: encoded once per dtype, not once per device.
+   */
+  private readonly encoded = new WeakMap<Float32Array, Map<Dtype, { data: Buffer; dtype: Dtype }>>();
   private readonly failed = new Map<string, Error>();
 
   constructor(
@@ -55,7 +61,7 @@ export class MqttDispatcher implements Dispatcher {
     const { parts, dtype } =
       task.wire.image && image !== undefined
         ? { parts: [image], dtype: "image" }
-        : framePartsOrFloat32(
+        : this.frame(
             { jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w], dtype: task.wire.input },
             payload,
           );
@@ -68,6 +74,20 @@ export class MqttDispatcher implements Dispatcher {
       bytesSent: out.bytes,
       wire: { input: dtype, output: out.dtype },
     };
+  }
+
+  /** A task's input frame: its own header, and the payload's encoding, made once for every task that shares it. */
+  private frame(meta: FrameMeta, payload: Float32Array): { parts: Buffer[]; dtype: Dtype } {
+    const asked = meta.dtype ?? "float32";
+    const known = this.encoded.get(payload)?.get(asked);
+    if (known) return { parts: [encodeFrameHeader({ ...meta, dtype: known.dtype }), known.data], dtype: known.dtype };
+    const { parts, dtype } = framePartsOrFloat32(meta, payload);
+    if (asked !== "float32") {
+      const byDtype = this.encoded.get(payload) ?? new Map();
+      byDtype.set(asked, { data: parts[1], dtype });
+      this.encoded.set(payload, byDtype);
+    }
+    return { parts, dtype };
   }
 
   /** An output frame arrived (from the `…/out` subscription). */
