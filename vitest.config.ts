@@ -10,6 +10,7 @@ const INTEGRATION = [
   "actors/*.test.ts",
   "actors/source/{dispatch,error-report,wire.mosquitto}.test.ts",
   "actors/worker/baseline.test.ts",
+  "bench/chaos/*.test.ts",
   "broker/{contract.*,server,client}.test.ts",
   "cli/flags.test.ts",
   "cli/commands/{broker,infer,plan,planner,run}.test.ts",
