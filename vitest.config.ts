@@ -15,7 +15,7 @@ const INTEGRATION = [
   "cli/flags.test.ts",
   "cli/commands/{broker,infer,plan,planner,run}.test.ts",
   "lab/{cpu,experiment,linkrate,netns,paper}.test.ts",
-  "planner/actor.test.ts",
+  "planner/{actor,plan-thread}.test.ts",
   "test/compose/**/*.test.ts",
 ];
 
@@ -45,7 +45,8 @@ export default defineConfig({
           globalSetup: [ORACLES],
         },
       },
-      // and dist/ rebuilt when a source is newer: these suites spawn bin/edgefuse, which runs it.
+      // and dist/ rebuilt when a source is newer: these suites spawn bin/edgefuse, which runs it, or start
+      // planners, whose planning thread runs dist/planner/ (plan-thread.ts).
       {
         extends: true,
         test: { name: "integration", include: INTEGRATION, globalSetup: ["test/setup/build-dist.ts", ORACLES] },
