@@ -4,6 +4,7 @@ import { topicsFor } from "../../broker/topics.js";
 import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { startWorker } from "../../actors/worker/worker.js";
+import { parentGone } from "../../actors/parent-link.js";
 import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, untilSignal } from "../connection.js";
 import { deviceIdFlag, linkFlags, linksGiven, linksText, memoryFlag, speedFlag } from "../devices.js";
@@ -33,6 +34,7 @@ export const workerCommand = defineCommand({
   name: "worker",
   flags,
   async run(o) {
+    const orphaned = parentGone(); // started by up: it stops when up is gone, however up ended
     const runtime = onnxRuntime({ ...DEVICE_RUNTIME_OPTIONS, threads: o.threads });
     const gmacPerSec = o["gmac-per-sec"] ?? (await measureGmacPerSec(runtime));
     const topics = topicsFor(o.deployment);
@@ -54,7 +56,7 @@ export const workerCommand = defineCommand({
     console.error(
       `worker ${o.id}: on ${o.broker} (deployment '${o.deployment}'), ${gmacPerSec} GMAC/s${linksText(links)}, ${o.memory} MB of memory`,
     );
-    await untilSignal();
+    await Promise.race([untilSignal(), orphaned]);
     await worker.stop();
     await bus.close();
   },
