@@ -95,6 +95,9 @@ describe.each(["yolov2-tiny-s1-dog", "fc-mini-s3-dog"])("%s", (name) => {
         port: 0,
         workers: "inline",
         thresh: THRESH,
+        // Links of 10 Mbit announced (not shaped): the model sends FTP tile devices the image, which is what is tested.
+        gmacPerSec: 50,
+        links: Array.from({ length: devices }, () => ({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 10e6 })),
         planning: { strategy: "auto", ftpEnd: 0, objective: "comm", wire: "f16" },
         log: () => undefined,
         onOutput: (id, out) => outputs.set(id, out),

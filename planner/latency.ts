@@ -42,8 +42,8 @@ export interface SlotProfile {
 export interface WireProfile {
   /** The dtypes an activation may travel as; each phase takes the fastest. */
   readonly activations: readonly ActivationDtype[];
-  /** An FTP stage's tile inputs travel as the request's encoded image: never, when the model predicts it faster, or always. */
-  readonly image: "never" | "faster" | "always";
+  /** An FTP stage's tile inputs travel as the request's encoded image: never, or when the model predicts it faster. */
+  readonly image: "never" | "faster";
 }
 
 export interface NetworkProfile {
@@ -251,7 +251,7 @@ function fastestScatter(flows: StageFlows, p: NetworkProfile): Phase & { wire: A
   const bytes = image.slots.map((has, d) => (has && d > 0 ? ASSUMED_IMAGE_BYTES : 0));
   const decoding = slowest((d) => (image.slots[d] && d > 0 ? image.decodeMacs : 0), p, 1);
   const t = phase(bytes, p, true, decoding);
-  return p.wire.image === "always" || t.seconds < tensor.seconds ? { ...t, wire: tensor.wire, image: true } : tensor;
+  return t.seconds < tensor.seconds ? { ...t, wire: tensor.wire, image: true } : tensor;
 }
 
 const linkName = (link: number, p: NetworkProfile, scatter: boolean): string => {

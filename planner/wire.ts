@@ -5,8 +5,10 @@
  * - f32: every tensor as float32, as darknet computes it: distributed equals one device
  *   to the last bit.
  * - f16 / q8: every activation (stage inputs, outputs and LIP/FUSE partial sums) as that
- *   type, and the FTP tiles' inputs as the request's encoded image (each tile device
- *   decodes and letterboxes it as the source would, to the bit, and cuts its regions).
+ *   type; the FTP tiles' inputs as the request's encoded image when the model predicts
+ *   that faster (each tile device then decodes and letterboxes the whole image as the
+ *   source would, to the bit, and cuts its regions: fewer bytes, but on a quarter core
+ *   decoding costs about what 100 Mbit of tile pixels do).
  * - auto (the default): per phase whichever of float32 and float16 the latency model
  *   predicts faster, and the image for FTP tiles likewise. float16 keeps the detections
  *   float32 gives on the sample images (README, "Fewer bytes on the wire"); q8 moves
@@ -26,7 +28,7 @@ export type WireChoice = (typeof WIRE_CHOICES)[number];
 export function wireProfile(choice: WireChoice): WireProfile {
   if (choice === "f32") return FLOAT32_WIRE;
   if (choice === "auto") return { activations: ["float32", "float16"], image: "faster" };
-  return { activations: [WIRE_DTYPES[choice]], image: "always" };
+  return { activations: [WIRE_DTYPES[choice]], image: "faster" };
 }
 
 /** The short name of a dtype (float16 → f16), as flags and tables write it. */

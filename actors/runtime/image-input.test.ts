@@ -10,8 +10,11 @@ import { cutForSend } from "./tensors.js";
 
 describe("an FTP tile device's own decoding of the request's image", () => {
   const network = loadNetwork(cfgPath("yolov2-tiny"));
+  // 10 Mbit links: the model sends the tile devices the image rather than their regions.
   const devices = ["source", "w1", "w2"].map((workerId, i) => ({
     workerId,
+    uplinkBitsPerSec: 10e6,
+    downlinkBitsPerSec: 10e6,
     ...(i === 0 ? { role: "source" as const } : {}),
   }));
   const plan = makePlan(network, {

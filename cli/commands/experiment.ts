@@ -14,6 +14,7 @@ import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
 import { estimateGrid, estimateText, networkSize, settingSeconds } from "../../lab/experiments/estimate.js";
 import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
 import { plannerCheckGrid } from "../../lab/experiments/planner-check.js";
+import { wireCheckGrid } from "../../lab/experiments/wire-check.js";
 import { runGrid } from "../../lab/experiments/run-grid.js";
 import { assertRoot, DEFAULT_CPU_SHARE, resolveModel } from "../../lab/setup.js";
 import { maxFtpEnd } from "../../planner/ftp.js";
@@ -33,6 +34,10 @@ const flags = defineFlags({
   "planner-check": {
     description:
       "the planner check instead of the paper's tables: 10/100/1000 mbit × 3 and 6 devices × identical or heterogeneous devices, the default plan beside every fixed alternative",
+  },
+  "wire-check": {
+    description:
+      "the wire check instead: 6 devices at 100 mbit, the least-C ILP at FTP 0–11 and the default plan, each with tensors as f32, f16, q8 and auto",
   },
   quick: { description: "the paper's tables on a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
   topology: topologyFlag(
@@ -54,7 +59,7 @@ const flags = defineFlags({
   out: {
     value: "DIR",
     description: "where runs.csv, runs.jsonl, the tables and the plots go",
-    defaultText: "docs/results/<today>/<tables|planner-check>-<topology>",
+    defaultText: "docs/results/<today>/<tables|planner-check|wire-check>-<topology>",
   },
   repeats: repeatsFlag("timed requests per plan variant, after one warm-up"),
   "dry-run": { description: "print the grid (every setting and its variants) and the time estimate, run nothing" },
@@ -125,20 +130,28 @@ function gridPart(
   return kept;
 }
 
+const oneCheck: FlagRule<{ "planner-check"?: boolean; "wire-check"?: boolean }> = {
+  flag: "wire-check",
+  message: "is a grid of its own: give it or --planner-check, not both",
+  holds: (o) => !(o["planner-check"] && o["wire-check"]),
+};
+
 export const experimentCommand = defineCommand({
   name: "experiment",
   flags,
-  rules: [modelTogether, gatewayRule, oneModel],
+  rules: [modelTogether, gatewayRule, oneModel, oneCheck],
   async run(o) {
     const dryRun = o["dry-run"];
     if (!dryRun) assertRoot("experiment");
     const model = experimentModel(o);
     const network = loadNetwork(model.cfg);
-    const kind = o["planner-check"] ? "planner-check" : "tables";
+    const kind = o["planner-check"] ? "planner-check" : o["wire-check"] ? "wire-check" : "tables";
     const grid = gridPart(
       kind === "planner-check"
         ? plannerCheckGrid({ paperPlan: isPaperNetwork(network), maxFtpEnd: maxFtpEnd(network) })
-        : experimentGrid(o.quick),
+        : kind === "wire-check"
+          ? wireCheckGrid(maxFtpEnd(network))
+          : experimentGrid(o.quick),
       o,
     );
     const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;

@@ -1,53 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { RunRecord } from "../experiment.js";
+import { timedRun as run } from "./test-records.js";
 import { toCsv } from "../tables.js";
 import { checkReport, checkSettings, predictedVsMeasured, runtimeVsDevices, settingTable } from "./check-report.js";
-
-/** A timed run with what the check reads; the rest is filler of the right shape. */
-function run(o: {
-  scheme: string;
-  latencyMs: number;
-  predictedMs: number | null;
-  devices?: number;
-  bandwidthMbit?: number;
-  profile?: string;
-  repeat?: number;
-}): RunRecord {
-  const devices = o.devices ?? 3;
-  const bandwidthMbit = o.bandwidthMbit ?? 100;
-  return {
-    topology: "paper",
-    gatewayMbit: null,
-    profile: o.profile ?? "identical",
-    deviceBandwidthMbit: Array.from({ length: devices }, () => bandwidthMbit),
-    deviceCpuShare: Array.from({ length: devices }, () => 0.25),
-    deviceMemoryMb: Array.from({ length: devices }, () => 4096),
-    scheme: o.scheme,
-    strategy: "auto",
-    ftpEnd: "auto",
-    devices,
-    bandwidthMbit,
-    cpuShare: 0.25,
-    repeat: o.repeat ?? 1,
-    planId: `plan-${o.scheme}`,
-    latencyMs: o.latencyMs,
-    predictedMs: o.predictedMs,
-    sourceTotalMs: o.latencyMs,
-    linkBytes: {},
-    bytesBusiestLink: 0,
-    modelledBytes: 1,
-    measuredBytes: 1,
-    planCostBytes: 1,
-    criticalComputeMs: 0,
-    lowerBoundMs: 0,
-    stages: [],
-    ftpInputBytes: 0,
-    weightsPerDeviceBytes: [1, 1, 1],
-    presenceWeightBytes: [null, null, null],
-    measuredLinkMbit: [],
-    detections: [],
-  };
-}
 
 describe("the planner check's verdicts", () => {
   // 3 devices, 100 Mbit: the default is 4 % slower than fuse-all (within 1.05), ILP-C's prediction is 25 % low.

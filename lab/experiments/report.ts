@@ -1,7 +1,8 @@
 /**
  * The experiment's output files from its records: runs.csv and runs.jsonl, predicted
  * against measured latency, and either table1.md and table2.md beside the paper's
- * numbers with three more plots, or the planner check (check-report.ts). Written after
+ * numbers with three more plots, the planner check (check-report.ts) or the wire
+ * check (wire-check.ts). Written after
  * every setting, so an interrupted run still leaves what it measured.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { lineChart, type Series } from "../plot.js";
 import { summarize, toCsv, type Summary } from "../tables.js";
 import { CHECK_PLOTS, checkReport, predictedVsMeasured, runtimeVsDevices } from "./check-report.js";
 import { LOP, OPTIMUM, OPTIMUM_OWN_FTP, SINGLE, TABLE2 } from "./grid.js";
+import { latencyVsBusiestLink, WIRE_PLOT, wireReport } from "./wire-check.js";
 
 /** The paper's Table 1 (6 devices, YOLOv2): LOP / FUSE run time in s, by Mbit/s; memory per device in MB, by device count. */
 export const PAPER_RUNTIME_S: Readonly<Record<number, readonly [number, number]>> = {
@@ -175,9 +177,9 @@ export function plots(records: readonly RunRecord[]): Record<keyof typeof PLOTS,
   };
 }
 
-/** What a report is of: the paper's tables, or the planner check; with the variants that could not be run. */
+/** What a report is of: the paper's tables, the planner check or the wire check; with the variants that could not be run. */
 export interface ReportOptions {
-  readonly grid: "tables" | "planner-check";
+  readonly grid: "tables" | "planner-check" | "wire-check";
   /** The whole model's weights, for table 1's total ÷ N. */
   readonly totalWeightsBytes: number;
   /** "label at setting: why", one per variant that was not run. */
@@ -194,6 +196,11 @@ export function writeReport(dir: string, records: readonly RunRecord[], o: Repor
   if (o.grid === "planner-check") {
     write("check.md", checkReport(records, o.refused));
     write(CHECK_PLOTS.devices, runtimeVsDevices(records));
+    return;
+  }
+  if (o.grid === "wire-check") {
+    write("wire.md", wireReport(records));
+    write(WIRE_PLOT, latencyVsBusiestLink(records));
     return;
   }
   write("table1.md", table1(records, o.totalWeightsBytes));
