@@ -25,6 +25,8 @@ export interface FetchShardOptions {
   readonly timeoutMs: number;
   /** Ask again when nothing of this device's shards has arrived this long after asking. */
   readonly retryMs: number;
+  /** The largest shard this device takes: its memory budget (a shard above it could never be held). */
+  readonly maxMessageBytes?: number;
 }
 export const fetchShardDefaults = {
   // A request is a 90-byte message the planner answers within milliseconds unless it is
@@ -84,6 +86,7 @@ export function brokerShardFetcher(
       };
       bus
         .subscribe(topic, {
+          ...(o.maxMessageBytes === undefined ? {} : { maxMessageBytes: o.maxMessageBytes }),
           onMessage: (_t, payload) => {
             if (payload.byteLength === 0)
               return fail(new WireError(topic, "the planner has no such shard (its plan has changed since)"));

@@ -57,12 +57,14 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
       }),
     );
   };
-  // What a job needs to end is heard before the source says it is here.
+  // What a job needs to end is heard before the source says it is here. Outputs and plans
+  // are reassembled within the device's memory budget, never more.
+  const withinBudget = { maxMessageBytes: state.memory.budgetBytes };
   await follow(topics.filters.worker(), "a presence", handlePresence);
-  await follow(topics.filters.partOut(), "an output", handleOutput);
+  await follow(topics.filters.partOut(), "an output", handleOutput, undefined, withinBudget);
   await follow(topics.filters.errors(), "an error report", handleErrorReport);
   await state.announce();
-  await follow(topics.plan(), "a plan", handlePlan);
+  await follow(topics.plan(), "a plan", handlePlan, undefined, withinBudget);
   // A request larger than maxRequestBytes is refused at its first chunk, before anything
   // is buffered; the ones being received at once hold at most four of the largest (a fifth
   // is refused, and told so). One sent whole has been received already (the broker's packet

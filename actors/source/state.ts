@@ -92,7 +92,11 @@ export class SourceState {
       annotated: ha || options.publishAnnotated === true,
       log,
     });
-    this.fetchShard = brokerShardFetcher(bus, this.topics, { deviceId: sourceId, timeoutMs: options.shardTimeoutMs });
+    this.fetchShard = brokerShardFetcher(bus, this.topics, {
+      deviceId: sourceId,
+      timeoutMs: options.shardTimeoutMs,
+      maxMessageBytes: memory.budgetBytes,
+    });
     this.dispatcher = new MqttDispatcher(bus, this.topics, sourceId, () => this.current!.executor);
     this.planQueue = serialQueue((err) => this.log(`ignored a plan: ${errorMessage(err)}`));
     this.jobQueue = serialQueue((err) => this.log(errorMessage(err)));

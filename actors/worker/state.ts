@@ -111,7 +111,11 @@ export async function createWorkerState(options: RequiredWorkerOptions & Partial
     origin: { role: "worker", deviceId: workerId },
     topics,
     memory,
-    fetchShard: brokerShardFetcher(bus, topics, { deviceId: workerId, timeoutMs: o.shardTimeoutMs }),
+    fetchShard: brokerShardFetcher(bus, topics, {
+      deviceId: workerId,
+      timeoutMs: o.shardTimeoutMs,
+      maxMessageBytes: memory.budgetBytes,
+    }),
     startedAt: new Date().toISOString(),
     log,
     enqueue: serialQueue((err) => log(`${where}: ${errorMessage(err)}`)),

@@ -52,6 +52,8 @@ export async function startWorker(options: RequiredWorkerOptions & Partial<Worke
     if (!state.stopped) void state.enqueue(() => announcePresence(state, readyPlanIdOf(state)));
   });
   const planSubscription = await bus.subscribe(topics.plan(), {
+    // A plan is the cfg and the tiles: far below any budget, but never more than it.
+    maxMessageBytes: state.memory.budgetBytes,
     onMessage: (topic, payload) => state.enqueue(() => handlePlan(state, topic, payload)),
     onError: (err) => log(`${where}: ignored a plan message: ${errorMessage(err)}`),
   });
