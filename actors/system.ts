@@ -25,6 +25,7 @@ import { workerClientId } from "../broker/traffic.js";
 import { DEFAULT_MAX_PACKET_BYTES } from "../broker/client.js";
 import { REGION_DEFAULTS } from "../dnn/detect/region.js";
 import { DEFAULT_DEVICE_MEMORY_MB } from "./defaults.js";
+import { linkedChild } from "./parent-link.js";
 
 export interface SystemOptions {
   readonly network: Network;
@@ -130,9 +131,12 @@ function processWorker(url: string, id: string, o: SystemOptions, device: Starte
     String(o.maxPacketBytes),
     ...deviceArgs(device, index),
   ];
-  const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, {
-    stdio: ["ignore", "inherit", "pipe"],
-  });
+  // Linked (parent-link.ts): the worker ends when this process does, even killed with SIGKILL.
+  const child: ChildProcess = spawn(
+    join(PACKAGE_ROOT, "bin", "edgefuse"),
+    args,
+    linkedChild(["ignore", "inherit", "pipe"]),
+  );
   child.stderr!.on("data", (d: Buffer) => {
     for (const line of d.toString().split("\n")) if (line) o.log(`[${id}] ${line}`);
   });
