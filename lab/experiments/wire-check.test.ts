@@ -3,9 +3,13 @@ import { timedRun } from "./test-records.js";
 import { latencyVsBusiestLink, wireCheckGrid, wireReport } from "./wire-check.js";
 
 describe("the wire check", () => {
-  it("runs two plans as every wire choice on one setting, the least-C plan at the paper's FTP depth", () => {
-    const [setting, ...more] = wireCheckGrid(31);
-    expect(more).toEqual([]);
+  it("runs two plans as every wire choice at 100 Mbit and 1 Gbit, the least-C plan at the paper's FTP depth", () => {
+    const grid = wireCheckGrid(31);
+    expect(grid.map((s) => [s.devices, s.bandwidthMbit])).toEqual([
+      [6, 100],
+      [6, 1000],
+    ]);
+    const setting = grid[0];
     expect(setting!.schemes.map((s) => s.label)).toEqual([
       "ILP-C FTP 12@auto",
       "ILP-C FTP 12@f32",

@@ -14,7 +14,8 @@ import { WIRE_CHOICES, type WireChoice } from "../../planner/wire.js";
 import type { Setting } from "./grid.js";
 
 export const WIRE_CHECK_DEVICES = 6;
-export const WIRE_CHECK_MBIT = [100] as const;
+/** 100 Mbit, where links bound; 1 Gbit, where the CPU that moves and codes the bytes does. */
+export const WIRE_CHECK_MBIT = [100, 1000] as const;
 
 /** The plans, each as every wire choice; labels "ILP-C FTP 12@f16". */
 export function wireSchemes(maxFtpEnd: number): LabScheme[] {
