@@ -19,6 +19,7 @@ import { type PlannerActor, startPlanner } from "../planner/actor.js";
 import { type DeviceLinks, presenceWill } from "./runtime/device.js";
 import { measureGmacPerSec } from "./runtime/speed.js";
 import { statusWill } from "./source/availability.js";
+import type { SourceOptions } from "./source/options.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
 import { workerClientId } from "../broker/traffic.js";
@@ -44,6 +45,8 @@ export interface SystemOptions {
   readonly planning: Partial<Omit<PlanOptions, "devices">>;
   readonly maxPacketBytes: number;
   readonly jobTimeoutMs: number;
+  /** How many requests the source runs at once and lets wait (source/admission.ts); the source's defaults when absent. */
+  readonly admission?: Partial<Pick<SourceOptions, "inFlight" | "queue" | "overflow">>;
   readonly log: (line: string) => void;
   readonly onOutput?: (requestId: string, output: Float32Array, planId: string) => void;
   /** Home Assistant discovery under this prefix (the source's homeAssistantPrefix). */
@@ -318,6 +321,7 @@ async function startSourceDevice(
     ...(o.workers === "inline" ? SHARED_PROCESS : {}),
     thresh: o.thresh,
     jobTimeoutMs: o.jobTimeoutMs,
+    ...o.admission,
     log: o.log,
     ...(o.onOutput ? { onOutput: o.onOutput } : {}),
     ...(o.homeAssistantPrefix !== undefined ? { homeAssistantPrefix: o.homeAssistantPrefix } : {}),

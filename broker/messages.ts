@@ -102,6 +102,8 @@ export const timingsSchema = z.object({
   totalMs: nonNegative,
   preprocessMs: nonNegative.optional(),
   postprocessMs: nonNegative.optional(),
+  /** How long the request waited for a slot before it ran (totalMs counts from then). */
+  queuedMs: nonNegative.optional(),
 });
 
 /** The original image's size (a tensor request's width and height): what a detection's `normalized` box is a fraction of. */

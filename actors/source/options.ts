@@ -3,6 +3,7 @@ import type { Bus } from "../../broker/bus.js";
 import { REGION_DEFAULTS } from "../../dnn/detect/region.js";
 import type { Runtime } from "../../dnn/onnx/runtime.js";
 import { DEVICE_DEFAULTS } from "../defaults.js";
+import type { OverflowPolicy } from "./admission.js";
 import type { DeviceLinks } from "../runtime/device.js";
 
 /** Its link rates (DeviceLinks) go into its presence as given. */
@@ -28,6 +29,11 @@ export interface SourceOptions extends DeviceLinks {
    * Its image is then bounded by dnn/image/limits.ts before it is decoded.
    */
   readonly maxRequestBytes: number;
+  /** Requests run at once; "auto": as many as the plan's memory budgets allow (admission.ts inFlightFor). */
+  readonly inFlight: number | "auto";
+  /** Requests that may wait beyond those; then `overflow` says who gives way. */
+  readonly queue: number;
+  readonly overflow: OverflowPolicy;
   /** How long a request waits for a plan whose devices are all ready. */
   readonly planWaitMs: number;
   readonly shardTimeoutMs: number;
@@ -51,6 +57,9 @@ export const sourceDefaults = {
   // A 40 MP camera JPEG is 10–20 MB, YOLOv2's 608×608 input as a tensor frame 4.4 MB.
   maxRequestBytes: 32 * 1024 * 1024,
   planWaitMs: 60_000,
+  inFlight: "auto",
+  queue: 16,
+  overflow: "reject",
   ...DEVICE_DEFAULTS,
 } satisfies Partial<SourceOptions>;
 

@@ -110,7 +110,7 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
   };
 }
 
-/** A graceful stop: offline, no more messages, the running job ends, the plan is let go, the presence cleared. */
+/** A graceful stop: offline, no more messages, the waiting requests refused, the running ones end, the plan is let go, the presence cleared. */
 async function stopSource(
   state: SourceState,
   subscriptions: ChunkedSubscription[],
@@ -120,7 +120,7 @@ async function stopSource(
   await state.status?.offline().catch(() => undefined);
   await discovery?.stop();
   for (const s of subscriptions.reverse()) await s.unsubscribe().catch(() => undefined);
-  await state.running?.done;
+  await state.admission.close(`${state.where} is stopping: the request was not run`);
   await state.planQueue(() => state.releaseCurrent());
   await withdraw(state.bus, state.topics, state.sourceId).catch(() => undefined);
 }

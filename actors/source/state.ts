@@ -2,8 +2,8 @@
  * The source's state: one object that every handler (handlers/) is given, instead of
  * variables shared by closures. It holds what the source was started with, the
  * connections it talks through, the devices it has heard of, the plan it is prepared
- * for, the job running now and who waits for a ready plan, plus the few operations on
- * them that more than one handler needs.
+ * for, the jobs running now (admission.ts says how many at once) and who waits for a
+ * ready plan, plus the few operations on them that more than one handler needs.
  */
 import type { Bus } from "../../broker/bus.js";
 import type { ErrorOrigin, Presence } from "../../broker/messages.js";
@@ -15,6 +15,7 @@ import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { releaseSource, type SourcePrepared } from "../runtime/job.js";
 import { reportError, serialQueue } from "../runtime/report.js";
 import { type Availability, availability } from "./availability.js";
+import { type Admission, admission, inFlightFor } from "./admission.js";
 import { MqttDispatcher } from "./dispatch.js";
 import { type LastResultPublisher, lastResultPublisher } from "./last-result.js";
 import type { SourceOptions } from "./options.js";
@@ -26,7 +27,7 @@ export interface Current {
   readonly prepared: SourcePrepared;
 }
 
-/** The one job running (requests run one at a time). */
+/** A job running (admission.ts lets several run at once). */
 export interface RunningJob {
   readonly jobId: string;
   /** Resolves when the job has ended, however it ended: a new plan waits for it. */
@@ -53,10 +54,13 @@ export class SourceState {
   readonly publishLast: LastResultPublisher;
   /** Plans are followed one at a time, in arrival order. */
   readonly planQueue: (work: () => Promise<void>) => Promise<void>;
-  /** Requests run one at a time, in arrival order. */
-  readonly jobQueue: (work: () => Promise<void>) => Promise<void>;
+  /** Requests run several at once, the rest wait in arrival order (a bounded queue). */
+  readonly admission: Admission;
   current: Current | undefined;
-  running: RunningJob | undefined;
+  /** The jobs running, by job id (the request's id). */
+  readonly running = new Map<string, RunningJob>();
+  /** A new plan is being followed: requests wait for it (notReady) until it is prepared. */
+  switching = false;
   private readyWaiters: (() => void)[] = [];
   /** Stops following reconnections (see reconnected): a stopping source withdraws its presence. */
   readonly stopFollowingReconnects: () => void;
@@ -99,7 +103,15 @@ export class SourceState {
     });
     this.dispatcher = new MqttDispatcher(bus, this.topics, sourceId, () => this.current!.executor);
     this.planQueue = serialQueue((err) => this.log(`ignored a plan: ${errorMessage(err)}`));
-    this.jobQueue = serialQueue((err) => this.log(errorMessage(err)));
+    const { inFlight, queue, overflow } = options;
+    this.admission = admission(
+      {
+        queue,
+        overflow,
+        inFlight: inFlight === "auto" ? () => (this.current ? inFlightFor(this.current.followed.plan) : 1) : inFlight,
+      },
+      (err) => this.log(errorMessage(err)),
+    );
     this.stopFollowingReconnects = bus.onReconnect(() => this.reconnected());
   }
 
@@ -166,6 +178,7 @@ export class SourceState {
 
   /** Why the current plan cannot run yet, or null when every device is ready. */
   notReady(): string | null {
+    if (this.switching) return "switching to a new plan";
     if (!this.current) return "no plan yet (is the planner running, and are enough devices up?)";
     const { plan } = this.current.followed;
     const missing = plan.devices

@@ -11,8 +11,8 @@ import type { SourceHandler } from "../state.js";
 export const handleErrorReport: SourceHandler = (state, topic, payload) => {
   // Decoded whether or not a job runs: a malformed report is logged either way (the subscription's onError).
   const report = decodeJson(topic, payload, errorMessageSchema);
-  const { running } = state;
-  if (!running || report.requestId !== running.jobId || state.isOwnReport(report.from)) return;
+  const running = state.running.get(report.requestId);
+  if (!running || state.isOwnReport(report.from)) return;
   running.reportedByWorker = true;
   state.dispatcher.fail(running.jobId, new EdgefuseError(report.code, `${report.where}: ${report.message}`));
 };

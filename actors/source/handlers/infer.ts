@@ -1,8 +1,9 @@
 /**
  * `infer/<requestId>`: a request, [wait for a ready plan, decode, run, interpret,
- * publish] on `results/<requestId>`, or its failure on `errors/<requestId>`. Requests
- * run one at a time (the state's jobQueue). A request on a malformed infer topic has
- * no errors topic to answer on: the log says what is wrong with the topic.
+ * publish] on `results/<requestId>`, or its failure on `errors/<requestId>`. Several
+ * run at once and the rest wait (the state's admission), or are refused when too many
+ * wait. A request on a malformed infer topic has no errors topic to answer on: the log
+ * says what is wrong with the topic.
  */
 import { encodeJson } from "../../../broker/messages.js";
 import { inferTopicProblem } from "../../../broker/topics.js";
@@ -19,7 +20,21 @@ export const handleInfer: SourceHandler = (state, topic, payload) => {
     return void state.log(
       `ignored a request on ${topic}: ${inferTopicProblem(state.options.deployment, topic) ?? "not an infer/<requestId> topic"}`,
     );
-  void state.jobQueue(() => runJob(state, parsed.requestId, topic, payload));
+  const { requestId } = parsed;
+  // Its tensors travel on topics named by its id: a second request of that id while the first runs would mix with it.
+  if (state.running.has(requestId))
+    return void state.reportFailure(
+      requestId,
+      new InputError(topic, `request ${requestId} is running already: give each request an id of its own`),
+    );
+  state.admission.admit(
+    requestId,
+    (queuedMs) => runJob(state, requestId, topic, payload, queuedMs),
+    (err) => {
+      state.log(`${requestId}: ${err.message}`);
+      return state.reportFailure(requestId, err);
+    },
+  );
 };
 
 /** A request that could not be received whole (bad chunks): logged, and answered when its topic names it. */
@@ -29,7 +44,13 @@ export function handleBadRequest(state: SourceState, err: Error, topic: string):
   if (parsed?.kind === "infer") void state.reportFailure(parsed.requestId, err);
 }
 
-async function runJob(state: SourceState, requestId: string, topic: string, payload: Buffer): Promise<void> {
+async function runJob(
+  state: SourceState,
+  requestId: string,
+  topic: string,
+  payload: Buffer,
+  queuedMs: number,
+): Promise<void> {
   const received = performance.now();
   const job: RunningJob = { jobId: requestId, done: Promise.resolve(), reportedByWorker: false };
   let finish = () => {};
@@ -40,15 +61,15 @@ async function runJob(state: SourceState, requestId: string, topic: string, payl
     while (state.notReady() !== null) await state.ready();
     const current = state.current!;
     job.done = new Promise<void>((r) => (finish = r));
-    state.running = job;
-    await answer(state, current, { requestId, topic, payload, received });
+    state.running.set(requestId, job);
+    await answer(state, current, { requestId, topic, payload, received, queuedMs });
   } catch (err) {
     state.log(`${requestId}: ${errorMessage(err)}`);
     if (!job.reportedByWorker) await state.reportFailure(requestId, err);
   } finally {
     state.dispatcher.end(requestId);
     state.current?.executor.dropJob(requestId);
-    if (state.running === job) state.running = undefined;
+    if (state.running.get(requestId) === job) state.running.delete(requestId);
     finish();
   }
 }
@@ -57,13 +78,15 @@ interface Request {
   readonly requestId: string;
   readonly topic: string;
   readonly payload: Buffer;
-  /** performance.now() when it arrived: the trace's times count from here. */
+  /** performance.now() when it started to run: the trace's times count from here. */
   readonly received: number;
+  /** How long it waited for a slot before that. */
+  readonly queuedMs: number;
 }
 
 /** Runs the request on the current plan and publishes its result, then what goes beside it. */
 async function answer(state: SourceState, current: Current, request: Request): Promise<void> {
-  const { requestId, topic, payload, received } = request;
+  const { requestId, topic, payload, received, queuedMs } = request;
   const { prepared, followed } = current;
   const input = readRequest(payload, topic, prepared.network);
   const preprocessMs = performance.now() - received;
@@ -83,7 +106,7 @@ async function answer(state: SourceState, current: Current, request: Request): P
     image: { width: size.w, height: size.h },
     synthetic: followed.plan.model.syntheticWeights === true,
     detections,
-    timings: { totalMs, preprocessMs, postprocessMs: performance.now() - post },
+    timings: { totalMs, preprocessMs, postprocessMs: performance.now() - post, queuedMs },
     trace: result.trace,
   };
   await state.bus.publish(state.topics.results(requestId), encodeJson(resultsSchema, message), { qos: 1 });

@@ -12,6 +12,6 @@ export const handleOutput: SourceHandler = (state, topic, payload) => {
     const parsed = state.topics.parse(topic);
     const jobId = parsed && "jobId" in parsed ? parsed.jobId : undefined;
     state.log(`bad output on ${topic}: ${errorMessage(err)}`);
-    if (jobId && state.running?.jobId === jobId) state.dispatcher.fail(jobId, err as Error);
+    if (jobId && state.running.has(jobId)) state.dispatcher.fail(jobId, err as Error);
   }
 };

@@ -1,9 +1,9 @@
 /**
- * `plan` (retained): [parse, let the running job end, drop the old plan, prepare the
+ * `plan` (retained): [parse, let the running jobs end, drop the old plan, prepare the
  * new one, announce ready]. Plans are followed one at a time (the state's planQueue);
  * one that cannot be followed is logged and the source waits for the next.
  */
-import { followPlan } from "../../runtime/device.js";
+import { type Followed, followPlan } from "../../runtime/device.js";
 import { TaskExecutor } from "../../runtime/executor.js";
 import { prepareSource } from "../../runtime/job.js";
 import { tasksOf } from "../../runtime/schedule.js";
@@ -18,7 +18,18 @@ async function followNewPlan(state: SourceState, topic: string, payload: Buffer)
   const included = followed !== null && SourceState.includes(followed, state.sourceId);
   if (followed && !included)
     state.log(`plan ${followed.plan.id} does not include this device; waiting for one that does`);
-  await state.running?.done;
+  // No request starts on a plan being left (notReady says so while switching); those running end first.
+  state.switching = true;
+  try {
+    await Promise.all([...state.running.values()].map((job) => job.done));
+    await switchTo(state, followed, included);
+  } finally {
+    state.switching = false;
+    state.checkReady();
+  }
+}
+
+async function switchTo(state: SourceState, followed: Followed | null, included: boolean): Promise<void> {
   await state.releaseCurrent();
   if (!followed || !included) return void (await state.announce());
   const { runtime, jobTimeoutMs } = state.options;

@@ -1,6 +1,6 @@
 /**
  * `workers/<deviceId>` (retained presence, empty when a device is gone): keeps the
- * roster, and fails the running job when a device of its plan leaves, so it never
+ * roster, and fails the running jobs when a device of their plan leaves, so it never
  * waits for a device that is not there; the planner then plans for the devices left.
  */
 import { decodePresence } from "../../../broker/messages.js";
@@ -14,15 +14,17 @@ export const handlePresence: SourceHandler = (state, topic, payload) => {
   const presence = decodePresence(topic, payload);
   if (presence) state.roster.set(deviceId, presence);
   else state.roster.delete(deviceId);
-  const { running, current } = state;
-  if (!presence && running && current && SourceState.includes(current.followed, deviceId)) {
-    state.dispatcher.fail(
-      running.jobId,
-      new EdgefuseError(
-        "device-left",
-        `device ${deviceId} left while job ${running.jobId} was running; the plan is being made again for the devices left`,
-      ),
-    );
+  const { current } = state;
+  if (!presence && current && SourceState.includes(current.followed, deviceId)) {
+    // Every job in flight runs on the current plan: each needed the device.
+    for (const jobId of state.running.keys())
+      state.dispatcher.fail(
+        jobId,
+        new EdgefuseError(
+          "device-left",
+          `device ${deviceId} left while job ${jobId} was running; the plan is being made again for the devices left`,
+        ),
+      );
   }
   state.checkReady();
 };

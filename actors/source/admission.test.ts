@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import type { EdgefuseError } from "../../core/errors.js";
+import { admission } from "./admission.js";
+
+/** A request that runs until released; what happened to each is recorded. */
+function harness(o: Parameters<typeof admission>[0]) {
+  const gate = admission(o, (err) => {
+    throw err;
+  });
+  const started: string[] = [];
+  const refused = new Map<string, EdgefuseError>();
+  const release = new Map<string, () => void>();
+  const submit = (id: string) =>
+    gate.admit(
+      id,
+      () =>
+        new Promise<void>((r) => {
+          started.push(id);
+          release.set(id, r);
+        }),
+      async (err) => void refused.set(id, err),
+    );
+  const finish = async (id: string) => {
+    release.get(id)!();
+    await new Promise((r) => setTimeout(r, 0));
+  };
+  return { gate, started, refused, submit, finish };
+}
+
+describe("admission", () => {
+  it("runs up to inFlight at once and starts the oldest waiting one as each ends", async () => {
+    const h = harness({ inFlight: 2, queue: 10, overflow: "reject" });
+    for (const id of ["a", "b", "c", "d"]) h.submit(id);
+    expect(h.started).toEqual(["a", "b"]);
+    expect(h.gate.counts()).toEqual({ inFlight: 2, queued: 2 });
+    await h.finish("b");
+    expect(h.started).toEqual(["a", "b", "c"]);
+    await h.finish("a");
+    await h.finish("c");
+    await h.finish("d");
+    expect(h.gate.counts()).toEqual({ inFlight: 0, queued: 0 });
+    expect(h.refused.size).toBe(0);
+  });
+
+  it("reject: a full queue refuses the new request, saying how busy it is", () => {
+    const h = harness({ inFlight: 1, queue: 2, overflow: "reject" });
+    for (const id of ["a", "b", "c", "d"]) h.submit(id);
+    expect(h.started).toEqual(["a"]);
+    expect([...h.refused.keys()]).toEqual(["d"]);
+    expect(h.refused.get("d")!.code).toBe("busy");
+    expect(h.refused.get("d")!.message).toMatch(/1 running \(--in-flight 1\) and 2 waiting \(--queue 2\)/);
+  });
+
+  it("drop-oldest: a full queue drops its oldest waiting request for the new one", async () => {
+    const h = harness({ inFlight: 1, queue: 2, overflow: "drop-oldest" });
+    for (const id of ["a", "b", "c", "d", "e"]) h.submit(id);
+    expect([...h.refused.keys()]).toEqual(["b", "c"]);
+    expect(h.refused.get("b")!.code).toBe("dropped");
+    await h.finish("a");
+    await h.finish("d");
+    expect(h.started).toEqual(["a", "d", "e"]);
+  });
+
+  it("close refuses every waiting request and waits for the running ones", async () => {
+    const h = harness({ inFlight: 1, queue: 5, overflow: "reject" });
+    for (const id of ["a", "b", "c"]) h.submit(id);
+    let closed = false;
+    const closing = h.gate.close("stopping now").then(() => (closed = true));
+    expect([...h.refused.keys()]).toEqual(["b", "c"]);
+    expect(h.refused.get("b")!.message).toBe("stopping now");
+    await h.finish("a");
+    await closing;
+    expect(closed).toBe(true);
+    h.submit("d"); // after the stop: refused at once, not kept
+    expect(h.started).toEqual(["a"]);
+    expect(h.refused.get("d")!.code).toBe("stopping");
+  });
+
+  it("pause waits for what runs and starts nothing new until resume", async () => {
+    const h = harness({ inFlight: 2, queue: 10, overflow: "reject" });
+    h.submit("a");
+    let drained = false;
+    const pausing = h.gate.pause().then(() => (drained = true));
+    h.submit("b");
+    expect(h.started).toEqual(["a"]);
+    await h.finish("a");
+    await pausing;
+    expect(drained).toBe(true);
+    expect(h.started).toEqual(["a"]);
+    h.gate.resume();
+    expect(h.started).toEqual(["a", "b"]);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Admission: how many requests the source runs at once, and what waits. Up to
+ * `inFlight` requests run together (their tasks interleave on the devices, so a link
+ * carries one frame's tensors while the devices compute another's); the rest wait in a
+ * queue of at most `queue`, oldest first. When the queue is full a new request is
+ * refused ("reject": the deployment is busy) or the oldest waiting one is dropped for it
+ * ("drop-oldest": a camera's stale frame). Every request either runs or is refused with
+ * one error: nothing is lost without a word. `pause` stops starting requests (a plan
+ * change drains what runs, then switches) and `resume` starts them again.
+ */
+import { FLOAT32_BYTES } from "../../core/dtypes.js";
+import { EdgefuseError } from "../../core/errors.js";
+import type { Plan } from "../../planner/schema.js";
+
+export const OVERFLOW_POLICIES = ["reject", "drop-oldest"] as const;
+export type OverflowPolicy = (typeof OVERFLOW_POLICIES)[number];
+
+export interface AdmissionOptions {
+  /** How many run at once: a number, or asked each time one could start (it may follow the plan). */
+  readonly inFlight: number | (() => number);
+  readonly queue: number;
+  readonly overflow: OverflowPolicy;
+}
+
+interface Waiting {
+  readonly requestId: string;
+  /** When it was admitted to the queue (performance.now()). */
+  readonly queuedAt: number;
+  readonly run: (queuedMs: number) => Promise<void>;
+  readonly refuse: (err: EdgefuseError) => Promise<void>;
+}
+
+export interface Admission {
+  /** Runs `run` when a slot is free (with the time it waited), or calls `refuse` once with why it will not run. */
+  admit(
+    requestId: string,
+    run: (queuedMs: number) => Promise<void>,
+    refuse: (err: EdgefuseError) => Promise<void>,
+  ): void;
+  /** No request starts until resume(); resolves when every running one has ended. */
+  pause(): Promise<void>;
+  resume(): void;
+  /** Stopping: every waiting request is refused with `reason`, none starts again; resolves when the running ones have ended. */
+  close(reason: string): Promise<void>;
+  /** Requests running and waiting now. */
+  counts(): { readonly inFlight: number; readonly queued: number };
+}
+
+/**
+ * The requests a plan lets run at once: each device holds its shards and, per request in
+ * flight, its largest feature maps (the plan's featureElements, float32), so the devices
+ * with the least room beside their shards bound it; between 1 and MAX_AUTO_IN_FLIGHT, and
+ * 2 when the plan does not say the devices' budgets.
+ */
+export const MAX_AUTO_IN_FLIGHT = 4;
+export function inFlightFor(plan: Plan): number {
+  const room = plan.devices.map((d) => {
+    const cost = plan.cost.perDevice.find((c) => c.workerId === d.workerId);
+    if (d.memoryBudgetBytes === undefined || !cost?.featureElements) return Infinity;
+    return Math.floor((d.memoryBudgetBytes - cost.shardBytes) / (FLOAT32_BYTES * cost.featureElements));
+  });
+  const least = Math.min(...room);
+  return Number.isFinite(least) ? Math.max(1, Math.min(MAX_AUTO_IN_FLIGHT, least)) : 2;
+}
+
+export function admission(o: AdmissionOptions, onError: (err: unknown) => void): Admission {
+  const waiting: Waiting[] = [];
+  const running = new Set<Promise<void>>();
+  let paused = false;
+  let closed: string | undefined;
+  const drained: (() => void)[] = [];
+
+  const limit = () => (typeof o.inFlight === "number" ? o.inFlight : o.inFlight());
+  const start = () => {
+    while (!paused && running.size < limit() && waiting.length > 0) {
+      const next = waiting.shift()!;
+      const job = next
+        .run(performance.now() - next.queuedAt)
+        .catch(onError)
+        .finally(() => {
+          running.delete(job);
+          if (running.size === 0) for (const d of drained.splice(0)) d();
+          start();
+        });
+      running.add(job);
+    }
+  };
+
+  const busy = () =>
+    `${running.size} running (--in-flight ${limit()}) and ${waiting.length} waiting (--queue ${o.queue})`;
+
+  return {
+    admit(requestId, run, refuse) {
+      if (closed !== undefined) return void refuse(new EdgefuseError("stopping", closed)).catch(onError);
+      if (waiting.length >= o.queue) {
+        if (o.overflow === "reject" || o.queue === 0) {
+          void refuse(
+            new EdgefuseError("busy", `the deployment is busy: ${busy()}; request ${requestId} refused`),
+          ).catch(onError);
+          return;
+        }
+        const stale = waiting.shift()!;
+        void stale
+          .refuse(
+            new EdgefuseError(
+              "dropped",
+              `dropped unrun: request ${requestId} arrived while ${busy()}, and the oldest waiting gives way (--overflow drop-oldest)`,
+            ),
+          )
+          .catch(onError);
+      }
+      waiting.push({ requestId, queuedAt: performance.now(), run, refuse });
+      start();
+    },
+    pause() {
+      paused = true;
+      return running.size === 0 ? Promise.resolve() : new Promise<void>((r) => drained.push(r));
+    },
+    resume() {
+      paused = false;
+      start();
+    },
+    close(reason) {
+      closed = reason;
+      const drain = this.pause();
+      for (const w of waiting.splice(0)) void w.refuse(new EdgefuseError("stopping", reason)).catch(onError);
+      return drain;
+    },
+    counts: () => ({ inFlight: running.size, queued: waiting.length }),
+  };
+}
