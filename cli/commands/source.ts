@@ -4,6 +4,7 @@ import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
 import { statusWill } from "../../actors/source/availability.js";
 import { sourceDefaults, startSource } from "../../actors/source/source.js";
+import { admissionFlags, admissionOf } from "../admission-flags.js";
 import { defineCommand, flag } from "../command.js";
 import { connect, connectionFlags, untilSignal } from "../connection.js";
 import { deviceIdFlag, linkFlags, linksGiven, memoryFlag, speedFlag } from "../devices.js";
@@ -28,6 +29,7 @@ const flags = defineFlags({
     schema: flag.int("milliseconds").refine((n) => n >= 100, "must be ≥ 100"),
     default: String(sourceDefaults.jobTimeoutMs),
   },
+  ...admissionFlags,
   ...homeAssistantFlags,
 });
 
@@ -50,6 +52,7 @@ export const sourceCommand = defineCommand({
       ...linksGiven(o),
       thresh: o.thresh,
       jobTimeoutMs: o["timeout-ms"],
+      ...admissionOf(o),
       memoryBudgetBytes: Math.round(o.memory * 1e6),
       ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
       publishAnnotated: o["publish-annotated"],
