@@ -15,6 +15,7 @@ import { diff } from "../test/compare.js";
 import { inbox } from "../test/brokers.js";
 import { cfgPath, imagePath, readOracle } from "../test/fixtures.js";
 import { singleDevice, startTinySystem } from "../test/systems.js";
+import { runStream } from "../cli/camera-stream.js";
 import { imageInput } from "./runtime/image-input.js";
 import type { SourceOptions } from "./source/options.js";
 import { resultsSchema } from "./source/source.js";
@@ -147,6 +148,30 @@ describe("a stream of requests", () => {
       }
     },
   );
+});
+
+describe("a camera faster than the deployment", () => {
+  it("at 20 frames/s with drop-oldest: every frame answered once, the stale ones dropped, the rest detected", async () => {
+    const s = await system({ inFlight: 2, queue: 2, overflow: "drop-oldest" });
+    const bus = await connectBus(s.brokerUrl, { clientId: "camera" });
+    try {
+      const report = await runStream(bus, topicsFor(s.deployment), {
+        fps: 20,
+        count: 30,
+        images: IMAGES,
+        timeoutMs: 60_000,
+      });
+      expect([report.unanswered, report.duplicates]).toEqual([0, 0]);
+      expect(report.results + (report.errors.dropped ?? 0)).toBe(30);
+      expect(Object.keys(report.errors).filter((code) => code !== "dropped")).toEqual([]);
+      expect(report.errors.dropped).toBeGreaterThan(0);
+      expect(report.results).toBeGreaterThan(0);
+      expect(report.latencyMs.p50).toBeLessThanOrEqual(report.latencyMs.p99);
+    } finally {
+      await bus.close({ force: true });
+      await s.stop();
+    }
+  });
 });
 
 describe("a worker killed while three jobs are in flight", () => {

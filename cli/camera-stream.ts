@@ -1,0 +1,121 @@
+/**
+ * A camera for a deployment: publishes images on infer/<id> at a steady rate, hears
+ * every answer on results/+ and errors/+, and sums up what the deployment did with the
+ * stream — throughput, latency percentiles, drops (errors "dropped"), refusals ("busy")
+ * and other errors — for people trying a rate and for benchmarks. A request that gets
+ * no answer within its deadline counts as lost, and so does one answered twice (as two
+ * outcomes); neither should ever happen.
+ */
+import { randomUUID } from "node:crypto";
+import type { Bus } from "../broker/bus.js";
+import { decodeJson, errorMessageSchema } from "../broker/messages.js";
+import type { Topics } from "../broker/topics.js";
+
+export interface StreamOptions {
+  /** Frames per second offered. */
+  readonly fps: number;
+  readonly count: number;
+  /** The frames, sent in turn. */
+  readonly images: readonly Buffer[];
+  /** How long after its publication a frame may still be answered. */
+  readonly timeoutMs: number;
+  /** A progress line now and then (stderr in the CLI). */
+  readonly progress?: (line: string) => void;
+}
+
+export interface StreamReport {
+  readonly offeredFps: number;
+  readonly sent: number;
+  readonly results: number;
+  /** Error answers by code ("dropped", "busy", "timeout", …). */
+  readonly errors: Readonly<Record<string, number>>;
+  /** No answer within the deadline. */
+  readonly unanswered: number;
+  /** Answered more than once. */
+  readonly duplicates: number;
+  /** Results per second, from the first publication to the last answer. */
+  readonly throughputFps: number;
+  /** Publication → result, ms. */
+  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
+}
+
+const percentile = (sorted: readonly number[], p: number): number =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+export async function runStream(bus: Bus, topics: Topics, o: StreamOptions): Promise<StreamReport> {
+  const run = randomUUID().slice(0, 8);
+  const sentAt = new Map<string, number>();
+  const answers = new Map<string, number>();
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
+  let lastAnswer = 0;
+  let allAnswered!: () => void;
+  const done = new Promise<void>((r) => (allAnswered = r));
+  const answered = (requestId: string) => {
+    const before = answers.get(requestId);
+    if (before === undefined && !sentAt.has(requestId)) return false; // not this stream's
+    answers.set(requestId, (before ?? 0) + 1);
+    lastAnswer = performance.now();
+    if (before === undefined && answers.size === o.count) allAnswered();
+    return before === undefined;
+  };
+  await bus.subscribe(topics.filters.results(), {
+    onMessage: (topic) => {
+      const t = topics.parse(topic);
+      if (t?.kind === "results" && answered(t.requestId)) latencies.push(performance.now() - sentAt.get(t.requestId)!);
+    },
+    onError: () => undefined,
+  });
+  await bus.subscribe(topics.filters.errors(), {
+    onMessage: (topic, payload) => {
+      const e = decodeJson(topic, payload, errorMessageSchema);
+      if (answered(e.requestId)) errors[e.code] = (errors[e.code] ?? 0) + 1;
+    },
+    onError: () => undefined,
+  });
+
+  const started = performance.now();
+  const interval = 1000 / o.fps;
+  for (let i = 0; i < o.count; i++) {
+    // On schedule, not after the previous publication: a slow broker shows as latency, not as a lower rate.
+    const wait = started + i * interval - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const requestId = `cam-${run}-${i}`;
+    sentAt.set(requestId, performance.now());
+    void bus.publish(topics.infer(requestId), o.images[i % o.images.length]!).catch(() => undefined);
+    if (o.progress && (i + 1) % Math.max(1, Math.round(o.fps * 5)) === 0)
+      o.progress(`${i + 1}/${o.count} sent, ${answers.size} answered, ${latencies.length} results`);
+  }
+  const deadline = new Promise<void>((r) => setTimeout(r, o.timeoutMs).unref());
+  await Promise.race([done, deadline]);
+  // Any second answer to a frame comes right behind the first ones.
+  await new Promise((r) => setTimeout(r, 500));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const span = Math.max(1, (lastAnswer || performance.now()) - started) / 1000;
+  return {
+    offeredFps: o.fps,
+    sent: o.count,
+    results: latencies.length,
+    errors,
+    unanswered: o.count - answers.size,
+    duplicates: [...answers.values()].reduce((n, k) => n + (k - 1), 0),
+    throughputFps: latencies.length / span,
+    latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) },
+  };
+}
+
+/** "40 frames at 2.0/s: 38 results (1.9/s), 2 dropped; latency p50 812 ms, p90 …". */
+export function streamText(r: StreamReport): string {
+  const errors = Object.entries(r.errors).map(([code, n]) => `${n} ${code}`);
+  const problems = [
+    ...(r.unanswered ? [`${r.unanswered} unanswered`] : []),
+    ...(r.duplicates ? [`${r.duplicates} answered twice`] : []),
+  ];
+  const ms = (x: number) => (Number.isNaN(x) ? "–" : `${x.toFixed(0)} ms`);
+  return [
+    `${r.sent} frames at ${r.offeredFps}/s: ${r.results} results (${r.throughputFps.toFixed(2)}/s)`,
+    ...(errors.length ? [`errors: ${errors.join(", ")}`] : []),
+    ...problems,
+    `latency p50 ${ms(r.latencyMs.p50)}, p90 ${ms(r.latencyMs.p90)}, p99 ${ms(r.latencyMs.p99)}`,
+  ].join("; ");
+}
