@@ -66,6 +66,12 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import("./net-probe.js")).netProbeCommand,
   },
   {
+    name: "chaos",
+    summary:
+      "kill workers and restart Mosquitto at seeded random times under a stream of requests; check each request ends once",
+    load: async () => (await import("./chaos.js")).chaosCommand,
+  },
+  {
     name: "plan",
     summary:
       "plan partitioning for a model and N devices (FTP + LOP/LIP/FUSE via the paper's ILP); print, compare variants, write plan and shards",

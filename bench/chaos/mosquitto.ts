@@ -1,0 +1,91 @@
+/**
+ * A real Mosquitto on one port that the chaos run can kill and start again on that same
+ * port, as a broker host that crashes and comes back: without persistence, so the new
+ * one has forgotten every session, subscription and retained message, and (killed, not
+ * stopped) it sent no last wills.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EdgefuseError } from "../../core/errors.js";
+import { type Child, freePort, type LineSink, spawnChild } from "./processes.js";
+
+/** Debian's path unless EDGEFUSE_MOSQUITTO names another binary (as the test suites find it). */
+export const MOSQUITTO_BIN = process.env.EDGEFUSE_MOSQUITTO ?? "/usr/sbin/mosquitto";
+
+const LISTEN_TIMEOUT_MS = 5_000;
+
+export interface RestartableBroker {
+  readonly url: string;
+  readonly port: number;
+  /** SIGKILLs it and waits until it has exited. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Stops it for good and removes its configuration. */
+  close(): Promise<void>;
+}
+
+export async function startRestartableMosquitto(o: { port: number; log: LineSink }): Promise<RestartableBroker> {
+  if (!existsSync(MOSQUITTO_BIN))
+    throw new EdgefuseError(
+      "usage",
+      `Mosquitto not found at ${MOSQUITTO_BIN}: install it (apt-get install mosquitto) or point EDGEFUSE_MOSQUITTO at the binary`,
+    );
+  const port = o.port || (await freePort());
+  const dir = await mkdtemp(join(tmpdir(), "edgefuse-chaos-"));
+  const conf = join(dir, "mosquitto.conf");
+  await writeFile(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence false",
+      "log_dest stderr",
+      "log_type error",
+      "log_type warning",
+      "",
+    ].join("\n"),
+  );
+  let child: Child | undefined;
+  const start = async () => {
+    child = spawnChild("mosquitto", MOSQUITTO_BIN, ["-c", conf], o.log);
+    await listening(port, child);
+  };
+  await start().catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    kill: async () => child?.stop("SIGKILL"),
+    start,
+    async close() {
+      await child?.stop("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once `port` accepts a TCP connection; fails when the broker exits or after LISTEN_TIMEOUT_MS. */
+async function listening(port: number, child: Child): Promise<void> {
+  const deadline = performance.now() + LISTEN_TIMEOUT_MS;
+  for (;;) {
+    if (!child.running) throw new EdgefuseError("broker", `Mosquitto on port ${port} ${await child.exited} at start`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ port, host: "127.0.0.1" });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (performance.now() > deadline)
+      throw new EdgefuseError("broker", `Mosquitto did not listen on port ${port} within ${LISTEN_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
