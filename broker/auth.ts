@@ -1,5 +1,5 @@
 /**
- * Users, passwords and the topic ACL of the embedded broker.
+ * Users, passwords, client ids and the topic ACL of the embedded broker.
  *
  * Auth file (JSON):
  *
@@ -7,7 +7,8 @@
  * { "users": [
  *   { "username": "planner", "password": "scrypt$16384$8$1$<salt b64>$<hash b64>", "role": "planner" },
  *   { "username": "w1",      "password": "scrypt$…", "role": "worker" },
- *   { "username": "cam",     "password": "scrypt$…", "role": "client" } ] }
+ *   { "username": "cam",     "password": "scrypt$…", "role": "client" },
+ *   { "username": "panel",   "password": "scrypt$…", "role": "viewer" } ] }
  * ```
  *
  * Make a hash with `edgefuse broker --hash-password` (reads the password from
@@ -19,7 +20,22 @@
  * topics `<topic>/c/<i>`. A device (source or worker) may announce only its own presence
  * and ask for shards only as itself, and receives only the shards sent to it. The one
  * topic outside edgefuse/v1 is the source's Home Assistant discovery configs. An admin
- * may do anything.
+ * may do anything. On top of the table:
+ * - a worker may publish a task's output (`job/…/layer/<l>/part/<p>/out`) only when the
+ *   deployment's plan routes that task to it (AclContext.outputOwners, output-routes.ts);
+ * - a client reads the results and errors of its own requests only (AclContext.sentRequest);
+ * - a viewer (a dashboard) reads status, latest, annotated and every result, and publishes nothing;
+ * - an anonymous client, where the broker lets one in, may send requests and read their
+ *   results and errors and the deployment's status: no plan, presence, shard or tensor.
+ *   Its requests are its connection's; one sent on another connection (mosquitto_pub,
+ *   then mosquitto_sub) it reads by naming it: subscribing to `results/<id>` itself, no
+ *   wildcard (AclContext.namedRequest). A request's id is then the key to its result,
+ *   and no one collects everyone's results with `results/#`.
+ *
+ * A user connects only with the client ids its role allows (clientIdDenial): a device
+ * as itself (`worker-<id>`; `source-<id>` and `source-<id>-status`), the planner as
+ * `planner-…`, and nobody else with those prefixes, so no one can take a device's
+ * connection over; `clientIds` in the file names the allowed ids instead.
  *
  * A worker's id is its `workerId` field, or its username. Reads are checked per
  * delivered message (a subscription to `#` is accepted but only carries what the
@@ -30,16 +46,23 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { AuthFileError } from "./errors.js";
 import { isHaDiscoveryTopic } from "./home-assistant-topics.js";
-import { ID_PATTERN, ownIdOf, parseTopic, ROLES, TOPIC_TABLE } from "./topics.js";
+import { ID_PATTERN, ownIdOf, parseTopic, ROLES, TOPIC_TABLE, type ParsedTopic, type TopicKind } from "./topics.js";
+import { workerClientId } from "./traffic.js";
 
 export { ROLES, type Role } from "./topics.js";
+
+/** The roles of topics.ts, and a viewer: a dashboard that only reads. */
+export const USER_ROLES = [...ROLES, "viewer"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
 
 const userSchema = z.object({
   username: z.string().min(1).max(128),
   password: z.string().min(1),
-  role: z.enum(ROLES),
-  /** For workers: the id in `workers/<workerId>`; defaults to the username. */
+  role: z.enum(USER_ROLES),
+  /** For devices: the id in `workers/<workerId>`; defaults to the username. */
   workerId: z.string().regex(ID_PATTERN, "expected 1-64 of [A-Za-z0-9._:-]").optional(),
+  /** The client ids this user may connect with, instead of its role's (clientIdDenial). */
+  clientIds: z.array(z.string().min(1).max(256)).min(1).optional(),
 });
 export const authFileSchema = z.object({
   users: z.array(userSchema).min(1),
@@ -73,8 +96,8 @@ export function parseAuthFile(json: unknown, file = "auth"): AuthFile {
   for (const user of result.data.users) {
     if (seen.has(user.username)) throw new AuthFileError(file, `user ${user.username} appears twice`);
     seen.add(user.username);
-    if (user.role === "worker" && !ID_PATTERN.test(user.workerId ?? user.username)) {
-      throw new AuthFileError(file, `worker ${user.username}: username is not a valid worker id; add "workerId"`);
+    if (ownIdApplies(user) && !ID_PATTERN.test(idOf(user))) {
+      throw new AuthFileError(file, `${user.role} ${user.username}: username is not a valid device id; add "workerId"`);
     }
   }
   return result.data;
@@ -124,34 +147,183 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 }
 
 // ---------------------------------------------------------------------------
+// who a connection is
+
+/** An anonymous client, where the broker lets one in (server.ts BrokerOptions.anonymous). */
+export const ANONYMOUS = { username: "(anonymous)", role: "anonymous" } as const;
+
+/** Who a connection is: a user, or an anonymous client. */
+export type Principal = Pick<AuthUser, "username" | "role" | "workerId" | "clientIds"> | typeof ANONYMOUS;
+
+/** A user and a password an embedding program (`up`) made for one of its own actors. */
+export interface Login {
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Users for the actors `up` starts itself, with random passwords that live only in its
+ * memory and its children's environment: its planner, its source (device id `source`,
+ * with its two connections), each worker, and a client for the requests it sends. The broker takes them beside --auth's
+ * (server.ts BrokerOptions.localUsers).
+ */
+export function deploymentLogins(deployment: string, workerIds: readonly string[]) {
+  const users: AuthUser[] = [];
+  const make = (username: string, user: Omit<AuthUser, "username" | "password">): Login => {
+    const password = randomBytes(24).toString("base64url");
+    users.push({ username, password, ...user });
+    return { username, password };
+  };
+  const planner = make(`up:${deployment}:planner`, { role: "planner", clientIds: [`planner-${deployment}`] });
+  const source = make(`up:${deployment}:source`, {
+    role: "source",
+    workerId: "source",
+    clientIds: [`source-${deployment}`, `source-${deployment}-status`],
+  });
+  const workers = new Map(
+    workerIds.map((id) => [id, make(`up:${deployment}:${id}`, { role: "worker", workerId: id })]),
+  );
+  /** For requests `up` sends itself (`up --infer`). */
+  const client = make(`up:${deployment}:client`, { role: "client" });
+  return {
+    users,
+    planner,
+    source,
+    client,
+    worker: (id: string): Login => {
+      const login = workers.get(id);
+      if (!login) throw new Error(`no login made for worker ${id}`);
+      return login;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// client ids
+
+/** Client ids only a device or the planner connects with (traffic.ts workerClientId, the commands' ids). */
+const RESERVED_CLIENT_PREFIXES = [workerClientId(""), "source-", "planner-"] as const;
+
+/** The client ids a role connects with by default, as a rule and in words. */
+function roleClientIds(p: Principal): { allows: (id: string) => boolean; text: string } {
+  switch (p.role) {
+    case "worker":
+      return { allows: (id) => id === workerClientId(idOf(p)), text: workerClientId(idOf(p)) };
+    case "source": {
+      const own = [`source-${idOf(p)}`, `source-${idOf(p)}-status`];
+      return { allows: (id) => own.includes(id), text: own.join(" or ") };
+    }
+    case "planner":
+      return { allows: (id) => id.startsWith("planner-"), text: "planner-<deployment>" };
+    default:
+      return {
+        allows: (id) => !RESERVED_CLIENT_PREFIXES.some((prefix) => id.startsWith(prefix)),
+        text: `an id that does not start with ${RESERVED_CLIENT_PREFIXES.join(", ")} (the devices' and the planner's)`,
+      };
+  }
+}
+
+/** null if `p` may connect as `clientId`, else why not. */
+export function clientIdDenial(p: Principal, clientId: string): string | null {
+  if (p.role === "admin") return null;
+  const who = describePrincipal(p);
+  if (p.role !== "anonymous" && p.clientIds) {
+    return p.clientIds.includes(clientId) ? null : `${who} may connect only as ${p.clientIds.join(" or ")}`;
+  }
+  const rule = roleClientIds(p);
+  return rule.allows(clientId) ? null : `${who} may connect only as ${rule.text}, not ${clientId}`;
+}
+
+// ---------------------------------------------------------------------------
 // ACL
 
-/** The planner sends shards to any device; a device's own-id rule holds for the source and workers. */
-const ownIdApplies = (user: AuthUser) => user.role === "source" || user.role === "worker";
-const idOf = (user: AuthUser) => user.workerId ?? user.username;
+/**
+ * What the ACL needs to know beyond the topic: the deployment's plan, for who may
+ * publish a task's output, and which requests this client sent, for whose results it reads.
+ */
+export interface AclContext {
+  /** The device ids the deployment's plan routes task (layer, part)'s output to; none without a plan. */
+  outputOwners(deployment: string, layer: number, part: number): readonly string[];
+  /** Did this client (a user: any of its connections; anonymous: this connection) send request `requestId`? */
+  sentRequest(requestId: string): boolean;
+  /** Has this client subscribed to request `requestId`'s results or errors by its id, without a wildcard? */
+  namedRequest(requestId: string): boolean;
+}
 
-/** null if `user` may publish on `topic`, else why not. */
-export function publishDenial(user: AuthUser, topic: string): string | null {
-  if (user.role === "admin") return null;
+/** Knows no plan and no request: every output and every result is refused where the rules depend on them. */
+export const NO_CONTEXT: AclContext = { outputOwners: () => [], sentRequest: () => false, namedRequest: () => false };
+
+/** The planner sends shards to any device; a device's own-id rule holds for the source and workers. */
+const ownIdApplies = (p: Principal) => p.role === "source" || p.role === "worker";
+const idOf = (p: Principal) => ("workerId" in p && p.workerId) || p.username;
+const describePrincipal = (p: Principal) =>
+  p.role === "anonymous" ? "an anonymous client" : `${p.role} ${p.username}`;
+
+/** What a viewer reads: the dashboard topics and every result. */
+const VIEWER_READS: ReadonlySet<TopicKind> = new Set(["status", "latest", "annotated", "results"]);
+/** What an anonymous client reads: the deployment's status (and its own requests' results and errors). */
+const ANONYMOUS_READS: ReadonlySet<TopicKind> = new Set(["status", "results", "errors"]);
+/**
+ * The request a subscription names by its id, without a wildcard (`…/results/<id>`, or its
+ * chunks' `…/results/<id>/c/+`); undefined for any other filter.
+ */
+export function requestNamedBy(filter: string): string | undefined {
+  const base = filter.endsWith(`/c/+`) ? filter.slice(0, -"/c/+".length) : filter;
+  if (base.includes("+") || base.includes("#")) return undefined;
+  const parsed = parseTopic(base);
+  return parsed?.kind === "results" || parsed?.kind === "errors" ? parsed.requestId : undefined;
+}
+
+/** Topics a client reads only for the requests it sent. */
+const PER_REQUEST: ReadonlySet<TopicKind> = new Set(["results", "errors"]);
+
+/** null if `p` may publish on `topic`, else why not. */
+export function publishDenial(p: Principal, topic: string, context: AclContext = NO_CONTEXT): string | null {
+  if (p.role === "admin") return null;
+  const who = describePrincipal(p);
+  if (p.role === "viewer") return `${who} may publish nothing (a viewer only reads)`;
   // The one topic outside edgefuse/v1: the source's Home Assistant discovery configs (`<prefix>/<sensor|image>/edgefuse_…/config`).
-  if (user.role === "source" && isHaDiscoveryTopic(topic)) return null;
+  if (p.role === "source" && isHaDiscoveryTopic(topic)) return null;
   const parsed = parseTopic(topic);
-  if (!parsed) return `${user.role} ${user.username} may not publish outside the edgefuse topics`;
-  if (!(TOPIC_TABLE[parsed.kind].publish as readonly string[]).includes(user.role))
-    return `${user.role} ${user.username} may not publish ${parsed.kind} topics`;
+  if (!parsed) return `${who} may not publish outside the edgefuse topics`;
+  if (p.role === "anonymous")
+    return parsed.kind === "infer" ? null : `${who} may publish only requests, not ${parsed.kind} topics`;
+  if (!(TOPIC_TABLE[parsed.kind].publish as readonly string[]).includes(p.role))
+    return `${who} may not publish ${parsed.kind} topics`;
   const owner = ownIdOf(parsed, "publish");
-  if (owner !== undefined && ownIdApplies(user) && owner !== idOf(user)) {
+  if (owner !== undefined && ownIdApplies(p) && owner !== idOf(p)) {
     const what = parsed.kind === "worker" ? "presence" : "shard requests";
-    return `${user.role} ${user.username} may publish only its own ${what}, not ${owner}'s`;
+    return `${who} may publish only its own ${what}, not ${owner}'s`;
   }
+  if (parsed.kind === "partOut") return outputDenial(p, parsed, context);
   return null;
 }
 
-/** May `user` receive a message published on `topic`? */
-export function mayRead(user: AuthUser, topic: string): boolean {
-  if (user.role === "admin") return true;
+/** A task's output comes only from the worker the deployment's plan routes the task to. */
+function outputDenial(p: Principal, t: ParsedTopic & { kind: "partOut" }, context: AclContext): string | null {
+  const owners = context.outputOwners(t.deployment, t.layer, t.part);
+  if (owners.includes(idOf(p))) return null;
+  const task = `layer ${t.layer} part ${t.part}`;
+  return owners.length
+    ? `${describePrincipal(p)} may not publish the output of ${task}: the plan routes it to ${owners.join(" or ")}`
+    : `${describePrincipal(p)} may not publish the output of ${task}: no plan of deployment ${t.deployment} routes it to a worker`;
+}
+
+/** May `p` receive a message published on `topic`? */
+export function mayRead(p: Principal, topic: string, context: AclContext = NO_CONTEXT): boolean {
+  if (p.role === "admin") return true;
   const parsed = parseTopic(topic);
-  if (parsed === null || !(TOPIC_TABLE[parsed.kind].read as readonly string[]).includes(user.role)) return false;
+  if (parsed === null) return false;
+  if (p.role === "viewer") return VIEWER_READS.has(parsed.kind);
+  const requestId = () => (parsed as { requestId: string }).requestId;
+  const ownRequest = () => context.sentRequest(requestId());
+  if (p.role === "anonymous")
+    return (
+      ANONYMOUS_READS.has(parsed.kind) &&
+      (!PER_REQUEST.has(parsed.kind) || ownRequest() || context.namedRequest(requestId()))
+    );
+  if (!(TOPIC_TABLE[parsed.kind].read as readonly string[]).includes(p.role)) return false;
+  if (p.role === "client" && PER_REQUEST.has(parsed.kind)) return ownRequest();
   const owner = ownIdOf(parsed, "read");
-  return owner === undefined || !ownIdApplies(user) || owner === idOf(user);
+  return owner === undefined || !ownIdApplies(p) || owner === idOf(p);
 }

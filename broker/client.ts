@@ -25,6 +25,7 @@ import {
   type ReassemblerOptions,
 } from "./chunking.js";
 import { BrokerError } from "./errors.js";
+import type { ClientTls } from "./tls.js";
 import { chunkFilter, chunkTopic, splitChunkTopic, topicMatches } from "./topics.js";
 
 export type { MqttClient } from "mqtt";
@@ -45,6 +46,8 @@ export interface ConnectOptions {
   /** MQTT clean session (3.1.1) / clean start (5). */
   clean: boolean;
   keepaliveSec: number;
+  /** For mqtts:// and wss://: the CA to trust instead of the system's, and a client certificate (tls.ts clientTls). */
+  tls?: ClientTls;
 }
 
 export const connectDefaults = {
@@ -59,7 +62,8 @@ export const connectDefaults = {
 const advertisedMaxPacketBytes = new WeakMap<MqttClient, number>();
 
 /**
- * Connects to `url` (`mqtt://host:port`, `ws://host:port`). Resolves once the
+ * Connects to `url` (`mqtt://host:port`, `ws://host:port`; over TLS `mqtts://`, `wss://`,
+ * with `tls` when the broker's certificate is not signed by a CA the system trusts). Resolves once the
  * broker accepted us; rejects with a BrokerError naming the URL when it refuses,
  * is unreachable or does not answer within connectTimeoutMs. After that first
  * connection, mqtt.js reconnects on its own every reconnectPeriodMs.
@@ -82,6 +86,8 @@ export async function connectBroker(url: string, options: Partial<ConnectOptions
     // that a device process keeps for its lifetime (a worker's whole idle heap is ~13 MB
     // without them). Writing each id as it is sent costs nothing measurable.
     writeCache: false,
+    // The certificate is always checked (mqtt.js' default too): a given CA replaces the system's, not the check.
+    ...(opts.tls && { ...opts.tls, rejectUnauthorized: true }),
     ...(opts.will && {
       will: {
         topic: opts.will.topic,

@@ -1,7 +1,17 @@
 /**
  * The embedded broker: aedes 1.x (it speaks MQTT 3.1.1 only) on TCP and,
- * optionally, WebSocket, with per-client byte counters (traffic.ts) and, when given
- * users, authentication and the topic ACL of auth.ts.
+ * optionally, WebSocket (both over TLS with BrokerOptions.tls, tls.ts), with per-client
+ * byte counters (traffic.ts), and the logins, client ids and topic ACL of auth.ts.
+ *
+ * Who gets in: the users of `auth` (an --auth file) and `localUsers` (the ones `up` makes
+ * for its own actors), each with its role's rights; a client without a username is
+ * refused when there is an auth file, else let in as `anonymous` says: a guest (send
+ * requests, read their results; the default) or trusted with everything (--insecure). A
+ * broker reachable beyond this machine must have an auth file or say "trusted" out loud:
+ * startBroker refuses otherwise (exposureProblem). No one connects with a client id its
+ * role does not allow, nor with one another user is connected with, so no client can
+ * kick a device off by taking its id. A worker publishes a task's output only when the
+ * deployment's plan, which the broker follows (output-routes.ts), routes the task to it.
  *
  * ```ts
  * const broker = await startBroker({ port: 0 });
@@ -23,22 +33,28 @@
  */
 import { once } from "node:events";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createHttpsServer } from "node:https";
+import { createServer, isIP, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Aedes, type AedesOptions, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { createServer as createTlsServer, type TlsOptions } from "node:tls";
+import { Aedes } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { EdgefuseError, errorMessage } from "../core/errors.js";
-import { isHashed, mayRead, publishDenial, verifyPassword, type AuthFile, type AuthUser } from "./auth.js";
-import { BrokerError } from "./errors.js";
+import { mayRead, type AuthFile, type AuthUser } from "./auth.js";
 import {
-  brokerLimitDefaults,
-  isRequestTopic,
-  RetainedBudget,
-  TokenBucket,
-  watchPacketSizes,
-  type BrokerLimits,
-} from "./limits.js";
-import { splitChunkTopic } from "./topics.js";
+  aclContext,
+  admission,
+  describe,
+  describeConn,
+  remote,
+  type AnonymousAccess,
+  type Connections,
+} from "./admission.js";
+import { BrokerError } from "./errors.js";
+import { brokerLimitDefaults, watchPacketSizes, type BrokerLimits } from "./limits.js";
+import { OutputRoutes } from "./output-routes.js";
+import { SentRequests } from "./sent-requests.js";
+import type { ServerTls } from "./tls.js";
 import { TrafficMeter, type ClientTraffic } from "./traffic.js";
 
 export interface BrokerOptions {
@@ -47,8 +63,27 @@ export interface BrokerOptions {
   host: string;
   /** Also serve MQTT over WebSocket on this port (0 = pick one); off when absent. */
   wsPort?: number;
-  /** Users and roles (auth.ts, loadAuthFile). Without it every client is let in, anonymous. */
+  /** Users and roles (auth.ts, loadAuthFile). With it, a client without a username is refused. */
   auth?: AuthFile;
+  /**
+   * Users the embedding program made for its own actors (auth.ts deploymentLogins): as
+   * `auth`'s, but their passwords are random and in memory only, so not warned about.
+   */
+  localUsers?: readonly AuthUser[];
+  /**
+   * Without `auth`, what a client without a username may do: "guest" (the default) send
+   * requests and read their results and errors and the deployment's status; "trusted"
+   * anything, as any client could before users — for a lab or a network of one's own.
+   */
+  anonymous?: AnonymousAccess;
+  /** TLS on every listener: mqtts:// on the TCP port, wss:// on the WebSocket one (tls.ts serverTls). */
+  tls?: ServerTls;
+  /**
+   * With `tls`, also plain MQTT on 127.0.0.1 at this port (0 = pick one), for the embedding
+   * program's own actors on this machine (`up`'s): the same broker, users and ACL, only no
+   * certificate to trust or name. RunningBroker.localUrl.
+   */
+  localPort?: number;
   /** Where refusals and client errors are reported, one line each. */
   log: (line: string) => void;
   /** What one client may make the broker hold (limits.ts); each one not given keeps its default. */
@@ -57,69 +92,79 @@ export interface BrokerOptions {
   rememberDepartedClients?: number;
 }
 
+export type { AnonymousAccess } from "./admission.js";
+
 export const brokerDefaults = {
   port: 1883,
   host: "127.0.0.1",
+  anonymous: "guest" as AnonymousAccess,
   log: (line: string) => console.error(`broker: ${line}`),
 } satisfies Partial<BrokerOptions>;
 
+/** Addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  if (host === "localhost" || host === "::1") return true;
+  const v4 = host.startsWith("::ffff:") ? host.slice("::ffff:".length) : host;
+  return isIP(v4) === 4 && v4.startsWith("127.");
+}
+
+/**
+ * Why a broker with these options must not listen on `host`, or null: beyond loopback
+ * anyone who reaches the port is a client, so it needs users, or anonymous clients
+ * trusted on purpose (`--insecure`).
+ */
+export function exposureProblem(host: string, o: Pick<BrokerOptions, "auth" | "anonymous">): string | null {
+  if (isLoopback(host) || o.auth || o.anonymous === "trusted") return null;
+  return `${host} is reachable beyond this machine: give users with --auth FILE, or --insecure to let anyone who reaches it do anything`;
+}
+
+/** Throws the BrokerError startBroker would for exposureProblem, without starting anything (`up` checks before loading a model). */
+export function assertSafeExposure(
+  host: string,
+  port: number,
+  o: Pick<BrokerOptions, "auth" | "anonymous" | "tls">,
+): void {
+  const problem = exposureProblem(host, o);
+  if (problem)
+    throw new BrokerError(`${o.tls ? "mqtts" : "mqtt"}://${hostForUrl(host)}:${port}`, `not listening: ${problem}`);
+}
+
 export interface RunningBroker {
-  /** `mqtt://host:port`, ready for connectBroker (loopback when listening on every address). */
+  /** `mqtt://host:port` (`mqtts://` with TLS), ready for connectBroker (loopback when listening on every address). */
   readonly url: string;
   /** The address and port listened on, as given: `0.0.0.0:1883` means every interface. */
   readonly listening: string;
   /** The port actually listened on (differs from the option when it was 0). */
   readonly port: number;
-  /** `ws://host:port` when WebSocket is on. */
+  /** `ws://host:port` (`wss://` with TLS) when WebSocket is on. */
   readonly wsUrl?: string;
   /** As `listening`, for WebSocket. */
   readonly wsListening?: string;
   readonly wsPort?: number;
+  /** With BrokerOptions.localPort: `mqtt://127.0.0.1:port`, the plain loopback listener. */
+  readonly localUrl?: string;
   /** A snapshot of every client's counters, by client id (traffic.ts). */
   bytes(): Record<string, ClientTraffic>;
   /** Disconnects every client and stops listening. Safe to call twice. */
   close(): Promise<void>;
 }
 
-// aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3); its AuthErrorCode is a const enum.
-const IDENTIFIER_REJECTED = 2;
-const BAD_USERNAME_OR_PASSWORD = 4;
-/** aedes' own rule, kept by our authorizePublish: clients may not publish the broker's $SYS topics. */
-const SYS_PREFIX = "$SYS/";
-
-/** What the broker knows of its connections, shared by its hooks and event handlers. */
-interface Connections {
-  readonly log: (line: string) => void;
-  readonly limits: BrokerLimits;
-  readonly userOf: WeakMap<Client, AuthUser>;
-  readonly socketOf: WeakMap<Duplex, Socket>;
-  /** The client on a connection, once it has sent CONNECT. */
-  readonly clientOf: WeakMap<Duplex, Client>;
-  /** Refusals logged where they happen; aedes then reports them again as client errors. */
-  readonly logged: WeakSet<Error>;
-}
-
 export async function startBroker(options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
   const opts = { ...brokerDefaults, ...options } satisfies BrokerOptions;
+  const scheme = opts.tls ? { mqtt: "mqtts", ws: "wss" } : { mqtt: "mqtt", ws: "ws" };
+  assertSafeExposure(opts.host, opts.port, opts);
   const limits: BrokerLimits = { ...brokerLimitDefaults, ...opts.limits };
   const traffic = new TrafficMeter(
     opts.rememberDepartedClients === undefined ? {} : { rememberDeparted: opts.rememberDepartedClients },
   );
-  const conns: Connections = {
-    log: opts.log,
-    limits,
-    userOf: new WeakMap(),
-    socketOf: new WeakMap(),
-    clientOf: new WeakMap(),
-    logged: new WeakSet(),
-  };
+  const conns = newConnections(opts.log, limits);
   const sockets = new Set<Socket>();
 
   const aedes = await Aedes.createBroker({
-    ...admission(opts.auth, conns),
+    ...admission(opts, conns),
     authorizeForward(client, packet) {
-      const user = conns.userOf.get(client);
-      if (opts.auth && (!user || !mayRead(user, packet.topic))) return null;
+      const principal = conns.principalOf.get(client);
+      if (!principal || !mayRead(principal, packet.topic, aclContext(conns, client))) return null;
       traffic.forwarded(client.id, packet.topic, packet.payload.length);
       return packet;
     },
@@ -145,34 +190,43 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     });
   };
 
-  const tcp = createServer((socket) => accept(socket, socket));
+  const tls = opts.tls && tlsServerOptions(opts.tls);
+  const onSocket = (socket: Socket) => accept(socket, socket);
+  const tcp = tls ? tlsListener(tls, onSocket, opts.log) : createServer(onSocket);
+  const local = tls && opts.localPort !== undefined ? createServer(onSocket) : undefined;
   let port: number;
+  let localPort: number | undefined;
   let ws: WebSocketListener | undefined;
   try {
-    port = await listen(tcp, opts.port, opts.host, "mqtt");
-    if (opts.wsPort !== undefined) ws = await listenWebSocket(opts.wsPort, opts.host, accept);
+    port = await listen(tcp, opts.port, opts.host, scheme.mqtt);
+    if (local) localPort = await listen(local, opts.localPort!, "127.0.0.1", "mqtt");
+    if (opts.wsPort !== undefined) ws = await listenWebSocket(opts.wsPort, opts.host, accept, tls);
   } catch (err) {
     tcp.close();
+    local?.close();
     aedes.close(); // its timers would keep the process alive after the error
+    conns.routes.close();
     throw err;
   }
 
   let closing: Promise<void> | undefined;
   const close = async () => {
-    const closed = [once(tcp, "close"), ...(ws ? [once(ws.http, "close")] : [])];
-    tcp.close();
+    const servers = [tcp, local, ws?.http].filter((server) => server !== undefined);
+    const closed = servers.map((server) => once(server, "close"));
     ws?.wss.close();
-    ws?.http.close();
+    for (const server of servers) server.close();
     await new Promise<void>((resolve) => aedes.close(resolve));
     for (const socket of sockets) socket.destroy();
+    conns.routes.close();
     await Promise.all(closed);
   };
   return {
-    url: `mqtt://${hostForUrl(connectHost(opts.host))}:${port}`,
+    url: `${scheme.mqtt}://${hostForUrl(connectHost(opts.host))}:${port}`,
     listening: `${hostForUrl(opts.host)}:${port}`,
     port,
+    ...(localPort !== undefined && { localUrl: `mqtt://127.0.0.1:${localPort}` }),
     ...(ws && {
-      wsUrl: `ws://${hostForUrl(connectHost(opts.host))}:${ws.port}`,
+      wsUrl: `${scheme.ws}://${hostForUrl(connectHost(opts.host))}:${ws.port}`,
       wsListening: `${hostForUrl(opts.host)}:${ws.port}`,
       wsPort: ws.port,
     }),
@@ -184,163 +238,38 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   };
 }
 
-/** The client's id and, once its socket is known, where it connects from; "broker" for the broker's own messages. */
-function describe(conns: Connections, client: Client | null): string {
-  if (!client) return "broker";
-  const where = socketOfClient(conns, client);
-  return where ? `client ${shortId(client.id)} (${where})` : `client ${shortId(client.id)}`;
-}
-
-/** Where a client connects from, when its socket is known. */
-function socketOfClient(conns: Connections, client: Client): string | undefined {
-  const socket = client.conn && conns.socketOf.get(client.conn);
-  return socket ? remote(socket) : undefined;
-}
-
-/** A client id short enough to print in a log line (null before CONNECT: aedes types it string, but it is not yet). */
-const shortId = (id: string | null) =>
-  id !== null && id.length > 64 ? `${id.slice(0, 64)}… (${Buffer.byteLength(id)} bytes)` : String(id);
-
-/** The connection's client, once aedes has one for it, else just where it connects from. */
-function describeConn(conns: Connections, conn: Duplex): string {
-  const client = conns.clientOf.get(conn);
-  if (client) return describe(conns, client);
-  const socket = conns.socketOf.get(conn);
-  return socket ? `connection from ${remote(socket)}` : "a connection";
-}
-
-/** Who may connect and what they may publish, as aedes hooks; each refusal leaves one log line. */
-function admission(
-  auth: AuthFile | undefined,
-  conns: Connections,
-): Pick<AedesOptions, "authenticate" | "authorizePublish"> {
-  return { authenticate: connectCheck(auth, conns), authorizePublish: publishCheck(auth, conns) };
-}
-
-/** The client-id limit and, with users, the login check. */
-function connectCheck(auth: AuthFile | undefined, conns: Connections): AedesOptions["authenticate"] {
-  const { log, userOf, logged, limits } = conns;
-  const users = new Map((auth?.users ?? []).map((u) => [u.username, u]));
-  for (const u of users.values())
-    if (!isHashed(u.password)) log(`warning: user ${u.username} has a plain-text password`);
-
-  return function authenticate(
-    client: Client,
-    username: string | undefined,
-    password: Buffer | undefined,
-    done: (error: AuthenticateError | null, success: boolean | null) => void,
-  ): void {
-    const refuse = (why: string, returnCode: number) => {
-      log(`refused ${describe(conns, client)}: ${why}`);
-      const error = Object.assign(new Error(why), { returnCode }) as AuthenticateError;
-      logged.add(error);
-      done(error, false);
-    };
-    const idBytes = Buffer.byteLength(client.id);
-    if (idBytes > limits.maxClientIdBytes) {
-      refuse(
-        `client id of ${idBytes} bytes is over the broker's limit of ${limits.maxClientIdBytes} (maxClientIdBytes)`,
-        IDENTIFIER_REJECTED,
-      );
-      return;
-    }
-    if (!auth) {
-      done(null, true);
-      return;
-    }
-    const user = username === undefined ? undefined : users.get(username);
-    if (!user) {
-      refuse(username === undefined ? "no username" : `unknown user ${username}`, BAD_USERNAME_OR_PASSWORD);
-      return;
-    }
-    verifyPassword(password?.toString("utf8") ?? "", user.password).then(
-      (ok) => {
-        if (!ok) {
-          refuse(`wrong password for ${username}`, BAD_USERNAME_OR_PASSWORD);
-          return;
-        }
-        userOf.set(client, user);
-        done(null, true);
-      },
-      (err: unknown) => refuse(`password check failed: ${errorMessage(err)}`, BAD_USERNAME_OR_PASSWORD),
-    );
-  };
-}
-
-/** The publish ACL of auth.ts (with users), the retained-bytes bound and the request pacing. */
-function publishCheck(auth: AuthFile | undefined, conns: Connections): AedesOptions["authorizePublish"] {
-  const { log, userOf, logged, limits } = conns;
-  const retained = new RetainedBudget(limits.maxRetainedBytes);
-  /** The base topic whose refusal to be retained was logged last: one line per chunked message, not per chunk. */
-  let lastUnretained: string | undefined;
-  const buckets = new WeakMap<Client, TokenBucket>();
-
-  /** null when `client` may publish on `topic`, else why not. */
-  function denial(client: Client, topic: string): string | null {
-    if (topic.startsWith(SYS_PREFIX)) return `${SYS_PREFIX} topics are the broker's`;
-    if (!auth) return null;
-    const user = userOf.get(client);
-    return user ? publishDenial(user, topic) : "not logged in";
-  }
-
-  /** Past the retained bound, the message still goes to its subscribers, only not into the store. */
-  function keepRetainedWithinBound(client: Client, packet: PublishPacket): void {
-    const bytes = Buffer.byteLength(packet.payload);
-    if (!packet.retain || retained.admit(packet.topic, bytes)) return;
-    packet.retain = false;
-    const base = splitChunkTopic(packet.topic)?.base ?? packet.topic;
-    if (base === lastUnretained) return;
-    lastUnretained = base;
-    log(
-      `not retained: ${bytes} bytes on ${packet.topic} by ${describe(conns, client)} would take retained messages ` +
-        `past the broker's limit of ${limits.maxRetainedBytes} bytes (maxRetainedBytes; ${retained.bytes} held); delivered live only`,
-    );
-  }
-
-  return function authorizePublish(
-    client: Client | null,
-    packet: PublishPacket,
-    done: (error?: Error | null) => void,
-  ): void {
-    if (!client) {
-      done(null); // the broker's own $SYS messages
-      return;
-    }
-    const why = denial(client, packet.topic);
-    if (why) {
-      log(`denied publish on ${packet.topic} by ${describe(conns, client)}: ${why}`);
-      const error = new Error(why);
-      logged.add(error);
-      done(error);
-      return;
-    }
-    keepRetainedWithinBound(client, packet);
-    if (!isRequestTopic(packet.topic)) {
-      done(null);
-      return;
-    }
-    // Pacing holds this packet, and with it the reads of this client's socket (aedes
-    // reads on once a batch of packets is through): a flood waits in its own TCP buffers.
-    const bucket = buckets.get(client) ?? new TokenBucket(limits.requestRate);
-    buckets.set(client, bucket);
-    const waitMs = bucket.take();
-    if (waitMs === 0) done(null);
-    // A client that left meanwhile: its held packets go nowhere (acking one would fail and
-    // log the client as dropped once per packet).
-    else setTimeout(() => client.closed || done(null), waitMs);
+/** Nothing known yet of any connection. */
+function newConnections(log: (line: string) => void, limits: BrokerLimits): Connections {
+  return {
+    log,
+    limits,
+    principalOf: new WeakMap(),
+    byId: new Map(),
+    routes: new OutputRoutes(log),
+    sent: new SentRequests(),
+    socketOf: new WeakMap(),
+    clientOf: new WeakMap(),
+    logged: new WeakSet(),
   };
 }
 
 /** Counts each client's traffic under its id and logs every client dropped for a reason not logged already. */
 function watchClients(aedes: Aedes, traffic: TrafficMeter, conns: Connections): void {
-  const { log, logged, socketOf, clientOf } = conns;
+  const { log, logged, socketOf, clientOf, byId } = conns;
   aedes.on("client", (client) => {
     if (client.conn) clientOf.set(client.conn, client);
+    byId.set(client.id, client);
     const socket = client.conn && socketOf.get(client.conn);
     if (socket) traffic.identify(socket, client.id);
   });
+  aedes.on("clientDisconnect", (client) => {
+    if (byId.get(client.id) === client) byId.delete(client.id);
+  });
   aedes.on("publish", (packet, client) => {
-    if (client) traffic.published(client.id, packet.topic, packet.payload.length);
+    if (!client) return;
+    traffic.published(client.id, packet.topic, packet.payload.length);
+    // Accepted by now: a plan from the planner changes who may publish each task's output.
+    conns.routes.observe(packet.topic, packet.payload);
   });
   aedes.on("clientError", (client, err) => {
     if (!logged.has(err)) log(`${describe(conns, client)} dropped: ${err.message}`);
@@ -356,19 +285,34 @@ interface WebSocketListener {
   readonly port: number;
 }
 
-/** MQTT over WebSocket on its own HTTP server; each connection goes to `accept` as a stream. */
+/** MQTT over WebSocket on its own HTTP(S) server; each connection goes to `accept` as a stream. */
 async function listenWebSocket(
   port: number,
   host: string,
   accept: (socket: Socket, conn: Duplex, req: IncomingMessage) => void,
+  tls: TlsOptions | undefined,
 ): Promise<WebSocketListener> {
-  const http = createHttpServer();
-  const listened = await listen(http, port, host, "ws");
+  const http = tls ? createHttpsServer(tls) : createHttpServer();
+  const listened = await listen(http, port, host, tls ? "wss" : "ws");
   // Only once listening: the WebSocket server re-emits its http server's errors, and one
   // from a failed listen would be unhandled.
   const wss = new WebSocketServer({ server: http });
   wss.on("connection", (ws, req) => accept(req.socket, createWebSocketStream(ws), req));
   return { http, wss, port: listened };
+}
+
+/** A certificate and key; with a CA, only clients with a certificate it signed get through the handshake. */
+const tlsServerOptions = (tls: ServerTls): TlsOptions => ({
+  cert: tls.cert,
+  key: tls.key,
+  ...(tls.ca && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }),
+});
+
+/** A TLS server for MQTT; a failed handshake (a client that does not trust the certificate, or has none) leaves a log line. */
+function tlsListener(tls: TlsOptions, onSocket: (socket: Socket) => void, log: (line: string) => void): Server {
+  const server = createTlsServer(tls, onSocket);
+  server.on("tlsClientError", (err, socket) => log(`connection from ${remote(socket)} dropped: TLS: ${err.message}`));
+  return server;
 }
 
 /** Another process already listens on the port: the one listen failure a user fixes by choosing another. */
@@ -420,4 +364,3 @@ async function listen(server: Server | HttpServer, port: number, host: string, s
 /** Where a client on this machine connects to reach a server listening on `host`: the wildcard addresses are no destination. */
 const connectHost = (host: string) => (host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host);
 const hostForUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);
-const remote = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
