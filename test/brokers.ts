@@ -29,7 +29,8 @@ export async function startEmbedded(
   options: Partial<BrokerOptions> = {},
 ): Promise<TestBroker & { broker: RunningBroker; logLines: string[] }> {
   const logLines: string[] = [];
-  const broker = await startBroker({ port: 0, log: (line) => logLines.push(line), ...options });
+  // Anonymous clients trusted unless a test says otherwise: the suites play every actor without users.
+  const broker = await startBroker({ port: 0, anonymous: "trusted", log: (line) => logLines.push(line), ...options });
   return { name: "aedes (embedded)", url: broker.url, broker, logLines, close: () => broker.close() };
 }
 
