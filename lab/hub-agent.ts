@@ -37,7 +37,8 @@ const network = loadNetwork(config.cfg);
 const weights = openWeights(config.weights, network);
 const image = readFileSync(config.image);
 // Every address of its namespace: devices come over the bridge, what shares the namespace over loopback.
-const broker = await startBroker({ port: config.port, host: "0.0.0.0", log });
+// Anonymous clients trusted: only the lab's own devices reach its namespaces.
+const broker = await startBroker({ port: config.port, host: "0.0.0.0", anonymous: "trusted", log });
 const topics = topicsFor(config.deployment);
 const brokerUrl = `mqtt://127.0.0.1:${broker.port}`;
 const { maxPacketBytes } = config;
