@@ -12,7 +12,8 @@ import { DEVICE_RUNTIME_OPTIONS, onnxRuntime, type Runtime } from "../dnn/onnx/r
 import { openWeights } from "../dnn/weights.js";
 import { type Bus, connectBus } from "../broker/bus.js";
 import { decodePresence } from "../broker/messages.js";
-import { brokerDefaults, type RunningBroker, startBroker } from "../broker/server.js";
+import { deploymentLogins, type Login } from "../broker/auth.js";
+import { brokerDefaults, type BrokerOptions, type RunningBroker, startBroker } from "../broker/server.js";
 import { topicsFor } from "../broker/topics.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
@@ -38,6 +39,14 @@ export interface SystemOptions {
   /** The address the embedded broker listens on (127.0.0.1: this machine only). */
   readonly host: string;
   readonly port: number;
+  /**
+   * Who besides this system's own actors may use the embedded broker: an auth file's users,
+   * and what anonymous clients may do, and TLS. Its own actors log in as users made here
+   * (auth.ts deploymentLogins), over the broker's plain loopback listener when it serves TLS.
+   * Anonymous clients are trusted by default, for tests that watch a deployment anonymously;
+   * `up` makes them guests.
+   */
+  readonly access: Pick<BrokerOptions, "auth" | "anonymous" | "tls">;
   readonly deployment: string;
   readonly workers: "process" | "inline";
   readonly workerMemoryMB: number;
@@ -64,6 +73,7 @@ export interface SystemOptions {
 export const systemDefaults = {
   host: brokerDefaults.host,
   port: brokerDefaults.port,
+  access: { anonymous: "trusted" } as SystemOptions["access"],
   deployment: "default",
   workers: "process",
   workerMemoryMB: DEFAULT_DEVICE_MEMORY_MB,
@@ -90,6 +100,8 @@ export interface LocalSystem {
   planner: PlannerActor;
   readonly workers: WorkerHandle[];
   readonly deployment: string;
+  /** A client user of the embedded broker for this process's own requests (`up --infer`); none on another broker. */
+  readonly clientLogin?: Login;
   /** Restarts the planner with other planning options; resolves with the new plan's id once every device is ready for it. */
   replan(planning: Partial<Omit<PlanOptions, "devices">>): Promise<string>;
   stop(): Promise<void>;
@@ -119,7 +131,14 @@ function deviceArgs(started: Started, index: number): string[] {
 /** Devices in this process share it: its memory is not one device's baseline (each counts 0). */
 const SHARED_PROCESS = { baselineBytes: 0 };
 
-function processWorker(url: string, id: string, o: SystemOptions, device: Started, index: number): WorkerHandle {
+function processWorker(
+  url: string,
+  id: string,
+  o: SystemOptions,
+  device: Started,
+  index: number,
+  login: Login | undefined,
+): WorkerHandle {
   const args = [
     "worker",
     "--broker",
@@ -133,13 +152,13 @@ function processWorker(url: string, id: string, o: SystemOptions, device: Starte
     "--max-packet",
     String(o.maxPacketBytes),
     ...deviceArgs(device, index),
+    ...(login ? ["--username", login.username] : []),
   ];
   // Linked (parent-link.ts): the worker ends when this process does, even killed with SIGKILL.
-  const child: ChildProcess = spawn(
-    join(PACKAGE_ROOT, "bin", "edgefuse"),
-    args,
-    linkedChild(["ignore", "inherit", "pipe"]),
-  );
+  const linked = linkedChild(["ignore", "inherit", "pipe"]);
+  // The password by the environment, as the worker command reads it: not on a command line others can list.
+  const env = login ? { ...linked.env, EDGEFUSE_MQTT_PASSWORD: login.password } : linked.env;
+  const child: ChildProcess = spawn(join(PACKAGE_ROOT, "bin", "edgefuse"), args, { ...linked, env });
   child.stderr!.on("data", (d: Buffer) => {
     for (const line of d.toString().split("\n")) if (line) o.log(`[${id}] ${line}`);
   });
@@ -158,9 +177,11 @@ async function inlineWorker(
   runtime: Runtime,
   device: Started,
   index: number,
+  login: Login | undefined,
 ): Promise<WorkerHandle> {
   const topics = topicsFor(o.deployment);
   const bus = await connectBus(url, {
+    ...login,
     clientId: workerClientId(id),
     will: presenceWill(topics, id),
     reconnectPeriodMs: 0,
@@ -245,19 +266,34 @@ export async function startLocalSystem(
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => o.log(`stopping: ${String(err)}`));
   };
   try {
-    const broker = o.brokerUrl ? undefined : await startBroker({ port: o.port, host: o.host, log: () => undefined });
+    const workerIds = Array.from({ length: o.devices - 1 }, (_, i) => workerIdOf(i + 1));
+    const logins = o.brokerUrl ? undefined : deploymentLogins(o.deployment, workerIds);
+    const broker = logins
+      ? await startBroker({
+          port: o.port,
+          host: o.host,
+          log: () => undefined,
+          ...o.access,
+          ...(o.access.tls && { localPort: 0 }),
+          localUsers: logins.users,
+        })
+      : undefined;
     if (broker) stops.push(() => broker.close());
-    const url = o.brokerUrl ?? broker!.url;
+    const url = o.brokerUrl ?? broker!.localUrl ?? broker!.url;
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const device: Started = {
       gmacPerSec: o.gmacPerSec ?? (await machineSpeed(runtime)),
       links: (index) => o.links?.[index] ?? {},
     };
-    const source = await startSourceDevice(url, o, runtime, device, stops);
-    const workers = await startWorkers(url, o, runtime, device, stops);
+    const source = await startSourceDevice(url, o, runtime, device, stops, logins?.source);
+    const workers = await startWorkers(url, o, runtime, device, stops, logins?.worker);
 
     // Plan once every device is there, not for each one as it arrives.
-    const plannerBus = await connectBus(url, { clientId: `planner-${o.deployment}`, maxPacketBytes: o.maxPacketBytes });
+    const plannerBus = await connectBus(url, {
+      ...logins?.planner,
+      clientId: `planner-${o.deployment}`,
+      maxPacketBytes: o.maxPacketBytes,
+    });
     stops.push(() => plannerBus.close());
     await devicesPresent(plannerBus, o.deployment, o.devices, 120_000);
     const weights = openWeights(o.weightsPath, o.network);
@@ -271,6 +307,7 @@ export async function startLocalSystem(
       planner: await plannerFor(o.planning),
       workers,
       deployment: o.deployment,
+      ...(logins && { clientLogin: logins.client }),
       stop: stopAll,
       async replan(planning) {
         await system.planner.stop({ keepPlan: true }); // the next planner takes its topic over
@@ -293,10 +330,12 @@ async function startSourceDevice(
   runtime: Runtime,
   device: Started,
   stops: Stops,
+  login: Login | undefined,
 ): Promise<SourceActor> {
   const topics = topicsFor(o.deployment);
   const { maxPacketBytes } = o;
   const bus = await connectBus(url, {
+    ...login,
     clientId: `source-${o.deployment}`,
     will: presenceWill(topics, "source"),
     maxPacketBytes,
@@ -304,6 +343,7 @@ async function startSourceDevice(
   stops.push(() => bus.close());
   // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
   const statusBus = await connectBus(url, {
+    ...login,
     clientId: `source-${o.deployment}-status`,
     will: statusWill(topics),
     maxPacketBytes,
@@ -331,6 +371,8 @@ async function startSourceDevice(
   return source;
 }
 
+const workerIdOf = (index: number) => `worker-${index}`;
+
 /** The devices − 1 workers, worker-1 onwards, as child processes or in this process. */
 async function startWorkers(
   url: string,
@@ -338,14 +380,16 @@ async function startWorkers(
   runtime: Runtime,
   device: Started,
   stops: Stops,
+  loginOf: ((id: string) => Login) | undefined,
 ): Promise<WorkerHandle[]> {
   const workers: WorkerHandle[] = [];
   for (let i = 1; i < o.devices; i++) {
-    const id = `worker-${i}`;
+    const id = workerIdOf(i);
+    const login = loginOf?.(id);
     const handle =
       o.workers === "inline"
-        ? await inlineWorker(url, id, o, runtime, device, i)
-        : processWorker(url, id, o, device, i);
+        ? await inlineWorker(url, id, o, runtime, device, i, login)
+        : processWorker(url, id, o, device, i, login);
     workers.push(handle);
     stops.push(() => handle.stop());
   }
