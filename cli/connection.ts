@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { type Bus, connectBus } from "../broker/bus.js";
 import type { ConnectOptions } from "../broker/client.js";
+import { clientTls } from "../broker/tls.js";
 import { ID_PATTERN } from "../broker/topics.js";
 import { flag } from "./command.js";
 import { defineFlags } from "./flags.js";
@@ -20,6 +21,17 @@ export const maxPacketFlag = {
   default: String(DEFAULT_MAX_PACKET_BYTES),
 } as const;
 
+/** TLS to a broker that serves mqtts:// or wss:// with a certificate of its own CA, or asks for client certificates. */
+export const tlsFlags = defineFlags({
+  ca: {
+    value: "FILE",
+    description:
+      "with mqtts:// or wss://: trust this CA's (or this self-signed) certificate (PEM) instead of the system's",
+  },
+  cert: { value: "FILE", description: "a client certificate (PEM) for a broker that asks for one; with --key" },
+  key: { value: "FILE", description: "the client certificate's private key (PEM)" },
+});
+
 export const connectionFlags = defineFlags({
   broker: {
     value: "URL",
@@ -34,22 +46,36 @@ export const connectionFlags = defineFlags({
     default: "default",
   },
   username: { value: "NAME", description: "MQTT user name; the password is read from EDGEFUSE_MQTT_PASSWORD" },
+  ...tlsFlags,
   "max-packet": maxPacketFlag,
 });
 
-export type ConnectionFlags = {
+export type TlsFlags = { ca?: string | undefined; cert?: string | undefined; key?: string | undefined };
+
+export type ConnectionFlags = TlsFlags & {
   broker: string;
   deployment: string;
   username?: string | undefined;
   "max-packet": number;
 };
 
+/** Who this actor is to the broker and what it trusts: --username with EDGEFUSE_MQTT_PASSWORD, and the TLS files, read. */
+export async function brokerLogin(
+  o: TlsFlags & { username?: string | undefined },
+): Promise<Pick<ConnectOptions, "username" | "password" | "tls">> {
+  const tls = await clientTls(o);
+  return {
+    ...(o.username !== undefined && { username: o.username }),
+    ...(process.env.EDGEFUSE_MQTT_PASSWORD !== undefined && { password: process.env.EDGEFUSE_MQTT_PASSWORD }),
+    ...(tls && { tls }),
+  };
+}
+
 /** A Bus to the broker the flags name, chunking to --max-packet. */
-export function connect(o: ConnectionFlags, clientId: string, extra: Partial<ConnectOptions> = {}): Promise<Bus> {
+export async function connect(o: ConnectionFlags, clientId: string, extra: Partial<ConnectOptions> = {}): Promise<Bus> {
   return connectBus(o.broker, {
     clientId,
-    username: o.username,
-    password: process.env.EDGEFUSE_MQTT_PASSWORD,
+    ...(await brokerLogin(o)),
     maxPacketBytes: o["max-packet"],
     ...extra,
   });

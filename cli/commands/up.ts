@@ -1,5 +1,5 @@
 import { CACHE_DIR, modelCfg } from "../../core/paths.js";
-import { assertCanListen, brokerDefaults } from "../../broker/server.js";
+import { assertCanListen, assertSafeExposure, brokerDefaults, type BrokerOptions } from "../../broker/server.js";
 import { sourceDefaults } from "../../actors/source/source.js";
 import { defineCommand, flag, type FlagRule } from "../command.js";
 import { maxPacketFlag, untilSignal } from "../connection.js";
@@ -8,6 +8,7 @@ import { reachText, withPortHint } from "../listen.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
+import { brokerAccess, brokerAccessFlags, brokerAccessRules, whoGetsIn } from "./broker.js";
 
 const { cfg: planningCfg, ...planning } = planningFlags;
 
@@ -21,9 +22,16 @@ export const deviceFlags = defineFlags({
   },
   host: {
     value: "ADDRESS",
-    description: "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (no authentication)",
+    description:
+      "address the embedded broker listens on; 0.0.0.0 lets devices on the network join (with --auth, or --insecure)",
     default: brokerDefaults.host,
   },
+  auth: {
+    value: "FILE",
+    description:
+      "users of the embedded broker besides this machine's own devices (broker --auth's file); without it other clients are anonymous guests: they send requests and read their results",
+  },
+  insecure: brokerAccessFlags.insecure,
   port: {
     value: "P",
     description: "the embedded broker's TCP port (0 = any free port)",
@@ -49,6 +57,9 @@ const flags = defineFlags({
   },
   ...deviceLinkFlags,
   "max-packet": maxPacketFlag,
+  "tls-cert": brokerAccessFlags["tls-cert"],
+  "tls-key": brokerAccessFlags["tls-key"],
+  "tls-ca": brokerAccessFlags["tls-ca"],
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
   json: { description: "with --infer: print the result as JSON" },
@@ -58,6 +69,7 @@ const flags = defineFlags({
 type UpFlags = FlagValues<typeof flags>;
 
 const rules: FlagRule<UpFlags>[] = [
+  ...brokerAccessRules,
   pinsNeedAuto,
   ...linkListRules,
   {
@@ -75,10 +87,24 @@ export const refuseTakenPort = (o: { host: string; port: number }): Promise<void
   });
 
 /**
+ * Who besides this machine's own devices may use the embedded broker (--auth's users, anonymous
+ * guests, or anyone with --insecure) and its TLS; refused at once, before anything loads, when
+ * it would listen beyond this machine without users or --insecure.
+ */
+export async function brokerAccessOf(
+  o: Parameters<typeof brokerAccess>[0] & { host: string; port: number },
+): Promise<Pick<BrokerOptions, "auth" | "anonymous" | "tls">> {
+  const access = await brokerAccess(o);
+  assertSafeExposure(o.host, o.port, access);
+  return access;
+}
+
+/**
  * Starts the system and, with `infer`, sends that image; otherwise serves until
  * Ctrl-C. `name` is the command speaking (`up` or `demo`).
  */
 export async function runUp(name: string, o: UpFlags): Promise<number | undefined> {
+  const access = await brokerAccessOf(o);
   await refuseTakenPort(o);
   // Only now the modules that take a while to load (onnxruntime, the image libraries).
   const [{ loadNetwork }, { cachedSyntheticWeights }, { startLocalSystem }, { inferCommand }] = await Promise.all([
@@ -104,6 +130,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     devices: o.devices,
     host: o.host,
     port: o.port,
+    access,
     thresh: o.thresh,
     workerMemoryMB: o.memory,
     links: perDeviceLinks(o),
@@ -117,15 +144,19 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
   try {
     const broker = system.broker!; // up always starts the embedded one
     console.error(
-      `edgefuse ${name}: broker listening on mqtt://${broker.listening} (${reachText(o.host, broker.port)})`,
+      `edgefuse ${name}: broker listening on ${broker.url.slice(0, broker.url.indexOf(":"))}://${broker.listening} (${reachText(o.host, broker.port)}; ${whoGetsIn(o)})`,
     );
     const plan = await system.source.ready(300_000);
     console.error(`edgefuse ${name}: ${deviceRoster(o.devices)}, deployment '${system.deployment}', plan ${plan}`);
     if (o.infer) {
+      // As a client user of its own: with --auth the broker lets no anonymous client in.
+      const login = system.clientLogin;
+      if (login) process.env.EDGEFUSE_MQTT_PASSWORD = login.password;
       return await inferCommand.run([
         o.infer,
         "--broker",
         system.brokerUrl,
+        ...(login ? ["--username", login.username] : []),
         "--max-packet",
         String(o["max-packet"]),
         ...(o.annotate ? ["--annotate", o.annotate] : []),
