@@ -34,6 +34,8 @@ export const demoCommand = defineCommand({
       devices: o.devices,
       host: o.host,
       port: o.port,
+      ...(o.auth !== undefined && { auth: o.auth }),
+      insecure: o.insecure,
       infer: o.image,
       annotate: o.annotate,
     });
