@@ -65,7 +65,7 @@ describe("edgefuse broker", () => {
   it("listens on 127.0.0.1 by default, says so, and stops on the first SIGINT", async () => {
     const cli = start(["--port", "0"]);
     const [, port] = await cli.waitFor(
-      /^edgefuse broker listening on mqtt:\/\/127\.0\.0\.1:(\d+) \(anonymous; this machine only; --host 0\.0\.0\.0 lets devices on the network join\)$/m,
+      /^edgefuse broker listening on mqtt:\/\/127\.0\.0\.1:(\d+) \(anonymous guests; this machine only; --host 0\.0\.0\.0 lets devices on the network join\)$/m,
       15_000,
     );
     teardown.client(await connectBroker(`mqtt://127.0.0.1:${port}`, { clientId: "probe", reconnectPeriodMs: 0 }));
@@ -78,10 +78,10 @@ describe("edgefuse broker", () => {
     expect(cli.output.stdout).toMatch(/stopped; traffic per client:\n {2}client .*\n {2}probe +\d+/);
   });
 
-  it("--host 0.0.0.0 listens on every interface and prints how devices join", async () => {
-    const cli = start(["--port", "0", "--host", "0.0.0.0"]);
+  it("--host 0.0.0.0 --insecure listens on every interface and prints how devices join", async () => {
+    const cli = start(["--port", "0", "--host", "0.0.0.0", "--insecure"]);
     const [, port, hint] = await cli.waitFor(
-      /^edgefuse broker listening on mqtt:\/\/0\.0\.0\.0:(\d+) \(anonymous; every interface: devices join with --broker (.*)\)$/m,
+      /^edgefuse broker listening on mqtt:\/\/0\.0\.0\.0:(\d+) \(anonymous clients trusted with everything \(--insecure\); every interface: devices join with --broker (.*)\)$/m,
       15_000,
     );
     const reach = lanAddress ?? "127.0.0.1";
@@ -102,6 +102,7 @@ describe("edgefuse up --host", () => {
         "1",
         "--host",
         "0.0.0.0",
+        "--insecure",
         "--port",
         "0",
         "--cfg",
