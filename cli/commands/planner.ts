@@ -10,7 +10,7 @@ import { loadNetwork } from "../../dnn/network.js";
 import { openWeights } from "../../dnn/weights.js";
 import { startPlanner } from "../../planner/actor.js";
 import { defineCommand, flag } from "../command.js";
-import { brokerUrlSchema, connectionFlags, untilSignal } from "../connection.js";
+import { brokerLogin, brokerUrlSchema, connectionFlags, tlsFlags, untilSignal } from "../connection.js";
 import { devicesText } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { pinsNeedAuto, planningFlags, planningOf, resolveCfg } from "../planning-flags.js";
@@ -30,6 +30,7 @@ const flags = defineFlags({
   broker: { value: "URL", description: broker.description, schema: brokerUrlSchema, required: true },
   deployment,
   username,
+  ...tlsFlags,
 });
 
 export const plannerCommand = defineCommand({
@@ -41,8 +42,7 @@ export const plannerCommand = defineCommand({
     const weights = openWeights(o.weights, network);
     const bus = await connectBus(o.broker, {
       clientId: `planner-${o.deployment}`,
-      username: o.username,
-      password: process.env.EDGEFUSE_MQTT_PASSWORD,
+      ...(await brokerLogin(o)),
     });
     const log = (line: string) => console.error(`planner: ${line}`);
     const planner = await startPlanner({
