@@ -11,7 +11,7 @@ import type { PlanOptions } from "../planner/build.js";
 import { maxFtpEnd } from "../planner/ftp.js";
 import { diff } from "../test/compare.js";
 import { startMosquitto, type TestBroker } from "../test/brokers.js";
-import { type Fixture, fixture, inferTensor } from "../test/systems.js";
+import { type Fixture, fixture, inferTensor, startFixtureSystem } from "../test/systems.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 
 type Planning = Partial<Omit<PlanOptions, "devices">>;
@@ -62,17 +62,7 @@ describe.each(["yolov2-mini-s7-dog", "fc-mini-s3-dog", "yolov2-tiny-s1-dog"])("%
     let system: LocalSystem;
     const outputs = new Map<string, Float32Array>();
     beforeAll(async () => {
-      system = await startLocalSystem({
-        network: f.network,
-        weightsPath: f.weightsPath,
-        devices,
-        port: 0,
-        workers: "inline",
-        planning: PLANS[0]![1],
-        log: () => undefined,
-        onOutput: (id, out) => outputs.set(id, out),
-      });
-      await system.source.ready();
+      system = await startFixtureSystem(f, devices, outputs, { planning: PLANS[0]![1] });
     });
     afterAll(async () => system?.stop());
 

@@ -16,9 +16,9 @@ import { maxFtpEnd } from "../planner/ftp.js";
 import type { WireChoice } from "../planner/wire.js";
 import { diff } from "../test/compare.js";
 import { imagePath } from "../test/fixtures.js";
-import { type Fixture, fixture, inferOnce, inferTensor, singleDevice } from "../test/systems.js";
+import { type Fixture, fixture, inferOnce, inferTensor, singleDevice, startFixtureSystem } from "../test/systems.js";
 import { imageInput } from "./runtime/image-input.js";
-import { type LocalSystem, startLocalSystem } from "./system.js";
+import type { LocalSystem } from "./system.js";
 
 const IMAGES = ["dog.jpg", "horses.jpg", "person.jpg"];
 /** Below darknet's 0.5: the seeded weights' boxes are weak, and more of them are more to keep. */
@@ -88,21 +88,13 @@ describe.each(["yolov2-tiny-s1-dog", "fc-mini-s3-dog"])("%s", (name) => {
     let system: LocalSystem;
     const outputs = new Map<string, Float32Array>();
     beforeAll(async () => {
-      system = await startLocalSystem({
-        network: f.network,
-        weightsPath: f.weightsPath,
-        devices,
-        port: 0,
-        workers: "inline",
+      system = await startFixtureSystem(f, devices, outputs, {
         thresh: THRESH,
         // Links of 10 Mbit announced (not shaped): the model sends FTP tile devices the image, which is what is tested.
         gmacPerSec: 50,
         links: Array.from({ length: devices }, () => ({ uplinkBitsPerSec: 10e6, downlinkBitsPerSec: 10e6 })),
         planning: { strategy: "auto", ftpEnd: 0, objective: "comm", wire: "f16" },
-        log: () => undefined,
-        onOutput: (id, out) => outputs.set(id, out),
       });
-      await system.source.ready();
     });
     afterAll(async () => system?.stop());
 

@@ -100,3 +100,27 @@ export function inferTensor(
   const frame = encodeFrame({ jobId: requestId, layer: 0, part: 0, shape: [c, h, w] }, input);
   return inferOnce(system, outputs, frame, requestId);
 }
+
+/**
+ * The local system on a fixture's network and weights, `devices` of them with inline
+ * workers, every finished job's output kept in `outputs`, and the source ready.
+ */
+export async function startFixtureSystem(
+  f: Fixture,
+  devices: number,
+  outputs: Map<string, Float32Array>,
+  options: Partial<SystemOptions>,
+): Promise<LocalSystem> {
+  const system = await startLocalSystem({
+    network: f.network,
+    weightsPath: f.weightsPath,
+    devices,
+    port: 0,
+    workers: "inline",
+    log: () => undefined,
+    onOutput: (id, out) => void outputs.set(id, out),
+    ...options,
+  });
+  await system.source.ready();
+  return system;
+}
