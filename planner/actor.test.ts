@@ -44,6 +44,8 @@ async function setup(options: Partial<PlannerOptions> = {}, plannerConnection: P
     ...options,
   });
   teardown.add(() => planner.stop());
+  // Its first re-plan is for the presences already retained, none: a test's nextPlan() is then for the devices it adds.
+  await planner.nextPlan();
   const presenceOf = (id: string, budgetBytes = 64e6, baselineBytes?: number): Presence => ({
     workerId: id,
     memoryBudgetBytes: budgetBytes,
@@ -157,11 +159,10 @@ const expectServed = async (plan: Plan, ask: (deviceId: string, sha: string) => 
 describe("planner actor", () => {
   it("plans for the workers present, serves the shards asked for (never retained), and re-plans when one drops", async () => {
     const { planner, worker, retained, ask } = await setup();
-    const first = planner.nextPlan();
     await worker("w1");
     await worker("w2");
     const w3 = await worker("w3");
-    const plan3 = (await first)!;
+    const plan3 = await planFor(planner, ["w1", "w2", "w3"]);
     expect(plan3.devices.map((d) => d.workerId)).toEqual(["w1", "w2", "w3"]);
     expect(plan3.model.syntheticWeights).toBe(true); // the weights' header carries edgefuse's marker
     const seen = await retained();

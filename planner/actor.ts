@@ -14,6 +14,10 @@
  * One re-plan runs at a time; presence that arrives meanwhile is folded into the
  * next one. A re-plan is a short list of steps: roster → draft plan → shard ids →
  * offer the shards → plan. Anything bad from the network is logged and dropped.
+ *
+ * The draft is searched in a thread of its own within a time bound (plan-thread.ts), so
+ * the broker beside the planner (`edgefuse up`) keeps serving meanwhile, and a search
+ * that does not finish in time gives way to the all-LOP fallback plan, which says so.
  */
 import { PlanError, errorMessage } from "../core/errors.js";
 import type { Network } from "../dnn/network.js";
@@ -21,10 +25,11 @@ import { isSyntheticWeights, type WeightsHeader, type WeightsSource } from "../d
 import type { Bus } from "../broker/bus.js";
 import { decodePresence, type Presence } from "../broker/messages.js";
 import { type Topics, topicsFor } from "../broker/topics.js";
-import { makePlan, type PlanOptions } from "./build.js";
+import type { PlanOptions } from "./build.js";
+import { planWithin } from "./plan-thread.js";
 import { type PlanTopic, watchPlanTopic } from "./plan-topic.js";
 import { type Readiness, readiness } from "./readiness.js";
-import type { Plan } from "./schema.js";
+import type { Plan, PlanDevice } from "./schema.js";
 import { rosterDevices } from "./roster.js";
 import { type ShardServer, startShardServer } from "./serve-shards.js";
 import { settledRunner } from "./settled-runner.js";
@@ -48,6 +53,8 @@ export interface PlannerOptions {
    * been sent one, for this long is left out of the next plan (readiness.ts).
    */
   readonly readyTimeoutMs: number;
+  /** How long a plan may be searched before the fallback plan (every partitioned layer LOP) is published instead. */
+  readonly planTimeoutMs: number;
   readonly log: (line: string) => void;
 }
 export const plannerDefaults = {
@@ -57,6 +64,10 @@ export const plannerDefaults = {
   // A device's own shard fetch gives up after 30 s without news of its shards
   // (DEVICE_DEFAULTS.shardTimeoutMs): one silent that long is not coming.
   readyTimeoutMs: 30_000,
+  // In a fresh thread on 2 busy cores, YOLOv2 took 3 s to plan for 6 devices and 23 s for 64 (0.15 s for 6 warm,
+  // BENCHMARKS.md), and a small device is slower: the bound is for searches that do not end, as the ILP's on a
+  // chain of 30 convolutions, not for large rosters.
+  planTimeoutMs: 30_000,
   log: (line: string) => console.error(`planner: ${line}`),
 } satisfies Partial<PlannerOptions>;
 
@@ -83,12 +94,11 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   const opts = { ...plannerDefaults, ...options } satisfies PlannerOptions;
   const { bus, log } = opts;
   const topics = topicsFor(opts.deployment);
-  const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
 
   const roster = new Map<string, Presence>();
   // Set once the runner exists; the parts call it only once messages flow.
   let requestRun = () => {};
-  const { ready, shards, planTopic } = await startParts(opts, topics, roster, () => requestRun());
+  const { ready, shards, planTopic, drafts } = await startParts(opts, topics, roster, () => requestRun());
   const outcomes = outcomeWaiters();
   let current: Plan | undefined;
   let draftId: string | undefined;
@@ -100,7 +110,8 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
   // Roster → draft plan → shard ids → offer the shards → plan.
   const replan = async (): Promise<void> => {
     const eligible = [...roster.values()].filter((p) => !ready.leftOut(p));
-    const next = draftPlan(opts, eligible, !planned, syntheticWeights);
+    const next = await draftPlan(opts, eligible, !planned, drafts);
+    if (replans.halted) return; // stopped while the draft was searched: stop() does the rest
     // The same roster in effect, or still nothing to publish: nothing new, but what the
     // topic holds may have been replaced or forgotten since.
     const unchanged = next !== null ? next.id === draftId : current === undefined && cleared;
@@ -151,6 +162,7 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
     async stop({ keepPlan = false } = {}) {
       if (replans.halted) return;
       replans.halt();
+      drafts.stop();
       stopFollowing();
       ready.stop();
       await subscription.unsubscribe();
@@ -167,16 +179,16 @@ export async function startPlanner(options: Required & Partial<PlannerOptions>):
 }
 
 /**
- * What a re-plan works with beside the roster: the readiness bound, the shard server
- * (whose traffic tells the bound a device is working) and the watched plan topic; the
- * bound and the topic ask for a re-plan through `request` when they must.
+ * What a re-plan works with beside the roster: the drafts, the readiness bound, the
+ * shard server (whose traffic tells the bound a device is working) and the watched plan
+ * topic; the bound and the topic ask for a re-plan through `request` when they must.
  */
 async function startParts(
   opts: PlannerOptions,
   topics: Topics,
   roster: ReadonlyMap<string, Presence>,
   request: () => void,
-): Promise<{ ready: Readiness; shards: ShardServer; planTopic: PlanTopic }> {
+): Promise<{ ready: Readiness; shards: ShardServer; planTopic: PlanTopic; drafts: Drafts }> {
   const { bus, log } = opts;
   const ready = readiness({
     timeoutMs: opts.readyTimeoutMs,
@@ -194,7 +206,7 @@ async function startParts(
     onActivity: (id) => ready.active(id),
   });
   const planTopic = await watchPlanTopic({ bus, topics, onStale: request, log });
-  return { ready, shards, planTopic };
+  return { ready, shards, planTopic, drafts: drafter(opts) };
 }
 
 /** Callers waiting for the outcome of the next re-plan: the plan published, or null when cleared. */
@@ -214,12 +226,12 @@ function outcomeWaiters() {
  * A plan for the workers present, or null: none present, fewer than minDevices before
  * the first plan, or they cannot hold the model (logged, as are workers refused).
  */
-function draftPlan(
+async function draftPlan(
   opts: PlannerOptions,
   present: Iterable<Presence>,
   first: boolean,
-  syntheticWeights: boolean,
-): Plan | null {
+  drafts: Drafts,
+): Promise<Plan | null> {
   const { log } = opts;
   const { devices, refused } = rosterDevices(present);
   for (const line of refused) log(line);
@@ -228,13 +240,53 @@ function draftPlan(
     log(`waiting for ${opts.minDevices} devices before the first plan (${devices.length} present)`);
     return null;
   }
-  try {
-    return makePlan(opts.network, { ...opts.planning, devices, syntheticWeights });
-  } catch (err) {
-    if (!(err instanceof PlanError)) throw err;
-    log(`cannot plan for ${devices.map((d) => d.workerId).join(", ")}: ${err.message}`);
-    return null;
-  }
+  return drafts.draft(devices);
+}
+
+/** Plans for the devices of a roster, searched off the main thread (plan-thread.ts). */
+interface Drafts {
+  /** The plan for these devices; null when they cannot hold the model (logged), or once stopped. */
+  draft(devices: readonly PlanDevice[]): Promise<Plan | null>;
+  /** Ends a search under way. */
+  stop(): void;
+}
+
+/**
+ * Drafts within the time bound, remembering the last: the same devices get the same
+ * draft without a second search. Re-plans for an unchanged roster are frequent (each
+ * device that becomes ready says so in its presence), and a search that ran out of time
+ * once might finish the next time and send every device after other shards for nothing.
+ */
+function drafter(opts: PlannerOptions): Drafts {
+  const { log } = opts;
+  const syntheticWeights = opts.weights.header !== undefined && isSyntheticWeights(opts.weights.header);
+  const stopping = new AbortController();
+  let last: { key: string; plan: Plan | null } | undefined;
+  const search = async (devices: readonly PlanDevice[]): Promise<Plan | null> => {
+    const names = devices.map((d) => d.workerId).join(", ");
+    try {
+      const options = { ...opts.planning, devices, syntheticWeights };
+      const bound = { timeLimitMs: opts.planTimeoutMs, signal: stopping.signal };
+      const { plan, fellBack } = await planWithin(opts.network, options, bound);
+      if (fellBack) log(`planning for ${names}: ${fellBack}`);
+      return plan;
+    } catch (err) {
+      if (stopping.signal.aborted) return null;
+      if (!(err instanceof PlanError)) throw err;
+      log(`cannot plan for ${names}: ${err.message}`);
+      return null;
+    }
+  };
+  return {
+    async draft(devices) {
+      const key = JSON.stringify([...devices].sort((a, b) => (a.workerId < b.workerId ? -1 : 1)));
+      if (last?.key === key) return last.plan;
+      const plan = await search(devices);
+      if (!stopping.signal.aborted) last = { key, plan };
+      return plan;
+    },
+    stop: () => stopping.abort(),
+  };
 }
 
 /** The plan with its shard ids, and how to cut each shard again when a device asks. */

@@ -237,6 +237,22 @@ export function makePlan(network: Network, options: Pick<PlanOptions, "devices">
   return finishPlan(planBody(network, opts, devices, best, ftpObjective, "comm"));
 }
 
+/**
+ * The plan made instead when the search for `options` takes too long (plan-thread.ts):
+ * every partitioned layer LOP, the paper's baseline, which needs no search (its C is a
+ * sum), on the FTP stage `options` ask for; pins are the ILP's, so they go. `why` is its
+ * last warning: the plan says it is not the one asked for.
+ */
+export function fallbackPlan(
+  network: Network,
+  options: Pick<PlanOptions, "devices"> & Partial<PlanOptions>,
+  why: string,
+): Plan {
+  const lop = { ...options, objective: "comm", strategy: "lop", pinned: new Map() } as const;
+  const { id: _id, ...body } = makePlan(network, lop);
+  return finishPlan({ ...body, warnings: [...body.warnings, why] });
+}
+
 /** The budget warnings that do not stop a plan: biases on top of the weights that fit. */
 function shardWarnings(devices: readonly PlanDevice[], c: Candidate, bytesPerElement: number): string[] {
   return devices.flatMap((d, i) => {

@@ -8,7 +8,7 @@
 import { connectBus } from "../../broker/bus.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { openWeights } from "../../dnn/weights.js";
-import { startPlanner } from "../../planner/actor.js";
+import { plannerDefaults, startPlanner } from "../../planner/actor.js";
 import { defineCommand, flag } from "../command.js";
 import { brokerLogin, brokerUrlSchema, connectionFlags, tlsFlags, untilSignal } from "../connection.js";
 import { devicesText } from "../devices.js";
@@ -26,6 +26,13 @@ const flags = defineFlags({
       "devices to wait for before the first plan, the source counted (afterwards every arrival or departure re-plans)",
     schema: flag.intIn("a device count", 1, 256),
     default: "1",
+  },
+  "plan-timeout-ms": {
+    value: "MS",
+    description:
+      "how long a plan may be searched; past it the planner publishes a plan with every partitioned layer LOP instead, and says so",
+    schema: flag.int("milliseconds").refine((n) => n >= 1, "must be ≥ 1"),
+    default: String(plannerDefaults.planTimeoutMs),
   },
   broker: { value: "URL", description: broker.description, schema: brokerUrlSchema, required: true },
   deployment,
@@ -52,6 +59,7 @@ export const plannerCommand = defineCommand({
       weights,
       planning: planningOf(o),
       minDevices: o.devices,
+      planTimeoutMs: o["plan-timeout-ms"],
       log,
     });
     log(
