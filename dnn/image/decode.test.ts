@@ -1,13 +1,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
 import { createCanvas } from "@napi-rs/canvas";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
 import { imagePath } from "../../test/fixtures.js";
 import { decodeImage, loadImage, sniffFormat } from "./decode.js";
 import type { FloatImage } from "./image.js";
+import { pngChunk } from "./test-support.js";
 
 const dogBytes = readFileSync(imagePath("dog.jpg"));
 
@@ -41,14 +42,7 @@ function makePng(opts: {
       }
     }
   }
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
+  const chunk = pngChunk;
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(opts.w, 0);
   ihdr.writeUInt32BE(opts.h, 4);

@@ -5,6 +5,7 @@
  * images of the same kinds (interlaced PNGs, progressive JPEGs, Motion-JPEG frames
  * without Huffman tables) must still decode exactly.
  */
+import { ADAM7 } from "./png-header.js";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../core/errors.js";
 import { imagePath } from "../../test/fixtures.js";
@@ -36,18 +37,8 @@ function refusal(bytes: Uint8Array, limits = DEFAULT_DECODE_LIMITS): string {
 /** An 8-bit RGB image, pixel (x, y) = rgb(x, y), as rows of filter 0, Adam7-interlaced when asked. */
 function rgbPng(w: number, h: number, rgb: (x: number, y: number) => number[], interlaced = false): Buffer {
   const rows: number[] = [];
-  const passes = interlaced
-    ? [
-        [0, 8, 0, 8],
-        [4, 8, 0, 8],
-        [0, 4, 4, 8],
-        [2, 4, 0, 4],
-        [0, 2, 2, 4],
-        [1, 2, 0, 2],
-        [0, 1, 1, 2],
-      ]
-    : [[0, 1, 0, 1]];
-  for (const [x0, dx, y0, dy] of passes as [number, number, number, number][]) {
+  const passes: readonly (readonly [number, number, number, number])[] = interlaced ? ADAM7 : [[0, 1, 0, 1]];
+  for (const [x0, dx, y0, dy] of passes) {
     if (x0 >= w) continue; // a pass without columns has no rows either
     for (let y = y0; y < h; y += dy) {
       rows.push(0);

@@ -26,7 +26,7 @@ const DEPTHS: Readonly<Record<number, readonly number[]>> = {
   6: [8, 16],
 };
 /** Adam7: first column, column step, first row, row step of each of the 7 passes. */
-const ADAM7 = [
+export const ADAM7 = [
   [0, 8, 0, 8],
   [4, 8, 0, 8],
   [0, 4, 4, 8],
