@@ -6,6 +6,7 @@ import { benchCodecs } from "./codecs.js";
 import { benchDistributed } from "./distributed.js";
 import { benchPlanner } from "./planner.js";
 import { benchSingleDevice } from "./single-device.js";
+import { benchSoak } from "./soak.js";
 import { BENCHMARKS_FILE } from "./report.js";
 
 const benchmarks: Record<string, () => Promise<void>> = {
@@ -13,6 +14,7 @@ const benchmarks: Record<string, () => Promise<void>> = {
   distributed: () => benchDistributed({ requests: 5, devices: [1, 3, 6] }),
   planner: () => benchPlanner({ runs: 5 }),
   codecs: () => benchCodecs({ runs: 20 }),
+  soak: () => benchSoak({ requests: 1000, checkpoints: 4 }),
 };
 
 const wanted = process.argv.slice(2);
