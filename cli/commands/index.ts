@@ -14,6 +14,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import("./infer.js")).inferCommand,
   },
   {
+    name: "camera",
+    summary: "send images at a rate, as a camera does, and report throughput, latency and drops",
+    load: async () => (await import("./camera.js")).cameraCommand,
+  },
+  {
     name: "worker",
     summary: "run a worker device: it computes whatever the plan routes to it",
     load: async () => (await import("./worker.js")).workerCommand,

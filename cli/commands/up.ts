@@ -7,6 +7,7 @@ import { deviceLinkFlags, deviceRoster, linkListRules, memoryFlag, perDeviceLink
 import { reachText, withPortHint } from "../listen.js";
 import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
+import { admissionFlags, admissionOf } from "../admission-flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
 import { brokerAccess, brokerAccessFlags, brokerAccessRules, whoGetsIn } from "./broker.js";
 
@@ -63,6 +64,7 @@ const flags = defineFlags({
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
   json: { description: "with --infer: print the result as JSON" },
+  ...admissionFlags,
   ...homeAssistantFlags,
 });
 
@@ -136,6 +138,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     links: perDeviceLinks(o),
     maxPacketBytes: o["max-packet"],
     planning: planningOf(o),
+    admission: admissionOf(o),
     ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
     publishAnnotated: o["publish-annotated"],
   }).catch((err: unknown) => {
