@@ -18,7 +18,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -33,7 +32,15 @@ import { openWeights, readWeights } from "../dnn/weights.js";
 import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
 import type { Plan } from "../planner/schema.js";
-import { freePort, inbox, MOSQUITTO_BIN, type Teardown, startEmbedded, useTeardown } from "../test/brokers.js";
+import {
+  freePort,
+  inbox,
+  MOSQUITTO_BIN,
+  type Teardown,
+  startEmbedded,
+  useTeardown,
+  waitForPort,
+} from "../test/brokers.js";
 import { diff } from "../test/compare.js";
 import { logBook } from "../test/faults.js";
 import { cfgPath, readF32, readOracle } from "../test/fixtures.js";
@@ -260,26 +267,9 @@ async function restartableMosquitto(teardown: Teardown) {
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
   await writeFile(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", ""].join("\n"));
-  const listening = async (child: ChildProcess) => {
-    const deadline = performance.now() + 5_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited (${child.exitCode}) at start`);
-      const open = await new Promise<boolean>((resolve) => {
-        const socket = createConnection({ port, host: "127.0.0.1" });
-        socket.once("connect", () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once("error", () => resolve(false));
-      });
-      if (open) return;
-      if (performance.now() > deadline) throw new Error(`mosquitto did not listen on ${port} within 5 s`);
-      await sleep(20);
-    }
-  };
   const launch = async () => {
     const child = spawn(MOSQUITTO_BIN, ["-c", conf], { stdio: "ignore" });
-    await listening(child);
+    await waitForPort(port, child);
     return child;
   };
   const stop = async (child: ChildProcess, signal: NodeJS.Signals) => {

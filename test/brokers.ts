@@ -113,7 +113,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+/** Resolves once `port` on 127.0.0.1 takes connections; fails when `child` exits first or the start-up time passes. */
+export async function waitForPort(port: number, child: ChildProcess, stderr: () => string = () => ""): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
