@@ -150,6 +150,40 @@ describe("a stream of requests", () => {
   );
 });
 
+describe("a plan change while a job runs", () => {
+  it("ends that job at once with a plan-changed error (not at its deadline), and the next request runs on the new plan", async () => {
+    const s = await system({ inFlight: 2, queue: 4 });
+    const topics = topicsFor(s.deployment);
+    const watcher = await connectBus(s.brokerUrl, { clientId: "replanner" });
+    let replanned: Promise<string> | undefined;
+    await watcher.subscribe(topics.filters.partIn({ jobId: "p1" }), {
+      onMessage: () => {
+        replanned ??= s.replan({ ...PLANNING, strategy: "lip" });
+      },
+      onError: () => undefined,
+    });
+    const b = await burst(s, ["p1"], () => IMAGES[0]!);
+    try {
+      await b.send();
+      exactlyOne(b.outcomes);
+      const outcome = b.outcomes.get("p1")![0]!;
+      if (outcome.kind === "error") expect(outcome.code, outcome.message).toBe("plan-changed");
+      await replanned;
+      const next = await burst(s, ["p2"], () => IMAGES[1]!);
+      try {
+        await next.send();
+        expect(next.outcomes.get("p2")![0]!.kind).toBe("result");
+      } finally {
+        await next.close();
+      }
+    } finally {
+      await b.close();
+      await watcher.close({ force: true });
+      await s.stop();
+    }
+  });
+});
+
 describe("a camera faster than the deployment", () => {
   it("at 20 frames/s with drop-oldest: every frame answered once, the stale ones dropped, the rest detected", async () => {
     const s = await system({ inFlight: 2, queue: 2, overflow: "drop-oldest" });

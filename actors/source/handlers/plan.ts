@@ -1,8 +1,9 @@
 /**
- * `plan` (retained): [parse, let the running jobs end, drop the old plan, prepare the
- * new one, announce ready]. Plans are followed one at a time (the state's planQueue);
+ * `plan` (retained): [parse, fail the jobs running on the old plan (its devices move on)
+ * and let them end, drop the old plan, prepare the new one, announce ready]. Plans are followed one at a time (the state's planQueue);
  * one that cannot be followed is logged and the source waits for the next.
  */
+import { EdgefuseError } from "../../../core/errors.js";
 import { type Followed, followPlan } from "../../runtime/device.js";
 import { TaskExecutor } from "../../runtime/executor.js";
 import { prepareSource } from "../../runtime/job.js";
@@ -18,9 +19,20 @@ async function followNewPlan(state: SourceState, topic: string, payload: Buffer)
   const included = followed !== null && SourceState.includes(followed, state.sourceId);
   if (followed && !included)
     state.log(`plan ${followed.plan.id} does not include this device; waiting for one that does`);
-  // No request starts on a plan being left (notReady says so while switching); those running end first.
+  // No request starts on a plan being left (notReady says so while switching). The devices
+  // follow the new plan at once and drop the old one's tasks, so a job still running on it
+  // would only wait out its deadline: it fails now, saying why, and the switch waits for it to end.
   state.switching = true;
   try {
+    const left = state.current?.followed.plan.id;
+    for (const jobId of state.running.keys())
+      state.dispatcher.fail(
+        jobId,
+        new EdgefuseError(
+          "plan-changed",
+          `plan ${followed?.plan.id ?? "(none)"} replaced plan ${left} while job ${jobId} ran, and its devices follow the new one: send the request again`,
+        ),
+      );
     await Promise.all([...state.running.values()].map((job) => job.done));
     await switchTo(state, followed, included);
   } finally {
