@@ -37,6 +37,8 @@ COPY planner planner
 COPY broker broker
 COPY actors actors
 COPY cli cli
+# The chaos run is a command of its own (edgefuse chaos); the other benchmarks stay out.
+COPY bench/chaos bench/chaos
 COPY lab lab
 RUN npx tsc -p docker/tsconfig.json
 
