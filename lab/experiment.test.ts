@@ -49,7 +49,8 @@ describe("runLabExperiment", () => {
       image,
       namePrefix: PREFIX,
       // The paper's optimum (least C): it spreads over every device, so every link carries job bytes.
-      schemes: [{ label: "optimum", planning: { strategy: "auto", ftpEnd: "auto", objective: "comm" } }],
+      // Tensors as float32: the detections are compared with one device's to 1e-4.
+      schemes: [{ label: "optimum", planning: { strategy: "auto", ftpEnd: "auto", objective: "comm", wire: "f32" } }],
       repeats: 1,
       log: (line) => progress.push(line),
     });
