@@ -15,7 +15,8 @@ import { topicsFor } from "../broker/topics.js";
 import { loadNetwork } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
 import { CHAOS_PLANNING } from "./chaos/deployment.js";
-import { type Child, freePort, spawnChild } from "./chaos/processes.js";
+import { freePort } from "../core/local-ports.js";
+import { type Child, spawnChild } from "./chaos/processes.js";
 import { machine, writeSection } from "./report.js";
 
 const DEVICES = 3;

@@ -12,11 +12,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker, type BrokerOptions, type RunningBroker } from "../broker/server.js";
 import type { TestBroker } from "../broker/test-support.js";
+import { MOSQUITTO_BIN, mosquittoConfig } from "../bench/chaos/mosquitto.js";
+import { acceptsConnections, freePort } from "../core/local-ports.js";
 
 // The broker's shape, the teardown and the message queue live beside the broker contract.
 export type { StartTestBroker, TestBroker } from "../broker/test-support.js";
@@ -37,7 +38,7 @@ export async function startEmbedded(
 // ---------------------------------------------------------------------------
 // Mosquitto
 
-export const MOSQUITTO_BIN = process.env.EDGEFUSE_MOSQUITTO ?? "/usr/sbin/mosquitto";
+export { MOSQUITTO_BIN };
 
 export interface MosquittoOptions {
   /** The mosquitto binary; MOSQUITTO_BIN by default. */
@@ -66,17 +67,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Te
     const conf = join(dir, "mosquitto.conf");
     await writeFile(
       conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        "allow_anonymous true",
-        "persistence false",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
+      mosquittoConfig(port, [
         ...(options.maxPacketBytes ? [`max_packet_size ${options.maxPacketBytes}`] : []),
         ...(options.config ?? []),
-        "",
-      ].join("\n"),
+      ]),
     );
     const child = spawn(binary, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
@@ -102,16 +96,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Te
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Resolves once `port` on 127.0.0.1 takes connections; fails when `child` exits first or the start-up time passes. */
 export async function waitForPort(port: number, child: ChildProcess, stderr: () => string = () => ""): Promise<void> {
@@ -120,15 +105,7 @@ export async function waitForPort(port: number, child: ChildProcess, stderr: () 
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) at start: ${stderr().trim()}`);
     }
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: "127.0.0.1" });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
+    if (await acceptsConnections(port)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`mosquitto did not listen on ${port} within ${STARTUP_TIMEOUT_MS} ms: ${stderr().trim()}`);

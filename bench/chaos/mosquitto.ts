@@ -6,16 +6,33 @@
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EdgefuseError } from "../../core/errors.js";
-import { type Child, freePort, type LineSink, spawnChild } from "./processes.js";
+import { acceptsConnections, freePort } from "../../core/local-ports.js";
+import { type Child, type LineSink, spawnChild } from "./processes.js";
 
 /** Debian's path unless EDGEFUSE_MOSQUITTO names another binary (as the test suites find it). */
 export const MOSQUITTO_BIN = process.env.EDGEFUSE_MOSQUITTO ?? "/usr/sbin/mosquitto";
 
 const LISTEN_TIMEOUT_MS = 5_000;
+
+/**
+ * A Mosquitto configuration on 127.0.0.1:`port` for a broker of its own (the chaos run's,
+ * the test suites'): anonymous clients, no persistence, errors and warnings on stderr;
+ * `more` lines after those.
+ */
+export const mosquittoConfig = (port: number, more: readonly string[] = []): string =>
+  [
+    `listener ${port} 127.0.0.1`,
+    "allow_anonymous true",
+    "persistence false",
+    "log_dest stderr",
+    "log_type error",
+    "log_type warning",
+    ...more,
+    "",
+  ].join("\n");
 
 export interface RestartableBroker {
   readonly url: string;
@@ -37,18 +54,7 @@ export async function startRestartableMosquitto(o: { port: number; log: LineSink
   const port = o.port || (await freePort());
   const dir = await mkdtemp(join(tmpdir(), "edgefuse-chaos-"));
   const conf = join(dir, "mosquitto.conf");
-  await writeFile(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
-      "persistence false",
-      "log_dest stderr",
-      "log_type error",
-      "log_type warning",
-      "",
-    ].join("\n"),
-  );
+  await writeFile(conf, mosquittoConfig(port));
   let child: Child | undefined;
   const start = async () => {
     child = spawnChild("mosquitto", MOSQUITTO_BIN, ["-c", conf], o.log);
@@ -75,15 +81,7 @@ async function listening(port: number, child: Child): Promise<void> {
   const deadline = performance.now() + LISTEN_TIMEOUT_MS;
   for (;;) {
     if (!child.running) throw new EdgefuseError("broker", `Mosquitto on port ${port} ${await child.exited} at start`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: "127.0.0.1" });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
+    if (await acceptsConnections(port)) return;
     if (performance.now() > deadline)
       throw new EdgefuseError("broker", `Mosquitto did not listen on port ${port} within ${LISTEN_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 20));

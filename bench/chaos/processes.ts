@@ -5,7 +5,6 @@
  * when this process exits is SIGKILLed with it, so a run stopped half-way leaves nothing behind.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../core/paths.js";
 
@@ -71,15 +70,3 @@ export function spawnChild(name: string, command: string, args: readonly string[
 /** `bin/edgefuse <args>`: the built CLI (dist/), as a device or the planner runs it. */
 export const spawnEdgefuse = (name: string, args: readonly string[], log: LineSink): Child =>
   spawnChild(name, join(PACKAGE_ROOT, "bin", "edgefuse"), args, log);
-
-/** Any free port on 127.0.0.1, for a broker that must keep one port across restarts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
