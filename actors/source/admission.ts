@@ -5,8 +5,8 @@
  * queue of at most `queue`, oldest first. When the queue is full a new request is
  * refused ("reject": the deployment is busy) or the oldest waiting one is dropped for it
  * ("drop-oldest": a camera's stale frame). Every request either runs or is refused with
- * one error: nothing is lost without a word. `pause` stops starting requests (a plan
- * change drains what runs, then switches) and `resume` starts them again.
+ * one error: nothing is lost without a word. `close` (the source stopping) refuses what
+ * waits or comes later and lets what runs end.
  */
 import { FLOAT32_BYTES } from "../../core/dtypes.js";
 import { EdgefuseError } from "../../core/errors.js";
@@ -23,7 +23,6 @@ export interface AdmissionOptions {
 }
 
 interface Waiting {
-  readonly requestId: string;
   /** When it was admitted to the queue (performance.now()). */
   readonly queuedAt: number;
   readonly run: (queuedMs: number) => Promise<void>;
@@ -37,9 +36,6 @@ export interface Admission {
     run: (queuedMs: number) => Promise<void>,
     refuse: (err: EdgefuseError) => Promise<void>,
   ): void;
-  /** No request starts until resume(); resolves when every running one has ended. */
-  pause(): Promise<void>;
-  resume(): void;
   /** Stopping: every waiting request is refused with `reason`, none starts again; resolves when the running ones have ended. */
   close(reason: string): Promise<void>;
   /** Requests running and waiting now. */
@@ -66,13 +62,12 @@ export function inFlightFor(plan: Plan): number {
 export function admission(o: AdmissionOptions, onError: (err: unknown) => void): Admission {
   const waiting: Waiting[] = [];
   const running = new Set<Promise<void>>();
-  let paused = false;
   let closed: string | undefined;
   const drained: (() => void)[] = [];
 
   const limit = () => (typeof o.inFlight === "number" ? o.inFlight : o.inFlight());
   const start = () => {
-    while (!paused && running.size < limit() && waiting.length > 0) {
+    while (running.size < limit() && waiting.length > 0) {
       const next = waiting.shift()!;
       const job = next
         .run(performance.now() - next.queuedAt)
@@ -109,22 +104,14 @@ export function admission(o: AdmissionOptions, onError: (err: unknown) => void):
           )
           .catch(onError);
       }
-      waiting.push({ requestId, queuedAt: performance.now(), run, refuse });
-      start();
-    },
-    pause() {
-      paused = true;
-      return running.size === 0 ? Promise.resolve() : new Promise<void>((r) => drained.push(r));
-    },
-    resume() {
-      paused = false;
+      waiting.push({ queuedAt: performance.now(), run, refuse });
       start();
     },
     close(reason) {
       closed = reason;
-      const drain = this.pause();
+      // Nothing waits from now on, so nothing more starts.
       for (const w of waiting.splice(0)) void w.refuse(new EdgefuseError("stopping", reason)).catch(onError);
-      return drain;
+      return running.size === 0 ? Promise.resolve() : new Promise<void>((r) => drained.push(r));
     },
     counts: () => ({ inFlight: running.size, queued: waiting.length }),
   };
