@@ -39,7 +39,8 @@ export interface SettingCheck {
 
 const settingKey = (r: RunRecord): string => `${r.topology}|${r.profile}|${r.devices}|${r.bandwidthMbit}`;
 
-function groupBy<T>(items: readonly T[], key: (t: T) => string): T[][] {
+/** The items in groups of equal key, in the order each key first appears. */
+export function groupBy<T>(items: readonly T[], key: (t: T) => string): T[][] {
   const groups = new Map<string, T[]>();
   for (const t of items) groups.set(key(t), [...(groups.get(key(t)) ?? []), t]);
   return [...groups.values()];

@@ -11,6 +11,7 @@ import { lineChart, type Series } from "../plot.js";
 import { median } from "../tables.js";
 import { PAPER_YOLOV2 } from "../../planner/strategies.js";
 import { WIRE_CHOICES, type WireChoice } from "../../planner/wire.js";
+import { groupBy } from "./check-report.js";
 import type { Setting } from "./grid.js";
 
 export const WIRE_CHECK_DEVICES = 6;
@@ -53,10 +54,7 @@ interface WireRow {
 const planOf = (label: string): string => label.replace(/@[a-z0-9]+$/, "");
 
 function rows(records: readonly RunRecord[]): WireRow[] {
-  const groups = new Map<string, RunRecord[]>();
-  for (const r of records)
-    groups.set(`${r.bandwidthMbit}|${r.scheme}`, [...(groups.get(`${r.bandwidthMbit}|${r.scheme}`) ?? []), r]);
-  return [...groups.values()].map((rs) => {
+  return groupBy(records, (r) => `${r.bandwidthMbit}|${r.scheme}`).map((rs) => {
     const first = rs[0]!;
     return {
       plan: planOf(first.scheme),
