@@ -77,6 +77,15 @@ describe("latency model, by hand", () => {
     expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 100, 12);
     expect(t.bound).toBe("broker link");
   });
+  it("LOP's whole input goes out once for both workers when the broker has a host of its own, twice when it runs on the source", () => {
+    const w2 = { ...twoDevices.slots[1]!, workerId: "w2" };
+    const three: NetworkProfile = { ...twoDevices, slots: [...twoDevices.slots, w2] };
+    const flows = unitFlows([conv], 0, "lop", false, unitCuts([conv], 3));
+    // One publish of the 1600 B input reaches both workers through the broker (layerIn).
+    expect(stageTime(flows, { ...three, brokerBytesPerSec: 1e9 }).scatterSeconds).toBeCloseTo((1600 * o) / 1000, 12);
+    // The broker on the source sends each worker its copy over the source's own uplink.
+    expect(stageTime(flows, three).scatterSeconds).toBeCloseTo((2 * 1600 * o) / 1000, 12);
+  });
   it("LOP as float16: half the bytes on every link, plus encoding at the sender and decoding at the receiver", () => {
     const f16 = { ...twoDevices, wire: wireProfile("f16") };
     const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), f16);

@@ -170,9 +170,17 @@ interface Phase {
 /**
  * One direction of an exchange: `bytes[d]` of payload to (scatter) or from slot d,
  * through the links and the CPUs that move them; the sender's encoding and the
- * receiver's decoding (`codecSeconds`) come before and after.
+ * receiver's decoding (`codecSeconds`) come before and after. `shared`: one message
+ * every device reads (a scatter on layerIn): the source publishes it once, and only the
+ * broker sends a copy to each device.
  */
-function phase(bytes: readonly number[], p: NetworkProfile, scatter: boolean, codecSeconds: number): Phase {
+function phase(
+  bytes: readonly number[],
+  p: NetworkProfile,
+  scatter: boolean,
+  codecSeconds: number,
+  shared = false,
+): Phase {
   let total = 0;
   let seconds = 0;
   let link = -1;
@@ -187,14 +195,19 @@ function phase(bytes: readonly number[], p: NetworkProfile, scatter: boolean, co
     if (cpu > seconds) [seconds, link] = [cpu, CPU_OF_SLOT - d];
   }
   const source = p.slots[0]!;
-  const atSource = total / (scatter ? source.upBytesPerSec : source.downBytesPerSec);
+  const brokerOnSource = p.brokerBytesPerSec === null;
+  // What the source's client sends or takes: one copy of a shared message.
+  const published = shared ? Math.max(0, ...bytes.slice(1)) * TCP_IP_OVERHEAD : total;
+  // With the broker on the source, every device's copy crosses the source's link.
+  const onSourceLink = brokerOnSource ? total : published;
+  const atSource = onSourceLink / (scatter ? source.upBytesPerSec : source.downBytesPerSec);
   if (atSource >= seconds) [seconds, link] = [atSource, -1];
   // The broker's host forwards everything: in on its downlink, out on its uplink.
-  if (p.brokerBytesPerSec !== null && total / p.brokerBytesPerSec > seconds)
-    [seconds, link] = [total / p.brokerBytesPerSec, -2];
-  // The source's client handles every byte; with the broker on the source, so does the broker, twice.
-  const perByte = CLIENT_MACS_PER_BYTE + (p.brokerBytesPerSec === null ? 2 * BROKER_MACS_PER_BYTE : 0);
-  const sourceCpu = (total * perByte) / source.macPerSec;
+  if (!brokerOnSource && total / p.brokerBytesPerSec > seconds) [seconds, link] = [total / p.brokerBytesPerSec, -2];
+  // The source's client handles what it publishes; a broker on the source takes that in and sends every copy out.
+  const sourceCpu =
+    (published * CLIENT_MACS_PER_BYTE + (brokerOnSource ? (published + total) * BROKER_MACS_PER_BYTE : 0)) /
+    source.macPerSec;
   if (sourceCpu > seconds) [seconds, link] = [sourceCpu, CPU_OF_SLOT];
   return { seconds: seconds + codecSeconds, bytes: total / TCP_IP_OVERHEAD, link };
 }
@@ -225,7 +238,7 @@ function tensorPhase(
   const atSource = (remote * (scatter ? codec.encode : codec.decode)) / p.slots[0]!.macPerSec;
   const atDevices = slowest((d) => elements[d]! * (scatter ? codec.decode : codec.encode), p, 1);
   const bytes = elements.map((e) => (e > 0 ? encodedBytes(dtype, e) : 0));
-  return phase(bytes, p, scatter, atSource + atDevices);
+  return phase(bytes, p, scatter, atSource + atDevices, shared);
 }
 
 /** The fastest dtype the profile allows for a phase's tensors. */
@@ -250,7 +263,7 @@ function fastestScatter(flows: StageFlows, p: NetworkProfile): Phase & { wire: A
   if (!image || p.wire.image === "never") return tensor;
   const bytes = image.slots.map((has, d) => (has && d > 0 ? ASSUMED_IMAGE_BYTES : 0));
   const decoding = slowest((d) => (image.slots[d] && d > 0 ? image.decodeMacs : 0), p, 1);
-  const t = phase(bytes, p, true, decoding);
+  const t = phase(bytes, p, true, decoding, true);
   return t.seconds < tensor.seconds ? { ...t, wire: tensor.wire, image: true } : tensor;
 }
 

@@ -4,7 +4,7 @@ import { loadNetwork } from "../../dnn/network.js";
 import { makePlan } from "../../planner/build.js";
 import { cfgPath, imagePath } from "../../test/fixtures.js";
 import { readRequest } from "../source/input.js";
-import { tileFromImage } from "./image-input.js";
+import { tilesFromImage } from "./image-input.js";
 import { buildSchedule } from "./schedule.js";
 import { cutForSend } from "./tensors.js";
 
@@ -31,10 +31,14 @@ describe("an FTP tile device's own decoding of the request's image", () => {
     if (ftp.kind !== "distributed") throw new Error("the plan has no FTP stage");
     const bytes = readFileSync(imagePath(name));
     const atSource = readRequest(bytes, "infer/x", network).tensor;
-    for (const task of ftp.tasks) {
+    const rects = ftp.tasks.map((task) => {
       expect(task.wire.image).toBe(true);
       if (task.send.kind !== "region") throw new Error(`task ${task.id} is not a tile`);
-      const own = tileFromImage(bytes, name, network.input, task.send.rect);
+      return task.send.rect;
+    });
+    const tiles = tilesFromImage(bytes, name, network.input, rects);
+    for (const [i, task] of ftp.tasks.entries()) {
+      const own = tiles[i]!;
       const cut = cutForSend(atSource, network.input, task.send);
       expect(Buffer.compare(Buffer.from(own.buffer), Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength))).toBe(0);
     }

@@ -21,7 +21,13 @@ export function imageInput(
   return { image, tensor: networkInput(image, input) };
 }
 
-/** An FTP tile's input region, cut from the network's input made from the encoded image. */
-export function tileFromImage(bytes: Uint8Array, where: string, input: Shape, region: Rect): Float32Array {
-  return crop(imageInput(bytes, where, input).tensor, input, region);
+/** FTP tiles' input regions, cut from the network's input made once from the encoded image. */
+export function tilesFromImage(
+  bytes: Uint8Array,
+  where: string,
+  input: Shape,
+  regions: readonly Rect[],
+): Float32Array[] {
+  const { tensor } = imageInput(bytes, where, input);
+  return regions.map((r) => crop(tensor, input, r));
 }

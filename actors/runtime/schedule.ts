@@ -68,6 +68,12 @@ export interface TaskWire {
   readonly image: boolean;
 }
 
+/**
+ * Whether a task's input can come on its layer's one layerIn message rather than its own
+ * partIn: a tensor every part of the stage takes whole, or the request's image to a tile.
+ */
+export const takesLayerInput = (t: Task): boolean => t.send.kind === "all" || t.wire.image;
+
 export type Assemble =
   | { readonly kind: "stitch"; readonly rects: readonly Rect[] }
   | { readonly kind: "concat"; readonly ranges: readonly (readonly [number, number])[] }

@@ -1,6 +1,8 @@
 /**
  * Tasks over MQTT, as the source sees them: publish a task's input on
- * `job/<id>/layer/<l>/part/<p>/in`, and resolve when its output arrives on `…/out`.
+ * `job/<id>/layer/<l>/part/<p>/in` (or, for an input every part of its stage takes
+ * whole and for the request's image to the tile devices, once on `job/<id>/layer/<l>/in`),
+ * and resolve when its output arrives on `job/<id>/layer/<l>/part/<p>/out`.
  * The source's own tasks run on its own executor. A job can be failed as a whole
  * (deadline, a device that left, a worker's error): every waiter rejects at once.
  */
@@ -8,7 +10,7 @@ import { WireError } from "../../core/errors.js";
 import { shapeText } from "../../dnn/layers.js";
 import type { Bus } from "../../broker/bus.js";
 import type { Dtype } from "../../core/dtypes.js";
-import { decodeFrame, encodeFrameHeader, type FrameMeta, framePartsOrFloat32 } from "../../broker/frame.js";
+import { decodeFrame, framePartsOrFloat32 } from "../../broker/frame.js";
 import { JOB_TENSOR_QOS, type Topics } from "../../broker/topics.js";
 import type { TaskExecutor } from "../runtime/executor.js";
 import type { Dispatcher, TaskOutcome } from "../runtime/job.js";
@@ -22,6 +24,12 @@ interface Arrived {
   dtype: string;
 }
 
+/** What a task's input cost on the wire: its bytes and how they travelled (a dtype, or "image"). */
+interface Sent {
+  readonly bytes: number;
+  readonly dtype: string;
+}
+
 interface Waiter {
   readonly task: Task;
   resolve(frame: Arrived): void;
@@ -31,10 +39,11 @@ interface Waiter {
 export class MqttDispatcher implements Dispatcher {
   private readonly waiters = new Map<string, Waiter>();
   /**
-   * A stage's tasks that take the same whole tensor (LOP and FUSE without a kept slice)
-   * share its encoding: encoded once per dtype, not once per device.
+   * A layer's one input message per job (layerIn): a tensor every part of the stage takes
+   * whole, or the request's image to the tile devices. Encoded and published once, not
+   * once per device; every task of the stage waits on the same publish.
    */
-  private readonly encoded = new WeakMap<Float32Array, Map<Dtype, { data: Buffer; dtype: Dtype }>>();
+  private readonly layerInputs = new Map<string, Promise<Sent>>();
   private readonly failed = new Map<string, Error>();
 
   constructor(
@@ -56,38 +65,46 @@ export class MqttDispatcher implements Dispatcher {
     // The job can fail while its input is still being published (a device leaves mid-send):
     // mark the rejection handled now; the await below still throws it.
     arrived.catch(() => undefined);
-    const r = task.receives;
     // The request's image as it came (a few hundred kB) instead of the tile's float32 pixels: the device cuts its own.
-    const { parts, dtype } =
-      task.wire.image && image !== undefined
-        ? { parts: [image], dtype: "image" }
-        : this.frame(
-            { jobId, layer: task.layer, part: task.part, shape: [r.c, r.h, r.w], dtype: task.wire.input },
-            payload,
-          );
-    await this.bus.publish(this.topics.partIn(jobId, task.layer, task.part), parts, { qos: JOB_TENSOR_QOS });
+    const viaImage = task.wire.image && image !== undefined;
+    const sent =
+      task.send.kind === "all" || viaImage
+        ? await this.layerInput(task, jobId, payload, viaImage ? image : undefined)
+        : await this.publish(this.topics.partIn(jobId, task.layer, task.part), this.frame(task, jobId, payload));
     const out = await arrived;
     return {
       output: out.data,
       computeMs: out.computeMs,
-      bytesReceived: parts.reduce((n, p) => n + p.byteLength, 0),
+      bytesReceived: sent.bytes,
       bytesSent: out.bytes,
-      wire: { input: dtype, output: out.dtype },
+      wire: { input: sent.dtype, output: out.dtype },
     };
   }
 
-  /** A task's input frame: its own header, and the payload's encoding, made once for every task that shares it. */
-  private frame(meta: FrameMeta, payload: Float32Array): { parts: Buffer[]; dtype: Dtype } {
-    const asked = meta.dtype ?? "float32";
-    const known = this.encoded.get(payload)?.get(asked);
-    if (known) return { parts: [encodeFrameHeader({ ...meta, dtype: known.dtype }), known.data], dtype: known.dtype };
-    const { parts, dtype } = framePartsOrFloat32(meta, payload);
-    if (asked !== "float32") {
-      const byDtype = this.encoded.get(payload) ?? new Map();
-      byDtype.set(asked, { data: parts[1], dtype });
-      this.encoded.set(payload, byDtype);
+  /** The layer's input for every task of its stage, published once per job. */
+  private layerInput(task: Task, jobId: string, payload: Float32Array, image: Uint8Array | undefined): Promise<Sent> {
+    const key = `${jobId}/${task.layer}`;
+    let sent = this.layerInputs.get(key);
+    if (!sent) {
+      const message = image ? { parts: [image], dtype: "image" } : this.frame(task, jobId, payload, 0);
+      sent = this.publish(this.topics.layerIn(jobId, task.layer), message);
+      this.layerInputs.set(key, sent);
     }
-    return { parts, dtype };
+    return sent;
+  }
+
+  private async publish(topic: string, m: { parts: Uint8Array[]; dtype: string }): Promise<Sent> {
+    await this.bus.publish(topic, m.parts, { qos: JOB_TENSOR_QOS });
+    return { bytes: m.parts.reduce((n, p) => n + p.byteLength, 0), dtype: m.dtype };
+  }
+
+  /** A task's input frame, in the dtype its wire asks for (float32 for values a half cannot hold). */
+  private frame(task: Task, jobId: string, payload: Float32Array, part = task.part): { parts: Buffer[]; dtype: Dtype } {
+    const r = task.receives;
+    return framePartsOrFloat32(
+      { jobId, layer: task.layer, part, shape: [r.c, r.h, r.w], dtype: task.wire.input },
+      payload,
+    );
   }
 
   /** An output frame arrived (from the `…/out` subscription). */
@@ -121,6 +138,7 @@ export class MqttDispatcher implements Dispatcher {
   /** Fails every task of a job that is still waiting, and any it would start later. */
   fail(jobId: string, err: Error): void {
     this.failed.set(jobId, err);
+    this.forgetLayerInputs(jobId);
     for (const [key, waiter] of this.waiters) {
       if (key.startsWith(`${jobId}/`)) {
         this.waiters.delete(key);
@@ -138,6 +156,11 @@ export class MqttDispatcher implements Dispatcher {
 
   end(jobId: string): void {
     this.failed.delete(jobId);
+    this.forgetLayerInputs(jobId);
     for (const key of this.waiters.keys()) if (key.startsWith(`${jobId}/`)) this.waiters.delete(key);
+  }
+
+  private forgetLayerInputs(jobId: string): void {
+    for (const key of this.layerInputs.keys()) if (key.startsWith(`${jobId}/`)) this.layerInputs.delete(key);
   }
 }

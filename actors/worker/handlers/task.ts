@@ -1,7 +1,11 @@
 /**
- * The worker's partIn topics: a task's input tensor arrives, is checked against the
- * task, runs, and its output goes out on partOut. A bad input is reported on
- * `errors/<jobId>` and dropped; the worker carries on.
+ * The worker's task inputs: a task's input tensor arrives on its partIn topic, or, for
+ * a tensor every part of a stage takes whole (LOP, FUSE without a kept slice) and for
+ * the request's encoded image to FTP tile devices, once per job on the layer's layerIn
+ * topic, which every device of the stage reads (one publish, not one per device: a
+ * broker on a host of its own takes it once over the source's link). Each is checked
+ * against the task, runs, and its output goes out on partOut. A bad input is reported
+ * on `errors/<jobId>` and dropped; the worker carries on.
  */
 import { errorMessage, ShapeError, WireError } from "../../../core/errors.js";
 import { FLOAT32_BYTES } from "../../../core/dtypes.js";
@@ -16,8 +20,8 @@ import {
   framePartsOrFloat32,
   isFrame,
 } from "../../../broker/frame.js";
-import { tileFromImage } from "../../runtime/image-input.js";
-import type { Task } from "../../runtime/schedule.js";
+import { tilesFromImage } from "../../runtime/image-input.js";
+import { takesLayerInput, type Task } from "../../runtime/schedule.js";
 import { JOB_TENSOR_QOS } from "../../../broker/topics.js";
 import { reportError } from "../../runtime/report.js";
 import { isShape } from "../../runtime/tensors.js";
@@ -42,9 +46,15 @@ export function subscribeTasks(state: WorkerState, plan: WorkerPlan): Promise<Ch
     plan.placements.set(pieces, { task, input: into.input });
     return pieces;
   };
-  const filters = [...plan.tasks.values()].map((t) => topics.filters.partIn({ layer: t.layer, part: t.part }));
+  const tasks = [...plan.tasks.values()];
+  const layers = new Set(tasks.filter(takesLayerInput).map((t) => t.layer));
+  const filters = [
+    ...tasks.map((t) => topics.filters.partIn({ layer: t.layer, part: t.part })),
+    ...[...layers].map((layer) => topics.filters.layerIn({ layer })),
+  ];
   return state.bus.subscribe(filters, {
     onMessage: (topic, payload, info) => {
+      if (topics.parse(topic)?.kind === "layerIn") return state.enqueue(() => handleLayerInput(state, topic, payload));
       const placed = info.placement && plan.placements.get(info.placement);
       return state.enqueue(() => handleTask(state, topic, payload, placed));
     },
@@ -76,31 +86,97 @@ export async function handleTask(state: WorkerState, topic: string, payload: Buf
     if (placed && placed.task !== task)
       throw new WireError(topic, `the input arrived for the plan before ${plan.followed.plan.id}`);
     const { data, whole } = readInput(plan, task, { topic, jobId, layer, part }, payload, placed);
-    const { output, computeMs } = await plan.executor.run(task, jobId, data, whole);
-    const out = task.output;
-    const { parts } = framePartsOrFloat32(
-      { jobId, layer, part, shape: [out.c, out.h, out.w], computeMs, dtype: task.wire.output },
-      output,
-    );
-    await state.bus.publish(topics.partOut(jobId, layer, part), parts, { qos: JOB_TENSOR_QOS });
+    await runAndPublish(state, plan, task, jobId, data, whole);
   } catch (err) {
-    state.plan?.executor.dropJob(jobId);
-    state.log(`${where}: job ${jobId} layer ${layer} part ${part}: ${errorMessage(err)}`);
-    await reportError(
-      state.bus,
-      topics,
-      jobId,
-      err,
-      `${where}: job ${jobId} layer ${layer} part ${part}`,
-      state.origin,
-    );
+    await failTask(state, jobId, `layer ${layer} part ${part}`, err);
   }
 }
 
 /**
- * A task's input from its message, checked against the task: a frame of any dtype, or
- * (an FTP task whose wire says so) the request's encoded image, from which the device
- * cuts its own region. `whole`: `data` is the task's whole input, the slice it kept
+ * A layer's input for every task of this device that takes it (layerIn): a frame of the
+ * whole tensor, or the request's encoded image, decoded and letterboxed once and cut
+ * into each tile.
+ */
+export async function handleLayerInput(state: WorkerState, topic: string, payload: Buffer): Promise<void> {
+  const { topics, where, workerId } = state;
+  const parsed = topics.parse(topic);
+  if (parsed?.kind !== "layerIn")
+    return state.log(`${where}: ignored a layer input on ${topic}: the job id is not 1-64 of [A-Za-z0-9._:-]`);
+  const { jobId, layer } = parsed;
+  const plan = state.plan;
+  try {
+    const tasks = plan ? [...plan.tasks.values()].filter((t) => t.layer === layer && takesLayerInput(t)) : [];
+    if (!plan || tasks.length === 0)
+      throw new WireError(
+        topic,
+        `no task takes layer ${layer}'s input on ${workerId} in plan ${plan?.followed.plan.id ?? "(none)"}`,
+      );
+    for (const [task, data] of layerInputs(plan, tasks, topic, jobId, payload))
+      await runAndPublish(state, plan, task, jobId, data, false);
+  } catch (err) {
+    await failTask(state, jobId, `layer ${layer}`, err);
+  }
+}
+
+/** Each task's input from one layerIn message, checked against the tasks. */
+function layerInputs(
+  plan: WorkerPlan,
+  tasks: readonly Task[],
+  topic: string,
+  jobId: string,
+  payload: Buffer,
+): [Task, Float32Array][] {
+  if (!isFrame(payload)) {
+    const tiles = tasks.flatMap((t) => (t.wire.image && t.send.kind === "region" ? [{ t, rect: t.send.rect }] : []));
+    if (tiles.length === 0) throw new WireError(topic, "not a tensor frame, and no task here takes the image");
+    const cut = tilesFromImage(
+      payload,
+      topic,
+      plan.followed.network.input,
+      tiles.map((x) => x.rect),
+    );
+    return tiles.map((x, i) => [x.t, cut[i]!]);
+  }
+  const frame = decodeFrame(payload, topic);
+  if (frame.jobId !== jobId) throw new WireError(topic, `frame is for job ${frame.jobId}, the topic for job ${jobId}`);
+  const whole = tasks.filter((t) => t.send.kind === "all");
+  for (const t of whole)
+    if (!isShape(frame.shape, t.receives))
+      throw new ShapeError(
+        `${topic}: frame shape [${frame.shape.join(", ")}] is not the task's ${shapeText(t.receives)}`,
+      );
+  return whole.map((t) => [t, frame.data]);
+}
+
+/** Runs a task on its input and publishes its output on partOut. */
+async function runAndPublish(
+  state: WorkerState,
+  plan: WorkerPlan,
+  task: Task,
+  jobId: string,
+  data: Float32Array,
+  whole: boolean,
+): Promise<void> {
+  const { output, computeMs } = await plan.executor.run(task, jobId, data, whole);
+  const out = task.output;
+  const { parts } = framePartsOrFloat32(
+    { jobId, layer: task.layer, part: task.part, shape: [out.c, out.h, out.w], computeMs, dtype: task.wire.output },
+    output,
+  );
+  await state.bus.publish(state.topics.partOut(jobId, task.layer, task.part), parts, { qos: JOB_TENSOR_QOS });
+}
+
+/** A task that cannot run: the job's kept tensors go, and the job hears why. */
+async function failTask(state: WorkerState, jobId: string, what: string, err: unknown): Promise<void> {
+  const at = `${state.where}: job ${jobId} ${what}`;
+  state.plan?.executor.dropJob(jobId);
+  state.log(`${at}: ${errorMessage(err)}`);
+  await reportError(state.bus, state.topics, jobId, err, at, state.origin);
+}
+
+/**
+ * A task's input from its partIn message, checked against the task: a frame of any
+ * dtype. `whole`: `data` is the task's whole input, the slice it kept
  * already around the channels that arrived (placed by the reassembler, or decoded
  * around it here), not just what was received.
  */
@@ -112,11 +188,6 @@ function readInput(
   placed: Placed | undefined,
 ): { data: Float32Array; whole: boolean } {
   const { topic } = at;
-  if (task.wire.image && !placed && !isFrame(payload)) {
-    if (task.send.kind !== "region")
-      throw new WireError(topic, `task ${task.id} takes no image: it is not an FTP tile`);
-    return { data: tileFromImage(payload, topic, plan.followed.network.input, task.send.rect), whole: false };
-  }
   const dataBytes = placed ? FLOAT32_BYTES * shapeSize(task.receives) : payload.byteLength - FRAME_HEADER_BYTES;
   const header = decodeFrameHeader(payload.subarray(0, FRAME_HEADER_BYTES), dataBytes, topic);
   if (header.jobId !== at.jobId || header.layer !== at.layer || header.part !== at.part) {
