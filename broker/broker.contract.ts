@@ -1,7 +1,9 @@
 /**
  * What edgefuse needs from any MQTT broker, through the Bus every actor uses (bus.ts),
  * as one suite that every broker runs (the embedded aedes, plain Mosquitto, Mosquitto
- * with max_packet_size): wildcard routing, retained plan and presence, clearing a
+ * with max_packet_size, Mosquitto over TLS with users and edgefuse's ACL file): every
+ * client connects as the role it plays (with that role's user where the broker has
+ * users: workers "worker", "w1", "worker-1", "worker-2"); wildcard routing, retained plan and presence, clearing a
  * retained message, last will, and chunked tensors and shards — 8 MB live, 20 MB
  * retained for a late subscriber — arriving byte-exact in packets of at most 256 KiB.
  *
@@ -20,10 +22,21 @@ import { decodeFrame, frameParts } from "./frame.js";
 import { anyResultSchema, decodeJson, decodePresence, encodeJson, presenceSchema, type Presence } from "./messages.js";
 import { chunkTopic, topicsFor } from "./topics.js";
 import { DEFAULT_MAX_PACKET_BYTES } from "./client.js";
-import { inbox, MOSQUITTO_PUB_BIN, type StartTestBroker, type TestBroker, useTeardown } from "./test-support.js";
+import type { UserRole } from "./auth.js";
+import {
+  inbox,
+  loginOptions,
+  MOSQUITTO_PUB_BIN,
+  type StartTestBroker,
+  type TestBroker,
+  useTeardown,
+} from "./test-support.js";
 
 /** Packet size every transfer here is chunked to (and the limited Mosquitto enforces). */
 export const CONTRACT_MAX_PACKET_BYTES = DEFAULT_MAX_PACKET_BYTES;
+
+/** Who a contract client is: a role, and a device's id for a device that acts as itself. */
+type Who = readonly [role: UserRole, deviceId?: string];
 
 interface Received {
   topic: string;
@@ -38,17 +51,20 @@ export function brokerContract(start: StartTestBroker): void {
   let nextId = 0;
   /** A fresh deployment per test, so retained messages of one test never reach another. */
   const freshTopics = () => topicsFor(`contract-${process.pid}-${Date.now()}-${nextId++}`);
-  const connect = async (clientId: string, options: Partial<ConnectOptions> = {}): Promise<Bus> => {
+  /** A client as `who`: a role, and a device's id (on a broker with users, that role's user). */
+  const connect = async (who: Who, options: Partial<ConnectOptions> = {}): Promise<Bus> => {
+    const [role, deviceId] = who;
     const bus = await connectBus(broker.url, {
-      clientId: `${clientId}-${process.pid}-${nextId++}`,
+      clientId: `${deviceId ?? role}-${process.pid}-${nextId++}`,
       maxPacketBytes: CONTRACT_MAX_PACKET_BYTES,
+      ...loginOptions(broker.login?.(role, deviceId)),
       ...options,
     });
     teardown.client(bus.client);
     return bus;
   };
-  const receive = async (clientId: string, filter: string, options: { idleTimeoutMs?: number } = {}) => {
-    const bus = await connect(clientId);
+  const receive = async (who: Who, filter: string, options: { idleTimeoutMs?: number } = {}) => {
+    const bus = await connect(who);
     const messages = inbox<Received>();
     const errors = inbox<Error>();
     await bus.subscribe(filter, {
@@ -66,8 +82,8 @@ export function brokerContract(start: StartTestBroker): void {
   describe("contract", () => {
     it("routes job tensors by wildcard filter, and nothing else", async () => {
       const topics = freshTopics();
-      const sink = await receive("source", topics.filters.partOut({ jobId: "j1" }));
-      const worker = await connect("worker");
+      const sink = await receive(["source"], topics.filters.partOut({ jobId: "j1" }));
+      const worker = await connect(["worker"]);
       await worker.publish(topics.partIn("j1", 3, 0), "not for the source");
       await worker.publish(topics.partOut("j2", 3, 0), "other job");
       for (const part of [0, 1, 2]) await worker.publish(topics.partOut("j1", 3, part), `p${part}`);
@@ -84,17 +100,17 @@ export function brokerContract(start: StartTestBroker): void {
 
     it("keeps the retained plan for a late subscriber, and an empty retained payload clears it", async () => {
       const topics = freshTopics();
-      const planner = await connect("planner");
+      const planner = await connect(["planner"]);
       await planner.publish(topics.plan(), '{"version":1}', { retain: true });
 
-      const late = await receive("worker", topics.plan());
+      const late = await receive(["worker"], topics.plan());
       const plan = await late.messages.next();
       expect([plan.payload.toString(), plan.retain]).toEqual(['{"version":1}', true]);
 
       await planner.clearRetained(topics.plan());
       const cleared = await late.messages.next(); // the live (empty) clear
       expect([cleared.payload.length, cleared.retain]).toEqual([0, false]);
-      const later = await receive("worker", topics.plan());
+      const later = await receive(["worker"], topics.plan());
       await expect(later.messages.next(300)).rejects.toThrow();
     });
 
@@ -108,10 +124,12 @@ export function brokerContract(start: StartTestBroker): void {
         version: "0.1.0",
         role: "worker",
       };
-      const worker = await connect("w1", { will: { topic: topics.worker("w1"), payload: "", retain: true } });
+      const worker = await connect(["worker", "w1"], {
+        will: { topic: topics.worker("w1"), payload: "", retain: true },
+      });
       await worker.publish(topics.worker("w1"), encodeJson(presenceSchema, presence), { retain: true });
 
-      const planner = await receive("planner", topics.filters.worker());
+      const planner = await receive(["planner"], topics.filters.worker());
       const announced = await planner.messages.next();
       expect(decodePresence(announced.topic, announced.payload)).toEqual(presence);
 
@@ -122,13 +140,15 @@ export function brokerContract(start: StartTestBroker): void {
 
     it("takes an image sent with `mosquitto_pub -f` on the infer topic, as is", async () => {
       const topics = freshTopics();
-      const sink = await receive("source", topics.filters.requests);
+      const sink = await receive(["source"], topics.filters.requests);
       const { port } = new URL(broker.url);
+      const login = broker.login?.("client");
       const sent = await run(MOSQUITTO_PUB_BIN, [
         "-h",
         "127.0.0.1",
         "-p",
         port,
+        ...(login ? ["--cafile", login.caFile, "-u", login.username, "-P", login.password] : []),
         "-q",
         "1",
         "-t",
@@ -146,8 +166,8 @@ export function brokerContract(start: StartTestBroker): void {
 
     it("carries an 8 MB tensor frame in ≤ 256 KiB chunks at QoS 0 (as job tensors go), byte-exact", async () => {
       const topics = freshTopics();
-      const sink = await receive("worker", topics.filters.partIn({ jobId: "big" }));
-      const source = await connect("source");
+      const sink = await receive(["worker"], topics.filters.partIn({ jobId: "big" }));
+      const source = await connect(["source"]);
       const data = new Float32Array(2 * 1024 * 1024).map((_, i) => Math.sin(i)); // 8 MiB
       const meta = { jobId: "big", layer: 7, part: 2, shape: [512, 64, 64] };
 
@@ -175,9 +195,9 @@ export function brokerContract(start: StartTestBroker): void {
       const topics = freshTopics();
       const shard = randomBytes(20 * 1024 * 1024);
       const sha = createHash("sha256").update(shard).digest("hex");
-      const asking = await receive("worker-1", topics.filters.deviceShard({ deviceId: "worker-1" }));
-      const other = await receive("worker-2", topics.filters.deviceShard({ deviceId: "worker-2" }));
-      const planner = await connect("planner");
+      const asking = await receive(["worker", "worker-1"], topics.filters.deviceShard({ deviceId: "worker-1" }));
+      const other = await receive(["worker", "worker-2"], topics.filters.deviceShard({ deviceId: "worker-2" }));
+      const planner = await connect(["planner"]);
 
       const started = performance.now();
       const report = await planner.publish(topics.deviceShard("worker-1", sha), shard);
@@ -191,7 +211,7 @@ export function brokerContract(start: StartTestBroker): void {
       ]);
       await expect(other.messages.next(300)).rejects.toThrow(/no message within 300 ms/);
 
-      const late = await receive("watcher", topics.filters.all);
+      const late = await receive(["admin"], topics.filters.all);
       await expect(late.messages.next(500)).rejects.toThrow(/no message within 500 ms/);
       console.log(`${broker.name}: a 20 MiB shard reached its device in ${ms.toFixed(0)} ms`);
     });
@@ -199,11 +219,11 @@ export function brokerContract(start: StartTestBroker): void {
     it("rebuilds a 20 MB retained chunked message for a subscriber that arrives after it", async () => {
       const topics = freshTopics();
       const big = randomBytes(20 * 1024 * 1024);
-      const planner = await connect("planner");
+      const planner = await connect(["planner"]);
       const report = await planner.publish(topics.plan(), big, { retain: true });
 
       const started = performance.now();
-      const late = await receive("worker-late", topics.plan());
+      const late = await receive(["worker"], topics.plan());
       const retained = await late.messages.next(30_000);
       const ms = performance.now() - started;
       expect([retained.topic, retained.retain, retained.payload.equals(big)]).toEqual([topics.plan(), true, true]);
@@ -211,14 +231,14 @@ export function brokerContract(start: StartTestBroker): void {
 
       // cleared with its chunks, a later subscriber gets nothing of it
       await planner.clearRetained(topics.plan(), report.chunkCount);
-      const after = await receive("worker-later", topics.filters.all);
+      const after = await receive(["admin"], topics.filters.all);
       await expect(after.messages.next(500)).rejects.toThrow(/no message within 500 ms/);
     });
 
     it("reports a malformed chunk and a malformed JSON message without losing the subscription", async () => {
       const topics = freshTopics();
-      const sink = await receive("source", topics.filters.results());
-      const sender = await connect("sender");
+      const sink = await receive(["client"], topics.filters.results());
+      const sender = await connect(["source"]);
       await sender.client.publishAsync(chunkTopic(topics.results("r1"), 0), Buffer.from("definitely not a chunk"), {
         qos: 1,
       });
@@ -250,8 +270,8 @@ export function brokerContract(start: StartTestBroker): void {
 
     it("times out a chunked message whose chunks stop coming, naming the missing ones", async () => {
       const topics = freshTopics();
-      const sink = await receive("worker", topics.filters.partIn(), { idleTimeoutMs: 200 });
-      const sender = await connect("source");
+      const sink = await receive(["worker"], topics.filters.partIn(), { idleTimeoutMs: 200 });
+      const sender = await connect(["source"]);
       const [header, data] = frameParts({ jobId: "j", layer: 0, part: 0, shape: [100_000] }, new Float32Array(100_000));
       const topic = topics.partIn("j", 0, 0);
       const chunks = splitIntoChunks([header, data], { chunkBytes: chunkDataBytes(topic, CONTRACT_MAX_PACKET_BYTES) });

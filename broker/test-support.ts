@@ -4,16 +4,35 @@
  * opened, and a queue to await messages. Here, beside the contract, so the contract
  * needs nothing from test/ (test/brokers.ts starts the brokers and re-exports these).
  */
+import { readFileSync } from "node:fs";
 import type { MqttClient } from "mqtt";
 import { afterAll, afterEach } from "vitest";
+import type { UserRole } from "./auth.js";
+import type { ConnectOptions } from "./client.js";
 
 export interface TestBroker {
   readonly name: string;
   readonly url: string;
   /** The packet limit the broker enforces, when it enforces one. */
   readonly maxPacketBytes?: number;
+  /**
+   * How a client of `role` logs in (a device: as `deviceId`), on a broker with users and
+   * an ACL; absent where anyone may connect and do anything.
+   */
+  login?(role: UserRole, deviceId?: string): TestLogin;
   close(): Promise<void>;
 }
+
+/** A user of a test broker, and the CA file its TLS listener's certificate is signed by. */
+export interface TestLogin {
+  readonly username: string;
+  readonly password: string;
+  readonly caFile: string;
+}
+
+/** The connect options of a login: its user, and its CA trusted for mqtts://. */
+export const loginOptions = (login: TestLogin | undefined): Partial<ConnectOptions> =>
+  login ? { username: login.username, password: login.password, tls: { ca: readFileSync(login.caFile) } } : {};
 
 export type StartTestBroker = () => Promise<TestBroker>;
 

@@ -15,6 +15,28 @@ export interface DeploymentOptions {
   /** The source's deadline for one job (`edgefuse source --timeout-ms`). */
   readonly jobTimeoutMs: number;
   readonly log: LineSink;
+  /**
+   * For a broker with users (and TLS): the user each actor logs in as — the planner, the
+   * source (device id `source`) and each worker by its id — and the CA its certificate is
+   * signed by. The actors take them as a user gives them: --username, the password in
+   * EDGEFUSE_MQTT_PASSWORD, --ca.
+   */
+  readonly login?: (role: "planner" | "source" | "worker", deviceId?: string) => ActorLogin;
+}
+
+export interface ActorLogin {
+  readonly username: string;
+  readonly password: string;
+  readonly caFile?: string;
+}
+
+/** The flags and environment that log an actor in as `login`. */
+function loginOf(login: ActorLogin | undefined): { flags: string[]; env?: NodeJS.ProcessEnv } {
+  if (!login) return { flags: [] };
+  return {
+    flags: ["--username", login.username, ...(login.caFile ? ["--ca", login.caFile] : [])],
+    env: { ...process.env, EDGEFUSE_MQTT_PASSWORD: login.password },
+  };
 }
 
 /**
@@ -38,20 +60,35 @@ export interface ChaosDeployment {
 
 export function startChaosDeployment(o: DeploymentOptions): ChaosDeployment {
   const on = ["--broker", o.brokerUrl, "--deployment", o.deployment];
+  const as = (role: "planner" | "source" | "worker", deviceId?: string) => loginOf(o.login?.(role, deviceId));
+  const plannerLogin = as("planner");
   const planner = spawnEdgefuse(
     "planner",
-    ["planner", ...on, "--cfg", o.cfg, "--weights", o.weights, "--devices", String(o.devices), ...CHAOS_PLANNING],
+    [
+      "planner",
+      ...on,
+      ...plannerLogin.flags,
+      ...["--cfg", o.cfg, "--weights", o.weights, "--devices", String(o.devices), ...CHAOS_PLANNING],
+    ],
     o.log,
+    plannerLogin.env,
   );
+  const sourceLogin = as("source", "source");
   const source = spawnEdgefuse(
     "source",
-    ["source", ...on, "--id", "source", "--timeout-ms", String(o.jobTimeoutMs), ...DEVICE_SPEED],
+    ["source", ...on, ...sourceLogin.flags, "--id", "source", "--timeout-ms", String(o.jobTimeoutMs), ...DEVICE_SPEED],
     o.log,
+    sourceLogin.env,
   );
   const workerIds = Array.from({ length: o.devices - 1 }, (_, i) => `worker-${i + 1}`);
   const workers = new Map<string, Child>();
-  const startWorker = (id: string) =>
-    void workers.set(id, spawnEdgefuse(id, ["worker", ...on, "--id", id, ...DEVICE_SPEED], o.log));
+  const startWorker = (id: string) => {
+    const login = as("worker", id);
+    workers.set(
+      id,
+      spawnEdgefuse(id, ["worker", ...on, ...login.flags, "--id", id, ...DEVICE_SPEED], o.log, login.env),
+    );
+  };
   for (const id of workerIds) startWorker(id);
   return {
     workerIds,

@@ -1,10 +1,11 @@
 /**
- * A real Mosquitto on one port that the chaos run can kill and start again on that same
- * port, as a broker host that crashes and comes back: without persistence, so the new
- * one has forgotten every session, subscription and retained message, and (killed, not
- * stopped) it sent no last wills.
+ * A real Mosquitto on one port that the chaos run (and the recovery suite) can kill and
+ * start again on that same port, as a broker host that crashes and comes back: without
+ * persistence, so the new one has forgotten every session, subscription and retained
+ * message, and (killed, not stopped) it sent no last wills; or with a persistence
+ * database, which brings back what it last saved.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,14 +20,23 @@ const LISTEN_TIMEOUT_MS = 5_000;
 
 /**
  * A Mosquitto configuration on 127.0.0.1:`port` for a broker of its own (the chaos run's,
- * the test suites'): anonymous clients, no persistence, errors and warnings on stderr;
- * `more` lines after those.
+ * the test suites'): anonymous clients (unless `anonymous` is false: then only users of a
+ * password file), no persistence (unless `persistenceDir` says where to keep it), errors
+ * and warnings on stderr; `more` lines after those (a listener's own settings, such as
+ * its TLS files, apply to this one listener).
  */
-export const mosquittoConfig = (port: number, more: readonly string[] = []): string =>
+export const mosquittoConfig = (
+  port: number,
+  more: readonly string[] = [],
+  { anonymous = true, persistenceDir }: { anonymous?: boolean; persistenceDir?: string } = {},
+): string =>
   [
     `listener ${port} 127.0.0.1`,
-    "allow_anonymous true",
-    "persistence false",
+    `allow_anonymous ${anonymous}`,
+    // Saved when told (SIGUSR1) or on a graceful stop, not every 30 minutes: a SIGKILL then loses what came after.
+    ...(persistenceDir
+      ? ["persistence true", `persistence_location ${persistenceDir}/`, "autosave_interval 0"]
+      : ["persistence false"]),
     "log_dest stderr",
     "log_type error",
     "log_type warning",
@@ -39,13 +49,20 @@ export interface RestartableBroker {
   readonly port: number;
   /** SIGKILLs it and waits until it has exited. */
   kill(): Promise<void>;
+  /** With persistence: writes its database now (SIGUSR1) and resolves once the file is written. */
+  save(): Promise<void>;
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
   /** Stops it for good and removes its configuration. */
   close(): Promise<void>;
 }
 
-export async function startRestartableMosquitto(o: { port: number; log: LineSink }): Promise<RestartableBroker> {
+export async function startRestartableMosquitto(o: {
+  port: number;
+  log: LineSink;
+  /** Keep a persistence database (saved only by save() and a graceful stop): what a SIGKILL brings back. */
+  persistent?: boolean;
+}): Promise<RestartableBroker> {
   if (!existsSync(MOSQUITTO_BIN))
     throw new EdgefuseError(
       "usage",
@@ -54,7 +71,8 @@ export async function startRestartableMosquitto(o: { port: number; log: LineSink
   const port = o.port || (await freePort());
   const dir = await mkdtemp(join(tmpdir(), "edgefuse-chaos-"));
   const conf = join(dir, "mosquitto.conf");
-  await writeFile(conf, mosquittoConfig(port));
+  await writeFile(conf, mosquittoConfig(port, [], o.persistent ? { persistenceDir: dir } : {}));
+  const database = join(dir, "mosquitto.db");
   let child: Child | undefined;
   const start = async () => {
     child = spawnChild("mosquitto", MOSQUITTO_BIN, ["-c", conf], o.log);
@@ -68,6 +86,18 @@ export async function startRestartableMosquitto(o: { port: number; log: LineSink
     url: `mqtt://127.0.0.1:${port}`,
     port,
     kill: async () => child?.stop("SIGKILL"),
+    async save() {
+      if (!o.persistent || !child?.pid)
+        throw new EdgefuseError("broker", "save() needs a running persistent Mosquitto");
+      const before = existsSync(database) ? statSync(database).mtimeMs : 0;
+      process.kill(child.pid, "SIGUSR1");
+      const deadline = performance.now() + LISTEN_TIMEOUT_MS;
+      while (!existsSync(database) || statSync(database).mtimeMs === before) {
+        if (performance.now() > deadline)
+          throw new EdgefuseError("broker", `Mosquitto wrote no ${database} within ${LISTEN_TIMEOUT_MS} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     start,
     async close() {
       await child?.stop("SIGTERM");

@@ -26,8 +26,14 @@ process.once("exit", () => {
   for (const child of alive) child.kill("SIGKILL");
 });
 
-export function spawnChild(name: string, command: string, args: readonly string[], log: LineSink): Child {
-  const child: ChildProcess = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+export function spawnChild(
+  name: string,
+  command: string,
+  args: readonly string[],
+  log: LineSink,
+  env?: NodeJS.ProcessEnv,
+): Child {
+  const child: ChildProcess = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...(env && { env }) });
   alive.add(child);
   const forward = (stream: NodeJS.ReadableStream | null) => {
     let partial = "";
@@ -68,5 +74,5 @@ export function spawnChild(name: string, command: string, args: readonly string[
 }
 
 /** `bin/edgefuse <args>`: the built CLI (dist/), as a device or the planner runs it. */
-export const spawnEdgefuse = (name: string, args: readonly string[], log: LineSink): Child =>
-  spawnChild(name, join(PACKAGE_ROOT, "bin", "edgefuse"), args, log);
+export const spawnEdgefuse = (name: string, args: readonly string[], log: LineSink, env?: NodeJS.ProcessEnv): Child =>
+  spawnChild(name, join(PACKAGE_ROOT, "bin", "edgefuse"), args, log, env);

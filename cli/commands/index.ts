@@ -9,6 +9,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import("./up.js")).upCommand,
   },
   {
+    name: "view",
+    summary: "serve a live view of a deployment in the browser: devices, plan, traffic and every request's timeline",
+    load: async () => (await import("./view.js")).viewCommand,
+  },
+  {
     name: "infer",
     summary: "send an image to a running deployment and print its detections",
     load: async () => (await import("./infer.js")).inferCommand,
@@ -43,6 +48,11 @@ export const commands: readonly CommandEntry[] = [
     name: "weights",
     summary: "write seeded synthetic weights for a cfg, in darknet's .weights format",
     load: async () => (await import("./weights.js")).weightsCommand,
+  },
+  {
+    name: "acl",
+    summary: "print a Mosquitto acl_file giving each user of an auth file what its role may do",
+    load: async () => (await import("./acl.js")).aclCommand,
   },
   {
     name: "broker",
