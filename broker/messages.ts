@@ -85,6 +85,8 @@ export const deviceTraceSchema = z.object({
   bytesReceived: nonNegative,
   /** How the task's input and output travelled: a frame dtype (float32, float16, q8) or "image"; absent on the source's own device. */
   wire: z.object({ input: z.string().min(1), output: z.string().min(1) }).optional(),
+  /** The input came on the stage's layerIn, published once for every device of the stage (bytesReceived counts this device's copy). */
+  sharedInput: z.boolean().optional(),
 });
 
 /** One stage of the schedule: a layer or a fused run of layers. */

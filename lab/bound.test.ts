@@ -33,3 +33,27 @@ describe("the lower bound's compute on the critical path", () => {
     expect(criticalComputeMs(reply([], 7, 4))).toBe(11);
   });
 });
+
+describe("a stage's input bytes", () => {
+  it("counts every device's copy as received, and a shared input (layerIn) once as published", () => {
+    const got = (workerId: string, bytesReceived: number, sharedInput?: boolean) => ({
+      ...device(workerId, 1),
+      bytesReceived,
+      ...(sharedInput ? { sharedInput } : {}),
+    });
+    const trace: StageTrace[] = [
+      {
+        layers: [0, 11],
+        scheme: "FTP",
+        wallMs: 40,
+        devices: [got("src", 0), got("w1", 164e3, true), got("w2", 164e3, true)],
+      },
+      { layers: [12, 12], scheme: "LIP", wallMs: 9, devices: [got("w1", 500), got("w2", 700)] },
+    ];
+    const stages = stagesOf(reply(trace, 0, 0));
+    expect(stages.map((s) => [s.inputBytes, s.publishedBytes])).toEqual([
+      [328e3, 164e3],
+      [1200, 1200],
+    ]);
+  });
+});

@@ -79,11 +79,15 @@ export interface RunRecord extends SettingLabel {
     readonly wallMs: number;
     readonly computeMs: number;
     readonly inputBytes: number;
+    /** What the source published for those inputs: a shared input (layerIn) once, not once per device. */
+    readonly publishedBytes: number;
     readonly outputBytes: number;
     readonly wire?: { readonly input: string; readonly output: string };
   }[];
   /** What the FTP stage's tile devices received: the tiles' input regions, or the image itself (0 without FTP). */
   readonly ftpInputBytes: number;
+  /** What the source published for them: each tile's region, or the image once (with a broker of its own, what crosses the source's link). */
+  readonly ftpPublishedBytes: number;
   /** Weight shards per device in the plan (source first as the plan lists them). */
   readonly weightsPerDeviceBytes: readonly number[];
   /** What the workers announced holding. */
@@ -109,6 +113,9 @@ export function stagesOf(reply: InferReply): RunRecord["stages"] {
       wallMs: t.wallMs,
       computeMs: Math.max(0, ...t.devices.map((d) => d.computeMs)),
       inputBytes: t.devices.reduce((n, d) => n + d.bytesReceived, 0),
+      publishedBytes:
+        t.devices.reduce((n, d) => n + (d.sharedInput ? 0 : d.bytesReceived), 0) +
+        Math.max(0, ...t.devices.map((d) => (d.sharedInput ? d.bytesReceived : 0))),
       outputBytes: t.devices.reduce((n, d) => n + d.bytesSent, 0),
       ...(wire ? { wire } : {}),
     };
@@ -181,6 +188,7 @@ export function recordOf(o: {
     postprocessMs: reply.result.timings.postprocessMs,
     stages,
     ftpInputBytes: stages.find((st) => st.scheme === "FTP")?.inputBytes ?? 0,
+    ftpPublishedBytes: stages.find((st) => st.scheme === "FTP")?.publishedBytes ?? 0,
     weightsPerDeviceBytes: plan.shardBytes,
     presenceWeightBytes: plan.presenceWeightBytes,
     measuredLinkMbit: session.measuredLinkMbit,

@@ -23,6 +23,8 @@ export interface TaskOutcome {
   readonly bytesReceived: number;
   /** How its input and output travelled: a frame's dtype, or "image" (none on the source's own device). */
   readonly wire?: { readonly input: string; readonly output: string };
+  /** Its input came with the stage's one layerIn message, published once for every device that reads it. */
+  readonly sharedInput?: boolean;
 }
 
 /** Gets a task done somewhere: on this device or on the worker the plan names. */
@@ -138,6 +140,7 @@ export async function runSchedule(
         bytesSent: results[i]!.bytesSent,
         bytesReceived: results[i]!.bytesReceived,
         ...(results[i]!.wire ? { wire: results[i]!.wire } : {}),
+        ...(results[i]!.sharedInput ? { sharedInput: true } : {}),
       })),
     });
   }

@@ -67,10 +67,10 @@ export class MqttDispatcher implements Dispatcher {
     arrived.catch(() => undefined);
     // The request's image as it came (a few hundred kB) instead of the tile's float32 pixels: the device cuts its own.
     const viaImage = task.wire.image && image !== undefined;
-    const sent =
-      task.send.kind === "all" || viaImage
-        ? await this.layerInput(task, jobId, payload, viaImage ? image : undefined)
-        : await this.publish(this.topics.partIn(jobId, task.layer, task.part), this.frame(task, jobId, payload));
+    const sharedInput = task.send.kind === "all" || viaImage;
+    const sent = sharedInput
+      ? await this.layerInput(task, jobId, payload, viaImage ? image : undefined)
+      : await this.publish(this.topics.partIn(jobId, task.layer, task.part), this.frame(task, jobId, payload));
     const out = await arrived;
     return {
       output: out.data,
@@ -78,6 +78,7 @@ export class MqttDispatcher implements Dispatcher {
       bytesReceived: sent.bytes,
       bytesSent: out.bytes,
       wire: { input: sent.dtype, output: out.dtype },
+      ...(sharedInput ? { sharedInput } : {}),
     };
   }
 

@@ -37,7 +37,7 @@ const flags = defineFlags({
   },
   "wire-check": {
     description:
-      "the wire check instead: 6 devices at 100 and 1000 mbit, the least-C ILP at FTP 0–11 and the default plan, each with tensors as f32, f16, q8 and auto",
+      "the wire check instead: 6 devices at 100, 1000 and 10 mbit (--mbit to pick), the least-C ILP at FTP 0–11 and the default plan, each with tensors as f32, f16, q8 and auto",
   },
   quick: { description: "the paper's tables on a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
   topology: topologyFlag(

@@ -43,6 +43,7 @@ export function timedRun(
     lowerBoundMs: 0,
     stages: [],
     ftpInputBytes: 0,
+    ftpPublishedBytes: 0,
     weightsPerDeviceBytes: [1, 1, 1],
     presenceWeightBytes: [null, null, null],
     measuredLinkMbit: [],

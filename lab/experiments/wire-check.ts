@@ -15,8 +15,11 @@ import { groupBy } from "./check-report.js";
 import type { Setting } from "./grid.js";
 
 export const WIRE_CHECK_DEVICES = 6;
-/** 100 Mbit, where links bound; 1 Gbit, where the CPU that moves and codes the bytes does. */
-export const WIRE_CHECK_MBIT = [100, 1000] as const;
+/**
+ * 100 Mbit, where links bound; 1 Gbit, where the CPU that moves and codes the bytes does;
+ * 10 Mbit, where sending the tile devices the image beats decoding it on a quarter core.
+ */
+export const WIRE_CHECK_MBIT = [100, 1000, 10] as const;
 
 /** The plans, each as every wire choice; labels "ILP-C FTP 12@f16". */
 export function wireSchemes(maxFtpEnd: number): LabScheme[] {
@@ -48,6 +51,7 @@ interface WireRow {
   readonly predictedMs: number | null;
   readonly busiestLinkBytes: number;
   readonly ftpInputBytes: number;
+  readonly ftpPublishedBytes: number;
   readonly detections: number;
 }
 
@@ -65,6 +69,7 @@ function rows(records: readonly RunRecord[]): WireRow[] {
       predictedMs: first.predictedMs,
       busiestLinkBytes: median(rs.map((r) => r.bytesBusiestLink)),
       ftpInputBytes: median(rs.map((r) => r.ftpInputBytes)),
+      ftpPublishedBytes: median(rs.map((r) => r.ftpPublishedBytes)),
       detections: first.detections.length,
     };
   });
@@ -82,7 +87,7 @@ export function wireReport(records: readonly RunRecord[]): string {
     "# Wire check",
     "",
     first
-      ? `${first.devices} devices (${first.topology} topology, ${first.cpuShare} core each); medians of the timed runs. "÷ f32": float32's bytes over this wire's (how many times fewer).`
+      ? `${first.devices} devices (${first.topology} topology, ${first.cpuShare} core each); medians of the timed runs. "÷ f32": float32's bytes over this wire's (how many times fewer). FTP input received: what the tile devices took in, summed; sent: what the source published for them (the image goes once, on layerIn; with a broker of its own that is what crosses the source's link).`
       : "no runs",
   ];
   for (const mbit of [...new Set(all.map((r) => r.bandwidthMbit))]) {
@@ -93,12 +98,12 @@ export function wireReport(records: readonly RunRecord[]): string {
         "",
         `### ${plan}, ${mbit} Mbit`,
         "",
-        "| wire | runs | latency s | predicted s | busiest link MB | ÷ f32 | FTP input MB | ÷ f32 | detections |",
-        "|---|---|---|---|---|---|---|---|---|",
-        ...these.map(
-          (r) =>
-            `| ${r.wire} | ${r.runs} | ${sec(r.latencyMs)} | ${sec(r.predictedMs)} | ${MB(r.busiestLinkBytes)} | ${f32 ? times(f32.busiestLinkBytes, r.busiestLinkBytes) : "–"} | ${MB(r.ftpInputBytes)} | ${f32 ? times(f32.ftpInputBytes, r.ftpInputBytes) : "–"} | ${r.detections} |`,
-        ),
+        "| wire | runs | latency s | predicted s | busiest link MB | ÷ f32 | FTP input received MB | ÷ f32 | FTP input sent MB | ÷ f32 | detections |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        ...these.map((r) => {
+          const vsF32 = (bytes: (x: WireRow) => number) => (f32 ? times(bytes(f32), bytes(r)) : "–");
+          return `| ${r.wire} | ${r.runs} | ${sec(r.latencyMs)} | ${sec(r.predictedMs)} | ${MB(r.busiestLinkBytes)} | ${vsF32((x) => x.busiestLinkBytes)} | ${MB(r.ftpInputBytes)} | ${vsF32((x) => x.ftpInputBytes)} | ${MB(r.ftpPublishedBytes)} | ${vsF32((x) => x.ftpPublishedBytes)} | ${r.detections} |`;
+        }),
       );
     }
   }
