@@ -11,6 +11,7 @@
  * ```
  */
 import type { Payload } from "./chunking.js";
+import { BrokerError } from "./errors.js";
 import {
   type ChunkedSubscription,
   type ConnectOptions,
@@ -45,6 +46,14 @@ export interface Bus {
   clearRetained(topic: string, chunkCount?: number): Promise<void>;
   /** Called on every reconnection after the first; returns a function that stops it. */
   onReconnect(listener: () => void): () => void;
+  /**
+   * Resolves once the bus has been connected again for `ms` after its last reconnection
+   * (at once when it has been up that long, or has not lost its first connection); rejects
+   * with a BrokerError when the bus is closed first. For answers that others must hear:
+   * while the broker is away nobody is subscribed, and after it comes back a client that
+   * kept no session hears nothing until it has reconnected and subscribed again.
+   */
+  whenSteady(ms: number): Promise<void>;
   /** Raw MQTT messages, for the few listeners that need every packet (a worker's receive accounting). */
   onPacket(listener: (topic: string, payload: Buffer) => void): () => void;
   /** Disconnects; `force` skips waiting for in-flight packets (and sends the last will). */
@@ -60,6 +69,7 @@ export interface BusOptions {
 /** A Bus over an mqtt.js client that is already connected. */
 export function busOver(client: MqttClient, options: Partial<BusOptions> = {}): Bus {
   const maxPacketBytes = options.maxPacketBytes ?? publishChunkedDefaults.maxPacketBytes;
+  const steadiness = trackSteadiness(client);
   return {
     client,
     maxPacketBytes,
@@ -83,6 +93,7 @@ export function busOver(client: MqttClient, options: Partial<BusOptions> = {}): 
       client.on("connect", listener);
       return () => void client.off("connect", listener);
     },
+    whenSteady: (ms) => steadiness.whenSteady(ms),
     onPacket(listener) {
       client.on("message", listener);
       return () => void client.off("message", listener);
@@ -92,6 +103,49 @@ export function busOver(client: MqttClient, options: Partial<BusOptions> = {}): 
     },
   };
 }
+
+/** Since when `client` has been connected without a break (Bus.whenSteady). */
+function trackSteadiness(client: MqttClient) {
+  // The connection the bus is made on counts as steady: nobody lost anything yet.
+  let upSince: number | null = client.connected ? Number.NEGATIVE_INFINITY : null;
+  /** Waits woken by any change of the connection (one listener per event, however many wait). */
+  const waiting = new Set<() => void>();
+  const changed = () => {
+    for (const wake of [...waiting]) wake();
+  };
+  client.on("connect", () => {
+    upSince = performance.now();
+    changed();
+  });
+  client.on("close", () => {
+    upSince = null;
+    changed();
+  });
+  client.on("end", changed);
+  const closed = () => client.disconnecting || client.disconnected;
+  return {
+    async whenSteady(ms: number): Promise<void> {
+      for (;;) {
+        if (closed()) throw new BrokerError(brokerUrlOf(client), "the connection was closed");
+        const up = upSince;
+        if (up !== null && performance.now() - up >= ms) return;
+        // Connected: wait out the rest (a break wakes it early); down: wait for the reconnection.
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            waiting.delete(wake);
+            resolve();
+          };
+          const timer = up === null ? undefined : setTimeout(wake, ms - (performance.now() - up));
+          waiting.add(wake);
+        });
+      }
+    },
+  };
+}
+
+const brokerUrlOf = (client: MqttClient) =>
+  `${client.options.protocol ?? "mqtt"}://${client.options.host ?? "?"}:${client.options.port ?? "?"}`;
 
 /** Connects (connectBroker's clear errors) and wraps the client in a Bus. */
 export async function connectBus(url: string, options: Partial<ConnectOptions & BusOptions> = {}): Promise<Bus> {

@@ -267,13 +267,20 @@ describe("embedded broker limits", () => {
       },
     });
     const flooder = await connect(broker.url, "flooder");
-    for (let i = 0; i < 60; i++) flooder.publish(t.infer(`flood-${i}`), "x", { qos: 1 });
+    // Its link is cut below with packets still in flight: what it says about that (EPIPE, a
+    // destroyed stream) is this test's doing, not a failure.
+    flooder.on("error", () => undefined);
+    for (let i = 0; i < 60; i++) flooder.publish(t.infer(`flood-${i}`), "x", { qos: 1 }, () => undefined);
     for (let i = 0; i < 10; i++) await got.next(); // the burst went through
     flooder.stream.destroy();
     // The rest would have gone within 0.5 s; wait past that for what the broker does with them.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(got.items.length).toBeLessThan(50);
-    expect(logLines.filter((l) => l.includes("flooder"))).toEqual([]);
+    // No line per held request; the broker may say once that the socket broke (its PUBACKs
+    // met a closed pipe: `write EPIPE` under load), as it does for any client whose link drops.
+    const lines = logLines.filter((l) => l.includes("flooder"));
+    expect(lines.length, lines.join("\n")).toBeLessThanOrEqual(1);
+    expect(lines.filter((l) => !/dropped: (write EPIPE|read ECONNRESET|write ECONNRESET)$/.test(l))).toEqual([]);
   });
 
   it("keeps the counters of the last clients to leave and adds older ones up under EARLIER_CLIENTS", async () => {

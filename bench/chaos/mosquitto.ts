@@ -6,7 +6,7 @@
  * database, which brings back what it last saved.
  */
 import { existsSync, statSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EdgefuseError } from "../../core/errors.js";
@@ -72,6 +72,8 @@ export async function startRestartableMosquitto(o: {
   const dir = await mkdtemp(join(tmpdir(), "edgefuse-chaos-"));
   const conf = join(dir, "mosquitto.conf");
   await writeFile(conf, mosquittoConfig(port, [], o.persistent ? { persistenceDir: dir } : {}));
+  // Started as root, Mosquitto writes its database as the user it drops to ("mosquitto"), after mkdtemp's 0700.
+  if (o.persistent) await chmod(dir, 0o777);
   const database = join(dir, "mosquitto.db");
   let child: Child | undefined;
   const start = async () => {
