@@ -19,7 +19,7 @@ import type { PlanOptions } from "../planner/build.js";
 import { type PlannerActor, startPlanner } from "../planner/actor.js";
 import { type DeviceLinks, presenceWill } from "./runtime/device.js";
 import { measureGmacPerSec } from "./runtime/speed.js";
-import { statusWill } from "./source/availability.js";
+import { connectSourceBuses } from "./source/connections.js";
 import type { SourceOptions } from "./source/options.js";
 import { type SourceActor, startSource } from "./source/source.js";
 import { startWorker, type WorkerActor } from "./worker/worker.js";
@@ -69,6 +69,8 @@ export interface SystemOptions {
   readonly gmacPerSec?: number;
   /** Each device's link rates, the source first, then worker-1 onwards; a device beyond the list announces none. */
   readonly links?: readonly DeviceLinks[];
+  /** The embedded broker also serves MQTT over WebSocket (a free port) and publishes its stats: what a browser viewer needs (`up --view`). */
+  readonly forViewer?: boolean;
 }
 export const systemDefaults = {
   host: brokerDefaults.host,
@@ -102,6 +104,8 @@ export interface LocalSystem {
   readonly deployment: string;
   /** A client user of the embedded broker for this process's own requests (`up --infer`); none on another broker. */
   readonly clientLogin?: Login;
+  /** A viewer user of the embedded broker, for the page `up --view` serves; none on another broker. */
+  readonly viewerLogin?: Login;
   /** Restarts the planner with other planning options; resolves with the new plan's id once every device is ready for it. */
   replan(planning: Partial<Omit<PlanOptions, "devices">>): Promise<string>;
   stop(): Promise<void>;
@@ -276,6 +280,7 @@ export async function startLocalSystem(
           ...o.access,
           ...(o.access.tls && { localPort: 0 }),
           localUsers: logins.users,
+          ...(o.forViewer && { wsPort: 0, stats: { deployment: o.deployment } }),
         })
       : undefined;
     if (broker) stops.push(() => broker.close());
@@ -307,7 +312,7 @@ export async function startLocalSystem(
       planner: await plannerFor(o.planning),
       workers,
       deployment: o.deployment,
-      ...(logins && { clientLogin: logins.client }),
+      ...(logins && { clientLogin: logins.client, viewerLogin: logins.viewer }),
       stop: stopAll,
       async replan(planning) {
         await system.planner.stop({ keepPlan: true }); // the next planner takes its topic over
@@ -323,7 +328,7 @@ export async function startLocalSystem(
   }
 }
 
-/** The N-th device, in this process: the source with its two connections (data, and the deployment's status). */
+/** The N-th device, in this process: the source with its three connections (data, the deployment's status, its load). */
 async function startSourceDevice(
   url: string,
   o: SystemOptions,
@@ -332,26 +337,17 @@ async function startSourceDevice(
   stops: Stops,
   login: Login | undefined,
 ): Promise<SourceActor> {
-  const topics = topicsFor(o.deployment);
   const { maxPacketBytes } = o;
-  const bus = await connectBus(url, {
-    ...login,
-    clientId: `source-${o.deployment}`,
-    will: presenceWill(topics, "source"),
-    maxPacketBytes,
-  });
-  stops.push(() => bus.close());
-  // The deployment's status has a connection of its own: its will says offline (source/availability.ts).
-  const statusBus = await connectBus(url, {
-    ...login,
-    clientId: `source-${o.deployment}-status`,
-    will: statusWill(topics),
-    maxPacketBytes,
-  });
-  stops.push(() => statusBus.close());
+  const { bus, statusBus, loadBus, close } = await connectSourceBuses(
+    topicsFor(o.deployment),
+    { clientIdBase: o.deployment, sourceId: "source" },
+    (clientId, will) => connectBus(url, { ...login, clientId, will, maxPacketBytes }),
+  );
+  stops.push(close);
   const source = await startSource({
     bus,
     statusBus,
+    loadBus,
     deployment: o.deployment,
     sourceId: "source",
     runtime,

@@ -17,6 +17,7 @@ import {
   type AclContext,
   type AuthUser,
   type Principal,
+  USER_ROLES,
 } from "./auth.js";
 import { AuthFileError } from "./errors.js";
 import { topicsFor } from "./topics.js";
@@ -51,6 +52,8 @@ const allowedToPublish = (u: Principal) =>
     status: t.status(),
     latest: t.latest(),
     annotated: t.annotated(),
+    trace: t.trace("r"),
+    stats: t.stats(),
     foreign: "home/livingroom/temp",
   })
     .filter(([, topic]) => publishDenial(u, topic, context) === null)
@@ -72,6 +75,7 @@ describe("ACL", () => {
       "status",
       "latest",
       "annotated",
+      "trace",
     ]);
     expect(allowedToPublish(user("worker", "w1"))).toEqual([
       "ownShardRequest",
@@ -83,7 +87,7 @@ describe("ACL", () => {
     expect(allowedToPublish(user("client"))).toEqual(["infer"]);
     expect(allowedToPublish(ANONYMOUS)).toEqual(["infer"]);
     expect(allowedToPublish(user("viewer"))).toEqual([]);
-    expect(allowedToPublish(user("admin"))).toHaveLength(18);
+    expect(allowedToPublish(user("admin"))).toHaveLength(20);
   });
 
   it("lets a worker publish only the outputs the plan routes to it", () => {
@@ -154,20 +158,42 @@ describe("ACL", () => {
     ]);
   });
 
-  it("lets a viewer read the dashboard topics and every result, and nothing else", () => {
+  it("lets a viewer read the dashboard topics, presence, the plan, stats and every trace, result and error, and nothing else", () => {
     const viewer = user("viewer", "panel");
-    const read = [t.status(), t.latest(), t.annotated(), t.results("anyone"), `${t.annotated()}/c/0`];
-    expect(read.filter((topic) => mayRead(viewer, topic, NO_CONTEXT))).toEqual(read);
-    const unread = [
+    const read = [
+      t.status(),
+      t.latest(),
+      t.annotated(),
+      t.results("anyone"),
+      `${t.annotated()}/c/0`,
       t.plan(),
+      `${t.plan()}/c/1`,
       t.worker("w1"),
+      t.stats(),
+      t.trace("anyone"),
+      t.errors("anyone"),
+    ];
+    expect(read.filter((topic) => mayRead(viewer, topic, NO_CONTEXT))).toEqual(read);
+    // No weight shard, no request's image and no job tensor, whole or chunked.
+    const unread = [
       t.deviceShard("w1", sha),
+      `${t.deviceShard("w1", sha)}/c/0`,
+      t.shardRequest("w1"),
+      t.layerIn("j", 1),
       t.partIn("j", 1, 0),
+      `${t.partIn("j", 1, 0)}/c/3`,
+      t.partOut("j", 1, 0),
       t.infer("r"),
-      t.errors("r"),
     ];
     expect(unread.filter((topic) => mayRead(viewer, topic, context))).toEqual([]);
     expect(publishDenial(viewer, t.results("r"))).toBe("viewer panel may publish nothing (a viewer only reads)");
+    // A client reads the traces of its own requests only, as their results; the broker's stats not at all.
+    const cam = user("client", "cam");
+    expect([t.trace("r"), t.trace("other"), t.stats()].map((topic) => mayRead(cam, topic, context))).toEqual([
+      true,
+      false,
+      false,
+    ]);
   });
 
   it("lets an anonymous client read neither plans, presences, shards nor tensors", () => {
@@ -177,6 +203,22 @@ describe("ACL", () => {
     expect(mayRead(ANONYMOUS, t.latest(), context)).toBe(false); // another user's last result
     expect(mayRead(ANONYMOUS, t.status(), context)).toBe(true);
     expect(publishDenial(ANONYMOUS, t.plan())).toBe("an anonymous client may publish only requests, not plan topics");
+  });
+
+  it("lets only the source publish its load, on a connection of its own, and clients, viewers and guests read it", () => {
+    const everyone: Principal[] = [...USER_ROLES.map((role) => user(role)), ANONYMOUS];
+    const publishers = everyone.filter((p) => publishDenial(p, t.load(), context) === null).map((p) => p.role);
+    expect(publishers).toEqual(["source", "admin"]);
+    expect(publishDenial(user("worker", "w1"), t.load())).toBe("worker w1 may not publish load topics");
+    expect(publishDenial(ANONYMOUS, t.load())).toBe("an anonymous client may publish only requests, not load topics");
+    const readers = everyone.filter((p) => mayRead(p, t.load(), context)).map((p) => p.role);
+    expect(readers).toEqual(["client", "admin", "viewer", "anonymous"]);
+    // Its will needs a connection of its own: the source may connect as source-<id>-load, in `up` too.
+    expect(clientIdDenial(user("source", "cam"), "source-cam-load")).toBeNull();
+    expect(clientIdDenial(user("client", "cam"), "source-cam-load")).not.toBeNull();
+    const up = deploymentLogins("default", []);
+    const upSource = up.users.find((u) => u.username === up.source.username)!;
+    expect(clientIdDenial(upSource, "source-default-load")).toBeNull();
   });
 });
 
@@ -216,6 +258,7 @@ describe("client ids", () => {
       ["up:default:worker-1", "worker"],
       ["up:default:worker-2", "worker"],
       ["up:default:client", "client"],
+      ["up:default:viewer", "viewer"],
     ]);
     expect(made.worker("worker-2").password).not.toBe(again.worker("worker-2").password);
     expect(made.worker("worker-2").password.length).toBeGreaterThanOrEqual(32);

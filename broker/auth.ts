@@ -24,16 +24,17 @@
  * - a worker may publish a task's output (`job/…/layer/<l>/part/<p>/out`) only when the
  *   deployment's plan routes that task to it (AclContext.outputOwners, output-routes.ts);
  * - a client reads the results and errors of its own requests only (AclContext.sentRequest);
- * - a viewer (a dashboard) reads status, latest, annotated and every result, and publishes nothing;
+ * - a viewer (a dashboard, `edgefuse view`) reads status, load, latest, annotated, presence, the plan, the
+ *   broker's stats and every trace, result and error, and publishes nothing: no shard, request image or tensor;
  * - an anonymous client, where the broker lets one in, may send requests and read their
- *   results and errors and the deployment's status: no plan, presence, shard or tensor.
+ *   results and errors and the deployment's status and load: no plan, presence, shard or tensor.
  *   Its requests are its connection's; one sent on another connection (mosquitto_pub,
  *   then mosquitto_sub) it reads by naming it: subscribing to `results/<id>` itself, no
  *   wildcard (AclContext.namedRequest). A request's id is then the key to its result,
  *   and no one collects everyone's results with `results/#`.
  *
  * A user connects only with the client ids its role allows (clientIdDenial): a device
- * as itself (`worker-<id>`; `source-<id>` and `source-<id>-status`), the planner as
+ * as itself (`worker-<id>`; the source's sourceClientIds), the planner as
  * `planner-…`, and nobody else with those prefixes, so no one can take a device's
  * connection over; `clientIds` in the file names the allowed ids instead.
  *
@@ -164,7 +165,7 @@ export interface Login {
 /**
  * Users for the actors `up` starts itself, with random passwords that live only in its
  * memory and its children's environment: its planner, its source (device id `source`,
- * with its two connections), each worker, and a client for the requests it sends. The broker takes them beside --auth's
+ * with its three connections), each worker, and a client for the requests it sends. The broker takes them beside --auth's
  * (server.ts BrokerOptions.localUsers).
  */
 export function deploymentLogins(deployment: string, workerIds: readonly string[]) {
@@ -178,18 +179,21 @@ export function deploymentLogins(deployment: string, workerIds: readonly string[
   const source = make(`up:${deployment}:source`, {
     role: "source",
     workerId: "source",
-    clientIds: [`source-${deployment}`, `source-${deployment}-status`],
+    clientIds: Object.values(sourceClientIds(deployment)),
   });
   const workers = new Map(
     workerIds.map((id) => [id, make(`up:${deployment}:${id}`, { role: "worker", workerId: id })]),
   );
   /** For requests `up` sends itself (`up --infer`). */
   const client = make(`up:${deployment}:client`, { role: "client" });
+  /** For the page `up --view` serves: it reads the deployment and publishes nothing. */
+  const viewer = make(`up:${deployment}:viewer`, { role: "viewer" });
   return {
     users,
     planner,
     source,
     client,
+    viewer,
     worker: (id: string): Login => {
       const login = workers.get(id);
       if (!login) throw new Error(`no login made for worker ${id}`);
@@ -201,6 +205,14 @@ export function deploymentLogins(deployment: string, workerIds: readonly string[
 // ---------------------------------------------------------------------------
 // client ids
 
+/**
+ * A source's connections, one per last will (MQTT gives a connection one): the data
+ * connection's clears its presence, the status connection's says offline, the load
+ * connection's clears its load. `id` is the source's device id (`up`: its deployment).
+ */
+export const sourceClientIds = (id: string) =>
+  ({ data: `source-${id}`, status: `source-${id}-status`, load: `source-${id}-load` }) as const;
+
 /** Client ids only a device or the planner connects with (traffic.ts workerClientId, the commands' ids). */
 const RESERVED_CLIENT_PREFIXES = [workerClientId(""), "source-", "planner-"] as const;
 
@@ -210,7 +222,7 @@ function roleClientIds(p: Principal): { allows: (id: string) => boolean; text: s
     case "worker":
       return { allows: (id) => id === workerClientId(idOf(p)), text: workerClientId(idOf(p)) };
     case "source": {
-      const own = [`source-${idOf(p)}`, `source-${idOf(p)}-status`];
+      const own: string[] = Object.values(sourceClientIds(idOf(p)));
       return { allows: (id) => own.includes(id), text: own.join(" or ") };
     }
     case "planner":
@@ -259,10 +271,24 @@ const idOf = (p: Principal) => ("workerId" in p && p.workerId) || p.username;
 const describePrincipal = (p: Principal) =>
   p.role === "anonymous" ? "an anonymous client" : `${p.role} ${p.username}`;
 
-/** What a viewer reads: the dashboard topics and every result. */
-const VIEWER_READS: ReadonlySet<TopicKind> = new Set(["status", "latest", "annotated", "results"]);
-/** What an anonymous client reads: the deployment's status (and its own requests' results and errors). */
-const ANONYMOUS_READS: ReadonlySet<TopicKind> = new Set(["status", "results", "errors"]);
+/**
+ * What a viewer reads: the dashboard topics, the devices' presence, the plan, the broker's
+ * counters and every request's trace, result and error; never a shard, a request's image or a job tensor.
+ */
+export const VIEWER_READS: ReadonlySet<TopicKind> = new Set([
+  "status",
+  "load",
+  "latest",
+  "annotated",
+  "worker",
+  "plan",
+  "stats",
+  "trace",
+  "results",
+  "errors",
+]);
+/** What an anonymous client reads: the deployment's status and load (and its own requests' results and errors). */
+const ANONYMOUS_READS: ReadonlySet<TopicKind> = new Set(["status", "load", "results", "errors"]);
 /**
  * The request a subscription names by its id, without a wildcard (`…/results/<id>`, or its
  * chunks' `…/results/<id>/c/+`); undefined for any other filter.
@@ -275,7 +301,7 @@ export function requestNamedBy(filter: string): string | undefined {
 }
 
 /** Topics a client reads only for the requests it sent. */
-const PER_REQUEST: ReadonlySet<TopicKind> = new Set(["results", "errors"]);
+const PER_REQUEST: ReadonlySet<TopicKind> = new Set(["results", "errors", "trace"]);
 
 /** null if `p` may publish on `topic`, else why not. */
 export function publishDenial(p: Principal, topic: string, context: AclContext = NO_CONTEXT): string | null {

@@ -137,6 +137,17 @@ export function resultSchema<D extends z.ZodType>(detection: D) {
   });
 }
 
+/** trace/<requestId>: one stage's trace as it ends, so a viewer's timeline grows while the request runs. */
+export const traceMessageSchema = z.object({
+  requestId: id,
+  /** The stage's place in the result's `trace`. */
+  index: z.number().int().nonnegative(),
+  stage: stageTraceSchema,
+  /** The source's decoding and letterboxing before the first stage: where the timeline starts. */
+  preprocessMs: nonNegative.optional(),
+});
+export type TraceMessage = z.infer<typeof traceMessageSchema>;
+
 export const anyResultSchema = resultSchema(z.unknown());
 export type Result<D = unknown> = Omit<z.infer<typeof anyResultSchema>, "detections"> & { detections: D[] };
 export type StageTrace = z.infer<typeof stageTraceSchema>;
@@ -165,6 +176,34 @@ export function latestSchema<D extends z.ZodType>(detection: D) {
 export const STATUS = { online: "online", offline: "offline" } as const;
 export const statusSchema = z.enum([STATUS.online, STATUS.offline]);
 export type Status = z.infer<typeof statusSchema>;
+
+// ---------------------------------------------------------------------------
+// load — retained: how busy the source is (actors/source/admission.ts, load.ts), sent as
+// it changes (a few times a second at most); cleared (empty) by its last will.
+
+/** What a request beyond a full queue meets: refused ("busy"), or the oldest waiting one dropped for it. */
+export const OVERFLOW_POLICIES = ["reject", "drop-oldest"] as const;
+
+const count = z.number().int().nonnegative();
+export const loadSchema = z.object({
+  /** Requests running now, and waiting for a slot. */
+  inFlight: count,
+  queued: count,
+  /** How many may run at once now (--in-flight, or what the plan allows) and wait (--queue). */
+  inFlightLimit: count,
+  queueLimit: count,
+  overflow: z.enum(OVERFLOW_POLICIES),
+  /** Since the source started: requests refused at a full queue ("busy"), and dropped unrun for a newer one. */
+  refused: count,
+  dropped: count,
+  timestamp: utcTimestamp,
+});
+export type Load = z.infer<typeof loadSchema>;
+
+/** A retained load, or null once it is cleared (the source stopped or its will fired). */
+export function decodeLoad(topic: string, payload: Uint8Array): Load | null {
+  return payload.byteLength === 0 ? null : decodeJson(topic, payload, loadSchema);
+}
 
 // ---------------------------------------------------------------------------
 // errors/<requestId>

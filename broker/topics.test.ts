@@ -22,8 +22,11 @@ const examples: Record<EdgefuseTopic["kind"], [EdgefuseTopic, string]> = {
   worker: [{ kind: "worker", workerId: "pi-4.local" }, "edgefuse/v1/lab/workers/pi-4.local"],
   plan: [{ kind: "plan" }, "edgefuse/v1/lab/plan"],
   status: [{ kind: "status" }, "edgefuse/v1/lab/status"],
+  load: [{ kind: "load" }, "edgefuse/v1/lab/load"],
   latest: [{ kind: "latest" }, "edgefuse/v1/lab/latest"],
   annotated: [{ kind: "annotated" }, "edgefuse/v1/lab/annotated"],
+  stats: [{ kind: "stats" }, "edgefuse/v1/lab/stats"],
+  trace: [{ kind: "trace", requestId: "r-1" }, "edgefuse/v1/lab/trace/r-1"],
   shardRequest: [{ kind: "shardRequest", deviceId: "pi-4.local" }, "edgefuse/v1/lab/shard-requests/pi-4.local"],
   deviceShard: [
     { kind: "deviceShard", deviceId: "pi-4.local", sha256: sha },
@@ -148,16 +151,19 @@ describe("topics", () => {
 
   it("derives the ACL from the same table: each kind's publishers and readers", async () => {
     const { TOPIC_TABLE } = await import("./topics.js");
-    // every kind someone publishes is read by someone, and the job tensors go at QoS 0
-    for (const kind of TOPIC_KINDS) {
+    // every kind someone publishes is read by someone, and the job tensors go at QoS 0;
+    // the broker's own stats have no party publishing them and only a viewer reads them (auth.ts VIEWER_READS)
+    for (const kind of TOPIC_KINDS.filter((k) => k !== "stats")) {
       expect(TOPIC_TABLE[kind].publish.length, kind).toBeGreaterThan(0);
       expect(TOPIC_TABLE[kind].read.length, kind).toBeGreaterThan(0);
     }
+    expect([TOPIC_TABLE.stats.publish.length, TOPIC_TABLE.stats.read.length]).toEqual([0, 0]);
     expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].qos === 0)).toEqual(["layerIn", "partIn", "partOut"]);
     expect(TOPIC_KINDS.filter((k) => TOPIC_TABLE[k].retained)).toEqual([
       "worker",
       "plan",
       "status",
+      "load",
       "latest",
       "annotated",
     ]);

@@ -91,6 +91,15 @@ export const TOPIC_TABLE = {
     retained: true,
     payload: "`online` / `offline` (the source's last will)",
   },
+  // Beside availability, how busy the source is (admission.ts): what a camera or a dashboard shows, what a load generator reads.
+  load: {
+    levels: "load",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: true,
+    payload: "JSON load (messages.ts); empty = the source is gone (last will)",
+  },
   latest: {
     levels: "latest",
     publish: ["source"],
@@ -106,6 +115,16 @@ export const TOPIC_TABLE = {
     qos: 1,
     retained: true,
     payload: "JPEG of the last annotated image",
+  },
+  // stats: the embedded broker's own counters (stats.ts), by no party, for a viewer (auth.ts VIEWER_READS) alone.
+  stats: { levels: "stats", publish: [], read: [], qos: 1, retained: false, payload: "JSON counters per client" },
+  trace: {
+    levels: "trace/{requestId}",
+    publish: ["source"],
+    read: ["client"],
+    qos: 1,
+    retained: false,
+    payload: "JSON trace of a stage as it ends, for a timeline while it runs (messages.ts); the result repeats them",
   },
   shardRequest: {
     levels: "shard-requests/{deviceId}",

@@ -4,11 +4,13 @@
  * stream — throughput, latency percentiles, drops (errors "dropped"), refusals ("busy")
  * and other errors — for people trying a rate and for benchmarks. A request that gets
  * no answer within its deadline counts as lost, and so does one answered twice (as two
- * outcomes); neither should ever happen.
+ * outcomes); neither should ever happen. The progress line shows the source's own
+ * count of what runs and waits, from its retained `load` (actors/source/load.ts).
  */
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
 import type { Bus } from "../broker/bus.js";
-import { decodeJson, errorMessageSchema } from "../broker/messages.js";
+import { decodeJson, decodeLoad, errorMessageSchema, type Load } from "../broker/messages.js";
 import type { Topics } from "../broker/topics.js";
 
 export interface StreamOptions {
@@ -21,26 +23,31 @@ export interface StreamOptions {
   readonly timeoutMs: number;
   /** A progress line now and then (stderr in the CLI). */
   readonly progress?: (line: string) => void;
+  /** Called after each publication with the frames sent so far (a benchmark samples memory). */
+  readonly onSent?: (sent: number) => void;
 }
 
-export interface StreamReport {
-  readonly offeredFps: number;
-  readonly sent: number;
-  readonly results: number;
+const count = z.number().int().nonnegative();
+/** What a stream did (`edgefuse camera --json` prints it; the lab's throughput run reads it back). */
+export const streamReportSchema = z.object({
+  offeredFps: z.number().positive(),
+  sent: count,
+  results: count,
   /** Error answers by code ("dropped", "busy", "timeout", …). */
-  readonly errors: Readonly<Record<string, number>>;
+  errors: z.record(z.string(), count),
   /** No answer within the deadline. */
-  readonly unanswered: number;
+  unanswered: count,
   /** Answered more than once. */
-  readonly duplicates: number;
+  duplicates: count,
   /** Results per second, from the first publication to the last answer. */
-  readonly throughputFps: number;
-  /** Publication → result, ms. */
-  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number };
-}
+  throughputFps: z.number().nonnegative(),
+  /** Publication → result, ms; null without a result. */
+  latencyMs: z.object({ p50: z.number().nullable(), p90: z.number().nullable(), p99: z.number().nullable() }),
+});
+export type StreamReport = Readonly<z.infer<typeof streamReportSchema>>;
 
-const percentile = (sorted: readonly number[], p: number): number =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const percentile = (sorted: readonly number[], p: number): number | null =>
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 export async function runStream(bus: Bus, topics: Topics, o: StreamOptions): Promise<StreamReport> {
   const run = randomUUID().slice(0, 8);
@@ -59,20 +66,31 @@ export async function runStream(bus: Bus, topics: Topics, o: StreamOptions): Pro
     if (before === undefined && answers.size === o.count) allAnswered();
     return before === undefined;
   };
-  await bus.subscribe(topics.filters.results(), {
+  const results = await bus.subscribe(topics.filters.results(), {
     onMessage: (topic) => {
       const t = topics.parse(topic);
       if (t?.kind === "results" && answered(t.requestId)) latencies.push(performance.now() - sentAt.get(t.requestId)!);
     },
     onError: () => undefined,
   });
-  await bus.subscribe(topics.filters.errors(), {
+  const errorReports = await bus.subscribe(topics.filters.errors(), {
     onMessage: (topic, payload) => {
       const e = decodeJson(topic, payload, errorMessageSchema);
       if (answered(e.requestId)) errors[e.code] = (errors[e.code] ?? 0) + 1;
     },
     onError: () => undefined,
   });
+  let load: Load | null = null;
+  const loadSubscription = o.progress
+    ? await bus.subscribe(topics.load(), {
+        onMessage: (topic, payload) => {
+          load = decodeLoad(topic, payload);
+        },
+        onError: () => undefined, // a malformed load only leaves the progress line without it
+      })
+    : undefined;
+  const sourceLoad = () =>
+    load ? `; source: ${load.inFlight}/${load.inFlightLimit} running, ${load.queued}/${load.queueLimit} waiting` : "";
 
   const started = performance.now();
   const interval = 1000 / o.fps;
@@ -83,13 +101,16 @@ export async function runStream(bus: Bus, topics: Topics, o: StreamOptions): Pro
     const requestId = `cam-${run}-${i}`;
     sentAt.set(requestId, performance.now());
     void bus.publish(topics.infer(requestId), o.images[i % o.images.length]!).catch(() => undefined);
+    o.onSent?.(i + 1);
     if (o.progress && (i + 1) % Math.max(1, Math.round(o.fps * 5)) === 0)
-      o.progress(`${i + 1}/${o.count} sent, ${answers.size} answered, ${latencies.length} results`);
+      o.progress(`${i + 1}/${o.count} sent, ${answers.size} answered, ${latencies.length} results${sourceLoad()}`);
   }
   const deadline = new Promise<void>((r) => setTimeout(r, o.timeoutMs).unref());
   await Promise.race([done, deadline]);
   // Any second answer to a frame comes right behind the first ones.
   await new Promise((r) => setTimeout(r, 500));
+  // A bus may carry several streams one after another (a benchmark's rates).
+  for (const s of [results, errorReports, loadSubscription]) await s?.unsubscribe();
   const sorted = [...latencies].sort((a, b) => a - b);
   const span = Math.max(1, (lastAnswer || performance.now()) - started) / 1000;
   return {
@@ -111,7 +132,7 @@ export function streamText(r: StreamReport): string {
     ...(r.unanswered ? [`${r.unanswered} unanswered`] : []),
     ...(r.duplicates ? [`${r.duplicates} answered twice`] : []),
   ];
-  const ms = (x: number) => (Number.isNaN(x) ? "–" : `${x.toFixed(0)} ms`);
+  const ms = (x: number | null) => (x === null ? "–" : `${x.toFixed(0)} ms`);
   return [
     `${r.sent} frames at ${r.offeredFps}/s: ${r.results} results (${r.throughputFps.toFixed(2)}/s)`,
     ...(errors.length ? [`errors: ${errors.join(", ")}`] : []),

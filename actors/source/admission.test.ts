@@ -32,13 +32,13 @@ describe("admission", () => {
     const h = harness({ inFlight: 2, queue: 10, overflow: "reject" });
     for (const id of ["a", "b", "c", "d"]) h.submit(id);
     expect(h.started).toEqual(["a", "b"]);
-    expect(h.gate.counts()).toEqual({ inFlight: 2, queued: 2 });
+    expect(h.gate.load()).toMatchObject({ inFlight: 2, queued: 2, inFlightLimit: 2, queueLimit: 10 });
     await h.finish("b");
     expect(h.started).toEqual(["a", "b", "c"]);
     await h.finish("a");
     await h.finish("c");
     await h.finish("d");
-    expect(h.gate.counts()).toEqual({ inFlight: 0, queued: 0 });
+    expect(h.gate.load()).toMatchObject({ inFlight: 0, queued: 0, refused: 0, dropped: 0 });
     expect(h.refused.size).toBe(0);
   });
 
@@ -49,6 +49,7 @@ describe("admission", () => {
     expect([...h.refused.keys()]).toEqual(["d"]);
     expect(h.refused.get("d")!.code).toBe("busy");
     expect(h.refused.get("d")!.message).toMatch(/1 running \(--in-flight 1\) and 2 waiting \(--queue 2\)/);
+    expect(h.gate.load()).toMatchObject({ inFlight: 1, queued: 2, refused: 1, dropped: 0, overflow: "reject" });
   });
 
   it("drop-oldest: a full queue drops its oldest waiting request for the new one", async () => {
@@ -56,6 +57,7 @@ describe("admission", () => {
     for (const id of ["a", "b", "c", "d", "e"]) h.submit(id);
     expect([...h.refused.keys()]).toEqual(["b", "c"]);
     expect(h.refused.get("b")!.code).toBe("dropped");
+    expect(h.gate.load()).toMatchObject({ inFlight: 1, queued: 2, refused: 0, dropped: 2 });
     await h.finish("a");
     await h.finish("d");
     expect(h.started).toEqual(["a", "d", "e"]);

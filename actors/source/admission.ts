@@ -8,11 +8,12 @@
  * one error: nothing is lost without a word. `close` (the source stopping) refuses what
  * waits or comes later and lets what runs end.
  */
+import { type Load, OVERFLOW_POLICIES } from "../../broker/messages.js";
 import { FLOAT32_BYTES } from "../../core/dtypes.js";
 import { EdgefuseError } from "../../core/errors.js";
 import type { Plan } from "../../planner/schema.js";
 
-export const OVERFLOW_POLICIES = ["reject", "drop-oldest"] as const;
+export { OVERFLOW_POLICIES };
 export type OverflowPolicy = (typeof OVERFLOW_POLICIES)[number];
 
 export interface AdmissionOptions {
@@ -20,7 +21,12 @@ export interface AdmissionOptions {
   readonly inFlight: number | (() => number);
   readonly queue: number;
   readonly overflow: OverflowPolicy;
+  /** Called whenever what load() says may have changed (the source publishes it, load.ts). */
+  readonly onChange?: () => void;
 }
+
+/** What admission says of itself: the source's `load` topic without its timestamp. */
+export type AdmissionLoad = Omit<Load, "timestamp">;
 
 interface Waiting {
   /** When it was admitted to the queue (performance.now()). */
@@ -38,8 +44,8 @@ export interface Admission {
   ): void;
   /** Stopping: every waiting request is refused with `reason`, none starts again; resolves when the running ones have ended. */
   close(reason: string): Promise<void>;
-  /** Requests running and waiting now. */
-  counts(): { readonly inFlight: number; readonly queued: number };
+  /** Requests running and waiting now, the limits, and how many were refused and dropped so far. */
+  load(): AdmissionLoad;
 }
 
 /**
@@ -64,6 +70,9 @@ export function admission(o: AdmissionOptions, onError: (err: unknown) => void):
   const running = new Set<Promise<void>>();
   let closed: string | undefined;
   const drained: (() => void)[] = [];
+  let refused = 0;
+  let dropped = 0;
+  const changed = () => o.onChange?.();
 
   const limit = () => (typeof o.inFlight === "number" ? o.inFlight : o.inFlight());
   const start = () => {
@@ -76,6 +85,7 @@ export function admission(o: AdmissionOptions, onError: (err: unknown) => void):
           running.delete(job);
           if (running.size === 0) for (const d of drained.splice(0)) d();
           start();
+          changed();
         });
       running.add(job);
     }
@@ -89,12 +99,15 @@ export function admission(o: AdmissionOptions, onError: (err: unknown) => void):
       if (closed !== undefined) return void refuse(new EdgefuseError("stopping", closed)).catch(onError);
       if (waiting.length >= o.queue) {
         if (o.overflow === "reject" || o.queue === 0) {
+          refused++;
+          changed();
           void refuse(
             new EdgefuseError("busy", `the deployment is busy: ${busy()}; request ${requestId} refused`),
           ).catch(onError);
           return;
         }
         const stale = waiting.shift()!;
+        dropped++;
         void stale
           .refuse(
             new EdgefuseError(
@@ -106,13 +119,23 @@ export function admission(o: AdmissionOptions, onError: (err: unknown) => void):
       }
       waiting.push({ queuedAt: performance.now(), run, refuse });
       start();
+      changed();
     },
     close(reason) {
       closed = reason;
       // Nothing waits from now on, so nothing more starts.
       for (const w of waiting.splice(0)) void w.refuse(new EdgefuseError("stopping", reason)).catch(onError);
+      changed();
       return running.size === 0 ? Promise.resolve() : new Promise<void>((r) => drained.push(r));
     },
-    counts: () => ({ inFlight: running.size, queued: waiting.length }),
+    load: () => ({
+      inFlight: running.size,
+      queued: waiting.length,
+      inFlightLimit: limit(),
+      queueLimit: o.queue,
+      overflow: o.overflow,
+      refused,
+      dropped,
+    }),
   };
 }

@@ -45,6 +45,11 @@ export interface SourceOptions extends DeviceLinks {
    * statusWill(topics) (availability.ts). Without one, no status is published.
    */
   readonly statusBus?: Bus;
+  /**
+   * The connection that carries the source's load on `load`, connected with
+   * loadWill(topics) (load.ts). Without one, no load is published.
+   */
+  readonly loadBus?: Bus;
   /** Home Assistant discovery under this prefix (home-assistant.ts); needs `statusBus`, the entities' availability. */
   readonly homeAssistantPrefix?: string;
   /** Publish each result's annotated image on `annotated` (always with Home Assistant discovery). */

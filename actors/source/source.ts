@@ -1,9 +1,10 @@
 /**
  * The source actor: the device that holds the input. It is one of the plan's devices
  * (it announces itself and computes its own parts), takes requests from
- * `infer/<requestId>`, runs them through the schedule one at a time — scatter, gather,
+ * `infer/<requestId>`, runs them through the schedule, several at once (admission.ts) — scatter, gather,
  * stitch/concat/merge — and publishes detections and a per-stage trace on
- * `results/<requestId>`, or a clear error on `errors/<requestId>`.
+ * `results/<requestId>`, or a clear error on `errors/<requestId>`; how busy it is goes on
+ * `load` (load.ts).
  *
  * A job never hangs: it fails at its deadline, when a device it waits for leaves, or
  * when a worker reports an error for it. The planner then re-plans for the devices
@@ -100,7 +101,7 @@ export async function startSource(options: RequiredSourceOptions & Partial<Sourc
   // Online as soon as it takes requests: one that arrives before the plan's devices are
   // ready waits for them (planWaitMs), so a client need not know whether they are.
   await state.sayOnline();
-  state.checkReady();
+  state.checkReady(); // and the first load: nothing running, the limits
 
   return {
     sourceId: state.sourceId,
@@ -121,6 +122,7 @@ async function stopSource(
   await discovery?.stop();
   for (const s of subscriptions.reverse()) await s.unsubscribe().catch(() => undefined);
   await state.admission.close(`${state.where} is stopping: the request was not run`);
+  await state.load?.clear().catch(() => undefined);
   await state.planQueue(() => state.releaseCurrent());
   await withdraw(state.bus, state.topics, state.sourceId).catch(() => undefined);
 }

@@ -18,6 +18,7 @@ import { type Availability, availability } from "./availability.js";
 import { type Admission, admission, inFlightFor } from "./admission.js";
 import { MqttDispatcher } from "./dispatch.js";
 import { type LastResultPublisher, lastResultPublisher } from "./last-result.js";
+import { type LoadPublisher, loadPublisher } from "./load.js";
 import type { SourceOptions } from "./options.js";
 
 /** The plan the source is prepared for: its network and schedule, its tasks' executor, its own stages. */
@@ -51,6 +52,8 @@ export class SourceState {
   readonly dispatcher: MqttDispatcher;
   readonly fetchShard: ShardFetcher;
   readonly status: Availability | undefined;
+  /** Publishes admission's numbers on `load` as they change (when the source has a load connection). */
+  readonly load: LoadPublisher | undefined;
   readonly publishLast: LastResultPublisher;
   /** Plans are followed one at a time, in arrival order. */
   readonly planQueue: (work: () => Promise<void>) => Promise<void>;
@@ -90,6 +93,7 @@ export class SourceState {
     this.origin = { role: "source", deviceId: sourceId };
     const log = (line: string) => this.log(line);
     this.status = options.statusBus && availability(options.statusBus, this.topics, log);
+    this.load = options.loadBus && loadPublisher(options.loadBus, this.topics, () => this.admission.load(), log);
     const ha = options.homeAssistantPrefix !== undefined;
     this.publishLast = lastResultPublisher(bus, this.topics, {
       latest: ha,
@@ -109,6 +113,7 @@ export class SourceState {
         queue,
         overflow,
         inFlight: inFlight === "auto" ? () => (this.current ? inFlightFor(this.current.followed.plan) : 1) : inFlight,
+        onChange: () => this.load?.changed(),
       },
       (err) => this.log(errorMessage(err)),
     );
@@ -194,6 +199,7 @@ export class SourceState {
 
   /** Once every device is ready: wakes who waits for them. */
   checkReady(): void {
+    this.load?.changed(); // an "auto" in-flight limit follows the plan
     if (this.notReady() !== null) return;
     const waiters = this.readyWaiters;
     this.readyWaiters = [];

@@ -10,23 +10,17 @@
  *   annotated JPEG are published retained;
  * - requests on malformed infer topics get a log line saying what is wrong.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus } from "../../broker/bus.js";
 import { connectBroker, type MqttClient } from "../../broker/client.js";
 import { decodeJson } from "../../broker/messages.js";
+import type { PlannerActor } from "../../planner/actor.js";
 import { topicsFor } from "../../broker/topics.js";
-import { CACHE_DIR } from "../../core/paths.js";
 import { decodeImage } from "../../dnn/image/decode.js";
-import { loadNetwork } from "../../dnn/network.js";
-import { cachedSyntheticWeights } from "../../dnn/synthetic.js";
-import { openWeights } from "../../dnn/weights.js";
-import { type PlannerActor, startPlanner } from "../../planner/actor.js";
-import { inbox, startMosquitto, type TestBroker, Teardown } from "../../test/brokers.js";
+import { startMosquitto, type TestBroker, Teardown } from "../../test/brokers.js";
 import { haImageConfigSchema, haSensorConfigSchema } from "../../test/home-assistant.js";
-import { cfgPath, imagePath, REPO_ROOT } from "../../test/fixtures.js";
+import { imagePath } from "../../test/fixtures.js";
+import { recorder, spawnSource, startMiniPlanner } from "../../test/source-process.js";
 import { VERSION } from "../runtime/device.js";
 import { latestResultSchema, resultsSchema } from "./schemas.js";
 
@@ -35,76 +29,31 @@ const topics = topicsFor(DEPLOYMENT);
 const SENSOR_CONFIG = "homeassistant/sensor/edgefuse_wire_detections/config";
 const IMAGE_CONFIG = "homeassistant/image/edgefuse_wire_annotated/config";
 
-interface Message {
-  topic: string;
-  payload: Buffer;
-  retain: boolean;
-}
-
-/** Every message on `filters`, and a way to wait for the next one on a topic. */
-async function recorder(url: string, filters: string[]) {
-  const client = await connectBroker(url, { clientId: `rec-${Math.random().toString(16).slice(2)}` });
-  const byTopic = new Map<string, ReturnType<typeof inbox<Message>>>();
-  const box = (topic: string) => byTopic.get(topic) ?? byTopic.set(topic, inbox<Message>()).get(topic)!;
-  client.on("message", (topic, payload, packet) => box(topic).push({ topic, payload, retain: packet.retain }));
-  await client.subscribeAsync(filters, { qos: 1 });
-  return { client, next: (topic: string, timeoutMs = 10_000) => box(topic).next(timeoutMs, `message on ${topic}`) };
-}
-
 describe("the source's wire on Mosquitto", () => {
   const teardown = new Teardown();
   let broker: TestBroker;
   let planner: PlannerActor;
-  let source: ChildProcess;
-  let stderr = "";
+  let source: ReturnType<typeof spawnSource>;
   let watch: Awaited<ReturnType<typeof recorder>>;
   let client: MqttClient;
 
   beforeAll(async () => {
     broker = teardown.broker(await startMosquitto());
-    watch = await recorder(broker.url, [`${topics.prefix}#`, "homeassistant/#"]);
-    teardown.client(watch.client);
-    const network = loadNetwork(cfgPath("yolov2-mini"));
-    const weights = openWeights(cachedSyntheticWeights(network, 1, CACHE_DIR).path, network);
-    teardown.add(() => weights.close());
-    const plannerBus = await connectBus(broker.url, { clientId: "planner" });
-    teardown.client(plannerBus.client);
-    planner = await startPlanner({
-      bus: plannerBus,
-      deployment: DEPLOYMENT,
-      network,
-      weights,
-      planning: {},
-      log: () => undefined,
-    });
-    teardown.add(() => planner.stop());
-    source = spawn(
-      join(REPO_ROOT, "bin", "edgefuse"),
-      [
-        "source",
-        "--broker",
-        broker.url,
-        "--deployment",
-        DEPLOYMENT,
-        "--memory",
-        "512",
-        "--thresh",
-        "0.05",
-        "--ha-discovery",
-        "--max-packet",
-        "1048576",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+    watch = await recorder(broker.url, [`${topics.prefix}#`, "homeassistant/#"], teardown);
+    planner = await startMiniPlanner(broker.url, DEPLOYMENT, teardown);
+    source = spawnSource(
+      broker.url,
+      DEPLOYMENT,
+      ["--thresh", "0.05", "--ha-discovery", "--max-packet", "1048576"],
+      teardown,
     );
-    source.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    teardown.add(() => source.exitCode === null && source.signalCode === null && source.kill("SIGKILL"));
     client = teardown.client(await connectBroker(broker.url, { clientId: "client" }));
   }, 120_000);
   afterAll(() => teardown.run());
 
   it("says online once it takes requests", async () => {
     const status = await watch.next(topics.status(), 110_000).catch((err: Error) => {
-      throw new Error(`${err.message}; the source said: ${stderr}`);
+      throw new Error(`${err.message}; the source said: ${source.stderr()}`);
     });
     expect(status.payload.toString()).toBe("online");
   }, 120_000);
@@ -167,19 +116,22 @@ describe("the source's wire on Mosquitto", () => {
     for (const [topic] of cases) await client.publishAsync(topic!, Buffer.from("x"), { qos: 1 });
     const deadline = Date.now() + 10_000;
     const logged = () =>
-      cases.every(([topic, problem]) => stderr.includes(`ignored a request on ${topic}: ${problem}`));
+      cases.every(([topic, problem]) => source.stderr().includes(`ignored a request on ${topic}: ${problem}`));
     while (!logged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(cases.filter(([topic, problem]) => !stderr.includes(`ignored a request on ${topic}: ${problem}`))).toEqual(
-      [],
-    );
+    expect(
+      cases.filter(([topic, problem]) => !source.stderr().includes(`ignored a request on ${topic}: ${problem}`)),
+    ).toEqual([]);
   });
 
   it("goes offline, retained, when the process is killed", async () => {
-    source.kill("SIGKILL");
+    source.child.kill("SIGKILL");
     expect((await watch.next(topics.status())).payload.toString()).toBe("offline");
     // A subscriber that comes later still reads it, and the entities' configs.
-    const late = await recorder(broker.url, [topics.status(), SENSOR_CONFIG, IMAGE_CONFIG, topics.annotated()]);
-    teardown.client(late.client);
+    const late = await recorder(
+      broker.url,
+      [topics.status(), SENSOR_CONFIG, IMAGE_CONFIG, topics.annotated()],
+      teardown,
+    );
     const status = await late.next(topics.status());
     expect([status.payload.toString(), status.retain]).toEqual(["offline", true]);
     for (const topic of [SENSOR_CONFIG, IMAGE_CONFIG, topics.annotated()])

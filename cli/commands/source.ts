@@ -1,8 +1,7 @@
 import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../../dnn/onnx/runtime.js";
 import { topicsFor } from "../../broker/topics.js";
-import { presenceWill } from "../../actors/runtime/device.js";
 import { measureGmacPerSec } from "../../actors/runtime/speed.js";
-import { statusWill } from "../../actors/source/availability.js";
+import { connectSourceBuses } from "../../actors/source/connections.js";
 import { sourceDefaults, startSource } from "../../actors/source/source.js";
 import { admissionFlags, admissionOf } from "../admission-flags.js";
 import { defineCommand, flag } from "../command.js";
@@ -39,12 +38,17 @@ export const sourceCommand = defineCommand({
   async run(o) {
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = o["gmac-per-sec"] ?? (await measureGmacPerSec(runtime));
-    const bus = await connect(o, `source-${o.id}`, { will: presenceWill(topicsFor(o.deployment), o.id) });
-    // A second connection for the deployment's status: a connection has one will, and this one's says offline.
-    const statusBus = await connect(o, `source-${o.id}-status`, { will: statusWill(topicsFor(o.deployment)) });
+    // Three connections, one per last will: presence cleared, status offline, load cleared.
+    const buses = await connectSourceBuses(
+      topicsFor(o.deployment),
+      { clientIdBase: o.id, sourceId: o.id },
+      (id, will) => connect(o, id, { will }),
+    );
+    const { bus, statusBus, loadBus } = buses;
     const source = await startSource({
       bus,
       statusBus,
+      loadBus,
       deployment: o.deployment,
       sourceId: o.id,
       runtime,
@@ -57,7 +61,7 @@ export const sourceCommand = defineCommand({
       ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
       publishAnnotated: o["publish-annotated"],
     }).catch(async (err: unknown) => {
-      await Promise.all([bus.close(), statusBus.close()]); // one that cannot start (too little --memory) lets go of the broker, so the process exits
+      await buses.close(); // one that cannot start (too little --memory) lets go of the broker, so the process exits
       throw err;
     });
     console.error(
@@ -65,7 +69,6 @@ export const sourceCommand = defineCommand({
     );
     await untilSignal();
     await source.stop();
-    await statusBus.close();
-    await bus.close();
+    await buses.close();
   },
 });
