@@ -1,12 +1,26 @@
 /**
  * CPU limits with the cgroup v1 cpu controller (cgroup v2 has no cpu controller on
- * these machines): a quota of `share * period` microseconds per 100 ms period.
+ * these machines): a quota of `share * period` microseconds per period.
+ *
+ * The period is short (10 ms) so that a device computes at its share steadily, as a
+ * slow CPU does: with the kernel's default 100 ms, a 0.25-core device runs 25 ms at
+ * the machine's full speed and then stands still for 75, so a stage's time came in
+ * steps of 100 ms and a short task went four times faster than the device's speed
+ * says. Below 0.1 of a core the quota would fall under the kernel's 1 ms floor, so
+ * such shares keep the 100 ms period.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { LabError } from "../core/errors.js";
 import { CPU_CGROUP_ROOT } from "./names.js";
 
-export const CFS_PERIOD_US = 100_000;
+export const CFS_PERIOD_US = 10_000;
+/** The kernel's period, for shares whose quota in CFS_PERIOD_US would be under its 1 ms floor. */
+export const LONG_CFS_PERIOD_US = 100_000;
+const MIN_QUOTA_US = 1_000;
+
+/** The period a share is enforced over: CFS_PERIOD_US where its quota stays ≥ 1 ms. */
+export const cfsPeriodUs = (share: number): number =>
+  share * CFS_PERIOD_US >= MIN_QUOTA_US ? CFS_PERIOD_US : LONG_CFS_PERIOD_US;
 
 export function assertCpuController(): void {
   if (!existsSync(`${CPU_CGROUP_ROOT}/cpu.cfs_quota_us`)) {
@@ -24,8 +38,9 @@ export function createCpuGroup(path: string, share: number | null): void {
     throw new LabError(`cgroup ${path}: ${(err as Error).message}`);
   }
   try {
-    writeFileSync(`${path}/cpu.cfs_period_us`, String(CFS_PERIOD_US));
-    writeFileSync(`${path}/cpu.cfs_quota_us`, share === null ? "-1" : String(Math.round(share * CFS_PERIOD_US)));
+    const period = share === null ? CFS_PERIOD_US : cfsPeriodUs(share);
+    writeFileSync(`${path}/cpu.cfs_period_us`, String(period));
+    writeFileSync(`${path}/cpu.cfs_quota_us`, share === null ? "-1" : String(Math.round(share * period)));
   } catch (err) {
     removeCpuGroup(path);
     throw new LabError(`cgroup ${path}: setting the cpu quota: ${(err as Error).message}`);
