@@ -7,12 +7,11 @@
  * names, and the ledger telling a missing, a late and a second answer apart.
  *
  * Seed 5 restarts the broker once, early, then kills workers five times. An outcome the
- * source publishes while the broker is down can still be lost: mqtt.js sends it on
- * reconnecting, before it subscribes again itself, and a client that reconnects later
- * is not subscribed yet on a broker that kept no sessions (`edgefuse chaos --seed 2
- * --duration 90 --fault-every 5` shows it: a job stalled by one restart times out during
- * the next). Seeds that restart the broker within a job's deadline after another fault
- * hit that window by chance; this one keeps the suite to what must hold every time.
+ * source has while the broker is down is held until its connection has been back 3 s
+ * (actors/runtime/report.ts publishAnswer), so a client that reconnects with it hears it;
+ * `edgefuse chaos --seed 2 --duration 90 --fault-every 5`, where a job stalled by one
+ * restart times out during the next, used to lose that outcome and now ends every request
+ * once (actors/recovery-outage.test.ts pins the case down).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
