@@ -17,6 +17,7 @@ const INTEGRATION = [
   "lab/{cpu,experiment,linkrate,netns,paper}.test.ts",
   "planner/{actor,plan-thread}.test.ts",
   "test/compose/**/*.test.ts",
+  "view/browser.test.ts",
 ];
 
 /**
@@ -40,7 +41,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["{core,dnn,planner,broker,actors,cli,lab,test}/**/*.test.ts"],
+          include: ["{core,dnn,planner,broker,actors,cli,lab,test,view}/**/*.test.ts"],
           exclude: [...INTEGRATION, ...TIMED],
           globalSetup: [ORACLES],
         },

@@ -148,17 +148,43 @@ describe("embedded broker with users", () => {
     expect(await listener.next()).toBe(t.results("r1"));
   });
 
-  it("lets a viewer read status, latest, annotated and every result, and drops it when it publishes", async () => {
+  it("lets a viewer read the dashboard topics, presence, the plan, traces and results, never a shard or a job tensor, and drops it when it publishes", async () => {
     const { url } = await start();
     const viewer = await login(url, "panel");
     const got = await topicsSeenBy(viewer);
     const source = await login(url, "source");
-    for (const topic of [t.partIn("j", 0, 0), t.status(), t.latest(), t.annotated(), t.results("anyone")])
+    const planner = await login(url, "planner");
+    const admin = await login(url, "admin");
+    // Had the viewer been handed any of these, they would come before what it reads next.
+    const unread = [
+      t.deviceShard("w1", "0".repeat(64)),
+      `${t.deviceShard("w1", "0".repeat(64))}/c/0`,
+      t.shardRequest("w1"),
+      t.infer("r"),
+      t.layerIn("j", 1),
+      t.partIn("j", 0, 0),
+      `${t.partOut("j", 0, 0)}/c/0`,
+    ];
+    for (const topic of unread) await admin.publishAsync(topic, "x", { qos: 1 });
+    await planner.publishAsync(t.plan(), "{}", { qos: 1 });
+    for (const topic of [t.status(), t.latest(), t.annotated(), t.worker("source"), t.trace("anyone")])
       await source.publishAsync(topic, "x", { qos: 1 });
-    await (await login(url, "planner")).publishAsync(t.plan(), "{}", { qos: 1 });
-    await source.publishAsync(t.results("last"), "x", { qos: 1 });
-    const seen = [await got.next(), await got.next(), await got.next(), await got.next(), await got.next()];
-    expect(seen).toEqual([t.status(), t.latest(), t.annotated(), t.results("anyone"), t.results("last")]);
+    for (const topic of unread) await admin.publishAsync(topic, "x", { qos: 1 });
+    for (const topic of [t.results("anyone"), t.errors("anyone"), t.results("last")])
+      await source.publishAsync(topic, "x", { qos: 1 });
+    const seen = [];
+    for (let i = 0; i < 9; i++) seen.push(await got.next());
+    expect(seen).toEqual([
+      t.plan(),
+      t.status(),
+      t.latest(),
+      t.annotated(),
+      t.worker("source"),
+      t.trace("anyone"),
+      t.results("anyone"),
+      t.errors("anyone"),
+      t.results("last"),
+    ]);
     expect(await publishAndSeeDropped(viewer, t.infer("r"))).toBe(true);
   });
 

@@ -54,6 +54,7 @@ import { BrokerError } from "./errors.js";
 import { brokerLimitDefaults, watchPacketSizes, type BrokerLimits } from "./limits.js";
 import { OutputRoutes } from "./output-routes.js";
 import { SentRequests } from "./sent-requests.js";
+import { publishStats, type StatsOptions } from "./stats.js";
 import type { ServerTls } from "./tls.js";
 import { TrafficMeter, type ClientTraffic } from "./traffic.js";
 
@@ -90,6 +91,8 @@ export interface BrokerOptions {
   limits?: Partial<BrokerLimits>;
   /** How many clients that left the traffic meter keeps by name (traffic.ts); older ones are added up. */
   rememberDepartedClients?: number;
+  /** Publish the traffic counters on this deployment's `stats` topic about once a second (stats.ts), for a viewer. */
+  stats?: StatsOptions;
 }
 
 export type { AnonymousAccess } from "./admission.js";
@@ -170,6 +173,7 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
     },
   });
   watchClients(aedes, traffic, conns);
+  const stopStats = opts.stats ? publishStats(aedes, opts.stats, () => traffic.snapshot(), opts.log) : () => {};
 
   const accept = (socket: Socket, conn: Duplex, req?: IncomingMessage) => {
     // Nagle's algorithm holds small writes (acks, the tail of a tensor) for up to 40 ms
@@ -204,6 +208,7 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   } catch (err) {
     tcp.close();
     local?.close();
+    stopStats();
     aedes.close(); // its timers would keep the process alive after the error
     conns.routes.close();
     throw err;
@@ -213,6 +218,7 @@ export async function startBroker(options: Partial<BrokerOptions> = {}): Promise
   const close = async () => {
     const servers = [tcp, local, ws?.http].filter((server) => server !== undefined);
     const closed = servers.map((server) => once(server, "close"));
+    stopStats();
     ws?.wss.close();
     for (const server of servers) server.close();
     await new Promise<void>((resolve) => aedes.close(resolve));

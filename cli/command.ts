@@ -14,6 +14,7 @@ import {
   isSwitch,
   parseArgsOptions,
   usageLine,
+  withBareValues,
   type FlagTable,
   type FlagValues,
 } from "./flags.js";
@@ -95,7 +96,7 @@ function parseFlags<T extends FlagTable>(
   // Not strict: parseArgs' own errors run over several lines, and strict mode refuses
   // `--devices -1` as "ambiguous" instead of letting the schema say what it expects.
   const { values, positionals, tokens } = parseArgs({
-    args: argv,
+    args: withBareValues(spec.flags, argv),
     options: parseArgsOptions(spec.flags),
     strict: false,
     allowPositionals: true,

@@ -105,3 +105,16 @@ describe("bad flags", () => {
     expect(r.stdout).toBe("");
   });
 });
+
+describe("a flag with a bare value (up --view [PORT])", () => {
+  it("takes the bare value alone or before another flag, and the value given otherwise", () => {
+    const up = loaded.find(([name]) => name === "up")![2];
+    const parsed = (argv: string[]) => up.parse(argv) as { view?: number; devices: number };
+    expect(parsed(["--view"]).view).toBe(0);
+    expect(parsed(["--view", "--devices", "2"])).toMatchObject({ view: 0, devices: 2 });
+    expect(parsed(["--view", "8081"]).view).toBe(8081);
+    expect(parsed(["--view=8082", "--devices", "2"])).toMatchObject({ view: 8082, devices: 2 });
+    expect(parsed([]).view).toBeUndefined();
+    expect(parseProblem(up, ["--view", "x"])).toBe("--view: expected a TCP port (0 = any free port)");
+  });
+});

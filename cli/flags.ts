@@ -26,6 +26,8 @@ export interface ValueFlag {
   /** Shown in help instead of `default`, for a default worked out at run time. */
   readonly defaultText?: string;
   readonly required?: boolean;
+  /** The value the flag takes when given bare (`--view` alone, or followed by another flag): `--name [VALUE]`. */
+  readonly bare?: string;
 }
 
 /** A switch: `--name` sets it, absent it is off. */
@@ -84,7 +86,20 @@ export function flagSchema<T extends FlagTable>(table: T): z.ZodType<FlagValues<
 
 /** `--name VALUE` (or `--name` for a switch), as usage and help write it. */
 export const flagSyntax = (name: string, spec: FlagSpec): string =>
-  isSwitch(spec) ? `--${name}` : `--${name} ${spec.value}`;
+  isSwitch(spec) ? `--${name}` : spec.bare !== undefined ? `--${name} [${spec.value}]` : `--${name} ${spec.value}`;
+
+/**
+ * argv with the bare value written out after each flag that has one and was given without
+ * a value (at the end, or followed by another flag), so parseArgs reads it like any other.
+ */
+export function withBareValues(table: FlagTable, argv: readonly string[]): string[] {
+  return argv.flatMap((arg, i) => {
+    const spec = arg.startsWith("--") && Object.hasOwn(table, arg.slice(2)) ? table[arg.slice(2)] : undefined;
+    const bare = spec && !isSwitch(spec) ? spec.bare : undefined;
+    const next = argv[i + 1];
+    return bare !== undefined && (next === undefined || next.startsWith("-")) ? [arg, bare] : [arg];
+  });
+}
 
 const defaultOf = (spec: FlagSpec): string | undefined =>
   isSwitch(spec) ? undefined : (spec.defaultText ?? spec.default);

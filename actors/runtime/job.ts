@@ -78,13 +78,17 @@ export interface JobResult {
 
 const schemeName = (stage: Stage) => (stage.kind === "source" ? "SOURCE" : stage.scheme.toUpperCase());
 
-/** Runs the job; `image`: the request's encoded image, when it came as one (FTP tile devices may decode it themselves). */
+/**
+ * Runs the job; `image`: the request's encoded image, when it came as one (FTP tile devices may
+ * decode it themselves); `onStage` hears each stage's trace as the stage ends (the source's trace topic).
+ */
 export async function runSchedule(
   prepared: SourcePrepared,
   dispatcher: Dispatcher,
   jobId: string,
   input: Float32Array,
   image?: Uint8Array,
+  onStage?: (stage: StageTrace, index: number) => void,
 ): Promise<JobResult> {
   const { network } = prepared;
   if (input.length !== shapeSize(network.input))
@@ -94,6 +98,10 @@ export async function runSchedule(
   // Outputs by layer: routes read earlier layers (only assembled outputs exist here).
   const outputs: (Float32Array | undefined)[] = new Array(network.layers.length);
   const trace: StageTrace[] = [];
+  const record = (stage: StageTrace) => {
+    trace.push(stage);
+    onStage?.(stage, trace.length - 1);
+  };
   let current = input;
   for (const stage of prepared.schedule.stages) {
     const started = performance.now();
@@ -106,7 +114,7 @@ export async function runSchedule(
           ? current
           : runHostLayer(layer, outputs, current);
       outputs[layer.index] = current;
-      trace.push({
+      record({
         layers: [layer.index, layer.index],
         scheme: schemeName(stage),
         wallMs: performance.now() - started,
@@ -130,7 +138,7 @@ export async function runSchedule(
       results.map((r) => r.output),
     );
     outputs[stage.layers[1]] = current;
-    trace.push({
+    record({
       layers: [stage.layers[0], stage.layers[1]],
       scheme: schemeName(stage),
       wallMs: performance.now() - started,

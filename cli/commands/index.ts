@@ -9,6 +9,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import("./up.js")).upCommand,
   },
   {
+    name: "view",
+    summary: "serve a live view of a deployment in the browser: devices, plan, traffic and every request's timeline",
+    load: async () => (await import("./view.js")).viewCommand,
+  },
+  {
     name: "infer",
     summary: "send an image to a running deployment and print its detections",
     load: async () => (await import("./infer.js")).inferCommand,

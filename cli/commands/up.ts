@@ -10,6 +10,8 @@ import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning
 import { admissionFlags, admissionOf } from "../admission-flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
 import { brokerAccess, brokerAccessFlags, brokerAccessRules, whoGetsIn } from "./broker.js";
+import { viewFlag } from "./view.js";
+import type { LocalSystem } from "../../actors/system.js";
 
 const { cfg: planningCfg, ...planning } = planningFlags;
 
@@ -64,6 +66,7 @@ const flags = defineFlags({
   infer: { value: "IMAGE", description: "send this image through the devices, print the detections and stop" },
   annotate: { value: "OUT", description: "with --infer: draw the detections into this PNG/JPEG" },
   json: { description: "with --infer: print the result as JSON" },
+  view: viewFlag,
   ...admissionFlags,
   ...homeAssistantFlags,
 });
@@ -141,9 +144,11 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     admission: admissionOf(o),
     ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
     publishAnnotated: o["publish-annotated"],
+    forViewer: o.view !== undefined,
   }).catch((err: unknown) => {
     throw withPortHint(err, { port: o.port });
   });
+  let stopView = async () => {};
   try {
     const broker = system.broker!; // up always starts the embedded one
     console.error(
@@ -151,6 +156,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     );
     const plan = await system.source.ready(300_000);
     console.error(`edgefuse ${name}: ${deviceRoster(o.devices)}, deployment '${system.deployment}', plan ${plan}`);
+    if (o.view !== undefined) stopView = await serveView(name, system, o.host, o.view);
     if (o.infer) {
       // As a client user of its own: with --auth the broker lets no anonymous client in.
       const login = system.clientLogin;
@@ -178,8 +184,28 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
         );
     }
   } finally {
+    await stopView();
     await system.stop();
   }
+}
+
+/** `--view`: the live view's page for this system's broker, as its viewer user; resolves to its stop. */
+async function serveView(name: string, system: LocalSystem, host: string, port: number): Promise<() => Promise<void>> {
+  const [{ startViewServer }, { viewConfig }] = await Promise.all([
+    import("../../view/server.js"),
+    import("../../view/config.js"),
+  ]);
+  const broker = system.broker!;
+  const server = await startViewServer({
+    host,
+    port,
+    config: viewConfig({ deployment: system.deployment, broker: broker.wsUrl!, login: system.viewerLogin }),
+    log: (line) => console.error(line),
+  }).catch((err: unknown) => {
+    throw withPortHint(err, { view: port });
+  });
+  console.error(`edgefuse ${name}: live view at ${server.url}`);
+  return () => server.close();
 }
 
 /**

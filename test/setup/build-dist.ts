@@ -11,7 +11,7 @@ import { join, relative } from "node:path";
 import { REPO_ROOT } from "../fixtures.js";
 
 /** The directories tsconfig.json compiles. */
-const SOURCE_DIRS = ["core", "dnn", "planner", "broker", "actors", "cli", "lab", "bench", "test"];
+const SOURCE_DIRS = ["core", "dnn", "planner", "broker", "actors", "cli", "lab", "bench", "test", "view"];
 const DIST = join(REPO_ROOT, "dist");
 
 function* sources(dir: string): Generator<string> {

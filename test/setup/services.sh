@@ -4,6 +4,7 @@
 #   - Debian's darknet (libdarknet.so + darknet.h) and gcc: the reference outputs every
 #     engine test compares with are made by darknet itself (test/oracle/).
 #   - iproute2 and procps: lab/ drives ip, tc and sysctl in network namespaces.
+#   - Chromium: the live view's browser test (view/browser.test.ts) drives it headless.
 #   - A Docker-compatible container engine: the compose and testcontainers suites.
 #     Without a Docker engine, container-engine.sh serves podman behind the Docker API;
 #     its CNI networks resolve service names (mqtt://broker:1883) only with the dnsname
@@ -24,6 +25,7 @@ setup_missing_packages() {
   command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
   command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute2)
   command -v sysctl >/dev/null 2>&1 || need+=(procps)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
   if ! timeout 10 docker info >/dev/null 2>&1 && [ ! -x /usr/lib/cni/dnsname ]; then
     need+=(golang-github-containernetworking-plugin-dnsname)
   fi

@@ -5,8 +5,8 @@
  * wait. A request on a malformed infer topic has no errors topic to answer on: the log
  * says what is wrong with the topic.
  */
-import { encodeJson } from "../../../broker/messages.js";
-import { inferTopicProblem } from "../../../broker/topics.js";
+import { encodeJson, type TraceMessage, traceMessageSchema } from "../../../broker/messages.js";
+import { inferTopicProblem, TOPIC_TABLE } from "../../../broker/topics.js";
 import { EdgefuseError, errorMessage, InputError } from "../../../core/errors.js";
 import { interpret } from "../../../dnn/interpret.js";
 import { runSchedule } from "../../runtime/job.js";
@@ -91,7 +91,7 @@ async function answer(state: SourceState, current: Current, request: Request): P
   const { prepared, followed } = current;
   const input = readRequest(payload, topic, prepared.network);
   const preprocessMs = performance.now() - received;
-  const result = await runWithDeadline(state, current, requestId, input);
+  const result = await runWithDeadline(state, current, requestId, input, preprocessMs);
   state.options.onOutput?.(requestId, result.output, followed.plan.id);
   const post = performance.now();
   const image = input.image && { w: input.image.w, h: input.image.h };
@@ -116,7 +116,13 @@ async function answer(state: SourceState, current: Current, request: Request): P
 }
 
 /** The schedule's run, failed by the dispatcher when it has not finished within the job timeout. */
-async function runWithDeadline(state: SourceState, current: Current, requestId: string, input: RequestInput) {
+async function runWithDeadline(
+  state: SourceState,
+  current: Current,
+  requestId: string,
+  input: RequestInput,
+  preprocessMs: number,
+) {
   const { dispatcher } = state;
   const { jobTimeoutMs } = state.options;
   const deadline = setTimeout(
@@ -131,8 +137,18 @@ async function runWithDeadline(state: SourceState, current: Current, requestId: 
     jobTimeoutMs,
   );
   try {
-    return await runSchedule(current.prepared, dispatcher, requestId, input.tensor, input.encoded);
+    return await runSchedule(current.prepared, dispatcher, requestId, input.tensor, input.encoded, (stage, index) =>
+      publishStage(state, { requestId, index, stage, preprocessMs }),
+    );
   } finally {
     clearTimeout(deadline);
   }
+}
+
+/** A stage's trace as it ends, for a viewer's timeline; not waited for, so the job never waits on a viewer. */
+function publishStage(state: SourceState, message: TraceMessage): void {
+  const topic = state.topics.trace(message.requestId);
+  state.bus
+    .publish(topic, encodeJson(traceMessageSchema, message), { qos: TOPIC_TABLE.trace.qos })
+    .catch((err: unknown) => state.log(`${topic}: trace not published: ${errorMessage(err)}`));
 }

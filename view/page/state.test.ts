@@ -1,0 +1,76 @@
+/** What the page makes of what it hears: rates from the broker's counters, a request's stages as they come, its timeline, chunks. */
+import { describe, expect, it } from "vitest";
+import { splitIntoChunks } from "../../broker/chunking.js";
+import { PageReassembler } from "./chunks.js";
+import { timeline } from "./derive.js";
+import { ViewState } from "./state.js";
+import type { StageTrace } from "./wire.js";
+
+const stage = (wallMs: number, devices: [string, number][]): StageTrace => ({
+  layers: [1, 1],
+  scheme: "LOP",
+  wallMs,
+  devices: devices.map(([workerId, computeMs]) => ({ workerId, computeMs, bytesSent: 0, bytesReceived: 0 })),
+});
+
+describe("the page's state", () => {
+  it("turns two counters a second apart into bytes per second per client", () => {
+    const s = new ViewState(5);
+    s.onStats({ timestamp: "2026-01-01T00:00:00.000Z", clients: { a: { bytesIn: 100, bytesOut: 0 } } });
+    expect(s.traffic).toEqual([]);
+    s.onStats({
+      timestamp: "2026-01-01T00:00:00.500Z",
+      clients: { a: { bytesIn: 600, bytesOut: 500 }, b: { bytesIn: 10, bytesOut: 0 } },
+    });
+    expect(s.traffic.map((p) => p.rates)).toEqual([{ a: 2000, b: 20 }]);
+  });
+
+  it("grows a request's stages from its traces, keeps the result's, marks devices busy, and lists the last N", () => {
+    const s = new ViewState(2);
+    s.onPresence("w1", { workerId: "w1", readyPlanId: "p" });
+    s.onTrace({ requestId: "r1", index: 0, stage: stage(10, [["w1", 4]]), preprocessMs: 5 }, Date.now());
+    expect(s.devices()[0]!.state).toBe("busy");
+    expect(s.requests.get("r1")).toMatchObject({ state: "running", preprocessMs: 5 });
+    s.onResult({ requestId: "r1", planId: "p", timestamp: "", detections: [], timings: { totalMs: 30 }, trace: [] });
+    s.onError({ requestId: "r1", code: "late", message: "after its result" });
+    expect(s.requests.get("r1")!.state).toBe("done");
+    s.onError({ requestId: "r2", code: "timeout", message: "x" });
+    s.onTrace({ requestId: "r3", index: 0, stage: stage(1, []) });
+    expect(s.requestList().map((r) => [r.id, r.state])).toEqual([
+      ["r3", "running"],
+      ["r2", "failed"],
+    ]);
+  });
+});
+
+describe("a request's timeline", () => {
+  it("lays the stages end to end after preprocessing: compute, then waiting for the link; a source stage is compute on the source", () => {
+    const bars = timeline(
+      [
+        stage(10, [
+          ["w1", 4],
+          ["w2", 10],
+        ]),
+        stage(3, []),
+      ],
+      5,
+    );
+    expect(bars.map((b) => [b.device, b.kind, b.start, b.end])).toEqual([
+      ["w1", "compute", 5, 9],
+      ["w1", "waiting", 9, 15],
+      ["w2", "compute", 5, 15],
+      ["source", "compute", 15, 18],
+    ]);
+  });
+});
+
+describe("the page's chunk reassembler", () => {
+  it("rebuilds a message sent in chunks, in any order", () => {
+    const message = Buffer.from(JSON.stringify({ plan: "x".repeat(1000) }));
+    const chunks = splitIntoChunks(message, { chunkBytes: 300 });
+    const r = new PageReassembler();
+    const [first, ...rest] = chunks;
+    for (const c of rest.reverse()) expect(r.add("t", c)).toBeNull();
+    expect(Buffer.from(r.add("t", first!)!).equals(message)).toBe(true);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * What the page knows, and the rows and series it shows, as plain functions of it (no
+ * DOM): the devices from their presence, the plan, the broker's counters turned into
+ * rates, and the requests with their stages as they arrive.
+ */
+import type { ClientCounters, ErrorMessage, Plan, Presence, Result, StageTrace, Stats, TraceMessage } from "./wire.js";
+
+/** A device that shows up in a trace stays "busy" this long after. */
+const BUSY_MS = 1500;
+/** Points of traffic history kept (about a minute at one a second). */
+const TRAFFIC_POINTS = 60;
+
+export interface DeviceRow {
+  id: string;
+  role: string;
+  state: "ready" | "preparing" | "busy" | "gone";
+  budgetBytes?: number;
+  holdsBytes?: number;
+  gmacPerSec?: number;
+  uplinkBitsPerSec?: number;
+  downlinkBitsPerSec?: number;
+}
+
+export interface RequestEntry {
+  id: string;
+  state: "running" | "done" | "failed";
+  stages: StageTrace[];
+  preprocessMs: number;
+  result?: Result;
+  error?: ErrorMessage;
+}
+
+export interface TrafficPoint {
+  at: number;
+  /** Bytes per second through each client's connection, in + out. */
+  rates: Record<string, number>;
+}
+
+export class ViewState {
+  readonly presence = new Map<string, Presence | null>();
+  private readonly lastBusy = new Map<string, number>();
+  plan: Plan | null = null;
+  readonly requests = new Map<string, RequestEntry>();
+  selected: string | null = null;
+  readonly traffic: TrafficPoint[] = [];
+  private lastStats: { at: number; clients: Record<string, ClientCounters> } | null = null;
+
+  constructor(private readonly maxRequests: number) {}
+
+  onPresence(id: string, p: Presence | null): void {
+    this.presence.set(id, p);
+  }
+
+  onPlan(plan: Plan | null): void {
+    this.plan = plan;
+  }
+
+  onStats(s: Stats): void {
+    const at = Date.parse(s.timestamp);
+    const last = this.lastStats;
+    this.lastStats = { at, clients: s.clients };
+    if (!last || at <= last.at) return;
+    const rates: Record<string, number> = {};
+    for (const [id, c] of Object.entries(s.clients)) {
+      const before = last.clients[id];
+      const bytes = c.bytesIn + c.bytesOut - (before ? before.bytesIn + before.bytesOut : 0);
+      rates[id] = Math.max(0, (bytes * 1000) / (at - last.at));
+    }
+    this.traffic.push({ at, rates });
+    if (this.traffic.length > TRAFFIC_POINTS) this.traffic.shift();
+  }
+
+  onTrace(t: TraceMessage, now = Date.now()): void {
+    const entry = this.entry(t.requestId);
+    if (entry.state !== "running") return;
+    entry.stages[t.index] = t.stage;
+    if (t.preprocessMs !== undefined) entry.preprocessMs = t.preprocessMs;
+    for (const d of t.stage.devices) this.lastBusy.set(d.workerId, now);
+  }
+
+  onResult(r: Result): void {
+    const entry = this.entry(r.requestId);
+    entry.state = "done";
+    entry.result = r;
+    if (r.trace) entry.stages = r.trace;
+    entry.preprocessMs = r.timings.preprocessMs ?? entry.preprocessMs;
+  }
+
+  onError(e: ErrorMessage): void {
+    const entry = this.entry(e.requestId);
+    if (entry.state === "done") return;
+    entry.state = "failed";
+    entry.error = e;
+  }
+
+  /** The request's entry, made on its first message; the oldest beyond maxRequests is let go. */
+  private entry(id: string): RequestEntry {
+    let entry = this.requests.get(id);
+    if (entry) return entry;
+    entry = { id, state: "running", stages: [], preprocessMs: 0 };
+    this.requests.set(id, entry);
+    this.selected ??= id;
+    while (this.requests.size > this.maxRequests) {
+      const oldest = this.requests.keys().next().value!;
+      this.requests.delete(oldest);
+      if (this.selected === oldest) this.selected = id;
+    }
+    return entry;
+  }
+
+  devices(now = Date.now()): DeviceRow[] {
+    return [...this.presence.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, p]) => {
+        if (!p) return { id, role: "?", state: "gone" as const };
+        const busy = now - (this.lastBusy.get(id) ?? -Infinity) < BUSY_MS;
+        const ready = this.plan !== null && p.readyPlanId === this.plan.id;
+        return {
+          id,
+          role: p.role ?? "worker",
+          state: busy ? "busy" : ready ? "ready" : "preparing",
+          ...(p.memoryBudgetBytes !== undefined && { budgetBytes: p.memoryBudgetBytes }),
+          ...(p.weightBytes !== undefined && { holdsBytes: p.weightBytes }),
+          ...(p.gmacPerSec !== undefined && { gmacPerSec: p.gmacPerSec }),
+          ...(p.uplinkBitsPerSec !== undefined && { uplinkBitsPerSec: p.uplinkBitsPerSec }),
+          ...(p.downlinkBitsPerSec !== undefined && { downlinkBitsPerSec: p.downlinkBitsPerSec }),
+        };
+      });
+  }
+
+  /** Newest first. */
+  requestList(): RequestEntry[] {
+    return [...this.requests.values()].reverse();
+  }
+}
