@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:net";
 import { describe, expect, it } from "vitest";
 import { inbox, startEmbedded, useTeardown } from "../test/brokers.js";
+import { connectBus } from "./bus.js";
 import { clearRetainedChunks, connectBroker, publishChunked, subscribeChunked } from "./client.js";
 import { BrokerError } from "./errors.js";
 import { topicsFor } from "./topics.js";
@@ -116,5 +117,31 @@ describe("publishChunked / subscribeChunked", () => {
     });
     await expect(got.next(300)).rejects.toThrow();
     expect(errors.items).toEqual([]);
+  });
+});
+
+describe("Bus.whenSteady", () => {
+  const teardown = useTeardown();
+
+  it("is steady at once on its first connection, waits out a reconnection, and fails once the bus is closed", async () => {
+    const { broker } = teardown.broker(await startEmbedded());
+    const bus = await connectBus(broker.url, { clientId: "steady", reconnectPeriodMs: 100 });
+    teardown.client(bus.client);
+    const started = performance.now();
+    await bus.whenSteady(1_000);
+    expect(performance.now() - started).toBeLessThan(100);
+
+    const reconnected = new Promise<number>((resolve) => bus.client.once("connect", () => resolve(performance.now())));
+    const dropped = new Promise((resolve) => bus.client.once("close", resolve));
+    bus.client.stream.destroy(); // the link drops; mqtt.js reconnects 100 ms later
+    await dropped;
+    const steady = bus.whenSteady(300).then(() => performance.now());
+    const [back, calm] = await Promise.all([reconnected, steady]);
+    expect(calm - back).toBeGreaterThanOrEqual(295);
+
+    const waiting = bus.whenSteady(60_000);
+    bus.client.stream.destroy();
+    await bus.close({ force: true });
+    await expect(waiting).rejects.toThrow(/the connection was closed/);
   });
 });
