@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { ORACLE_CACHE, REPO_ROOT } from "../fixtures.js";
 
 export const DARKNET_DIR = "/usr/lib/darknet";
@@ -43,10 +43,10 @@ export const sha256 = (data: string | Uint8Array) => createHash("sha256").update
 /** One hash of several parts, each hashed first so no two lists of parts collide. */
 export const sha256OfParts = (parts: (string | Uint8Array)[]) => sha256(parts.map(sha256).join("\n"));
 
-/** The dump program built for this source and header, compiled into .cache once. */
-export function buildDumper(darknet: Darknet): string {
-  const hash = sha256OfParts([readFileSync(DUMP_SOURCE), readFileSync(darknet.header)]).slice(0, 16);
-  const bin = join(ORACLE_CACHE, "bin", `darknet-dump-${hash}`);
+/** A program against libdarknet (the dump program unless `source` says another), compiled into .cache once per source and header. */
+export function buildDumper(darknet: Darknet, source = DUMP_SOURCE): string {
+  const hash = sha256OfParts([readFileSync(source), readFileSync(darknet.header)]).slice(0, 16);
+  const bin = join(ORACLE_CACHE, "bin", `${basename(source, ".c")}-${hash}`);
   if (existsSync(bin)) return bin;
   mkdirSync(join(ORACLE_CACHE, "bin"), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
@@ -55,7 +55,7 @@ export function buildDumper(darknet: Darknet): string {
     "-O2",
     "-Wall",
     `-I${join(dir, "include")}`,
-    DUMP_SOURCE,
+    source,
     `-L${dir}`,
     "-ldarknet",
     `-Wl,-rpath,${dir}`,
@@ -66,14 +66,12 @@ export function buildDumper(darknet: Darknet): string {
   if (gcc.error) {
     const code = (gcc.error as NodeJS.ErrnoException).code;
     if (code === "ENOENT")
-      throw new MissingToolError(
-        `building test/oracle/darknet-dump.c needs gcc (not found on PATH): apt-get install gcc libc6-dev`,
-      );
+      throw new MissingToolError(`building ${source} needs gcc (not found on PATH): apt-get install gcc libc6-dev`);
     throw gcc.error;
   }
   if (gcc.status !== 0) {
     rmSync(tmp, { force: true });
-    throw new Error(`gcc could not build ${DUMP_SOURCE}:\n${gcc.stderr.trim()}`);
+    throw new Error(`gcc could not build ${source}:\n${gcc.stderr.trim()}`);
   }
   renameSync(tmp, bin);
   return bin;
