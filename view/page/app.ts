@@ -1,8 +1,8 @@
 /**
  * The live view's page: fetches /config.json, connects to the broker over
  * MQTT-over-WebSocket as the viewer (mqtt.js' browser bundle, loaded by index.html),
- * follows every topic a viewer reads, and redraws at most once a frame, so a stream of
- * traces never makes it fall behind.
+ * follows every topic a viewer reads, and redraws at most four times a second, so a
+ * stream of traces never makes it fall behind.
  */
 import type { MqttClient } from "mqtt";
 import type { ViewConfig } from "../config.js";
@@ -25,6 +25,7 @@ import {
 declare const mqtt: { connect(url: string, options: Record<string, unknown>): MqttClient };
 
 const $ = (id: string) => document.getElementById(id)!;
+const REDRAW_MS = 250;
 
 function banner(up: boolean, text: string): void {
   const el = $("connection");
@@ -68,10 +69,12 @@ async function main(): Promise<void> {
     $("timeline-of").textContent = chosen ? `of ${chosen.id}` : "pick a request";
     timelineChart.update(chosen ? timeline(chosen.stages, chosen.preprocessMs) : []);
   };
+  // At most four redraws a second, each on an animation frame: enough to watch, and a stream of
+  // traces (ten requests a second are over a hundred messages) costs the browser a few frames' work.
   const redraw = () => {
     if (dirty) return;
     dirty = true;
-    requestAnimationFrame(draw);
+    setTimeout(() => requestAnimationFrame(draw), REDRAW_MS);
   };
   // Busy devices turn back to ready without a message.
   setInterval(redraw, 1000);
