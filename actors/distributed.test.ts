@@ -5,28 +5,12 @@
  * without a 256 KiB packet limit (chunking for real).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Network } from "../dnn/network.js";
 import { interpret } from "../dnn/interpret.js";
-import type { PlanOptions } from "../planner/build.js";
-import { maxFtpEnd } from "../planner/ftp.js";
 import { diff } from "../test/compare.js";
 import { startMosquitto, type TestBroker } from "../test/brokers.js";
+import { expectVariant, PLANS, resolvePlanning as resolve } from "../test/plan-variants.js";
 import { type Fixture, fixture, inferTensor, startFixtureSystem } from "../test/systems.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
-
-type Planning = Partial<Omit<PlanOptions, "devices">>;
-// Tensors as float32 throughout: what darknet computes, to the last float (wire.test.ts covers the others).
-const PLANS: [string, Planning][] = [
-  // The paper's schemes on every device (least C: the latency objective would rightly keep a net this small on one device).
-  ["all-LOP", { strategy: "lop", ftpEnd: 0, objective: "comm", wire: "f32" }],
-  ["all-LIP", { strategy: "lip", ftpEnd: 0, objective: "comm", wire: "f32" } as Planning],
-  ["ILP optimum", { strategy: "auto", ftpEnd: 0, objective: "comm", wire: "f32" }],
-  // FTP over every layer it may cover ("auto" may rightly choose none for a small net).
-  ["FTP + optimum", { strategy: "auto", ftpEnd: "max" as unknown as number, objective: "comm", wire: "f32" }],
-];
-/** "max" → the network's largest FTP boundary. */
-const resolve = (planning: Planning, network: Network): Planning =>
-  (planning.ftpEnd as unknown) === "max" ? { ...planning, ftpEnd: maxFtpEnd(network) } : planning;
 
 function expectSame(f: Fixture, got: { result: { detections: unknown[] }; output: Float32Array }) {
   const d = diff(got.output, f.reference);
@@ -37,16 +21,6 @@ function expectSame(f: Fixture, got: { result: { detections: unknown[] }; output
   expect(distributed.map((x) => x.classId)).toEqual(single.map((x) => x.classId));
   for (const [i, x] of distributed.entries())
     expect(Math.abs(x.probability - single[i]!.probability)).toBeLessThanOrEqual(1e-4);
-}
-
-/** The plan in force really is the variant asked for. */
-function expectVariant(system: LocalSystem, label: string) {
-  const plan = system.planner.current()!;
-  const schemes = plan.steps.filter((s) => s.scheme !== "source" && s.scheme !== "carry").map((s) => s.scheme);
-  if (label === "all-LOP") expect(new Set(schemes)).toEqual(new Set(["lop"]));
-  if (label === "all-LIP") expect(new Set(schemes)).toEqual(new Set(["lip"]));
-  if (label.includes("FTP")) expect(plan.ftp, "an FTP stage").not.toBeNull();
-  else expect(plan.ftp).toBeNull();
 }
 
 let counter = 0;

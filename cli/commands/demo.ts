@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { sampleImage } from "../../core/paths.js";
 import { SYNTHETIC_NOTE } from "../../dnn/synthetic.js";
 import { defineCommand } from "../command.js";
@@ -5,6 +6,13 @@ import { defineFlags } from "../flags.js";
 import { deviceFlags, refuseTakenPort, runUp, upCommand } from "./up.js";
 
 const flags = defineFlags({
+  model: {
+    value: "yolov2|fashion",
+    description:
+      "yolov2: YOLOv2 608 with synthetic weights, one image; fashion: the Fashion-MNIST classifier darknet trained, 8 test images beside their labels",
+    schema: z.enum(["yolov2", "fashion"]),
+    default: "yolov2",
+  },
   ...deviceFlags,
   // Any free port by default: a demo must not fail because something already has 1883.
   port: { ...deviceFlags.port, default: "0" },
@@ -26,6 +34,8 @@ export const demoCommand = defineCommand({
   name: "demo",
   flags,
   async run(o) {
+    if (o.model === "fashion")
+      return (await import("../fashion-demo.js")).runFashionDemo({ devices: o.devices, images: 8 });
     await refuseTakenPort(o);
     console.error(`YOLOv2 608 with seeded ${SYNTHETIC_NOTE}; they are what the network computes, not objects.`);
     // Everything else as `up` has it by default.

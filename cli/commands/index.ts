@@ -36,8 +36,13 @@ export const commands: readonly CommandEntry[] = [
   {
     name: "demo",
     summary:
-      "the main job: YOLOv2 (seeded synthetic weights) split over 3 devices on this machine, one sample image through them",
+      "the main job: YOLOv2 (seeded synthetic weights) split over 3 devices on this machine, one sample image through them; --model fashion: a classifier darknet trained, on test images beside their labels",
     load: async () => (await import("./demo.js")).demoCommand,
+  },
+  {
+    name: "eval",
+    summary: "score a labelled test set through a deployment (or one it starts with --cfg): top-1 accuracy",
+    load: async () => (await import("./eval.js")).evalCommand,
   },
   {
     name: "run",

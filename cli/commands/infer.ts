@@ -10,6 +10,9 @@ import type { Bus } from "../../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../../broker/messages.js";
 import { topicsFor, type Topics } from "../../broker/topics.js";
 import { resultsSchema, sourceDefaults } from "../../actors/source/source.js";
+import type { SourceResult } from "../../actors/source/schemas.js";
+import { nameClasses } from "../../dnn/detect/classify.js";
+import { readNames } from "../../dnn/detect/names.js";
 import { defineCommand, flag, usageError } from "../command.js";
 import { connect, connectionFlags, idSchema } from "../connection.js";
 import { plural } from "../devices.js";
@@ -21,6 +24,11 @@ const flags = defineFlags({
   ...connectionFlags,
   json: { description: "print the whole result (detections, timings, per-stage trace) as JSON" },
   annotate: { value: "OUT", description: "draw the detections into this PNG/JPEG" },
+  names: {
+    value: "FILE",
+    description: "a classifier's class names, one a line: print its classes by these names",
+    defaultText: "the names the source gives",
+  },
   classes: {
     value: "N",
     description: "classes the palette of --annotate spans",
@@ -104,6 +112,15 @@ function printResult(result: z.infer<typeof resultsSchema>, requestId: string, j
   if (result.synthetic) console.error(SYNTHETIC_NOTE);
 }
 
+/** A classifier's classes under --names; boxes keep the source's names. */
+function namedDetections(
+  detections: SourceResult["detections"],
+  names: { file: string; names: string[] },
+): SourceResult["detections"] {
+  if (detections.some((d) => "box" in d)) return detections;
+  return nameClasses(detections, names.names, names.file);
+}
+
 /** Publishes one image on `infer/<id>` and prints what comes back on `results/<id>` or `errors/<id>`. */
 export const inferCommand = defineCommand({
   name: "infer",
@@ -119,6 +136,7 @@ export const inferCommand = defineCommand({
       throw new InputError(imagePath, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     const image = o.annotate ? decodeImage(bytes, imagePath) : undefined;
+    const names = o.names ? { file: o.names, names: readNames(o.names) } : undefined; // a bad file fails before sending
     const requestId = o.id ?? randomUUID().slice(0, 18);
     const topics = topicsFor(o.deployment);
     const bus = await connect(o, `infer-${requestId}`);
@@ -128,7 +146,8 @@ export const inferCommand = defineCommand({
         const e = decodeJson(topic, payload, errorMessageSchema);
         throw new EdgefuseError(e.code, `${e.where}: ${e.message}`);
       }
-      const result = decodeJson(topic, payload, resultsSchema);
+      const decoded = decodeJson(topic, payload, resultsSchema);
+      const result = names ? { ...decoded, detections: namedDetections(decoded.detections, names) } : decoded;
       printResult(result, requestId, o.json);
       if (o.annotate && image) {
         mkdirSync(dirname(o.annotate), { recursive: true });

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { UsageError } from "../../core/errors.js";
@@ -32,7 +32,7 @@ const flags = defineFlags({
   names: {
     value: "FILE",
     description: "class names, one a line",
-    defaultText: "coco.names or voc.names by class count",
+    defaultText: "the cfg's name with .names beside it, else coco.names or voc.names by class count",
   },
   json: { description: "print { detections, timings } as JSON" },
   annotate: { value: "OUT", description: "with --image: draw the detections into this PNG/JPEG" },
@@ -92,7 +92,7 @@ export const runCommand = defineCommand({
       const forward = await engine.forward(input);
       const result = interpret(network, forward.output, image && { w: image.w, h: image.h }, {
         thresh: o.thresh,
-        namesFile: o.names,
+        namesFile: o.names ?? namesBeside(o.cfg),
         fit: o.fit,
       });
       if (dump) {
@@ -133,5 +133,11 @@ export const runCommand = defineCommand({
     }
   },
 });
+
+/** models/fashion/fashion.cfg → models/fashion/fashion.names, if there is one. */
+function namesBeside(cfg: string): string | undefined {
+  const names = cfg.replace(/\.cfg$/, ".names");
+  return names !== cfg && existsSync(names) ? names : undefined;
+}
 
 const round = (ms: number) => Math.round(ms * 10) / 10;

@@ -1,5 +1,5 @@
 /** A classifier's answer: the k most probable classes, as darknet's predict_classifier prints (utils.c top_k). */
-import { ShapeError, UsageError } from "../../core/errors.js";
+import { InputError, ShapeError, UsageError } from "../../core/errors.js";
 import type { Classification } from "./detection.js";
 
 export const DEFAULT_TOP_K = 5;
@@ -22,4 +22,21 @@ export function topK(
   return ids
     .slice(0, k)
     .map((classId) => ({ classId, className: names[classId]!, probability: probabilities[classId]! }));
+}
+
+/**
+ * A classifier's answer named by a names file of the client's own: the source names
+ * classes only by the defaults (COCO, VOC, else "class N"), class ids are what count.
+ */
+export function nameClasses<T extends { classId: number; className: string }>(
+  answers: readonly T[],
+  names: readonly string[],
+  source: string,
+): T[] {
+  return answers.map((a) => {
+    const className = names[a.classId];
+    if (className === undefined)
+      throw new InputError(source, `has ${names.length} class names, the answer has class ${a.classId}`);
+    return { ...a, className };
+  });
 }
