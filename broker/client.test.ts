@@ -132,7 +132,7 @@ describe("Bus.whenSteady", () => {
     expect(performance.now() - started).toBeLessThan(100);
 
     const reconnected = new Promise<number>((resolve) => bus.client.once("connect", () => resolve(performance.now())));
-    const dropped = new Promise((resolve) => bus.client.once("close", resolve));
+    const dropped = new Promise<void>((resolve) => bus.client.once("close", () => resolve()));
     bus.client.stream.destroy(); // the link drops; mqtt.js reconnects 100 ms later
     await dropped;
     const steady = bus.whenSteady(300).then(() => performance.now());
