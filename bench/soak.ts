@@ -5,10 +5,9 @@
  * /proc at 0, 250, 500, 750 and 1,000 requests. What grows over the last 750 requests,
  * once start-up and the first requests' warm-up are behind, is what would leak.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
-import { CACHE_DIR, modelCfg, PACKAGE_ROOT, sampleImage } from "../core/paths.js";
+import { CACHE_DIR, modelCfg, sampleImage } from "../core/paths.js";
 import { connectBus } from "../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../broker/messages.js";
 import { topicsFor } from "../broker/topics.js";
@@ -16,41 +15,13 @@ import { loadNetwork } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
 import { CHAOS_PLANNING } from "./chaos/deployment.js";
 import { freePort } from "../core/local-ports.js";
-import { type Child, spawnChild } from "./chaos/processes.js";
 import { machine, writeSection } from "./report.js";
+import { rssMB, startUp } from "./up-process.js";
 
 const DEVICES = 3;
-const READY_TIMEOUT_MS = 180_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 /** The growth over the last three quarters of the requests that would be a leak. */
 const GROWTH_LIMIT = 0.05;
-
-/** VmRSS of a process, in MB (Linux /proc). */
-function rssMB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`/proc/${pid}/status has no VmRSS`);
-  return Number(kb) / 1024;
-}
-
-/** The worker processes `up` started: its children, by the --id on their command line. */
-function workerPids(upPid: number): Map<string, number> {
-  const found = new Map<string, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(join("/proc", entry, "stat"), "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== upPid) continue;
-      const argv = readFileSync(join("/proc", entry, "cmdline"), "utf8").split("\0");
-      const id = argv[argv.indexOf("--id") + 1];
-      if (argv.includes("worker") && id) found.set(id, Number(entry));
-    } catch {
-      // a process that ended while the table was read
-    }
-  }
-  return found;
-}
 
 /** Nearest-rank percentile (p in 0..1) of `xs`. */
 const percentile = (xs: readonly number[], p: number): number => {
@@ -66,51 +37,13 @@ interface Checkpoint {
   readonly windowMs: number[];
 }
 
-/** Starts `up` and resolves once it says it is ready, with its children found. */
-async function startUp(port: number, cfg: string, weights: string, lines: string[]) {
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  const up: Child = spawnChild(
-    "up",
-    join(PACKAGE_ROOT, "bin", "edgefuse"),
-    ["up", "--devices", String(DEVICES), "--port", String(port), "--cfg", cfg, "--weights", weights, ...CHAOS_PLANNING],
-    (line) => {
-      lines.push(line);
-      if (lines.length > 1_000) lines.splice(0, 500); // the recent ones, for an error message
-      if (/\] ready: /.test(line)) ready();
-    },
-  );
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`up not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-  });
-  const died = up.exited.then((how) => {
-    throw new Error(`up ${how} before it was ready:\n${lines.slice(-20).join("\n")}`);
-  });
-  died.catch(() => undefined); // it ends when the soak stops it too: only the race below reads this
-  try {
-    await Promise.race([isReady, timeout, died]);
-  } catch (err) {
-    await up.stop("SIGKILL");
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  const workers = workerPids(up.pid!);
-  if (workers.size !== DEVICES - 1) throw new Error(`found ${workers.size} worker processes of up, not ${DEVICES - 1}`);
-  return {
-    up,
-    pids: new Map<string, number>([["up", up.pid!], ...[...workers].sort(([a], [b]) => a.localeCompare(b))]),
-  };
-}
-
 export async function benchSoak(o: { requests: number; checkpoints: number }): Promise<void> {
   const cfg = modelCfg("yolov2-mini");
   const { path: weights } = cachedSyntheticWeights(loadNetwork(cfg), 1, CACHE_DIR);
   const image = readFileSync(sampleImage("dog.jpg"));
   const port = await freePort();
   const lines: string[] = [];
-  const { up, pids } = await startUp(port, cfg, weights, lines);
+  const { up, pids } = await startUp({ port, devices: DEVICES, cfg, weights, args: CHAOS_PLANNING, lines });
   const topics = topicsFor("default");
   const bus = await connectBus(`mqtt://127.0.0.1:${port}`, { clientId: "bench-soak" });
   const waiting = new Map<string, (failure: string | null) => void>();

@@ -74,7 +74,9 @@ export interface SessionSettings {
 
 /** Generous: the lab measures time, not what fits; set it per device to study memory. */
 export const LAB_MEMORY_MB = 4096;
-const BROKER_PORT = 1883;
+/** Where the lab's broker listens, in the namespace the topology puts it in (a camera there reaches it on 127.0.0.1). */
+export const BROKER_PORT = 1883;
+export const LAB_DEPLOYMENT = "lab";
 const MAX_PACKET_BYTES = publishChunkedDefaults.maxPacketBytes;
 /** Kept per process for error messages: a crash is explained by its last lines. */
 const TAIL_LINES = 20;
@@ -217,7 +219,7 @@ export class LabSession {
       weights: this.o.weights,
       image: this.o.image,
       devices: this.o.devices,
-      deployment: "lab",
+      deployment: LAB_DEPLOYMENT,
       port: BROKER_PORT,
       maxPacketBytes: MAX_PACKET_BYTES,
       broker: this.layout.plannerBroker,
@@ -266,7 +268,14 @@ export class LabSession {
           : this.lab.addressOf(this.layout.broker);
     const argv = [EDGEFUSE, device.role, "--broker", `mqtt://${brokerHost}:${BROKER_PORT}`, "--id", device.id];
     if (device.role === "source") argv.push("--timeout-ms", String(this.o.requestTimeoutMs ?? 600_000));
-    argv.push("--deployment", "lab", "--max-packet", String(MAX_PACKET_BYTES), "--memory", String(device.memoryMb));
+    argv.push(
+      "--deployment",
+      LAB_DEPLOYMENT,
+      "--max-packet",
+      String(MAX_PACKET_BYTES),
+      "--memory",
+      String(device.memoryMb),
+    );
     if (device.mbit !== null) argv.push("--uplink", `${device.mbit}mbit`, "--downlink", `${device.mbit}mbit`);
     return argv;
   }

@@ -1,6 +1,7 @@
 /**
  * `edgefuse experiment`: the paper's Tables 1 and 2, or the planner check
- * (`--planner-check`), in namespace labs. It says the grid's size and a rough time up
+ * (`--planner-check`), the wire check (`--wire-check`), or a camera's throughput at
+ * increasing rates (`--throughput`, lab/experiments/throughput-lab.ts), in namespace labs. It says the grid's size and a rough time up
  * front, prints one progress line per timed request with an ETA, and rewrites the
  * output directory after every setting, so an interrupted run keeps its data.
  */
@@ -16,6 +17,7 @@ import { experimentGrid, type Setting } from "../../lab/experiments/grid.js";
 import { plannerCheckGrid } from "../../lab/experiments/planner-check.js";
 import { wireCheckGrid } from "../../lab/experiments/wire-check.js";
 import { runGrid } from "../../lab/experiments/run-grid.js";
+import { runLabThroughput } from "../../lab/experiments/throughput-lab.js";
 import { assertRoot, DEFAULT_CPU_SHARE, resolveModel } from "../../lab/setup.js";
 import { maxFtpEnd } from "../../planner/ftp.js";
 import { isPaperNetwork } from "../../planner/strategies.js";
@@ -39,6 +41,22 @@ const flags = defineFlags({
     description:
       "the wire check instead: 6 devices at 100, 1000 and 10 mbit (--mbit to pick), the least-C ILP at FTP 0–11 and the default plan, each with tensors as f32, f16, q8 and auto",
   },
+  throughput: {
+    description:
+      "a camera at increasing rates instead: one deployment (the first --devices and --mbit, default 6 and 100) on the default plan; per rate the frames/s achieved, p50/p99 latency, drops and refusals, beside the single-request latency (BENCHMARKS.md, docs/results/<today>/throughput-lab-…)",
+  },
+  rates: {
+    value: "FPS,FPS,...",
+    description: "with --throughput: the offered rates, frames per second",
+    schema: flag.list(flag.number("frames per second").refine((f) => f > 0, "must be > 0")),
+    defaultText: "0.5, 1, 1.5, 2, 2.5 and 3 × 1/L (L: the single-request latency)",
+  },
+  duration: {
+    value: "S",
+    description: "with --throughput: seconds per rate",
+    schema: flag.int("seconds").refine((n) => n >= 1, "must be ≥ 1"),
+    default: "60",
+  },
   quick: { description: "the paper's tables on a small grid: 6 and 3 devices at 100 mbit, fewer variants" },
   topology: topologyFlag(
     "where the broker, planner and source sit (edgefuse lab --help): paper = every device behind its own link, the broker on the source; hub = broker, planner and source on the unshaped centre",
@@ -59,7 +77,8 @@ const flags = defineFlags({
   out: {
     value: "DIR",
     description: "where runs.csv, runs.jsonl, the tables and the plots go",
-    defaultText: "docs/results/<today>/<tables|planner-check|wire-check>-<topology>",
+    defaultText:
+      "docs/results/<today>/<tables|planner-check|wire-check>-<topology>, or throughput-lab-<model>-<N>dev-<M>mbit-<topology>",
   },
   repeats: repeatsFlag("timed requests per plan variant, after one warm-up"),
   "dry-run": { description: "print the grid (every setting and its variants) and the time estimate, run nothing" },
@@ -136,15 +155,52 @@ const oneCheck: FlagRule<{ "planner-check"?: boolean; "wire-check"?: boolean }> 
   holds: (o) => !(o["planner-check"] && o["wire-check"]),
 };
 
+const throughputAlone: FlagRule<{
+  throughput?: boolean;
+  "planner-check"?: boolean;
+  "wire-check"?: boolean;
+  quick?: boolean;
+}> = {
+  flag: "throughput",
+  message: "is a run of its own: not with --planner-check, --wire-check or --quick",
+  holds: (o) => !(o.throughput && (o["planner-check"] || o["wire-check"] || o.quick)),
+};
+
 export const experimentCommand = defineCommand({
   name: "experiment",
   flags,
-  rules: [modelTogether, gatewayRule, oneModel, oneCheck],
+  rules: [modelTogether, gatewayRule, oneModel, oneCheck, throughputAlone],
   async run(o) {
     const dryRun = o["dry-run"];
     if (!dryRun) assertRoot("experiment");
     const model = experimentModel(o);
     const network = loadNetwork(model.cfg);
+    const size = networkSize(network);
+    const memoryMb = o.memory ?? Math.round(EXPERIMENT_PROCESS_MB + EXPERIMENT_WEIGHT_SHARE * (size.weightBytes / 1e6));
+    const log = (line: string): void => void process.stderr.write(`${line}\n`);
+    const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
+    const gateway = o["gateway-mbit"];
+    /** Every setting's lab, but for its devices, rates and shares. */
+    const session = {
+      topology: o.topology,
+      memoryMb,
+      shardMbit: o["shard-mbit"],
+      ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
+      ...model,
+      image: o.image,
+    };
+    if (o.throughput) {
+      if (dryRun) return log("experiment --throughput: nothing to print without running");
+      const dir = await runLabThroughput({
+        session: { ...session, devices: o.devices?.[0] ?? 6, bandwidthMbit: o.mbit?.[0] ?? 100, cpuShare },
+        model: o.model ?? basename(model.cfg, ".cfg"),
+        ...(o.rates ? { rates: o.rates } : {}),
+        durationS: o.duration,
+        ...(o.out ? { out: o.out } : {}),
+        log,
+      });
+      return log(`written to ${dir} and BENCHMARKS.md`);
+    }
     const kind = o["planner-check"] ? "planner-check" : o["wire-check"] ? "wire-check" : "tables";
     const grid = gridPart(
       kind === "planner-check"
@@ -154,29 +210,18 @@ export const experimentCommand = defineCommand({
           : experimentGrid(o.quick),
       o,
     );
-    const cpuShare = o.cpu ?? DEFAULT_CPU_SHARE;
     const out = o.out ?? join(PACKAGE_ROOT, "docs", "results", today(), `${kind}-${o.topology}`);
-    const size = networkSize(network);
     const estimate = { repeats: o.repeats, cpuShare };
-    const log = (line: string): void => void process.stderr.write(`${line}\n`);
     log(
       `experiment (${kind}, ${o.topology} topology, ${basename(model.cfg)}, ${cpuShare} core per device): ${estimateText(estimateGrid(grid, size, estimate))} → ${out}`,
     );
     for (const line of gridLines(grid, (s) => settingSeconds(s, size, estimate))) log(line);
     if (dryRun) return;
-    const gateway = o["gateway-mbit"];
     await runGrid({
       grid,
       repeats: o.repeats,
       cpuShare,
-      session: {
-        topology: o.topology,
-        memoryMb: o.memory ?? Math.round(EXPERIMENT_PROCESS_MB + EXPERIMENT_WEIGHT_SHARE * (size.weightBytes / 1e6)),
-        shardMbit: o["shard-mbit"],
-        ...(gateway === undefined ? {} : { gatewayMbit: gateway }),
-        ...model,
-        image: o.image,
-      },
+      session,
       report: { grid: kind, totalWeightsBytes: size.weightBytes },
       out,
       log,
