@@ -6,13 +6,14 @@
  * unchanged set costs a few file reads.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import { FLOAT32_BYTES } from "../../core/dtypes.js";
 import { FASHION } from "../../dnn/dataset/fashion.js";
 import { oracleDir, readF32, REPO_ROOT } from "../fixtures.js";
 import { buildDumper, type Darknet, describeDarknet, findDarknet, sha256OfParts } from "./darknet.js";
+import { keyedManifest, publish } from "./generate.js";
 
 export const CLASSIFY_SOURCE = join(REPO_ROOT, "test", "oracle", "darknet-classify.c");
 
@@ -56,11 +57,8 @@ function keyOf(spec: ClassifierSpec, images: readonly string[], darknet: Darknet
 }
 
 function cached(dir: string, key: string): ClassifierManifest | undefined {
-  const file = join(dir, "manifest.json");
-  if (!existsSync(file)) return undefined;
-  const parsed = manifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  if (!parsed.success || parsed.data.key !== key) return undefined;
-  const m = parsed.data;
+  const m = keyedManifest(dir, key, manifestSchema);
+  if (!m) return undefined;
   const outputs = join(dir, m.file);
   return existsSync(outputs) && statSync(outputs).size === FLOAT32_BYTES * m.outputs * m.images.length ? m : undefined;
 }
@@ -103,14 +101,7 @@ export function makeClassifierOracle(spec: ClassifierSpec, out: string, darknet 
       ),
     };
     writeFileSync(join(tmp, "manifest.json"), `${JSON.stringify(manifest, null, 1)}\n`);
-    mkdirSync(resolve(out, ".."), { recursive: true });
-    rmSync(out, { recursive: true, force: true });
-    try {
-      renameSync(tmp, out);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err; // another process published the same first
-    }
+    publish(tmp, resolve(out));
     return manifest;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import type { z } from "zod";
 import { loadImage } from "../../dnn/image/decode.js";
 import { loadNetwork } from "../../dnn/network.js";
 import { writeSyntheticWeights } from "../../dnn/synthetic.js";
@@ -101,7 +102,7 @@ function sizeMismatch(darknet: { w: number; h: number }, engine: { w: number; h:
  * at the same time (several vitest runs in one checkout): whichever lands last wins,
  * and both made it from the same inputs.
  */
-function publish(tmp: string, out: string): void {
+export function publish(tmp: string, out: string): void {
   mkdirSync(dirname(out), { recursive: true });
   const old = `${out}.${process.pid}.old`;
   if (existsSync(out)) renameSync(out, old);
@@ -115,13 +116,22 @@ function publish(tmp: string, out: string): void {
   }
 }
 
-/** The manifest in `dir` if it was made under `key` and its files are all there, else undefined. */
-function cachedManifest(dir: string, key: string): OracleManifest | undefined {
+/** `dir`'s manifest.json if it parses and was made under `key`, else undefined. */
+export function keyedManifest<T extends { key: string }>(
+  dir: string,
+  key: string,
+  schema: z.ZodType<T>,
+): T | undefined {
   const file = join(dir, "manifest.json");
   if (!existsSync(file)) return undefined;
-  const parsed = oracleManifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  if (!parsed.success || parsed.data.key !== key) return undefined;
-  const m = parsed.data;
+  const parsed = schema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  return parsed.success && parsed.data.key === key ? parsed.data : undefined;
+}
+
+/** The manifest in `dir` if it was made under `key` and its files are all there, else undefined. */
+function cachedManifest(dir: string, key: string): OracleManifest | undefined {
+  const m = keyedManifest(dir, key, oracleManifestSchema);
+  if (!m) return undefined;
   const sizes: [string, number][] = [[m.input_file, FLOAT32_BYTES * m.input_size.c * m.input_size.h * m.input_size.w]];
   for (const l of m.layers) if (l.file) sizes.push([l.file, FLOAT32_BYTES * l.outputs]);
   const complete =
