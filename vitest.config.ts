@@ -8,7 +8,7 @@ import { defineConfig } from "vitest/config";
  */
 const INTEGRATION = [
   "actors/*.test.ts",
-  "actors/source/{dispatch,error-report,wire.mosquitto}.test.ts",
+  "actors/source/{availability,dispatch,error-report,wire.mosquitto}.test.ts",
   "actors/worker/baseline.test.ts",
   "bench/chaos/*.test.ts",
   "broker/{contract.*,server,client}.test.ts",

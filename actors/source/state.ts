@@ -92,7 +92,7 @@ export class SourceState {
     this.where = `source ${sourceId}`;
     this.origin = { role: "source", deviceId: sourceId };
     const log = (line: string) => this.log(line);
-    this.status = options.statusBus && availability(options.statusBus, this.topics, log);
+    this.status = options.statusBus && availability(options.statusBus, this.topics, log, bus);
     this.load = options.loadBus && loadPublisher(options.loadBus, this.topics, () => this.admission.load(), log);
     const ha = options.homeAssistantPrefix !== undefined;
     this.publishLast = lastResultPublisher(bus, this.topics, {
