@@ -24,7 +24,7 @@ while read -r name; do
   case "$work" in *"$name"*) echo "train.sh: $work contains the class name '$name'" >&2; exit 1 ;; esac
 done <"$here/fashion.names"
 
-node "$repo/dist/dnn/dataset/export-darknet.js" "$idx" "$here/fashion.names" "$work"
+nice -n 19 node "$repo/dist/dnn/dataset/export-darknet.js" "$idx" "$here/fashion.names" "$work"
 mkdir -p "$work/backup"
 cat >"$work/fashion.data" <<EOF
 classes=10
