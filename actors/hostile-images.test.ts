@@ -6,6 +6,7 @@
  * The deployment and how a case talks to it: test/malformed.ts; the images are built
  * byte by byte in dnn/image/test-support.ts.
  */
+import { createCanvas } from "@napi-rs/canvas";
 import { describe, expect, it } from "vitest";
 import { type Bus, busOver, connectBus } from "../broker/bus.js";
 import { decodeJson, errorMessageSchema } from "../broker/messages.js";
@@ -67,6 +68,37 @@ describe("hostile images to the source", () => {
     expect(e.message).toMatch(new RegExp(`^${literal(`${topics.infer(id)}: `).source}${problem.source}`));
     expect(e.message).not.toContain("\n");
     await expectImageAnswered();
+  });
+
+  it("a 6000 × 6000 JPEG is decoded off the broker's thread: the broker keeps serving meanwhile, and the image is answered", async () => {
+    const canvas = createCanvas(6000, 6000);
+    const ctx = canvas.getContext("2d");
+    const fill = ctx.createLinearGradient(0, 0, 6000, 6000);
+    fill.addColorStop(0, "#204080");
+    fill.addColorStop(1, "#e0c040");
+    ctx.fillStyle = fill;
+    ctx.fillRect(0, 0, 6000, 6000);
+    const big = canvas.toBuffer("image/jpeg", 80); // ~230 kB; decoding it takes ~2 s of one core here
+    // Pings through the broker (which runs on this thread, as in edgefuse up) while the source decodes.
+    const pingTopic = `${topics.deployment}-ping`;
+    const heard: number[] = [];
+    const pings = await d.bus.subscribe(pingTopic, {
+      onMessage: () => {
+        heard.push(performance.now());
+      },
+      onError: () => undefined,
+    });
+    const timer = setInterval(() => void d.bus.publish(pingTopic, "ping").catch(() => undefined), 20);
+    const id = nextId("big");
+    await publish(topics.infer(id), big);
+    const r = await inboxOf(id).next(60_000, `reply to ${id}`);
+    clearInterval(timer);
+    await pings.unsubscribe();
+    expect(r.kind, r.payload.toString()).toBe("results");
+    expect(decodeJson(topics.results(id), r.payload, resultsSchema).image).toEqual({ width: 6000, height: 6000 });
+    const gaps = heard.slice(1).map((t, i) => t - heard[i]!);
+    expect(heard.length).toBeGreaterThan(20);
+    expect(Math.max(...gaps), "the longest the broker went without passing a ping on, ms").toBeLessThan(500);
   });
 
   it("a chunked request over maxRequestBytes is refused at its first chunk; the next image is answered", async () => {

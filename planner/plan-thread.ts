@@ -17,13 +17,10 @@
  * there is nothing worth transferring. Its answer is checked like any plan from outside
  * the process.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { EdgefuseError, PlanError } from "../core/errors.js";
-import { PACKAGE_ROOT } from "../core/paths.js";
+import { threadScript } from "../core/thread-script.js";
 import type { Network } from "../dnn/network.js";
 import { planDefaults, type PlanOptions } from "./build.js";
 import { parsePlan, type Plan } from "./schema.js";
@@ -75,24 +72,15 @@ export async function planWithin(
 /** 10 s, 2.5 s, 800 ms. */
 const durationText = (ms: number) => (ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`);
 
-/**
- * The thread runs compiled JavaScript: beside this module when it is compiled itself,
- * and from dist/ when this module runs from source (vitest), as spawned devices do.
- */
-function threadScript(): URL {
-  const here = import.meta.url;
-  const script = here.endsWith(".js")
-    ? new URL("./plan-thread-entry.js", here)
-    : pathToFileURL(join(PACKAGE_ROOT, "dist", "planner", "plan-thread-entry.js"));
-  if (!existsSync(fileURLToPath(script)))
-    throw new EdgefuseError("plan", `${fileURLToPath(script)} is missing: npm run build makes the planning thread`);
-  return script;
-}
-
 /** One job in a thread of its own: its plan, or undefined when it ran past `timeLimitMs` (and was ended; Infinity: never). */
 function inThread(job: PlanJob, timeLimitMs: number, signal?: AbortSignal): Promise<Plan | undefined> {
   signal?.throwIfAborted();
-  const thread = new Worker(threadScript(), { workerData: job });
+  const thread = new Worker(
+    threadScript(import.meta.url, "planner/plan-thread-entry.js", "plan", "the planning thread"),
+    {
+      workerData: job,
+    },
+  );
   return new Promise<Plan | undefined>((resolve, reject) => {
     let settled = false;
     /** Settles once, after the thread has ended: the next job never runs beside a terminated search. */

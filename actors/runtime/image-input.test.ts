@@ -27,20 +27,25 @@ describe("an FTP tile device's own decoding of the request's image", () => {
   });
   const ftp = buildSchedule(plan, network).stages[0]!;
 
-  it.each(["dog.jpg", "horses.jpg", "person.jpg"])("%s: every tile's input is the source's, to the bit", (name) => {
-    if (ftp.kind !== "distributed") throw new Error("the plan has no FTP stage");
-    const bytes = readFileSync(imagePath(name));
-    const atSource = readRequest(bytes, "infer/x", network).tensor;
-    const rects = ftp.tasks.map((task) => {
-      expect(task.wire.image).toBe(true);
-      if (task.send.kind !== "region") throw new Error(`task ${task.id} is not a tile`);
-      return task.send.rect;
-    });
-    const tiles = tilesFromImage(bytes, name, network.input, rects);
-    for (const [i, task] of ftp.tasks.entries()) {
-      const own = tiles[i]!;
-      const cut = cutForSend(atSource, network.input, task.send);
-      expect(Buffer.compare(Buffer.from(own.buffer), Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength))).toBe(0);
-    }
-  });
+  it.each(["dog.jpg", "horses.jpg", "person.jpg"])(
+    "%s: every tile's input is the source's, to the bit",
+    async (name) => {
+      if (ftp.kind !== "distributed") throw new Error("the plan has no FTP stage");
+      const bytes = readFileSync(imagePath(name));
+      const atSource = (await readRequest(bytes, "infer/x", network)).tensor;
+      const rects = ftp.tasks.map((task) => {
+        expect(task.wire.image).toBe(true);
+        if (task.send.kind !== "region") throw new Error(`task ${task.id} is not a tile`);
+        return task.send.rect;
+      });
+      const tiles = tilesFromImage(bytes, name, network.input, rects);
+      for (const [i, task] of ftp.tasks.entries()) {
+        const own = tiles[i]!;
+        const cut = cutForSend(atSource, network.input, task.send);
+        expect(Buffer.compare(Buffer.from(own.buffer), Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength))).toBe(
+          0,
+        );
+      }
+    },
+  );
 });

@@ -7,6 +7,15 @@ import type { Network } from "../../dnn/network.js";
 import { imageInput } from "../runtime/image-input.js";
 import { isShape } from "../runtime/tensors.js";
 
+/** Decodes an image and makes the network's input from it (imageInput, or the same off the main thread: decode-thread.ts). */
+export type DecodeImage = (
+  bytes: Uint8Array,
+  where: string,
+  input: Network["input"],
+) => Promise<{ image: FloatImage; tensor: Float32Array }>;
+
+const onThisThread: DecodeImage = async (bytes, where, input) => imageInput(bytes, where, input);
+
 export interface RequestInput {
   readonly tensor: Float32Array;
   /** The original image, when the request was one (for boxes in its pixels). */
@@ -15,7 +24,12 @@ export interface RequestInput {
   readonly encoded?: Uint8Array;
 }
 
-export function readRequest(payload: Buffer, topic: string, network: Network): RequestInput {
+export async function readRequest(
+  payload: Buffer,
+  topic: string,
+  network: Network,
+  decode: DecodeImage = onThisThread,
+): Promise<RequestInput> {
   if (isFrame(payload)) {
     const frame = decodeFrame(payload, topic);
     if (!isShape(frame.shape, network.input)) {
@@ -26,5 +40,5 @@ export function readRequest(payload: Buffer, topic: string, network: Network): R
     }
     return { tensor: frame.data };
   }
-  return { ...imageInput(payload, topic, network.input), encoded: payload };
+  return { ...(await decode(payload, topic, network.input)), encoded: payload };
 }

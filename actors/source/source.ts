@@ -124,5 +124,6 @@ async function stopSource(
   await state.admission.close(`${state.where} is stopping: the request was not run`);
   await state.load?.clear().catch(() => undefined);
   await state.planQueue(() => state.releaseCurrent());
+  await state.decoder.close();
   await withdraw(state.bus, state.topics, state.sourceId).catch(() => undefined);
 }

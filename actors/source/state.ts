@@ -15,6 +15,7 @@ import { brokerShardFetcher } from "../runtime/fetch-shard.js";
 import { releaseSource, type SourcePrepared } from "../runtime/job.js";
 import { reportError, serialQueue } from "../runtime/report.js";
 import { type Availability, availability } from "./availability.js";
+import { DecodeThread } from "./decode-thread.js";
 import { type Admission, admission, inFlightFor } from "./admission.js";
 import { MqttDispatcher } from "./dispatch.js";
 import { type LastResultPublisher, lastResultPublisher } from "./last-result.js";
@@ -50,6 +51,8 @@ export class SourceState {
   /** The other devices' presence, by device id. */
   readonly roster = new Map<string, Presence>();
   readonly dispatcher: MqttDispatcher;
+  /** Request images, decoded off the main thread: the embedded broker may share it. */
+  readonly decoder = new DecodeThread();
   readonly fetchShard: ShardFetcher;
   readonly status: Availability | undefined;
   /** Publishes admission's numbers on `load` as they change (when the source has a load connection). */

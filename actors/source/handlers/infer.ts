@@ -89,7 +89,9 @@ interface Request {
 async function answer(state: SourceState, current: Current, request: Request): Promise<void> {
   const { requestId, topic, payload, received, queuedMs } = request;
   const { prepared, followed } = current;
-  const input = readRequest(payload, topic, prepared.network);
+  const input = await readRequest(payload, topic, prepared.network, (bytes, where, shape) =>
+    state.decoder.decode(bytes, where, shape),
+  );
   const preprocessMs = performance.now() - received;
   const result = await runWithDeadline(state, current, requestId, input, preprocessMs);
   state.options.onOutput?.(requestId, result.output, followed.plan.id);
