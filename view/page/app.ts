@@ -65,6 +65,8 @@ async function main(): Promise<void> {
       redraw();
     });
     traffic.update(state.traffic);
+    $("traffic-from").textContent =
+      state.trafficSource === "broker" ? "(the broker's counters)" : "(as the devices' traces report it)";
     const chosen = state.selected === null ? undefined : state.requests.get(state.selected);
     $("timeline-of").textContent = chosen ? `of ${chosen.id}` : "pick a request";
     timelineChart.update(chosen ? timeline(chosen.stages, chosen.preprocessMs) : []);
@@ -76,8 +78,11 @@ async function main(): Promise<void> {
     dirty = true;
     setTimeout(() => requestAnimationFrame(draw), REDRAW_MS);
   };
-  // Busy devices turn back to ready without a message.
-  setInterval(redraw, 1000);
+  // Busy devices turn back to ready without a message; traffic from traces makes its point.
+  setInterval(() => {
+    state.tick();
+    redraw();
+  }, 1000);
   connect(config, state, redraw);
 }
 

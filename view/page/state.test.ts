@@ -25,6 +25,35 @@ describe("the page's state", () => {
     expect(s.traffic.map((p) => p.rates)).toEqual([{ a: 2000, b: 20 }]);
   });
 
+  it("on a broker without counters, turns the bytes the devices' traces report into bytes per second per device", () => {
+    const s = new ViewState(5);
+    const moved = (workerId: string, bytesSent: number, bytesReceived: number) => ({
+      workerId,
+      computeMs: 1,
+      bytesSent,
+      bytesReceived,
+    });
+    const traced = (requestId: string, index: number, devices: ReturnType<typeof moved>[]) => ({
+      requestId,
+      index,
+      stage: { layers: [index, index] as [number, number], scheme: "LOP", wallMs: 5, devices },
+    });
+    s.onTrace(traced("r1", 0, [moved("w1", 300, 700), moved("w2", 100, 0)]), 10_000);
+    s.onTrace(traced("r1", 1, [moved("w1", 1000, 0)]), 10_200);
+    s.tick(10_500);
+    expect(s.trafficSource).toBe("traces");
+    expect(s.traffic.map((p) => p.rates)).toEqual([{ w1: 4000, w2: 200 }]); // 2000 and 100 bytes in 0.5 s
+    s.tick(11_500); // nothing reported since: no point
+    expect(s.traffic).toHaveLength(1);
+
+    // Counters from the broker take over.
+    s.onStats({ timestamp: new Date(12_000).toISOString(), clients: { w1: { bytesIn: 0, bytesOut: 0 } } });
+    s.onTrace(traced("r2", 0, [moved("w1", 5, 5)]), 12_100);
+    s.tick(12_500);
+    expect(s.trafficSource).toBe("broker");
+    expect(s.traffic).toHaveLength(1);
+  });
+
   it("grows a request's stages from its traces, keeps the result's, marks devices busy, and lists the last N", () => {
     const s = new ViewState(2);
     s.onPresence("w1", { workerId: "w1", readyPlanId: "p" });

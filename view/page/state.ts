@@ -9,6 +9,8 @@ import type { ClientCounters, ErrorMessage, Plan, Presence, Result, StageTrace, 
 const BUSY_MS = 1500;
 /** Points of traffic history kept (about a minute at one a second). */
 const TRAFFIC_POINTS = 60;
+/** With no broker counters for this long, traffic comes from what the devices report in their traces. */
+const STATS_SILENT_MS = 3000;
 
 export interface DeviceRow {
   id: string;
@@ -36,6 +38,9 @@ export interface TrafficPoint {
   rates: Record<string, number>;
 }
 
+/** Where the traffic chart's numbers come from: the embedded broker's counters, or the devices' traces (any broker). */
+export type TrafficSource = "broker" | "traces";
+
 export class ViewState {
   readonly presence = new Map<string, Presence | null>();
   private readonly lastBusy = new Map<string, number>();
@@ -44,6 +49,9 @@ export class ViewState {
   selected: string | null = null;
   readonly traffic: TrafficPoint[] = [];
   private lastStats: { at: number; clients: Record<string, ClientCounters> } | null = null;
+  /** Since the last traffic point made from traces: each device's bytes sent and received, as its traces say. */
+  private reported: { since: number; bytes: Record<string, number> } | null = null;
+  trafficSource: TrafficSource = "broker";
 
   constructor(private readonly maxRequests: number) {}
 
@@ -56,6 +64,7 @@ export class ViewState {
   }
 
   onStats(s: Stats): void {
+    this.trafficSource = "broker";
     const at = Date.parse(s.timestamp);
     const last = this.lastStats;
     this.lastStats = { at, clients: s.clients };
@@ -71,11 +80,31 @@ export class ViewState {
   }
 
   onTrace(t: TraceMessage, now = Date.now()): void {
+    this.reported ??= { since: now, bytes: {} };
+    for (const d of t.stage.devices)
+      this.reported.bytes[d.workerId] = (this.reported.bytes[d.workerId] ?? 0) + d.bytesSent + d.bytesReceived;
     const entry = this.entry(t.requestId);
     if (entry.state !== "running") return;
     entry.stages[t.index] = t.stage;
     if (t.preprocessMs !== undefined) entry.preprocessMs = t.preprocessMs;
     for (const d of t.stage.devices) this.lastBusy.set(d.workerId, now);
+  }
+
+  /**
+   * Once a second: on a broker that publishes no counters (any but the embedded one), a
+   * traffic point from the bytes the devices' traces reported since the last one.
+   */
+  tick(now = Date.now()): void {
+    const statsAt = this.lastStats?.at ?? -Infinity;
+    const reported = this.reported;
+    if (now - statsAt < STATS_SILENT_MS || !reported || now <= reported.since) return;
+    if (Object.keys(reported.bytes).length === 0) return;
+    this.trafficSource = "traces";
+    const { since, bytes } = reported;
+    const rates = Object.fromEntries(Object.entries(bytes).map(([id, b]) => [id, (b * 1000) / (now - since)]));
+    this.traffic.push({ at: now, rates });
+    if (this.traffic.length > TRAFFIC_POINTS) this.traffic.shift();
+    this.reported = { since: now, bytes: {} };
   }
 
   onResult(r: Result): void {
