@@ -51,6 +51,7 @@ describe("a running deployment of it (3 devices)", () => {
       workers: "inline",
       gmacPerSec: 50,
       planning: { objective: "comm", wire: "f32" },
+      classNames: names,
       deployment: "fashion-cli",
       log: () => undefined,
     });
@@ -59,10 +60,21 @@ describe("a running deployment of it (3 devices)", () => {
   afterAll(async () => system?.stop());
   const at = () => ["--broker", system.brokerUrl, "--deployment", system.deployment];
 
-  it("infer --names prints the classes by name", async () => {
-    const r = await edgefuse(["infer", boot, ...at(), "--names", FASHION.names]);
+  it("answers with the top-5 classes by the names it was given, as infer prints them", async () => {
+    const r = await edgefuse(["infer", boot, ...at(), "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split("\n")[0]).toBe(topLine(0));
+    const { detections } = JSON.parse(r.stdout) as { detections: { classId: number; className: string }[] };
+    expect(detections).toHaveLength(5);
+    for (const d of detections) expect(d.className).toBe(names[d.classId]);
+    expect((await edgefuse(["infer", boot, ...at()])).stdout.split("\n")[0]).toBe(topLine(0));
+  });
+
+  it("infer --names names the classes by the client's own file", async () => {
+    const upper = join(mkdtempSync(join(tmpdir(), "fashion-cli-")), "upper.names");
+    writeFileSync(upper, names.map((n) => n.toUpperCase()).join("\n"));
+    const r = await edgefuse(["infer", boot, ...at(), "--names", upper]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split("\n")[0]).toBe(topLine(0).toUpperCase());
   });
 
   it("eval scores 100 images as darknet does, with a progress line", async () => {

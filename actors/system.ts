@@ -51,6 +51,8 @@ export interface SystemOptions {
   readonly workers: "process" | "inline";
   readonly workerMemoryMB: number;
   readonly thresh: number;
+  /** The source's class names (SourceOptions.classNames). */
+  readonly classNames?: readonly string[];
   readonly planning: Partial<Omit<PlanOptions, "devices">>;
   readonly maxPacketBytes: number;
   readonly jobTimeoutMs: number;
@@ -356,6 +358,7 @@ async function startSourceDevice(
     memoryBudgetBytes: o.workerMemoryMB * 1e6,
     ...(o.workers === "inline" ? SHARED_PROCESS : {}),
     thresh: o.thresh,
+    ...(o.classNames && { classNames: o.classNames }),
     jobTimeoutMs: o.jobTimeoutMs,
     ...o.admission,
     log: o.log,

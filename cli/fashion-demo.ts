@@ -21,6 +21,7 @@ export async function runFashionDemo(o: { devices: number; images: number }): Pr
     weights: FASHION.weights,
     devices: o.devices,
     wire: "f32",
+    classNames: names,
     log: () => undefined,
   });
   const rows: string[] = [];

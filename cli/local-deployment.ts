@@ -23,6 +23,8 @@ export async function startLocalDeployment(o: {
   weights: string;
   devices: number;
   wire: PlanOptions["wire"];
+  /** The class names the source's results carry. */
+  classNames?: readonly string[];
   log: (line: string) => void;
 }): Promise<LocalDeployment> {
   // Loaded here: onnxruntime and the image libraries take a while.
@@ -36,6 +38,7 @@ export async function startLocalDeployment(o: {
     devices: o.devices,
     port: 0,
     planning: { objective: "comm", wire: o.wire },
+    ...(o.classNames && { classNames: o.classNames }),
     log: o.log,
   });
   try {

@@ -13,6 +13,8 @@ import type { Network } from "./network.js";
 export interface InterpretOptions {
   readonly thresh: number;
   readonly namesFile?: string;
+  /** The class names themselves (a source given --names); before namesFile and the defaults. */
+  readonly names?: readonly string[];
   readonly topK: number;
   readonly fit: FitMode;
 }
@@ -25,6 +27,13 @@ export const DEFAULT_INTERPRET_OPTIONS = {
 export type Interpretation =
   | { readonly kind: "detections"; readonly detections: Detection[]; readonly classes: number }
   | { readonly kind: "classes"; readonly detections: Classification[] };
+
+function namesFor(classes: number, opts: Partial<InterpretOptions>): string[] {
+  if (!opts.names) return classNames(classes, opts.namesFile);
+  if (opts.names.length !== classes)
+    throw new ShapeError(`${opts.names.length} class names were given, the network has ${classes} classes`);
+  return [...opts.names];
+}
 
 /**
  * `image`: the original image's size, so boxes come back in its pixels; without one
@@ -40,7 +49,7 @@ export function interpret(
   const last = network.layers.at(-1)!;
   const netSize = { w: network.input.w, h: network.input.h };
   if (last.kind === "region") {
-    const names = classNames(last.classes, opts.namesFile);
+    const names = namesFor(last.classes, opts);
     return {
       kind: "detections",
       classes: last.classes,
@@ -48,7 +57,7 @@ export function interpret(
     };
   }
   if (last.kind === "softmax" || last.kind === "connected" || last.kind === "avgpool") {
-    const names = classNames(output.length, opts.namesFile);
+    const names = namesFor(output.length, opts);
     return { kind: "classes", detections: topK(output, names, opts.topK) };
   }
   throw new ShapeError(

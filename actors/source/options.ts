@@ -21,6 +21,8 @@ export interface SourceOptions extends DeviceLinks {
   readonly runtime: Runtime;
   /** Detection threshold (darknet's default, REGION_DEFAULTS). */
   readonly thresh: number;
+  /** The network's class names for its results (`--names`); without them COCO's or VOC's by count, else "class N". */
+  readonly classNames?: readonly string[];
   /** A job that has not finished after this long fails. */
   readonly jobTimeoutMs: number;
   /**

@@ -62,7 +62,7 @@ const rules: FlagRule<EvalFlags>[] = [
 ];
 
 /** The connection to score through: a deployment started here (--cfg), or the one --broker and --deployment name. */
-async function deploymentFor(o: EvalFlags) {
+async function deploymentFor(o: EvalFlags, names: readonly string[]) {
   if (o.cfg) {
     console.error(`eval: starting ${o.cfg} on ${o.devices} devices (wire ${o.wire})`);
     const local = await startLocalDeployment({
@@ -70,6 +70,7 @@ async function deploymentFor(o: EvalFlags) {
       weights: o.weights!,
       devices: o.devices,
       wire: o.wire,
+      classNames: names,
       log: () => undefined,
     });
     console.error(`eval: plan ${local.plan}`);
@@ -106,7 +107,7 @@ export const evalCommand = defineCommand({
     const names = readNames(o.names);
     const all = openLabelledSet(o.dataset, names);
     const images = o.limit === undefined ? all : all.slice(0, o.limit);
-    const deployment = await deploymentFor(o);
+    const deployment = await deploymentFor(o, names);
     const started = performance.now();
     let done = 0;
     let correct = 0;

@@ -9,6 +9,7 @@ import { connect, connectionFlags, untilSignal } from "../connection.js";
 import { deviceIdFlag, linkFlags, linksGiven, memoryFlag, speedFlag } from "../devices.js";
 import { defineFlags } from "../flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
+import { classNamesOf, namesFlag } from "../names-flag.js";
 
 const flags = defineFlags({
   ...connectionFlags,
@@ -19,6 +20,7 @@ const flags = defineFlags({
     schema: flag.probability(),
     default: String(sourceDefaults.thresh),
   },
+  names: namesFlag,
   memory: memoryFlag,
   ...linkFlags,
   "gmac-per-sec": speedFlag,
@@ -36,6 +38,7 @@ export const sourceCommand = defineCommand({
   name: "source",
   flags,
   async run(o) {
+    const names = classNamesOf(o);
     const runtime = onnxRuntime(DEVICE_RUNTIME_OPTIONS);
     const gmacPerSec = o["gmac-per-sec"] ?? (await measureGmacPerSec(runtime));
     // Three connections, one per last will: presence cleared, status offline, load cleared.
@@ -55,6 +58,7 @@ export const sourceCommand = defineCommand({
       gmacPerSec,
       ...linksGiven(o),
       thresh: o.thresh,
+      ...names,
       jobTimeoutMs: o["timeout-ms"],
       ...admissionOf(o),
       memoryBudgetBytes: Math.round(o.memory * 1e6),

@@ -9,6 +9,7 @@ import { defineFlags, type FlagValues } from "../flags.js";
 import { planningFlags, pinsNeedAuto, planningOf, resolveCfg } from "../planning-flags.js";
 import { admissionFlags, admissionOf } from "../admission-flags.js";
 import { homeAssistantFlags } from "../home-assistant-flags.js";
+import { classNamesOf, namesFlag } from "../names-flag.js";
 import { brokerAccess, brokerAccessFlags, brokerAccessRules, whoGetsIn } from "./broker.js";
 import { viewFlag } from "./view.js";
 import type { LocalSystem } from "../../actors/system.js";
@@ -47,6 +48,7 @@ const flags = defineFlags({
   ...deviceFlags,
   cfg: { ...planningCfg, required: false, defaultText: "YOLOv2 608 with seeded synthetic weights" },
   weights: { value: "FILE", description: "darknet weights for --cfg" },
+  names: namesFlag,
   thresh: {
     value: "P",
     description: "detection threshold",
@@ -137,6 +139,7 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     port: o.port,
     access,
     thresh: o.thresh,
+    ...classNamesOf(o),
     workerMemoryMB: o.memory,
     links: perDeviceLinks(o),
     maxPacketBytes: o["max-packet"],

@@ -11,6 +11,7 @@ import { readNames } from "../detect/names.js";
 import { createEngine, type Engine } from "../engine.js";
 import { loadImage } from "../image/decode.js";
 import { networkInput } from "../image/letterbox.js";
+import { interpret } from "../interpret.js";
 import { loadNetwork } from "../network.js";
 import { readWeights } from "../weights.js";
 import { FASHION } from "./fashion.js";
@@ -43,6 +44,16 @@ describe("the Fashion-MNIST classifier on one device", () => {
     expect(worst).toBeLessThanOrEqual(1e-4);
     console.log(
       `fashion: top-1 ${correct}/500 against the labels; max |edgefuse − darknet| = ${worst.toExponential(2)}`,
+    );
+  });
+
+  it("is named by the names given, and a list of another length is refused", () => {
+    const row = oracle.row(0);
+    const named = interpret(network, row, undefined, { names }).detections;
+    expect(named.map((c) => c.className)).toEqual(named.map((c) => names[c.classId]));
+    expect(named[0]!.classId).toBe(argmax(row));
+    expect(() => interpret(network, row, undefined, { names: names.slice(1) })).toThrow(
+      "9 class names were given, the network has 10 classes",
     );
   });
 });

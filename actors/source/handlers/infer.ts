@@ -97,7 +97,10 @@ async function answer(state: SourceState, current: Current, request: Request): P
   state.options.onOutput?.(requestId, result.output, followed.plan.id);
   const post = performance.now();
   const image = input.image && { w: input.image.w, h: input.image.h };
-  const interpretation = interpret(followed.network, result.output, image, { thresh: state.options.thresh });
+  const interpretation = interpret(followed.network, result.output, image, {
+    thresh: state.options.thresh,
+    ...(state.options.classNames && { names: state.options.classNames }),
+  });
   const { detections } = interpretation;
   const totalMs = performance.now() - received;
   // A tensor request's boxes are in the tensor's pixels (interpret), so its size stands in for the image's.
