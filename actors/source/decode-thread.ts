@@ -95,13 +95,17 @@ export class DecodeThread {
 
   private answered(message: unknown): void {
     const reply = decodeReplySchema.safeParse(message);
-    if (!reply.success) return this.failAll("the decoding thread answered something that is not a reply");
-    const job = this.waiting.get(reply.data.id);
-    if (!job) return;
-    this.waiting.delete(reply.data.id);
+    if (!reply.success) {
+      this.failAll("the decoding thread answered something that is not a reply");
+      return;
+    }
     const r = reply.data;
-    if (r.kind === "image") return job.resolve({ image: r.image, tensor: r.tensor });
-    job.reject(r.problem !== undefined ? new InputError(job.where, r.problem) : new EdgefuseError(r.code, r.message));
+    const job = this.waiting.get(r.id);
+    if (!job) return;
+    this.waiting.delete(r.id);
+    if (r.kind === "image") job.resolve({ image: r.image, tensor: r.tensor });
+    else
+      job.reject(r.problem !== undefined ? new InputError(job.where, r.problem) : new EdgefuseError(r.code, r.message));
   }
 
   private failAll(why: string): void {
