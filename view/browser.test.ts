@@ -2,7 +2,7 @@
  * The live view as a person sees it: `edgefuse up --devices 3 --view` on yolov2-mini,
  * Debian's headless Chromium (driven by puppeteer-core, no browser download) on the page,
  * two images sent: the page shows the 3 devices, the plan's layer count, both requests
- * with their latencies and a timeline for one, fits a phone's width, and says so when
+ * with their latencies and a timeline and its annotated image for one, fits a phone's width, and says so when
  * the broker is gone. Screenshots at desktop and phone widths go to out/view/ (README).
  */
 import { mkdirSync } from "node:fs";
@@ -91,6 +91,18 @@ describe("edgefuse up --view", () => {
       const bars = Number(await page.$eval("#timeline-box", (el) => (el as HTMLElement).dataset.bars));
       expect(stages).toBeGreaterThan(0);
       expect(bars).toBeGreaterThanOrEqual(stages);
+      // Its own annotated image (the JPEG names its request), loaded, in dog.jpg's proportions.
+      expect(await textWhen(page, "#annotated-of", "^request r1")).toMatch(/its detections drawn/);
+      const picture = await page.waitForFunction(
+        () => {
+          const img = document.getElementById("annotated") as HTMLImageElement;
+          return img.dataset.request === "r1" && img.complete && img.naturalWidth > 0
+            ? [img.naturalWidth, img.naturalHeight]
+            : false;
+        },
+        { timeout: 10_000 },
+      );
+      expect(await picture.jsonValue()).toEqual([768, 576]);
 
       mkdirSync(SCREENSHOT_DIR, { recursive: true });
       await screenshot(page, 1280, "desktop.png");

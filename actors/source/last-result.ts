@@ -18,6 +18,7 @@ import { encodeJson } from "../../broker/messages.js";
 import type { Topics } from "../../broker/topics.js";
 import { errorMessage } from "../../core/errors.js";
 import { annotateImage } from "../../dnn/image/annotate.js";
+import { withRequestComment } from "../../view/page/jpeg-comment.js";
 import type { FloatImage } from "../../dnn/image/image.js";
 import type { Interpretation } from "../../dnn/interpret.js";
 import { type LatestResult, latestResultSchema, type SourceResult } from "./schemas.js";
@@ -51,10 +52,14 @@ export function lastResultPublisher(bus: Bus, topics: Topics, o: LastResultOptio
         await bus.publish(topics.latest(), encodeJson(latestResultSchema, summarize(result)), { qos: 1, retain: true });
       // A tensor request has no image to draw on, a classifier no boxes.
       if (!o.annotated || !image || interpretation.kind !== "detections") return;
-      const jpeg = annotateImage(image, interpretation.detections, "jpeg", {
-        classes: interpretation.classes,
-        synthetic: result.synthetic === true,
-      });
+      // Named by its request (a JPEG comment), so a viewer can tell whose picture it is.
+      const jpeg = withRequestComment(
+        annotateImage(image, interpretation.detections, "jpeg", {
+          classes: interpretation.classes,
+          synthetic: result.synthetic === true,
+        }),
+        result.requestId,
+      );
       if (!fitsOnePacket(annotated, jpeg.byteLength, bus.maxPacketBytes)) {
         return o.log(
           `${result.requestId}: annotated image (${jpeg.byteLength} bytes) does not fit one ${bus.maxPacketBytes}-byte packet; not published (raise --max-packet if the broker takes more)`,

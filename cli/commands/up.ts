@@ -146,7 +146,8 @@ export async function runUp(name: string, o: UpFlags): Promise<number | undefine
     planning: planningOf(o),
     admission: admissionOf(o),
     ...(o["ha-discovery"] ? { homeAssistantPrefix: o["ha-prefix"] } : {}),
-    publishAnnotated: o["publish-annotated"],
+    // The view shows each request's annotated image.
+    publishAnnotated: o["publish-annotated"] || o.view !== undefined,
     forViewer: o.view !== undefined,
   }).catch((err: unknown) => {
     throw withPortHint(err, { port: o.port });

@@ -12,7 +12,8 @@ import { withPortHint } from "../listen.js";
 /** `up --view [PORT]`: the page's port, any free one when given bare. */
 export const viewFlag = {
   value: "PORT",
-  description: "also serve the live view (a web page) on this HTTP port; bare: any free port",
+  description:
+    "also serve the live view (a web page) on this HTTP port, with each request's annotated image (as --publish-annotated); bare: any free port",
   schema: flag.port(),
   bare: "0",
 } as const;

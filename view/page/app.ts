@@ -10,6 +10,7 @@ import { TimelineChart, TrafficChart } from "./charts.js";
 import { PageReassembler } from "./chunks.js";
 import { timeline } from "./derive.js";
 import { renderDevices, renderPlan, renderRequests } from "./render.js";
+import { requestOfJpeg } from "./jpeg-comment.js";
 import { ViewState } from "./state.js";
 import {
   type ErrorMessage,
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     return;
   }
   $("deployment").textContent = `· ${config.deployment}`;
-  const state = new ViewState(config.maxRequests);
+  const state = new ViewState(config.maxRequests, (url) => URL.revokeObjectURL(url));
   const traffic = new TrafficChart($("traffic") as HTMLCanvasElement);
   const timelineChart = new TimelineChart($("timeline") as HTMLCanvasElement, $("timeline-box"));
   let dirty = false;
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     const chosen = state.selected === null ? undefined : state.requests.get(state.selected);
     $("timeline-of").textContent = chosen ? `of ${chosen.id}` : "pick a request";
     timelineChart.update(chosen ? timeline(chosen.stages, chosen.preprocessMs) : []);
+    showPicture(chosen?.imageUrl ? { url: chosen.imageUrl, of: chosen.id } : lastAnnotated);
   };
   // At most four redraws a second, each on an animation frame: enough to watch, and a stream of
   // traces (ten requests a second are over a hundred messages) costs the browser a few frames' work.
@@ -147,17 +149,35 @@ function onMessage(state: ViewState, kind: string, fields: Record<string, string
       break;
     }
     case "annotated":
-      showAnnotated(payload);
+      onAnnotated(state, payload);
       break;
   }
 }
 
-let annotatedUrl: string | undefined;
-function showAnnotated(jpeg: Uint8Array): void {
-  if (annotatedUrl) URL.revokeObjectURL(annotatedUrl);
-  annotatedUrl = URL.createObjectURL(new Blob([jpeg as Uint8Array<ArrayBuffer>], { type: "image/jpeg" }));
-  ($("annotated") as HTMLImageElement).src = annotatedUrl;
-  $("annotated-box").hidden = false;
+/** The last annotated image that names no request the page lists (one published before the page opened, say). */
+let lastAnnotated: { url: string; of?: string } | undefined;
+
+/** An annotated image: its request's picture (the JPEG names it, jpeg-comment.ts), else the last one seen. */
+function onAnnotated(state: ViewState, jpeg: Uint8Array): void {
+  const url = URL.createObjectURL(new Blob([jpeg as Uint8Array<ArrayBuffer>], { type: "image/jpeg" }));
+  const id = requestOfJpeg(jpeg);
+  if (id !== null && state.requests.has(id)) {
+    state.attachImage(id, url);
+    return;
+  }
+  if (lastAnnotated) URL.revokeObjectURL(lastAnnotated.url);
+  lastAnnotated = { url, ...(id === null ? {} : { of: id }) };
+}
+
+function showPicture(picture: { url: string; of?: string } | undefined): void {
+  $("annotated-box").hidden = picture === undefined;
+  if (!picture) return;
+  const img = $("annotated") as HTMLImageElement;
+  if (img.src !== picture.url) img.src = picture.url;
+  img.dataset.request = picture.of ?? "";
+  $("annotated-of").textContent = picture.of
+    ? `request ${picture.of}, its detections drawn`
+    : "the last annotated image";
 }
 
 void main();

@@ -54,6 +54,20 @@ describe("the page's state", () => {
     expect(s.traffic).toHaveLength(1);
   });
 
+  it("keeps each listed request's own annotated image, and lets go of the ones no request holds", () => {
+    const released: string[] = [];
+    const s = new ViewState(2, (url) => released.push(url));
+    const result = (requestId: string) => ({ requestId, timings: { totalMs: 1 }, detections: [] }) as never;
+    for (const id of ["r1", "r2"]) s.onResult(result(id));
+    expect(s.attachImage("r1", "blob:1")).toBe(true);
+    expect(s.attachImage("r1", "blob:1b")).toBe(true); // a newer one for the same request
+    expect(s.attachImage("gone", "blob:x")).toBe(false);
+    expect(s.requests.get("r1")?.imageUrl).toBe("blob:1b");
+    s.onResult(result("r3")); // r1 is the oldest of three: it goes, and its image with it
+    expect([...s.requests.keys()]).toEqual(["r2", "r3"]);
+    expect(released).toEqual(["blob:1", "blob:x", "blob:1b"]);
+  });
+
   it("grows a request's stages from its traces, keeps the result's, marks devices busy, and lists the last N", () => {
     const s = new ViewState(2);
     s.onPresence("w1", { workerId: "w1", readyPlanId: "p" });

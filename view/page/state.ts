@@ -30,6 +30,8 @@ export interface RequestEntry {
   preprocessMs: number;
   result?: Result;
   error?: ErrorMessage;
+  /** Its annotated image (an object URL), when the source published one naming it. */
+  imageUrl?: string;
 }
 
 export interface TrafficPoint {
@@ -53,7 +55,23 @@ export class ViewState {
   private reported: { since: number; bytes: Record<string, number> } | null = null;
   trafficSource: TrafficSource = "broker";
 
-  constructor(private readonly maxRequests: number) {}
+  /** `release`: lets go of an image URL no request holds any more (URL.revokeObjectURL in the page). */
+  constructor(
+    private readonly maxRequests: number,
+    private readonly release: (url: string) => void = () => undefined,
+  ) {}
+
+  /** A request's annotated image; false (and the URL let go) when the request is not one the page lists. */
+  attachImage(requestId: string, url: string): boolean {
+    const entry = this.requests.get(requestId);
+    if (!entry) {
+      this.release(url);
+      return false;
+    }
+    if (entry.imageUrl) this.release(entry.imageUrl);
+    entry.imageUrl = url;
+    return true;
+  }
 
   onPresence(id: string, p: Presence | null): void {
     this.presence.set(id, p);
@@ -131,6 +149,8 @@ export class ViewState {
     this.selected ??= id;
     while (this.requests.size > this.maxRequests) {
       const oldest = this.requests.keys().next().value!;
+      const gone = this.requests.get(oldest)?.imageUrl;
+      if (gone) this.release(gone);
       this.requests.delete(oldest);
       if (this.selected === oldest) this.selected = id;
     }
