@@ -39,6 +39,8 @@ COPY actors actors
 COPY cli cli
 # The chaos run is a command of its own (edgefuse chaos); the other benchmarks stay out.
 COPY bench/chaos bench/chaos
+COPY bench/report.ts bench/report.ts
+COPY view view
 COPY lab lab
 RUN npx tsc -p docker/tsconfig.json
 
