@@ -77,11 +77,11 @@ describe("a deployment on a shared Mosquitto", () => {
     await broker?.close();
   });
 
-  it("keeps only the plan and the presences retained while it runs: no shard", async () => {
+  it("keeps only the plan, the presences, the status and the load retained while it runs: no shard", async () => {
     const during = await retainedOn(broker.url);
     const kinds = new Set(during.map((m) => topics.parse(m.topic)?.kind ?? m.topic));
     expect(
-      [...kinds].filter((k) => !["plan", "worker", "status"].includes(k)),
+      [...kinds].filter((k) => !["plan", "worker", "status", "load"].includes(k)),
       during.map((m) => m.topic).join("\n"),
     ).toEqual([]);
     expect(

@@ -46,7 +46,9 @@ describe("lab namespaces", () => {
     const sleeper = lab.exec(0, ["sleep", "30"]);
     await new Promise((r) => setTimeout(r, 200));
     expect(readFileSync(`/proc/${sleeper.pid}/cgroup`, "utf8")).toMatch(new RegExp(`:cpu:/${lab.id}/d0$`, "m"));
-    expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_quota_us`, "utf8").trim()).toBe("50000");
+    // Half a core over 10 ms periods (cgroup.ts).
+    expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_period_us`, "utf8").trim()).toBe("10000");
+    expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
 
     // The environment is passed through, with additions.
     const env = await output(lab.exec(0, ["sh", "-c", 'echo "$EF_ROLE"'], { env: { EF_ROLE: "worker-0" } }));

@@ -59,10 +59,11 @@ describe("the source tells its own error reports from its workers' by who sent t
         ...(readyPlanId ? { readyPlanId } : {}),
       });
     const answered = new Set<string>();
-    await bus.subscribe(topics.filters.partIn(), {
+    // LOP's whole input comes once on the layer's layerIn; a slice would come on partIn.
+    await bus.subscribe([topics.filters.partIn(), topics.filters.layerIn()], {
       onMessage: async (topic) => {
         const at = topics.parse(topic);
-        if (at?.kind !== "partIn" || answered.has(at.jobId)) return;
+        if ((at?.kind !== "partIn" && at?.kind !== "layerIn") || answered.has(at.jobId)) return;
         answered.add(at.jobId);
         const answer = answers.get(at.jobId);
         if (answer) await bus.publish(topics.errors(at.jobId), encodeJson(errorMessageSchema, answer(at.jobId)));
