@@ -15,6 +15,7 @@ import { loadNetwork } from "../dnn/network.js";
 import { cachedSyntheticWeights } from "../dnn/synthetic.js";
 import { CHAOS_PLANNING } from "./chaos/deployment.js";
 import { freePort } from "../core/local-ports.js";
+import { percentile } from "../cli/camera-stream.js";
 import { machine, writeSection } from "./report.js";
 import { rssMB, startUp } from "./up-process.js";
 
@@ -22,12 +23,6 @@ const DEVICES = 3;
 const REQUEST_TIMEOUT_MS = 60_000;
 /** The growth over the last three quarters of the requests that would be a leak. */
 const GROWTH_LIMIT = 0.05;
-
-/** Nearest-rank percentile (p in 0..1) of `xs`. */
-const percentile = (xs: readonly number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
-};
 
 interface Checkpoint {
   readonly requests: number;
@@ -104,8 +99,10 @@ function report(checkpoints: Checkpoint[], failures: string[], requests: number,
   const last = checkpoints.at(-1)!;
   const growth = names.map((n) => (last.rssMB[n]! - base.rssMB[n]!) / base.rssMB[n]!);
   const pct = (g: number) => `${g >= 0 ? "+" : ""}${(100 * g).toFixed(1)} %`;
-  const lat = (xs: number[]) =>
-    xs.length ? `${percentile(xs, 0.5).toFixed(0)} / ${percentile(xs, 0.99).toFixed(0)} ms` : "–";
+  const lat = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted.length ? `${percentile(sorted, 50)!.toFixed(0)} / ${percentile(sorted, 99)!.toFixed(0)} ms` : "–";
+  };
   const rows = checkpoints.map(
     (c) => `| ${c.requests} | ${names.map((n) => c.rssMB[n]!.toFixed(1)).join(" | ")} | ${lat(c.windowMs)} |`,
   );

@@ -46,7 +46,8 @@ export const streamReportSchema = z.object({
 });
 export type StreamReport = Readonly<z.infer<typeof streamReportSchema>>;
 
-const percentile = (sorted: readonly number[], p: number): number | null =>
+/** Nearest-rank percentile (p in 0..100) of ascending `sorted`; null when it is empty. */
+export const percentile = (sorted: readonly number[], p: number): number | null =>
   sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 export async function runStream(bus: Bus, topics: Topics, o: StreamOptions): Promise<StreamReport> {

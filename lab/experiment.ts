@@ -160,6 +160,7 @@ export function recordOf(o: {
   const compute = criticalComputeMs(reply);
   const { objective, split, wire } = o.scheme.planning;
   const stages = stagesOf(reply);
+  const ftp = stages.find((st) => st.scheme === "FTP");
   return {
     ...settings,
     profile: o.profile ?? "identical",
@@ -187,8 +188,8 @@ export function recordOf(o: {
     preprocessMs: reply.result.timings.preprocessMs,
     postprocessMs: reply.result.timings.postprocessMs,
     stages,
-    ftpInputBytes: stages.find((st) => st.scheme === "FTP")?.inputBytes ?? 0,
-    ftpPublishedBytes: stages.find((st) => st.scheme === "FTP")?.publishedBytes ?? 0,
+    ftpInputBytes: ftp?.inputBytes ?? 0,
+    ftpPublishedBytes: ftp?.publishedBytes ?? 0,
     weightsPerDeviceBytes: plan.shardBytes,
     presenceWeightBytes: plan.presenceWeightBytes,
     measuredLinkMbit: session.measuredLinkMbit,
