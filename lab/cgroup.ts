@@ -38,11 +38,20 @@ export function createCpuGroup(path: string, share: number | null): void {
     throw new LabError(`cgroup ${path}: ${(err as Error).message}`);
   }
   try {
+    setCpuQuota(path, share);
+  } catch (err) {
+    removeCpuGroup(path);
+    throw err;
+  }
+}
+
+/** Set the cgroup's quota to `share` of a core (null: no limit). */
+export function setCpuQuota(path: string, share: number | null): void {
+  try {
     const period = share === null ? CFS_PERIOD_US : cfsPeriodUs(share);
     writeFileSync(`${path}/cpu.cfs_period_us`, String(period));
     writeFileSync(`${path}/cpu.cfs_quota_us`, share === null ? "-1" : String(Math.round(share * period)));
   } catch (err) {
-    removeCpuGroup(path);
     throw new LabError(`cgroup ${path}: setting the cpu quota: ${(err as Error).message}`);
   }
 }

@@ -13,6 +13,8 @@ import { modelCfg, PACKAGE_ROOT, sampleImage } from "../core/paths.js";
 import { loadNetwork } from "../dnn/network.js";
 import { writeSyntheticWeights } from "../dnn/synthetic.js";
 import { runLabExperiment, type RunRecord } from "./experiment.js";
+import { measureGmacPerSec } from "../actors/runtime/speed.js";
+import { DEVICE_RUNTIME_OPTIONS, onnxRuntime } from "../dnn/onnx/runtime.js";
 import { cleanupStale } from "./stale.js";
 import { leftovers, NOTHING, requireRoot } from "./test-support.js";
 
@@ -86,6 +88,29 @@ describe("runLabExperiment", () => {
     for (const stage of record.stages) expect(stage.wallMs).toBeGreaterThanOrEqual(0);
     expect(record.presenceWeightBytes.filter((b) => b !== null)).toHaveLength(2);
     expect(progress.join("\n")).toContain("planning and sending shards");
+  });
+
+  it("sets each stage's predicted time, every device's speed and every process's CPU beside what was measured", () => {
+    const distributed = record.stages.filter((st) => st.scheme !== "SOURCE");
+    expect(distributed.length).toBeGreaterThan(0);
+    for (const st of distributed) {
+      expect(st.predictedMs).toBeGreaterThan(0);
+      expect(st.predictedBound).toMatch(/\S/);
+    }
+    expect(record.deviceGmacPerSec).toHaveLength(3);
+    for (const g of record.deviceGmacPerSec!) expect(g).toBeGreaterThan(0);
+    // The broker's process and the three devices each computed or moved something during the request; none spent more CPU than the request's wall time allows its share.
+    expect(Object.keys(record.cpuMs!).sort()).toEqual(["broker", "source", "w1", "w2"]);
+    for (const [name, ms] of Object.entries(record.cpuMs!)) {
+      expect(ms, name).toBeGreaterThan(0);
+      if (name !== "broker") expect(ms, name).toBeLessThanOrEqual(0.5 * record.latencyMs * 1.1 + 20);
+    }
+  });
+
+  it("lets the workers measure their speed under their half-core quota (start-up lifts it only later)", async () => {
+    const unlimited = await measureGmacPerSec(onnxRuntime(DEVICE_RUNTIME_OPTIONS));
+    const workers = record.deviceGmacPerSec!.slice(1);
+    for (const g of workers) expect(g!).toBeLessThan(0.75 * unlimited);
   });
 
   it("measures each link at its set rate, within 10 %", () => {

@@ -83,6 +83,9 @@ export interface RunRecord extends SettingLabel {
     readonly publishedBytes: number;
     readonly outputBytes: number;
     readonly wire?: { readonly input: string; readonly output: string };
+    /** The plan's prediction of wallMs, and what it said bounds the stage. */
+    readonly predictedMs?: number;
+    readonly predictedBound?: string;
   }[];
   /** What the FTP stage's tile devices received: the tiles' input regions, or the image itself (0 without FTP). */
   readonly ftpInputBytes: number;
@@ -95,6 +98,13 @@ export interface RunRecord extends SettingLabel {
   /** Each link's measured rate by its name (source, w1, …, gateway), "up" and "down" (towards the switch, from it). */
   readonly measuredLinkMbit: readonly { readonly link: string; readonly up: number; readonly down: number }[];
   readonly detections: readonly unknown[];
+  /** Per device (the plan's order, source first): the compute speed it announced, GMAC/s. */
+  readonly deviceGmacPerSec?: readonly (number | null)[];
+  /**
+   * CPU time each process used during the request, ms, by name: "broker" (the broker and
+   * planner: in the paper topology on the source device, under its quota), then the devices.
+   */
+  readonly cpuMs?: Readonly<Record<string, number>>;
 }
 
 /** The rate a lower bound assumes for a link: the slower of its measured directions; ~0.956 × set where unmeasured. */
@@ -152,6 +162,8 @@ export function recordOf(o: {
   repeat: number;
   /** Default: "identical". */
   profile?: string;
+  /** CPU time per process during the request (LabSession.cpuMs before and after). */
+  cpuMs?: Record<string, number>;
 }): RunRecord {
   const { reply, plan, session } = o;
   // What the lab really was: topology, gateway and every device's rate, share and memory.
@@ -159,7 +171,11 @@ export function recordOf(o: {
   const busiest = busiestLink(reply, session);
   const compute = criticalComputeMs(reply);
   const { objective, split, wire } = o.scheme.planning;
-  const stages = stagesOf(reply);
+  const predicted = new Map(plan.predictedStages.map((st) => [st.layers[0], st]));
+  const stages = stagesOf(reply).map((st) => {
+    const p = predicted.get(st.layers[0]);
+    return p ? { ...st, predictedMs: p.ms, predictedBound: p.bound } : st;
+  });
   const ftp = stages.find((st) => st.scheme === "FTP");
   return {
     ...settings,
@@ -194,13 +210,55 @@ export function recordOf(o: {
     presenceWeightBytes: plan.presenceWeightBytes,
     measuredLinkMbit: session.measuredLinkMbit,
     detections: reply.result.detections,
+    deviceGmacPerSec: plan.deviceGmacPerSec,
+    ...(o.cpuMs ? { cpuMs: o.cpuMs } : {}),
   };
 }
 
-/** The pause before each timed request: the time of one request, not of a stream. */
-export const SETTLE_MS = 1000;
+/**
+ * Each timed request starts on idle devices: the time of one request, not of a stream.
+ * After a result the source still draws and encodes the annotated image, and after a
+ * re-plan devices collect the old plan's buffers; on a quarter core that can take over a
+ * second, and a request that started beside it decoded its image up to 2× slower. So
+ * the experiment waits until no process of the deployment has used more than
+ * IDLE_CPU_SHARE of a core over an IDLE_WINDOW_MS window (at most SETTLE_MAX_MS).
+ */
+export const IDLE_WINDOW_MS = 300;
+export const IDLE_CPU_SHARE = 0.05;
+export const SETTLE_MAX_MS = 15_000;
 
-/** Every scheme on one session: plan (untimed start-up), one warm-up request, then `repeats` timed ones. */
+/** Resolves once every process is idle (or after SETTLE_MAX_MS: a device that never rests still gets its request). */
+export async function untilIdle(session: Pick<LabSession, "cpuMs">): Promise<void> {
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  let before = session.cpuMs();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+    const now = session.cpuMs();
+    const busy = Object.entries(now).some(([name, ms]) => ms - (before[name] ?? 0) > IDLE_CPU_SHARE * IDLE_WINDOW_MS);
+    if (!busy) return;
+    before = now;
+  }
+}
+
+/**
+ * Warm-up requests before a plan's timed ones: one, or two on processes that have served
+ * nothing yet. On a quarter core V8 optimises the hot code (the source's image decoding
+ * above all) only by a device's third request: the first timed request after a single
+ * warm-up decoded the image in ~0.9 s, the next ones in ~0.3 s.
+ */
+export const WARMUPS = 1;
+export const COLD_WARMUPS = 2;
+
+/** One request and the CPU time each process spent on it. */
+async function timedInfer(session: LabSession, requestId: string): Promise<{ reply: InferReply; cpuMs: Record<string, number> }> {
+  const before = session.cpuMs();
+  const reply = await session.infer(requestId);
+  const after = session.cpuMs();
+  const cpuMs = Object.fromEntries(Object.entries(after).map(([name, ms]) => [name, ms - (before[name] ?? NaN)]));
+  return { reply, cpuMs };
+}
+
+/** Every scheme on one session: plan (untimed start-up), warm-up requests, then `repeats` timed ones. */
 export async function runSchemes(
   session: LabSession,
   o: Pick<ExperimentOptions, "schemes" | "repeats" | "devices" | "log" | "onRecord"> & {
@@ -225,12 +283,11 @@ export async function runSchemes(
       continue;
     }
     const tag = `${o.devices}d${session.bandwidthMbit}m-${plan.planId.slice(0, 6)}-${Date.now().toString(36)}`;
-    await session.infer(`${tag}-warm`);
+    const warmups = session.served === 0 ? COLD_WARMUPS : WARMUPS;
+    for (let w = 1; w <= warmups; w++) await session.infer(`${tag}-warm${w}`);
     for (let repeat = 1; repeat <= o.repeats; repeat++) {
-      // Each timed request finds the devices idle: after a result the source still draws
-      // and encodes the annotated image, which on a quarter core would delay the next one.
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      const reply = await session.infer(`${tag}-${repeat}`);
+      await untilIdle(session);
+      const { reply, cpuMs } = await timedInfer(session, `${tag}-${repeat}`);
       const record = recordOf({
         scheme,
         plan,
@@ -238,6 +295,7 @@ export async function runSchemes(
         session,
         devices: o.devices,
         repeat,
+        cpuMs,
         ...(o.profile ? { profile: o.profile } : {}),
       });
       records.push(record);

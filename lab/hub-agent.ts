@@ -99,8 +99,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+async function allPresent(timeoutMs: number): Promise<{ op: "present"; devices: number }> {
+  await until(`${config.devices} devices present`, () => presences.size >= config.devices, timeoutMs);
+  return { op: "present", devices: presences.size };
+}
+
 async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<PlanReply> {
-  await until(`${config.devices} devices present`, () => presences.size >= config.devices, request.timeoutMs);
+  await allPresent(request.timeoutMs);
   await stopPlanner();
   // Its own connection: the planner subscribes to presence too, and its unsubscribe on
   // stop would end this agent's subscription to the same filter.
@@ -136,6 +141,12 @@ async function replan(request: Extract<HubRequest, { op: "plan" }>): Promise<Pla
     shardBytes: next.cost.perDevice.map((d) => d.shardBytes),
     presenceWeightBytes: next.devices.map((d) => presences.get(d.workerId)?.weightBytes ?? null),
     predictedSeconds: next.prediction?.seconds ?? null,
+    predictedStages: (next.prediction?.stages ?? []).map((st) => ({
+      layers: st.layers,
+      ms: st.seconds * 1000,
+      bound: st.bound,
+    })),
+    deviceGmacPerSec: next.devices.map((d) => d.gmacPerSec ?? null),
   };
 }
 
@@ -203,7 +214,13 @@ for await (const line of lines) {
   try {
     const request = HubRequest.parse(JSON.parse(line));
     id = request.id;
-    reply({ id, ok: true, body: request.op === "plan" ? await replan(request) : await infer(request) });
+    const body =
+      request.op === "plan"
+        ? await replan(request)
+        : request.op === "infer"
+          ? await infer(request)
+          : await allPresent(request.timeoutMs);
+    reply({ id, ok: true, body });
   } catch (err) {
     reply({ id, ok: false, error: errorMessage(err) });
   }

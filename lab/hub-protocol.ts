@@ -53,6 +53,8 @@ export type LabPlanning = z.infer<typeof planning>;
 export const HubRequest = z.discriminatedUnion("op", [
   z.object({ id: z.number().int(), op: z.literal("plan"), planning, timeoutMs: z.number().positive() }),
   z.object({ id: z.number().int(), op: z.literal("infer"), requestId: z.string(), timeoutMs: z.number().positive() }),
+  /** Answered once every device has announced itself (each has measured its speed under its own quota). */
+  z.object({ id: z.number().int(), op: z.literal("present"), timeoutMs: z.number().positive() }),
 ]);
 export type HubRequest = z.infer<typeof HubRequest>;
 
@@ -68,6 +70,10 @@ export interface PlanReply {
   readonly presenceWeightBytes: readonly (number | null)[];
   /** The plan's predicted time (planner/latency.ts), seconds; null for a plan without one. */
   readonly predictedSeconds: number | null;
+  /** Each stage's predicted time and what bounds it, in the order the source runs them ([] without a prediction). */
+  readonly predictedStages: readonly { readonly layers: readonly [number, number]; readonly ms: number; readonly bound: string }[];
+  /** Per device (same order): the compute speed it announced, GMAC/s (null if none). */
+  readonly deviceGmacPerSec: readonly (number | null)[];
 }
 
 export interface InferReply {
@@ -92,6 +98,10 @@ export type HubReply =
   | {
       readonly id: number;
       readonly ok: true;
-      readonly body: PlanReply | InferReply | { readonly op: "listening"; readonly port: number };
+      readonly body:
+        | PlanReply
+        | InferReply
+        | { readonly op: "listening"; readonly port: number }
+        | { readonly op: "present"; readonly devices: number };
     }
   | { readonly id: number; readonly ok: false; readonly error: string };

@@ -49,6 +49,11 @@ describe("lab namespaces", () => {
     // Half a core over 10 ms periods (cgroup.ts).
     expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_period_us`, "utf8").trim()).toBe("10000");
     expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
+    // Start-up runs unlimited, then every device returns to its share.
+    lab.limitCpu(false);
+    for (const d of ["d0", "d1"]) expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("-1");
+    lab.limitCpu(true);
+    for (const d of ["d0", "d1"]) expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
 
     // The environment is passed through, with additions.
     const env = await output(lab.exec(0, ["sh", "-c", 'echo "$EF_ROLE"'], { env: { EF_ROLE: "worker-0" } }));

@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { LabError } from "../core/errors.js";
-import { assertCpuController, createCpuGroup, joinCgroupArgv } from "./cgroup.js";
+import { assertCpuController, createCpuGroup, joinCgroupArgv, setCpuQuota } from "./cgroup.js";
 import { register, unregister } from "./lifecycle.js";
 import { BRIDGE, DEVICE_IFACE, hubPort } from "./names.js";
 import { planLab, type DevicePlan, type LabOptions, type LabPlan } from "./options.js";
@@ -62,6 +62,11 @@ export interface Lab {
   setRateOnly(mbit: number, device: number): Promise<void>;
   /** The rate device k's link is set to now, Mbit/s. */
   rateOf(device: number): number;
+  /**
+   * Lift every CPU quota of the lab (false) or set each back to its share (true): start-up
+   * work such as loading a plan's shards is not what an experiment times.
+   */
+  limitCpu(limited: boolean): void;
   /** SIGTERM the lab's processes, SIGKILL what is left after graceMs, then remove everything. */
   destroy(graceMs?: number): Promise<void>;
 }
@@ -236,6 +241,11 @@ class NamespaceLab implements Lab {
 
   rateOf(device: number): number {
     return this.rates[this.device(device).index]!;
+  }
+
+  limitCpu(limited: boolean): void {
+    for (const d of this.plan.devices) setCpuQuota(d.cgroup, limited ? d.cpuShare : null);
+    if (this.plan.hubCpu) setCpuQuota(this.plan.hubCpu.cgroup, limited ? this.plan.hubCpu.share : null);
   }
 
   async setRateOnly(mbit: number, device: number): Promise<void> {

@@ -10,6 +10,7 @@
  * the rate it was opened at (lab.setBandwidth), so a new rate gets new connections.
  */
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { LabError } from "../core/errors.js";
@@ -93,6 +94,7 @@ export class LabSession {
   linkRates: LinkRate[] = [];
   /** The one rate setBandwidth gave every device link, replacing the options' rates. */
   private rateOverride: number | undefined;
+  private answered = 0;
 
   private constructor(
     readonly lab: Lab,
@@ -165,15 +167,34 @@ export class LabSession {
     const links = this.layout.links.map((l) => ({ device: l.labDevice, mbit: this.lab.rateOf(l.labDevice) }));
     const raised = fast === undefined ? [] : links.filter((l) => l.mbit < fast);
     for (const l of raised) await this.lab.setRateOnly(fast!, l.device);
+    // Planning, sending shards and building the stages' sessions at full speed: on a
+    // quarter core that took ~40 s a plan, and none of it is what a request's time says.
+    this.lab.limitCpu(false);
     try {
       return (await this.ask({ op: "plan", planning, timeoutMs: this.o.planTimeoutMs ?? 600_000 })) as PlanReply;
     } finally {
+      this.lab.limitCpu(true);
       for (const l of raised) await this.lab.setRateOnly(l.mbit, l.device);
     }
   }
 
+  /**
+   * CPU time (user + system, every thread) each process of the deployment has used so far,
+   * ms, by its name ("broker" for the broker's and planner's process, then the device ids).
+   */
+  cpuMs(): Record<string, number> {
+    return Object.fromEntries(this.processes.map(({ name, child }) => [name, processCpuMs(child.pid)]));
+  }
+
+  /** Requests the deployment's current processes have answered (0 after a start: cold processes). */
+  get served(): number {
+    return this.answered;
+  }
+
   async infer(requestId: string): Promise<InferReply> {
-    return (await this.ask({ op: "infer", requestId, timeoutMs: this.o.requestTimeoutMs ?? 600_000 })) as InferReply;
+    const reply = (await this.ask({ op: "infer", requestId, timeoutMs: this.o.requestTimeoutMs ?? 600_000 })) as InferReply;
+    this.answered++;
+    return reply;
   }
 
   /** Stop the deployment, set every device's link (not the gateway's) to one rate, measure the links, start afresh. */
@@ -214,6 +235,7 @@ export class LabSession {
   }
 
   private async start(): Promise<void> {
+    this.answered = 0;
     const config: HubAgentConfig = {
       cfg: this.o.cfg,
       weights: this.o.weights,
@@ -256,6 +278,8 @@ export class LabSession {
       // In the hub the source runs under the hub's quota, beside the unlimited broker.
       this.spawn(device.id, device.place, this.deviceArgv(device), device.place === "hub" ? { cpuLimit: true } : {});
     }
+    // Each device measures its speed at start, under its quota: nothing may lift the quotas before.
+    await this.ask({ op: "present", timeoutMs: this.o.planTimeoutMs ?? 600_000 });
   }
 
   /** `edgefuse source|worker` for one device: its broker, id, memory and link rates. */
@@ -311,13 +335,13 @@ export class LabSession {
 
   private async ask(
     request: HubRequest extends infer R ? (R extends HubRequest ? Omit<R, "id"> : never) : never,
-  ): Promise<PlanReply | InferReply> {
+  ): Promise<PlanReply | InferReply | { op: "present"; devices: number }> {
     if (!this.agent?.stdin) throw new LabError("the lab's deployment is not running");
     const id = this.nextId++;
     const answer = this.reply(id);
     this.agent.stdin.write(`${JSON.stringify({ ...request, id })}\n`);
     const reply = await answer;
-    return reply.body as PlanReply | InferReply;
+    return reply.body as PlanReply | InferReply | { op: "present"; devices: number };
   }
 
   private reply(id: number): Promise<Extract<HubReply, { ok: true }>> {
@@ -349,6 +373,21 @@ export class LabSession {
             }),
       ),
     );
+  }
+}
+
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** A process's CPU time so far (utime + stime of /proc/PID/stat), ms; NaN once it is gone. */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return NaN;
   }
 }
 
