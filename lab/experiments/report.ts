@@ -50,7 +50,7 @@ export function table1(records: readonly RunRecord[], totalWeightsBytes: number)
   const lines = [
     `### Run time, 6 devices (${topology})`,
     "",
-    `| bandwidth | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | optimum, own FTP s | lower bound (optimum) s | of which source decode + detect s | optimum ÷ bound | paper LOP / FUSE s |`,
+    `| bandwidth | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | default (own FTP) s | lower bound (optimum) s | of which source decode + detect s | optimum ÷ bound | paper LOP / FUSE s |`,
     "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const mbit of bw) {
@@ -65,7 +65,7 @@ export function table1(records: readonly RunRecord[], totalWeightsBytes: number)
     "",
     `### Run time and weights per device, 100 Mbit (${topology})`,
     "",
-    "| devices | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | optimum, own FTP s | weights, fullest device MB (optimum) | total ÷ N MB | paper memory MB |",
+    "| devices | LOP (FTP 0–11) s | optimum (FTP 0–11) s | fusion speed-up | default (own FTP) s | weights, fullest device MB (optimum) | total ÷ N MB | paper memory MB |",
     "|---|---|---|---|---|---|---|---|",
   );
   for (const n of devices) {

@@ -6,7 +6,7 @@
  */
 import { LabError } from "../../core/errors.js";
 import { runSchemes, type RunRecord } from "../experiment.js";
-import { LabSession, type SessionOptions } from "../session.js";
+import { LAB_MEMORY_MB, LabSession, type SessionOptions } from "../session.js";
 import type { Setting } from "./grid.js";
 import { deviceSettings } from "./planner-check.js";
 import { writeReport, type ReportOptions } from "./report.js";
@@ -56,6 +56,9 @@ export async function runGrid(o: GridRun): Promise<RunRecord[]> {
     const devices = deviceSettings(first.profile, first.devices, first.bandwidthMbit, o.cpuShare);
     const session = await LabSession.open({
       ...o.session,
+      // One device runs the whole network: it is given the memory to hold it (the
+      // budgets that keep the others from doing so are what partitioning is for).
+      ...(first.devices === 1 ? { memoryMb: LAB_MEMORY_MB } : {}),
       devices: first.devices,
       bandwidthMbit: devices.bandwidthMbit,
       cpuShare: devices.cpuShare,
