@@ -59,6 +59,8 @@ export interface Tile {
   readonly peakElements: number;
   /** Multiplications to compute the tile, halo overlap included. */
   readonly mults: number;
+  /** Elements its layers write (every layer's output region, halo included). */
+  readonly writes: number;
 }
 
 export const rectArea = (r: Rect): number => (r.y1 - r.y0) * (r.x1 - r.x0);
@@ -173,6 +175,7 @@ export function tileStack(network: Network, end: number, grid: Grid): Tile[] {
         outputElements: rectArea(output) * last.c,
         peakElements: Math.max(...steps.map(held)),
         mults: steps.reduce((a, s) => a + stepMults(network.layers[s.layer]!, s), 0),
+        writes: steps.reduce((a, s) => a + rectArea(s.output) * network.layers[s.layer]!.output.c, 0),
       });
     }
   }
@@ -206,6 +209,7 @@ export interface FtpDevice {
   /** Feature elements held at once (its tiles run one after another). */
   readonly peakElements: number;
   readonly mults: number;
+  readonly writes: number;
 }
 
 /** What each of `devices` slots does in the FTP stage (the first `ftpSlots` run tiles): its tiles, their traffic, memory and work. */
@@ -219,6 +223,7 @@ export function ftpDevices(tiles: readonly Tile[], devices: number, ftpSlots = d
       gatherElements: sum((t) => t.outputElements),
       peakElements: Math.max(0, ...mine.map((t) => t.peakElements)),
       mults: sum((t) => t.mults),
+      writes: sum((t) => t.writes),
     };
   });
 }

@@ -18,6 +18,7 @@ import {
   FLOAT32_WIRE,
   MESSAGE_SECONDS,
   type NetworkProfile,
+  OUTPUT_MACS_PER_ELEMENT,
   stageTime,
   TCP_IP_OVERHEAD,
 } from "./latency.js";
@@ -55,19 +56,22 @@ const twoDevices: NetworkProfile = {
 describe("latency model, by hand", () => {
   const o = TCP_IP_OVERHEAD;
   const messages = 2 * MESSAGE_SECONDS;
-  it("LOP on two devices: 1600 B out on the source's uplink, 14 400 MACs on the source, 1600 B back on w1's uplink", () => {
+  // Each device writes what it computes: half the 800 outputs under LOP, all 800 partial sums under LIP.
+  const lopCompute = (14_400 + 400 * OUTPUT_MACS_PER_ELEMENT) / 1e6;
+  const lipCompute = (14_400 + 800 * OUTPUT_MACS_PER_ELEMENT) / 1e6;
+  it("LOP on two devices: 1600 B out on the source's uplink, 14 400 MACs and 400 outputs on the source, 1600 B back on w1's uplink", () => {
     const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), twoDevices);
     expect(t.scatterSeconds).toBeCloseTo((1600 * o) / 1000, 12); // the source's uplink, not w1's 4000 B/s downlink
-    expect(t.computeSeconds).toBeCloseTo(14_400 / 1e6, 12); // the source, the slower of the two
+    expect(t.computeSeconds).toBeCloseTo(lopCompute, 12); // the source, the slower of the two
     expect(t.gatherSeconds).toBeCloseTo((1600 * o) / 500, 12); // w1's uplink, not the source's 2000 B/s downlink
     expect(t.messageSeconds).toBeCloseTo(messages + (800 * ASSEMBLY_MACS_PER_ELEMENT) / 1e6, 12);
-    expect(t.seconds).toBeCloseTo(4.8 * o + 0.0144 + messages + 0.048, 12);
+    expect(t.seconds).toBeCloseTo(4.8 * o + lopCompute + messages + 0.048, 12);
     expect(t.bound).toBe("w1 uplink");
     expect([t.scatterBytes, t.gatherBytes]).toEqual([1600, 1600]);
   });
   it("LIP on two devices: half the input out, the whole output back as partial sums, which the source adds", () => {
     const t = stageTime(unitFlows([conv], 0, "lip", false, unitCuts([conv], 2)), twoDevices);
-    expect(t.seconds).toBeCloseTo((800 * o) / 1000 + 0.0144 + (3200 * o) / 500 + messages + (1600 * 60) / 1e6, 12);
+    expect(t.seconds).toBeCloseTo((800 * o) / 1000 + lipCompute + (3200 * o) / 500 + messages + (1600 * 60) / 1e6, 12);
   });
   it("the broker on a host of its own carries every byte: its link bounds when it is the slowest", () => {
     const t = stageTime(unitFlows([conv], 0, "lop", false, unitCuts([conv], 2)), {
@@ -118,8 +122,8 @@ describe("latency model, by hand", () => {
   });
   it("FTP: each tile device gets the request's image instead of its regions when that is faster, and decodes it itself", () => {
     const ftp = [
-      { tiles: [0], scatterElements: 0, gatherElements: 0, peakElements: 0, mults: 1e5 },
-      { tiles: [1], scatterElements: 200_000, gatherElements: 1000, peakElements: 0, mults: 1e5 },
+      { tiles: [0], scatterElements: 0, gatherElements: 0, peakElements: 0, mults: 1e5, writes: 2000 },
+      { tiles: [1], scatterElements: 200_000, gatherElements: 1000, peakElements: 0, mults: 1e5, writes: 2000 },
     ];
     const flows = ftpFlows(ftp, 2000, 4e5);
     const t = stageTime(flows, { ...twoDevices, wire: wireProfile("auto") });

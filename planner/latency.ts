@@ -63,6 +63,8 @@ export interface StageFlows {
   readonly scatter: readonly number[];
   readonly gather: readonly number[];
   readonly mults: readonly number[];
+  /** Elements each slot writes: every output (or partial sum) of every layer it runs (OUTPUT_MACS_PER_ELEMENT each). */
+  readonly writes: readonly number[];
   /** Elements the source copies or sums while assembling the stage's output. */
   readonly assembled: number;
   /** Every remote part gets the same whole tensor (LOP, FUSE without a kept slice): the source encodes it once. */
@@ -108,6 +110,20 @@ export const MESSAGE_SECONDS = 0.004;
  */
 export const CLIENT_MACS_PER_BYTE = 60;
 export const BROKER_MACS_PER_BYTE = 150;
+
+/**
+ * What a layer costs beyond its multiply-accumulates, per element it writes, in
+ * multiply-accumulates of the device's measured speed: batch norm and activation, the
+ * pooling layers, and above all the memory traffic of large feature maps, which the
+ * speed probe (a conv on a 26×26 map that fits in cache) never sees. YOLOv2's first
+ * layers write 12 M elements for 0.3 G multiply-accumulates: one thread at full speed
+ * ran its layer 0 at 2 GMAC/s and its layer 12 at 31 (`edgefuse`'s layers one by one on
+ * onnxruntime). In the lab at 0.25 core 150 fits what was measured: one device runs
+ * YOLOv2 in 7.2 s beside its decoding (31.5 G MACs and 43 M writes at the 5.1 GMAC/s it
+ * announced: 7.4 s; without this term 6.1 s), and an FTP tile of layers 0–16 in 1.13 s
+ * (4.4 G and 10 M writes at 5.1: 1.15 s; without, 0.86 s).
+ */
+export const OUTPUT_MACS_PER_ELEMENT = 150;
 
 /** The cost of one element the source copies or adds while assembling, in multiply-accumulates of its measured speed. */
 export const ASSEMBLY_MACS_PER_ELEMENT = 60;
@@ -274,12 +290,12 @@ const linkName = (link: number, p: NetworkProfile, scatter: boolean): string => 
   return `${p.slots[Math.max(0, link)]!.workerId} ${up ? "uplink" : "downlink"}`;
 };
 
-/** The slowest device's compute and which slot it is. */
-function compute(mults: readonly number[], p: NetworkProfile): { seconds: number; slot: number } {
+/** The slowest device's compute (its multiply-accumulates and the elements it writes) and which slot it is. */
+function compute(flows: Pick<StageFlows, "mults" | "writes">, p: NetworkProfile): { seconds: number; slot: number } {
   let seconds = 0;
   let slot = 0;
-  mults.forEach((m, d) => {
-    const t = m / p.slots[d]!.macPerSec;
+  flows.mults.forEach((m, d) => {
+    const t = (m + (flows.writes[d] ?? 0) * OUTPUT_MACS_PER_ELEMENT) / p.slots[d]!.macPerSec;
     if (t > seconds) [seconds, slot] = [t, d];
   });
   return { seconds, slot };
@@ -289,7 +305,7 @@ function compute(mults: readonly number[], p: NetworkProfile): { seconds: number
 export function stageTime(flows: StageFlows, p: NetworkProfile): StageTime {
   const scatter = fastestScatter(flows, p);
   const gather = fastestTensorPhase(flows.gather, p, false);
-  const work = compute(flows.mults, p);
+  const work = compute(flows, p);
   const remote = scatter.bytes > 0 || gather.bytes > 0;
   const messageSeconds = (remote ? 2 * MESSAGE_SECONDS : 0) + sourceWork(flows.assembled, p);
   const largest = Math.max(scatter.seconds, work.seconds, gather.seconds);

@@ -45,10 +45,14 @@ export function ftpFlows(ftp: readonly FtpDevice[], gatheredElements: number, im
     scatter: ftp.map((d) => d.scatterElements),
     gather: ftp.map((d) => d.gatherElements),
     mults: ftp.map((d) => d.mults),
+    writes: ftp.map((d) => d.writes),
     assembled: gatheredElements,
     image: { slots: ftp.map((d) => d.scatterElements > 0), decodeMacs: imageDecodeMacs },
   };
 }
+
+/** What a device holding all of a unit's output channels writes: the unit's output, and its carried layers' (a maxpool's). */
+const sliceWrites = (u: Unit): number => u.outputs + (u.carried.length ? u.carriedOutputs : 0);
 
 /**
  * The stage that starts at unit k: LOP or LIP on unit k alone, or FUSE1 on k with
@@ -72,6 +76,7 @@ export function unitFlows(
       sharedScatter: !kept,
       gather: f.map((x) => u.carriedOutputs * x),
       mults: f.map((x) => u.mults * x),
+      writes: f.map((x) => sliceWrites(u) * x),
       assembled: u.carriedOutputs,
     };
   }
@@ -82,6 +87,7 @@ export function unitFlows(
       scatter: f.map((x) => M * x),
       gather: f.map((x) => (x > 0 ? u.outputs : 0)),
       mults: f.map((x) => u.mults * x),
+      writes: f.map((x) => (x > 0 ? u.outputs : 0)),
       assembled: u.outputs * parts,
     };
   }
@@ -94,6 +100,7 @@ export function unitFlows(
     sharedScatter: !kept,
     gather: f2.map((x) => (x > 0 ? next.outputs : 0)),
     mults: f1.map((x, d) => u.mults * x + next.mults * f2[d]!),
+    writes: f1.map((x, d) => sliceWrites(u) * x + (f2[d]! > 0 ? next.outputs : 0)),
     assembled: next.outputs * parts,
   };
 }
