@@ -250,7 +250,10 @@ export const WARMUPS = 1;
 export const COLD_WARMUPS = 2;
 
 /** One request and the CPU time each process spent on it. */
-async function timedInfer(session: LabSession, requestId: string): Promise<{ reply: InferReply; cpuMs: Record<string, number> }> {
+async function timedInfer(
+  session: LabSession,
+  requestId: string,
+): Promise<{ reply: InferReply; cpuMs: Record<string, number> }> {
   const before = session.cpuMs();
   const reply = await session.infer(requestId);
   const after = session.cpuMs();

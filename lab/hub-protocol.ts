@@ -71,7 +71,11 @@ export interface PlanReply {
   /** The plan's predicted time (planner/latency.ts), seconds; null for a plan without one. */
   readonly predictedSeconds: number | null;
   /** Each stage's predicted time and what bounds it, in the order the source runs them ([] without a prediction). */
-  readonly predictedStages: readonly { readonly layers: readonly [number, number]; readonly ms: number; readonly bound: string }[];
+  readonly predictedStages: readonly {
+    readonly layers: readonly [number, number];
+    readonly ms: number;
+    readonly bound: string;
+  }[];
   /** Per device (same order): the compute speed it announced, GMAC/s (null if none). */
   readonly deviceGmacPerSec: readonly (number | null)[];
 }

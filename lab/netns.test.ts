@@ -51,9 +51,11 @@ describe("lab namespaces", () => {
     expect(readFileSync(`${labCgroup(lab.id)}/d0/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
     // Start-up runs unlimited, then every device returns to its share.
     lab.limitCpu(false);
-    for (const d of ["d0", "d1"]) expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("-1");
+    for (const d of ["d0", "d1"])
+      expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("-1");
     lab.limitCpu(true);
-    for (const d of ["d0", "d1"]) expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
+    for (const d of ["d0", "d1"])
+      expect(readFileSync(`${labCgroup(lab.id)}/${d}/cpu.cfs_quota_us`, "utf8").trim()).toBe("5000");
 
     // The environment is passed through, with additions.
     const env = await output(lab.exec(0, ["sh", "-c", 'echo "$EF_ROLE"'], { env: { EF_ROLE: "worker-0" } }));

@@ -192,7 +192,11 @@ export class LabSession {
   }
 
   async infer(requestId: string): Promise<InferReply> {
-    const reply = (await this.ask({ op: "infer", requestId, timeoutMs: this.o.requestTimeoutMs ?? 600_000 })) as InferReply;
+    const reply = (await this.ask({
+      op: "infer",
+      requestId,
+      timeoutMs: this.o.requestTimeoutMs ?? 600_000,
+    })) as InferReply;
     this.answered++;
     return reply;
   }
