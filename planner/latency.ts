@@ -123,7 +123,10 @@ export const BROKER_MACS_PER_BYTE = 150;
  * announced: 7.4 s; without this term 6.1 s), and an FTP tile of layers 0–16 in 1.13 s
  * (4.4 G and 10 M writes at 5.1: 1.15 s; without, 0.86 s).
  */
-export const OUTPUT_MACS_PER_ELEMENT = 150;
+// 150 fitted YOLOv2 608's plans in the lab (docs/results/2026-12-01/planner-check-6dev were
+// predicted with it), but it over-predicts yolov2-tiny on 3 devices (2.16 s against 1.49 s): off until a
+// per-layer calibration replaces one constant.
+export const OUTPUT_MACS_PER_ELEMENT = 0;
 
 /** The cost of one element the source copies or adds while assembling, in multiply-accumulates of its measured speed. */
 export const ASSEMBLY_MACS_PER_ELEMENT = 60;
