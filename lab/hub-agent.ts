@@ -26,6 +26,7 @@ import {
   type HubReply,
   type InferReply,
   type PlanReply,
+  type PresentReply,
 } from "./hub-protocol.js";
 import { type ClientTraffic, UNIDENTIFIED_CLIENT, workerClientId } from "../broker/traffic.js";
 
@@ -99,7 +100,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-async function allPresent(timeoutMs: number): Promise<{ op: "present"; devices: number }> {
+async function allPresent(timeoutMs: number): Promise<PresentReply> {
   await until(`${config.devices} devices present`, () => presences.size >= config.devices, timeoutMs);
   return { op: "present", devices: presences.size };
 }

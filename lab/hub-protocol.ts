@@ -80,6 +80,12 @@ export interface PlanReply {
   readonly deviceGmacPerSec: readonly (number | null)[];
 }
 
+/** Every device has announced itself. */
+export interface PresentReply {
+  readonly op: "present";
+  readonly devices: number;
+}
+
 export interface InferReply {
   readonly op: "infer";
   /** Request published → result received, at the hub. */
@@ -102,10 +108,6 @@ export type HubReply =
   | {
       readonly id: number;
       readonly ok: true;
-      readonly body:
-        | PlanReply
-        | InferReply
-        | { readonly op: "listening"; readonly port: number }
-        | { readonly op: "present"; readonly devices: number };
+      readonly body: PlanReply | InferReply | { readonly op: "listening"; readonly port: number } | PresentReply;
     }
   | { readonly id: number; readonly ok: false; readonly error: string };

@@ -23,6 +23,7 @@ import {
   type InferReply,
   type LabPlanning,
   type PlanReply,
+  type PresentReply,
 } from "./hub-protocol.js";
 import { measureLinkRate, type LinkRate } from "./linkrate.js";
 import { createLab, type Lab, type Place } from "./netns.js";
@@ -339,13 +340,13 @@ export class LabSession {
 
   private async ask(
     request: HubRequest extends infer R ? (R extends HubRequest ? Omit<R, "id"> : never) : never,
-  ): Promise<PlanReply | InferReply | { op: "present"; devices: number }> {
+  ): Promise<PlanReply | InferReply | PresentReply> {
     if (!this.agent?.stdin) throw new LabError("the lab's deployment is not running");
     const id = this.nextId++;
     const answer = this.reply(id);
     this.agent.stdin.write(`${JSON.stringify({ ...request, id })}\n`);
     const reply = await answer;
-    return reply.body as PlanReply | InferReply | { op: "present"; devices: number };
+    return reply.body as PlanReply | InferReply | PresentReply;
   }
 
   private reply(id: number): Promise<Extract<HubReply, { ok: true }>> {
